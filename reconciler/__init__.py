@@ -1,0 +1,3 @@
+"""Bounce reconciler."""
+
+__version__ = "0.1.0"

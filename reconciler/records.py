@@ -1,0 +1,200 @@
+"""Typed records and closed sets that pass between the pipeline stages (STYLE 2.1).
+
+Every stage takes and returns these frozen dataclasses; none of them carries behaviour beyond
+small derived properties.  Enum values are the strings used in JSON output and in the database,
+so they are part of the public, stable surface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "Classification",
+    "Fault",
+    "MessageKind",
+    "OriginalMessage",
+    "ParsedBounce",
+    "ParsedMessage",
+    "RawMessage",
+    "Reason",
+    "Severity",
+    "VerpFailure",
+    "VerpMatch",
+]
+
+
+class MessageKind(StrEnum):
+    """What a message (or one recipient result of it) is."""
+
+    BOUNCE = "bounce"  # a failed delivery
+    DELAY = "delay"  # a delay warning (Action: delayed): not a bounce
+    VACATION = "vacation"  # an auto-reply (RFC 3834, vacation programs)
+    FEEDBACK = "feedback"  # a complaint report (RFC 5965 ARF)
+    DELIVERED = "delivered"  # a success notice (delivered / relayed / expanded)
+    OTHER = "other"  # a readable message that is none of the above
+    ERROR = "error"  # a message that could not be understood; `error` says why
+
+
+class Severity(StrEnum):
+    """What a result says about the recipient's address."""
+
+    HARD = "hard"  # the address does not work and will not: counts towards suppression
+    SOFT = "soft"  # a failure that may pass or that says nothing final about the address
+    NONE = "none"  # not a bounce at all (auto-reply, complaint, delay, success)
+
+
+class Fault(StrEnum):
+    """Whose problem a failure is."""
+
+    RECIPIENT = "recipient"  # the address or mailbox itself (unknown user, full mailbox)
+    SENDER = "sender"  # our side: reputation, policy, content, authentication
+    TRANSIENT = "transient"  # the path in between: network, remote system, rate limits
+    UNKNOWN = "unknown"
+
+
+class Reason(StrEnum):
+    """Failure reasons in Sisimai's vocabulary, plus the non-bounce kinds."""
+
+    USERUNKNOWN = "userunknown"
+    HOSTUNKNOWN = "hostunknown"
+    HASMOVED = "hasmoved"
+    NOTACCEPT = "notaccept"
+    MAILBOXFULL = "mailboxfull"
+    EXCEEDLIMIT = "exceedlimit"
+    MESGTOOBIG = "mesgtoobig"
+    SUSPEND = "suspend"
+    EXPIRED = "expired"
+    FILTERED = "filtered"
+    REJECTED = "rejected"
+    BLOCKED = "blocked"
+    SPAMDETECTED = "spamdetected"
+    VIRUSDETECTED = "virusdetected"
+    POLICYVIOLATION = "policyviolation"
+    SECURITYERROR = "securityerror"
+    NORELAYING = "norelaying"
+    SYSTEMERROR = "systemerror"
+    SYSTEMFULL = "systemfull"
+    NETWORKERROR = "networkerror"
+    CONTENTERROR = "contenterror"
+    TOOMANYCONN = "toomanyconn"
+    RATELIMITED = "ratelimited"
+    SPEEDING = "speeding"
+    SYNTAXERROR = "syntaxerror"
+    ONHOLD = "onhold"
+    BADREPUTATION = "badreputation"
+    AUTHFAILURE = "authfailure"
+    REQUIREPTR = "requireptr"
+    NOTCOMPLIANTRFC = "notcompliantrfc"
+    FAILEDSTARTTLS = "failedstarttls"
+    SUPPRESSED = "suppressed"
+    MAILERERROR = "mailererror"
+    UNDEFINED = "undefined"
+    # not bounces
+    VACATION = "vacation"
+    FEEDBACK = "feedback"
+    DELIVERED = "delivered"
+    DELAYED = "delayed"
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message as fetched from a source, before any parsing."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    data: bytes
+    size: int = 0  # RFC822.SIZE as the server reported it (data may be only the head)
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalMessage:
+    """Headers of the returned original message (message/rfc822 or text/rfc822-headers)."""
+
+    message_id: str | None = None
+    return_path: str | None = None
+    sender: str | None = None
+    from_: str | None = None
+    to: str | None = None
+    subject: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBounce:
+    """One recipient result of a message: what the reporting system said about one address."""
+
+    kind: MessageKind
+    recipient: str | None
+    detector: str  # which parser produced it: "rfc3464", "qmail", "exim", "flufl", ...
+    original_recipient: str | None = None
+    action: str | None = None  # failed | delayed | delivered | relayed | expanded
+    status: str | None = None  # enhanced status code, e.g. "5.1.1"
+    reply_code: str | None = None  # SMTP reply code, e.g. "550"
+    diagnostic: str = ""  # the diagnostic text, folded to one line
+    diagnostic_type: str | None = None  # "smtp", "x-postfix", "x-unix", ...
+    remote_mta: str | None = None
+    command: str | None = None  # SMTP command that failed (RCPT, DATA, MAIL, ...) if known
+    last_attempt: str | None = None
+    feedback_type: str | None = None  # ARF Feedback-Type for complaints
+    extensions: tuple[tuple[str, str], ...] = ()  # X-* fields of the per-recipient block
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """Everything the parser learned from one message."""
+
+    kind: MessageKind
+    bounces: tuple[ParsedBounce, ...] = ()
+    # Addressing headers of the bounce itself, in message order, names lower-cased:
+    # delivered-to, x-original-to, envelope-to, x-envelope-to, to, cc.
+    addressing: tuple[tuple[str, str], ...] = ()
+    message_id: str | None = None
+    subject: str | None = None
+    from_: str | None = None
+    reporting_mta: str | None = None
+    arrival_date: str | None = None
+    original: OriginalMessage | None = None
+    error: str | None = None  # why the message could not be understood (kind ERROR)
+    notes: tuple[str, ...] = field(default=())  # limits hit, fallbacks used
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """The decision of the rules about one ParsedBounce."""
+
+    reason: Reason
+    severity: Severity
+    fault: Fault
+    rule_id: str
+    matched_on: tuple[str, ...] = ()  # human-readable: which conditions matched, on what
+
+
+class VerpFailure(StrEnum):
+    """Why a candidate VERP address did not verify."""
+
+    NOT_FOUND = "not_found"  # no candidate address looked like a token
+    MALFORMED = "malformed"
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    FROM_THE_FUTURE = "from_the_future"
+
+
+@dataclass(frozen=True, slots=True)
+class VerpMatch:
+    """The result of looking for a VERP token in a message."""
+
+    valid: bool
+    realm: str | None = None
+    user_id: int | None = None
+    issued: int | None = None  # unix time the token was made
+    key_id: str | None = None
+    send_ref: str | None = None
+    format: str | None = None  # "native" | "bouncehandler"
+    address: str | None = None  # the address the token was read from
+    found_in: str | None = None  # the header it was found in, e.g. "delivered-to"
+    failure: VerpFailure | None = None
+    tried: tuple[tuple[str, str], ...] = ()  # (address, failure) of candidates that failed
