@@ -1,10 +1,150 @@
-"""Command line: argument parsing, then one call into the stage that does the work."""
+"""Command line: argument parsing, then one call into the stage that does the work (STYLE 2.13).
+
+Exit codes: 0 success, 1 runtime failure (or a negative verdict where a command says so),
+2 usage or configuration error.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler import __version__
+from reconciler.analysis import ResultRow, analyse, result_rows, row_json
+from reconciler.classify import explain
+from reconciler.config import Settings, load_settings, resolve_config_path
+from reconciler.errors import ConfigError, ReconcilerError, RuleError
+from reconciler.mailfiles import discover, read_messages
+from reconciler.records import MessageKind
+from reconciler.report import make_console, print_classify, print_explain, print_rules, progress
+from reconciler.rules import RuleSet, load_rule_files, load_rules
+
 __all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconciler", description="Bounce reconciler: classify bounces, match VERP tokens."
+    )
+    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    parser.add_argument(
+        "--config", help="configuration file (default: $RECONCILER_CONFIG, else ./reconciler.toml)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("classify", help="classify bounce messages from files, dirs, mbox, Maildir")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--json", action="store_true", help="JSON Lines, one object per recipient")
+    p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
+    p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("explain", help="show the parsed fields and the rule chain of a message")
+    p.add_argument("file", type=Path)
+    p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
+    p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
+    p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("rules", help="rule files")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_sub.add_parser("check", help="validate rule files (a dir, or those in force)")
+    check.add_argument("dir", nargs="?", type=Path)
+    check.set_defaults(func=_cmd_rules_check)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `reconciler` console script; returns the exit code."""
-    return 0
+    parser = _parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (ConfigError, RuleError) as err:
+        print(f"reconciler: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ReconcilerError as err:
+        print(f"reconciler: {err}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+def _optional_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings when a config file is named or present; classify works without one."""
+    path = resolve_config_path(args.config, os.environ, Path.cwd())
+    if args.config is None and not path.exists():
+        return None
+    return load_settings(path, os.environ)
+
+
+def _rules_for(args: argparse.Namespace, settings: Settings | None) -> RuleSet:
+    if args.rules is not None:
+        return load_rules(args.rules)
+    if settings is not None:
+        return load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
+    return load_rules()
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    settings = _optional_settings(args)
+    rules = _rules_for(args, settings).rules
+    verp = settings.verp if settings else None
+    now = args.now if args.now is not None else int(time.time())
+    files = discover(args.paths)
+    err_console = make_console(stderr=True)
+    rows: list[ResultRow] = []
+    out = sys.stdout
+    with progress(err_console, len(files), "classifying") as advance:
+        for item in read_messages(files):
+            if item.error is not None:
+                new = [
+                    ResultRow(
+                        file=item.label, kind=MessageKind.ERROR, recipient=None, error=item.error
+                    )
+                ]
+            else:
+                new = result_rows(item.label, analyse(item.data, rules, verp, now))
+            if args.json:
+                out.writelines(json.dumps(row_json(r), ensure_ascii=False) + "\n" for r in new)
+            else:
+                rows.extend(new)
+            advance()
+    if not args.json:
+        print_classify(make_console(), rows)
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    settings = _optional_settings(args)
+    rules = _rules_for(args, settings).rules
+    verp = settings.verp if settings else None
+    now = args.now if args.now is not None else int(time.time())
+    console = make_console()
+    found = False
+    for item in read_messages(discover([args.file])):
+        found = True
+        if item.error is not None:
+            console.print(f"{item.label}: {item.error}")
+            continue
+        analysis = analyse(item.data, rules, verp, now)
+        chains = [explain(v.bounce, rules) for v in analysis.verdicts]
+        print_explain(console, item.label, analysis, chains)
+    return EXIT_OK if found else EXIT_FAIL
+
+
+def _cmd_rules_check(args: argparse.Namespace) -> int:
+    if args.dir is not None:
+        if not args.dir.is_dir():
+            raise RuleError(f"{args.dir}: not a directory")
+        ruleset = load_rule_files(sorted(args.dir.glob("*.y*ml")))
+    else:
+        ruleset = _rules_for(argparse.Namespace(rules=None), _optional_settings(args))
+    print_rules(make_console(), ruleset.rules, ruleset.files)
+    print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
+    return EXIT_OK

@@ -7,6 +7,7 @@ so they are part of the public, stable surface.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -19,6 +20,8 @@ __all__ = [
     "ParsedMessage",
     "RawMessage",
     "Reason",
+    "Rule",
+    "RuleMatch",
     "Severity",
     "VerpFailure",
     "VerpMatch",
@@ -198,3 +201,38 @@ class VerpMatch:
     found_in: str | None = None  # the header it was found in, e.g. "delivered-to"
     failure: VerpFailure | None = None
     tried: tuple[tuple[str, str], ...] = ()  # (address, failure) of candidates that failed
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    """The conditions of one rule; every given condition must hold (lists are any-of).
+
+    Patterns are compiled at load time.  `None` means "not constrained".
+    """
+
+    kinds: frozenset[MessageKind] | None = None
+    statuses: re.Pattern[str] | None = None  # enhanced status patterns such as 5.1.*
+    reply_codes: re.Pattern[str] | None = None  # SMTP reply code patterns such as 55x
+    diagnostic: re.Pattern[str] | None = None  # any of the regexes (case-insensitive)
+    not_diagnostic: re.Pattern[str] | None = None  # none of these may match
+    remote_mta: re.Pattern[str] | None = None
+    domains: re.Pattern[str] | None = None  # recipient domain globs such as *.yahoo.com
+    commands: frozenset[str] | None = None  # SMTP command that failed: RCPT, DATA, MAIL, ...
+    actions: frozenset[str] | None = None  # DSN Action: failed, delayed, ...
+    no_code: bool | None = None  # true: neither a specific status nor a reply code is known
+    sources: tuple[tuple[str, str], ...] = ()  # (condition, source text) for explain
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One classification rule, loaded and validated from a YAML file (STYLE 2.4)."""
+
+    id: str
+    description: str
+    match: RuleMatch
+    reason: Reason
+    severity: Severity | None  # None: derived from the reason and the status class
+    fault: Fault | None  # None: derived from the reason
+    examples: tuple[str, ...]  # paths of sample messages, relative to the rule file
+    file: str
+    line: int

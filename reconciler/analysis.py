@@ -1,0 +1,168 @@
+"""One message, end to end through the pure stages: parse → VERP → classify.
+
+This is what `classify`, `explain`, `dry-run` and the poll cycle all run for each message, so
+that the command line and the daemon can never disagree about what a message is.  Pure: the
+clock (`now`) and the settings come in as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler.classify import classify
+from reconciler.config import VerpSettings
+from reconciler.dsn import parse
+from reconciler.records import (
+    Classification,
+    MessageKind,
+    ParsedBounce,
+    ParsedMessage,
+    Rule,
+    VerpMatch,
+)
+from reconciler.verp import find_token
+
+__all__ = [
+    "Analysis",
+    "RecipientVerdict",
+    "ResultRow",
+    "analyse",
+    "analyse_parsed",
+    "result_rows",
+    "row_json",
+    "verp_json",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientVerdict:
+    """One recipient result with its classification."""
+
+    bounce: ParsedBounce
+    classification: Classification
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything the pure stages say about one message."""
+
+    message: ParsedMessage
+    verdicts: tuple[RecipientVerdict, ...]
+    verp: VerpMatch | None  # None when no VERP settings were given
+
+    @property
+    def kind(self) -> MessageKind:
+        return self.message.kind
+
+
+def analyse_parsed(
+    message: ParsedMessage,
+    rules: Sequence[Rule],
+    verp: VerpSettings | None,
+    now: int,
+) -> Analysis:
+    """Classify every recipient result of a parsed message and look for its VERP token."""
+    verdicts = tuple(RecipientVerdict(b, classify(b, rules)) for b in message.bounces)
+    match = find_token(message, verp, now) if verp is not None else None
+    return Analysis(message=message, verdicts=verdicts, verp=match)
+
+
+def analyse(data: bytes, rules: Sequence[Rule], verp: VerpSettings | None, now: int) -> Analysis:
+    """Parse raw bytes and analyse them; never raises for bad input (the parser does not)."""
+    return analyse_parsed(parse(data), rules, verp, now)
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    """One output line of `classify`: a (message, recipient) pair, or the message alone."""
+
+    file: str
+    kind: MessageKind
+    recipient: str | None
+    status: str | None = None
+    reply_code: str | None = None
+    reason: str | None = None
+    severity: str | None = None
+    fault: str | None = None
+    rule: str | None = None
+    diagnostic: str | None = None
+    remote_mta: str | None = None
+    original_message_id: str | None = None
+    verp: VerpMatch | None = None
+    error: str | None = None
+
+
+def result_rows(label: str, analysis: Analysis) -> list[ResultRow]:
+    """The classify output rows of one message (at least one)."""
+    msg = analysis.message
+    original_id = msg.original.message_id if msg.original else None
+    rows = [
+        ResultRow(
+            file=label,
+            kind=v.bounce.kind,
+            recipient=v.bounce.recipient,
+            status=v.bounce.status,
+            reply_code=v.bounce.reply_code,
+            reason=v.classification.reason.value,
+            severity=v.classification.severity.value,
+            fault=v.classification.fault.value,
+            rule=v.classification.rule_id,
+            diagnostic=v.bounce.diagnostic or None,
+            remote_mta=v.bounce.remote_mta,
+            original_message_id=original_id,
+            verp=analysis.verp,
+        )
+        for v in analysis.verdicts
+    ]
+    if rows:
+        return rows
+    kind = MessageKind.ERROR if msg.kind is MessageKind.ERROR else MessageKind.OTHER
+    return [
+        ResultRow(
+            file=label,
+            kind=kind,
+            recipient=None,
+            original_message_id=original_id,
+            verp=analysis.verp,
+            error=msg.error,
+        )
+    ]
+
+
+def verp_json(match: VerpMatch | None) -> dict[str, object] | None:
+    if match is None:
+        return None
+    return {
+        "valid": match.valid,
+        "realm": match.realm,
+        "user": match.user_id,
+        "issued": match.issued,
+        "key_id": match.key_id,
+        "format": match.format,
+        "address": match.address,
+        "found_in": match.found_in,
+        "failure": match.failure.value if match.failure else None,
+    }
+
+
+def row_json(row: ResultRow) -> dict[str, object]:
+    """The stable JSON shape of a classify row (documented in docs/cli.md)."""
+    out: dict[str, object] = {
+        "file": row.file,
+        "kind": row.kind.value,
+        "recipient": row.recipient,
+        "status": row.status,
+        "reply_code": row.reply_code,
+        "reason": row.reason,
+        "severity": row.severity,
+        "fault": row.fault,
+        "rule": row.rule,
+        "diagnostic": row.diagnostic,
+        "remote_mta": row.remote_mta,
+        "original_message_id": row.original_message_id,
+        "verp": verp_json(row.verp),
+    }
+    if row.error is not None:
+        out["error"] = row.error
+    return out

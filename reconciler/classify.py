@@ -1,0 +1,251 @@
+"""(ParsedBounce, rules) → Classification: first matching rule wins (STYLE 2.4, 2.5).
+
+The reason comes from the rule; the severity and the fault are derived from the reason (and the
+status class) unless the rule overrides them.  Only a few reasons that concern the address itself
+are ever HARD, and a result that is not a bounce (auto-reply, complaint, delay, success notice)
+is never HARD nor SOFT, whatever a rule says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from reconciler.records import (
+    Classification,
+    Fault,
+    MessageKind,
+    ParsedBounce,
+    Reason,
+    Rule,
+    RuleMatch,
+    Severity,
+)
+
+__all__ = [
+    "FALLBACK_RULE_ID",
+    "SENDER_REASONS",
+    "classify",
+    "derive_fault",
+    "derive_severity",
+    "explain",
+]
+
+FALLBACK_RULE_ID = "fallback"
+
+_ADDRESS_REASONS = frozenset({Reason.USERUNKNOWN, Reason.HOSTUNKNOWN, Reason.HASMOVED})
+_NOT_BOUNCE_REASONS = frozenset(
+    {Reason.VACATION, Reason.FEEDBACK, Reason.DELIVERED, Reason.DELAYED}
+)
+SENDER_REASONS = frozenset(
+    {
+        Reason.BLOCKED,
+        Reason.SPAMDETECTED,
+        Reason.VIRUSDETECTED,
+        Reason.POLICYVIOLATION,
+        Reason.SECURITYERROR,
+        Reason.NORELAYING,
+        Reason.CONTENTERROR,
+        Reason.BADREPUTATION,
+        Reason.AUTHFAILURE,
+        Reason.REQUIREPTR,
+        Reason.NOTCOMPLIANTRFC,
+        Reason.MESGTOOBIG,
+        Reason.REJECTED,
+        Reason.SYNTAXERROR,
+        Reason.FAILEDSTARTTLS,
+        Reason.SPEEDING,
+        Reason.RATELIMITED,
+        Reason.TOOMANYCONN,
+    }
+)
+_RECIPIENT_REASONS = frozenset(
+    {
+        Reason.USERUNKNOWN,
+        Reason.HOSTUNKNOWN,
+        Reason.HASMOVED,
+        Reason.NOTACCEPT,
+        Reason.MAILBOXFULL,
+        Reason.EXCEEDLIMIT,
+        Reason.SUSPEND,
+        Reason.FILTERED,
+        Reason.SUPPRESSED,
+    }
+)
+_TRANSIENT_REASONS = frozenset(
+    {
+        Reason.EXPIRED,
+        Reason.SYSTEMERROR,
+        Reason.SYSTEMFULL,
+        Reason.NETWORKERROR,
+        Reason.DELAYED,
+        Reason.MAILERERROR,
+    }
+)
+_GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """The fields of a ParsedBounce that rules look at, normalised once."""
+
+    kind: MessageKind
+    status: str
+    reply_code: str
+    diagnostic: str
+    remote_mta: str
+    domain: str
+    command: str
+    action: str
+
+    @property
+    def has_code(self) -> bool:
+        specific = bool(self.status) and not _GENERIC_STATUS.match(self.status)
+        return specific or bool(self.reply_code)
+
+
+def _facts(bounce: ParsedBounce) -> _Facts:
+    recipient = bounce.recipient or ""
+    return _Facts(
+        kind=bounce.kind,
+        status=bounce.status or "",
+        reply_code=bounce.reply_code or "",
+        diagnostic=bounce.diagnostic or "",
+        remote_mta=bounce.remote_mta or "",
+        domain=recipient.rpartition("@")[2].lower(),
+        command=(bounce.command or "").upper(),
+        action=(bounce.action or "").lower(),
+    )
+
+
+def derive_severity(reason: Reason, kind: MessageKind, status: str, reply_code: str) -> Severity:
+    """HARD only for reasons about the address itself; NONE for anything not a bounce."""
+    if kind is not MessageKind.BOUNCE or reason in _NOT_BOUNCE_REASONS:
+        return Severity.NONE
+    if reason in _ADDRESS_REASONS:
+        return Severity.HARD
+    if reason is Reason.NOTACCEPT:
+        first = (status or reply_code)[:1]
+        return Severity.SOFT if first == "4" else Severity.HARD
+    return Severity.SOFT
+
+
+def derive_fault(reason: Reason) -> Fault:
+    if reason in _RECIPIENT_REASONS:
+        return Fault.RECIPIENT
+    if reason in SENDER_REASONS:
+        return Fault.SENDER
+    if reason in _TRANSIENT_REASONS:
+        return Fault.TRANSIENT
+    return Fault.UNKNOWN
+
+
+def _match_kind(m: RuleMatch, f: _Facts) -> list[str] | None:
+    hits = []
+    if m.kinds is not None:
+        if f.kind not in m.kinds:
+            return None
+        hits.append(f"kind {f.kind.value}")
+    if m.no_code is not None:
+        if m.no_code == f.has_code:
+            return None
+        hits.append("no status or reply code" if m.no_code else "has a status or reply code")
+    return hits
+
+
+def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
+    hits = []
+    for name, pattern, value in (
+        ("status", m.statuses, f.status),
+        ("reply code", m.reply_codes, f.reply_code),
+    ):
+        if pattern is not None:
+            if not value or not pattern.match(value):
+                return None
+            hits.append(f"{name} {value}")
+    for name, values, value in (
+        ("command", m.commands, f.command),
+        ("action", m.actions, f.action),
+    ):
+        if values is not None:
+            if value not in values:
+                return None
+            hits.append(f"{name} {value}")
+    return hits
+
+
+def _match_texts(m: RuleMatch, f: _Facts) -> list[str] | None:
+    hits = []
+    if m.domains is not None:
+        if not m.domains.match(f.domain):
+            return None
+        hits.append(f"domain {f.domain}")
+    for name, pattern, value in (
+        ("remote MTA", m.remote_mta, f.remote_mta),
+        ("diagnostic", m.diagnostic, f.diagnostic),
+    ):
+        if pattern is not None:
+            found = pattern.search(value)
+            if found is None:
+                return None
+            hits.append(f"{name} {found.group(0)!r}")
+    if m.not_diagnostic is not None and m.not_diagnostic.search(f.diagnostic):
+        return None
+    return hits
+
+
+def _match(m: RuleMatch, f: _Facts) -> tuple[str, ...] | None:
+    """The matched conditions as readable strings, or None when the rule does not match."""
+    hits: list[str] = []
+    for check in (_match_kind, _match_fields, _match_texts):
+        found = check(m, f)
+        if found is None:
+            return None
+        hits.extend(found)
+    return tuple(hits)
+
+
+def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
+    severity = rule.severity or derive_severity(rule.reason, f.kind, f.status, f.reply_code)
+    if f.kind is not MessageKind.BOUNCE:
+        severity = Severity.NONE
+    return Classification(
+        reason=rule.reason,
+        severity=severity,
+        fault=rule.fault or derive_fault(rule.reason),
+        rule_id=rule.id,
+        matched_on=hits,
+    )
+
+
+def _fallback(f: _Facts) -> Classification:
+    reason = {
+        MessageKind.DELAY: Reason.DELAYED,
+        MessageKind.VACATION: Reason.VACATION,
+        MessageKind.FEEDBACK: Reason.FEEDBACK,
+        MessageKind.DELIVERED: Reason.DELIVERED,
+    }.get(f.kind, Reason.UNDEFINED)
+    severity = derive_severity(reason, f.kind, f.status, f.reply_code)
+    return Classification(reason, severity, derive_fault(reason), FALLBACK_RULE_ID, ())
+
+
+def classify(bounce: ParsedBounce, rules: Iterable[Rule]) -> Classification:
+    """Classify one recipient result with the first rule that matches it."""
+    facts = _facts(bounce)
+    for rule in rules:
+        hits = _match(rule.match, facts)
+        if hits is not None:
+            return _decide(rule, facts, hits)
+    return _fallback(facts)
+
+
+def explain(bounce: ParsedBounce, rules: Iterable[Rule]) -> list[tuple[Rule, tuple[str, ...]]]:
+    """Every rule that matches, in order (the first decides), with what it matched on."""
+    facts = _facts(bounce)
+    out = []
+    for rule in rules:
+        hits = _match(rule.match, facts)
+        if hits is not None:
+            out.append((rule, hits))
+    return out
