@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.records import (
+    SENDER_REASONS,
     Classification,
     Fault,
     MessageKind,
@@ -25,7 +26,6 @@ from reconciler.records import (
 
 __all__ = [
     "FALLBACK_RULE_ID",
-    "SENDER_REASONS",
     "classify",
     "derive_fault",
     "derive_severity",
@@ -37,28 +37,6 @@ FALLBACK_RULE_ID = "fallback"
 _ADDRESS_REASONS = frozenset({Reason.USERUNKNOWN, Reason.HOSTUNKNOWN, Reason.HASMOVED})
 _NOT_BOUNCE_REASONS = frozenset(
     {Reason.VACATION, Reason.FEEDBACK, Reason.DELIVERED, Reason.DELAYED}
-)
-SENDER_REASONS = frozenset(
-    {
-        Reason.BLOCKED,
-        Reason.SPAMDETECTED,
-        Reason.VIRUSDETECTED,
-        Reason.POLICYVIOLATION,
-        Reason.SECURITYERROR,
-        Reason.NORELAYING,
-        Reason.CONTENTERROR,
-        Reason.BADREPUTATION,
-        Reason.AUTHFAILURE,
-        Reason.REQUIREPTR,
-        Reason.NOTCOMPLIANTRFC,
-        Reason.MESGTOOBIG,
-        Reason.REJECTED,
-        Reason.SYNTAXERROR,
-        Reason.FAILEDSTARTTLS,
-        Reason.SPEEDING,
-        Reason.RATELIMITED,
-        Reason.TOOMANYCONN,
-    }
 )
 _RECIPIENT_REASONS = frozenset(
     {
@@ -120,7 +98,13 @@ def _facts(bounce: ParsedBounce) -> _Facts:
 
 
 def derive_severity(reason: Reason, kind: MessageKind, status: str, reply_code: str) -> Severity:
-    """HARD only for reasons about the address itself; NONE for anything not a bounce."""
+    """HARD only for reasons about the address itself; NONE for anything not a bounce.
+
+    A delay warning reports a temporary failure: SOFT whatever its reason (never HARD: the MTA
+    is still trying).  The policy never counts delay warnings; the severity only describes them.
+    """
+    if kind is MessageKind.DELAY:
+        return Severity.SOFT
     if kind is not MessageKind.BOUNCE or reason in _NOT_BOUNCE_REASONS:
         return Severity.NONE
     if reason in _ADDRESS_REASONS:
@@ -164,6 +148,8 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
             if not value or not pattern.match(value):
                 return None
             hits.append(f"{name} {value}")
+    if m.not_statuses is not None and f.status and m.not_statuses.match(f.status):
+        return None
     for name, values, value in (
         ("command", m.commands, f.command),
         ("action", m.actions, f.action),
@@ -208,8 +194,8 @@ def _match(m: RuleMatch, f: _Facts) -> tuple[str, ...] | None:
 
 def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
     severity = rule.severity or derive_severity(rule.reason, f.kind, f.status, f.reply_code)
-    if f.kind is not MessageKind.BOUNCE:
-        severity = Severity.NONE
+    if f.kind is not MessageKind.BOUNCE:  # only a final failure can be hard
+        severity = derive_severity(rule.reason, f.kind, f.status, f.reply_code)
     return Classification(
         reason=rule.reason,
         severity=severity,

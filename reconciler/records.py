@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "SENDER_REASONS",
     "Classification",
     "Fault",
     "MessageKind",
@@ -99,6 +100,31 @@ class Reason(StrEnum):
     FEEDBACK = "feedback"
     DELIVERED = "delivered"
     DELAYED = "delayed"
+
+
+# Reasons that concern our side (the sender), never the recipient's address: never HARD.
+SENDER_REASONS = frozenset(
+    {
+        Reason.BLOCKED,
+        Reason.SPAMDETECTED,
+        Reason.VIRUSDETECTED,
+        Reason.POLICYVIOLATION,
+        Reason.SECURITYERROR,
+        Reason.NORELAYING,
+        Reason.CONTENTERROR,
+        Reason.BADREPUTATION,
+        Reason.AUTHFAILURE,
+        Reason.REQUIREPTR,
+        Reason.NOTCOMPLIANTRFC,
+        Reason.MESGTOOBIG,
+        Reason.REJECTED,
+        Reason.SYNTAXERROR,
+        Reason.FAILEDSTARTTLS,
+        Reason.SPEEDING,
+        Reason.RATELIMITED,
+        Reason.TOOMANYCONN,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +238,7 @@ class RuleMatch:
 
     kinds: frozenset[MessageKind] | None = None
     statuses: re.Pattern[str] | None = None  # enhanced status patterns such as 5.1.*
+    not_statuses: re.Pattern[str] | None = None  # the status must not match any of these
     reply_codes: re.Pattern[str] | None = None  # SMTP reply code patterns such as 55x
     diagnostic: re.Pattern[str] | None = None  # any of the regexes (case-insensitive)
     not_diagnostic: re.Pattern[str] | None = None  # none of these may match

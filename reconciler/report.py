@@ -118,8 +118,8 @@ def print_explain(
         console.print(f"  original: message-id={msg.original.message_id or '-'}")
     if analysis.verp is not None:
         v = analysis.verp
-        verdict = "valid" if v.valid else f"invalid ({v.failure.value if v.failure else '?'})"
-        console.print(f"  verp: {verdict} user={v.user_id} realm={v.realm} in={v.found_in}")
+        state = "valid" if v.valid else f"invalid ({v.failure.value if v.failure else '?'})"
+        console.print(f"  verp: {state} user={v.user_id} realm={v.realm} in={v.found_in}")
     for verdict, chain in zip(analysis.verdicts, chains, strict=True):
         _print_recipient(console, verdict.bounce, verdict.classification, chain)
     for note in msg.notes:
@@ -135,20 +135,20 @@ def _print_recipient(
     fields = Table(box=box.MINIMAL, show_header=False)
     fields.add_column("field", style="bold")
     fields.add_column("value", overflow="fold")
-    for name in (
-        "recipient",
-        "kind",
-        "action",
-        "status",
-        "reply_code",
-        "command",
-        "diagnostic_type",
-        "diagnostic",
-        "remote_mta",
-        "detector",
-    ):
-        value = getattr(bounce, name, None)
-        fields.add_row(name, str(value.value if hasattr(value, "value") else value or "-"))
+    rows = (
+        ("recipient", bounce.recipient),
+        ("kind", bounce.kind.value),
+        ("action", bounce.action),
+        ("status", bounce.status),
+        ("reply code", bounce.reply_code),
+        ("command", bounce.command),
+        ("diagnostic type", bounce.diagnostic_type),
+        ("diagnostic", bounce.diagnostic),
+        ("remote MTA", bounce.remote_mta),
+        ("detector", bounce.detector),
+    )
+    for name, value in rows:
+        fields.add_row(name, value or "-")
     fields.add_row("reason", decision.reason.value)
     fields.add_row("severity", decision.severity.value)
     fields.add_row("fault", decision.fault.value)

@@ -30,7 +30,15 @@ from typing import Any, TypeVar
 import yaml
 
 from reconciler.errors import RuleError
-from reconciler.records import Fault, MessageKind, Reason, Rule, RuleMatch, Severity
+from reconciler.records import (
+    SENDER_REASONS,
+    Fault,
+    MessageKind,
+    Reason,
+    Rule,
+    RuleMatch,
+    Severity,
+)
 
 __all__ = ["RuleSet", "load_rule_files", "load_rules", "shipped_rules_dir"]
 
@@ -39,6 +47,7 @@ _REQUIRED = ("id", "description", "match", "reason")
 _MATCH_KEYS = {
     "kind",
     "status",
+    "not_status",
     "reply_code",
     "diagnostic",
     "not_diagnostic",
@@ -182,7 +191,7 @@ def _build_rule(path: Path, raw: object, parent_line: int) -> Rule:
     examples = raw.get("examples", [])
     if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
         raise RuleError(f"{where}: examples must be a list of file paths")
-    return Rule(
+    rule = Rule(
         id=rule_id,
         description=" ".join(raw["description"].split()),
         match=_build_match(where, raw["match"]),
@@ -193,6 +202,9 @@ def _build_rule(path: Path, raw: object, parent_line: int) -> Rule:
         file=str(path),
         line=raw.line,
     )
+    if rule.severity is Severity.HARD and rule.reason in SENDER_REASONS:
+        raise RuleError(f"{where}: a sender-side reason ({rule.reason}) can never be hard")
+    return rule
 
 
 _E = TypeVar("_E", Reason, Severity, Fault, MessageKind)
@@ -224,6 +236,7 @@ def _build_match(where: str, raw: object) -> RuleMatch:
     return RuleMatch(
         kinds=_kinds(where, raw.get("kind")),
         statuses=_patterns(where, "status", raw.get("status"), _STATUS_PATTERN_RE),
+        not_statuses=_patterns(where, "not_status", raw.get("not_status"), _STATUS_PATTERN_RE),
         reply_codes=_patterns(where, "reply_code", raw.get("reply_code"), _CODE_PATTERN_RE),
         diagnostic=_regexes(where, "diagnostic", raw.get("diagnostic")),
         not_diagnostic=_regexes(where, "not_diagnostic", raw.get("not_diagnostic")),
@@ -263,7 +276,7 @@ def _patterns(
         item = raw.strip().lower()
         if not shape.match(item):
             raise RuleError(f"{where}: match.{key} pattern {item!r} is not valid")
-        if key == "status":
+        if key in ("status", "not_status"):
             fields = item.split(".")
             parts = [r"\d{1,3}" if f == "*" else re.escape(f) for f in fields]
             parts += [r"\d{1,3}"] * (3 - len(parts))
