@@ -76,6 +76,7 @@ class _Facts:
     domain: str
     command: str
     action: str
+    diagnostic_type: str
 
     @property
     def has_code(self) -> bool:
@@ -94,6 +95,7 @@ def _facts(bounce: ParsedBounce) -> _Facts:
         domain=recipient.rpartition("@")[2].lower(),
         command=(bounce.command or "").upper(),
         action=(bounce.action or "").lower(),
+        diagnostic_type=(bounce.diagnostic_type or "").lower(),
     )
 
 
@@ -153,6 +155,7 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
     for name, values, value in (
         ("command", m.commands, f.command),
         ("action", m.actions, f.action),
+        ("diagnostic type", m.diagnostic_types, f.diagnostic_type),
     ):
         if values is not None:
             if value not in values:

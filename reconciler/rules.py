@@ -55,6 +55,7 @@ _MATCH_KEYS = {
     "domain",
     "command",
     "action",
+    "diagnostic_type",
     "no_code",
 }
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -244,6 +245,7 @@ def _build_match(where: str, raw: object) -> RuleMatch:
         domains=_domains(raw.get("domain")),
         commands=_upper_set(raw.get("command")),
         actions=_lower_set(raw.get("action")),
+        diagnostic_types=_lower_set(raw.get("diagnostic_type")),
         no_code=no_code,
         sources=tuple(sources),
     )
