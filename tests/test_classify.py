@@ -1,0 +1,153 @@
+"""The classifier on hand-made recipient results (pure: no parsing, no I/O).
+
+Each row states the promise it checks: text beats a misleading code, sender-side failures are
+never hard, only a final failure can be hard, and delay warnings never are.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.classify import classify, derive_fault, derive_severity, explain
+from reconciler.records import (
+    SENDER_REASONS,
+    Fault,
+    MessageKind,
+    ParsedBounce,
+    Reason,
+    Severity,
+)
+from reconciler.rules import load_rules
+
+RULES = load_rules().rules
+
+
+def _bounce(
+    diagnostic: str = "",
+    status: str | None = None,
+    reply_code: str | None = None,
+    command: str | None = None,
+    kind: MessageKind = MessageKind.BOUNCE,
+    recipient: str = "user@example.net",
+) -> ParsedBounce:
+    return ParsedBounce(
+        kind=kind,
+        recipient=recipient,
+        detector="test",
+        action="failed",
+        status=status,
+        reply_code=reply_code,
+        diagnostic=diagnostic,
+        command=command,
+    )
+
+
+@pytest.mark.parametrize(
+    ("bounce", "reason", "severity"),
+    [
+        # text beats a misleading code
+        (_bounce("550 5.1.1 mailbox is over quota temporarily (#5.1.1)", "5.1.1", "550"),
+         Reason.MAILBOXFULL, Severity.SOFT),
+        (_bounce("552 Mailbox full", "5.0.0", "552"), Reason.MAILBOXFULL, Severity.SOFT),
+        (_bounce("connect to mx.example.net[192.0.2.1]:25: Connection timed out", "4.4.1"),
+         Reason.EXPIRED, Severity.SOFT),
+        (_bounce("554 4.4.7 Message expired: unable to deliver in 840 minutes", "4.4.7", "554"),
+         Reason.EXPIRED, Severity.SOFT),
+        # the address itself: hard
+        (_bounce("550 5.1.1 <user@example.net>: Recipient address rejected: User unknown in "
+                 "virtual mailbox table", "5.1.1", "550", "RCPT"),
+         Reason.USERUNKNOWN, Severity.HARD),
+        (_bounce("Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "5.1.2"),
+         Reason.HOSTUNKNOWN, Severity.HARD),
+        (_bounce("550 5.1.6 recipient no longer on server", "5.1.6", "550"),
+         Reason.HASMOVED, Severity.HARD),
+        (_bounce("553 sorry, no mx record found for domain", None, "553"),
+         Reason.NOTACCEPT, Severity.HARD),
+        # "user unknown" after DATA with no address status: a filter, soft
+        (_bounce("550 : User unknown", "5.0.0", "550", "DATA"), Reason.FILTERED, Severity.SOFT),
+        # the same text with a temporary status is not final
+        (_bounce("DNS Error: domain name not found: example.jp", "4.0.0"),
+         Reason.NETWORKERROR, Severity.SOFT),
+        # sender side: never hard, even under a 5.1.x status
+        (_bounce("550 5.1.0 192.0.2.1 is not allowed to send from <example.org> per its SPF "
+                 "Record", "5.1.0", "550", "RCPT"), Reason.AUTHFAILURE, Severity.SOFT),
+        (_bounce("554 5.7.1 Client host rejected: blocked using zen.spamhaus.org", "5.7.1",
+                 "554", "RCPT"), Reason.BLOCKED, Severity.SOFT),
+        (_bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", "DATA"),
+         Reason.SPAMDETECTED, Severity.SOFT),
+        (_bounce("501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", "MAIL"),
+         Reason.REJECTED, Severity.SOFT),
+        (_bounce("550 5.7.26 Unauthenticated email from example.org is not accepted due to "
+                 "domain's DMARC policy", "5.7.26", "550", "DATA"),
+         Reason.AUTHFAILURE, Severity.SOFT),
+        # no text at all: the status decides
+        (_bounce("", "5.2.2"), Reason.MAILBOXFULL, Severity.SOFT),
+        (_bounce("", "5.1.1"), Reason.USERUNKNOWN, Severity.HARD),
+        (_bounce("", "5.7.1"), Reason.BLOCKED, Severity.SOFT),
+        (_bounce(""), Reason.ONHOLD, Severity.SOFT),
+    ],
+)
+def test_reason_and_severity(bounce: ParsedBounce, reason: Reason, severity: Severity) -> None:
+    result = classify(bounce, RULES)
+    assert (result.reason, result.severity) == (reason, severity), result
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        (MessageKind.VACATION, Reason.VACATION),
+        (MessageKind.FEEDBACK, Reason.FEEDBACK),
+        (MessageKind.DELIVERED, Reason.DELIVERED),
+    ],
+)
+def test_not_bounces_are_never_hard_or_soft(kind: MessageKind, reason: Reason) -> None:
+    # even with a text that would make a bounce hard
+    result = classify(_bounce("550 5.1.1 user unknown", "5.1.1", "550", "RCPT", kind), RULES)
+    assert result.reason is reason
+    assert result.severity is Severity.NONE
+
+
+def test_a_delay_warning_is_soft_and_never_hard() -> None:
+    hard_text = _bounce("550 5.1.1 user unknown", "5.1.1", "550", "RCPT", MessageKind.DELAY)
+    assert classify(hard_text, RULES).severity is Severity.SOFT
+    plain = _bounce("still trying", "4.4.7", kind=MessageKind.DELAY)
+    result = classify(plain, RULES)
+    assert result.severity is Severity.SOFT
+    assert result.reason is Reason.DELAYED or result.reason is Reason.EXPIRED
+
+
+def test_derived_severity_is_hard_only_for_address_reasons() -> None:
+    hard = {
+        reason
+        for reason in Reason
+        if derive_severity(reason, MessageKind.BOUNCE, "5.0.0", "550") is Severity.HARD
+    }
+    assert hard == {Reason.USERUNKNOWN, Reason.HOSTUNKNOWN, Reason.HASMOVED, Reason.NOTACCEPT}
+    assert derive_severity(Reason.NOTACCEPT, MessageKind.BOUNCE, "4.3.2", "") is Severity.SOFT
+    assert not SENDER_REASONS & hard
+
+
+def test_every_reason_has_a_fault() -> None:
+    assert derive_fault(Reason.USERUNKNOWN) is Fault.RECIPIENT
+    assert derive_fault(Reason.BLOCKED) is Fault.SENDER
+    assert derive_fault(Reason.EXPIRED) is Fault.TRANSIENT
+    assert derive_fault(Reason.UNDEFINED) is Fault.UNKNOWN
+    for reason in SENDER_REASONS:
+        assert derive_fault(reason) is Fault.SENDER
+
+
+def test_explain_lists_the_deciding_rule_first_with_what_it_matched() -> None:
+    bounce = _bounce("552 5.2.2 Mailbox full", "5.2.2", "552")
+    chain = explain(bounce, RULES)
+    assert chain[0][0].id == classify(bounce, RULES).rule_id == "text-mailbox-full"
+    assert any("Mailbox full" in hit for hit in chain[0][1])
+    assert "status-mailbox-full" in [rule.id for rule, _ in chain]
+
+
+def test_an_empty_rule_list_falls_back_to_undefined() -> None:
+    result = classify(_bounce("whatever"), [])
+    assert (result.reason, result.severity, result.rule_id) == (
+        Reason.UNDEFINED,
+        Severity.SOFT,
+        "fallback",
+    )
