@@ -36,7 +36,7 @@ def test_shipped_rules_dir_is_the_top_level_rules_in_a_checkout() -> None:
     assert shipped_rules_dir().resolve() == (Path(__file__).parent.parent / "rules").resolve()
 
 
-@pytest.mark.parametrize(("rule_id", "path"), _example_cases(), ids=lambda v: str(v))
+@pytest.mark.parametrize(("rule_id", "path"), _example_cases(), ids=str)
 def test_every_example_is_decided_by_its_rule(rule_id: str, path: Path) -> None:
     assert path.is_file(), f"{rule_id}: example {path} does not exist"
     analysis = analyse(path.read_bytes(), SHIPPED.rules, None, 0)
