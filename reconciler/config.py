@@ -1,24 +1,57 @@
 """TOML configuration → typed, validated, frozen Settings (STYLE 2.9).
 
-SKELETON: the dataclasses below are the contract other modules build on.  Loading and
-validation (`load_settings`) are being written; see the module's tests.
+The dataclasses below are the contract other modules build on.  `load_settings` reads the file
+once, validates every key (unknown keys and bad values raise `ConfigError` with one line naming
+the key) and resolves secrets from the environment or from files.  Secrets never appear in
+`repr()` or in `describe_settings()`.  The parsing of each section is in `_configsections`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler.errors import ConfigError
 
 __all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_NAME",
     "BounceHandlerSettings",
     "DaemonSettings",
     "DatabaseSettings",
+    "LoggingSettings",
     "MailboxSettings",
     "RulesSettings",
     "Settings",
     "VerpKey",
     "VerpSettings",
+    "describe_settings",
+    "load_settings",
+    "mask_url",
+    "resolve_config_path",
 ]
+
+CONFIG_ENV = "RECONCILER_CONFIG"
+DEFAULT_CONFIG_NAME = "reconciler.toml"
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +74,18 @@ class MailboxSettings:
     batch_size: int = 500
     max_message_bytes: int = 10 * 1024 * 1024  # larger messages: only the head is fetched
     timeout_seconds: float = 60.0
+    password_env: str | None = None  # where `password` came from (one of the two is set)
+    password_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
+    """`[database]`: sqlite:///path, postgresql://..., or mysql://... (checked at load)."""
+
     url: str = "sqlite:///reconciler.db"
+
+    def __repr__(self) -> str:  # the URL may carry a password: never show it
+        return f"DatabaseSettings(url={mask_url(self.url)!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +98,12 @@ class RulesSettings:
 
 @dataclass(frozen=True, slots=True)
 class VerpKey:
+    """One `[[verp.keys]]` entry.  `id` is one character [a-z0-9]; it is written in the token."""
+
     id: str
     secret: bytes = field(repr=False)
+    secret_env: str | None = None  # where `secret` came from (neither: inline in the file)
+    secret_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +115,8 @@ class BounceHandlerSettings:
     algorithm: str = "md5"
     domain: str = ""
     accept_seconds: int = 3 * 24 * 3600
+    secret_env: str | None = None
+    secret_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +149,15 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """`[logging]`: level, text or JSON lines, and whether addresses may be logged at INFO."""
+
+    level: str = "info"  # "debug" | "info" | "warning" | "error" | "critical"
+    format: str = "text"  # "text" | "json"
+    log_addresses: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     mailboxes: tuple[MailboxSettings, ...] = ()
     database: DatabaseSettings = DatabaseSettings()
@@ -110,3 +165,87 @@ class Settings:
     rules: RulesSettings = RulesSettings()
     daemon: DaemonSettings = DaemonSettings()
     source_path: Path | None = None  # the file the settings came from
+    logging: LoggingSettings = LoggingSettings()
+    warnings: tuple[str, ...] = ()  # one line each: things that load but deserve attention
+
+
+_SECRET_FIELDS = frozenset({"password", "secret"})
+_SECRET_SOURCES = frozenset({"password_env", "password_file", "secret_env", "secret_file"})
+
+
+def resolve_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path:
+    """`--config`, else `$RECONCILER_CONFIG`, else `./reconciler.toml` (relative to `cwd`)."""
+    chosen = cli_path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    return cwd / Path(chosen).expanduser()
+
+
+def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read and validate the whole file; raise `ConfigError` (one line) on the first problem."""
+    # Imported here: _configsections builds the dataclasses above, so it imports this module.
+    from reconciler._configsections import build_settings
+
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the configuration: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    return build_settings(data, path, env)
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(key, value) lines of the effective settings for `check-config`; secrets are masked."""
+    lines: list[tuple[str, str]] = []
+    if settings.source_path is not None:
+        lines.append(("file", str(settings.source_path)))
+    for index, mailbox in enumerate(settings.mailboxes):
+        _describe(f"mailbox[{index}]", mailbox, lines)
+    lines.append(("database.url", mask_url(settings.database.url)))
+    _describe("rules", settings.rules, lines)
+    _describe("daemon", settings.daemon, lines)
+    _describe("logging", settings.logging, lines)
+    if settings.verp is None:
+        lines.append(("verp", "(not configured)"))
+    else:
+        _describe("verp", settings.verp, lines)
+    lines.extend(("warning", text) for text in settings.warnings)
+    return lines
+
+
+def _describe(prefix: str, record: Any, lines: list[tuple[str, str]]) -> None:
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        key = f"{prefix}.{item.name}"
+        if item.name in _SECRET_FIELDS:
+            lines.append((key, _describe_secret(record)))
+        elif dataclasses.is_dataclass(value):
+            _describe(key, value, lines)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            for index, element in enumerate(value):
+                _describe(f"{key}[{index}]", element, lines)
+        elif item.name not in _SECRET_SOURCES:  # shown with the secret they hold
+            shown = (", ".join(value) or "(none)") if isinstance(value, tuple) else _plain(value)
+            lines.append((key, shown))
+
+
+def _describe_secret(record: object) -> str:
+    env = getattr(record, f"{_secret_stem(record)}_env", None)
+    file = getattr(record, f"{_secret_stem(record)}_file", None)
+    if env:
+        return f"(hidden; from environment variable {env})"
+    if file:
+        return f"(hidden; from file {file})"
+    return "(hidden; written in the configuration file)"
+
+
+def _secret_stem(record: object) -> str:
+    return "password" if isinstance(record, MailboxSettings) else "secret"
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

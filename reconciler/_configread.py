@@ -1,0 +1,232 @@
+"""Typed, key-tracking access to one TOML table, for the config loader (STYLE 2.9).
+
+Every read names its key; every failure raises `ConfigError` with one line of the form
+``<file>: <table>.<key>: <problem>``.  `Table.finish()` rejects the keys nobody asked for.
+Secrets are read through `Table.secret()`, which never echoes the value it refuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from reconciler.errors import ConfigError
+
+__all__ = ["Context", "SecretRef", "Table", "field_default", "show", "world_readable"]
+
+_MISSING: Final = object()
+
+
+def show(value: object) -> str:
+    """Render a TOML value the way it was (probably) written, for error messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, int | float):
+        return str(value)
+    kinds: dict[type, str] = {list: "an array", dict: "a table"}
+    return kinds.get(type(value), "a date/time")  # tomllib produces nothing else
+
+
+@dataclass
+class Context:
+    """What every table of one file shares: its name, env, directory and collected warnings."""
+
+    file: str
+    env: Mapping[str, str]
+    base_dir: Path
+    warnings: list[str] = field(default_factory=list)
+    literal_secrets: list[str] = field(default_factory=list)  # keys that hold a secret inline
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A resolved secret and where it came from (for `check-config` output)."""
+
+    value: bytes
+    env: str | None = None
+    file: Path | None = None
+
+
+class Table:
+    """One TOML table plus its dotted name; remembers which keys were read."""
+
+    def __init__(self, data: Mapping[str, Any], name: str, ctx: Context) -> None:
+        self._data = data
+        self._name = name
+        self._ctx = ctx
+        self._seen: set[str] = set()
+
+    def path(self, key: str) -> str:
+        return f"{self._name}.{key}" if self._name else key
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self._ctx.file}: {self.path(key)}: {problem}")
+
+    def has(self, key: str) -> bool:
+        return key in self._data
+
+    def _get(self, key: str, default: object) -> object:
+        self._seen.add(key)
+        if key in self._data:
+            return self._data[key]
+        if default is _MISSING:
+            raise self.fail(key, "required key is missing")
+        return default
+
+    def string(self, key: str, default: object = _MISSING, *, choices: tuple[str, ...] = ()) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {show(value)}")
+        if choices and value not in choices:
+            wanted = " | ".join(f'"{c}"' for c in choices)
+            raise self.fail(key, f"expected one of {wanted}, got {show(value)}")
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        self._seen.add(key)
+        return self.string(key) if key in self._data else None
+
+    def integer(self, key: str, default: object, low: int, high: int) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(key, f"expected an integer {low}-{high}, got {show(value)}")
+        return value
+
+    def number(self, key: str, default: object, low: float, high: float) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
+            raise self.fail(
+                key, f"expected a number above {low:g} and at most {high:g}, got {show(value)}"
+            )
+        return float(value)
+
+    def boolean(self, key: str, default: object) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {show(value)}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self._get(key, default)
+        if isinstance(value, tuple):
+            return value
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, f"expected an array of non-empty strings, got {show(value)}")
+        return tuple(value)
+
+    def file_path(self, key: str, *, directory: bool = False) -> Path:
+        """An existing file (or directory), relative to the config file's directory."""
+        path = self._ctx.base_dir / Path(self.string(key)).expanduser()
+        kind = "directory" if directory else "file"
+        if not (path.is_dir() if directory else path.is_file()):
+            raise self.fail(key, f"{kind} {str(path)!r} does not exist")
+        return path
+
+    def optional_path(self, key: str, *, directory: bool = False) -> Path | None:
+        if key not in self._data:
+            self._seen.add(key)
+            return None
+        return self.file_path(key, directory=directory)
+
+    def table(self, key: str) -> Table:
+        value = self._get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table [{self.path(key)}], got {show(value)}")
+        return Table(value, self.path(key), self._ctx)
+
+    def tables(self, key: str) -> list[Table]:
+        value = self._get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(
+                key, f"expected an array of tables [[{self.path(key)}]], got {show(value)}"
+            )
+        return [Table(v, f"{self.path(key)}[{i}]", self._ctx) for i, v in enumerate(value)]
+
+    def secret(self, stem: str, *, literal: bool) -> SecretRef:
+        """Exactly one of `<stem>` (if `literal`), `<stem>_env`, `<stem>_file`; resolved."""
+        keys = [k for k in (stem, f"{stem}_env", f"{stem}_file") if k in self._data]
+        self._seen.update((f"{stem}_env", f"{stem}_file"))
+        if not keys:
+            allowed = (
+                f"{stem}, {stem}_env or {stem}_file" if literal else f"{stem}_env or {stem}_file"
+            )
+            raise self.fail(stem, f"required: set one of {allowed}")
+        if len(keys) > 1:
+            raise self.fail(keys[1], f"set only one of {', '.join(keys)}")
+        if keys[0] == f"{stem}_env":
+            return self._secret_from_env(f"{stem}_env")
+        if keys[0] == f"{stem}_file":
+            return self._secret_from_file(f"{stem}_file")
+        return self._secret_literal(stem)
+
+    def _secret_literal(self, key: str) -> SecretRef:
+        self._seen.add(key)
+        value = self._data[key]
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, "expected a non-empty string")
+        self.literal_secret(key)
+        return SecretRef(value.encode())
+
+    def literal_secret(self, key: str) -> None:
+        """Note that `key` holds a secret inline (a warning if the file is world-readable)."""
+        self._ctx.literal_secrets.append(self.path(key))
+
+    def _secret_from_env(self, key: str) -> SecretRef:
+        name = self.string(key)
+        value = self._ctx.env.get(name, "")
+        if not value:
+            raise self.fail(key, f"environment variable {name} is not set or empty")
+        return SecretRef(value.encode(), env=name)
+
+    def _secret_from_file(self, key: str) -> SecretRef:
+        path = self.file_path(key)
+        try:
+            data = path.read_bytes().rstrip(b"\r\n")
+            mode = path.stat().st_mode
+        except OSError as err:
+            raise self.fail(key, f"cannot read {str(path)!r}: {err.strerror}") from err
+        if not data:
+            raise self.fail(key, f"file {str(path)!r} is empty")
+        if mode & stat.S_IROTH:
+            self.warn(key, f"secret file {str(path)!r} is world-readable")
+        return SecretRef(data, file=path)
+
+    def text_secret(self, stem: str, secret: SecretRef) -> str:
+        """The secret as text (passwords); a file that is not UTF-8 is an error."""
+        try:
+            return secret.value.decode()
+        except UnicodeDecodeError as err:
+            raise self.fail(stem, "the secret is not valid UTF-8 text") from err
+
+    def warn(self, key: str, text: str) -> None:
+        self._ctx.warnings.append(f"{self._ctx.file}: {self.path(key)}: {text}")
+
+    def finish(self) -> None:
+        """Reject every key that no reader asked for, suggesting the closest known one."""
+        for key in self._data:
+            if key not in self._seen:
+                close = difflib.get_close_matches(key, sorted(self._seen), n=1)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+                raise self.fail(key, f"unknown key{hint}")
+
+
+def field_default(cls: type, name: str) -> Any:
+    """The declared default of a dataclass field (slots hide it from class attributes)."""
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def world_readable(path: Path) -> bool:
+    """True if anyone on the machine may read `path` (POSIX permission bits)."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False

@@ -1,0 +1,407 @@
+"""VERP tokens: making, checking and finding them (pure functions, no mocks)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import string
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler import verp
+from reconciler.config import BounceHandlerSettings, VerpKey, VerpSettings
+from reconciler.errors import VerpError
+from reconciler.records import OriginalMessage, ParsedMessage, VerpFailure, VerpMatch
+from reconciler.verp import EPOCH, MAX_USER_ID, check_address, find_token, make_address
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_A = VerpKey("a", b"first key, 32 bytes long......!!")
+KEY_B = VerpKey("b", b"second key at least 16 bytes")
+BH = BounceHandlerSettings(secret=b"MediawikiVERP", domain="wikimedia.org")
+SETTINGS = VerpSettings(domain="bounces.example.org", keys=(KEY_A,), bouncehandler=BH)
+NOW = 1_800_000_000
+DAY = 86_400
+LAST_TIME = EPOCH + 36**6 - 1
+VECTOR = "wiki-enwiki-9ix-s44we8-lMmjYixanFpZFmO6@wikimedia.org"
+TOKEN_ALPHABET = string.ascii_lowercase + string.digits + "-."
+
+_ALNUM = string.ascii_lowercase + string.digits
+realms = st.builds(
+    lambda first, middle, last: first + middle + last,
+    st.sampled_from(_ALNUM),
+    st.text(alphabet=_ALNUM + "-.", max_size=verp.max_realm_length(SETTINGS) - 2),
+    st.sampled_from(_ALNUM),
+).filter(lambda realm: ".." not in realm)
+user_ids = st.integers(min_value=0, max_value=MAX_USER_ID)
+times = st.integers(min_value=EPOCH, max_value=LAST_TIME)
+message_ids = st.none() | st.from_regex(r"<[a-zA-Z0-9.$]{1,30}@[a-z.]{1,20}>", fullmatch=True)
+
+
+def local_part(address: str) -> str:
+    return address.rpartition("@")[0]
+
+
+# --- native: round trip -----------------------------------------------------------------------
+
+
+@given(user_id=user_ids, realm=st.none() | realms, now=times, message_id=message_ids)
+def test_round_trip(user_id: int, realm: str | None, now: int, message_id: str | None) -> None:
+    address = make_address(SETTINGS, user_id=user_id, realm=realm, message_id=message_id, now=now)
+    local = local_part(address)
+    assert len(local) <= 64
+    assert re.fullmatch(r"bounces\+[a-z0-9.-]+", local)
+    match = check_address(SETTINGS, address, now)
+    expected_ref = verp.send_ref(message_id) if message_id else None
+    assert match == VerpMatch(
+        valid=True, realm=realm, user_id=user_id, issued=now, key_id="a",
+        send_ref=expected_ref, format="native", address=address,
+    )  # fmt: skip
+
+
+@given(user_id=user_ids, realm=st.none() | realms, now=times)
+def test_upper_cased_token_still_verifies(user_id: int, realm: str | None, now: int) -> None:
+    address = make_address(SETTINGS, user_id=user_id, realm=realm, message_id="<m@x>", now=now)
+    match = check_address(SETTINGS, address.upper(), now)
+    assert match.valid
+    assert (match.user_id, match.realm) == (user_id, realm)
+
+
+@given(user_id=user_ids, realm=st.none() | realms, now=times, data=st.data())
+def test_flipping_any_character_invalidates(
+    user_id: int, realm: str | None, now: int, data: st.DataObject
+) -> None:
+    address = make_address(SETTINGS, user_id=user_id, realm=realm, message_id="<m@x>", now=now)
+    start = len("bounces+")
+    position = data.draw(st.integers(min_value=start, max_value=len(local_part(address)) - 1))
+    old = address[position]
+    new = data.draw(st.sampled_from(TOKEN_ALPHABET.replace(old, "")))
+    forged = address[:position] + new + address[position + 1 :]
+    match = check_address(SETTINGS, forged, now)
+    assert not match.valid
+    assert match.failure in {
+        VerpFailure.MALFORMED,
+        VerpFailure.BAD_SIGNATURE,
+        VerpFailure.UNKNOWN_KEY,
+    }
+
+
+def test_every_single_flip_of_one_token_is_rejected() -> None:
+    address = make_address(SETTINGS, user_id=4242, realm="en-wiki.x", message_id="<m@x>", now=NOW)
+    local = local_part(address)
+    for position in range(len("bounces+"), len(local)):
+        for new in TOKEN_ALPHABET.replace(local[position], ""):
+            forged = local[:position] + new + local[position + 1 :] + "@bounces.example.org"
+            assert not check_address(SETTINGS, forged, NOW).valid, forged
+
+
+def test_leading_zero_user_id_is_malformed() -> None:
+    address = make_address(SETTINGS, user_id=35, now=NOW)  # "z"
+    padded = address.replace("+az.", "+a0z.")
+    assert check_address(SETTINGS, padded, NOW).failure is VerpFailure.MALFORMED
+
+
+# --- native: length -------------------------------------------------------------------------
+
+
+def test_local_part_fits_at_the_extremes() -> None:
+    longest = verp.max_realm_length(SETTINGS)
+    assert longest == 14  # with the default "bounces+" prefix
+    realm = "r" * (longest - 1) + "9"
+    for now in (EPOCH, LAST_TIME):
+        address = make_address(
+            SETTINGS, user_id=MAX_USER_ID, realm=realm, message_id="<a@b>", now=now
+        )
+        assert len(local_part(address)) == 64
+        assert check_address(SETTINGS, address, now).valid
+
+
+@given(prefix_length=st.integers(min_value=1, max_value=verp.MAX_PREFIX_LENGTH - 1))
+def test_max_realm_length_holds_for_every_prefix(prefix_length: int) -> None:
+    settings = dataclasses.replace(SETTINGS, prefix="p" * prefix_length, separator="-")
+    realm = "r" * verp.max_realm_length(settings) or None
+    address = make_address(settings, user_id=MAX_USER_ID, realm=realm, message_id="<a@b>", now=NOW)
+    assert len(local_part(address)) <= 64
+    assert check_address(settings, address, NOW).realm == realm
+
+
+def test_a_32_character_realm_fits_only_a_short_prefix() -> None:
+    # 32 realm characters + 80-bit MAC + a 2**63 user id cannot fit 64 characters (docs/verp.md)
+    realm = "w" * 32
+    with pytest.raises(ValueError, match="local part would have"):
+        make_address(SETTINGS, user_id=MAX_USER_ID, realm=realm, now=NOW)
+    short = dataclasses.replace(SETTINGS, prefix="b", separator="+")
+    address = make_address(short, user_id=99, realm=realm, now=NOW)
+    assert len(local_part(address)) <= 64
+    assert check_address(short, address, NOW).realm == realm
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"user_id": -1}, "user_id"),
+        ({"user_id": MAX_USER_ID + 1}, "user_id"),
+        ({"user_id": 1, "realm": "-wiki"}, "realm"),
+        ({"user_id": 1, "realm": "a..b"}, "realm"),
+        ({"user_id": 1, "realm": "be_x_old"}, "realm"),
+        ({"user_id": 1, "realm": "x" * 33}, "realm"),
+        ({"user_id": 1, "now": EPOCH - 1}, "now"),
+        ({"user_id": 1, "now": LAST_TIME + 1}, "now"),
+    ],
+)
+def test_make_refuses_bad_input(kwargs: dict[str, int | str], problem: str) -> None:
+    arguments: dict[str, int | str] = {"now": NOW, **kwargs}
+    with pytest.raises(ValueError, match=problem):
+        make_address(SETTINGS, **arguments)  # type: ignore[arg-type]
+
+
+def test_make_refuses_short_or_missing_keys() -> None:
+    with pytest.raises(VerpError):
+        make_address(dataclasses.replace(SETTINGS, keys=()), user_id=1, now=NOW)
+    weak = dataclasses.replace(SETTINGS, keys=(VerpKey("w", b"too short"),))
+    with pytest.raises(VerpError):
+        make_address(weak, user_id=1, now=NOW)
+
+
+def test_realm_is_case_folded() -> None:
+    address = make_address(SETTINGS, user_id=1, realm="EnWiki", now=NOW)
+    assert check_address(SETTINGS, address, NOW).realm == "enwiki"
+
+
+# --- native: the window ---------------------------------------------------------------------
+
+
+def test_acceptance_window_edges() -> None:
+    address = make_address(SETTINGS, user_id=7, now=NOW)
+    window = SETTINGS.accept_days * DAY
+    assert check_address(SETTINGS, address, NOW + window).valid
+    late = check_address(SETTINGS, address, NOW + window + 1)
+    assert late.failure is VerpFailure.EXPIRED
+    assert (late.user_id, late.issued) == (7, NOW)  # still says whose token it was
+
+
+def test_clock_skew_edges() -> None:
+    address = make_address(SETTINGS, user_id=7, now=NOW)
+    skew = SETTINGS.future_skew_seconds
+    assert check_address(SETTINGS, address, NOW - skew).valid
+    assert check_address(SETTINGS, address, NOW - skew - 1).failure is VerpFailure.FROM_THE_FUTURE
+
+
+def test_custom_window() -> None:
+    settings = dataclasses.replace(SETTINGS, accept_days=1, future_skew_seconds=0)
+    address = make_address(settings, user_id=7, now=NOW)
+    assert check_address(settings, address, NOW + DAY).valid
+    assert check_address(settings, address, NOW + DAY + 1).failure is VerpFailure.EXPIRED
+    assert check_address(settings, address, NOW - 1).failure is VerpFailure.FROM_THE_FUTURE
+
+
+# --- native: keys -----------------------------------------------------------------------------
+
+
+def test_key_rotation() -> None:
+    old_token = make_address(SETTINGS, user_id=1, now=NOW)
+    rotated = dataclasses.replace(SETTINGS, keys=(KEY_B, KEY_A))
+    new_token = make_address(rotated, user_id=1, now=NOW)
+    assert check_address(rotated, old_token, NOW).key_id == "a"
+    assert check_address(rotated, new_token, NOW).key_id == "b"
+    assert local_part(new_token).startswith("bounces+b")
+    retired = dataclasses.replace(SETTINGS, keys=(KEY_B,))
+    assert check_address(retired, old_token, NOW).failure is VerpFailure.UNKNOWN_KEY
+    assert check_address(retired, new_token, NOW).valid
+
+
+def test_same_id_other_secret_is_a_bad_signature() -> None:
+    address = make_address(SETTINGS, user_id=1, now=NOW)
+    other = dataclasses.replace(SETTINGS, keys=(VerpKey("a", b"another secret of 16+ bytes"),))
+    assert check_address(other, address, NOW).failure is VerpFailure.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("address", "failure"),
+    [
+        ("someone@example.org", VerpFailure.NOT_FOUND),
+        ("not an address", VerpFailure.NOT_FOUND),
+        ("bounces+@bounces.example.org", VerpFailure.MALFORMED),
+        ("bounces+a1.zzz@bounces.example.org", VerpFailure.MALFORMED),
+        ("bounces+a1.000000aaaaaaaaaaaaaaaa.@x.org", VerpFailure.MALFORMED),
+        ("bounces+a1.000000aaaaaaaaaaaaaaaa.a..b@x.org", VerpFailure.MALFORMED),
+        ("bounces+a1zzzzzzzzzzzz.000000aaaaaaaaaaaaaaaa@x.org", VerpFailure.MALFORMED),
+        ("bounces+z1.000000aaaaaaaaaaaaaaaa@x.org", VerpFailure.UNKNOWN_KEY),
+        ("bounces+a1.000000aaaaaaaaaaaaaaaa@x.org", VerpFailure.BAD_SIGNATURE),
+        ("wiki-enwiki-9ix@wikimedia.org", VerpFailure.MALFORMED),
+    ],
+)
+def test_failures_are_named(address: str, failure: VerpFailure) -> None:
+    match = check_address(SETTINGS, address, NOW)
+    assert not match.valid
+    assert match.failure is failure
+
+
+# --- BounceHandler format ---------------------------------------------------------------------
+
+
+def test_bouncehandler_vector() -> None:
+    settings = dataclasses.replace(SETTINGS, format="bouncehandler")
+    address = make_address(settings, user_id=12345, realm="enwiki", now=1_700_000_000)
+    assert address == VECTOR
+    match = check_address(SETTINGS, VECTOR, 1_700_000_000)
+    assert match == VerpMatch(
+        valid=True, realm="enwiki", user_id=12345, issued=1_700_000_000, key_id="bouncehandler",
+        format="bouncehandler", address=VECTOR,
+    )  # fmt: skip
+
+
+def test_bouncehandler_window_and_case() -> None:
+    issued = 1_700_000_000
+    assert check_address(SETTINGS, VECTOR, issued + BH.accept_seconds).valid
+    late = check_address(SETTINGS, VECTOR, issued + BH.accept_seconds + 1)
+    assert late.failure is VerpFailure.EXPIRED
+    early = check_address(SETTINGS, VECTOR, issued - SETTINGS.future_skew_seconds - 1)
+    assert early.failure is VerpFailure.FROM_THE_FUTURE
+    folded = check_address(SETTINGS, VECTOR.lower(), issued)  # its MAC is case-sensitive
+    assert folded.failure is VerpFailure.BAD_SIGNATURE
+
+
+def test_bouncehandler_wiki_ids_with_dashes() -> None:
+    settings = dataclasses.replace(SETTINGS, format="bouncehandler")
+    address = make_address(settings, user_id=3, realm="mediawiki-wiki_", now=NOW)
+    assert address.startswith("wiki-mediawiki.wiki_-3-")
+    match = check_address(SETTINGS, address, NOW)
+    assert (match.valid, match.realm, match.user_id) == (True, "mediawiki-wiki_", 3)
+
+
+def test_bouncehandler_needs_its_table_and_a_realm() -> None:
+    with pytest.raises(VerpError):
+        make_address(
+            dataclasses.replace(SETTINGS, format="bouncehandler", bouncehandler=None),
+            user_id=1, realm="enwiki", now=NOW,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="realm"):
+        make_address(dataclasses.replace(SETTINGS, format="bouncehandler"), user_id=1, now=NOW)
+    no_bh = dataclasses.replace(SETTINGS, bouncehandler=None)
+    assert check_address(no_bh, VECTOR, 1_700_000_000).failure is VerpFailure.NOT_FOUND
+
+
+def test_bouncehandler_other_key_is_a_bad_signature() -> None:
+    other = dataclasses.replace(SETTINGS, bouncehandler=BounceHandlerSettings(secret=b"other"))
+    assert check_address(other, VECTOR, 1_700_000_000).failure is VerpFailure.BAD_SIGNATURE
+
+
+# --- finding the token in a bounce ------------------------------------------------------------
+
+
+def _message(
+    *addressing: tuple[str, str], original: OriginalMessage | None = None
+) -> ParsedMessage:
+    from reconciler.records import MessageKind
+
+    return ParsedMessage(kind=MessageKind.BOUNCE, addressing=addressing, original=original)
+
+
+def test_find_with_display_names_brackets_and_a_forgery_first() -> None:
+    valid = make_address(SETTINGS, user_id=99, realm="enwiki", now=NOW)
+    forged = make_address(SETTINGS, user_id=100, realm="enwiki", now=NOW)
+    forged = forged.replace("+a2s.", "+a2t.")  # claims user 101 with the MAC of user 100
+    assert "+a2t." in forged
+    message = _message(
+        ("delivered-to", "postmaster@bounces.example.org"),
+        ("to", f'"Bounce, Handler" <{forged.upper()}>, Someone <x@y.org>, <{valid}>'),
+    )
+    match = find_token(message, SETTINGS, NOW)
+    assert match.valid
+    assert (match.user_id, match.realm, match.found_in, match.address) == (
+        99,
+        "enwiki",
+        "to",
+        valid,
+    )
+    assert match.tried == ((forged.upper(), "bad_signature"),)
+
+
+def test_find_follows_the_configured_order() -> None:
+    first = make_address(SETTINGS, user_id=1, now=NOW)
+    second = make_address(SETTINGS, user_id=2, now=NOW)
+    message = _message(("to", first), ("delivered-to", second))
+    assert find_token(message, SETTINGS, NOW).user_id == 2
+    to_first = dataclasses.replace(SETTINGS, search_headers=("to", "delivered-to"))
+    assert find_token(message, to_first, NOW).user_id == 1
+
+
+def test_find_in_the_returned_originals_return_path() -> None:
+    valid = make_address(SETTINGS, user_id=5, now=NOW)
+    original = OriginalMessage(return_path=f"<{valid}>", sender="list@example.org")
+    message = _message(("to", "bounces@bounces.example.org"), original=original)
+    match = find_token(message, SETTINGS, NOW)
+    assert (match.valid, match.user_id, match.found_in) == (True, 5, "original:return-path")
+    only_to = dataclasses.replace(SETTINGS, search_headers=("to",))
+    assert find_token(message, only_to, NOW).failure is VerpFailure.NOT_FOUND
+
+
+def test_find_bouncehandler_token_in_x_original_to() -> None:
+    message = _message(("x-original-to", f"<{VECTOR}>"))
+    match = find_token(message, SETTINGS, 1_700_000_000)
+    assert (match.valid, match.format, match.found_in) == (True, "bouncehandler", "x-original-to")
+
+
+def test_find_reports_the_first_failure_and_every_try() -> None:
+    old = make_address(SETTINGS, user_id=1, now=NOW - 30 * DAY)
+    message = _message(("delivered-to", old), ("to", "bounces+nonsense@bounces.example.org"))
+    match = find_token(message, SETTINGS, NOW)
+    assert not match.valid
+    assert (match.failure, match.found_in, match.user_id) == (
+        VerpFailure.EXPIRED,
+        "delivered-to",
+        1,
+    )
+    assert match.tried == (
+        (old, "expired"),
+        ("bounces+nonsense@bounces.example.org", "malformed"),
+    )
+
+
+def test_find_nothing() -> None:
+    message = _message(("to", "Alice <alice@example.org>"), original=OriginalMessage())
+    assert find_token(message, SETTINGS, NOW) == VerpMatch(
+        valid=False, failure=VerpFailure.NOT_FOUND
+    )
+    assert find_token(_message(), SETTINGS, NOW).failure is VerpFailure.NOT_FOUND
+
+
+def test_find_counts_an_address_once() -> None:
+    token = make_address(SETTINGS, user_id=1, now=NOW + DAY)  # from the future
+    message = _message(("delivered-to", token), ("to", token))
+    match = find_token(message, SETTINGS, NOW)
+    assert match.tried == ((token, "from_the_future"),)
+
+
+def test_describe_match() -> None:
+    lines = verp.describe_match(check_address(SETTINGS, VECTOR, 1_700_000_000))
+    assert lines[0] == ("result", "valid")
+    assert ("user_id", "12345") in lines
+    assert ("realm", "enwiki") in lines
+    assert verp.describe_match(VerpMatch(valid=False, failure=VerpFailure.NOT_FOUND)) == [
+        ("result", "invalid: not_found")
+    ]
+
+
+# --- docs -------------------------------------------------------------------------------------
+
+
+def test_send_ref_ignores_brackets_and_case() -> None:
+    assert verp.send_ref("<Abc@Example.org>") == verp.send_ref("abc@example.org")
+    assert re.fullmatch(r"[a-z2-7]{4}", verp.send_ref("<x@y>"))
+
+
+def test_docs_examples_run() -> None:
+    text = (ROOT / "docs" / "verp.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/verp.md", "exec"), {})  # our own documentation, run as a test
+
+
+def test_public_surface() -> None:
+    for name in verp.__all__:
+        assert hasattr(verp, name), name
