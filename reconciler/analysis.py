@@ -7,10 +7,9 @@ clock (`now`) and the settings come in as arguments.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.classify import classify
+from reconciler.classify import Classifier, classify
 from reconciler.config import VerpSettings
 from reconciler.dsn import parse
 from reconciler.records import (
@@ -18,7 +17,6 @@ from reconciler.records import (
     MessageKind,
     ParsedBounce,
     ParsedMessage,
-    Rule,
     VerpMatch,
 )
 from reconciler.verp import find_token
@@ -58,19 +56,19 @@ class Analysis:
 
 def analyse_parsed(
     message: ParsedMessage,
-    rules: Sequence[Rule],
+    classifier: Classifier,
     verp: VerpSettings | None,
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts = tuple(RecipientVerdict(b, classify(b, rules)) for b in message.bounces)
+    verdicts = tuple(RecipientVerdict(b, classify(b, classifier)) for b in message.bounces)
     match = find_token(message, verp, now) if verp is not None else None
     return Analysis(message=message, verdicts=verdicts, verp=match)
 
 
-def analyse(data: bytes, rules: Sequence[Rule], verp: VerpSettings | None, now: int) -> Analysis:
+def analyse(data: bytes, classifier: Classifier, verp: VerpSettings | None, now: int) -> Analysis:
     """Parse raw bytes and analyse them; never raises for bad input (the parser does not)."""
-    return analyse_parsed(parse(data), rules, verp, now)
+    return analyse_parsed(parse(data), classifier, verp, now)
 
 
 @dataclass(frozen=True, slots=True)

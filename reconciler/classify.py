@@ -9,9 +9,11 @@ is never HARD nor SOFT, whatever a rule says.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reconciler.patterns import PatternSet
+from reconciler.patterns import find as find_pattern
 from reconciler.records import (
     SENDER_REASONS,
     Classification,
@@ -26,6 +28,7 @@ from reconciler.records import (
 
 __all__ = [
     "FALLBACK_RULE_ID",
+    "Classifier",
     "classify",
     "derive_fault",
     "derive_severity",
@@ -161,38 +164,82 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
             if value not in values:
                 return None
             hits.append(f"{name} {value}")
-    return hits
-
-
-def _match_texts(m: RuleMatch, f: _Facts) -> list[str] | None:
-    hits = []
     if m.domains is not None:
         if not m.domains.match(f.domain):
             return None
         hits.append(f"domain {f.domain}")
-    for name, pattern, value in (
-        ("remote MTA", m.remote_mta, f.remote_mta),
-        ("diagnostic", m.diagnostic, f.diagnostic),
-    ):
-        if pattern is not None:
-            found = pattern.search(value)
-            if found is None:
-                return None
-            hits.append(f"{name} {found.group(0)!r}")
-    if m.not_diagnostic is not None and m.not_diagnostic.search(f.diagnostic):
-        return None
     return hits
 
 
-def _match(m: RuleMatch, f: _Facts) -> tuple[str, ...] | None:
-    """The matched conditions as readable strings, or None when the rule does not match."""
-    hits: list[str] = []
-    for check in (_match_kind, _match_fields, _match_texts):
-        found = check(m, f)
-        if found is None:
+@dataclass(frozen=True, slots=True)
+class _TextHits:
+    """Which rules' text conditions hold for one recipient result (from one set match)."""
+
+    diagnostic: frozenset[int]  # rules with a diagnostic pattern that matches
+    not_diagnostic: frozenset[int]  # rules with a not_diagnostic pattern that matches
+    remote_mta: frozenset[int]  # rules with a remote_mta pattern that matches
+
+
+class Classifier:
+    """A rule list compiled for matching.
+
+    Every text pattern of every rule goes into one RE2 set per field, so one pass over a
+    diagnostic tells which rules' texts match; the rules are then tried in order on cheap
+    field checks and set membership.  Build it once per rule list.
+    """
+
+    __slots__ = ("_diag", "_diag_owner", "_mta", "_mta_owner", "rules")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        diag: list[tuple[str, int, bool]] = []
+        mta: list[tuple[str, int, bool]] = []
+        for index, rule in enumerate(self.rules):
+            diag += [(p, index, False) for p in rule.match.diagnostic or ()]
+            diag += [(p, index, True) for p in rule.match.not_diagnostic or ()]
+            mta += [(p, index, False) for p in rule.match.remote_mta or ()]
+        self._diag = PatternSet([p for p, _, _ in diag])
+        self._diag_owner = tuple((index, negative) for _, index, negative in diag)
+        self._mta = PatternSet([p for p, _, _ in mta])
+        self._mta_owner = tuple(index for _, index, _ in mta)
+
+    def _texts(self, f: _Facts) -> _TextHits:
+        found = [self._diag_owner[i] for i in self._diag.match(f.diagnostic)]
+        return _TextHits(
+            diagnostic=frozenset(index for index, negative in found if not negative),
+            not_diagnostic=frozenset(index for index, negative in found if negative),
+            remote_mta=frozenset(self._mta_owner[i] for i in self._mta.match(f.remote_mta)),
+        )
+
+    def _match(self, index: int, f: _Facts, texts: _TextHits) -> tuple[str, ...] | None:
+        """The matched conditions as readable strings, or None when the rule does not match."""
+        m = self.rules[index].match
+        hits: list[str] = []
+        for check in (_match_kind, _match_fields):
+            found = check(m, f)
+            if found is None:
+                return None
+            hits.extend(found)
+        if m.remote_mta is not None:
+            if index not in texts.remote_mta:
+                return None
+            hits.append(f"remote MTA {_shown(m.remote_mta, f.remote_mta)}")
+        if m.diagnostic is not None:
+            if index not in texts.diagnostic:
+                return None
+            hits.append(f"diagnostic {_shown(m.diagnostic, f.diagnostic)}")
+        if index in texts.not_diagnostic:
             return None
-        hits.extend(found)
-    return tuple(hits)
+        return tuple(hits)
+
+
+def _shown(patterns: Sequence[str], text: str) -> str:
+    """What the first matching pattern matched, for the explanation."""
+    for pattern in patterns:
+        found = find_pattern(pattern, text)
+        if found is not None:
+            return repr(found)
+    return "(matched)"
 
 
 def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
@@ -219,22 +266,24 @@ def _fallback(f: _Facts) -> Classification:
     return Classification(reason, severity, derive_fault(reason), FALLBACK_RULE_ID, ())
 
 
-def classify(bounce: ParsedBounce, rules: Iterable[Rule]) -> Classification:
+def classify(bounce: ParsedBounce, classifier: Classifier) -> Classification:
     """Classify one recipient result with the first rule that matches it."""
     facts = _facts(bounce)
-    for rule in rules:
-        hits = _match(rule.match, facts)
+    texts = classifier._texts(facts)
+    for index, rule in enumerate(classifier.rules):
+        hits = classifier._match(index, facts, texts)
         if hits is not None:
             return _decide(rule, facts, hits)
     return _fallback(facts)
 
 
-def explain(bounce: ParsedBounce, rules: Iterable[Rule]) -> list[tuple[Rule, tuple[str, ...]]]:
+def explain(bounce: ParsedBounce, classifier: Classifier) -> list[tuple[Rule, tuple[str, ...]]]:
     """Every rule that matches, in order (the first decides), with what it matched on."""
     facts = _facts(bounce)
+    texts = classifier._texts(facts)
     out = []
-    for rule in rules:
-        hits = _match(rule.match, facts)
+    for index, rule in enumerate(classifier.rules):
+        hits = classifier._match(index, facts, texts)
         if hits is not None:
             out.append((rule, hits))
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reconciler import __version__
 from reconciler.analysis import ResultRow, analyse, result_rows, row_json
-from reconciler.classify import explain
+from reconciler.classify import Classifier, explain
 from reconciler.config import Settings, load_settings, resolve_config_path
 from reconciler.errors import ConfigError, ReconcilerError, RuleError
 from reconciler.mailfiles import discover, read_messages
@@ -93,7 +93,7 @@ def _rules_for(args: argparse.Namespace, settings: Settings | None) -> RuleSet:
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     settings = _optional_settings(args)
-    rules = _rules_for(args, settings).rules
+    classifier = Classifier(_rules_for(args, settings).rules)
     verp = settings.verp if settings else None
     now = args.now if args.now is not None else int(time.time())
     files = discover(args.paths)
@@ -109,7 +109,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                     )
                 ]
             else:
-                new = result_rows(item.label, analyse(item.data, rules, verp, now))
+                new = result_rows(item.label, analyse(item.data, classifier, verp, now))
             if args.json:
                 out.writelines(json.dumps(row_json(r), ensure_ascii=False) + "\n" for r in new)
             else:
@@ -122,7 +122,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     settings = _optional_settings(args)
-    rules = _rules_for(args, settings).rules
+    classifier = Classifier(_rules_for(args, settings).rules)
     verp = settings.verp if settings else None
     now = args.now if args.now is not None else int(time.time())
     console = make_console()
@@ -132,8 +132,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         if item.error is not None:
             console.print(f"{item.label}: {item.error}")
             continue
-        analysis = analyse(item.data, rules, verp, now)
-        chains = [explain(v.bounce, rules) for v in analysis.verdicts]
+        analysis = analyse(item.data, classifier, verp, now)
+        chains = [explain(v.bounce, classifier) for v in analysis.verdicts]
         print_explain(console, item.label, analysis, chains)
     return EXIT_OK if found else EXIT_FAIL
 

@@ -9,21 +9,41 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
     "SENDER_REASONS",
+    "BreakerCause",
+    "BreakerSettings",
+    "BreakerTrip",
     "Classification",
+    "DayThreshold",
+    "Decision",
+    "DecisionKind",
+    "Disposition",
+    "EvidenceEvent",
     "Fault",
+    "Ignored",
+    "Incident",
+    "IncidentScope",
+    "IncidentSettings",
+    "LedgerEntry",
     "MessageKind",
+    "MessageOutcome",
+    "Mode",
     "OriginalMessage",
     "ParsedBounce",
     "ParsedMessage",
+    "PolicySettings",
     "RawMessage",
     "Reason",
     "Rule",
     "RuleMatch",
     "Severity",
+    "Trigger",
+    "Unprocessed",
+    "UserHistory",
     "VerpFailure",
     "VerpMatch",
 ]
@@ -240,9 +260,9 @@ class RuleMatch:
     statuses: re.Pattern[str] | None = None  # enhanced status patterns such as 5.1.*
     not_statuses: re.Pattern[str] | None = None  # the status must not match any of these
     reply_codes: re.Pattern[str] | None = None  # SMTP reply code patterns such as 55x
-    diagnostic: re.Pattern[str] | None = None  # any of the regexes (case-insensitive)
-    not_diagnostic: re.Pattern[str] | None = None  # none of these may match
-    remote_mta: re.Pattern[str] | None = None
+    diagnostic: tuple[str, ...] | None = None  # any of these RE2 regexes (case-insensitive)
+    not_diagnostic: tuple[str, ...] | None = None  # none of these may match
+    remote_mta: tuple[str, ...] | None = None
     domains: re.Pattern[str] | None = None  # recipient domain globs such as *.yahoo.com
     commands: frozenset[str] | None = None  # SMTP command that failed: RCPT, DATA, MAIL, ...
     actions: frozenset[str] | None = None  # DSN Action: failed, delayed, ...
@@ -264,3 +284,266 @@ class Rule:
     examples: tuple[str, ...]  # paths of sample messages, relative to the rule file
     file: str
     line: int
+
+
+class MessageOutcome(StrEnum):
+    """What the cycle did with one fetched message (stored in the message ledger)."""
+
+    PROCESSED = "processed"  # understood; its events were recorded against a VERP user
+    UNMATCHED = "unmatched"  # understood, but no valid VERP token: events recorded without user
+    SKIPPED = "skipped"  # nothing to record (not a bounce, or nothing usable in it)
+    QUARANTINED = "quarantined"  # failed too often; moved aside for a human
+    DUPLICATE = "duplicate"  # same bytes as a message already in the ledger (replay, re-UID)
+
+
+@dataclass(frozen=True, slots=True)
+class BounceEvent:
+    """One recipient result of one message, as recorded in the store (STYLE 2.6).
+
+    Unique per (message, recipient): recording it twice is a no-op.  `recipient` is "" when the
+    report named nobody.  `realm`/`user_id` are set only when the VERP token verified.
+    """
+
+    recipient: str
+    kind: MessageKind
+    reason: Reason
+    severity: Severity
+    fault: Fault
+    rule_id: str
+    event_time: datetime  # when the failure happened (Arrival-Date / Date), else fetch time
+    status: str | None = None
+    reply_code: str | None = None
+    diagnostic: str = ""
+    remote_mta: str | None = None
+    original_message_id: str | None = None
+    realm: str | None = None
+    user_id: int | None = None
+    verp_valid: bool = False
+    verp_failure: VerpFailure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One message of the ledger: where it was, its fingerprint, and what became of it.
+
+    `destination` is the folder the message is to be moved to (None: leave it where it is);
+    `moved_at` is set once the MOVE was done.  `events` are the recipient results to record
+    with it; entries read back from the store carry no events.
+    """
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    sha256: str  # hex digest of the raw bytes as fetched
+    size: int
+    outcome: MessageOutcome
+    received_at: datetime  # when the message was fetched
+    processed_at: datetime
+    message_id: str | None = None
+    destination: str | None = None
+    moved_at: datetime | None = None
+    events: tuple[BounceEvent, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What `record_batch` did, by UID (all UIDs of the batch appear exactly once)."""
+
+    recorded: tuple[int, ...] = ()  # new ledger rows with their events
+    duplicates: tuple[int, ...] = ()  # new ledger rows, but known bytes: events not counted
+    already: tuple[int, ...] = ()  # (mailbox, uidvalidity, uid) was in the ledger: no change
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a mailbox has been read: the highest UID handled under one UIDVALIDITY."""
+
+    mailbox: str
+    uidvalidity: int
+    last_uid: int
+    last_success: datetime | None = None  # end of the last cycle that completed
+
+
+@dataclass(frozen=True, slots=True)
+class Unprocessed:
+    """A message some stage failed on; it stays in place and is retried, then quarantined."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: int
+    stage: str  # "fetch" | "parse" | "verp" | "classify" | "store" | "move"
+    error: str
+
+
+# --- policy (STYLE 2.6, 2.7): what the pure decision core reads and returns -------------------
+
+
+class Mode(StrEnum):
+    """How decisions are carried out.  A fresh install is LOG_ONLY; only the breaker pauses."""
+
+    LOG_ONLY = "log-only"  # decide and describe, never apply
+    ENFORCE = "enforce"  # decide, describe and apply
+    PAUSED = "paused"  # set by the circuit breaker: decide and describe, withhold every action
+
+
+class DecisionKind(StrEnum):
+    NONE = "none"  # nothing to do
+    SUPPRESS = "suppress"  # stop sending to the address
+
+
+class Trigger(StrEnum):
+    """Which policy rule made a decision act."""
+
+    COMPLAINT = "complaint"  # a complaint report (ARF): acts at once
+    HARD = "hard"  # hard bounces on enough different days within the hard window
+    SOFT = "soft"  # soft bounces on enough different days within the soft window
+
+
+class Disposition(StrEnum):
+    """What happens to the action of a decision, given the mode at the time."""
+
+    APPLIED = "applied"  # ENFORCE: the action is to be applied
+    WOULD = "would"  # LOG_ONLY: the action would be applied
+    WITHHELD = "withheld"  # PAUSED: the breaker withholds the action
+    NONE = "none"  # the decision has no action
+
+
+class Ignored(StrEnum):
+    """Why an event of a user's history did not count (for the explanation of a decision)."""
+
+    OTHER_USER = "other_user"  # the event names another user than the history's
+    UNVERIFIED = "unverified"  # no verified VERP token: kept as evidence, never counted
+    NOT_A_BOUNCE = "not_a_bounce"  # delay, auto-reply, success, other, error, severity NONE
+    SENDER_FAULT = "sender_fault"  # our side (reputation, policy, content): never the address
+    OTHER_ADDRESS = "other_address"  # the address is no longer the user's
+    INCIDENT = "incident"  # covered by a domain or remote-MTA incident
+    FUTURE = "future"  # recorded after `now`: not yet known at the time of the decision
+    EXPIRED = "expired"  # older than the window of its rule
+    BEFORE_QUIET = "before_quiet"  # before the last quiet period, which reset the count
+
+
+class IncidentScope(StrEnum):
+    DOMAIN = "domain"  # one recipient domain
+    REMOTE_MTA = "remote_mta"  # one remote MTA (may serve many domains)
+
+
+class BreakerCause(StrEnum):
+    ACTION_COUNT = "action_count"  # too many actions in the window
+    ACTION_SHARE = "action_share"  # actions on too large a share of the users seen
+    SENDER_SHARE = "sender_share"  # too large a share of sender-side bounces
+
+
+@dataclass(frozen=True, slots=True)
+class DayThreshold:
+    """Act when bounces fall on at least `days` different UTC days within `window_days`."""
+
+    days: int
+    window_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSettings:
+    """A domain (or remote MTA) incident: one reason for `min_users` distinct users in a window."""
+
+    window_seconds: int = 3600
+    min_users: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """The circuit breaker's limits over a sliding window (shares are fractions 0..1)."""
+
+    window_seconds: int = 3600
+    max_actions: int = 50  # trips when the actions in the window exceed this
+    max_action_share: float = 0.25  # ... or exceed this share of the users seen
+    max_sender_share: float = 0.5  # ... or sender-side bounces exceed this share of bounces
+    min_sample: int = 20  # shares are judged only on at least this many users / bounces
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    """Every threshold of the policy; built by the config loader (validation happens there)."""
+
+    hard: DayThreshold = field(default_factory=lambda: DayThreshold(3, 14))
+    soft: DayThreshold = field(default_factory=lambda: DayThreshold(10, 30))
+    complaint_window_days: int = 30  # a complaint older than this no longer acts
+    quiet_days: int = 30  # this long without a counted bounce resets the count
+    incident: IncidentSettings = field(default_factory=IncidentSettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceEvent:
+    """One stored bounce event as the policy sees it."""
+
+    event_id: int
+    realm: str | None  # from the VERP token; None when there was no token
+    user_id: int | None
+    address: str  # the recipient the result is about ("" when unknown)
+    domain: str  # recipient domain, lower case
+    remote_mta: str  # "" when unknown
+    kind: MessageKind
+    reason: Reason
+    severity: Severity
+    fault: Fault
+    verp_valid: bool
+    at: int  # unix seconds (UTC) of the event
+    message_id: str | None = None  # Message-ID of the original message we sent
+    send_ref: str | None = None  # our reference of the send, from the VERP token
+
+
+@dataclass(frozen=True, slots=True)
+class UserHistory:
+    """The stored events of one user (realm + user id), as read for one decision."""
+
+    realm: str
+    user_id: int
+    events: tuple[EvidenceEvent, ...]
+    current_address: str | None = None  # the user's address now, when an adapter can tell
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A spike of one reason at one domain or remote MTA: its events count against no user."""
+
+    scope: IncidentScope
+    key: str  # the domain or the remote MTA, lower case
+    reason: Reason
+    users: int  # the most distinct users seen within one window
+    start: int  # unix seconds of the first and the last event covered
+    end: int
+    active: bool  # the spike is still within the window at `now`
+    event_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy decided for one user, with everything needed to explain it."""
+
+    kind: DecisionKind
+    realm: str
+    user_id: int
+    address: str | None  # the address the decision is about (None: unknown)
+    at: int  # unix seconds of the decision (`now`)
+    mode: Mode
+    disposition: Disposition
+    trigger: Trigger | None = None
+    rule: str = ""  # the rule with its thresholds, e.g. "hard:3d/14d"
+    hard_days: int = 0  # different days with a counted hard bounce in the hard window
+    soft_days: int = 0
+    event_ids: tuple[int, ...] = ()  # the evidence: counted events of the firing rule
+    message_ids: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    ignored: tuple[tuple[Ignored, int], ...] = ()  # events not counted, by cause
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerTrip:
+    """Why the circuit breaker stops enforcement."""
+
+    cause: BreakerCause
+    at: int
+    observed: float
+    limit: float
+    sample: int  # users or bounces the share was judged on (actions for ACTION_COUNT)
+    detail: str  # one human-readable line

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import yaml
 
 from reconciler.errors import RuleError
+from reconciler.patterns import check as check_pattern
 from reconciler.records import (
     SENDER_REASONS,
     Fault,
@@ -288,16 +289,15 @@ def _patterns(
     return re.compile("^(?:" + "|".join(alternatives) + ")$")
 
 
-def _regexes(where: str, key: str, value: object) -> re.Pattern[str] | None:
+def _regexes(where: str, key: str, value: object) -> tuple[str, ...] | None:
     if value is None:
         return None
-    items = _as_list(value)
+    items = tuple(_as_list(value))
     for item in items:
-        try:
-            re.compile(item)
-        except re.error as err:
-            raise RuleError(f"{where}: match.{key} regex {item!r}: {err}") from None
-    return re.compile("|".join(f"(?:{i})" for i in items), re.IGNORECASE)
+        problem = check_pattern(item)
+        if problem is not None:
+            raise RuleError(f"{where}: match.{key} regex {item!r}: {problem}")
+    return items
 
 
 def _domains(value: object) -> re.Pattern[str] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.classify import classify, derive_fault, derive_severity, explain
+from reconciler.classify import Classifier, classify, derive_fault, derive_severity, explain
 from reconciler.records import (
     SENDER_REASONS,
     Fault,
@@ -19,7 +19,7 @@ from reconciler.records import (
 )
 from reconciler.rules import load_rules
 
-RULES = load_rules().rules
+RULES = Classifier(load_rules().rules)
 
 
 def _bounce(
@@ -46,40 +46,99 @@ def _bounce(
     ("bounce", "reason", "severity"),
     [
         # text beats a misleading code
-        (_bounce("550 5.1.1 mailbox is over quota temporarily (#5.1.1)", "5.1.1", "550"),
-         Reason.MAILBOXFULL, Severity.SOFT),
+        (
+            _bounce("550 5.1.1 mailbox is over quota temporarily (#5.1.1)", "5.1.1", "550"),
+            Reason.MAILBOXFULL,
+            Severity.SOFT,
+        ),
         (_bounce("552 Mailbox full", "5.0.0", "552"), Reason.MAILBOXFULL, Severity.SOFT),
-        (_bounce("connect to mx.example.net[192.0.2.1]:25: Connection timed out", "4.4.1"),
-         Reason.EXPIRED, Severity.SOFT),
-        (_bounce("554 4.4.7 Message expired: unable to deliver in 840 minutes", "4.4.7", "554"),
-         Reason.EXPIRED, Severity.SOFT),
+        (
+            _bounce("connect to mx.example.net[192.0.2.1]:25: Connection timed out", "4.4.1"),
+            Reason.EXPIRED,
+            Severity.SOFT,
+        ),
+        (
+            _bounce("554 4.4.7 Message expired: unable to deliver in 840 minutes", "4.4.7", "554"),
+            Reason.EXPIRED,
+            Severity.SOFT,
+        ),
         # the address itself: hard
-        (_bounce("550 5.1.1 <user@example.net>: Recipient address rejected: User unknown in "
-                 "virtual mailbox table", "5.1.1", "550", "RCPT"),
-         Reason.USERUNKNOWN, Severity.HARD),
-        (_bounce("Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "5.1.2"),
-         Reason.HOSTUNKNOWN, Severity.HARD),
-        (_bounce("550 5.1.6 recipient no longer on server", "5.1.6", "550"),
-         Reason.HASMOVED, Severity.HARD),
-        (_bounce("553 sorry, no mx record found for domain", None, "553"),
-         Reason.NOTACCEPT, Severity.HARD),
+        (
+            _bounce(
+                "550 5.1.1 <user@example.net>: Recipient address rejected: User unknown in "
+                "virtual mailbox table",
+                "5.1.1",
+                "550",
+                "RCPT",
+            ),
+            Reason.USERUNKNOWN,
+            Severity.HARD,
+        ),
+        (
+            _bounce("Sorry, I couldn't find any host named example.invalid. (#5.1.2)", "5.1.2"),
+            Reason.HOSTUNKNOWN,
+            Severity.HARD,
+        ),
+        (
+            _bounce("550 5.1.6 recipient no longer on server", "5.1.6", "550"),
+            Reason.HASMOVED,
+            Severity.HARD,
+        ),
+        (
+            _bounce("553 sorry, no mx record found for domain", None, "553"),
+            Reason.NOTACCEPT,
+            Severity.HARD,
+        ),
         # "user unknown" after DATA with no address status: a filter, soft
         (_bounce("550 : User unknown", "5.0.0", "550", "DATA"), Reason.FILTERED, Severity.SOFT),
         # the same text with a temporary status is not final
-        (_bounce("DNS Error: domain name not found: example.jp", "4.0.0"),
-         Reason.NETWORKERROR, Severity.SOFT),
+        (
+            _bounce("DNS Error: domain name not found: example.jp", "4.0.0"),
+            Reason.NETWORKERROR,
+            Severity.SOFT,
+        ),
         # sender side: never hard, even under a 5.1.x status
-        (_bounce("550 5.1.0 192.0.2.1 is not allowed to send from <example.org> per its SPF "
-                 "Record", "5.1.0", "550", "RCPT"), Reason.AUTHFAILURE, Severity.SOFT),
-        (_bounce("554 5.7.1 Client host rejected: blocked using zen.spamhaus.org", "5.7.1",
-                 "554", "RCPT"), Reason.BLOCKED, Severity.SOFT),
-        (_bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", "DATA"),
-         Reason.SPAMDETECTED, Severity.SOFT),
-        (_bounce("501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", "MAIL"),
-         Reason.REJECTED, Severity.SOFT),
-        (_bounce("550 5.7.26 Unauthenticated email from example.org is not accepted due to "
-                 "domain's DMARC policy", "5.7.26", "550", "DATA"),
-         Reason.AUTHFAILURE, Severity.SOFT),
+        (
+            _bounce(
+                "550 5.1.0 192.0.2.1 is not allowed to send from <example.org> per its SPF Record",
+                "5.1.0",
+                "550",
+                "RCPT",
+            ),
+            Reason.AUTHFAILURE,
+            Severity.SOFT,
+        ),
+        (
+            _bounce(
+                "554 5.7.1 Client host rejected: blocked using zen.spamhaus.org",
+                "5.7.1",
+                "554",
+                "RCPT",
+            ),
+            Reason.BLOCKED,
+            Severity.SOFT,
+        ),
+        (
+            _bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", "DATA"),
+            Reason.SPAMDETECTED,
+            Severity.SOFT,
+        ),
+        (
+            _bounce("501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", "MAIL"),
+            Reason.REJECTED,
+            Severity.SOFT,
+        ),
+        (
+            _bounce(
+                "550 5.7.26 Unauthenticated email from example.org is not accepted due to "
+                "domain's DMARC policy",
+                "5.7.26",
+                "550",
+                "DATA",
+            ),
+            Reason.AUTHFAILURE,
+            Severity.SOFT,
+        ),
         # no text at all: the status decides
         (_bounce("", "5.2.2"), Reason.MAILBOXFULL, Severity.SOFT),
         (_bounce("", "5.1.1"), Reason.USERUNKNOWN, Severity.HARD),
@@ -145,7 +204,7 @@ def test_explain_lists_the_deciding_rule_first_with_what_it_matched() -> None:
 
 
 def test_an_empty_rule_list_falls_back_to_undefined() -> None:
-    result = classify(_bounce("whatever"), [])
+    result = classify(_bounce("whatever"), Classifier([]))
     assert (result.reason, result.severity, result.rule_id) == (
         Reason.UNDEFINED,
         Severity.SOFT,

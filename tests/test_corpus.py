@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler.analysis import analyse, result_rows, row_json
+from reconciler.classify import Classifier
 from reconciler.rules import load_rules
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -34,7 +35,7 @@ def _scorer() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    rules = load_rules().rules
+    rules = Classifier(load_rules().rules)
     out = tmp_path_factory.mktemp("corpus") / "pred.jsonl"
     with out.open("w", encoding="utf-8") as handle:
         for path in sorted(EMAILS.glob("*.eml")):

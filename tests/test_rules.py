@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.analysis import analyse
+from reconciler.classify import Classifier
 from reconciler.errors import RuleError
 from reconciler.records import SENDER_REASONS, Severity
 from reconciler.rules import load_rule_files, load_rules, shipped_rules_dir
 
 SHIPPED = load_rules()
+CLASSIFIER = Classifier(SHIPPED.rules)
 
 
 def _example_cases() -> list[tuple[str, Path]]:
@@ -39,7 +41,7 @@ def test_shipped_rules_dir_is_the_top_level_rules_in_a_checkout() -> None:
 @pytest.mark.parametrize(("rule_id", "path"), _example_cases(), ids=str)
 def test_every_example_is_decided_by_its_rule(rule_id: str, path: Path) -> None:
     assert path.is_file(), f"{rule_id}: example {path} does not exist"
-    analysis = analyse(path.read_bytes(), SHIPPED.rules, None, 0)
+    analysis = analyse(path.read_bytes(), CLASSIFIER, None, 0)
     deciders = [v.classification.rule_id for v in analysis.verdicts]
     assert rule_id in deciders, f"{path.name} was decided by {deciders}, not {rule_id}"
 
@@ -71,14 +73,25 @@ def _write(tmp_path: Path, text: str, name: str = "ops.yaml") -> Path:
         (GOOD.replace("description: An operator rule.", "descripton: typo"), 2, "unknown key"),
         (GOOD.replace("{diagnostic:", "{diagnostics:"), 2, "unknown match condition"),
         (GOOD.replace("'frobnicated mailbox'", "'unclosed ( group'"), 2, "regex"),
-        (GOOD.replace("{diagnostic: ['frobnicated mailbox']}", "{status: ['5.x.1']}"), 2,
-         "pattern"),
+        (GOOD.replace("'frobnicated mailbox'", "'(?<!not )listed'"), 2, "RE2 syntax"),
+        (
+            GOOD.replace("{diagnostic: ['frobnicated mailbox']}", "{status: ['5.x.1']}"),
+            2,
+            "pattern",
+        ),
         (GOOD.replace("    description: An operator rule.\n", ""), 2, "description"),
         (GOOD.replace("id: my-rule", "id: My Rule!"), 2, "id"),
-        (GOOD + "  - id: my-rule\n    description: again\n    match: {kind: bounce}\n"
-         "    reason: expired\n", 6, "duplicate rule id"),
-        (GOOD.replace("    reason: userunknown", "    reason: blocked\n    severity: hard"), 2,
-         "never be hard"),
+        (
+            GOOD + "  - id: my-rule\n    description: again\n    match: {kind: bounce}\n"
+            "    reason: expired\n",
+            6,
+            "duplicate rule id",
+        ),
+        (
+            GOOD.replace("    reason: userunknown", "    reason: blocked\n    severity: hard"),
+            2,
+            "never be hard",
+        ),
         (GOOD.replace("match: {", "match: {kind: bounce, kind: delay, "), 4, "duplicate key"),
         ("rules:\n  - id: x\n    description: [unclosed\n", 4, "invalid YAML"),
         ("- just a list\n", 1, "mapping"),
@@ -116,9 +129,13 @@ def test_missing_operator_dir_is_an_error(tmp_path: Path) -> None:
 
 
 def test_status_and_code_patterns_compile_as_documented(tmp_path: Path) -> None:
-    _write(tmp_path, GOOD.replace(
-        "{diagnostic: ['frobnicated mailbox']}", "{status: ['5.1.*', '4.4.7'], reply_code: ['55x']}"
-    ))
+    _write(
+        tmp_path,
+        GOOD.replace(
+            "{diagnostic: ['frobnicated mailbox']}",
+            "{status: ['5.1.*', '4.4.7'], reply_code: ['55x']}",
+        ),
+    )
     match = load_rule_files([tmp_path / "ops.yaml"]).rules[0].match
     assert match.statuses is not None and match.reply_codes is not None
     assert match.statuses.match("5.1.10") and match.statuses.match("4.4.7")
