@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 runtime failure (or a negative verdict where a command 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -17,12 +18,19 @@ from pathlib import Path
 from reconciler import __version__
 from reconciler.analysis import ResultRow, analyse, result_rows, row_json
 from reconciler.classify import Classifier, explain
-from reconciler.config import Settings, load_settings, resolve_config_path
-from reconciler.errors import ConfigError, ReconcilerError, RuleError
+from reconciler.config import (
+    Settings,
+    VerpSettings,
+    describe_settings,
+    load_settings,
+    resolve_config_path,
+)
+from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.mailfiles import discover, read_messages
 from reconciler.records import MessageKind
 from reconciler.report import make_console, print_classify, print_explain, print_rules, progress
 from reconciler.rules import RuleSet, load_rule_files, load_rules
+from reconciler.verp import check_address, describe_match, make_address
 
 __all__ = ["main"]
 
@@ -57,6 +65,23 @@ def _parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="validate rule files (a dir, or those in force)")
     check.add_argument("dir", nargs="?", type=Path)
     check.set_defaults(func=_cmd_rules_check)
+
+    p = sub.add_parser("check-config", help="validate the configuration, print it (secrets masked)")
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("verp", help="make or check VERP return paths")
+    verp_sub = p.add_subparsers(dest="verp_command", required=True, metavar="ACTION")
+    make = verp_sub.add_parser("make", help="print a signed return path for a user")
+    make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63)")
+    make.add_argument("--realm", help="realm: the sending site, e.g. a wiki id")
+    make.add_argument("--format", choices=["native", "bouncehandler"], help="default: config")
+    make.add_argument("--message-id", help="outgoing Message-ID (adds a send reference)")
+    make.add_argument("--time", type=int, help="issue time, unix seconds (default: now)")
+    make.set_defaults(func=_cmd_verp_make)
+    check_addr = verp_sub.add_parser("check", help="decode and verify an address (exit 0 if valid)")
+    check_addr.add_argument("address")
+    check_addr.add_argument("--time", type=int, help="check as of this unix time (default: now)")
+    check_addr.set_defaults(func=_cmd_verp_check)
     return parser
 
 
@@ -67,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ConfigError, RuleError) as err:
+    except (ConfigError, RuleError, VerpError) as err:
         print(f"reconciler: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ReconcilerError as err:
@@ -148,3 +173,50 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
     print_rules(make_console(), ruleset.rules, ruleset.files)
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
     return EXIT_OK
+
+
+def _settings(args: argparse.Namespace, *, warn: bool = True) -> Settings:
+    settings = load_settings(resolve_config_path(args.config, os.environ, Path.cwd()), os.environ)
+    for warning in settings.warnings if warn else ():
+        print(f"reconciler: warning: {warning}", file=sys.stderr)
+    return settings
+
+
+def _verp_settings(args: argparse.Namespace) -> VerpSettings:
+    verp = _settings(args).verp
+    if verp is None:
+        raise ConfigError("no [verp] section in the configuration")
+    return verp
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args, warn=False)  # describe_settings lists the warnings itself
+    for key, value in describe_settings(settings):
+        print(f"{key} = {value}")
+    print(f"ok: {settings.source_path}")
+    return EXIT_OK
+
+
+def _cmd_verp_make(args: argparse.Namespace) -> int:
+    verp = _verp_settings(args)
+    if args.format is not None:
+        verp = dataclasses.replace(verp, format=args.format)
+    now = args.time if args.time is not None else int(time.time())
+    try:
+        address = make_address(
+            verp, user_id=args.user, realm=args.realm, message_id=args.message_id, now=now
+        )
+    except ValueError as err:
+        print(f"reconciler: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(address)
+    return EXIT_OK
+
+
+def _cmd_verp_check(args: argparse.Namespace) -> int:
+    verp = _verp_settings(args)
+    now = args.time if args.time is not None else int(time.time())
+    match = check_address(verp, args.address, now)
+    for key, value in describe_match(match):
+        print(f"{key}: {value}")
+    return EXIT_OK if match.valid else EXIT_FAIL
