@@ -1,0 +1,48 @@
+"""Examples in the docs are executed: the rule file in docs/rules.md loads and does what it
+says, and every match condition it documents exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from reconciler.classify import Classifier, classify
+from reconciler.records import MessageKind, ParsedBounce, Reason, Severity
+from reconciler.rules import _MATCH_KEYS, load_rule_files, load_rules
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_rule_file_in_docs_rules_loads_and_decides(tmp_path: Path) -> None:
+    (block,) = _yaml_blocks((DOCS / "rules.md").read_text("utf-8"))
+    path = tmp_path / "acme.yaml"
+    path.write_text(block, "utf-8")
+    shipped = load_rules()
+    ruleset = load_rule_files([path, *map(Path, shipped.files)])
+    assert ruleset.rules[0].id == "acme-mailbox-frozen"
+    assert "text-access-denied" not in {r.id for r in ruleset.rules}
+    bounce = ParsedBounce(
+        kind=MessageKind.BOUNCE,
+        recipient="kim@mx.acme.example",
+        detector="test",
+        status="5.0.0",
+        reply_code="550",
+        diagnostic="550 Mailbox is frozen until payment",
+    )
+    result = classify(bounce, Classifier(ruleset.rules))
+    assert (result.rule_id, result.reason, result.severity) == (
+        "acme-mailbox-frozen",
+        Reason.SUSPEND,
+        Severity.SOFT,
+    )
+
+
+def test_docs_list_every_match_condition() -> None:
+    text = (DOCS / "rules.md").read_text("utf-8").split("## Match conditions")[1]
+    text = text.split("\n## ")[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
+    assert documented == set(_MATCH_KEYS)
