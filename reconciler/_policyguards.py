@@ -1,0 +1,249 @@
+"""The policy's guards, pure: domain / remote-MTA incidents and the circuit breaker (STYLE 2.2).
+
+An *incident* is a spike: within one sliding window (default an hour), one recipient domain or
+one remote MTA returns bounces with the same reason for at least `min_users` distinct users.  Its
+events are the outage's, not the users': `decide` does not count them against anyone.  The
+incident is *active* while the spike is still inside the window ending at `now`; it clears when
+no such spike is in that window.  An incident keeps covering the events of its span after it has
+cleared, so an outage never turns into suppressions an hour later: the caller should keep (store)
+incidents and pass every incident whose span may hold a user's evidence, not only active ones.
+
+The *breaker* looks at the last window of actions and events and says whether enforcement must
+stop (the caller then sets the mode to PAUSED).  Public names are re-exported by policy.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+
+from reconciler.records import (
+    BreakerCause,
+    BreakerSettings,
+    BreakerTrip,
+    Decision,
+    DecisionKind,
+    Disposition,
+    EvidenceEvent,
+    Fault,
+    Incident,
+    IncidentScope,
+    IncidentSettings,
+    MessageKind,
+    Mode,
+    PolicySettings,
+    Reason,
+)
+
+__all__ = ["check_breaker", "covers", "describe_incident", "detect_incidents", "event_order"]
+
+_Key = tuple[IncidentScope, str, Reason]
+_Who = tuple[str, str]
+
+
+def event_order(event: EvidenceEvent) -> tuple[int, int]:
+    """Events are read in time order (ties by id), whatever order the caller passed them in."""
+    return (event.at, event.event_id)
+
+
+def _scopes(event: EvidenceEvent) -> list[tuple[IncidentScope, str]]:
+    keys = [
+        (IncidentScope.DOMAIN, event.domain.strip().casefold()),
+        (IncidentScope.REMOTE_MTA, event.remote_mta.strip().casefold()),
+    ]
+    return [(scope, key) for scope, key in keys if key]
+
+
+def _who(event: EvidenceEvent) -> _Who:
+    """The user a bounce is about: the verified VERP user, else the address itself."""
+    if event.verp_valid and event.realm is not None and event.user_id is not None:
+        return (event.realm, str(event.user_id))
+    return ("", event.address.strip().casefold())
+
+
+def _spans(events: Sequence[EvidenceEvent], rules: IncidentSettings) -> list[tuple[int, int]]:
+    """Index ranges of windows with enough distinct users; overlapping windows are merged."""
+    users: Counter[_Who] = Counter()
+    spans: list[tuple[int, int]] = []
+    left = 0
+    for right, event in enumerate(events):
+        users[_who(event)] += 1
+        while event.at - events[left].at >= rules.window_seconds:
+            gone = _who(events[left])
+            users[gone] -= 1
+            if not users[gone]:
+                del users[gone]
+            left += 1
+        if len(users) >= rules.min_users:
+            if spans and left <= spans[-1][1]:
+                spans[-1] = (spans[-1][0], right)
+            else:
+                spans.append((left, right))
+    return spans
+
+
+def _active(events: Sequence[EvidenceEvent], rules: IncidentSettings, now: int) -> bool:
+    recent = {_who(e) for e in events if e.at > now - rules.window_seconds}
+    return len(recent) >= rules.min_users
+
+
+def _incidents(
+    key: _Key, events: Sequence[EvidenceEvent], rules: IncidentSettings, now: int
+) -> list[Incident]:
+    spans = _spans(events, rules)
+    found = []
+    for number, (first, last) in enumerate(spans):
+        covered = events[first : last + 1]
+        found.append(
+            Incident(
+                scope=key[0],
+                key=key[1],
+                reason=key[2],
+                users=len({_who(e) for e in covered}),
+                start=covered[0].at,
+                end=covered[-1].at,
+                active=number == len(spans) - 1 and _active(events, rules, now),
+                event_ids=tuple(e.event_id for e in covered),
+            )
+        )
+    return found
+
+
+def detect_incidents(
+    events: Iterable[EvidenceEvent], settings: PolicySettings, now: int
+) -> list[Incident]:
+    """Every spike of one reason at one domain or remote MTA among bounces up to `now`.
+
+    Only failed deliveries count (not complaints, delays or auto-replies); a user is counted once
+    per window however often they bounce.  Sorted by scope, key, reason and time.
+    """
+    groups: dict[_Key, list[EvidenceEvent]] = {}
+    for event in sorted(events, key=event_order):
+        if event.kind is MessageKind.BOUNCE and event.at <= now:
+            for scope, key in _scopes(event):
+                groups.setdefault((scope, key, event.reason), []).append(event)
+    found: list[Incident] = []
+    for group, grouped in sorted(groups.items()):
+        found.extend(_incidents(group, grouped, settings.incident, now))
+    return found
+
+
+def covers(incident: Incident, event: EvidenceEvent) -> bool:
+    """Whether `event` is part of the outage `incident` stands for."""
+    if event.kind is not MessageKind.BOUNCE or event.reason is not incident.reason:
+        return False
+    if not incident.start <= event.at <= incident.end:
+        return False
+    return (incident.scope, incident.key) in _scopes(event)
+
+
+def _utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def describe_incident(incident: Incident) -> str:
+    """One log line for an incident."""
+    state = "active" if incident.active else "cleared"
+    return (
+        f"incident {state} {incident.scope}={incident.key} reason={incident.reason} "
+        f"users={incident.users} events={len(incident.event_ids)} "
+        f"from={_utc(incident.start)} to={_utc(incident.end)}"
+    )
+
+
+# --- circuit breaker ------------------------------------------------------------------------
+
+_Check = Callable[
+    [Sequence[Decision], Sequence[EvidenceEvent], BreakerSettings, int], BreakerTrip | None
+]
+
+
+def _minutes(rules: BreakerSettings) -> str:
+    return f"{rules.window_seconds // 60} min"
+
+
+def _action_count(
+    actions: Sequence[Decision], _: Sequence[EvidenceEvent], rules: BreakerSettings, now: int
+) -> BreakerTrip | None:
+    if len(actions) <= rules.max_actions:
+        return None
+    detail = (
+        f"{len(actions)} actions in the last {_minutes(rules)} exceed the limit of "
+        f"{rules.max_actions}"
+    )
+    return BreakerTrip(
+        BreakerCause.ACTION_COUNT, now, len(actions), rules.max_actions, len(actions), detail
+    )
+
+
+def _action_share(
+    actions: Sequence[Decision], events: Sequence[EvidenceEvent], rules: BreakerSettings, now: int
+) -> BreakerTrip | None:
+    seen = {(e.realm, e.user_id) for e in events if e.verp_valid and e.user_id is not None}
+    if len(seen) < max(rules.min_sample, 1):
+        return None
+    share = len(actions) / len(seen)
+    if share <= rules.max_action_share:
+        return None
+    detail = (
+        f"{len(actions)} actions on {len(seen)} users seen in the last {_minutes(rules)} "
+        f"({share:.0%}) exceed the limit of {rules.max_action_share:.0%}"
+    )
+    return BreakerTrip(
+        BreakerCause.ACTION_SHARE, now, share, rules.max_action_share, len(seen), detail
+    )
+
+
+def _sender_share(
+    _: Sequence[Decision], events: Sequence[EvidenceEvent], rules: BreakerSettings, now: int
+) -> BreakerTrip | None:
+    bounces = [e for e in events if e.kind is MessageKind.BOUNCE]
+    if len(bounces) < max(rules.min_sample, 1):
+        return None
+    share = sum(e.fault is Fault.SENDER for e in bounces) / len(bounces)
+    if share <= rules.max_sender_share:
+        return None
+    detail = (
+        f"sender-side bounces are {share:.0%} of {len(bounces)} bounces in the last "
+        f"{_minutes(rules)}, above the limit of {rules.max_sender_share:.0%}"
+    )
+    return BreakerTrip(
+        BreakerCause.SENDER_SHARE, now, share, rules.max_sender_share, len(bounces), detail
+    )
+
+
+_CHECKS: tuple[_Check, ...] = (_action_count, _action_share, _sender_share)
+
+
+def check_breaker(
+    recent_actions: Iterable[Decision],
+    recent_events: Iterable[EvidenceEvent],
+    settings: PolicySettings,
+    now: int,
+    *,
+    mode: Mode,
+) -> BreakerTrip | None:
+    """A trip when enforcement must stop, else None.  Only ENFORCE mode can trip.
+
+    Looks at the window ending at `now`: actions are decisions that act and were APPLIED;
+    events are all bounce events (verified or not, every user).  The first cause found wins,
+    in the order: action count, action share of users seen, sender-side share of bounces.
+    """
+    if mode is not Mode.ENFORCE:
+        return None
+    rules = settings.breaker
+    since = now - rules.window_seconds
+    actions = [
+        d
+        for d in recent_actions
+        if d.kind is not DecisionKind.NONE
+        and d.disposition is Disposition.APPLIED
+        and since < d.at <= now
+    ]
+    events = [e for e in recent_events if since < e.at <= now]
+    for check in _CHECKS:
+        trip = check(actions, events, rules, now)
+        if trip is not None:
+            return trip
+    return None
