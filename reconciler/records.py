@@ -14,9 +14,12 @@ from enum import StrEnum
 
 __all__ = [
     "SENDER_REASONS",
+    "BatchResult",
+    "BounceEvent",
     "BreakerCause",
     "BreakerSettings",
     "BreakerTrip",
+    "Checkpoint",
     "Classification",
     "DayThreshold",
     "Decision",
@@ -320,6 +323,7 @@ class BounceEvent:
     user_id: int | None = None
     verp_valid: bool = False
     verp_failure: VerpFailure | None = None
+    send_ref: str | None = None  # our reference of the send, from the VERP token
 
 
 @dataclass(frozen=True, slots=True)
