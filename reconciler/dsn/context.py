@@ -1,0 +1,141 @@
+"""What every detector may look at: the parsed message, its notice text and our own addresses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+from reconciler.dsn.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
+from reconciler.dsn.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
+from reconciler.dsn.original import from_parts, from_text
+from reconciler.dsn.textformats import BOUNCE_PHRASE_RE, split_notice
+from reconciler.records import OriginalMessage
+
+__all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
+
+ADDRESSING_HEADERS = frozenset(
+    {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
+)
+_TAG_RE = re.compile(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+_BOUNCE_SUBJECT_RE = re.compile(
+    r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
+    r"|failure\s+notice|mail\s+delivery|could\s+not\s+be\s+delivered|not\s+(?:be\s+)?delivered"
+    r"|nondeliverable|non\s*remis|unzustellbar|mail\s+(?:system\s+)?error|delivery\s+failure"
+    r"|failed\s+delivery|delivery\s+has\s+failed|returned\s+to\s+sender|配信|不達|エラー",
+    re.IGNORECASE,
+)
+_DAEMON_NAME_RE = re.compile(
+    r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One message, parsed once, as the detectors see it."""
+
+    root: Message
+    headers: dict[str, str]  # first value of each top-level header, by lower-case name
+    parts: list[Part]
+    limits: Limits
+    subject: str | None
+    sender: str | None  # the From header of the bounce itself
+    notice: str  # the human-readable text, without the copy of the original
+    original: OriginalMessage | None
+    exclude: frozenset[str]  # our own addresses: never a failed recipient
+    addressee: frozenset[str]  # the bounce's To: ours, unless it is the only candidate
+    strong_signal: bool  # headers say bounce: daemon sender, subject, X-Failed-Recipients
+    bounce_like: bool  # strong_signal, or bounce phrasing in an automatic message
+    notes: list[str]
+    size: int  # bytes of the message as parsed (after the size limit)
+
+
+def _is_notice(part: Part) -> bool:
+    if part.in_original:
+        return False
+    if part.content_type == "text/plain":
+        return True
+    # a multipart whose boundary never occurs is left as one text: read it as such
+    return part.content_type.startswith("multipart/") and not part.message.is_multipart()
+
+
+def _notice_text(parts: list[Part], limits: Limits) -> str:
+    texts = [part_text(p.message, limits) for p in parts if _is_notice(p)]
+    if not any(t.strip() for t in texts):
+        html = [
+            part_text(p.message, limits)
+            for p in parts
+            if p.content_type == "text/html" and not p.in_original
+        ]
+        texts = [_TAG_RE.sub("\n", h).replace("&nbsp;", " ") for h in html]
+    return "\n".join(texts)
+
+
+def addressing(root: Message) -> tuple[tuple[str, str], ...]:
+    """The bounce's own addressing headers, lower-case names, in message order."""
+    return tuple(
+        (name.lower(), decoded(str(value)[:MAX_VALUE]) or "")
+        for name, value in root.raw_items()
+        if name.lower() in ADDRESSING_HEADERS
+    )
+
+
+def _addresses(values: list[str]) -> set[str]:
+    return set(all_addresses(*values))
+
+
+def _own_addresses(heads: dict[str, str], original: OriginalMessage | None) -> frozenset[str]:
+    """Ours for sure: the bounce's From, the original's senders, role addresses of our domains.
+
+    Delivered-To and the like are not included: some relays set them to the failed recipient.
+    """
+    senders = [heads.get("from", "")]
+    if original is not None:
+        senders += [original.from_ or "", original.return_path or "", original.sender or ""]
+    own = _addresses(senders)
+    ours = own | _addresses([heads.get("to", "")])
+    domains = {address.partition("@")[2] for address in ours}
+    return frozenset(own | {f"{role}@{d}" for d in domains for role in ROLE_LOCALPARTS})
+
+
+def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | None) -> bool:
+    if "x-failed-recipients" in heads:
+        return True
+    address = bare_address(sender) or ""
+    if (address and is_system_address(address)) or _DAEMON_NAME_RE.search(sender or ""):
+        return True
+    return bool(subject and _BOUNCE_SUBJECT_RE.search(subject))
+
+
+def _weak_signal(heads: dict[str, str], notice: str) -> bool:
+    """Bounce phrasing in the text of an automatic message (null sender or Auto-Submitted)."""
+    automatic = heads.get("return-path", "").strip() == "<>" or "auto-submitted" in heads
+    return automatic and bool(BOUNCE_PHRASE_RE.search(notice[:20000].lower()))
+
+
+def build_context(root: Message, limits: Limits, notes: list[str], size: int) -> Context:
+    """Walk the parts once and gather everything the detectors share."""
+    parts = walk(root, limits, notes)
+    notice, inline = split_notice(_notice_text(parts, limits))
+    original = from_parts(parts, limits)
+    if original is None and inline:
+        original = from_text(inline)
+    heads = headers(root)
+    subject, sender = decoded(heads.get("subject")), decoded(heads.get("from"))
+    strong = _strong_signal(heads, subject, sender)
+    return Context(
+        root=root,
+        parts=parts,
+        limits=limits,
+        subject=subject,
+        sender=sender,
+        notice=notice,
+        original=original,
+        headers=heads,
+        exclude=_own_addresses(heads, original),
+        addressee=frozenset(_addresses([heads.get("to", "")])),
+        strong_signal=strong,
+        bounce_like=strong or _weak_signal(heads, notice),
+        notes=notes,
+        size=size,
+    )

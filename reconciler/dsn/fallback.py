@@ -1,0 +1,37 @@
+"""The last resort for finding failed addresses: flufl.bounce's detectors (STYLE 2.4).
+
+This is the only module that imports flufl.bounce.  It answers with addresses only; the
+diagnostic, status and reply code stay empty unless the caller finds them elsewhere.
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from flufl.bounce import all_failures
+
+from reconciler.dsn.fields import bare_address, is_system_address
+from reconciler.errors import ParseError
+
+__all__ = ["flufl_failures"]
+
+
+def flufl_failures(message: Message, exclude: frozenset[str]) -> list[tuple[str, bool]]:
+    """(address, permanent) for every failure flufl.bounce finds, our own addresses removed.
+
+    Raises ParseError when a flufl detector fails (several call str methods on header values,
+    which compat32 returns as Header objects for 8-bit headers, or index an empty From).
+    """
+    try:
+        temporary, permanent = all_failures(message)
+    # flufl's detectors are third-party code run on hostile input: any of their failures
+    # means "no answer from the fallback", never a failed parse.
+    except Exception as err:
+        raise ParseError(f"flufl.bounce failed: {type(err).__name__}: {err}") from err
+    out: list[tuple[str, bool]] = []
+    for raw, is_permanent in [*((a, True) for a in permanent), *((a, False) for a in temporary)]:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        address = bare_address(f"<{text}>")
+        if address and address not in exclude and not is_system_address(address):
+            out.append((address, is_permanent))
+    return list(dict.fromkeys(out))

@@ -1,0 +1,150 @@
+"""Small pure helpers shared by the parsers: addresses, status codes, folding, SMTP commands."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ADDRESS_RE",
+    "ROLE_LOCALPARTS",
+    "SYSTEM_LOCALPARTS",
+    "all_addresses",
+    "bare_address",
+    "enhanced_status",
+    "fold",
+    "is_system_address",
+    "pick_status",
+    "remote_host",
+    "reply_code",
+    "smtp_command",
+    "split_typed",
+]
+
+# A pragmatic address: no spaces, one @, a dotted domain (or an address literal).
+ADDRESS_RE = re.compile(
+    r"(?<![\w.+=/-])([\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[\w-]{1,63}(?:\.[\w-]{1,63})+|\[[\d.:a-fA-F]+\]))"
+)
+_LOOSE_ADDRESS_RE = re.compile(
+    r"(\"[^\"\n]{1,64}\"@[\w.-]{1,253}|[^\s<>;,:\"'()\[\]]{1,64}@[\w.-]{1,253})"
+)
+# Each pattern starts with a character class, not a look-behind, so that the regex engine can
+# skip ahead quickly; the look-behinds that follow check the character before the match.
+_ENHANCED_RE = re.compile(r"([245])(?<![\d./][245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
+_REPLY_RE = re.compile(
+    r"([245](?<![\d.#/=-][245])(?<!\d:[245])[0-5]\d)"
+    r"(?=[ \-:,;]|$|\.\s)(?![ -]?\d{2,}[:.]\d)(?!:\d)"
+)
+# Searched in lower-cased text (faster than re.IGNORECASE).
+_COMMAND_RE = re.compile(
+    r"(?:after|in reply to|in response to|response to|reply to|during|for|failed at)\s+"
+    r"(?:the\s+|end\s+of\s+)?(?:smtp\s+)?"
+    r"(helo|ehlo|mail\s+from|rcpt\s+to|rcpt|mail|data|starttls|auth|connect|bdat)\b"
+)
+_TRANSCRIPT_CMD_RE = re.compile(
+    r"(?:^|>>>\s*|\[)(helo|ehlo|mail\s+from|rcpt\s+to|rcpt_to|mail_from|data)\b"
+)
+# An enhanced code sent together with an SMTP reply: "550 5.2.2", "550-'5.2.2", "550-5.1.1".
+_REPLIED_STATUS_RE = re.compile(
+    r"[245](?<![\d.][245])[0-5]\d[ -]['\"]?([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)"
+)
+# Searched in lower-cased text: "host mx.example.jp [192.0.2.1]", "remote host 192.0.2.1 said",
+# "SMTP Server <mx.example.jp>"; not "the mail system at host ..." (that is the reporter).
+_REMOTE_RE = re.compile(
+    r"(?<!at )\b(?:host|server|mx)\s*:?\s+[<\[(]?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)"
+)
+_WS_RE = re.compile(r"\s+")
+
+# Local parts that name a bounce-sending mail system, never an address that failed.
+SYSTEM_LOCALPARTS = frozenset({"mailer-daemon", "mailer_daemon", "mail-daemon", "maildaemon"})
+# Role addresses that are ours when they sit in one of our own domains (postmaster@ our domain
+# is not a failed recipient; postmaster@ a remote domain can be one).
+ROLE_LOCALPARTS = ("postmaster", "root", "abuse", "noreply", "no-reply")
+
+
+def fold(text: str, limit: int = 2000) -> str:
+    """Collapse all whitespace (line breaks included) to single spaces, capped at `limit`."""
+    return _WS_RE.sub(" ", text[: limit * 2]).strip()[:limit]
+
+
+def bare_address(value: str | None) -> str | None:
+    """The first address in `value`, lower-cased, without name, brackets or `rfc822;` type."""
+    if not value:
+        return None
+    _, _, rest = value.rpartition(";") if ";" in value[:16] else ("", "", value)
+    found = ADDRESS_RE.search(rest) or _LOOSE_ADDRESS_RE.search(rest)
+    if found is None:
+        return None
+    return found.group(1).strip(".").lower()
+
+
+def all_addresses(*values: str | None) -> list[str]:
+    """Every address in the header values, lower-cased, in order, without repeats."""
+    found = (m.group(1).strip(".").lower() for v in values if v for m in ADDRESS_RE.finditer(v))
+    return list(dict.fromkeys(found))
+
+
+def is_system_address(address: str) -> bool:
+    """True for MAILER-DAEMON, postmaster and similar addresses of mail systems."""
+    return address.partition("@")[0] in SYSTEM_LOCALPARTS
+
+
+def split_typed(value: str | None) -> tuple[str | None, str]:
+    """Split an RFC 3464 typed field ("smtp; 550 ...") into (type, folded text)."""
+    if not value:
+        return None, ""
+    kind, sep, text = value.partition(";")
+    if not sep or " " in kind.strip() or len(kind) > 20:
+        return None, fold(value)
+    return kind.strip().lower() or None, fold(text)
+
+
+def enhanced_status(text: str | None) -> str | None:
+    """The first enhanced status code (RFC 3463, e.g. "5.1.1") in `text`."""
+    if not text:
+        return None
+    found = _ENHANCED_RE.search(text)
+    return ".".join(found.groups()) if found else None
+
+
+def reply_code(text: str | None) -> str | None:
+    """The first SMTP reply code (e.g. "550") in `text`."""
+    if not text:
+        return None
+    codes = _REPLY_RE.findall(text[:4000])
+    # a greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure
+    return next((code for code in codes if code[0] != "2"), codes[0] if codes else None)
+
+
+def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | None]:
+    """Choose the enhanced status: (chosen, raw field value when it was overridden).
+
+    Exim writes `Status: 5.0.0` on every recipient and the real code only in the diagnostic;
+    a generic x.0.0 (or a missing field) gives way to a more specific code of the same class.
+    So does a field that contradicts the code the remote server sent with its reply
+    ("550 5.7.1 ..." under `Status: 5.1.1`): the reporting MTA's mapping is the weaker fact.
+    """
+    raw = enhanced_status(field)
+    replied = _REPLIED_STATUS_RE.search(diagnostic[:2000])
+    found = ".".join(replied.groups()) if replied else enhanced_status(diagnostic)
+    if raw is None:
+        return found, None
+    if not found or found == raw or found[0] != raw[0] or found.endswith(".0.0"):
+        return raw, None
+    if raw.endswith(".0.0") or replied is not None:
+        return found, raw
+    return raw, None
+
+
+def remote_host(text: str) -> str | None:
+    """The remote MTA a diagnostic names (host name or IP address), if it names one."""
+    found = _REMOTE_RE.search(text[:3000].lower())
+    return found.group(1).strip(".-") if found else None
+
+
+def smtp_command(text: str) -> str | None:
+    """The SMTP command a diagnostic blames ("RCPT", "DATA", "MAIL", ...), if it names one."""
+    head = text[:3000].lower()
+    found = _COMMAND_RE.search(head) or _TRANSCRIPT_CMD_RE.search(head)
+    if found is None:
+        return None
+    return found.group(1).upper().replace("_", " ").split()[0]
