@@ -1,0 +1,279 @@
+"""`ImapSource`: one IMAP folder over imapclient, in UID mode only.
+
+Reading never changes flags: bodies are fetched with BODY.PEEK[] (a partial
+BODY.PEEK[]<0.N> with N = max_message_bytes, so a message larger than the cap arrives as its
+head only, in the same round trip), together with RFC822.SIZE.  Moves go by UID sets in
+chunks: UID MOVE when the server has MOVE, else COPY + \\Deleted + UID EXPUNGE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import ipaddress
+import logging
+import ssl
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from imapclient import DELETED, IMAPClient
+from imapclient.exceptions import LoginError
+
+from reconciler.config import MailboxSettings
+from reconciler.errors import SourceError
+from reconciler.records import RawMessage
+
+__all__ = ["ImapSource", "SourceUnavailable", "check_security"]
+
+log = logging.getLogger(__name__)
+
+_MOVE_CHUNK = 1000  # UIDs per MOVE/COPY command: keeps command lines short
+_SECURITY = ("tls", "starttls", "none")
+
+
+class SourceUnavailable(SourceError):
+    """The server could not be reached or dropped the connection: worth a retry later."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost: never resolved here, so not trusted
+
+
+def check_security(settings: MailboxSettings) -> None:
+    """Refuse unusable transport settings before any connection is made."""
+    if settings.security not in _SECURITY:
+        raise SourceError(f"{settings.name}: security must be one of {_SECURITY}")
+    if settings.security == "none" and not (
+        settings.allow_plaintext or _is_loopback(settings.host)
+    ):
+        raise SourceError(
+            f"{settings.name}: refusing plaintext IMAP to non-loopback host {settings.host} "
+            "(use security = tls or starttls, or set allow_plaintext)"
+        )
+
+
+def _ssl_context(settings: MailboxSettings) -> ssl.SSLContext:
+    cafile = str(settings.ca_file) if settings.ca_file else None
+    context = ssl.create_default_context(cafile=cafile)
+    if not settings.tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _connect(settings: MailboxSettings) -> IMAPClient:
+    """A logged-in client; the socket is closed again when any step fails."""
+    tls = settings.security == "tls"
+    context = _ssl_context(settings) if settings.security != "none" else None
+    client = IMAPClient(
+        settings.host, settings.port, ssl=tls, ssl_context=context,
+        timeout=settings.timeout_seconds,
+    )  # fmt: skip
+    try:
+        if settings.security == "starttls":
+            if not client.has_capability("STARTTLS"):
+                raise SourceError(f"{settings.host}: server does not offer STARTTLS")
+            client.starttls(context)
+        client.login(settings.username, settings.password)
+    except BaseException:
+        _shutdown(client)
+        raise
+    return client
+
+
+def _shutdown(client: IMAPClient) -> None:
+    with contextlib.suppress(OSError):
+        client.shutdown()
+
+
+class ImapSource:
+    """One folder (`settings.folder`) of one IMAP account.
+
+    `read_only=True` opens it with EXAMINE and refuses `move` (dry-run).  `use_move=False`
+    forces the COPY + \\Deleted + UID EXPUNGE path even when MOVE is advertised.
+    """
+
+    def __init__(
+        self, settings: MailboxSettings, read_only: bool = False, use_move: bool = True
+    ) -> None:
+        check_security(settings)
+        self._settings = settings
+        self._read_only = read_only
+        self._use_move = use_move
+        self._client: IMAPClient | None = None
+        self._uidvalidity = 0
+        self._delimiter = "."
+        self._known_folders: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, log in, SELECT (or EXAMINE) the folder, read UIDVALIDITY and delimiter."""
+        with self._errors("connecting"):
+            client = _connect(self._settings)
+        try:
+            with self._errors(f"opening folder {self._settings.folder}"):
+                info = client.select_folder(self._settings.folder, readonly=self._read_only)
+                self._uidvalidity = int(info[b"UIDVALIDITY"])
+                self._delimiter = self._read_delimiter(client)
+        except SourceError:
+            _shutdown(client)
+            raise
+        self._client = client
+
+    def __enter__(self) -> ImapSource:
+        if self._client is None:
+            self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Log out; errors while leaving are logged, not raised."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except (imaplib.IMAP4.error, OSError) as err:
+            log.debug("%s: logout failed: %s", self.mailbox, err)
+            _shutdown(client)
+
+    @staticmethod
+    def _read_delimiter(client: IMAPClient) -> str:
+        listed = client.list_folders("", "")
+        delimiter = listed[0][1] if listed else None
+        if isinstance(delimiter, bytes):
+            delimiter = delimiter.decode()
+        return delimiter or "."
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def mailbox(self) -> str:
+        """The configured mailbox name (`[[mailbox]] name`): the key of checkpoints and ledger."""
+        return self._settings.name
+
+    @property
+    def uidvalidity(self) -> int:
+        return self._uidvalidity
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def delimiter(self) -> str:
+        return self._delimiter
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        with self._errors("reading capabilities"):
+            return frozenset(cap.decode().upper() for cap in self._imap.capabilities())
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UID SEARCH UID last+1:* (filtered: "n:*" always matches the highest UID)."""
+        with self._errors(f"searching UIDs after {last_uid}"):
+            found = self._imap.search(["UID", f"{last_uid + 1}:*"])
+        return sorted(int(uid) for uid in found if int(uid) > last_uid)
+
+    def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
+        """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE) for all `uids` in one command.
+
+        A message larger than `max_message_bytes` comes back as its first bytes only:
+        `len(raw.data) < raw.size` tells the cycle it holds a head.  \\Seen is never set.
+        """
+        if not uids:
+            return []
+        cap = self._settings.max_message_bytes
+        with self._errors(f"fetching {len(uids)} messages from UID {min(uids)}"):
+            response = self._imap.fetch(list(uids), [f"BODY.PEEK[]<0.{cap}>", "RFC822.SIZE"])
+        wanted = set(uids)
+        return [self._raw(uid, response[uid]) for uid in sorted(response) if uid in wanted]
+
+    def _raw(self, uid: int, data: dict[bytes, Any]) -> RawMessage:
+        body = data.get(b"BODY[]<0>", data.get(b"BODY[]"))
+        if body is None:
+            raise SourceError(f"{self.mailbox}: UID {uid}: server returned no body")
+        size = int(data.get(b"RFC822.SIZE", len(body)))
+        return RawMessage(self.mailbox, self._uidvalidity, int(uid), bytes(body), size)
+
+    # -- moving ----------------------------------------------------------------------------
+
+    def server_folder(self, name: str) -> str:
+        """A configured folder name ("/" separates levels) in the server's hierarchy."""
+        return name.replace("/", self._delimiter) if self._delimiter != "/" else name
+
+    def ensure_folder(self, name: str) -> str:
+        """Create (and subscribe) the folder when missing; returns its server name."""
+        folder = self.server_folder(name)
+        if folder in self._known_folders:
+            return folder
+        with self._errors(f"creating folder {folder}"):
+            if not self._imap.folder_exists(folder):
+                self._imap.create_folder(folder)
+                self._imap.subscribe_folder(folder)
+        self._known_folders.add(folder)
+        return folder
+
+    def move(self, uids: Sequence[int], destination: str) -> None:
+        """Move by UID sets, `_MOVE_CHUNK` per command; never one message per command."""
+        if self._read_only:
+            raise SourceError(f"{self.mailbox}: opened read-only (dry-run): no move")
+        if not uids:
+            return
+        folder = self.ensure_folder(destination)
+        with_move = self._use_move and "MOVE" in self.capabilities
+        ordered = sorted(set(uids))
+        for start in range(0, len(ordered), _MOVE_CHUNK):
+            chunk = ordered[start : start + _MOVE_CHUNK]
+            with self._errors(f"moving {len(chunk)} messages to {folder}"):
+                if with_move:
+                    self._imap.move(chunk, folder)
+                else:
+                    self._copy_and_expunge(chunk, folder)
+
+    def _copy_and_expunge(self, uids: list[int], folder: str) -> None:
+        imap = self._imap
+        imap.copy(uids, folder)
+        imap.add_flags(uids, [DELETED], silent=True)
+        if imap.has_capability("UIDPLUS"):
+            imap.uid_expunge(uids)
+        else:  # plain EXPUNGE also removes messages others marked \Deleted
+            log.warning("%s: no UIDPLUS; using EXPUNGE", self.mailbox)
+            imap.expunge()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @property
+    def _imap(self) -> IMAPClient:
+        if self._client is None:
+            raise SourceError(f"{self.mailbox}: not open")
+        return self._client
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn library and socket errors into SourceError / SourceUnavailable with context."""
+        s = self._settings
+        where = f"{s.name} ({s.username}@{s.host}:{s.port}/{s.folder}): {what}"
+        try:
+            yield
+        except SourceError:
+            raise
+        except (LoginError, ssl.SSLCertVerificationError) as err:
+            raise SourceError(f"{where}: {err}") from err
+        except (imaplib.IMAP4.abort, OSError) as err:
+            raise SourceUnavailable(f"{where}: {err}") from err
+        except imaplib.IMAP4.error as err:
+            raise SourceError(f"{where}: {err}") from err

@@ -1,0 +1,187 @@
+"""The store: message ledger, bounce events, checkpoints and attempts, behind named queries.
+
+peewee is imported inside this package only (STYLE 1).  Every public method takes and returns
+records from `reconciler.records`, never rows, and raises `StoreError` (chained) on failure.
+Times are passed in (`now`), never read from the clock; aware datetimes are stored as UTC.
+
+Typical cycle, crash-safe between the commit and the IMAP MOVE::
+
+    store = open_database(settings.database.url)
+    store.migrate(now)
+    checkpoint = store.get_checkpoint(mailbox)          # None on first run
+    ...fetch, parse, classify into LedgerEntry(..., destination=..., events=(...))...
+    store.record_batch(entries, now, Checkpoint(mailbox, uidvalidity, last_uid))  # ONE txn
+    for entry in store.pending_moves(mailbox, uidvalidity):  # also what a crash left behind
+        ...group by entry.destination, MOVE the UID set...
+    store.mark_moved(mailbox, uidvalidity, moved_uids, now)
+    store.close()
+
+A replayed message (same bytes under a new UID or UIDVALIDITY) is recognised by the sha256 of
+its raw bytes: it gets its own ledger row (outcome DUPLICATE, so it is still moved) but its
+events are not recorded again.  `prune_evidence` drops old events and keeps the ledger rows,
+so fingerprints outlive the retention period.
+
+The models are bound to one module-level `DatabaseProxy`, so a process has one open store at
+a time (`open_database` refuses a second one).  peewee keeps one connection per thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+
+from reconciler.records import (
+    BatchResult,
+    BounceEvent,
+    Checkpoint,
+    LedgerEntry,
+    MessageOutcome,
+    Severity,
+    Unprocessed,
+    UserHistory,
+)
+from reconciler.store import ledger, positions
+from reconciler.store.connection import bind, to_db, unbind, wrap_errors
+from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
+from reconciler.store.models import database
+
+__all__ = ["LATEST_VERSION", "Store", "open_database"]
+
+LATEST_VERSION = MIGRATIONS[-1].number
+
+
+def open_database(url: str) -> Store:
+    """Bind the store to `url` and connect.  One store per process at a time.
+
+    URLs: ``sqlite:///path.db`` (WAL, foreign keys, busy timeout), ``postgresql://user@host/db``
+    and ``mysql://`` or ``mariadb://user@host/db``; query parameters go to the driver.
+    """
+    _db, backend = bind(url)
+    return Store(backend)
+
+
+class Store:
+    """An open database.  Use as a context manager or call `close()`."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend  # "sqlite" | "postgresql" | "mysql"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        unbind()
+
+    @wrap_errors("reconnecting to the database")
+    def reconnect(self) -> None:
+        """Drop and reopen the connection: a daemon calls this at the start of each cycle so a
+        database restart between cycles costs nothing.  (Not for ``sqlite:///:memory:``.)"""
+        db = database.obj
+        db.close()
+        db.connect()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @wrap_errors("migrating the schema")
+    def migrate(self, now: datetime) -> list[int]:
+        """Apply the migrations not yet recorded in `schema_version`; returns their numbers."""
+        return migrate(to_db(now))
+
+    @wrap_errors("reading the schema version")
+    def schema_versions(self) -> list[int]:
+        """Migration numbers recorded as applied, ascending."""
+        return applied_versions()
+
+    # -- ledger ------------------------------------------------------------------------------
+
+    @wrap_errors("recording a batch")
+    def record_batch(
+        self, entries: Sequence[LedgerEntry], now: datetime, checkpoint: Checkpoint | None = None
+    ) -> BatchResult:
+        """Record messages with their events, and optionally the checkpoint, in ONE transaction.
+
+        Idempotent: a (mailbox, uidvalidity, uid) already in the ledger is left as it is
+        (`already`); a message whose bytes are known gets a DUPLICATE row without events
+        (`duplicates`); an event repeated for the same (message, recipient) is ignored.
+        Recording a message clears its failed attempts.  `now` stamps the events' creation
+        time (what `prune_evidence` compares) and the checkpoint's update time.
+
+        On StoreError nothing of the batch was written; the caller may retry the entries one
+        at a time to isolate the one that fails (idempotency makes the retry safe).
+        """
+        return ledger.record_batch(entries, now, checkpoint)
+
+    @wrap_errors("reading the ledger")
+    def get_entry(self, mailbox: str, uidvalidity: int, uid: int) -> LedgerEntry | None:
+        return ledger.get_entry(mailbox, uidvalidity, uid)
+
+    @wrap_errors("looking up a fingerprint")
+    def seen_fingerprint(self, sha256: str) -> bool:
+        """True when a message with these bytes (hex sha256) is in the ledger."""
+        return bool(ledger.known_fingerprints([sha256]))
+
+    @wrap_errors("looking up fingerprints")
+    def known_fingerprints(self, digests: Iterable[str]) -> set[str]:
+        """The subset of `digests` already in the ledger (one query per few hundred)."""
+        return ledger.known_fingerprints(digests)
+
+    @wrap_errors("listing pending moves")
+    def pending_moves(self, mailbox: str, uidvalidity: int) -> list[LedgerEntry]:
+        """Committed entries with a destination that were not moved yet, by UID.
+
+        Rows of an older UIDVALIDITY are not returned: their UIDs mean nothing any more, and
+        the messages come back as DUPLICATEs under their new UIDs.
+        """
+        return ledger.pending_moves(mailbox, uidvalidity)
+
+    @wrap_errors("marking messages moved")
+    def mark_moved(self, mailbox: str, uidvalidity: int, uids: Sequence[int], now: datetime) -> int:
+        """Record that these UIDs were moved; returns how many rows changed."""
+        return ledger.mark_moved(mailbox, uidvalidity, uids, now)
+
+    @wrap_errors("pruning evidence")
+    def prune_evidence(self, before: datetime) -> int:
+        """Delete bounce events (and stale attempts) recorded before `before`.
+
+        Ledger rows, and with them the fingerprints, stay.  Returns the events deleted.
+        """
+        return ledger.prune_evidence(before)
+
+    # -- positions, attempts, reports --------------------------------------------------------
+
+    @wrap_errors("reading a checkpoint")
+    def get_checkpoint(self, mailbox: str) -> Checkpoint | None:
+        return positions.read_checkpoint(mailbox)
+
+    @wrap_errors("writing a checkpoint")
+    def set_checkpoint(self, checkpoint: Checkpoint, now: datetime) -> None:
+        positions.write_checkpoint(checkpoint, now)
+
+    @wrap_errors("recording a failure")
+    def record_failure(self, item: Unprocessed, now: datetime) -> int:
+        """One more failed attempt on a message; returns attempts so far (for quarantine)."""
+        return positions.record_failure(item, now)
+
+    @wrap_errors("counting outcomes")
+    def count_outcomes(self, since: datetime, until: datetime) -> dict[MessageOutcome, int]:
+        return positions.count_outcomes(since, until)
+
+    @wrap_errors("counting events")
+    def count_events(self, since: datetime, until: datetime) -> dict[Severity, int]:
+        return positions.count_events(since, until)
+
+    @wrap_errors("reading a user's events")
+    def user_events(self, realm: str | None, user_id: int, since: datetime) -> list[BounceEvent]:
+        """Verified events of one VERP user since `since`, oldest first."""
+        return positions.user_events(realm, user_id, since)
+
+    @wrap_errors("reading a user's history")
+    def user_history(self, realm: str, user_id: int, since: datetime) -> UserHistory:
+        """Verified events of one VERP user since `since`, as `UserHistory` for policy."""
+        return positions.user_history(realm, user_id, since)

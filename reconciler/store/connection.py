@@ -1,0 +1,120 @@
+"""Binding the store to a database from a URL, time conversion and error wrapping."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import peewee as pw
+from playhouse import db_url
+
+from reconciler.errors import StoreError
+from reconciler.store.models import database
+
+__all__ = ["backend_of", "bind", "from_db", "redact", "to_db", "unbind", "wrap_errors"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+    "synchronous": "normal",
+}
+_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgres": "postgresql",
+    "postgresql": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def backend_of(url: str) -> str:
+    """ "sqlite" | "postgresql" | "mysql" for a database URL; StoreError for anything else."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _SCHEMES:
+        raise StoreError(f"unsupported database URL scheme {scheme!r} in {redact(url)}")
+    return _SCHEMES[scheme]
+
+
+def _make_database(url: str, backend: str) -> pw.Database:
+    rest = url[url.index(":") :]
+    db: pw.Database
+    if backend == "sqlite":
+        db = db_url.connect(url, pragmas=_SQLITE_PRAGMAS)
+    elif backend == "mysql":
+        db = db_url.connect("mysql" + rest, charset="utf8mb4")  # mariadb:// is an alias
+    else:
+        db = db_url.connect("postgresql" + rest)
+    return db
+
+
+def bind(url: str) -> tuple[pw.Database, str]:
+    """Bind the module's DatabaseProxy to `url` (once) and connect; returns (db, backend)."""
+    backend = backend_of(url)
+    if database.obj is not None:
+        raise StoreError("a store is already open in this process; close it first")
+    try:
+        db = _make_database(url, backend)
+        database.initialize(db)
+        db.connect(reuse_if_open=True)
+    except (pw.PeeweeException, ValueError, RuntimeError) as err:
+        database.initialize(None)
+        raise StoreError(f"cannot open database {redact(url)}: {err}") from err
+    return db, backend
+
+
+def unbind() -> None:
+    """Close the connection and release the proxy (idempotent)."""
+    db = database.obj
+    if db is None:
+        return
+    try:
+        db.close()
+    except pw.PeeweeException as err:
+        raise StoreError(f"closing the database failed: {err}") from err
+    finally:
+        database.initialize(None)
+
+
+def to_db(moment: datetime) -> datetime:
+    """Aware datetime → naive UTC for storage (a naive one is taken as UTC already)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(value: Any) -> datetime:
+    """A stored time → aware UTC (SQLite may hand back a string)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC)
+
+
+def wrap_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: peewee/driver errors become StoreError("<what>: …") chained to the cause."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except pw.PeeweeException as err:
+                raise StoreError(f"{what} failed: {err}") from err
+
+        return wrapper
+
+    return decorate

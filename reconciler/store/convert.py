@@ -1,0 +1,105 @@
+"""Rows ↔ records: the only place that knows both shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from reconciler.records import (
+    BounceEvent,
+    EvidenceEvent,
+    Fault,
+    LedgerEntry,
+    MessageKind,
+    MessageOutcome,
+    Reason,
+    Severity,
+    VerpFailure,
+)
+from reconciler.store.connection import from_db, to_db
+from reconciler.store.models import ADDRESS_LENGTH, Event, Message
+
+__all__ = ["event_row", "to_entry", "to_event", "to_evidence"]
+
+
+def to_entry(row: Message) -> LedgerEntry:
+    return LedgerEntry(
+        mailbox=row.mailbox,
+        uidvalidity=row.uidvalidity,
+        uid=row.uid,
+        sha256=row.sha256,
+        size=row.size,
+        outcome=MessageOutcome(row.outcome),
+        received_at=from_db(row.received_at),
+        processed_at=from_db(row.processed_at),
+        message_id=row.message_id,
+        destination=row.destination,
+        moved_at=from_db(row.moved_at) if row.moved_at is not None else None,
+    )
+
+
+def to_event(row: Event) -> BounceEvent:
+    return BounceEvent(
+        recipient=row.recipient,
+        kind=MessageKind(row.kind),
+        reason=Reason(row.reason),
+        severity=Severity(row.severity),
+        fault=Fault(row.fault),
+        rule_id=row.rule_id,
+        event_time=from_db(row.event_time),
+        status=row.status,
+        reply_code=row.reply_code,
+        diagnostic=row.diagnostic,
+        remote_mta=row.remote_mta,
+        original_message_id=row.original_message_id,
+        realm=row.realm,
+        user_id=row.user_id,
+        verp_valid=row.verp_valid,
+        verp_failure=VerpFailure(row.verp_failure) if row.verp_failure else None,
+        send_ref=row.send_ref,
+    )
+
+
+def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "message": message_id,
+        "recipient": event.recipient[:ADDRESS_LENGTH],
+        "kind": event.kind.value,
+        "status": event.status,
+        "reply_code": event.reply_code,
+        "reason": event.reason.value,
+        "severity": event.severity.value,
+        "fault": event.fault.value,
+        "rule_id": event.rule_id,
+        "diagnostic": event.diagnostic,
+        "remote_mta": event.remote_mta,
+        "original_message_id": event.original_message_id,
+        "realm": event.realm,
+        "user_id": event.user_id,
+        "verp_valid": event.verp_valid,
+        "verp_failure": event.verp_failure.value if event.verp_failure else None,
+        "send_ref": event.send_ref,
+        "event_time": to_db(event.event_time),
+        "created_at": now,
+    }
+
+
+def to_evidence(row: Event) -> EvidenceEvent:
+    """A stored event as policy reads it (see `UserHistory`)."""
+    recipient = row.recipient
+    return EvidenceEvent(
+        event_id=int(row.id),
+        realm=row.realm,
+        user_id=row.user_id,
+        address=recipient,
+        domain=recipient.rpartition("@")[2].lower() if "@" in recipient else "",
+        remote_mta=row.remote_mta or "",
+        kind=MessageKind(row.kind),
+        reason=Reason(row.reason),
+        severity=Severity(row.severity),
+        fault=Fault(row.fault),
+        verp_valid=bool(row.verp_valid),
+        at=int(from_db(row.event_time).timestamp()),
+        message_id=row.original_message_id,
+        send_ref=row.send_ref,
+    )

@@ -1,0 +1,190 @@
+"""Ledger and event queries: record a batch, find pending moves, recognise fingerprints, prune.
+
+Functions here run against the bound proxy and speak records; the `Store` facade wraps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutcome
+from reconciler.store.connection import to_db
+from reconciler.store.convert import event_row, to_entry
+from reconciler.store.models import Attempt, Event, Message, database
+from reconciler.store.positions import write_checkpoint
+
+__all__ = [
+    "get_entry",
+    "known_fingerprints",
+    "mark_moved",
+    "pending_moves",
+    "prune_evidence",
+    "record_batch",
+]
+
+_CHUNK = 400  # keeps IN (...) lists well inside every backend's parameter limit
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _existing_uids(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for part in _chunks(uids):
+        query = Message.select(Message.uid).where(
+            (Message.mailbox == mailbox)
+            & (Message.uidvalidity == uidvalidity)
+            & Message.uid.in_(list(part))
+        )
+        found.update(row.uid for row in query)
+    return found
+
+
+def _first_rows(digests: Iterable[str]) -> dict[str, int]:
+    """sha256 → id of the first ledger row with those bytes."""
+    wanted = sorted(set(digests))
+    first: dict[str, int] = {}
+    for part in _chunks(wanted):
+        query = Message.select(Message.id, Message.sha256).where(Message.sha256.in_(list(part)))
+        for row in query.order_by(Message.id):
+            first.setdefault(row.sha256, row.id)
+    return first
+
+
+def known_fingerprints(digests: Iterable[str]) -> set[str]:
+    return set(_first_rows(digests))
+
+
+def _insert(entry: LedgerEntry, original: int | None) -> int:
+    row = Message.create(
+        mailbox=entry.mailbox,
+        uidvalidity=entry.uidvalidity,
+        uid=entry.uid,
+        sha256=entry.sha256,
+        message_id=entry.message_id,
+        size=entry.size,
+        received_at=to_db(entry.received_at),
+        processed_at=to_db(entry.processed_at),
+        outcome=(MessageOutcome.DUPLICATE if original is not None else entry.outcome).value,
+        destination=entry.destination,
+        moved=entry.moved_at is not None,
+        moved_at=to_db(entry.moved_at) if entry.moved_at is not None else None,
+        duplicate_of=original,
+    )
+    return int(row.id)
+
+
+def _record_new(
+    entries: Sequence[LedgerEntry], first: dict[str, int], now: datetime
+) -> tuple[list[int], ...]:
+    recorded: list[int] = []
+    duplicates: list[int] = []
+    for entry in entries:
+        original = first.get(entry.sha256)
+        row_id = _insert(entry, original)
+        if original is not None:
+            duplicates.append(entry.uid)
+            continue
+        first[entry.sha256] = row_id
+        recorded.append(entry.uid)
+        rows = [event_row(row_id, event, to_db(now)) for event in entry.events]
+        if rows:
+            Event.insert_many(rows).on_conflict_ignore().execute()
+        _clear_attempt(entry)
+    return recorded, duplicates
+
+
+def _clear_attempt(entry: LedgerEntry) -> None:
+    Attempt.delete().where(
+        (Attempt.mailbox == entry.mailbox)
+        & (Attempt.uidvalidity == entry.uidvalidity)
+        & (Attempt.uid == entry.uid)
+    ).execute()
+
+
+def record_batch(
+    entries: Sequence[LedgerEntry], now: datetime, checkpoint: Checkpoint | None
+) -> BatchResult:
+    """See `Store.record_batch`; the caller wraps errors."""
+    with database.atomic():
+        already: list[int] = []
+        fresh: list[LedgerEntry] = []
+        for key, group in _by_mailbox(entries).items():
+            existing = _existing_uids(key[0], key[1], [entry.uid for entry in group])
+            already.extend(entry.uid for entry in group if entry.uid in existing)
+            fresh.extend(entry for entry in group if entry.uid not in existing)
+        fresh = _dedupe_keys(fresh)
+        recorded, duplicates = _record_new(fresh, _first_rows(e.sha256 for e in fresh), now)
+        if checkpoint is not None:
+            write_checkpoint(checkpoint, now)
+    return BatchResult(tuple(recorded), tuple(duplicates), tuple(already))
+
+
+def _by_mailbox(entries: Sequence[LedgerEntry]) -> dict[tuple[str, int], list[LedgerEntry]]:
+    groups: dict[tuple[str, int], list[LedgerEntry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.mailbox, entry.uidvalidity), []).append(entry)
+    return groups
+
+
+def _dedupe_keys(entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The same (mailbox, uidvalidity, uid) twice in one batch: the first one counts."""
+    seen: set[tuple[str, int, int]] = set()
+    unique: list[LedgerEntry] = []
+    for entry in entries:
+        key = (entry.mailbox, entry.uidvalidity, entry.uid)
+        if key not in seen:
+            seen.add(key)
+            unique.append(entry)
+    return unique
+
+
+def get_entry(mailbox: str, uidvalidity: int, uid: int) -> LedgerEntry | None:
+    row = Message.get_or_none(
+        (Message.mailbox == mailbox) & (Message.uidvalidity == uidvalidity) & (Message.uid == uid)
+    )
+    return to_entry(row) if row is not None else None
+
+
+def pending_moves(mailbox: str, uidvalidity: int) -> list[LedgerEntry]:
+    query = (
+        Message.select()
+        .where(
+            (Message.mailbox == mailbox)
+            & (Message.uidvalidity == uidvalidity)
+            & (Message.moved == False)  # noqa: E712 (peewee builds SQL from the comparison)
+            & Message.destination.is_null(False)
+        )
+        .order_by(Message.uid)
+    )
+    return [to_entry(row) for row in query]
+
+
+def mark_moved(mailbox: str, uidvalidity: int, uids: Sequence[int], now: datetime) -> int:
+    changed = 0
+    with database.atomic():
+        for part in _chunks(sorted(set(uids))):
+            changed += (
+                Message.update(moved=True, moved_at=to_db(now))
+                .where(
+                    (Message.mailbox == mailbox)
+                    & (Message.uidvalidity == uidvalidity)
+                    & Message.uid.in_(list(part))
+                    & (Message.moved == False)  # noqa: E712
+                )
+                .execute()
+            )
+    return changed
+
+
+def prune_evidence(before: datetime) -> int:
+    """Delete events and stale attempts recorded before `before`; ledger rows stay."""
+    cutoff = to_db(before)
+    with database.atomic():
+        removed = int(Event.delete().where(Event.created_at < cutoff).execute())
+        Attempt.delete().where(Attempt.last_at < cutoff).execute()
+    return removed

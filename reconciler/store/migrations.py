@@ -1,0 +1,154 @@
+"""Numbered, forward-only schema migrations and the `schema_version` table.
+
+Each migration is a function of the (bound) database, applied once, in order, each in its own
+transaction where the backend allows DDL in transactions (MySQL commits DDL implicitly, which
+is why every step is written to be re-runnable: `IF NOT EXISTS` tables, `safe=True` indexes).
+
+Migration 1 creates the schema from a *frozen copy* of the models as they were at version 1
+(`_V1`), never from the live models: when a later migration adds a column to a live model, a
+fresh database still goes 1 → 2 → … and ends with the same schema as an upgraded one.
+
+To add migration 2: change the live model in `models.py`, write `_m2(db)` using
+`playhouse.migrate.SchemaMigrator.from_database(db)` (add_column, add_index, …), and append
+`Migration(2, "…", _m2)` to `MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import peewee as pw
+
+from reconciler.store.models import ADDRESS_LENGTH, SchemaVersion, database
+
+__all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    number: int
+    description: str
+    apply: Callable[[pw.Database], None]
+
+
+# -- version 1, frozen: do not edit these classes; add a migration instead -------------------
+
+
+class _V1Base(pw.Model):
+    class Meta:
+        legacy_table_names = False
+
+
+class _V1Message(_V1Base):
+    mailbox = pw.CharField(max_length=255)
+    uidvalidity = pw.BigIntegerField()
+    uid = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64, index=True)
+    message_id = pw.TextField(null=True)
+    size = pw.BigIntegerField()
+    received_at = pw.DateTimeField()
+    processed_at = pw.DateTimeField(index=True)
+    outcome = pw.CharField(max_length=32)
+    destination = pw.CharField(max_length=255, null=True)
+    moved = pw.BooleanField(default=False)
+    moved_at = pw.DateTimeField(null=True)
+    duplicate_of = pw.ForeignKeyField("self", null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = (
+            (("mailbox", "uidvalidity", "uid"), True),
+            (("mailbox", "uidvalidity", "moved"), False),
+        )
+        table_name = "message_ledger"
+
+
+class _V1Event(_V1Base):
+    message = pw.ForeignKeyField(_V1Message, on_delete="CASCADE")
+    recipient = pw.CharField(max_length=ADDRESS_LENGTH)
+    kind = pw.CharField(max_length=32)
+    status = pw.CharField(max_length=32, null=True)
+    reply_code = pw.CharField(max_length=16, null=True)
+    reason = pw.CharField(max_length=32)
+    severity = pw.CharField(max_length=16)
+    fault = pw.CharField(max_length=16)
+    rule_id = pw.CharField(max_length=128)
+    diagnostic = pw.TextField()
+    remote_mta = pw.TextField(null=True)
+    original_message_id = pw.TextField(null=True)
+    realm = pw.CharField(max_length=64, null=True)
+    user_id = pw.BigIntegerField(null=True)
+    verp_valid = pw.BooleanField()
+    verp_failure = pw.CharField(max_length=32, null=True)
+    send_ref = pw.CharField(max_length=128, null=True)
+    event_time = pw.DateTimeField()
+    created_at = pw.DateTimeField(index=True)
+
+    class Meta:
+        indexes = (
+            (("message", "recipient"), True),
+            (("realm", "user_id", "event_time"), False),
+        )
+        table_name = "bounce_event"
+
+
+class _V1Checkpoint(_V1Base):
+    mailbox = pw.CharField(max_length=255, primary_key=True)
+    uidvalidity = pw.BigIntegerField()
+    last_uid = pw.BigIntegerField()
+    last_success = pw.DateTimeField(null=True)
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "checkpoint"
+
+
+class _V1Attempt(_V1Base):
+    mailbox = pw.CharField(max_length=255)
+    uidvalidity = pw.BigIntegerField()
+    uid = pw.BigIntegerField()
+    attempts = pw.IntegerField()
+    stage = pw.CharField(max_length=32)
+    error = pw.TextField()
+    first_at = pw.DateTimeField()
+    last_at = pw.DateTimeField(index=True)
+
+    class Meta:
+        indexes = ((("mailbox", "uidvalidity", "uid"), True),)
+        table_name = "attempt"
+
+
+_V1_MODELS: tuple[type[pw.Model], ...] = (_V1Message, _V1Event, _V1Checkpoint, _V1Attempt)
+
+
+def _m1(db: pw.Database) -> None:
+    with db.bind_ctx(_V1_MODELS):
+        db.create_tables(_V1_MODELS, safe=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
+)
+
+
+def applied_versions() -> list[int]:
+    """Versions recorded in `schema_version`, ascending (creates the table when missing)."""
+    SchemaVersion.create_table(safe=True)
+    query = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.version)
+    return [row.version for row in query]
+
+
+def migrate(now: datetime) -> list[int]:
+    """Apply every migration not yet recorded (`now`: naive UTC); returns the numbers applied."""
+    db = database.obj
+    done = set(applied_versions())
+    applied: list[int] = []
+    for step in MIGRATIONS:
+        if step.number in done:
+            continue
+        with db.atomic():
+            step.apply(db)
+            SchemaVersion.create(version=step.number, description=step.description, applied_at=now)
+        applied.append(step.number)
+    return applied

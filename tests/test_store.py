@@ -1,0 +1,261 @@
+"""The store, run on a temporary SQLite file, on PostgreSQL and on MariaDB (same functions)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import peewee
+import pytest
+from conftest import NOW
+from playhouse.migrate import SchemaMigrator, migrate
+
+from reconciler.errors import StoreError
+from reconciler.records import (
+    BatchResult,
+    BounceEvent,
+    Checkpoint,
+    Fault,
+    LedgerEntry,
+    MessageKind,
+    MessageOutcome,
+    Reason,
+    Severity,
+    Unprocessed,
+)
+from reconciler.store import LATEST_VERSION, Store, migrations, open_database
+from reconciler.store.models import MODELS, database
+
+BOX = "bounces@mail.example/INBOX"
+LATER = NOW + timedelta(days=400)
+
+
+def event(recipient: str = "a@example.org", user_id: int | None = 7, **kw: object) -> BounceEvent:
+    values: dict[str, object] = {
+        "recipient": recipient,
+        "kind": MessageKind.BOUNCE,
+        "reason": Reason.USERUNKNOWN,
+        "severity": Severity.HARD,
+        "fault": Fault.RECIPIENT,
+        "rule_id": "userunknown-5.1.1",
+        "event_time": NOW - timedelta(hours=1),
+        "status": "5.1.1",
+        "reply_code": "550",
+        "diagnostic": "550 5.1.1 no such user",
+        "remote_mta": "mx.example.org",
+        "original_message_id": "<orig@example.com>",
+        "realm": "wiki" if user_id is not None else None,
+        "user_id": user_id,
+        "verp_valid": user_id is not None,
+    }
+    values.update(kw)
+    return BounceEvent(**values)  # type: ignore[arg-type]
+
+
+def entry(uid: int, body: bytes | None = None, uidvalidity: int = 1, **kw: object) -> LedgerEntry:
+    raw = body if body is not None else b"message %d" % uid
+    values: dict[str, object] = {
+        "mailbox": BOX,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "size": len(raw),
+        "outcome": MessageOutcome.PROCESSED,
+        "received_at": NOW,
+        "processed_at": NOW,
+        "message_id": f"<bounce-{uid}@mx.example.org>",
+        "destination": "processed",
+        "events": (event(f"user{uid}@example.org"),),
+    }
+    values.update(kw)
+    return LedgerEntry(**values)  # type: ignore[arg-type]
+
+
+def total_events(store: Store) -> int:
+    return sum(store.count_events(NOW - timedelta(days=30), LATER).values())
+
+
+def test_migrations_are_recorded_once(store: Store) -> None:
+    assert store.schema_versions() == list(range(1, LATEST_VERSION + 1))
+    assert store.migrate(NOW) == []
+    assert store.schema_versions() == [1]
+
+
+def test_a_second_migration_applies_once_on_top(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def add_note(db: peewee.Database) -> None:
+        migrator = SchemaMigrator.from_database(db)
+        migrate(migrator.add_column("checkpoint", "note", peewee.TextField(null=True)))
+
+    step = migrations.Migration(2, "checkpoint note", add_note)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step))
+    store.set_checkpoint(Checkpoint(BOX, 1, 5), NOW)
+    assert store.migrate(LATER) == [2]
+    assert store.migrate(LATER) == []
+    assert store.schema_versions() == [1, 2]
+    assert store.get_checkpoint(BOX) == Checkpoint(BOX, 1, 5)
+
+
+def test_reconnect_keeps_working(store: Store) -> None:
+    store.record_batch([entry(1)], NOW)
+    store.reconnect()
+    assert store.get_entry(BOX, 1, 1) is not None
+
+
+def test_migrated_schema_matches_the_live_models(store: Store) -> None:
+    db = database.obj
+    for model in MODELS:
+        table = model._meta.table_name
+        cursor = db.execute(model.select(peewee.SQL("*")).where(peewee.SQL("1 = 0")))
+        columns = {col[0] for col in cursor.description}
+        assert columns == {field.column_name for field in model._meta.sorted_fields}, table
+
+
+def test_record_batch_is_idempotent(store: Store) -> None:
+    batch = [entry(1), entry(2), entry(3)]
+    first = store.record_batch(batch, NOW, Checkpoint(BOX, 1, 3))
+    again = store.record_batch(batch, NOW, Checkpoint(BOX, 1, 3))
+    assert first == BatchResult(recorded=(1, 2, 3))
+    assert again == BatchResult(already=(1, 2, 3))
+    assert total_events(store) == 3
+    assert store.count_outcomes(NOW, LATER)[MessageOutcome.PROCESSED] == 3
+
+
+def test_same_recipient_twice_in_one_message_is_one_event(store: Store) -> None:
+    twice = entry(1, events=(event("x@example.org"), event("x@example.org", status="5.1.2")))
+    store.record_batch([twice], NOW)
+    assert total_events(store) == 1
+
+
+def test_entry_round_trips_with_utc_times(store: Store) -> None:
+    stored = entry(5, message_id="<m@x>", destination=None)
+    store.record_batch([stored], NOW)
+    got = store.get_entry(BOX, 1, 5)
+    assert got == replace(stored, events=())
+    assert got is not None and got.received_at.tzinfo == UTC
+
+
+def test_replay_after_uidvalidity_change_is_not_counted_twice(store: Store) -> None:
+    store.record_batch([entry(1), entry(2)], NOW, Checkpoint(BOX, 1, 2))
+    # The server was rebuilt: same bytes, new UIDVALIDITY and UIDs, plus one new message.
+    replay = [entry(10, b"message 1", uidvalidity=9), entry(11, uidvalidity=9)]
+    result = store.record_batch(replay, NOW, Checkpoint(BOX, 9, 11))
+    assert result == BatchResult(recorded=(11,), duplicates=(10,))
+    assert total_events(store) == 3
+    duplicate = store.get_entry(BOX, 9, 10)
+    assert duplicate is not None and duplicate.outcome is MessageOutcome.DUPLICATE
+    # Still moved out of the inbox like any other message.
+    assert [e.uid for e in store.pending_moves(BOX, 9)] == [10, 11]
+    assert store.get_checkpoint(BOX) == Checkpoint(BOX, 9, 11)
+
+
+def test_same_bytes_twice_in_one_batch(store: Store) -> None:
+    result = store.record_batch([entry(1, b"same"), entry(2, b"same")], NOW)
+    assert result == BatchResult(recorded=(1,), duplicates=(2,))
+    assert store.seen_fingerprint(hashlib.sha256(b"same").hexdigest())
+    assert not store.seen_fingerprint(hashlib.sha256(b"other").hexdigest())
+
+
+def test_pending_moves_survive_a_crash_between_commit_and_move(database_url: str) -> None:
+    with open_database(database_url) as store:
+        store.migrate(NOW)
+        store.record_batch([entry(1), entry(2), entry(3, destination=None)], NOW)
+        store.mark_moved(BOX, 1, [1], NOW)
+        # ...the process dies here, before moving UID 2.
+    with open_database(database_url) as store:
+        pending = store.pending_moves(BOX, 1)
+        assert [(e.uid, e.destination) for e in pending] == [(2, "processed")]
+        assert store.pending_moves(BOX, 2) == []
+        assert store.mark_moved(BOX, 1, [2], NOW + timedelta(minutes=1)) == 1
+        assert store.mark_moved(BOX, 1, [2], NOW + timedelta(minutes=2)) == 0
+        assert store.pending_moves(BOX, 1) == []
+        moved = store.get_entry(BOX, 1, 2)
+        assert moved is not None and moved.moved_at == NOW + timedelta(minutes=1)
+
+
+def test_prune_keeps_fingerprints(store: Store) -> None:
+    store.record_batch([entry(1)], NOW)
+    assert store.prune_evidence(NOW) == 0
+    assert store.prune_evidence(NOW + timedelta(days=1)) == 1
+    assert total_events(store) == 0
+    assert store.seen_fingerprint(hashlib.sha256(b"message 1").hexdigest())
+    # An old message replayed after pruning is still recognised and not counted.
+    result = store.record_batch([entry(40, b"message 1")], NOW + timedelta(days=2))
+    assert result.duplicates == (40,)
+    assert total_events(store) == 0
+
+
+def test_checkpoints(store: Store) -> None:
+    assert store.get_checkpoint(BOX) is None
+    store.set_checkpoint(Checkpoint(BOX, 5, 10), NOW)
+    store.set_checkpoint(Checkpoint(BOX, 5, 20, last_success=NOW), NOW)
+    assert store.get_checkpoint(BOX) == Checkpoint(BOX, 5, 20, NOW)
+    assert store.get_checkpoint("other") is None
+
+
+def test_failed_batch_records_nothing(store: Store) -> None:
+    broken = entry(2, size=None)  # NOT NULL violation in the middle of the batch
+    with pytest.raises(StoreError, match="recording a batch"):
+        store.record_batch([entry(1), broken], NOW, Checkpoint(BOX, 1, 2))
+    assert store.get_entry(BOX, 1, 1) is None
+    assert store.get_checkpoint(BOX) is None
+    assert store.record_batch([entry(1)], NOW) == BatchResult(recorded=(1,))
+
+
+def test_failures_are_counted_and_cleared_by_recording(store: Store) -> None:
+    failing = Unprocessed(BOX, 1, 4, "parse", "boom")
+    assert store.record_failure(failing, NOW) == 1
+    assert store.record_failure(failing, NOW + timedelta(minutes=5)) == 2
+    store.record_batch([entry(4, outcome=MessageOutcome.QUARANTINED, events=())], NOW)
+    assert store.record_failure(failing, NOW + timedelta(minutes=9)) == 1
+
+
+def test_user_history_and_counts(store: Store) -> None:
+    store.record_batch(
+        [
+            entry(1, events=(event("a@example.org"),)),
+            entry(2, events=(event("a@example.org", severity=Severity.SOFT),)),
+            entry(3, events=(event("b@example.org", user_id=8),)),
+            entry(4, outcome=MessageOutcome.UNMATCHED, events=(event("c@x.org", user_id=None),)),
+        ],
+        NOW,
+    )
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert [(e.address, e.domain, e.severity) for e in history.events] == [
+        ("a@example.org", "example.org", Severity.HARD),
+        ("a@example.org", "example.org", Severity.SOFT),
+    ]
+    assert len(store.user_events("wiki", 8, NOW - timedelta(days=1))) == 1
+    assert store.user_events("wiki", 7, NOW) == []  # events happened an hour before NOW
+    counts = store.count_events(NOW - timedelta(days=1), NOW)
+    assert counts == {Severity.HARD: 3, Severity.SOFT: 1, Severity.NONE: 0}
+    outcomes = store.count_outcomes(NOW, LATER)
+    assert outcomes[MessageOutcome.PROCESSED] == 3
+    assert outcomes[MessageOutcome.UNMATCHED] == 1
+
+
+def test_one_store_per_process(store: Store, tmp_path: object) -> None:
+    with pytest.raises(StoreError, match="already open"):
+        open_database("sqlite:///:memory:")
+
+
+@pytest.mark.parametrize(
+    "url", ["oracle://scott:tiger@db/x", "postgresql://nobody:secret@127.0.0.1:1/none"]
+)
+def test_bad_urls_raise_store_error_without_the_password(url: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        open_database(url).migrate(NOW)
+    assert "secret" not in str(caught.value)
+    if database.obj is not None:
+        database.obj.close()
+        database.initialize(None)
+
+
+def test_naive_times_are_taken_as_utc(tmp_path: object) -> None:
+    with open_database("sqlite:///:memory:") as store:
+        store.migrate(NOW.replace(tzinfo=None))
+        store.set_checkpoint(Checkpoint(BOX, 1, 1, datetime(2026, 1, 1)), NOW)
+        got = store.get_checkpoint(BOX)
+    assert got is not None and got.last_success == datetime(2026, 1, 1, tzinfo=UTC)
