@@ -154,8 +154,11 @@ def _database(t: Table) -> DatabaseSettings:
         raise t.fail("url", f"expected {parts.scheme}://user@host/database: no database name")
     if parts.password:
         t.literal_secret("url")
+    retention = t.integer(
+        "retention_days", field_default(DatabaseSettings, "retention_days"), 1, 36_500
+    )
     t.finish()
-    return DatabaseSettings(url=url)
+    return DatabaseSettings(url=url, retention_days=retention)
 
 
 def _rules(t: Table) -> RulesSettings:
@@ -173,6 +176,7 @@ def _daemon(t: Table) -> DaemonSettings:
         interval_seconds=t.integer("interval_seconds", 300, 10, 86_400),
         idle=t.boolean("idle", False),
         misfire_grace_seconds=t.integer("misfire_grace_seconds", 60, 1, 86_400),
+        max_attempts=t.integer("max_attempts", 3, 1, 100),
     )
     t.finish()
     return daemon

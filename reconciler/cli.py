@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import __version__
@@ -25,11 +27,24 @@ from reconciler.config import (
     load_settings,
     resolve_config_path,
 )
+from reconciler.cycle import CycleContext, open_source, run_once
+from reconciler.daemon import DaemonPlan, run_daemon
+from reconciler.dryrun import preview_mailbox
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
+from reconciler.logs import configure_logging
 from reconciler.mailfiles import discover, read_messages
-from reconciler.records import MessageKind
-from reconciler.report import make_console, print_classify, print_explain, print_rules, progress
+from reconciler.records import MessageKind, Mode
+from reconciler.report import (
+    make_console,
+    print_classify,
+    print_explain,
+    print_previews,
+    print_rules,
+    print_run,
+    progress,
+)
 from reconciler.rules import RuleSet, load_rule_files, load_rules
+from reconciler.store import Store, open_database
 from reconciler.verp import check_address, describe_match, make_address
 
 __all__ = ["main"]
@@ -65,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="validate rule files (a dir, or those in force)")
     check.add_argument("dir", nargs="?", type=Path)
     check.set_defaults(func=_cmd_rules_check)
+
+    p = sub.add_parser("poll", help="poll every mailbox (exactly one cycle with --once)")
+    p.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
+    p.set_defaults(func=_cmd_poll)
+
+    p = sub.add_parser("run", help="run the daemon: poll every mailbox at its interval")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("dry-run", help="read-only preview of what the next cycle would record")
+    p.set_defaults(func=_cmd_dry_run)
 
     p = sub.add_parser("check-config", help="validate the configuration, print it (secrets masked)")
     p.set_defaults(func=_cmd_check_config)
@@ -220,3 +245,66 @@ def _cmd_verp_check(args: argparse.Namespace) -> int:
     for key, value in describe_match(match):
         print(f"{key}: {value}")
     return EXIT_OK if match.valid else EXIT_FAIL
+
+
+def _setup_logging(settings: Settings) -> None:
+    configure_logging(settings.logging)
+    for warning in settings.warnings:
+        logging.getLogger("reconciler").warning("%s", warning)
+
+
+def _context(settings: Settings) -> CycleContext:
+    ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
+    return CycleContext(
+        classifier=Classifier(ruleset.rules),
+        verp=settings.verp,
+        max_attempts=settings.daemon.max_attempts,
+    )
+
+
+def _open_store(settings: Settings) -> Store:
+    store = open_database(settings.database.url)
+    store.migrate(datetime.now(UTC))
+    return store
+
+
+def _cmd_poll(args: argparse.Namespace) -> int:
+    settings = _settings(args, warn=False)
+    _setup_logging(settings)
+    ctx = _context(settings)
+    with _open_store(settings) as store:
+        result = run_once(settings.mailboxes, store, ctx, mode=Mode.LOG_ONLY.value)
+    print_run(make_console(), result)
+    return EXIT_OK if result.ok else EXIT_FAIL
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args, warn=False)
+    _setup_logging(settings)
+    ctx = _context(settings)
+    with _open_store(settings) as store:
+        plan = DaemonPlan(
+            mailboxes=settings.mailboxes,
+            daemon=settings.daemon,
+            retention_days=settings.database.retention_days,
+            store=store,
+            ctx=ctx,
+            mode=lambda: Mode.LOG_ONLY.value,
+        )
+        return run_daemon(plan)
+
+
+def _cmd_dry_run(args: argparse.Namespace) -> int:
+    settings = _settings(args, warn=False)
+    _setup_logging(settings)
+    ctx = _context(settings)
+    previews, failed = [], 0
+    for folders in settings.mailboxes:
+        try:
+            with open_source(folders, read_only=True) as source:
+                previews.append(preview_mailbox(source, folders, ctx))
+        except ReconcilerError as err:
+            print(f"reconciler: mailbox {folders.name}: {err}", file=sys.stderr)
+            failed += 1
+    print_previews(make_console(), previews)
+    return EXIT_FAIL if failed else EXIT_OK

@@ -83,9 +83,10 @@ class DatabaseSettings:
     """`[database]`: sqlite:///path, postgresql://..., or mysql://... (checked at load)."""
 
     url: str = "sqlite:///reconciler.db"
+    retention_days: int = 400  # bounce events older than this are pruned; fingerprints stay
 
     def __repr__(self) -> str:  # the URL may carry a password: never show it
-        return f"DatabaseSettings(url={mask_url(self.url)!r})"
+        return f"DatabaseSettings(url={mask_url(self.url)!r}, retention_days={self.retention_days})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ class DaemonSettings:
     interval_seconds: int = 300
     idle: bool = False
     misfire_grace_seconds: int = 60
+    max_attempts: int = 3  # a message whose analysis fails this often is quarantined
 
 
 @dataclass(frozen=True, slots=True)

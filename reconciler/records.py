@@ -159,6 +159,7 @@ class RawMessage:
     uid: int
     data: bytes
     size: int = 0  # RFC822.SIZE as the server reported it (data may be only the head)
+    received_at: datetime | None = None  # IMAP INTERNALDATE: when the server got it (unforgeable)
 
 
 @dataclass(frozen=True, slots=True)

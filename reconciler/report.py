@@ -17,13 +17,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from reconciler.analysis import Analysis, ResultRow
-from reconciler.records import Classification, ParsedBounce, Rule
+from reconciler.cycle import RunResult
+from reconciler.dryrun import Preview
+from reconciler.records import Classification, MessageOutcome, ParsedBounce, Rule
 
 __all__ = [
     "make_console",
     "print_classify",
     "print_explain",
+    "print_previews",
     "print_rules",
+    "print_run",
     "progress",
 ]
 
@@ -171,3 +175,62 @@ def print_rules(console: Console, rules: Sequence[Rule], files: Sequence[str]) -
         table.add_row(str(index), rule.id, rule.reason.value, severity, where)
     console.print(table)
     console.print("files: " + ", ".join(files))
+
+
+def print_run(console: Console, result: RunResult) -> None:
+    """One line per mailbox after `poll --once`."""
+    table = Table(box=box.SIMPLE_HEAD, title="Poll cycle", title_justify="left")
+    for col in ("mailbox", "seen", "processed", "unmatched", "quarantined", "dupes", "events",
+                "hard", "soft", "moved", "retry"):  # fmt: skip
+        table.add_column(col, justify="right" if col != "mailbox" else "left")
+    for r in result.reports:
+        o = r.outcomes
+        table.add_row(
+            r.mailbox,
+            str(r.seen),
+            str(o[MessageOutcome.PROCESSED]),
+            str(o[MessageOutcome.UNMATCHED] + o[MessageOutcome.SKIPPED]),
+            str(o[MessageOutcome.QUARANTINED]),
+            str(r.duplicates),
+            str(r.events),
+            str(r.severities["hard"]),
+            str(r.severities["soft"]),
+            str(r.moved),
+            str(len(r.failed)),
+        )
+    for name, error in result.errors.items():
+        table.add_row(f"[red]{name}[/]", f"[red]failed: {error}[/]")
+    console.print(table)
+
+
+def print_previews(console: Console, previews: Sequence[Preview]) -> None:
+    """The dry-run report: what the next cycle would record, per mailbox and per user."""
+    for p in previews:
+        table = Table(box=box.SIMPLE_HEAD, title=f"Dry run: {p.mailbox}", title_justify="left")
+        table.add_column("by")
+        table.add_column("counts", overflow="fold")
+        table.add_row("messages", str(p.seen))
+        table.add_row("would move to", _counts(p.destinations))
+        table.add_row("outcome", _counts(Counter({k.value: v for k, v in p.outcomes.items()})))
+        table.add_row("kind", _counts(p.kinds))
+        table.add_row("severity", _counts(p.severities))
+        table.add_row("reason", _counts(p.reasons))
+        table.add_row("unmatched", str(p.unmatched))
+        table.add_row("quarantined", str(p.quarantined))
+        console.print(table)
+        _print_users(console, p)
+
+
+def _print_users(console: Console, p: Preview) -> None:
+    if not p.users:
+        console.print("  no bounce carried a verified VERP token")
+        return
+    users = Table(box=box.SIMPLE_HEAD, title="Per verified user", title_justify="left")
+    for col in ("realm:user", "hard", "soft", "none"):
+        users.add_column(col)
+    ranked = sorted(p.users.items(), key=lambda kv: (-kv[1]["hard"], -kv[1]["soft"], kv[0]))
+    for key, counts in ranked[:50]:
+        users.add_row(key, str(counts["hard"]), str(counts["soft"]), str(counts["none"]))
+    console.print(users)
+    if len(ranked) > 50:
+        console.print(f"  ... {len(ranked) - 50} more users")

@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -75,6 +76,7 @@ def _connect(settings: MailboxSettings) -> IMAPClient:
         settings.host, settings.port, ssl=tls, ssl_context=context,
         timeout=settings.timeout_seconds,
     )  # fmt: skip
+    client.normalise_times = False  # keep INTERNALDATE's zone: aware datetimes, not local ones
     try:
         if settings.security == "starttls":
             if not client.has_capability("STARTTLS"):
@@ -198,7 +200,9 @@ class ImapSource:
             return []
         cap = self._settings.max_message_bytes
         with self._errors(f"fetching {len(uids)} messages from UID {min(uids)}"):
-            response = self._imap.fetch(list(uids), [f"BODY.PEEK[]<0.{cap}>", "RFC822.SIZE"])
+            response = self._imap.fetch(
+                list(uids), [f"BODY.PEEK[]<0.{cap}>", "RFC822.SIZE", "INTERNALDATE"]
+            )
         wanted = set(uids)
         return [self._raw(uid, response[uid]) for uid in sorted(response) if uid in wanted]
 
@@ -207,7 +211,17 @@ class ImapSource:
         if body is None:
             raise SourceError(f"{self.mailbox}: UID {uid}: server returned no body")
         size = int(data.get(b"RFC822.SIZE", len(body)))
-        return RawMessage(self.mailbox, self._uidvalidity, int(uid), bytes(body), size)
+        received = data.get(b"INTERNALDATE")
+        if isinstance(received, datetime) and received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        return RawMessage(
+            self.mailbox,
+            self._uidvalidity,
+            int(uid),
+            bytes(body),
+            size,
+            received if isinstance(received, datetime) else None,
+        )
 
     # -- moving ----------------------------------------------------------------------------
 

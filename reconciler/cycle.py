@@ -1,0 +1,327 @@
+"""One poll cycle over one mailbox: fetch → analyse → commit → move (STYLE 1, 2.11).
+
+The order is what makes the cycle safe:
+
+1. moves left over from an earlier cycle (committed, then a crash before MOVE) are done first;
+2. each batch is fetched with BODY.PEEK (no \\Seen), analysed by the pure stages, and committed
+   in ONE transaction together with the checkpoint;
+3. only then are the batch's messages moved, by UID sets, to processed / unmatched /
+   quarantine, and the moves recorded.
+
+A crash anywhere leaves either uncommitted messages (fetched again next cycle) or committed but
+unmoved ones (moved next cycle, never counted twice: the ledger is idempotent and recognises
+replayed bytes by their SHA-256).  A message that makes the analysis fail is retried on later
+cycles and quarantined after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from reconciler.analysis import Analysis, analyse
+from reconciler.classify import Classifier
+from reconciler.config import MailboxSettings, VerpSettings
+from reconciler.errors import ReconcilerError
+from reconciler.records import (
+    BounceEvent,
+    Checkpoint,
+    LedgerEntry,
+    MessageKind,
+    MessageOutcome,
+    RawMessage,
+    Unprocessed,
+)
+from reconciler.source import Backoff, ImapSource, MailSource, connect_with_retry, fetch_batches
+from reconciler.store import Store
+
+__all__ = [
+    "CycleContext",
+    "CycleReport",
+    "RunResult",
+    "ledger_entry",
+    "open_source",
+    "poll_mailbox",
+    "run_once",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CycleContext:
+    """What the pure stages need, built once at start (rules compiled, VERP keys loaded)."""
+
+    classifier: Classifier
+    verp: VerpSettings | None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    max_attempts: int = 3
+    stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the batch
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """Counts of one cycle over one mailbox (one summary log line)."""
+
+    mailbox: str
+    uidvalidity: int = 0
+    seen: int = 0
+    outcomes: Counter[MessageOutcome] = field(default_factory=Counter)
+    severities: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    duplicates: int = 0
+    already: int = 0
+    moved: int = 0
+    failed: list[Unprocessed] = field(default_factory=list)
+    rescanned: bool = False  # UIDVALIDITY changed: the folder was read from the start
+    stopped: bool = False  # a stop was requested; the rest waits for the next cycle
+
+    def summary(self) -> str:
+        o = self.outcomes
+        return (
+            f"mailbox={self.mailbox} seen={self.seen} "
+            f"processed={o[MessageOutcome.PROCESSED]} unmatched={o[MessageOutcome.UNMATCHED]} "
+            f"skipped={o[MessageOutcome.SKIPPED]} quarantined={o[MessageOutcome.QUARANTINED]} "
+            f"duplicates={self.duplicates} events={self.events} hard={self.severities['hard']} "
+            f"soft={self.severities['soft']} unprocessed={len(self.failed)} moved={self.moved}"
+            + (" rescanned=yes" if self.rescanned else "")
+            + (" stopped=yes" if self.stopped else "")
+        )
+
+
+def _event_time(raw: RawMessage, now: datetime) -> datetime:
+    """The server's INTERNALDATE (not forgeable by the bounce's author), never in the future."""
+    if raw.received_at is None:
+        return now
+    return min(raw.received_at.astimezone(UTC), now)
+
+
+def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
+    verp = analysis.verp
+    valid = verp is not None and verp.valid
+    original = analysis.message.original
+    return tuple(
+        BounceEvent(
+            recipient=(v.bounce.recipient or "").lower(),
+            kind=v.bounce.kind,
+            reason=v.classification.reason,
+            severity=v.classification.severity,
+            fault=v.classification.fault,
+            rule_id=v.classification.rule_id,
+            event_time=when,
+            status=v.bounce.status,
+            reply_code=v.bounce.reply_code,
+            diagnostic=v.bounce.diagnostic[:2000],
+            remote_mta=v.bounce.remote_mta,
+            original_message_id=original.message_id if original else None,
+            realm=verp.realm if valid and verp else None,
+            user_id=verp.user_id if valid and verp else None,
+            verp_valid=valid,
+            verp_failure=verp.failure if verp else None,
+            send_ref=verp.send_ref if valid and verp else None,
+        )
+        for v in analysis.verdicts
+    )
+
+
+def _outcome(analysis: Analysis, folders: MailboxSettings) -> tuple[MessageOutcome, str]:
+    """Where a message goes: quarantine if not understood, processed if its token verified."""
+    if analysis.kind is MessageKind.ERROR:
+        return MessageOutcome.QUARANTINED, folders.quarantine_folder
+    valid = analysis.verp is not None and analysis.verp.valid
+    folder = folders.processed_folder if valid else folders.unmatched_folder
+    if not analysis.verdicts:
+        return MessageOutcome.SKIPPED, folder
+    return (MessageOutcome.PROCESSED if valid else MessageOutcome.UNMATCHED), folder
+
+
+def ledger_entry(
+    raw: RawMessage, ctx: CycleContext, folders: MailboxSettings, now: datetime
+) -> tuple[LedgerEntry, Analysis]:
+    """Analyse one fetched message into the ledger entry (with events) to record."""
+    analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
+    outcome, destination = _outcome(analysis, folders)
+    events = (
+        () if outcome is MessageOutcome.QUARANTINED else _events(analysis, _event_time(raw, now))
+    )
+    entry = LedgerEntry(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        sha256=hashlib.sha256(raw.data).hexdigest(),
+        size=raw.size or len(raw.data),
+        outcome=outcome,
+        received_at=_event_time(raw, now),
+        processed_at=now,
+        message_id=analysis.message.message_id,
+        destination=destination,
+        events=events,
+    )
+    return entry, analysis
+
+
+def _quarantine(raw: RawMessage, folders: MailboxSettings, now: datetime) -> LedgerEntry:
+    return LedgerEntry(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        sha256=hashlib.sha256(raw.data).hexdigest(),
+        size=raw.size or len(raw.data),
+        outcome=MessageOutcome.QUARANTINED,
+        received_at=_event_time(raw, now),
+        processed_at=now,
+        destination=folders.quarantine_folder,
+    )
+
+
+def _analyse_batch(
+    batch: Sequence[RawMessage], store: Store, ctx: CycleContext, folders: MailboxSettings
+) -> tuple[list[LedgerEntry], list[Unprocessed]]:
+    """Ledger entries for a batch; a message that fails is retried later, then quarantined."""
+    now = ctx.clock()
+    entries: list[LedgerEntry] = []
+    failed: list[Unprocessed] = []
+    for raw in batch:
+        try:
+            entry, analysis = ledger_entry(raw, ctx, folders, now)
+        except Exception as err:  # the cycle boundary: one bad message never stops the cycle
+            log.error("uid=%s analysis failed: %s", raw.uid, err, exc_info=True)
+            item = Unprocessed(raw.mailbox, raw.uidvalidity, raw.uid, "analyse", repr(err)[:500])
+            if store.record_failure(item, now) >= ctx.max_attempts:
+                entries.append(_quarantine(raw, folders, now))
+            else:
+                failed.append(item)
+            continue
+        entries.append(entry)
+        _log_message(raw, entry, analysis)
+    return entries, failed
+
+
+def _log_message(raw: RawMessage, entry: LedgerEntry, analysis: Analysis) -> None:
+    for verdict in analysis.verdicts:
+        c = verdict.classification
+        log.debug(
+            "uid=%s message-id=%s kind=%s reason=%s severity=%s rule=%s outcome=%s",
+            raw.uid,
+            entry.message_id,
+            verdict.bounce.kind.value,
+            c.reason.value,
+            c.severity.value,
+            c.rule_id,
+            entry.outcome.value,
+        )
+
+
+def _move_pending(source: MailSource, store: Store, ctx: CycleContext) -> int:
+    """MOVE every committed, unmoved message of this mailbox, grouped by destination."""
+    pending = store.pending_moves(source.mailbox, source.uidvalidity)
+    groups: dict[str, list[int]] = {}
+    for entry in pending:
+        if entry.destination:
+            groups.setdefault(entry.destination, []).append(entry.uid)
+    moved = 0
+    for destination, uids in groups.items():
+        source.move(uids, destination)
+        store.mark_moved(source.mailbox, source.uidvalidity, uids, ctx.clock())
+        moved += len(uids)
+    return moved
+
+
+def _start_uid(source: MailSource, store: Store, report: CycleReport) -> int:
+    checkpoint = store.get_checkpoint(source.mailbox)
+    if checkpoint is None:
+        return 0
+    if checkpoint.uidvalidity != source.uidvalidity:
+        log.warning(
+            "mailbox=%s UIDVALIDITY changed %s -> %s: rescanning (replays are recognised)",
+            source.mailbox,
+            checkpoint.uidvalidity,
+            source.uidvalidity,
+        )
+        report.rescanned = True
+        return 0
+    return checkpoint.last_uid
+
+
+def _tally(report: CycleReport, entries: Sequence[LedgerEntry], dupes: int, already: int) -> None:
+    report.duplicates += dupes
+    report.already += already
+    for entry in entries:
+        report.outcomes[entry.outcome] += 1
+        report.events += len(entry.events)
+        report.severities.update(e.severity.value for e in entry.events)
+
+
+def poll_mailbox(
+    source: MailSource, store: Store, folders: MailboxSettings, ctx: CycleContext
+) -> CycleReport:
+    """Drain one opened mailbox into the store; returns the counts of the cycle."""
+    report = CycleReport(mailbox=source.mailbox, uidvalidity=source.uidvalidity)
+    report.moved += _move_pending(source, store, ctx)
+    last_uid = _start_uid(source, store, report)
+    uids = source.uids_after(last_uid)
+    for batch in fetch_batches(source, uids, folders.batch_size):
+        report.seen += len(batch)
+        entries, failed = _analyse_batch(batch, store, ctx, folders)
+        report.failed.extend(failed)
+        done = [e.uid for e in entries]
+        # never move the checkpoint past a message that is to be retried
+        high = min(f.uid for f in failed) - 1 if failed else max(done, default=last_uid)
+        checkpoint = Checkpoint(source.mailbox, source.uidvalidity, max(high, last_uid))
+        result = store.record_batch(entries, ctx.clock(), checkpoint)
+        _tally(report, entries, len(result.duplicates), len(result.already))
+        report.moved += _move_pending(source, store, ctx)
+        if ctx.stop.is_set():
+            report.stopped = True
+            break
+    store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
+    return report
+
+
+def _finished(store: Store, source: MailSource, ctx: CycleContext) -> Checkpoint:
+    current = store.get_checkpoint(source.mailbox)
+    last = current.last_uid if current and current.uidvalidity == source.uidvalidity else 0
+    return Checkpoint(source.mailbox, source.uidvalidity, last, last_success=ctx.clock())
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One cycle over every configured mailbox."""
+
+    reports: list[CycleReport] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # mailbox name -> why it failed
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def open_source(folders: MailboxSettings, *, read_only: bool = False) -> ImapSource:
+    """Connect (with backoff and jitter on connection failures) and select the folder."""
+    return connect_with_retry(lambda: ImapSource(folders, read_only=read_only), Backoff())
+
+
+def run_once(
+    mailboxes: Sequence[MailboxSettings], store: Store, ctx: CycleContext, mode: str
+) -> RunResult:
+    """Poll each mailbox once.  A mailbox that fails is logged and reported; the others go on."""
+    result = RunResult()
+    log.info("cycle start mode=%s mailboxes=%d", mode, len(mailboxes))
+    for folders in mailboxes:
+        if ctx.stop.is_set():
+            break
+        try:
+            with open_source(folders) as source:
+                report = poll_mailbox(source, store, folders, ctx)
+        except ReconcilerError as err:
+            log.error("mailbox=%s cycle failed: %s", folders.name, err)
+            result.errors[folders.name] = str(err)
+            continue
+        log.info("cycle %s", report.summary())
+        result.reports.append(report)
+    return result
