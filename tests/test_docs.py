@@ -46,3 +46,11 @@ def test_docs_list_every_match_condition() -> None:
     text = text.split("\n## ")[0]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", text, flags=re.MULTILINE))
     assert documented == set(_MATCH_KEYS)
+
+
+def test_the_readme_python_example_runs() -> None:
+    readme = (DOCS.parent / "README.md").read_text("utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    namespace: dict[str, object] = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # the example asserts its own result
+    assert str(namespace["address"]).endswith("@bounces.example.org")
