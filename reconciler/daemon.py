@@ -24,7 +24,7 @@ from reconciler.cycle import CycleContext, open_source, poll_mailbox
 from reconciler.errors import ReconcilerError
 from reconciler.store import Store
 
-__all__ = ["DaemonPlan", "run_daemon"]
+__all__ = ["DaemonPlan", "run_daemon", "watch_mailbox"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,45 @@ def _schedule(plan: DaemonPlan, scheduler: BlockingScheduler) -> None:
     )
 
 
+def watch_mailbox(
+    folders: MailboxSettings, stop: threading.Event, wake: Callable[[], None], wait: float
+) -> None:
+    """IMAP IDLE on a read-only connection; `wake()` when new mail arrives, until `stop`.
+
+    Connection failures are logged and retried with growing pauses (the poll job still runs
+    at its interval meanwhile, so IDLE only ever makes the daemon faster, never slower).
+    """
+    pause = 1.0
+    while not stop.is_set():
+        try:
+            with open_source(folders, read_only=True) as source:
+                pause = 1.0
+                while not stop.is_set():
+                    if source.wait_for_new(wait):
+                        log.debug("mailbox=%s IDLE: new mail", folders.name)
+                        wake()
+        except ReconcilerError as err:
+            log.warning("mailbox=%s IDLE watcher: %s; retrying in %.0f s", folders.name, err, pause)
+            stop.wait(pause)
+            pause = min(pause * 2, 300.0)
+
+
+def _start_watchers(plan: DaemonPlan, scheduler: BlockingScheduler) -> None:
+    wait = float(min(plan.daemon.interval_seconds, 300))  # re-issue IDLE well before 29 min
+    for folders in plan.mailboxes:
+        job_id = f"poll:{folders.name}"
+
+        def wake(job_id: str = job_id) -> None:
+            scheduler.modify_job(job_id, next_run_time=datetime.now(UTC))
+
+        threading.Thread(
+            target=watch_mailbox,
+            args=(folders, plan.ctx.stop, wake, wait),
+            name=f"idle:{folders.name}",
+            daemon=True,
+        ).start()
+
+
 def run_daemon(plan: DaemonPlan) -> int:
     """Run until SIGTERM or SIGINT; returns the exit code (0 after a clean stop)."""
     scheduler = BlockingScheduler(timezone=UTC)
@@ -104,6 +143,8 @@ def run_daemon(plan: DaemonPlan) -> int:
         threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    if plan.daemon.idle:
+        _start_watchers(plan, scheduler)
     log.info(
         "daemon start mailboxes=%d interval=%ss mode=%s",
         len(plan.mailboxes),

@@ -268,6 +268,25 @@ class ImapSource:
             log.warning("%s: no UIDPLUS; using EXPUNGE", self.mailbox)
             imap.expunge()
 
+    # -- waiting ---------------------------------------------------------------------------
+
+    def wait_for_new(self, timeout: float) -> bool:
+        """IMAP IDLE for at most `timeout` seconds: True when the server announced new mail.
+
+        The IDLE command is always ended (DONE) before returning, so the connection can be
+        used or closed normally afterwards.  Servers without IDLE: returns False at once.
+        """
+        imap = self._imap
+        if not imap.has_capability("IDLE"):
+            return False
+        with self._errors("waiting in IDLE"):
+            imap.idle()
+            try:
+                responses = imap.idle_check(timeout=timeout)
+            finally:
+                imap.idle_done()
+        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+
     # -- plumbing --------------------------------------------------------------------------
 
     @property
