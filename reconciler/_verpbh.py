@@ -31,7 +31,8 @@ _REST: Final = re.compile(
 _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def _base36(number: int) -> str:
+def base36(number: int) -> str:
+    """`number` (>= 0) in lower-case base 36, no leading zeros (shared with verp.py)."""
     digits = ""
     while True:
         number, rest = divmod(number, 36)
@@ -57,7 +58,7 @@ def make(settings: VerpSettings, *, user_id: int, realm: str | None, now: int) -
         raise ValueError(f"realm {realm!r}: not usable in an address")
     if now < 0:
         raise ValueError(f"now {now}: expected unix seconds")
-    signed = f"{bh.prefix}-{wiki}-{_base36(user_id)}-{_base36(now)}"
+    signed = f"{bh.prefix}-{wiki}-{base36(user_id)}-{base36(now)}"
     return f"{signed}-{_mac(bh, signed)}@{bh.domain or settings.domain}"
 
 

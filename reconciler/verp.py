@@ -66,7 +66,6 @@ SEARCHABLE_HEADERS: Final = (
     "original:to",
 )
 
-_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 _TIME_WIDTH: Final = 6  # base36: covers 2020-01-01 .. 2088-12-23
 _MAC_BYTES: Final = 10  # 80 bits → 16 base32 characters
 _REF_CHARS: Final = 4  # 20 bits of SHA-256(Message-ID)
@@ -78,15 +77,6 @@ _TOKEN: Final = re.compile(
     r"(?P<key>[a-z0-9])(?P<uid>0|[1-9a-z][0-9a-z]{0,12})\.(?P<time>[0-9a-z]{6})"
     r"(?P<mac>[a-z2-7]{16})(?P<ref>[a-z2-7]{4})?(?:\.(?P<realm>[a-z0-9.-]{1,32}))?"
 )
-
-
-def _base36(number: int) -> str:
-    digits = ""
-    while True:
-        number, rest = divmod(number, 36)
-        digits = _DIGITS[rest] + digits
-        if number == 0:
-            return digits
 
 
 def _b32(data: bytes) -> str:
@@ -150,8 +140,10 @@ def make_address(
     key, folded = _signing_key(settings), _checked_realm(realm)
     ref = send_ref(message_id) if message_id else ""
     mac = _native_mac(key, folded, user_id, now, ref)
-    time36 = _base36(now - EPOCH).rjust(_TIME_WIDTH, "0")
-    token = f"{key.id}{_base36(user_id)}.{time36}{mac}{ref}" + (f".{folded}" if folded else "")
+    time36 = _verpbh.base36(now - EPOCH).rjust(_TIME_WIDTH, "0")
+    token = f"{key.id}{_verpbh.base36(user_id)}.{time36}{mac}{ref}" + (
+        f".{folded}" if folded else ""
+    )
     local = f"{settings.prefix}{settings.separator}{token}"
     if len(local) > LOCAL_PART_MAX:
         raise ValueError(
