@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler._configpolicy import build_actions, build_policy
 from reconciler._configread import Context, Table, field_default, world_readable
 from reconciler._configverp import build_verp
 from reconciler.config import (
@@ -42,6 +43,8 @@ def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) 
     daemon = _daemon(root.table("daemon"))
     logging = _logging(root.table("logging"))
     verp_settings = build_verp(root.table("verp")) if root.has("verp") else None
+    policy = build_policy(root.table("policy"))
+    actions = build_actions(root.table("actions"))
     root.finish()
     if ctx.literal_secrets and world_readable(path):
         keys = ", ".join(ctx.literal_secrets)
@@ -58,6 +61,8 @@ def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) 
         source_path=path,
         logging=logging,
         warnings=tuple(ctx.warnings),
+        policy=policy,
+        actions=actions,
     )
 
 

@@ -17,19 +17,25 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.errors import ConfigError
+from reconciler.records import PolicySettings
 
 __all__ = [
+    "ACTION_NAMES",
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
+    "ActionsSettings",
     "BounceHandlerSettings",
+    "CommandSettings",
     "DaemonSettings",
     "DatabaseSettings",
     "LoggingSettings",
     "MailboxSettings",
+    "MediaWikiSettings",
     "RulesSettings",
     "Settings",
     "VerpKey",
     "VerpSettings",
+    "WebhookSettings",
     "describe_settings",
     "load_settings",
     "mask_url",
@@ -159,6 +165,55 @@ class LoggingSettings:
     log_addresses: bool = False
 
 
+ACTION_NAMES = ("suppress", "webhook", "command", "mediawiki")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """`[actions.webhook]`: POST signed JSON events from the outbox, with retries."""
+
+    url: str
+    secret: bytes = field(repr=False)  # HMAC-SHA256 key, from secret_env / secret_file
+    timeout_seconds: float = 10.0
+    max_attempts: int = 8  # then the item is given up (kept in the outbox; can be retried)
+    backoff_seconds: int = 60  # delay before the first retry; doubles with every attempt
+    max_backoff_seconds: int = 6 * 3600
+    secret_env: str | None = None
+    secret_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSettings:
+    """`[actions.command]`: a program run with the decision as JSON on stdin (no shell)."""
+
+    argv: tuple[str, ...]
+    timeout_seconds: float = 30.0
+    undo_argv: tuple[str, ...] = ()  # run on reinstate/undo with the same JSON; () = no undo
+
+
+@dataclass(frozen=True, slots=True)
+class MediaWikiSettings:
+    """`[actions.mediawiki]`: un-confirm the address in a MediaWiki `user` table."""
+
+    url: str  # mysql://user@host:3306/wikidb (no password in the URL)
+    password: str = field(repr=False, default="")  # from password_env / password_file, or none
+    table_prefix: str = ""  # $wgDBprefix
+    realm: str | None = None  # act only on decisions of this VERP realm (None: every realm)
+    timeout_seconds: float = 10.0
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionsSettings:
+    """`[actions]`: which actions carry out a decision (in this order), and their tables."""
+
+    enabled: tuple[str, ...] = ("suppress",)
+    webhook: WebhookSettings | None = None
+    command: CommandSettings | None = None
+    mediawiki: MediaWikiSettings | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     mailboxes: tuple[MailboxSettings, ...] = ()
@@ -169,6 +224,8 @@ class Settings:
     source_path: Path | None = None  # the file the settings came from
     logging: LoggingSettings = LoggingSettings()
     warnings: tuple[str, ...] = ()  # one line each: things that load but deserve attention
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    actions: ActionsSettings = ActionsSettings()
 
 
 _SECRET_FIELDS = frozenset({"password", "secret"})
@@ -207,6 +264,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     _describe("rules", settings.rules, lines)
     _describe("daemon", settings.daemon, lines)
     _describe("logging", settings.logging, lines)
+    _describe("policy", settings.policy, lines)
+    _describe("actions", settings.actions, lines)
     if settings.verp is None:
         lines.append(("verp", "(not configured)"))
     else:
@@ -238,11 +297,13 @@ def _describe_secret(record: object) -> str:
         return f"(hidden; from environment variable {env})"
     if file:
         return f"(hidden; from file {file})"
+    if not getattr(record, _secret_stem(record)):
+        return "(none)"
     return "(hidden; written in the configuration file)"
 
 
 def _secret_stem(record: object) -> str:
-    return "password" if isinstance(record, MailboxSettings) else "secret"
+    return "password" if hasattr(record, "password_env") else "secret"
 
 
 def _plain(value: object) -> str:

@@ -21,6 +21,14 @@ its raw bytes: it gets its own ledger row (outcome DUPLICATE, so it is still mov
 events are not recorded again.  `prune_evidence` drops old events and keeps the ledger rows,
 so fingerprints outlive the retention period.
 
+The policy side (migration 2; methods in `policyapi.py`): the mode and its audit log, recorded
+decisions, the suppression list, the action log, the webhook outbox and incidents::
+
+    state = store.get_mode()                            # each cycle: no restart needed
+    with store.transaction(): ...                       # decision + suppression + outbox: ONE txn
+    store.recent_actions(since, now), store.recent_events(since, now)   # check_breaker inputs
+    store.trip_breaker(trip, now)                       # ENFORCE -> PAUSED, audited
+
 The models are bound to one module-level `DatabaseProxy`, so a process has one open store at
 a time (`open_database` refuses a second one).  peewee keeps one connection per thread.
 """
@@ -45,6 +53,7 @@ from reconciler.store import ledger, positions
 from reconciler.store.connection import bind, to_db, unbind, wrap_errors
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import database
+from reconciler.store.policyapi import PolicyStore
 
 __all__ = ["LATEST_VERSION", "Store", "open_database"]
 
@@ -61,8 +70,12 @@ def open_database(url: str) -> Store:
     return Store(backend)
 
 
-class Store:
-    """An open database.  Use as a context manager or call `close()`."""
+class Store(PolicyStore):
+    """An open database.  Use as a context manager or call `close()`.
+
+    The ledger and event methods are below; mode, audit, decisions, suppressions, action log,
+    outbox and incidents come from `PolicyStore` (store/policyapi.py).
+    """
 
     def __init__(self, backend: str) -> None:
         self.backend = backend  # "sqlite" | "postgresql" | "mysql"

@@ -8,9 +8,10 @@ Migration 1 creates the schema from a *frozen copy* of the models as they were a
 (`_V1`), never from the live models: when a later migration adds a column to a live model, a
 fresh database still goes 1 → 2 → … and ends with the same schema as an upgraded one.
 
-To add migration 2: change the live model in `models.py`, write `_m2(db)` using
+Migration 2 (`migration2.py`) adds new tables from its own frozen copies.  To add migration 3:
+change the live model in `models.py`, write `_m3(db)` using
 `playhouse.migrate.SchemaMigrator.from_database(db)` (add_column, add_index, …), and append
-`Migration(2, "…", _m2)` to `MIGRATIONS`.
+`Migration(3, "…", _m3)` to `MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 
 import peewee as pw
 
+from reconciler.store.migration2 import apply_v2
 from reconciler.store.models import ADDRESS_LENGTH, SchemaVersion, database
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
@@ -129,6 +131,9 @@ def _m1(db: pw.Database) -> None:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
+    Migration(
+        2, "mode, audit log, decisions, suppressions, action log, outbox, incidents", apply_v2
+    ),
 )
 
 

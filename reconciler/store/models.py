@@ -14,7 +14,22 @@ from typing import Any
 
 import peewee as pw
 
-__all__ = ["MODELS", "Attempt", "CheckpointRow", "Event", "Message", "SchemaVersion", "database"]
+__all__ = [
+    "MODELS",
+    "ActionLog",
+    "Attempt",
+    "AuditRow",
+    "CheckpointRow",
+    "DecisionRow",
+    "Event",
+    "IncidentRow",
+    "Message",
+    "ModeRow",
+    "OutboxRow",
+    "SchemaVersion",
+    "SuppressionRow",
+    "database",
+]
 
 database = pw.DatabaseProxy()
 
@@ -124,4 +139,153 @@ class Attempt(_Base):
         indexes = ((("mailbox", "uidvalidity", "uid"), True),)
 
 
-MODELS: tuple[type[Any], ...] = (SchemaVersion, Message, Event, CheckpointRow, Attempt)
+# -- version 2: mode, audit, decisions, suppressions, action log, outbox, incidents -----------
+
+
+class ModeRow(_Base):
+    """The mode in force: a single row (id 1); absent on a fresh install (log-only)."""
+
+    id = pw.IntegerField(primary_key=True)
+    mode = pw.CharField(max_length=16)
+    since = pw.DateTimeField()
+    changed_by = pw.CharField(max_length=128)
+    reason = pw.TextField()
+
+    class Meta:
+        table_name = "mode_state"
+
+
+class AuditRow(_Base):
+    """Append-only audit log: mode changes, breaker trips, reinstatements, undos."""
+
+    id = pw.AutoField()
+    at = pw.DateTimeField(index=True)
+    actor = pw.CharField(max_length=128)
+    action = pw.CharField(max_length=32)
+    detail = pw.TextField()
+    old_mode = pw.CharField(max_length=16, null=True)
+    new_mode = pw.CharField(max_length=16, null=True)
+    decision_id = pw.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "audit_log"
+
+
+class DecisionRow(_Base):
+    """Every decision of the policy, in every mode, with its evidence (lists as JSON text)."""
+
+    id = pw.AutoField()
+    run_id = pw.CharField(max_length=64, index=True)
+    at = pw.DateTimeField(index=True)
+    realm = pw.CharField(max_length=64)
+    user_id = pw.BigIntegerField()
+    address = pw.CharField(max_length=ADDRESS_LENGTH, null=True)
+    kind = pw.CharField(max_length=16)
+    mode = pw.CharField(max_length=16)
+    disposition = pw.CharField(max_length=16)
+    trigger = pw.CharField(max_length=16, null=True)
+    rule = pw.CharField(max_length=64)
+    hard_days = pw.IntegerField()
+    soft_days = pw.IntegerField()
+    event_ids = pw.TextField()
+    message_ids = pw.TextField()
+    reasons = pw.TextField()
+    ignored = pw.TextField()
+    recorded_at = pw.DateTimeField()
+    applied_at = pw.DateTimeField(null=True, index=True)
+    undone_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("realm", "user_id"), False),
+            (("disposition", "applied_at"), False),
+        )
+        table_name = "decision"
+
+
+class SuppressionRow(_Base):
+    """The suppression list: one row per suppressed address (normalised)."""
+
+    id = pw.AutoField()
+    address = pw.CharField(max_length=ADDRESS_LENGTH, unique=True)
+    realm = pw.CharField(max_length=64)
+    user_id = pw.BigIntegerField()
+    reason = pw.TextField()
+    since = pw.DateTimeField()
+    decision = pw.ForeignKeyField(DecisionRow, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("realm", "user_id"), False),)
+        table_name = "suppression"
+
+
+class ActionLog(_Base):
+    """What each action did for each decision, with the value its undo needs."""
+
+    id = pw.AutoField()
+    decision = pw.ForeignKeyField(DecisionRow, on_delete="CASCADE")
+    action = pw.CharField(max_length=32)
+    status = pw.CharField(max_length=16)
+    detail = pw.TextField()
+    undo_data = pw.TextField(null=True)
+    at = pw.DateTimeField()
+    undone_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "action_log"
+
+
+class OutboxRow(_Base):
+    """Webhook events to deliver, at least once, with retries (crash- and outage-safe)."""
+
+    id = pw.AutoField()
+    event_id = pw.CharField(max_length=64, unique=True)
+    kind = pw.CharField(max_length=32)
+    decision = pw.ForeignKeyField(DecisionRow, null=True, on_delete="SET NULL")
+    payload = pw.TextField()
+    attempts = pw.IntegerField()
+    next_at = pw.DateTimeField()
+    created_at = pw.DateTimeField()
+    delivered_at = pw.DateTimeField(null=True)
+    failed_at = pw.DateTimeField(null=True)
+    last_error = pw.TextField()
+
+    class Meta:
+        indexes = ((("delivered_at", "failed_at", "next_at"), False),)
+        table_name = "outbox"
+
+
+class IncidentRow(_Base):
+    """Domain / remote-MTA incidents as detected (event ids as JSON text)."""
+
+    id = pw.AutoField()
+    scope = pw.CharField(max_length=16)
+    incident_key = pw.CharField(max_length=255)
+    reason = pw.CharField(max_length=32)
+    users = pw.IntegerField()
+    start_at = pw.DateTimeField()
+    end_at = pw.DateTimeField(index=True)
+    active = pw.BooleanField()
+    event_ids = pw.TextField()
+    first_seen = pw.DateTimeField()
+    last_seen = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("scope", "incident_key", "reason"), False),)
+        table_name = "incident"
+
+
+MODELS: tuple[type[Any], ...] = (
+    SchemaVersion,
+    Message,
+    Event,
+    CheckpointRow,
+    Attempt,
+    ModeRow,
+    AuditRow,
+    DecisionRow,
+    SuppressionRow,
+    ActionLog,
+    OutboxRow,
+    IncidentRow,
+)

@@ -1,0 +1,32 @@
+"""The `Action` protocol every action implements (re-exported by `reconciler.actions`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from reconciler.records import ActionOutcome, ActionRecord, StoredDecision
+
+__all__ = ["Action"]
+
+
+class Action(Protocol):
+    """One way of carrying out a decision that acts (STYLE 2.7).
+
+    `describe` always runs and says what would happen; `apply` runs only for a decision whose
+    disposition is APPLIED (or on an operator's `--apply-pending`); `undo` reverses what `apply`
+    did, from the action log record.  `apply` and `undo` return DONE, QUEUED or SKIPPED
+    outcomes and raise `ActionError` (with context) on failure, which the caller records as a
+    FAILED outcome.  A `local` action writes only to our own store, so it runs inside the
+    transaction that records the decision; the others talk to the outside world and run
+    after that transaction committed.
+    """
+
+    name: str
+    local: bool
+
+    def describe(self, decision: StoredDecision) -> str: ...
+
+    def apply(self, decision: StoredDecision, now: datetime) -> ActionOutcome: ...
+
+    def undo(self, record: ActionRecord, now: datetime) -> ActionOutcome: ...

@@ -1,0 +1,196 @@
+"""Recorded decisions: write, list, pending "would" ones, the breaker's and the undo's inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+import peewee as pw
+
+from reconciler.records import (
+    Decision,
+    DecisionKind,
+    Disposition,
+    EvidenceEvent,
+    StoredDecision,
+    UndoFilter,
+)
+from reconciler.store.connection import to_db
+from reconciler.store.convert import to_evidence
+from reconciler.store.models import DecisionRow, Event
+from reconciler.store.policyconvert import decision_row, normalise, to_stored, unix
+
+__all__ = [
+    "acted_on",
+    "applied_decisions",
+    "get_decision",
+    "list_decisions",
+    "mark_applied",
+    "mark_undone",
+    "pending_decisions",
+    "recent_actions",
+    "recent_events",
+    "record_decision",
+    "supersede_pending",
+]
+
+_ACTS = DecisionRow.kind != DecisionKind.NONE.value
+
+
+def record_decision(decision: Decision, run_id: str, now: datetime) -> StoredDecision:
+    row = DecisionRow.create(**decision_row(decision, run_id, to_db(now)))
+    return to_stored(DecisionRow.get_by_id(row.id))
+
+
+def get_decision(decision_id: int) -> StoredDecision | None:
+    row = DecisionRow.get_or_none(DecisionRow.id == decision_id)
+    return to_stored(row) if row is not None else None
+
+
+def list_decisions(
+    since: datetime, until: datetime, realm: str | None = None, user_id: int | None = None
+) -> list[StoredDecision]:
+    query = DecisionRow.select().where(
+        (DecisionRow.at >= to_db(since)) & (DecisionRow.at < to_db(until))
+    )
+    if realm is not None:
+        query = query.where(DecisionRow.realm == realm)
+    if user_id is not None:
+        query = query.where(DecisionRow.user_id == user_id)
+    return [to_stored(row) for row in query.order_by(DecisionRow.id)]
+
+
+def _pending_query() -> pw.ModelSelect[DecisionRow]:
+    return DecisionRow.select().where(
+        _ACTS
+        & (DecisionRow.disposition == Disposition.WOULD.value)
+        & DecisionRow.applied_at.is_null()
+        & DecisionRow.undone_at.is_null()
+    )
+
+
+def pending_decisions(limit: int | None = None) -> list[StoredDecision]:
+    """ "Would act" decisions never applied, newest first; one per (realm, user, address)."""
+    latest: dict[tuple[str, int, str | None], StoredDecision] = {}
+    for row in _pending_query().order_by(DecisionRow.id.desc()):
+        stored = to_stored(row)
+        key = (stored.decision.realm, stored.decision.user_id, stored.decision.address)
+        latest.setdefault(key, stored)
+    found = list(latest.values())
+    return found if limit is None else found[:limit]
+
+
+def mark_applied(decision_ids: Sequence[int], now: datetime) -> int:
+    """Mark decisions applied (those not applied yet); returns how many changed."""
+    if not decision_ids:
+        return 0
+    return int(
+        DecisionRow.update(applied_at=to_db(now))
+        .where(DecisionRow.id.in_(list(decision_ids)) & DecisionRow.applied_at.is_null())
+        .execute()
+    )
+
+
+def supersede_pending(decision: Decision, now: datetime) -> int:
+    """Mark the user's pending "would" decisions applied (an application covers them all)."""
+    return int(
+        DecisionRow.update(applied_at=to_db(now))
+        .where(
+            _ACTS
+            & (DecisionRow.disposition == Disposition.WOULD.value)
+            & DecisionRow.applied_at.is_null()
+            & DecisionRow.undone_at.is_null()
+            & (DecisionRow.realm == decision.realm)
+            & (DecisionRow.user_id == decision.user_id)
+        )
+        .execute()
+    )
+
+
+def mark_undone(decision_id: int, now: datetime) -> bool:
+    changed = (
+        DecisionRow.update(undone_at=to_db(now))
+        .where((DecisionRow.id == decision_id) & DecisionRow.undone_at.is_null())
+        .execute()
+    )
+    return bool(changed)
+
+
+def acted_on(realm: str, user_id: int, address: str | None) -> StoredDecision | None:
+    """The latest applied, not undone decision for this user and address, if any."""
+    query = DecisionRow.select().where(
+        _ACTS
+        & (DecisionRow.realm == realm)
+        & (DecisionRow.user_id == user_id)
+        & DecisionRow.applied_at.is_null(False)
+        & DecisionRow.undone_at.is_null()
+    )
+    if address is None:
+        query = query.where(DecisionRow.address.is_null())
+    else:
+        query = query.where(DecisionRow.address == normalise(address))
+    row = query.order_by(DecisionRow.id.desc()).first()
+    return to_stored(row) if row is not None else None
+
+
+def recent_actions(since: datetime, until: datetime) -> list[Decision]:
+    """Decisions whose actions ran in [since, until], as `check_breaker` reads them.
+
+    `at` is when they were applied and the disposition is APPLIED, also for "would" decisions
+    applied later on request (`--apply-pending`): they act on users just the same.
+    """
+    query = DecisionRow.select().where(
+        _ACTS & (DecisionRow.applied_at >= to_db(since)) & (DecisionRow.applied_at <= to_db(until))
+    )
+    return [
+        replace(to_stored(row).decision, at=unix(row.applied_at), disposition=Disposition.APPLIED)
+        for row in query.order_by(DecisionRow.applied_at, DecisionRow.id)
+    ]
+
+
+def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
+    """Every bounce event (verified or not) with event time in [since, until], oldest first.
+
+    The input of `check_breaker` and `detect_incidents`.
+    """
+    query = Event.select().where(
+        (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))
+    )
+    return [to_evidence(row) for row in query.order_by(Event.event_time, Event.id)]
+
+
+def _event_rules(event_ids: Sequence[int]) -> set[str]:
+    if not event_ids:
+        return set()
+    query = Event.select(Event.rule_id).where(Event.id.in_(list(event_ids)))
+    return {row.rule_id for row in query}
+
+
+def _matches(stored: StoredDecision, wanted: UndoFilter) -> bool:
+    decision = stored.decision
+    if wanted.reason is not None and wanted.reason not in decision.reasons:
+        return False
+    if wanted.rule is None:
+        return True
+    labels = {decision.rule, decision.trigger.value if decision.trigger else ""}
+    return wanted.rule in labels or wanted.rule in _event_rules(decision.event_ids)
+
+
+def applied_decisions(wanted: UndoFilter) -> list[StoredDecision]:
+    """Applied, not undone decisions that match every condition of `wanted`, oldest first."""
+    query = DecisionRow.select().where(
+        DecisionRow.applied_at.is_null(False) & DecisionRow.undone_at.is_null()
+    )
+    conditions = (
+        (wanted.since, lambda v: DecisionRow.applied_at >= to_db(v)),
+        (wanted.run_id, lambda v: DecisionRow.run_id == v),
+        (wanted.realm, lambda v: DecisionRow.realm == v),
+        (wanted.user_id, lambda v: DecisionRow.user_id == v),
+        (wanted.address, lambda v: DecisionRow.address == normalise(v)),
+    )
+    for value, condition in conditions:
+        if value is not None:
+            query = query.where(condition(value))
+    found = (to_stored(row) for row in query.order_by(DecisionRow.id))
+    return [stored for stored in found if _matches(stored, wanted)]

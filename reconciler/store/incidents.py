@@ -1,0 +1,79 @@
+"""Incidents as the policy detected them: recorded (merged by overlap) and listed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from reconciler.records import Incident
+from reconciler.store.connection import to_db
+from reconciler.store.models import IncidentRow, database
+from reconciler.store.policyconvert import from_unix, to_incident, unix
+
+__all__ = ["list_incidents", "record_incidents"]
+
+
+def _overlapping(incident: Incident) -> IncidentRow | None:
+    """The stored incident of the same scope, key and reason whose span meets this one."""
+    query = IncidentRow.select().where(
+        (IncidentRow.scope == incident.scope.value)
+        & (IncidentRow.incident_key == incident.key)
+        & (IncidentRow.reason == incident.reason.value)
+        & (IncidentRow.start_at <= from_unix(incident.end))
+        & (IncidentRow.end_at >= from_unix(incident.start))
+    )
+    row: IncidentRow | None = query.order_by(IncidentRow.id).first()
+    return row
+
+
+def _merge(row: IncidentRow, incident: Incident, now: datetime) -> None:
+    ids = sorted({*json.loads(row.event_ids), *incident.event_ids})
+    IncidentRow.update(
+        users=max(int(row.users), incident.users),
+        start_at=from_unix(min(unix(row.start_at), incident.start)),
+        end_at=from_unix(max(unix(row.end_at), incident.end)),
+        active=incident.active,
+        event_ids=json.dumps(ids),
+        last_seen=to_db(now),
+    ).where(IncidentRow.id == row.id).execute()
+
+
+def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
+    """Store the full result of one `detect_incidents` run; returns how many were new.
+
+    One that overlaps a stored incident (same scope, key and reason) extends it.  Stored
+    incidents still marked active that this run did not report are marked cleared.
+    """
+    new = 0
+    touched: list[int] = []
+    with database.atomic():
+        for incident in incidents:
+            row = _overlapping(incident)
+            if row is not None:
+                _merge(row, incident, now)
+                touched.append(int(row.id))
+                continue
+            created = IncidentRow.create(
+                scope=incident.scope.value, incident_key=incident.key,
+                reason=incident.reason.value, users=incident.users,
+                start_at=from_unix(incident.start), end_at=from_unix(incident.end),
+                active=incident.active, event_ids=json.dumps(sorted(incident.event_ids)),
+                first_seen=to_db(now), last_seen=to_db(now),
+            )  # fmt: skip
+            touched.append(int(created.id))
+            new += 1
+        IncidentRow.update(active=False).where(
+            (IncidentRow.active == True) & IncidentRow.id.not_in(touched)  # noqa: E712
+        ).execute()
+    return new
+
+
+def list_incidents(since: datetime, active_only: bool = False) -> list[Incident]:
+    """Incidents whose span ends at or after `since` (all active ones too), by start."""
+    query = IncidentRow.select().where(
+        (IncidentRow.end_at >= to_db(since)) | (IncidentRow.active == True)  # noqa: E712
+    )
+    if active_only:
+        query = query.where(IncidentRow.active == True)  # noqa: E712
+    return [to_incident(row) for row in query.order_by(IncidentRow.start_at, IncidentRow.id)]

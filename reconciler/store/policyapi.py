@@ -1,0 +1,239 @@
+"""The Store methods of the policy side: mode and audit, decisions, suppressions, action log,
+outbox and incidents.  A mixin of `Store` (kept apart so each module stays small).
+
+Every method returns records, raises `StoreError` (chained) and takes `now` as an argument.
+Methods that write run in their own transaction unless the caller holds one
+(`with store.transaction(): ...`): a decision, its suppression, its outbox items and its action
+log rows are then committed together, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import peewee as pw
+
+from reconciler.errors import StoreError
+from reconciler.records import (
+    ActionOutcome,
+    ActionRecord,
+    AuditEntry,
+    BreakerTrip,
+    Decision,
+    EvidenceEvent,
+    Incident,
+    Mode,
+    ModeState,
+    OutboxItem,
+    StoredDecision,
+    Suppression,
+    UndoFilter,
+)
+from reconciler.store import actions, decisions, incidents, modes
+from reconciler.store.connection import wrap_errors
+from reconciler.store.models import database
+
+__all__ = ["PolicyStore"]
+
+
+class PolicyStore:
+    """Mixin: the policy, action and audit queries of `Store`."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around several calls (nested calls become savepoints)."""
+        try:
+            with database.atomic():
+                yield
+        except pw.PeeweeException as err:
+            raise StoreError(f"transaction failed: {err}") from err
+
+    # -- mode and audit ----------------------------------------------------------------------
+
+    @wrap_errors("reading the mode")
+    def get_mode(self) -> ModeState:
+        """The mode in force; LOG_ONLY "since install" on a fresh database.  Read each cycle."""
+        return modes.read_mode()
+
+    @wrap_errors("changing the mode")
+    def set_mode(self, mode: Mode, actor: str, reason: str, now: datetime) -> ModeState:
+        """An operator sets LOG_ONLY or ENFORCE (also re-arms after a trip); audited.
+
+        StoreError for PAUSED (the breaker's only) or an empty actor or reason.
+        """
+        return modes.set_mode(mode, actor, reason, now)
+
+    @wrap_errors("tripping the circuit breaker")
+    def trip_breaker(self, trip: BreakerTrip, now: datetime) -> ModeState | None:
+        """ENFORCE → PAUSED with an audit row naming the cause; None if not enforcing."""
+        return modes.trip_breaker(trip, now)
+
+    @wrap_errors("writing the audit log")
+    def audit(
+        self, actor: str, action: str, detail: str, now: datetime, decision_id: int | None = None
+    ) -> AuditEntry:
+        """Append one audit row (reinstate, undo, apply-pending, ...)."""
+        return modes.add_audit(actor, action, detail, now, decision_id)
+
+    @wrap_errors("reading the audit log")
+    def audit_log(
+        self, since: datetime | None = None, action: str | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """Audit rows, newest first."""
+        return modes.audit_entries(since, action, limit)
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    @wrap_errors("recording a decision")
+    def record_decision(self, decision: Decision, run_id: str, now: datetime) -> StoredDecision:
+        """Record a decision of any mode and disposition (not applied yet)."""
+        return decisions.record_decision(decision, run_id, now)
+
+    @wrap_errors("reading a decision")
+    def get_decision(self, decision_id: int) -> StoredDecision | None:
+        return decisions.get_decision(decision_id)
+
+    @wrap_errors("listing decisions")
+    def decisions(
+        self, since: datetime, until: datetime, realm: str | None = None, user_id: int | None = None
+    ) -> list[StoredDecision]:
+        """Decisions made in [since, until), oldest first, optionally of one realm or user."""
+        return decisions.list_decisions(since, until, realm, user_id)
+
+    @wrap_errors("listing pending decisions")
+    def pending_decisions(self, limit: int | None = None) -> list[StoredDecision]:
+        """ "Would act" decisions never applied: the latest per (realm, user, address), newest
+        first.  What `mode set enforce` previews and `--apply-pending` applies."""
+        return decisions.pending_decisions(limit)
+
+    @wrap_errors("marking decisions applied")
+    def mark_applied(self, decision_ids: Sequence[int], now: datetime) -> int:
+        return decisions.mark_applied(decision_ids, now)
+
+    @wrap_errors("marking pending decisions applied")
+    def supersede_pending(self, decision: Decision, now: datetime) -> int:
+        """Mark every pending "would" decision of the decision's user as applied."""
+        return decisions.supersede_pending(decision, now)
+
+    @wrap_errors("marking a decision undone")
+    def mark_undone(self, decision_id: int, now: datetime) -> bool:
+        return decisions.mark_undone(decision_id, now)
+
+    @wrap_errors("looking up earlier actions")
+    def acted_on(self, realm: str, user_id: int, address: str | None) -> StoredDecision | None:
+        """The latest applied, not undone decision for this user and address (None: none):
+        the decide stage skips acting twice on the same address."""
+        return decisions.acted_on(realm, user_id, address)
+
+    @wrap_errors("finding decisions to undo")
+    def applied_decisions(self, wanted: UndoFilter) -> list[StoredDecision]:
+        """Applied, not undone decisions matching `wanted` (reinstate and batch undo)."""
+        return decisions.applied_decisions(wanted)
+
+    @wrap_errors("reading recent actions")
+    def recent_actions(self, since: datetime, until: datetime) -> list[Decision]:
+        """Decisions applied in [since, until] (`at` = when applied, disposition APPLIED), as
+        `policy.check_breaker` reads them."""
+        return decisions.recent_actions(since, until)
+
+    @wrap_errors("reading recent events")
+    def recent_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
+        """All bounce events in [since, until]: for `check_breaker` and `detect_incidents`."""
+        return decisions.recent_events(since, until)
+
+    # -- suppressions ------------------------------------------------------------------------
+
+    @wrap_errors("adding a suppression")
+    def add_suppression(self, item: Suppression) -> bool:
+        """Suppress an address; False when it already was (the first entry is kept)."""
+        return actions.add_suppression(item)
+
+    @wrap_errors("removing a suppression")
+    def remove_suppression(self, address: str) -> Suppression | None:
+        """Remove an address from the list; returns the entry removed, None if absent."""
+        return actions.remove_suppression(address)
+
+    @wrap_errors("checking a suppression")
+    def check_suppression(self, address: str) -> Suppression | None:
+        """The entry for an address (any case, surrounding spaces ignored), or None."""
+        return actions.find_suppression(address)
+
+    @wrap_errors("listing suppressions")
+    def suppressions(
+        self, realm: str | None = None, user_id: int | None = None
+    ) -> list[Suppression]:
+        """The suppression list by address (`suppressions list` and `export --json`)."""
+        return actions.list_suppressions(realm, user_id)
+
+    # -- action log --------------------------------------------------------------------------
+
+    @wrap_errors("recording an action")
+    def record_action(
+        self, decision_id: int, outcome: ActionOutcome, now: datetime
+    ) -> ActionRecord:
+        """Log what one action did for a decision, with the data its undo needs."""
+        return actions.record_action(decision_id, outcome, now)
+
+    @wrap_errors("reading the action log")
+    def actions_of(self, decision_id: int, undoable_only: bool = False) -> list[ActionRecord]:
+        """A decision's action log; `undoable_only`: DONE or QUEUED and not undone yet."""
+        return actions.actions_of(decision_id, undoable_only)
+
+    @wrap_errors("updating an action")
+    def update_action(self, record_id: int, outcome: ActionOutcome, now: datetime) -> ActionRecord:
+        """Replace a logged outcome (a PENDING or FAILED action that ran again)."""
+        return actions.update_action(record_id, outcome, now)
+
+    @wrap_errors("listing unfinished actions")
+    def unfinished_actions(self, limit: int = 100) -> list[ActionRecord]:
+        """PENDING (a crash) or FAILED actions of decisions not undone: to run again."""
+        return actions.unfinished_actions(limit)
+
+    @wrap_errors("marking an action undone")
+    def mark_action_undone(self, record_id: int, now: datetime) -> bool:
+        return actions.mark_action_undone(record_id, now)
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    @wrap_errors("queueing an outbox event")
+    def enqueue(
+        self, event_id: str, kind: str, payload: str, decision_id: int | None, now: datetime
+    ) -> OutboxItem:
+        """Queue one webhook event, due at once (idempotent on `event_id`)."""
+        return actions.enqueue(event_id, kind, payload, decision_id, now)
+
+    @wrap_errors("reading the outbox")
+    def due_outbox(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Items to deliver now, oldest first."""
+        return actions.due_outbox(now, limit)
+
+    @wrap_errors("recording a delivery attempt")
+    def outbox_attempt(
+        self, item_id: int, now: datetime, error: str | None, next_at: datetime | None
+    ) -> OutboxItem:
+        """Delivered (`error` None), retry at `next_at`, or given up (`next_at` None)."""
+        return actions.outbox_attempt(item_id, now, error, next_at)
+
+    @wrap_errors("listing the outbox")
+    def outbox(self, state: str = "pending", limit: int = 100) -> list[OutboxItem]:
+        """Items by state: "pending", "failed" (given up), "delivered" or "all"."""
+        return actions.list_outbox(state, limit)
+
+    @wrap_errors("retrying the outbox")
+    def retry_outbox(self, now: datetime) -> int:
+        """Make given-up items due again (after an operator fixed the receiver)."""
+        return actions.retry_outbox(now)
+
+    # -- incidents ---------------------------------------------------------------------------
+
+    @wrap_errors("recording incidents")
+    def record_incidents(self, found: Iterable[Incident], now: datetime) -> int:
+        """Store one `detect_incidents` result (merged by overlap); returns how many are new."""
+        return incidents.record_incidents(found, now)
+
+    @wrap_errors("listing incidents")
+    def incidents(self, since: datetime, active_only: bool = False) -> list[Incident]:
+        """Incidents ending at or after `since` and all active ones: pass them to `decide`."""
+        return incidents.list_incidents(since, active_only)
