@@ -14,7 +14,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import __version__
@@ -33,7 +32,7 @@ from reconciler.dryrun import preview_mailbox
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.logs import configure_logging
 from reconciler.mailfiles import discover, read_messages
-from reconciler.records import MessageKind, Mode
+from reconciler.records import MessageKind
 from reconciler.report import (
     make_console,
     print_classify,
@@ -44,8 +43,8 @@ from reconciler.report import (
     progress,
 )
 from reconciler.rules import RuleSet, load_rule_files, load_rules
-from reconciler.store import Store, open_database
 from reconciler.verp import check_address, describe_match, make_address
+from reconciler.wiring import open_service
 
 __all__ = ["main"]
 
@@ -253,27 +252,18 @@ def _setup_logging(settings: Settings) -> None:
         logging.getLogger("reconciler").warning("%s", warning)
 
 
-def _context(settings: Settings) -> CycleContext:
+def _cycle_context(settings: Settings) -> CycleContext:
+    """For the read-only dry run: the same analysis as a cycle, no store, no decisions."""
     ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
-    return CycleContext(
-        classifier=Classifier(ruleset.rules),
-        verp=settings.verp,
-        max_attempts=settings.daemon.max_attempts,
-    )
-
-
-def _open_store(settings: Settings) -> Store:
-    store = open_database(settings.database.url)
-    store.migrate(datetime.now(UTC))
-    return store
+    return CycleContext(classifier=Classifier(ruleset.rules), verp=settings.verp)
 
 
 def _cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args, warn=False)
     _setup_logging(settings)
-    ctx = _context(settings)
-    with _open_store(settings) as store:
-        result = run_once(settings.mailboxes, store, ctx, mode=Mode.LOG_ONLY.value)
+    with open_service(settings) as service:
+        mode = service.store.get_mode().mode.value
+        result = run_once(settings.mailboxes, service.store, service.cycle, mode=mode)
     print_run(make_console(), result)
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -281,15 +271,15 @@ def _cmd_poll(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, warn=False)
     _setup_logging(settings)
-    ctx = _context(settings)
-    with _open_store(settings) as store:
+    with open_service(settings) as service:
+        store = service.store
         plan = DaemonPlan(
             mailboxes=settings.mailboxes,
             daemon=settings.daemon,
             retention_days=settings.database.retention_days,
             store=store,
-            ctx=ctx,
-            mode=lambda: Mode.LOG_ONLY.value,
+            ctx=service.cycle,
+            mode=lambda: store.get_mode().mode.value,
         )
         return run_daemon(plan)
 
@@ -297,7 +287,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_dry_run(args: argparse.Namespace) -> int:
     settings = _settings(args, warn=False)
     _setup_logging(settings)
-    ctx = _context(settings)
+    ctx = _cycle_context(settings)
     previews, failed = [], 0
     for folders in settings.mailboxes:
         try:

@@ -29,6 +29,7 @@ from reconciler.classify import Classifier
 from reconciler.config import MailboxSettings, VerpSettings
 from reconciler.errors import ReconcilerError
 from reconciler.records import (
+    BatchResult,
     BounceEvent,
     Checkpoint,
     LedgerEntry,
@@ -62,6 +63,8 @@ class CycleContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     max_attempts: int = 3
     stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the batch
+    # the decide stage, run after each committed batch (None: record only, e.g. in tests)
+    after_batch: Callable[[datetime], object] | None = None
 
 
 @dataclass(slots=True)
@@ -119,7 +122,7 @@ def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
             diagnostic=v.bounce.diagnostic[:2000],
             remote_mta=v.bounce.remote_mta,
             original_message_id=original.message_id if original else None,
-            realm=verp.realm if valid and verp else None,
+            realm=(verp.realm or "") if valid and verp else None,
             user_id=verp.user_id if valid and verp else None,
             verp_valid=valid,
             verp_failure=verp.failure if verp else None,
@@ -248,10 +251,14 @@ def _start_uid(source: MailSource, store: Store, report: CycleReport) -> int:
     return checkpoint.last_uid
 
 
-def _tally(report: CycleReport, entries: Sequence[LedgerEntry], dupes: int, already: int) -> None:
-    report.duplicates += dupes
-    report.already += already
+def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchResult) -> None:
+    """Count what the batch recorded: replays (duplicates, already) add no outcome or event."""
+    report.duplicates += len(result.duplicates)
+    report.already += len(result.already)
+    recorded = set(result.recorded)
     for entry in entries:
+        if entry.uid not in recorded:
+            continue
         report.outcomes[entry.outcome] += 1
         report.events += len(entry.events)
         report.severities.update(e.severity.value for e in entry.events)
@@ -270,12 +277,16 @@ def poll_mailbox(
         entries, failed = _analyse_batch(batch, store, ctx, folders)
         report.failed.extend(failed)
         done = [e.uid for e in entries]
-        # never move the checkpoint past a message that is to be retried
-        high = min(f.uid for f in failed) - 1 if failed else max(done, default=last_uid)
+        # never move the checkpoint past a message that is to be retried, in this batch or an
+        # earlier one (else later batches would carry it past, and it would never be read again)
+        held = [f.uid for f in report.failed]
+        high = min(held) - 1 if held else max(done, default=last_uid)
         checkpoint = Checkpoint(source.mailbox, source.uidvalidity, max(high, last_uid))
         result = store.record_batch(entries, ctx.clock(), checkpoint)
-        _tally(report, entries, len(result.duplicates), len(result.already))
+        _tally(report, entries, result)
         report.moved += _move_pending(source, store, ctx)
+        if ctx.after_batch is not None and result.recorded:
+            ctx.after_batch(ctx.clock())
         if ctx.stop.is_set():
             report.stopped = True
             break

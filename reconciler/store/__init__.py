@@ -194,6 +194,20 @@ class Store(PolicyStore):
         """Verified events of one VERP user since `since`, oldest first."""
         return positions.user_events(realm, user_id, since)
 
+    @wrap_errors("reading a watermark")
+    def watermark(self, name: str) -> int:
+        """How far the stage `name` has read (0 when it never ran)."""
+        return positions.read_watermark(name)
+
+    @wrap_errors("writing a watermark")
+    def set_watermark(self, name: str, value: int, now: datetime) -> None:
+        positions.write_watermark(name, value, now)
+
+    @wrap_errors("listing users with new events")
+    def verified_users_after(self, event_id: int) -> tuple[list[tuple[str, int]], int]:
+        """Users (realm, id) with verified events above `event_id`; and the top event id."""
+        return positions.verified_users_after(event_id)
+
     @wrap_errors("reading a user's history")
     def user_history(self, realm: str, user_id: int, since: datetime) -> UserHistory:
         """Verified events of one VERP user since `since`, as `UserHistory` for policy."""

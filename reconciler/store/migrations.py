@@ -129,11 +129,28 @@ def _m1(db: pw.Database) -> None:
         db.create_tables(_V1_MODELS, safe=True)
 
 
+class _V3Watermark(_V1Base):
+    """Frozen copy of `models.Watermark` at version 3."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    value = pw.BigIntegerField()
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "watermark"
+
+
+def _m3(db: pw.Database) -> None:
+    with db.bind_ctx((_V3Watermark,)):
+        db.create_tables((_V3Watermark,), safe=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
         2, "mode, audit log, decisions, suppressions, action log, outbox, incidents", apply_v2
     ),
+    Migration(3, "watermarks (how far the decide stage has read the events)", _m3),
 )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "OutboxRow",
     "SchemaVersion",
     "SuppressionRow",
+    "Watermark",
     "database",
 ]
 
@@ -289,3 +290,11 @@ MODELS: tuple[type[Any], ...] = (
     OutboxRow,
     IncidentRow,
 )
+
+
+class Watermark(_Base):
+    """How far a stage has read a table, by name (e.g. the decide stage over events)."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    value = pw.BigIntegerField()
+    updated_at = pw.DateTimeField()

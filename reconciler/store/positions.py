@@ -17,7 +17,7 @@ from reconciler.records import (
 )
 from reconciler.store.connection import from_db, to_db
 from reconciler.store.convert import to_event, to_evidence
-from reconciler.store.models import Attempt, CheckpointRow, Event, Message, database
+from reconciler.store.models import Attempt, CheckpointRow, Event, Message, Watermark, database
 
 __all__ = [
     "count_events",
@@ -131,3 +131,38 @@ def user_history(realm: str, user_id: int, since: datetime) -> UserHistory:
     """The same events as `user_events`, shaped for policy (`UserHistory`)."""
     events = tuple(to_evidence(row) for row in _user_query(realm, user_id, since))
     return UserHistory(realm=realm, user_id=user_id, events=events)
+
+
+def read_watermark(name: str) -> int:
+    row = Watermark.get_or_none(Watermark.name == name)
+    return int(row.value) if row is not None else 0
+
+
+def write_watermark(name: str, value: int, now: datetime) -> None:
+    (
+        Watermark.insert(name=name, value=value, updated_at=to_db(now))
+        .on_conflict(
+            conflict_target=[Watermark.name],
+            update={Watermark.value: value, Watermark.updated_at: to_db(now)},
+        )
+        .execute()
+    )
+
+
+def verified_users_after(event_id: int) -> tuple[list[tuple[str, int]], int]:
+    """Distinct (realm, user id) of verified events with an id above `event_id`, and the
+    highest event id there is now (the next watermark)."""
+    top = Event.select(pw.fn.MAX(Event.id)).scalar() or 0
+    rows: Any = (
+        Event.select(Event.realm, Event.user_id)
+        .where(
+            (Event.id > event_id)
+            & (Event.id <= top)
+            & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
+            & Event.user_id.is_null(False)
+        )
+        .distinct()
+        .tuples()
+    )
+    users = sorted({(realm or "", int(user)) for realm, user in rows})
+    return users, int(top)

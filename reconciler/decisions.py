@@ -1,0 +1,156 @@
+"""The decide stage: new evidence → user histories → pure policy → recorded decisions → actions.
+
+It runs after the events of a batch are committed and reads the events by id from a
+watermark, so a crash between the commit and the decisions is caught up at the next cycle
+(nothing is decided twice for the same evidence: `carry_out` never applies an address twice).
+The mode is read from the store at each run: a mode change needs no restart.  In ENFORCE the
+circuit breaker is checked after the actions; a trip pauses enforcement (audited, logged at
+ERROR) until an operator re-arms it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconciler.actions import Action, carry_out, deliver_due, retry_failed
+from reconciler.config import WebhookSettings
+from reconciler.policy import check_breaker, decide, describe, describe_incident, detect_incidents
+from reconciler.records import (
+    DecisionKind,
+    Disposition,
+    Incident,
+    Mode,
+    PolicySettings,
+    UserHistory,
+)
+from reconciler.store import Store
+
+__all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]
+
+log = logging.getLogger(__name__)
+WATERMARK = "decide:events"
+
+
+@dataclass(frozen=True, slots=True)
+class DecideContext:
+    """What the decide stage needs, built once at start."""
+
+    policy: PolicySettings
+    actions: Sequence[Action]
+    webhook: WebhookSettings | None = None
+    show_address: bool = False
+    current_address: Callable[[str, int], str | None] | None = None  # e.g. MediaWiki's
+
+
+@dataclass(slots=True)
+class DecideReport:
+    mode: Mode = Mode.LOG_ONLY
+    users: int = 0  # users with new evidence
+    dispositions: Counter[str] = field(default_factory=Counter)  # applied / would / withheld
+    incidents: int = 0  # active incidents
+    tripped: str | None = None  # why the breaker paused enforcement in this run
+    ids: list[int] = field(default_factory=list)  # the decisions recorded
+
+
+def evidence_days(policy: PolicySettings) -> int:
+    """How far back a decision reads: the longest window of any rule."""
+    return max(
+        policy.hard.window_days,
+        policy.soft.window_days,
+        policy.complaint_window_days,
+        policy.quiet_days,
+    )
+
+
+def _incidents(store: Store, dctx: DecideContext, now: datetime) -> list[Incident]:
+    """Detect spikes in the recent events, store them, and return those still relevant."""
+    window = timedelta(seconds=dctx.policy.incident.window_seconds)
+    found = detect_incidents(
+        store.recent_events(now - 2 * window, now), dctx.policy, int(now.timestamp())
+    )
+    for incident in found:
+        if incident.active:
+            log.warning("incident %s", describe_incident(incident))
+    store.record_incidents(found, now)
+    return store.incidents(now - timedelta(days=evidence_days(dctx.policy)))
+
+
+def _history(
+    store: Store, dctx: DecideContext, user: tuple[str, int], now: datetime
+) -> UserHistory:
+    realm, user_id = user
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    history = store.user_history(realm, user_id, since)
+    if dctx.current_address is None:
+        return history
+    return UserHistory(
+        realm=history.realm,
+        user_id=history.user_id,
+        events=history.events,
+        current_address=dctx.current_address(realm, user_id),
+    )
+
+
+def _decide_user(
+    store: Store, dctx: DecideContext, user: tuple[str, int], run: tuple[str, Mode, datetime],
+    incidents: Sequence[Incident],
+) -> tuple[int, str] | None:  # fmt: skip
+    run_id, mode, now = run
+    decision = decide(_history(store, dctx, user, now), dctx.policy, int(now.timestamp()),
+                      mode=mode, incidents=incidents)  # fmt: skip
+    if decision.kind is DecisionKind.NONE:
+        return None
+    stored, _outcomes = carry_out(store, dctx.actions, decision, run_id, now)
+    log.info("decision %d %s", stored.id, describe(decision, show_address=dctx.show_address))
+    return stored.id, decision.disposition.value
+
+
+def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> str | None:
+    window = timedelta(seconds=dctx.policy.breaker.window_seconds)
+    trip = check_breaker(
+        store.recent_actions(now - window, now),
+        store.recent_events(now - window, now),
+        dctx.policy,
+        int(now.timestamp()),
+        mode=mode,
+    )
+    if trip is None:
+        return None
+    store.trip_breaker(trip, now)
+    log.error("circuit breaker tripped: %s; enforcement paused until re-armed", trip.detail)
+    return trip.detail
+
+
+def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime) -> DecideReport:
+    """Decide every user with evidence newer than the watermark; apply per the mode.
+
+    In ENFORCE the breaker is checked after every applied decision: once it trips, the rest
+    of the run is decided as PAUSED (recorded, withheld), never applied.
+    """
+    mode = store.get_mode().mode
+    report = DecideReport(mode=mode)
+    users, top = store.verified_users_after(store.watermark(WATERMARK))
+    incidents = _incidents(store, dctx, now)
+    report.incidents = sum(1 for i in incidents if i.active)
+    report.users = len(users)
+    for user in users:
+        done = _decide_user(store, dctx, user, (run_id, mode, now), incidents)
+        if done is None:
+            continue
+        report.ids.append(done[0])
+        report.dispositions[done[1]] += 1
+        if mode is Mode.ENFORCE and done[1] == Disposition.APPLIED.value:
+            report.tripped = _breaker(store, dctx, mode, now)
+            if report.tripped is not None:
+                mode = Mode.PAUSED
+    store.set_watermark(WATERMARK, top, now)
+    retry_failed(store, dctx.actions, now)
+    if dctx.webhook is not None:
+        deliver_due(store, dctx.webhook, now)
+    if mode is Mode.ENFORCE and report.tripped is None:
+        report.tripped = _breaker(store, dctx, mode, now)  # e.g. a wave of sender-side bounces
+    return report
