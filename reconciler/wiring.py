@@ -50,12 +50,16 @@ def _current_address(actions: tuple[Action, ...]) -> Callable[[str, int], str | 
     return None
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @contextmanager
 def open_service(
-    settings: Settings, *, clock: Callable[[], datetime] | None = None
+    settings: Settings, *, clock: Callable[[], datetime] = _utcnow
 ) -> Iterator[Service]:
     """Open and migrate the store, build classifier, actions and stages; close at the end."""
-    now = (clock or (lambda: datetime.now(UTC)))()
+    now = clock()
     store = open_database(settings.database.url)
     try:
         store.migrate(now)
