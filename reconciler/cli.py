@@ -19,6 +19,7 @@ from pathlib import Path
 from reconciler import __version__
 from reconciler.analysis import ResultRow, analyse, result_rows, row_json
 from reconciler.classify import Classifier, explain
+from reconciler.cli_policy import add_policy_commands
 from reconciler.config import (
     Settings,
     VerpSettings,
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dry-run", help="read-only preview of what the next cycle would record")
     p.set_defaults(func=_cmd_dry_run)
 
+    add_policy_commands(sub)
+
     p = sub.add_parser("check-config", help="validate the configuration, print it (secrets masked)")
     p.set_defaults(func=_cmd_check_config)
 
@@ -113,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `reconciler` console script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if hasattr(args, "policy_func"):
+            return int(args.policy_func(args, _settings(args)))
+        func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except (ConfigError, RuleError, VerpError) as err:
         print(f"reconciler: {err}", file=sys.stderr)

@@ -19,15 +19,27 @@ from rich.table import Table
 from reconciler.analysis import Analysis, ResultRow
 from reconciler.cycle import RunResult
 from reconciler.dryrun import Preview
-from reconciler.records import Classification, MessageOutcome, ParsedBounce, Rule
+from reconciler.records import (
+    AuditEntry,
+    Classification,
+    MessageOutcome,
+    ModeState,
+    ParsedBounce,
+    Rule,
+    StoredDecision,
+    Suppression,
+)
 
 __all__ = [
     "make_console",
     "print_classify",
+    "print_decisions",
     "print_explain",
+    "print_mode",
     "print_previews",
     "print_rules",
     "print_run",
+    "print_suppressions",
     "progress",
 ]
 
@@ -234,3 +246,61 @@ def _print_users(console: Console, p: Preview) -> None:
     console.print(users)
     if len(ranked) > 50:
         console.print(f"  ... {len(ranked) - 50} more users")
+
+
+def print_mode(console: Console, state: ModeState, recent: Sequence[AuditEntry]) -> None:
+    """The mode in force, since when, by whom and why; recent audited changes."""
+    style = {"enforce": "bold red", "paused": "bold yellow"}.get(state.mode.value, "bold green")
+    console.print(f"mode: [{style}]{state.mode.value}[/]")
+    console.print(f"since: {state.since:%Y-%m-%d %H:%M:%S} UTC  by: {state.by}")
+    console.print(f"why: {state.reason}")
+    if state.mode.value == "paused":
+        console.print("[yellow]the circuit breaker paused enforcement; re-arm with "
+                      "`reconciler mode enforce --reason ...`[/]")  # fmt: skip
+    if recent:
+        table = Table(box=box.SIMPLE_HEAD, title="Recent audit", title_justify="left")
+        for col in ("when", "who", "what", "detail"):
+            table.add_column(col, overflow="fold")
+        for entry in recent:
+            table.add_row(f"{entry.at:%Y-%m-%d %H:%M}", entry.actor, entry.action, entry.detail)
+        console.print(table)
+
+
+def print_decisions(console: Console, decisions: Sequence[StoredDecision], title: str) -> None:
+    """Decisions with who, which address, which rule, and the evidence counts."""
+    table = Table(box=box.SIMPLE_HEAD, title=f"{title}: {len(decisions)}", title_justify="left")
+    for col in ("id", "user", "address", "rule", "days h/s", "reasons", "mode", "state"):
+        table.add_column(col, overflow="fold")
+    for stored in decisions[:200]:
+        d = stored.decision
+        state = (
+            "undone" if stored.undone_at else ("applied" if stored.applied_at else "not applied")
+        )
+        table.add_row(
+            str(stored.id),
+            f"{d.realm}:{d.user_id}",
+            d.address or "-",
+            d.rule or "-",
+            f"{d.hard_days}/{d.soft_days}",
+            ", ".join(r.value for r in d.reasons),
+            d.mode.value,
+            state,
+        )
+    console.print(table)
+    if len(decisions) > 200:
+        console.print(f"... {len(decisions) - 200} more")
+
+
+def print_suppressions(console: Console, entries: Sequence[Suppression]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, title=f"Suppressed: {len(entries)}", title_justify="left")
+    for col in ("address", "user", "since", "reason", "decision"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(
+            e.address,
+            f"{e.realm}:{e.user_id}",
+            f"{e.since:%Y-%m-%d %H:%M}",
+            e.reason,
+            str(e.decision_id) if e.decision_id is not None else "by hand",
+        )
+    console.print(table)
