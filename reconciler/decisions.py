@@ -66,12 +66,16 @@ def evidence_days(policy: PolicySettings) -> int:
     )
 
 
-def _incidents(store: Store, dctx: DecideContext, now: datetime) -> list[Incident]:
-    """Detect spikes in the recent events, store them, and return those still relevant."""
+def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime) -> list[Incident]:
+    """Detect spikes around the new evidence, store them, and return those still relevant.
+
+    The span looked at starts one window before the earliest new event: a drained backlog
+    brings old spikes, and they must be seen as spikes too.
+    """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
-    found = detect_incidents(
-        store.recent_events(now - 2 * window, now), dctx.policy, int(now.timestamp())
-    )
+    earliest = store.earliest_event_after(watermark)
+    since = min(earliest, now) - window if earliest is not None else now - 2 * window
+    found = detect_incidents(store.recent_events(since, now), dctx.policy, int(now.timestamp()))
     for incident in found:
         if incident.active:
             log.warning("incident %s", describe_incident(incident))
@@ -113,7 +117,7 @@ def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> st
     window = timedelta(seconds=dctx.policy.breaker.window_seconds)
     trip = check_breaker(
         store.recent_actions(now - window, now),
-        store.recent_events(now - window, now),
+        store.recorded_events(now - window, now),
         dctx.policy,
         int(now.timestamp()),
         mode=mode,
@@ -133,8 +137,9 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     """
     mode = store.get_mode().mode
     report = DecideReport(mode=mode)
-    users, top = store.verified_users_after(store.watermark(WATERMARK))
-    incidents = _incidents(store, dctx, now)
+    watermark = store.watermark(WATERMARK)
+    users, top = store.verified_users_after(watermark)
+    incidents = _incidents(store, dctx, watermark, now)
     report.incidents = sum(1 for i in incidents if i.active)
     report.users = len(users)
     for user in users:

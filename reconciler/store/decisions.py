@@ -16,7 +16,7 @@ from reconciler.records import (
     StoredDecision,
     UndoFilter,
 )
-from reconciler.store.connection import to_db
+from reconciler.store.connection import from_db, to_db
 from reconciler.store.convert import to_evidence
 from reconciler.store.models import DecisionRow, Event
 from reconciler.store.policyconvert import decision_row, normalise, to_stored, unix
@@ -158,6 +158,24 @@ def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
         (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))
     )
     return [to_evidence(row) for row in query.order_by(Event.event_time, Event.id)]
+
+
+def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
+    """Every bounce event RECORDED (created) in [since, until], whatever its event time.
+
+    The breaker judges what the reconciler is doing now, which for a drained backlog is not
+    what its event times say.
+    """
+    query = Event.select().where(
+        (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
+    )
+    return [to_evidence(row) for row in query.order_by(Event.created_at, Event.id)]
+
+
+def earliest_event_after(event_id: int) -> datetime | None:
+    """The earliest event time among events with an id above `event_id` (None: no such)."""
+    value = Event.select(pw.fn.MIN(Event.event_time)).where(Event.id > event_id).scalar()
+    return from_db(value) if value is not None else None
 
 
 def _event_rules(event_ids: Sequence[int]) -> set[str]:

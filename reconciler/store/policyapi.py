@@ -143,6 +143,16 @@ class PolicyStore:
         """All bounce events in [since, until]: for `check_breaker` and `detect_incidents`."""
         return decisions.recent_events(since, until)
 
+    @wrap_errors("reading recorded events")
+    def recorded_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
+        """All bounce events recorded (created) in [since, until]: for `check_breaker`."""
+        return decisions.recorded_events(since, until)
+
+    @wrap_errors("reading the earliest new event")
+    def earliest_event_after(self, event_id: int) -> datetime | None:
+        """The earliest event time of the events above `event_id`: where incidents start."""
+        return decisions.earliest_event_after(event_id)
+
     # -- suppressions ------------------------------------------------------------------------
 
     @wrap_errors("adding a suppression")
