@@ -45,8 +45,8 @@ def _detect(ctx: Context) -> Found:
 
 
 def _parse(data: bytes, limits: Limits) -> ParsedMessage:
-    root, notes = load(data, limits)
-    ctx = build_context(root, limits, notes, min(len(data), limits.max_bytes))
+    root, notes, split = load(data, limits)
+    ctx = build_context(root, split, limits, notes)
     found = _detect(ctx)
     kind = _message_kind(found.bounces, ctx)
     if kind is MessageKind.BOUNCE and not found.bounces:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.message import Message
 
+from reconciler.dsn.entity import Entity
 from reconciler.dsn.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
 from reconciler.dsn.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
 from reconciler.dsn.original import from_parts, from_text
@@ -30,11 +30,13 @@ _DAEMON_NAME_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: it never leaves the stage, and a frozen __init__ of 15 fields costs microseconds.
+@dataclass(slots=True)
 class Context:
-    """One message, parsed once, as the detectors see it."""
+    """One message, parsed once, as the detectors see it (detectors only read it)."""
 
-    root: Message
+    root: Entity
+    data: bytes  # the message as split (LF line endings, limits applied)
     headers: dict[str, str]  # first value of each top-level header, by lower-case name
     parts: list[Part]
     limits: Limits
@@ -42,12 +44,27 @@ class Context:
     sender: str | None  # the From header of the bounce itself
     notice: str  # the human-readable text, without the copy of the original
     original: OriginalMessage | None
-    exclude: frozenset[str]  # our own addresses: never a failed recipient
     addressee: frozenset[str]  # the bounce's To: ours, unless it is the only candidate
     strong_signal: bool  # headers say bounce: daemon sender, subject, X-Failed-Recipients
-    bounce_like: bool  # strong_signal, or bounce phrasing in an automatic message
     notes: list[str]
     size: int  # bytes of the message as parsed (after the size limit)
+    # computed when a detector first asks (most messages are answered without them)
+    _exclude: frozenset[str] | None = None
+    _bounce_like: bool | None = None
+
+    @property
+    def exclude(self) -> frozenset[str]:
+        """Our own addresses: never a failed recipient."""
+        if self._exclude is None:
+            self._exclude = _own_addresses(self.headers, self.original, self.addressee)
+        return self._exclude
+
+    @property
+    def bounce_like(self) -> bool:
+        """strong_signal, or bounce phrasing in an automatic message."""
+        if self._bounce_like is None:
+            self._bounce_like = self.strong_signal or _weak_signal(self.headers, self.notice)
+        return self._bounce_like
 
 
 def _is_notice(part: Part) -> bool:
@@ -56,14 +73,14 @@ def _is_notice(part: Part) -> bool:
     if part.content_type == "text/plain":
         return True
     # a multipart whose boundary never occurs is left as one text: read it as such
-    return part.content_type.startswith("multipart/") and not part.message.is_multipart()
+    return part.content_type.startswith("multipart/") and not part.entity.multipart
 
 
 def _notice_text(parts: list[Part], limits: Limits) -> str:
-    texts = [part_text(p.message, limits) for p in parts if _is_notice(p)]
+    texts = [part_text(p.entity, limits) for p in parts if _is_notice(p)]
     if not any(t.strip() for t in texts):
         html = [
-            part_text(p.message, limits)
+            part_text(p.entity, limits)
             for p in parts
             if p.content_type == "text/html" and not p.in_original
         ]
@@ -71,11 +88,11 @@ def _notice_text(parts: list[Part], limits: Limits) -> str:
     return "\n".join(texts)
 
 
-def addressing(root: Message) -> tuple[tuple[str, str], ...]:
+def addressing(root: Entity) -> tuple[tuple[str, str], ...]:
     """The bounce's own addressing headers, lower-case names, in message order."""
     return tuple(
-        (name.lower(), decoded(str(value)[:MAX_VALUE]) or "")
-        for name, value in root.raw_items()
+        (name.lower(), decoded(value[:MAX_VALUE]) or "")
+        for name, value in root.items
         if name.lower() in ADDRESSING_HEADERS
     )
 
@@ -84,7 +101,9 @@ def _addresses(values: list[str]) -> set[str]:
     return set(all_addresses(*values))
 
 
-def _own_addresses(heads: dict[str, str], original: OriginalMessage | None) -> frozenset[str]:
+def _own_addresses(
+    heads: dict[str, str], original: OriginalMessage | None, addressee: frozenset[str]
+) -> frozenset[str]:
     """Ours for sure: the bounce's From, the original's senders, role addresses of our domains.
 
     Delivered-To and the like are not included: some relays set them to the failed recipient.
@@ -93,7 +112,7 @@ def _own_addresses(heads: dict[str, str], original: OriginalMessage | None) -> f
     if original is not None:
         senders += [original.from_ or "", original.return_path or "", original.sender or ""]
     own = _addresses(senders)
-    ours = own | _addresses([heads.get("to", "")])
+    ours = own | addressee
     domains = {address.partition("@")[2] for address in ours}
     return frozenset(own | {f"{role}@{d}" for d in domains for role in ROLE_LOCALPARTS})
 
@@ -113,9 +132,9 @@ def _weak_signal(heads: dict[str, str], notice: str) -> bool:
     return automatic and bool(BOUNCE_PHRASE_RE.search(notice[:20000].lower()))
 
 
-def build_context(root: Message, limits: Limits, notes: list[str], size: int) -> Context:
+def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -> Context:
     """Walk the parts once and gather everything the detectors share."""
-    parts = walk(root, limits, notes)
+    parts = walk(root)
     notice, inline = split_notice(_notice_text(parts, limits))
     original = from_parts(parts, limits)
     if original is None and inline:
@@ -123,8 +142,10 @@ def build_context(root: Message, limits: Limits, notes: list[str], size: int) ->
     heads = headers(root)
     subject, sender = decoded(heads.get("subject")), decoded(heads.get("from"))
     strong = _strong_signal(heads, subject, sender)
+    addressee = frozenset(_addresses([heads.get("to", "")]))
     return Context(
         root=root,
+        data=data,
         parts=parts,
         limits=limits,
         subject=subject,
@@ -132,10 +153,8 @@ def build_context(root: Message, limits: Limits, notes: list[str], size: int) ->
         notice=notice,
         original=original,
         headers=heads,
-        exclude=_own_addresses(heads, original),
-        addressee=frozenset(_addresses([heads.get("to", "")])),
+        addressee=addressee,
         strong_signal=strong,
-        bounce_like=strong or _weak_signal(heads, notice),
         notes=notes,
-        size=size,
+        size=len(data),
     )

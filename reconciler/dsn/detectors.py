@@ -25,8 +25,9 @@ from reconciler.dsn.nonbounce import (
     unsubscribe_request,
 )
 from reconciler.dsn.providers import ses_notification
+from reconciler.dsn.recipients import mailto_targets, scan
 from reconciler.dsn.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
-from reconciler.dsn.textformats import family, scan
+from reconciler.dsn.textformats import family
 from reconciler.errors import ParseError
 from reconciler.records import MessageKind, ParsedBounce
 
@@ -38,9 +39,12 @@ _STATUS_TYPES = (
     "text/delivery-status",
 )
 # Searched in lower-cased text.
+# (Two regexes: a leading "^" alternative stops the engine from skipping ahead.)
+_DELAY_START_RE = re.compile(
+    r"\W*(?:warning\b|delayed\s+mail|mail\s+delivery\s+delayed|delivery\s+delayed)"
+)
 _DELAY_RE = re.compile(
-    r"^\W*(?:warning\b|delayed\s+mail|mail\s+delivery\s+delayed|delivery\s+delayed)"
-    r"|\(delay\)|message\s+delayed|has\s+not\s+yet\s+been\s+delivered|will\s+keep\s+trying"
+    r"\(delay\)|message\s+delayed|has\s+not\s+yet\s+been\s+delivered|will\s+keep\s+trying"
 )
 
 
@@ -104,7 +108,7 @@ def _dsn(ctx: Context) -> Found | None:
     parts = [part for part in ctx.parts if part.content_type in _STATUS_TYPES]
     # a forwarded bounce carries its report inside the attached message: use it if alone
     outer = [part for part in parts if not part.in_original] or parts
-    blocks = [block for part in outer for block in fields_from_part(part.message)]
+    blocks = [block for part in outer for block in fields_from_part(part.entity)]
     if not blocks:
         return None
     return _enriched(ctx, read_report(blocks))
@@ -115,17 +119,41 @@ def _complete(bounce: ParsedBounce) -> bool:
     return bool(bounce.diagnostic and bounce.reply_code) and not status.endswith(".0.0")
 
 
+def _canonical(ctx: Context, bounces: tuple[ParsedBounce, ...]) -> tuple[ParsedBounce, ...]:
+    """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
+    is the address the report is about; the status block's value is kept as an extension."""
+    targets = mailto_targets(ctx.notice)
+    if not targets:
+        return bounces
+    return tuple(
+        replace(
+            bounce,
+            recipient=targets[bounce.recipient],
+            extensions=(*bounce.extensions, ("final-recipient-field", bounce.recipient)),
+        )
+        if bounce.recipient in targets
+        else bounce
+        for bounce in bounces
+    )
+
+
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     if not report.bounces:
         return None
-    if len(report.bounces) == 1 and _complete(report.bounces[0]):
+    reported = _canonical(ctx, report.bounces)
+    if len(reported) == 1 and _complete(reported[0]):
         # nothing to fill but the SMTP command: read it from the notice, skip the scan
-        single = report.bounces[0]
+        single = reported[0]
         command = single.command or smtp_command(ctx.notice)
-        return Found((replace(single, command=command),), report.reporting_mta, report.arrival_date)
-    segments = _segments(ctx)
-    only = ctx.notice[:4000] if len(report.bounces) == 1 else ""
-    bounces = tuple(_enrich(b, segments.get(b.recipient or "", ""), only) for b in report.bounces)
+        if command != single.command:
+            single = replace(single, command=command)
+        return Found((single,), report.reporting_mta, report.arrival_date)
+    low = ctx.notice.lower()
+    # a recipient the notice never names has no segment of its own: skip the scan then
+    named = any(b.recipient and b.recipient in low for b in reported)
+    segments = _segments(ctx) if named else {}
+    only = ctx.notice[:4000] if len(reported) == 1 else ""
+    bounces = tuple(_enrich(b, segments.get(b.recipient or "", ""), only) for b in reported)
     return Found(bounces, report.reporting_mta, report.arrival_date)
 
 
@@ -137,7 +165,7 @@ def _dsn_text(ctx: Context) -> Found | None:
 
 
 def _failed_recipients(ctx: Context) -> list[str]:
-    values = [v[:MAX_VALUE] for n, v in ctx.root.raw_items() if n.lower() == "x-failed-recipients"]
+    values = [v[:MAX_VALUE] for n, v in ctx.root.items if n.lower() == "x-failed-recipients"]
     return all_addresses(*values)
 
 
@@ -171,7 +199,7 @@ def _text(ctx: Context) -> Found | None:
     if len(hits) == 1 and not reply_code(hits[0][1]) and not enhanced_status(hits[0][1]):
         hits = [(hits[0][0], fold(f"{hits[0][1]} {ctx.notice}"))]
     head = f"{ctx.subject or ''}\n{ctx.notice[:3000]}".lower()
-    delayed = bool(_DELAY_RE.search(head))
+    delayed = bool(_DELAY_START_RE.match(head) or _DELAY_RE.search(head))
     kind = MessageKind.DELAY if delayed else MessageKind.BOUNCE
     detector = family(ctx.notice)
     return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))
@@ -206,7 +234,7 @@ def _flufl(ctx: Context) -> Found | None:
         ctx.notes.append("limit: flufl.bounce skipped for a message this large")
         return None
     try:
-        failures = flufl_failures(ctx.root, ctx.exclude)
+        failures = flufl_failures(ctx.data, ctx.exclude)
     except ParseError as err:
         ctx.notes.append(str(err))
         return None

@@ -6,7 +6,8 @@ diagnostic, status and reply code stay empty unless the caller finds them elsewh
 
 from __future__ import annotations
 
-from email.message import Message
+import email
+from email import policy
 
 from flufl.bounce import all_failures
 
@@ -16,14 +17,15 @@ from reconciler.errors import ParseError
 __all__ = ["flufl_failures"]
 
 
-def flufl_failures(message: Message, exclude: frozenset[str]) -> list[tuple[str, bool]]:
+def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool]]:
     """(address, permanent) for every failure flufl.bounce finds, our own addresses removed.
 
     Raises ParseError when a flufl detector fails (several call str methods on header values,
     which compat32 returns as Header objects for 8-bit headers, or index an empty From).
     """
     try:
-        temporary, permanent = all_failures(message)
+        # parsed here, and only here: the stdlib parser reads every body line (slow)
+        temporary, permanent = all_failures(email.message_from_bytes(data, policy=policy.compat32))
     # flufl's detectors are third-party code run on hostile input: any of their failures
     # means "no answer from the fallback", never a failed parse.
     except Exception as err:

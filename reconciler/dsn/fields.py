@@ -40,17 +40,21 @@ _COMMAND_RE = re.compile(
     r"(?:the\s+|end\s+of\s+)?(?:smtp\s+)?"
     r"(helo|ehlo|mail\s+from|rcpt\s+to|rcpt|mail|data|starttls|auth|connect|bdat)\b"
 )
-_TRANSCRIPT_CMD_RE = re.compile(
-    r"(?:^|>>>\s*|\[)(helo|ehlo|mail\s+from|rcpt\s+to|rcpt_to|mail_from|data)\b"
-)
+# A transcript command at the start of the text, or after ">>>" or "[" (two regexes: a leading
+# "^" alternative would stop the engine from skipping ahead to the ">" and "[" characters).
+_TRANSCRIPT_CMD = r"(helo|ehlo|mail\s+from|rcpt\s+to|rcpt_to|mail_from|data)\b"
+_TRANSCRIPT_START_RE = re.compile(_TRANSCRIPT_CMD)
+_TRANSCRIPT_CMD_RE = re.compile(r"(?:>>>\s*|\[)" + _TRANSCRIPT_CMD)
 # An enhanced code sent together with an SMTP reply: "550 5.2.2", "550-'5.2.2", "550-5.1.1".
 _REPLIED_STATUS_RE = re.compile(
     r"[245](?<![\d.][245])[0-5]\d[ -]['\"]?([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)"
 )
 # Searched in lower-cased text: "host mx.example.jp [192.0.2.1]", "remote host 192.0.2.1 said",
 # "SMTP Server <mx.example.jp>"; not "the mail system at host ..." (that is the reporter).
+# (Each keyword starts with its letter, the word-boundary and "at " checks come after it.)
 _REMOTE_RE = re.compile(
-    r"(?<!at )\b(?:host|server|mx)\s*:?\s+[<\[(]?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)"
+    r"(?:h(?<!\wh)(?<!at h)ost|s(?<!\ws)(?<!at s)erver|m(?<!\wm)(?<!at m)x)"
+    r"\s*:?\s+[<\[(]?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)"
 )
 _WS_RE = re.compile(r"\s+")
 
@@ -144,7 +148,11 @@ def remote_host(text: str) -> str | None:
 def smtp_command(text: str) -> str | None:
     """The SMTP command a diagnostic blames ("RCPT", "DATA", "MAIL", ...), if it names one."""
     head = text[:3000].lower()
-    found = _COMMAND_RE.search(head) or _TRANSCRIPT_CMD_RE.search(head)
+    found = (
+        _COMMAND_RE.search(head)
+        or _TRANSCRIPT_START_RE.match(head)
+        or _TRANSCRIPT_CMD_RE.search(head)
+    )
     if found is None:
         return None
     return found.group(1).upper().replace("_", " ").split()[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from reconciler.dsn.fields import all_addresses, bare_address, fold
-from reconciler.dsn.mime import Part, children, decoded, header_text
+from reconciler.dsn.mime import Part, decoded, header_text
 from reconciler.dsn.rfc3464 import fields_from_part
 from reconciler.records import MessageKind, OriginalMessage, ParsedBounce
 
@@ -29,7 +29,7 @@ def feedback_report(parts: list[Part], original: OriginalMessage | None) -> list
     report = next((p for p in parts if p.content_type == "message/feedback-report"), None)
     if report is None:
         return []
-    fields = [field for block in fields_from_part(report.message) for field in block]
+    fields = [field for block in fields_from_part(report.entity) for field in block]
     feedback_type = next((v.strip().lower() for n, v in fields if n == "feedback-type"), None)
     recipients = [addr for n, v in fields if n == "original-rcpt-to" for addr in all_addresses(v)]
     if not recipients and original is not None:
@@ -53,7 +53,7 @@ def complaint_copy(parts: list[Part]) -> list[ParsedBounce]:
     for part in parts:
         if part.content_type != "message/rfc822" or part.in_original:
             continue
-        inner = children(part.message)
+        inner = part.entity.parts
         if not inner:
             continue
         recipient = bare_address(header_text(inner[0], "x-hmxmroriginalrecipient"))

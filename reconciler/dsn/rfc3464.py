@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.message import Message
 
+from reconciler.dsn.entity import Entity
 from reconciler.dsn.fields import (
     bare_address,
     pick_status,
@@ -18,7 +18,7 @@ from reconciler.dsn.fields import (
     smtp_command,
     split_typed,
 )
-from reconciler.dsn.mime import MAX_VALUE, children, part_bytes
+from reconciler.dsn.mime import MAX_VALUE
 from reconciler.records import MessageKind, ParsedBounce
 
 __all__ = ["StatusReport", "fields_from_part", "fields_from_text", "read_report"]
@@ -50,14 +50,9 @@ class StatusReport:
     bounces: tuple[ParsedBounce, ...]
 
 
-def fields_from_part(part: Message) -> list[list[Field]]:
+def fields_from_part(part: Entity) -> list[list[Field]]:
     """The blocks of a message/delivery-status part as lists of (lower-case name, value)."""
-    if part.is_multipart():
-        return [
-            [(name.lower(), str(value)[:MAX_VALUE]) for name, value in block.raw_items()]
-            for block in children(part)
-        ]
-    return fields_from_text(part_bytes(part).decode("utf-8", "replace"))
+    return fields_from_text(part.payload().decode("utf-8", "replace"))
 
 
 def fields_from_text(text: str) -> list[list[Field]]:

@@ -1,0 +1,257 @@
+"""A bytes-level MIME splitter: header blocks parsed, bodies kept as byte slices.
+
+The stdlib feed parser reads every line of every body, the returned original included, which
+was most of the parsing time.  Here a multipart body is cut at its boundary lines found with
+bytes.find, header blocks are parsed with two regex passes (line by line when malformed), and
+a leaf body is only decoded when a detector asks for its text.  The layout rules follow the
+compat32 feed parser: a header block ends at the first line that is neither a field nor a
+continuation, a part ends at the next delimiter line of its container, the line break before a
+delimiter belongs to the delimiter, and a multipart whose boundary never occurs stays one leaf.
+Unlike it, message/delivery-status and the other message/* types but rfc822 and global are
+leaves (their fields are read from the text, see rfc3464.fields_from_text).
+
+Input is already normalised to LF line endings (see `mime.load`).
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+__all__ = ["Entity", "parse_entity"]
+
+# A field line, a continuation line or a unix "From " line (compat32's headerRE).
+_HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+# A block of well-formed fields, and one field with its continuation lines.
+_BLOCK_RE = re.compile(r"(?:[\041-\071\073-\176]+:.*\n(?:[ \t].*\n)*)*")
+_FIELD_RE = re.compile(r"([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n")
+# The two Content-Type parameters that are read: name=value, value quoted or not.
+_PARAM_RES = {
+    name: re.compile(rf';\s*{name}\*?\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE)
+    for name in ("boundary", "charset")
+}
+_ESCAPE_RE = re.compile(r"\\(.)")
+_NOT_BASE64_RE = re.compile(rb"[^A-Za-z0-9+/]")
+_ATTACHED = ("message/rfc822", "message/global")
+# Lines that start like a delimiter looked at per multipart, and lines read of one header
+# block (bound the work on hostile input; the top-level header is cut earlier, see mime.load).
+_MAX_CANDIDATES = 10_000
+_MAX_FIELD_LINES = 5_000
+
+
+class _Line(NamedTuple):
+    start: int
+    end: int  # at the line feed (or the end of the data)
+    close: bool
+
+
+@dataclass(slots=True)
+class Entity:
+    """One MIME entity: its header fields in order, and its body or its sub-entities."""
+
+    items: list[tuple[str, str]]  # (name as written, raw value); 8-bit bytes surrogate-escaped
+    body: bytes = b""  # the body of a leaf (transfer-encoded); b"" for a container
+    content_type: str = "text/plain"
+    parts: list[Entity] = field(default_factory=list)
+    multipart: bool = False  # a container (multipart/* split at its boundary, message/rfc822)
+    first: dict[str, str] = field(default_factory=dict)  # first value by lower-case name
+
+    def get(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        return self.first.get(name.lower())
+
+    def param(self, name: str) -> str | None:
+        """The "boundary" or "charset" parameter of the Content-Type header, or None."""
+        value = self.first.get("content-type")
+        found = _PARAM_RES[name].search(value) if value else None
+        if found is None:
+            return None
+        text = found.group(1).strip()
+        if text.startswith('"'):
+            text = text[1:-1] if len(text) > 1 and text.endswith('"') else text[1:]
+            text = _ESCAPE_RE.sub(r"\1", text) if "\\" in text else text
+        return text
+
+    def payload(self) -> bytes:
+        """The body of a leaf with its transfer encoding undone; b"" for a container."""
+        if self.multipart or not self.body:
+            return b""
+        cte = (self.get("content-transfer-encoding") or "").strip().lower()
+        if cte == "base64":
+            return _base64(self.body)
+        if cte == "quoted-printable":
+            return binascii.a2b_qp(self.body)
+        return self.body
+
+
+def _base64(raw: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(raw)  # skips line breaks and other non-alphabet bytes
+    except binascii.Error:
+        pass  # bad padding: decode what the alphabet characters give
+    data = _NOT_BASE64_RE.sub(b"", raw)
+    data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
+    try:
+        return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except binascii.Error:
+        return b""
+
+
+def _content_type(value: str | None, default: str) -> str:
+    if value is None:
+        return default
+    ctype = value.partition(";")[0].strip().lower()
+    return ctype if ctype.count("/") == 1 else "text/plain"
+
+
+def _fields(lines: list[str]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    current: list[str] = []
+    for line in lines:
+        if line[0] in " \t":
+            if current:
+                current.append(line)
+            continue
+        if current:
+            items.append(_field(current))
+            current = []
+        if line.startswith("From "):
+            continue  # the unix envelope line, or a misplaced one
+        if line[0] != ":":
+            current = [line]
+    if current:
+        items.append(_field(current))
+    return items
+
+
+def _field(lines: list[str]) -> tuple[str, str]:
+    name, _, value = lines[0].partition(":")
+    value = value.lstrip(" \t")
+    return name, "\n".join([value, *lines[1:]]) if len(lines) > 1 else value
+
+
+def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tuple[str, str]], int]:
+    """The header fields at the start of data[span], and where the body begins.
+
+    At most _MAX_FIELD_LINES lines of one header block are read; the rest is skipped.
+    """
+    start, end = span
+    stop = data.find(b"\n\n", start, end)
+    block_end = end if stop < 0 else stop + 1
+    if data.startswith(b"\n", start, end):
+        return [], start + 1
+    read_end = block_end
+    if data.count(b"\n", start, block_end) > _MAX_FIELD_LINES:
+        budget.notes.append(f"limit: header block over {_MAX_FIELD_LINES} lines cut")
+        read_end = start
+        for _ in range(_MAX_FIELD_LINES):
+            read_end = data.find(b"\n", read_end, block_end) + 1
+    text = data[start:read_end].decode("ascii", "surrogateescape")
+    block = _BLOCK_RE.match(text)
+    if text.endswith("\n") and block is not None and block.end() == len(text):
+        # well-formed fields up to the blank line (the common case): one regex pass
+        return _FIELD_RE.findall(text), min(block_end + 1, end) if stop >= 0 else end
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for index, line in enumerate(lines):
+        if not _HEADER_LINE_RE.match(line):
+            # the first line that is not a header starts the body (one character per byte)
+            head = lines[:index]
+            return _fields(head), start + sum(len(h) + 1 for h in head)
+    return _fields(lines), min(block_end + 1, end) if stop >= 0 else end
+
+
+def _delimiters(data: bytes, boundary: bytes, span: tuple[int, int], limit: int) -> list[_Line]:
+    """The delimiter lines of `boundary` in data[span], up to the close delimiter: at most
+    `limit` of them, and at most _MAX_CANDIDATES lines that start like one are looked at.
+
+    Found with bytes.find (a regex per boundary would be compiled once per message).
+    """
+    start, end = span
+    marker = b"--" + boundary
+    needle = b"\n" + marker
+    out: list[_Line] = []
+    at = start if data.startswith(marker, start, end) else _line_start(data, needle, start, end)
+    for _ in range(_MAX_CANDIDATES):
+        if at < 0:
+            break
+        line_end = data.find(b"\n", at, end)
+        line_end = end if line_end < 0 else line_end
+        rest = data[at + len(marker) : line_end]
+        close = rest.startswith(b"--")
+        if not rest[2 if close else 0 :].strip(b" \t"):
+            out.append(_Line(at, line_end, close))
+            if close or len(out) >= limit:
+                break  # after the close delimiter comes the epilogue
+        at = _line_start(data, needle, at, end)
+    return out
+
+
+def _line_start(data: bytes, needle: bytes, pos: int, end: int) -> int:
+    """Where the next line that starts with needle[1:] begins, after `pos`; -1 if none."""
+    found = data.find(needle, pos, end)
+    return found + 1 if found >= 0 else -1
+
+
+@dataclass(slots=True)
+class _Budget:
+    max_depth: int
+    parts_left: int  # entities that may still be created (parts without a Content-Type too)
+    notes: list[str]
+
+
+def _split(entity: Entity, data: bytes, span: tuple[int, int], depth: int, budget: _Budget) -> None:
+    start, end = span
+    ctype = entity.content_type
+    multipart = ctype.startswith("multipart/")
+    if (multipart or ctype in _ATTACHED) and depth >= budget.max_depth:
+        budget.notes.append(f"limit: MIME nesting deeper than {budget.max_depth} ignored")
+        entity.body = data[start:end]
+        return
+    if ctype in _ATTACHED:
+        entity.multipart = True
+        entity.parts = [_entity(data, (start, end), "text/plain", depth + 1, budget)]
+        return
+    boundary = entity.param("boundary") if multipart else None
+    # parts_left parts need parts_left + 1 delimiters; the part after the last one found runs
+    # to the end of the container, unsplit
+    limit = budget.parts_left + 1
+    found = (
+        _delimiters(data, boundary.rstrip().encode("ascii", "surrogateescape"), span, limit)
+        if boundary and budget.parts_left > 0
+        else []
+    )
+    if found and len(found) >= limit and not found[-1].close:
+        budget.notes.append("limit: too many MIME parts, the rest is left unsplit")
+    if not found:
+        entity.body = data[start:end]
+        return
+    entity.multipart = True
+    default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+    for here, after in zip(found, [*found[1:], None], strict=True):
+        if here.close:
+            break
+        part_start = min(here.end + 1, end)
+        part_end = max(after.start - 1, part_start) if after is not None else end
+        entity.parts.append(_entity(data, (part_start, part_end), default, depth + 1, budget))
+
+
+def _entity(
+    data: bytes, span: tuple[int, int], default: str, depth: int, budget: _Budget
+) -> Entity:
+    budget.parts_left -= 1
+    items, body_start = _head(data, span, budget)
+    first = {name.lower(): value for name, value in reversed(items)}
+    ctype = _content_type(first.get("content-type"), default)
+    entity = Entity(items, b"", ctype, [], False, first)
+    _split(entity, data, (body_start, span[1]), depth, budget)
+    return entity
+
+
+def parse_entity(data: bytes, max_depth: int, max_parts: int, notes: list[str]) -> Entity:
+    """The MIME tree of `data` (LF line endings): at most `max_depth` containers deep and
+    `max_parts` entities; a limit that is hit leaves the rest unsplit and adds a note."""
+    return _entity(data, (0, len(data)), "text/plain", 0, _Budget(max_depth, max_parts, notes))
