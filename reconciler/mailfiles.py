@@ -64,7 +64,9 @@ def read_messages(files: Iterable[Path]) -> Iterator[MailFile]:
         try:
             with path.open("rb") as handle:
                 head = handle.read(len(_MBOX_MAGIC))
-            if head == _MBOX_MAGIC:
+            # a .eml file is one message, even one saved with a From_ line and an unescaped
+            # "From " line in its body, which an mbox reader would take for a second message
+            if head == _MBOX_MAGIC and path.suffix.lower() != ".eml":
                 yield from _read_mbox(path)
             else:
                 yield MailFile(str(path), path.read_bytes())

@@ -36,8 +36,9 @@ _REPLY_RE = re.compile(
 )
 # Searched in lower-cased text (faster than re.IGNORECASE).
 _COMMAND_RE = re.compile(
-    r"(?:after|in reply to|in response to|response to|reply to|during|for|failed at)\s+"
-    r"(?:the\s+|end\s+of\s+)?(?:smtp\s+)?"
+    r"(?:after|in reply to|in response to|response to|reply to|during|for|failed at|"
+    r"did not like our|didn't like our)\s+"
+    r"(?:the\s+|end\s+of\s+|final\s+)?(?:smtp\s+)?"
     r"(helo|ehlo|mail\s+from|rcpt\s+to|rcpt|mail|data|starttls|auth|connect|bdat)\b"
 )
 # A transcript command at the start of the text, or after ">>>" or "[" (two regexes: a leading
