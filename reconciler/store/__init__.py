@@ -53,7 +53,9 @@ from reconciler.store import ledger, positions
 from reconciler.store.connection import bind, to_db, unbind, wrap_errors
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import database
+from reconciler.store.leaseapi import LeaseStore
 from reconciler.store.policyapi import PolicyStore
+from reconciler.store.reportapi import ReportStore
 
 __all__ = ["LATEST_VERSION", "Store", "open_database"]
 
@@ -70,7 +72,7 @@ def open_database(url: str) -> Store:
     return Store(backend)
 
 
-class Store(PolicyStore):
+class Store(PolicyStore, ReportStore, LeaseStore):
     """An open database.  Use as a context manager or call `close()`.
 
     The ledger and event methods are below; mode, audit, decisions, suppressions, action log,
