@@ -51,9 +51,9 @@ from reconciler.records import (
 )
 from reconciler.store import ledger, positions
 from reconciler.store.connection import bind, to_db, unbind, wrap_errors
+from reconciler.store.leaseapi import LeaseStore
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import database
-from reconciler.store.leaseapi import LeaseStore
 from reconciler.store.policyapi import PolicyStore
 from reconciler.store.reportapi import ReportStore
 
