@@ -188,7 +188,7 @@ class Classifier:
     field checks and set membership.  Build it once per rule list.
     """
 
-    __slots__ = ("_diag", "_diag_owner", "_mta", "_mta_owner", "rules")
+    __slots__ = ("_diag", "_diag_owner", "_mta", "_mta_owner", "_untexted", "rules")
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
@@ -202,6 +202,14 @@ class Classifier:
         self._diag_owner = tuple((index, negative) for _, index, negative in diag)
         self._mta = PatternSet([p for p, _, _ in mta])
         self._mta_owner = tuple(index for _, index, _ in mta)
+        # rules without a diagnostic condition: always tried; the others only when it matched
+        self._untexted = frozenset(
+            i for i, rule in enumerate(self.rules) if rule.match.diagnostic is None
+        )
+
+    def _candidates(self, texts: _TextHits) -> list[int]:
+        """The rules that can match, in order: one set lookup spares trying the others."""
+        return sorted(self._untexted | texts.diagnostic)
 
     def _texts(self, f: _Facts) -> _TextHits:
         found = [self._diag_owner[i] for i in self._diag.match(f.diagnostic)]
@@ -270,10 +278,10 @@ def classify(bounce: ParsedBounce, classifier: Classifier) -> Classification:
     """Classify one recipient result with the first rule that matches it."""
     facts = _facts(bounce)
     texts = classifier._texts(facts)
-    for index, rule in enumerate(classifier.rules):
+    for index in classifier._candidates(texts):
         hits = classifier._match(index, facts, texts)
         if hits is not None:
-            return _decide(rule, facts, hits)
+            return _decide(classifier.rules[index], facts, hits)
     return _fallback(facts)
 
 
@@ -282,8 +290,8 @@ def explain(bounce: ParsedBounce, classifier: Classifier) -> list[tuple[Rule, tu
     facts = _facts(bounce)
     texts = classifier._texts(facts)
     out = []
-    for index, rule in enumerate(classifier.rules):
+    for index in classifier._candidates(texts):
         hits = classifier._match(index, facts, texts)
         if hits is not None:
-            out.append((rule, hits))
+            out.append((classifier.rules[index], hits))
     return out
