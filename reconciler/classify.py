@@ -175,9 +175,9 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
 class _TextHits:
     """Which rules' text conditions hold for one recipient result (from one set match)."""
 
-    diagnostic: frozenset[int]  # rules with a diagnostic pattern that matches
+    diagnostic: dict[int, str]  # rule -> its first diagnostic pattern that matches
     not_diagnostic: frozenset[int]  # rules with a not_diagnostic pattern that matches
-    remote_mta: frozenset[int]  # rules with a remote_mta pattern that matches
+    remote_mta: dict[int, str]  # rule -> its first remote_mta pattern that matches
 
 
 class Classifier:
@@ -199,9 +199,9 @@ class Classifier:
             diag += [(p, index, True) for p in rule.match.not_diagnostic or ()]
             mta += [(p, index, False) for p in rule.match.remote_mta or ()]
         self._diag = PatternSet([p for p, _, _ in diag])
-        self._diag_owner = tuple((index, negative) for _, index, negative in diag)
+        self._diag_owner = tuple(diag)
         self._mta = PatternSet([p for p, _, _ in mta])
-        self._mta_owner = tuple(index for _, index, _ in mta)
+        self._mta_owner = tuple(mta)
         # rules without a diagnostic condition: always tried; the others only when it matched
         self._untexted = frozenset(
             i for i, rule in enumerate(self.rules) if rule.match.diagnostic is None
@@ -209,18 +209,31 @@ class Classifier:
 
     def _candidates(self, texts: _TextHits) -> list[int]:
         """The rules that can match, in order: one set lookup spares trying the others."""
-        return sorted(self._untexted | texts.diagnostic)
+        return sorted(self._untexted | texts.diagnostic.keys())
 
     def _texts(self, f: _Facts) -> _TextHits:
-        found = [self._diag_owner[i] for i in self._diag.match(f.diagnostic)]
-        return _TextHits(
-            diagnostic=frozenset(index for index, negative in found if not negative),
-            not_diagnostic=frozenset(index for index, negative in found if negative),
-            remote_mta=frozenset(self._mta_owner[i] for i in self._mta.match(f.remote_mta)),
-        )
+        diagnostic: dict[int, str] = {}
+        negative: set[int] = set()
+        for i in sorted(self._diag.match(f.diagnostic)):
+            pattern, index, is_negative = self._diag_owner[i]
+            if is_negative:
+                negative.add(index)
+            else:
+                diagnostic.setdefault(index, pattern)
+        remote: dict[int, str] = {}
+        for i in sorted(self._mta.match(f.remote_mta)):
+            pattern, index, _ = self._mta_owner[i]
+            remote.setdefault(index, pattern)
+        return _TextHits(diagnostic, frozenset(negative), remote)
 
-    def _match(self, index: int, f: _Facts, texts: _TextHits) -> tuple[str, ...] | None:
-        """The matched conditions as readable strings, or None when the rule does not match."""
+    def _match(
+        self, index: int, f: _Facts, texts: _TextHits, show_text: bool = False
+    ) -> tuple[str, ...] | None:
+        """The matched conditions as readable strings, or None when the rule does not match.
+
+        The hot path names the pattern that matched; explanations (`show_text`) also find the
+        text it matched, which costs one more search.
+        """
         m = self.rules[index].match
         hits: list[str] = []
         for check in (_match_kind, _match_fields):
@@ -231,23 +244,23 @@ class Classifier:
         if m.remote_mta is not None:
             if index not in texts.remote_mta:
                 return None
-            hits.append(f"remote MTA {_shown(m.remote_mta, f.remote_mta)}")
+            hits.append(f"remote MTA {_shown(texts.remote_mta[index], f.remote_mta, show_text)}")
         if m.diagnostic is not None:
             if index not in texts.diagnostic:
                 return None
-            hits.append(f"diagnostic {_shown(m.diagnostic, f.diagnostic)}")
+            hits.append(f"diagnostic {_shown(texts.diagnostic[index], f.diagnostic, show_text)}")
         if index in texts.not_diagnostic:
             return None
         return tuple(hits)
 
 
-def _shown(patterns: Sequence[str], text: str) -> str:
-    """What the first matching pattern matched, for the explanation."""
-    for pattern in patterns:
+def _shown(pattern: str, text: str, show_text: bool) -> str:
+    """The pattern that matched, or (for explanations) the text it matched."""
+    if show_text:
         found = find_pattern(pattern, text)
         if found is not None:
             return repr(found)
-    return "(matched)"
+    return f"~ /{pattern}/"
 
 
 def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
@@ -291,7 +304,7 @@ def explain(bounce: ParsedBounce, classifier: Classifier) -> list[tuple[Rule, tu
     texts = classifier._texts(facts)
     out = []
     for index in classifier._candidates(texts):
-        hits = classifier._match(index, facts, texts)
+        hits = classifier._match(index, facts, texts, show_text=True)
         if hits is not None:
             out.append((classifier.rules[index], hits))
     return out
