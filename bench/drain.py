@@ -1,0 +1,240 @@
+"""Drain a backlog of N bounces: the raw IMAP+parse reference against the reconciler.
+
+    python bench/drain.py [--n 20000] [--batch 500] [--corpus tests/corpus/sisimai/emails]
+
+Starts a private dovecot (sdbox, loopback; the test suite's harness in tests/dovecot.py) and
+seeds two identical mailboxes with N real bounces (Sisimai samples, each made unique by a
+signed VERP token for its own user or, for one in five, by no token), by MULTIAPPEND.  Then:
+
+(a) reference: one imapclient connection; UID FETCH BODY.PEEK[] in batches, parse every message
+    with `email.message_from_bytes` (compat32), UID MOVE each batch: the floor of any drain;
+(b) the reconciler: `python -m reconciler --config X poll --once` in a subprocess, with a fresh
+    SQLite database, so that its peak RSS is its own (GNU time's %M; see `_poll`).
+
+Prints both rates, their ratio (target: (b) >= 50% of (a)) and the peak RSS of (b) (target:
+<= 150 MB, and flat when N grows: try --n 100000).  The rate of (b) is given with and without
+the process start (interpreter, imports, rules, schema), measured by polling an empty mailbox.
+It prints figures; it is not a timed test (STYLE 2.20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from reconciler.analysis import analyse  # noqa: E402 (after the path set-up)
+from reconciler.classify import Classifier  # noqa: E402
+from reconciler.config import VerpKey, VerpSettings  # noqa: E402
+from reconciler.rules import load_rules  # noqa: E402
+from reconciler.verp import make_address  # noqa: E402
+from tests.dovecot import Account, Dovecot  # noqa: E402
+
+VERP_SECRET = "bench-drain-verp-key-0123456789"
+VERP = VerpSettings(domain="bounces.example.org", keys=(VerpKey("a", VERP_SECRET.encode()),))
+TIME = Path("/usr/bin/time")
+MAX_TEMPLATE = 16 * 1024  # leave out the few huge samples: a backlog is mostly small DSNs
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """N messages made on demand (the same bytes every time): templates plus a unique header."""
+
+    templates: tuple[bytes, ...]
+    n: int
+    now: int
+
+    def __iter__(self) -> Iterator[bytes]:
+        for i in range(self.n):
+            raw = self.templates[i % len(self.templates)]
+            if i % 5 == 4:  # no token: an unmatched bounce, unique by its own header
+                yield b"X-Bench-Seq: %d\r\n" % i + raw
+                continue
+            address = make_address(VERP, user_id=i + 1, realm="bench", now=self.now - 3600)
+            yield b"Delivered-To: " + address.encode() + b"\r\n" + raw
+
+    def mean_size(self) -> float:
+        return sum(len(t) for t in self.templates) / len(self.templates)
+
+
+def _templates(corpus: Path) -> tuple[bytes, ...]:
+    """The corpus bounces the reconciler reads as bounces with recipients, CRLF, not huge."""
+    classifier = Classifier(load_rules().rules)
+    now = int(time.time())
+    found = []
+    for path in sorted(corpus.glob("*.eml")):
+        raw = path.read_bytes().replace(b"\r", b"").replace(b"\n", b"\r\n")
+        if len(raw) <= MAX_TEMPLATE and analyse(raw, classifier, VERP, now).verdicts:
+            found.append(raw)
+    if not found:
+        raise SystemExit(f"no usable samples in {corpus}")
+    return tuple(found)
+
+
+def _seed(server: Dovecot, account: Account, backlog: Backlog) -> float:
+    start = time.perf_counter()
+    server.append(account, "INBOX", backlog)
+    return time.perf_counter() - start
+
+
+def _reference(server: Dovecot, account: Account, batch: int) -> tuple[float, int]:
+    """(a): fetch in batches, parse with compat32, UID MOVE each batch. Returns (seconds, n)."""
+    start = time.perf_counter()
+    done = 0
+    client = IMAPClient(server.host, server.imap_port, ssl=False, timeout=60)
+    try:
+        client.login(account.name, account.password)
+        client.create_folder("processed")
+        client.select_folder("INBOX")
+        uids = sorted(client.search("ALL"))
+        for first in range(0, len(uids), batch):
+            chunk = uids[first : first + batch]
+            fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+            for uid in chunk:
+                email.message_from_bytes(fetched[uid][b"BODY[]"])  # compat32
+                done += 1
+            client.move(chunk, "processed")
+    finally:
+        client.logout()
+    return time.perf_counter() - start, done
+
+
+def _config(work: Path, server: Dovecot, account: Account, name: str, batch: int) -> Path:
+    secret = work / f"{name}.password"
+    secret.write_text(account.password)
+    secret.chmod(0o600)
+    config = work / f"{name}.toml"
+    config.write_text(
+        f"""[[mailbox]]
+name = "{name}"
+host = "{server.host}"
+port = {server.imap_port}
+security = "none"
+username = "{account.name}"
+password_file = "{secret}"
+batch_size = {batch}
+timeout_seconds = 120
+
+[database]
+url = "sqlite:///{work / (name + ".db")}"
+
+[verp]
+domain = "{VERP.domain}"
+
+[[verp.keys]]
+id = "a"
+secret_env = "BENCH_VERP_KEY"
+"""
+    )
+    return config
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    seconds: float
+    max_rss_mb: float
+    status: int
+    output: str
+
+
+def _poll(config: Path, work: Path) -> ChildRun:
+    """(b): one `poll --once` process; its wall time and peak RSS.
+
+    The peak comes from GNU time (`%M`), which forks the poll from its own small process.  The
+    rusage of a child forked from this driver would also count this driver's resident pages:
+    Linux carries the high-water mark across fork and exec.  Without /usr/bin/time that
+    figure (an upper bound) is shown instead.
+    """
+    env = {**os.environ, "BENCH_VERP_KEY": VERP_SECRET}
+    log, peak = work / (config.stem + ".log"), work / (config.stem + ".maxrss")
+    command = [sys.executable, "-m", "reconciler", "--config", str(config), "poll", "--once"]
+    if TIME.exists():
+        command = [str(TIME), "-f", "%M", "-o", str(peak), *command]
+    start = time.perf_counter()
+    with log.open("w") as out:
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen quiet
+    kilobytes = int(peak.read_text().split()[-1]) if TIME.exists() else usage.ru_maxrss
+    return ChildRun(seconds, kilobytes / 1024, child.returncode, log.read_text())
+
+
+def _count(server: Dovecot, account: Account, folder: str) -> int:
+    with server.client(account, folder=None) as imap:
+        if not imap.folder_exists(folder):
+            return 0
+        return int(imap.select_folder(folder, readonly=True)[b"EXISTS"])
+
+
+def _drained(server: Dovecot, account: Account) -> dict[str, int]:
+    return {f: _count(server, account, f) for f in ("INBOX", "processed", "unmatched")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20_000, help="messages in the backlog")
+    parser.add_argument("--batch", type=int, default=500, help="messages per FETCH / batch")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "tests/corpus/sisimai/emails")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="reconciler-bench-"))
+    work.chmod(0o755)  # dovecot's mail processes (nobody, when run as root) must traverse it
+    # a unique directory name: the harness names the instance (and its process titles) after it
+    server = Dovecot(Path(tempfile.mkdtemp(prefix="dovecot-", dir=work)), mail_format="sdbox")
+    try:
+        server.start()
+        backlog = Backlog(_templates(args.corpus), args.n, int(time.time()))
+        raw_account, ours, empty = server.add_user(), server.add_user(), server.add_user()
+        print(f"backlog: {args.n} messages from {len(backlog.templates)} samples, "
+              f"mean {backlog.mean_size() / 1024:.1f} KB; dovecot sdbox on loopback")  # fmt: skip
+        for account in (raw_account, ours):
+            seconds = _seed(server, account, backlog)
+            print(f"seeded {account.name}: {args.n / seconds:,.0f} msg/s (MULTIAPPEND)")
+
+        seconds, parsed = _reference(server, raw_account, args.batch)
+        raw_rate = parsed / seconds
+        print(f"(a) reference  {parsed} msgs in {seconds:6.2f} s = {raw_rate:8,.0f} msg/s")
+
+        # the start-up cost of a `poll --once` process, on an empty mailbox
+        idle = _poll(_config(work, server, empty, "empty", args.batch), work)
+        run = _poll(_config(work, server, ours, "bench", args.batch), work)
+        if run.status != 0 or idle.status != 0:
+            dovecot_log = server.log_file.read_text(errors="replace").splitlines()[-20:]
+            print(run.output[-3000:], idle.output[-2000:], *dovecot_log, sep="\n", file=sys.stderr)
+            return 1
+        left = _drained(server, ours)
+        ok = left["INBOX"] == 0 and left["processed"] + left["unmatched"] == args.n
+        rate = args.n / run.seconds
+        net = args.n / max(run.seconds - idle.seconds, 1e-9)
+        print(f"(b) reconciler {args.n} msgs in {run.seconds:6.2f} s = {rate:8,.0f} msg/s "
+              f"({net:,.0f} msg/s without the {idle.seconds:.2f} s process start)")  # fmt: skip
+        print(f"    moved: {left}  {'OK' if ok else 'NOT DRAINED'}")
+        print(f"ratio (b)/(a): {rate / raw_rate:.0%} (without start: {net / raw_rate:.0%}); "
+              "target >= 50%")  # fmt: skip
+        print(f"peak RSS of (b): {run.max_rss_mb:.1f} MB (empty-mailbox run: "
+              f"{idle.max_rss_mb:.1f} MB); target <= 150 MB")  # fmt: skip
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"(this driver process, incl. reference (a): {own:.1f} MB)")
+        return 0 if ok else 1
+    finally:
+        server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
