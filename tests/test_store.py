@@ -79,7 +79,7 @@ def total_events(store: Store) -> int:
 def test_migrations_are_recorded_once(store: Store) -> None:
     assert store.schema_versions() == list(range(1, LATEST_VERSION + 1))
     assert store.migrate(NOW) == []
-    assert store.schema_versions() == [1, 2, 3]
+    assert store.schema_versions() == list(range(1, LATEST_VERSION + 1))
 
 
 def test_a_second_migration_applies_once_on_top(

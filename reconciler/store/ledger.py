@@ -27,9 +27,9 @@ __all__ = [
 _CHUNK = 400  # keeps IN (...) lists well inside every backend's parameter limit
 
 
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _existing_uids(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> set[int]:
@@ -83,6 +83,7 @@ def _record_new(
 ) -> tuple[list[int], ...]:
     recorded: list[int] = []
     duplicates: list[int] = []
+    events: list[dict[str, object]] = []
     for entry in entries:
         original = first.get(entry.sha256)
         row_id = _insert(entry, original)
@@ -91,19 +92,24 @@ def _record_new(
             continue
         first[entry.sha256] = row_id
         recorded.append(entry.uid)
-        rows = [event_row(row_id, event, to_db(now)) for event in entry.events]
-        if rows:
-            Event.insert_many(rows).on_conflict_ignore().execute()
-        _clear_attempt(entry)
+        events.extend(event_row(row_id, event, to_db(now)) for event in entry.events)
+    # one multi-row INSERT per chunk, not one per message; 40 rows x ~20 columns stays under
+    # SQLite's oldest limit of 999 bound parameters
+    for part in _chunks(events, 40):
+        Event.insert_many(list(part)).on_conflict_ignore().execute()
+    _clear_attempts(entries)
     return recorded, duplicates
 
 
-def _clear_attempt(entry: LedgerEntry) -> None:
-    Attempt.delete().where(
-        (Attempt.mailbox == entry.mailbox)
-        & (Attempt.uidvalidity == entry.uidvalidity)
-        & (Attempt.uid == entry.uid)
-    ).execute()
+def _clear_attempts(entries: Sequence[LedgerEntry]) -> None:
+    """Recording a message clears its failed attempts (one DELETE per mailbox and chunk)."""
+    for key, group in _by_mailbox(entries).items():
+        for part in _chunks([entry.uid for entry in group]):
+            Attempt.delete().where(
+                (Attempt.mailbox == key[0])
+                & (Attempt.uidvalidity == key[1])
+                & Attempt.uid.in_(list(part))
+            ).execute()
 
 
 def record_batch(
