@@ -73,9 +73,10 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     brings old spikes, and they must be seen as spikes too.
     """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
-    earliest = store.earliest_event_after(watermark)
-    since = min(earliest, now) - window if earliest is not None else now - 2 * window
-    found = detect_incidents(store.recent_events(since, now), dctx.policy, int(now.timestamp()))
+    span = store.event_span_after(watermark)
+    # one window around the new events' times: bounded however large the drained backlog
+    since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
+    found = detect_incidents(store.recent_events(since, until), dctx.policy, int(now.timestamp()))
     for incident in found:
         if incident.active:
             log.warning("incident %s", describe_incident(incident))
@@ -83,28 +84,24 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     return store.incidents(now - timedelta(days=evidence_days(dctx.policy)))
 
 
-def _history(
-    store: Store, dctx: DecideContext, user: tuple[str, int], now: datetime
-) -> UserHistory:
-    realm, user_id = user
-    since = now - timedelta(days=evidence_days(dctx.policy))
-    history = store.user_history(realm, user_id, since)
+def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:
+    """The user's current address, when an adapter can tell (else policy counts all)."""
     if dctx.current_address is None:
         return history
     return UserHistory(
         realm=history.realm,
         user_id=history.user_id,
         events=history.events,
-        current_address=dctx.current_address(realm, user_id),
+        current_address=dctx.current_address(history.realm, history.user_id),
     )
 
 
 def _decide_user(
-    store: Store, dctx: DecideContext, user: tuple[str, int], run: tuple[str, Mode, datetime],
+    store: Store, dctx: DecideContext, history: UserHistory, run: tuple[str, Mode, datetime],
     incidents: Sequence[Incident],
 ) -> tuple[int, str] | None:  # fmt: skip
     run_id, mode, now = run
-    decision = decide(_history(store, dctx, user, now), dctx.policy, int(now.timestamp()),
+    decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
                       mode=mode, incidents=incidents)  # fmt: skip
     if decision.kind is DecisionKind.NONE:
         return None
@@ -142,8 +139,9 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     incidents = _incidents(store, dctx, watermark, now)
     report.incidents = sum(1 for i in incidents if i.active)
     report.users = len(users)
+    histories = store.user_histories(users, now - timedelta(days=evidence_days(dctx.policy)))
     for user in users:
-        done = _decide_user(store, dctx, user, (run_id, mode, now), incidents)
+        done = _decide_user(store, dctx, histories[user], (run_id, mode, now), incidents)
         if done is None:
             continue
         report.ids.append(done[0])

@@ -234,6 +234,16 @@ def test_user_history_and_counts(store: Store) -> None:
     outcomes = store.count_outcomes(NOW, LATER)
     assert outcomes[MessageOutcome.PROCESSED] == 3
     assert outcomes[MessageOutcome.UNMATCHED] == 1
+    since = NOW - timedelta(days=1)
+    many = store.user_histories([("wiki", 7), ("wiki", 8), ("other", 7)], since)
+    assert many[("wiki", 7)] == store.user_history("wiki", 7, since)
+    assert many[("wiki", 8)] == store.user_history("wiki", 8, since)
+    assert many[("other", 7)].events == ()
+    users, top = store.verified_users_after(0)
+    assert users == [("wiki", 7), ("wiki", 8)] and top == 4
+    span = store.event_span_after(0)
+    assert span is not None and span[0] <= span[1] < NOW
+    assert store.event_span_after(top) is None
 
 
 def test_one_store_per_process(store: Store, tmp_path: object) -> None:

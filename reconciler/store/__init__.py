@@ -210,6 +210,18 @@ class Store(PolicyStore, ReportStore, LeaseStore):
         """Users (realm, id) with verified events above `event_id`; and the top event id."""
         return positions.verified_users_after(event_id)
 
+    @wrap_errors("reading users' histories")
+    def user_histories(
+        self, users: Sequence[tuple[str, int]], since: datetime
+    ) -> dict[tuple[str, int], UserHistory]:
+        """`user_history` of many users at once (the decide stage after a batch)."""
+        return positions.user_histories(users, since)
+
+    @wrap_errors("reading the time span of new events")
+    def event_span_after(self, event_id: int) -> tuple[datetime, datetime] | None:
+        """Earliest and latest event time of the events above `event_id`."""
+        return positions.event_span_after(event_id)
+
     @wrap_errors("reading a user's history")
     def user_history(self, realm: str, user_id: int, since: datetime) -> UserHistory:
         """Verified events of one VERP user since `since`, as `UserHistory` for policy."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -10,6 +11,7 @@ import peewee as pw
 from reconciler.records import (
     BounceEvent,
     Checkpoint,
+    EvidenceEvent,
     MessageOutcome,
     Severity,
     Unprocessed,
@@ -166,3 +168,43 @@ def verified_users_after(event_id: int) -> tuple[list[tuple[str, int]], int]:
     )
     users = sorted({(realm or "", int(user)) for realm, user in rows})
     return users, int(top)
+
+
+def user_histories(
+    users: Sequence[tuple[str, int]], since: datetime
+) -> dict[tuple[str, int], UserHistory]:
+    """`user_history` for many users with one query per few hundred users."""
+    wanted = set(users)
+    found: dict[tuple[str, int], list[EvidenceEvent]] = {user: [] for user in wanted}
+    ids = sorted({user_id for _, user_id in wanted})
+    for start in range(0, len(ids), 500):
+        query = (
+            Event.select()
+            .where(
+                Event.user_id.in_(ids[start : start + 500])
+                & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
+                & (Event.event_time >= to_db(since))
+            )
+            .order_by(Event.event_time, Event.id)
+        )
+        for row in query:
+            key = (row.realm or "", int(row.user_id))
+            if key in found:
+                found[key].append(to_evidence(row))
+    return {
+        key: UserHistory(realm=key[0], user_id=key[1], events=tuple(events))
+        for key, events in found.items()
+    }
+
+
+def event_span_after(event_id: int) -> tuple[datetime, datetime] | None:
+    """Earliest and latest event time of the events above `event_id` (None: there are none)."""
+    low, high = (
+        Event.select(pw.fn.MIN(Event.event_time), pw.fn.MAX(Event.event_time))
+        .where(Event.id > event_id)
+        .tuples()
+        .get()
+    )
+    if low is None or high is None:
+        return None
+    return from_db(low), from_db(high)
