@@ -333,6 +333,10 @@ def run_once(
             log.error("mailbox=%s cycle failed: %s", folders.name, err)
             result.errors[folders.name] = str(err)
             continue
+        except Exception as err:  # the cycle boundary: one mailbox never stops the others
+            log.exception("mailbox=%s cycle failed unexpectedly", folders.name)
+            result.errors[folders.name] = f"unexpected {type(err).__name__}: {err}"
+            continue
         log.info("cycle %s", report.summary())
         result.reports.append(report)
     return result
