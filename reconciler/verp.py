@@ -234,12 +234,27 @@ def _header_values(message: ParsedMessage, header: str) -> list[str]:
     return [value for name, value in message.addressing if name.lower() == header]
 
 
+def _markers(settings: VerpSettings) -> tuple[str, ...]:
+    """What every token's local part starts with (lower case), in either format."""
+    native = (settings.prefix + settings.separator).lower()
+    bh = settings.bouncehandler
+    return (native, bh.prefix.lower() + "-") if bh is not None else (native,)
+
+
 def _candidates(message: ParsedMessage, settings: VerpSettings) -> list[tuple[str, str]]:
-    """(header, address) pairs in search order; each address once, first occurrence wins."""
+    """(header, address) pairs in search order; each address once, first occurrence wins.
+
+    A header value that contains no token prefix at all cannot hold a token: it is skipped
+    before the (slow) address parsing, which is most values of most bounces.
+    """
+    markers = _markers(settings)
     seen: set[str] = set()
     found: list[tuple[str, str]] = []
     for header in settings.search_headers:
-        for _name, address in getaddresses(_header_values(message, header)):
+        values = [
+            v for v in _header_values(message, header) if any(m in v.lower() for m in markers)
+        ]
+        for _name, address in getaddresses(values):
             if address and "@" in address and address not in seen:
                 seen.add(address)
                 found.append((header, address))
