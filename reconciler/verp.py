@@ -234,6 +234,22 @@ def _header_values(message: ParsedMessage, header: str) -> list[str]:
     return [value for name, value in message.addressing if name.lower() == header]
 
 
+_SIMPLE_ADDRESS = re.compile(r"\s*(?:[^<>\",()]*<)?\s*([^\s<>\",()@]+@[^\s<>\",()@]+?)\s*>?\s*")
+
+
+def _addresses(values: list[str]) -> list[str]:
+    """Addresses in header values: "addr", "<addr>", "Name <addr>" by a fast path; anything
+    else (quoted names, comments, several addresses) by the email package's full parser."""
+    out: list[str] = []
+    for value in values:
+        simple = _SIMPLE_ADDRESS.fullmatch(value)
+        if simple is not None:
+            out.append(simple.group(1))
+        else:
+            out.extend(address for _name, address in getaddresses([value]))
+    return out
+
+
 def _markers(settings: VerpSettings) -> tuple[str, ...]:
     """What every token's local part starts with (lower case), in either format."""
     native = (settings.prefix + settings.separator).lower()
@@ -254,7 +270,7 @@ def _candidates(message: ParsedMessage, settings: VerpSettings) -> list[tuple[st
         values = [
             v for v in _header_values(message, header) if any(m in v.lower() for m in markers)
         ]
-        for _name, address in getaddresses(values):
+        for address in _addresses(values):
             if address and "@" in address and address not in seen:
                 seen.add(address)
                 found.append((header, address))
