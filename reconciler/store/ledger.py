@@ -59,46 +59,85 @@ def known_fingerprints(digests: Iterable[str]) -> set[str]:
     return set(_first_rows(digests))
 
 
-def _insert(entry: LedgerEntry, original: int | None) -> int:
-    row = Message.create(
-        mailbox=entry.mailbox,
-        uidvalidity=entry.uidvalidity,
-        uid=entry.uid,
-        sha256=entry.sha256,
-        message_id=entry.message_id,
-        size=entry.size,
-        received_at=to_db(entry.received_at),
-        processed_at=to_db(entry.processed_at),
-        outcome=(MessageOutcome.DUPLICATE if original is not None else entry.outcome).value,
-        destination=entry.destination,
-        moved=entry.moved_at is not None,
-        moved_at=to_db(entry.moved_at) if entry.moved_at is not None else None,
-        duplicate_of=original,
-    )
-    return int(row.id)
+def _row(entry: LedgerEntry, original: int | None) -> dict[str, Any]:
+    return {
+        "mailbox": entry.mailbox,
+        "uidvalidity": entry.uidvalidity,
+        "uid": entry.uid,
+        "sha256": entry.sha256,
+        "message_id": entry.message_id,
+        "size": entry.size,
+        "received_at": to_db(entry.received_at),
+        "processed_at": to_db(entry.processed_at),
+        "outcome": (MessageOutcome.DUPLICATE if original is not None else entry.outcome).value,
+        "destination": entry.destination,
+        "moved": entry.moved_at is not None,
+        "moved_at": to_db(entry.moved_at) if entry.moved_at is not None else None,
+        "duplicate_of": original,
+    }
+
+
+def _insert_all(pairs: Sequence[tuple[LedgerEntry, int | None]]) -> dict[tuple[str, int, int], int]:
+    """Insert ledger rows in multi-row INSERTs; return their ids by (mailbox, uidvalidity, uid).
+
+    The ids are read back with one SELECT per chunk (portable: no RETURNING needed); the
+    (mailbox, uidvalidity, uid) key is unique, so the mapping is exact.
+    """
+    for part in _chunks([_row(entry, original) for entry, original in pairs], 60):
+        Message.insert_many(list(part)).execute()  # 60 rows x 13 columns < 999 parameters
+    ids: dict[tuple[str, int, int], int] = {}
+    for key, group in _by_mailbox([entry for entry, _ in pairs]).items():
+        for part in _chunks([entry.uid for entry in group]):
+            query = Message.select(Message.id, Message.uid).where(
+                (Message.mailbox == key[0])
+                & (Message.uidvalidity == key[1])
+                & Message.uid.in_(list(part))
+            )
+            ids.update(((key[0], key[1], int(row.uid)), int(row.id)) for row in query)
+    return ids
+
+
+def _key(entry: LedgerEntry) -> tuple[str, int, int]:
+    return (entry.mailbox, entry.uidvalidity, entry.uid)
 
 
 def _record_new(
     entries: Sequence[LedgerEntry], first: dict[str, int], now: datetime
 ) -> tuple[list[int], ...]:
-    recorded: list[int] = []
-    duplicates: list[int] = []
-    events: list[dict[str, object]] = []
+    """Insert new ledger rows and the events of the first copy of each content.
+
+    Two rounds: the first copy of each new content (and copies of contents already in the
+    ledger) first; then copies repeated within this batch, which point at a row of round one.
+    """
+    seen: set[str] = set()
+    round_one: list[tuple[LedgerEntry, int | None]] = []
+    round_two: list[LedgerEntry] = []
     for entry in entries:
-        original = first.get(entry.sha256)
-        row_id = _insert(entry, original)
-        if original is not None:
-            duplicates.append(entry.uid)
-            continue
-        first[entry.sha256] = row_id
-        recorded.append(entry.uid)
-        events.extend(event_row(row_id, event, to_db(now)) for event in entry.events)
-    # one multi-row INSERT per chunk, not one per message; 40 rows x ~20 columns stays under
-    # SQLite's oldest limit of 999 bound parameters
+        if entry.sha256 in first:
+            round_one.append((entry, first[entry.sha256]))
+        elif entry.sha256 in seen:
+            round_two.append(entry)
+        else:
+            seen.add(entry.sha256)
+            round_one.append((entry, None))
+    ids = _insert_all(round_one)
+    for entry, original in round_one:
+        if original is None:
+            first[entry.sha256] = ids[_key(entry)]
+    _insert_all([(entry, first[entry.sha256]) for entry in round_two])
+    recorded = [entry for entry, original in round_one if original is None]
+    events = [
+        event_row(ids[_key(entry)], event, to_db(now))
+        for entry in recorded
+        for event in entry.events
+    ]
+    # 40 rows x ~20 columns stays under SQLite's oldest limit of 999 bound parameters
     for part in _chunks(events, 40):
         Event.insert_many(list(part)).on_conflict_ignore().execute()
     _clear_attempts(entries)
-    return recorded, duplicates
+    duplicates = [entry.uid for entry, original in round_one if original is not None]
+    duplicates += [entry.uid for entry in round_two]
+    return [entry.uid for entry in recorded], duplicates
 
 
 def _clear_attempts(entries: Sequence[LedgerEntry]) -> None:
