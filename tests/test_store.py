@@ -269,3 +269,11 @@ def test_naive_times_are_taken_as_utc(tmp_path: object) -> None:
         store.set_checkpoint(Checkpoint(BOX, 1, 1, datetime(2026, 1, 1)), NOW)
         got = store.get_checkpoint(BOX)
     assert got is not None and got.last_success == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_watermarks_insert_then_update(store: Store) -> None:
+    assert store.watermark("test") == 0
+    store.set_watermark("test", 5, NOW)
+    store.set_watermark("test", 9, LATER)
+    store.set_watermark("test", 9, LATER)  # an unchanged value is no error (MySQL: 0 rows)
+    assert store.watermark("test") == 9

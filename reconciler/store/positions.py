@@ -141,14 +141,15 @@ def read_watermark(name: str) -> int:
 
 
 def write_watermark(name: str, value: int, now: datetime) -> None:
-    (
-        Watermark.insert(name=name, value=value, updated_at=to_db(now))
-        .on_conflict(
-            conflict_target=[Watermark.name],
-            update={Watermark.value: value, Watermark.updated_at: to_db(now)},
+    """Insert or update (portable: MySQL has no ON CONFLICT target, so update-then-insert)."""
+    with database.atomic():
+        changed = (
+            Watermark.update(value=value, updated_at=to_db(now))
+            .where(Watermark.name == name)
+            .execute()
         )
-        .execute()
-    )
+        if not changed and Watermark.get_or_none(Watermark.name == name) is None:
+            Watermark.insert(name=name, value=value, updated_at=to_db(now)).execute()
 
 
 def verified_users_after(event_id: int) -> tuple[list[tuple[str, int]], int]:
