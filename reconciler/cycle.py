@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 
 from reconciler.analysis import Analysis, analyse
 from reconciler.classify import Classifier
-from reconciler.config import MailboxSettings, VerpSettings
+from reconciler.config import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.errors import ReconcilerError
+from reconciler.leasing import LeaseTerms, Tenure, claim, lease_terms
 from reconciler.records import (
     BatchResult,
     BounceEvent,
@@ -76,11 +77,13 @@ class CycleReport:
     seen: int = 0
     outcomes: Counter[MessageOutcome] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
     events: int = 0
     duplicates: int = 0
     already: int = 0
     moved: int = 0
     failed: list[Unprocessed] = field(default_factory=list)
+    backlog: int = 0  # messages left in the folder after this cycle (stopped, or retried)
     rescanned: bool = False  # UIDVALIDITY changed: the folder was read from the start
     stopped: bool = False  # a stop was requested; the rest waits for the next cycle
 
@@ -262,6 +265,7 @@ def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchRes
         report.outcomes[entry.outcome] += 1
         report.events += len(entry.events)
         report.severities.update(e.severity.value for e in entry.events)
+        report.reasons.update(e.reason.value for e in entry.events)
 
 
 def poll_mailbox(
@@ -291,6 +295,7 @@ def poll_mailbox(
             report.stopped = True
             break
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
+    report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
     return report
 
 
@@ -318,17 +323,28 @@ def open_source(folders: MailboxSettings, *, read_only: bool = False) -> ImapSou
 
 
 def run_once(
-    mailboxes: Sequence[MailboxSettings], store: Store, ctx: CycleContext, mode: str
+    mailboxes: Sequence[MailboxSettings],
+    store: Store,
+    ctx: CycleContext,
+    mode: str,
+    lease: LeaseTerms | None = None,
 ) -> RunResult:
-    """Poll each mailbox once.  A mailbox that fails is logged and reported; the others go on."""
+    """Poll each mailbox once.  A mailbox that fails is logged and reported; the others go on.
+
+    Each mailbox is polled under its lease (`lease`: default ``host:pid``, 120 s), so a running
+    daemon worker's mailbox is skipped (logged) rather than drained twice at once.
+    """
     result = RunResult()
+    terms = lease or lease_terms(DaemonSettings())
     log.info("cycle start mode=%s mailboxes=%d", mode, len(mailboxes))
     for folders in mailboxes:
         if ctx.stop.is_set():
             break
         try:
-            with open_source(folders) as source:
-                report = poll_mailbox(source, store, folders, ctx)
+            if not claim(store, folders.name, terms, ctx.clock()):
+                continue
+            with Tenure(store, folders.name, terms, ctx) as held, open_source(folders) as source:
+                report = poll_mailbox(source, store, folders, held.ctx)
         except ReconcilerError as err:
             log.error("mailbox=%s cycle failed: %s", folders.name, err)
             result.errors[folders.name] = str(err)

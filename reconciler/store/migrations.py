@@ -145,12 +145,34 @@ def _m3(db: pw.Database) -> None:
         db.create_tables((_V3Watermark,), safe=True)
 
 
+class _V4Lease(_V1Base):
+    """Frozen copy of `models.LeaseRow` at version 4."""
+
+    id = pw.AutoField()
+    scope = pw.CharField(max_length=16)
+    name = pw.CharField(max_length=255)
+    holder = pw.CharField(max_length=255)
+    acquired_at = pw.DateTimeField()
+    renewed_at = pw.DateTimeField()
+    expires_at = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("scope", "name"), True),)
+        table_name = "lease"
+
+
+def _m4(db: pw.Database) -> None:
+    with db.bind_ctx((_V4Lease,)):
+        db.create_tables((_V4Lease,), safe=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
         2, "mode, audit log, decisions, suppressions, action log, outbox, incidents", apply_v2
     ),
     Migration(3, "watermarks (how far the decide stage has read the events)", _m3),
+    Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
 )
 
 
@@ -161,9 +183,27 @@ def applied_versions() -> list[int]:
     return [row.version for row in query]
 
 
+_MIGRATION_LOCK = 7_242_024  # PostgreSQL advisory lock key: one migrating worker at a time
+
+
 def migrate(now: datetime) -> list[int]:
-    """Apply every migration not yet recorded (`now`: naive UTC); returns the numbers applied."""
+    """Apply every migration not yet recorded (`now`: naive UTC); returns the numbers applied.
+
+    On PostgreSQL several workers starting together on an empty database take turns (a
+    session advisory lock), so the second finds the work done instead of colliding.
+    """
     db = database.obj
+    locked = isinstance(db, pw.PostgresqlDatabase)
+    if locked:
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        return _migrate(db, now)
+    finally:
+        if locked:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def _migrate(db: pw.Database, now: datetime) -> list[int]:
     done = set(applied_versions())
     applied: list[int] = []
     for step in MIGRATIONS:

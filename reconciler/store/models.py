@@ -23,6 +23,7 @@ __all__ = [
     "DecisionRow",
     "Event",
     "IncidentRow",
+    "LeaseRow",
     "Message",
     "ModeRow",
     "OutboxRow",
@@ -276,6 +277,34 @@ class IncidentRow(_Base):
         table_name = "incident"
 
 
+class Watermark(_Base):
+    """How far a stage has read a table, by name (e.g. the decide stage over events)."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    value = pw.BigIntegerField()
+    updated_at = pw.DateTimeField()
+
+
+class LeaseRow(_Base):
+    """A lease (migration 4): who holds a mailbox (or a stage, or a worker's presence) until when.
+
+    `scope` is "mailbox", "stage" or "worker"; `name` is the mailbox name, the stage name or the
+    worker id.  A row is never deleted: a released lease keeps its last holder, expired.
+    """
+
+    id = pw.AutoField()
+    scope = pw.CharField(max_length=16)
+    name = pw.CharField(max_length=255)
+    holder = pw.CharField(max_length=255)
+    acquired_at = pw.DateTimeField()
+    renewed_at = pw.DateTimeField()
+    expires_at = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("scope", "name"), True),)
+        table_name = "lease"
+
+
 MODELS: tuple[type[Any], ...] = (
     SchemaVersion,
     Message,
@@ -289,12 +318,6 @@ MODELS: tuple[type[Any], ...] = (
     ActionLog,
     OutboxRow,
     IncidentRow,
+    Watermark,
+    LeaseRow,
 )
-
-
-class Watermark(_Base):
-    """How far a stage has read a table, by name (e.g. the decide stage over events)."""
-
-    name = pw.CharField(max_length=64, primary_key=True)
-    value = pw.BigIntegerField()
-    updated_at = pw.DateTimeField()

@@ -1,0 +1,287 @@
+"""Worker leases around cycles (issue 7): several workers share one database.
+
+Each mailbox is drained by one worker at a time: a cycle starts only after `claim` took the
+mailbox's lease; the lease is renewed after every committed batch and released when the cycle
+ends.  A worker that dies keeps its lease until the expiry (``[daemon] lease_seconds``), then
+another worker takes over; a dead worker of *this* host (its pid is gone) is taken over at once.
+Losing the lease mid-cycle stops the cycle after the batch in hand, like a SIGTERM does.
+
+The decide stage run after each batch reads the whole event table, so it is serialised across
+workers (a ``stage`` lease) and across the mailbox threads of one worker (a process lock).
+
+`Crew` is the daemon's side: presence rows tell how many workers are live, each takes at most
+its fair share (ceil(mailboxes / workers)) of the mailboxes, hands back any excess between
+batches when a worker joins, and wakes the mailboxes it was refused once they come free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from reconciler.errors import StoreError
+from reconciler.store.leaseapi import STAGE, WORKER
+
+if TYPE_CHECKING:
+    from reconciler.config import DaemonSettings
+    from reconciler.cycle import CycleContext
+    from reconciler.store import Store
+
+__all__ = ["Crew", "LeaseTerms", "Tenure", "claim", "default_worker", "is_gone", "lease_terms"]
+
+log = logging.getLogger(__name__)
+
+DECIDE = "decide"
+_DECIDE_LOCK = threading.Lock()  # one decide run at a time in this process, too
+_WAIT_STEP = 0.05  # seconds between two tries for the decide stage's lease
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """Who this worker is and how long a lease lasts without renewal."""
+
+    worker: str
+    ttl: timedelta
+
+
+def default_worker() -> str:
+    """``host:pid``: unique per process, and lets a restart on the same host spot its dead self."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_terms(daemon: DaemonSettings) -> LeaseTerms:
+    return LeaseTerms(daemon.worker_id or default_worker(), timedelta(seconds=daemon.lease_seconds))
+
+
+def is_gone(worker: str) -> bool:
+    """True when `worker` is a ``host:pid`` of this host whose process no longer exists.
+
+    Any other id (another host, a configured name) cannot be checked: only its expiry tells.
+    """
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by another user
+    return False
+
+
+def claim(
+    store: Store, mailbox: str, terms: LeaseTerms, now: datetime, *, quiet: bool = False
+) -> bool:
+    """Take the mailbox's lease for one cycle; False (logged; at DEBUG when `quiet`, for a
+    mailbox already refused) when another live worker has it."""
+    if store.acquire_lease(mailbox, terms.worker, now, terms.ttl):
+        return True
+    holder = store.lease_holder(mailbox, now)
+    if holder is None:  # released between our two queries: try once more
+        return store.acquire_lease(mailbox, terms.worker, now, terms.ttl)
+    if is_gone(holder) and store.take_over_lease(mailbox, (holder, terms.worker), now, terms.ttl):
+        log.warning("mailbox=%s lease taken over from %s (process gone)", mailbox, holder)
+        return True
+    log.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "mailbox=%s skipped: lease held by %s",
+        mailbox,
+        holder,
+    )
+    return False
+
+
+class _CycleStop(threading.Event):
+    """Set for this cycle only (lease lost or handed over), or when the process stops."""
+
+    def __init__(self, process: threading.Event) -> None:
+        super().__init__()
+        self._process = process
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._process.is_set()
+
+
+class Tenure:
+    """One claimed mailbox lease for the length of one cycle (a context manager).
+
+    `ctx` is the cycle context to run with: its `after_batch` runs the decide stage (exclusive
+    across workers; when another worker is running it, it is owed and run at the end of the
+    cycle at the latest) and then renews the lease; when the lease was lost, or `keep()` says
+    to hand it to another worker, the cycle stops after that batch.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        mailbox: str,
+        terms: LeaseTerms,
+        ctx: CycleContext,
+        keep: Callable[[datetime], bool] | None = None,
+    ) -> None:
+        self.store, self.mailbox, self.terms = store, mailbox, terms
+        self.ended: str | None = None  # "lost" | "handed over": the lease is not ours any more
+        self._keep = keep
+        self._decide = ctx.after_batch
+        self._owed: datetime | None = None  # a batch's decide stage still to run
+        self._clock = ctx.clock
+        self._stop = _CycleStop(ctx.stop)
+        self.ctx = dataclasses.replace(ctx, stop=self._stop, after_batch=self._after_batch)
+
+    def __enter__(self) -> Tenure:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._owed is not None:  # the decide stage was busy elsewhere: run it now
+                self._decide_now(self._owed, wait=True)
+        except Exception as failure:  # never hide the cycle's own error; raise ours otherwise
+            if kind is None:
+                raise
+            log.warning("mailbox=%s decide stage after a failed cycle: %s", self.mailbox, failure)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self.ended is not None:
+            return
+        try:
+            self.store.release_lease(self.mailbox, self.terms.worker, self._clock())
+        except StoreError as failure:  # it expires on its own
+            log.warning("mailbox=%s lease not released (expires anyway): %s", self.mailbox, failure)
+
+    def _after_batch(self, at: datetime) -> None:
+        if self._decide is not None:
+            self._owed = at
+            self._decide_now(at, wait=False)
+        now = self._clock()
+        if not self.store.renew_lease(self.mailbox, self.terms.worker, now, self.terms.ttl):
+            self._end("lost", f"lease lost to {self.store.lease_holder(self.mailbox, now)}")
+        elif self._keep is not None and not self._keep(now):
+            self.store.release_lease(self.mailbox, self.terms.worker, now)
+            self._end("handed over", "more than a fair share held: lease handed over")
+
+    def _end(self, why: str, detail: str) -> None:
+        log.warning("mailbox=%s %s; stopping after this batch", self.mailbox, detail)
+        self.ended = why
+        self._stop.set()
+
+    def _decide_now(self, at: datetime, *, wait: bool) -> None:
+        """Run the decide stage under its lease (one run at a time across workers and threads).
+
+        Between batches (`wait=False`) a busy stage is left owed: the run in progress, or the
+        next try, reads our events from the watermark.  At the end of the cycle (`wait=True`)
+        an owed run waits for the lease (see `_take_decide`).
+        """
+        if not _DECIDE_LOCK.acquire(timeout=self.terms.ttl.total_seconds() if wait else 0):
+            return
+        try:
+            if not self._take_decide(wait):
+                return
+            try:
+                assert self._decide is not None  # only called with a decide stage
+                self._decide(at)
+                self._owed = None
+            finally:
+                self.store.release_lease(DECIDE, self.terms.worker, self._clock(), scope=STAGE)
+        finally:
+            _DECIDE_LOCK.release()
+
+    def _take_decide(self, wait: bool) -> bool:
+        """Take the decide stage's lease: at once from a dead worker of this host; when `wait`,
+        waiting for a live holder up to one lease time (then it is presumed stuck and the stage
+        runs anyway) or until a stop.  False: not taken (the stage stays owed)."""
+        worker, ttl = self.terms.worker, self.terms.ttl
+        deadline = time.monotonic() + ttl.total_seconds()
+        while not self.store.acquire_lease(DECIDE, worker, self._clock(), ttl, scope=STAGE):
+            now = self._clock()
+            holder = self.store.lease_holder(DECIDE, now, scope=STAGE)
+            gone = holder is not None and is_gone(holder)
+            if gone and self.store.take_over_lease(DECIDE, (holder or "", worker), now, ttl, STAGE):
+                log.warning("decide stage: lease taken over from %s (process gone)", holder)
+                return True
+            if not wait or self._stop.is_set():
+                return False
+            if time.monotonic() > deadline:
+                log.warning("decide stage: lease still held by %s; running anyway", holder)
+                return True
+            self._stop.wait(_WAIT_STEP)  # a pause between two tries, not a timing sleep
+        return True
+
+
+class Crew:
+    """This worker among the others: presence, fair share, and mailboxes to retry."""
+
+    def __init__(self, terms: LeaseTerms, mailboxes: int) -> None:
+        self.terms = terms
+        self.mailboxes = mailboxes
+        self.deferred: set[str] = set()  # refused mailboxes: woken once their lease is free
+        self._yielded: dict[str, datetime] = {}  # handed over: not re-claimed before this time
+        self._lock = threading.Lock()
+
+    def fair_share(self, store: Store, now: datetime) -> int:
+        workers = store.live_leases(now, scope=WORKER)
+        live = [w for w in workers.values() if not is_gone(w)]
+        count = max(len(set(live) | {self.terms.worker}), 1)
+        return max(math.ceil(self.mailboxes / count), 1)
+
+    def claim(self, store: Store, mailbox: str, now: datetime) -> bool:
+        """Claim `mailbox` unless another holds it or we already hold our fair share."""
+        with self._lock:
+            held = [m for m in store.leases_held(self.terms.worker, now) if m != mailbox]
+            share = self.fair_share(store, now)
+            level = logging.DEBUG if mailbox in self.deferred else logging.INFO  # once, at INFO
+            if now < self._yielded.get(mailbox, now):
+                log.log(level, "mailbox=%s skipped: handed over to another worker", mailbox)
+            elif len(held) >= share:
+                log.log(
+                    level, "mailbox=%s skipped: fair share of %d mailbox(es) held", mailbox, share
+                )
+            elif claim(store, mailbox, self.terms, now, quiet=mailbox in self.deferred):
+                self.deferred.discard(mailbox)
+                return True
+            self.deferred.add(mailbox)
+            return False
+
+    def keeps(self, store: Store, mailbox: str, now: datetime) -> bool:
+        """Between batches: keep `mailbox` unless it is beyond our fair share (by name order,
+        so the mailbox threads of one worker agree on which to hand over)."""
+        held = store.leases_held(self.terms.worker, now)
+        if mailbox in held[: self.fair_share(store, now)]:
+            return True
+        with self._lock:  # let a worker with room take it: no re-claim for one lease time
+            self._yielded[mailbox] = now + self.terms.ttl
+        return False
+
+    def heartbeat(self, store: Store, now: datetime) -> list[str]:
+        """Renew our presence; returns the refused mailboxes worth trying again now."""
+        store.acquire_lease(self.terms.worker, self.terms.worker, now, self.terms.ttl, WORKER)
+        if len(store.leases_held(self.terms.worker, now)) >= self.fair_share(store, now):
+            return []
+        with self._lock:
+            ready = []
+            for mailbox in sorted(self.deferred):
+                holder = store.lease_holder(mailbox, now)
+                if holder is None or is_gone(holder):
+                    ready.append(mailbox)
+            self.deferred.difference_update(ready)
+        return ready
+
+    def leave(self, store: Store, now: datetime) -> None:
+        """A clean stop: our presence ends now (the others count one worker fewer at once)."""
+        try:
+            store.release_lease(self.terms.worker, self.terms.worker, now, scope=WORKER)
+        except StoreError as err:
+            log.warning("presence not released (expires anyway): %s", err)
