@@ -1,0 +1,105 @@
+"""`reconciler user show`: one user's (or address's) evidence trail as a timeline, and
+`reconciler status`: each mailbox's health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from reconciler.records import Health, Mode, StoredDecision, StoredEvent, Trail, UserSelector
+from reconciler.report.console import when
+from reconciler.report.overview import print_mode_line
+
+__all__ = ["print_health", "print_trail", "selector_text"]
+
+Row = tuple[datetime, str, str, str]  # (when, what, mode, detail)
+
+
+def selector_text(s: UserSelector) -> str:
+    if s.address is not None:
+        return s.address
+    return f"{s.realm}:{s.user_id}" if s.realm is not None else f"user {s.user_id} (any realm)"
+
+
+def _event_row(stored: StoredEvent, mode: Mode) -> Row:
+    e = stored.event
+    who = f"{e.realm}:{e.user_id}" if e.verp_valid else f"unverified ({e.verp_failure or '-'})"
+    detail = (
+        f"{e.recipient or '-'} {e.kind.value}/{e.severity.value} {e.reason.value} "
+        f"rule={e.rule_id} status={e.status or '-'} mta={e.remote_mta or '-'} {who} "
+        f"[{stored.mailbox} uid {stored.uid}]\n  {e.diagnostic or '-'}"
+    )
+    return e.event_time, f"event {stored.id}", mode.value, detail
+
+
+def _decision_row(stored: StoredDecision) -> Row:
+    d = stored.decision
+    detail = (
+        f"{d.kind.value} {d.address or '-'} rule={d.rule or '-'} "
+        f"days h/s={d.hard_days}/{d.soft_days} {d.disposition.value} "
+        f"evidence={list(d.event_ids)}"
+    )
+    return stored.recorded_at, f"decision {stored.id}", d.mode.value, detail
+
+
+def _rows(t: Trail) -> list[Row]:
+    rows = [_event_row(stored, mode) for stored, mode in t.events]
+    rows.extend(_decision_row(stored) for stored in t.decisions)
+    for action, mode in t.actions:
+        undone = f" (undone {when(action.undone_at)})" if action.undone_at else ""
+        detail = f"{action.action} {action.status.value} {action.detail}".strip() + undone
+        what = f"action {action.id} (decision {action.decision_id})"
+        rows.append((action.at, what, mode.value, detail))
+    for entry, mode in t.audit:
+        rows.append((entry.at, entry.action, mode.value, f"{entry.actor}: {entry.detail}"))
+    return sorted(rows, key=lambda r: r[0])
+
+
+def print_trail(console: Console, t: Trail) -> None:
+    """Every event, decision, action and undo in time order, with the mode in force."""
+    rows = _rows(t)
+    title = f"Evidence trail of {selector_text(t.selector)}: {len(rows)} entries"
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
+    for col in ("when (UTC)", "what", "mode", "detail"):
+        table.add_column(col, overflow="fold")
+    for moment, what, mode, detail in rows:
+        table.add_row(f"{moment:%Y-%m-%d %H:%M}", what, mode, escape(detail))
+    console.print(table)
+    for s in t.suppressions:
+        console.print(f"suppressed: {s.address} since {when(s.since)} ({escape(s.reason)})")
+    if not t.suppressions:
+        console.print("suppressed: no")
+
+
+def _age(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes}m"
+    return f"{minutes // 1440}d {minutes // 60 % 24}h" if minutes >= 1440 else f"{minutes // 60}h"
+
+
+def print_health(console: Console, h: Health) -> None:
+    """One line per mailbox; stale ones marked.  The exit code tells monitoring the verdict."""
+    print_mode_line(console, h.mode, h.last_trip)
+    table = Table(box=box.SIMPLE_HEAD, title="Mailboxes", title_justify="left")
+    for col in ("mailbox", "last success", "age", "state", "unmoved", "retrying", "backlog"):
+        table.add_column(col, overflow="fold")
+    for m in h.mailboxes:
+        age = _age(m.age_seconds)
+        state = "[bold red]STALE[/]" if m.stale else "ok"
+        backlog = str(m.imap_backlog) if m.imap_backlog is not None else "unknown"
+        if m.imap_error:
+            backlog += f" ({escape(m.imap_error)})"
+        table.add_row(m.mailbox, when(m.last_success), age, state, str(m.unmoved),
+                      str(m.retrying), backlog)  # fmt: skip
+    console.print(table)
+    verdict = "ok" if h.ok else f"STALE: not polled within {h.stale_after}s"
+    console.print(f"status: {verdict}")
