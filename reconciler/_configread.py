@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from reconciler.errors import ConfigError
 __all__ = ["Context", "SecretRef", "Table", "field_default", "show", "world_readable"]
 
 _MISSING: Final = object()
+_ENV_NAME: Final = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_PATH_LIKE: Final = re.compile(r"[/.~]")  # a missing secret file is echoed if it looks like a path
+_NOT_ECHOED: Final = "not found; the value is not shown: is the secret itself written in this key?"
 
 
 def show(value: object) -> str:
@@ -184,10 +188,18 @@ class Table:
         name = self.string(key)
         value = self._ctx.env.get(name, "")
         if not value:
+            # A value that does not look like a variable name may be the secret itself,
+            # written in the wrong key: never echo it (the error is printed and logged).
+            if not _ENV_NAME.fullmatch(name):
+                raise self.fail(key, f"environment variable {_NOT_ECHOED}")
             raise self.fail(key, f"environment variable {name} is not set or empty")
         return SecretRef(value.encode(), env=name)
 
     def _secret_from_file(self, key: str) -> SecretRef:
+        given = self.string(key)
+        path = self._ctx.base_dir / Path(given).expanduser()
+        if not path.is_file() and not _PATH_LIKE.search(given):  # maybe the secret itself
+            raise self.fail(key, f"file {_NOT_ECHOED}")
         path = self.file_path(key)
         try:
             data = path.read_bytes().rstrip(b"\r\n")
