@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler._configmonitor import build_digest, build_metrics
 from reconciler._configpolicy import build_actions, build_policy
 from reconciler._configread import Context, Table, field_default, world_readable
 from reconciler._configverp import build_verp
@@ -29,6 +30,7 @@ __all__ = ["build_settings"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql")
+_WORKER = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -45,6 +47,8 @@ def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) 
     verp_settings = build_verp(root.table("verp")) if root.has("verp") else None
     policy = build_policy(root.table("policy"))
     actions = build_actions(root.table("actions"))
+    metrics = build_metrics(root.table("metrics"))
+    digest = build_digest(root.table("digest"))
     root.finish()
     if ctx.literal_secrets and world_readable(path):
         keys = ", ".join(ctx.literal_secrets)
@@ -63,6 +67,8 @@ def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) 
         warnings=tuple(ctx.warnings),
         policy=policy,
         actions=actions,
+        metrics=metrics,
+        digest=digest,
     )
 
 
@@ -182,9 +188,19 @@ def _daemon(t: Table) -> DaemonSettings:
         idle=t.boolean("idle", False),
         misfire_grace_seconds=t.integer("misfire_grace_seconds", 60, 1, 86_400),
         max_attempts=t.integer("max_attempts", 3, 1, 100),
+        worker_id=_worker_id(t),
+        lease_seconds=t.integer("lease_seconds", 120, 2, 3_600),
     )
     t.finish()
     return daemon
+
+
+def _worker_id(t: Table) -> str | None:
+    """An explicit lease holder id: unique per process among the workers of one database."""
+    worker = t.optional_string("worker_id")
+    if worker is not None and not _WORKER.fullmatch(worker):
+        raise t.fail("worker_id", "1-200 characters of A-Z a-z 0-9 _ . : @ -")
+    return worker
 
 
 def _logging(t: Table) -> LoggingSettings:

@@ -20,6 +20,7 @@ from reconciler import __version__
 from reconciler.analysis import ResultRow, analyse, result_rows, row_json
 from reconciler.classify import Classifier, explain
 from reconciler.cli_policy import add_policy_commands
+from reconciler.cli_report import add_report_commands
 from reconciler.config import (
     Settings,
     VerpSettings,
@@ -31,6 +32,7 @@ from reconciler.cycle import CycleContext, open_source, run_once
 from reconciler.daemon import DaemonPlan, run_daemon
 from reconciler.dryrun import preview_mailbox
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
+from reconciler.leasing import lease_terms
 from reconciler.logs import configure_logging
 from reconciler.mailfiles import discover, read_messages
 from reconciler.records import MessageKind
@@ -92,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_dry_run)
 
     add_policy_commands(sub)
+    add_report_commands(sub)
 
     p = sub.add_parser("check-config", help="validate the configuration, print it (secrets masked)")
     p.set_defaults(func=_cmd_check_config)
@@ -268,7 +271,8 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     _setup_logging(settings)
     with open_service(settings) as service:
         mode = service.store.get_mode().mode.value
-        result = run_once(settings.mailboxes, service.store, service.cycle, mode=mode)
+        lease = lease_terms(settings.daemon)  # the configured worker id and lease time
+        result = run_once(settings.mailboxes, service.store, service.cycle, mode=mode, lease=lease)
     print_run(make_console(), result)
     return EXIT_OK if result.ok else EXIT_FAIL
 
@@ -276,7 +280,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, warn=False)
     _setup_logging(settings)
-    with open_service(settings) as service:
+    with open_service(settings, serve_metrics=True) as service:
         store = service.store
         plan = DaemonPlan(
             mailboxes=settings.mailboxes,
@@ -285,6 +289,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             store=store,
             ctx=service.cycle,
             mode=lambda: store.get_mode().mode.value,
+            metrics=service.metrics,
+            digest=settings.digest,
         )
         return run_daemon(plan)
 

@@ -28,9 +28,11 @@ __all__ = [
     "CommandSettings",
     "DaemonSettings",
     "DatabaseSettings",
+    "DigestSettings",
     "LoggingSettings",
     "MailboxSettings",
     "MediaWikiSettings",
+    "MetricsSettings",
     "RulesSettings",
     "Settings",
     "VerpKey",
@@ -154,6 +156,8 @@ class DaemonSettings:
     idle: bool = False
     misfire_grace_seconds: int = 60
     max_attempts: int = 3  # a message whose analysis fails this often is quarantined
+    worker_id: str | None = None  # this worker's lease holder id; None: "host:pid"
+    lease_seconds: int = 120  # a mailbox lease not renewed for this long passes to another worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,35 @@ class ActionsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """`[metrics]`: an optional Prometheus endpoint (needs the `metrics` extra)."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"
+    port: int = 9187
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """`[digest]`: an optional summary mail to operators (unmatched, quarantined, incidents)."""
+
+    enabled: bool = False
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    starttls: bool = True
+    username: str | None = None  # None: no SMTP AUTH
+    password: str = field(repr=False, default="")  # from password_env / password_file
+    sender: str = ""  # required when enabled
+    recipients: tuple[str, ...] = ()  # required when enabled
+    interval_hours: int = 24
+    max_examples: int = 10
+    show_addresses: bool = False  # full recipient addresses in the examples (else ***@domain)
+    timeout_seconds: float = 30.0
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     mailboxes: tuple[MailboxSettings, ...] = ()
     database: DatabaseSettings = DatabaseSettings()
@@ -226,6 +259,8 @@ class Settings:
     warnings: tuple[str, ...] = ()  # one line each: things that load but deserve attention
     policy: PolicySettings = field(default_factory=PolicySettings)
     actions: ActionsSettings = ActionsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    digest: DigestSettings = DigestSettings()
 
 
 _SECRET_FIELDS = frozenset({"password", "secret"})
@@ -266,6 +301,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     _describe("logging", settings.logging, lines)
     _describe("policy", settings.policy, lines)
     _describe("actions", settings.actions, lines)
+    _describe("metrics", settings.metrics, lines)
+    _describe("digest", settings.digest, lines)
     if settings.verp is None:
         lines.append(("verp", "(not configured)"))
     else:

@@ -18,6 +18,7 @@ from reconciler.classify import Classifier
 from reconciler.config import Settings
 from reconciler.cycle import CycleContext
 from reconciler.decisions import DecideContext, run_decisions
+from reconciler.metrics import NoMetrics, start_metrics
 from reconciler.rules import load_rules
 from reconciler.store import Store, open_database
 
@@ -39,6 +40,7 @@ class Service:
     decide: DecideContext
     cycle: CycleContext
     run_id: str
+    metrics: NoMetrics  # the Prometheus endpoint of the daemon, or a sink that does nothing
 
 
 def _current_address(actions: tuple[Action, ...]) -> Callable[[str, int], str | None] | None:
@@ -56,10 +58,14 @@ def _utcnow() -> datetime:
 
 @contextmanager
 def open_service(
-    settings: Settings, *, clock: Callable[[], datetime] = _utcnow
+    settings: Settings, *, clock: Callable[[], datetime] = _utcnow, serve_metrics: bool = False
 ) -> Iterator[Service]:
-    """Open and migrate the store, build classifier, actions and stages; close at the end."""
+    """Open and migrate the store, build classifier, actions and stages; close at the end.
+
+    `serve_metrics` (the daemon) starts the configured Prometheus endpoint.
+    """
     now = clock()
+    metrics = start_metrics(settings.metrics) if serve_metrics else NoMetrics()
     store = open_database(settings.database.url)
     try:
         store.migrate(now)
@@ -80,8 +86,11 @@ def open_service(
             verp=settings.verp,
             max_attempts=settings.daemon.max_attempts,
             clock=clock,
-            after_batch=lambda at: run_decisions(store, decide, run_id, at),
+            after_batch=lambda at: metrics.observe_decisions(
+                run_decisions(store, decide, run_id, at)
+            ),
         )
-        yield Service(settings, store, actions, decide, cycle, run_id)
+        yield Service(settings, store, actions, decide, cycle, run_id, metrics)
     finally:
         store.close()
+        metrics.close()

@@ -15,8 +15,10 @@ from reconciler.config import (
     BounceHandlerSettings,
     DaemonSettings,
     DatabaseSettings,
+    DigestSettings,
     LoggingSettings,
     MailboxSettings,
+    MetricsSettings,
     RulesSettings,
     Settings,
     VerpKey,
@@ -127,6 +129,8 @@ _RECORDS = (
     VerpSettings,
     DaemonSettings,
     LoggingSettings,
+    MetricsSettings,
+    DigestSettings,
     Settings,
 )
 
