@@ -20,6 +20,7 @@ from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.config import WebhookSettings
 from reconciler.policy import check_breaker, decide, describe, describe_incident, detect_incidents
 from reconciler.records import (
+    Decision,
     DecisionKind,
     Disposition,
     Incident,
@@ -33,6 +34,7 @@ __all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]
 
 log = logging.getLogger(__name__)
 WATERMARK = "decide:events"
+SETTLE = timedelta(minutes=2)  # events older than this are surely committed (see the store)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,8 @@ class DecideReport:
     mode: Mode = Mode.LOG_ONLY
     users: int = 0  # users with new evidence
     dispositions: Counter[str] = field(default_factory=Counter)  # applied / would / withheld
+    kinds: Counter[str] = field(default_factory=Counter)  # decision kinds (suppress, ...)
+    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (action, status)
     incidents: int = 0  # active incidents
     tripped: str | None = None  # why the breaker paused enforcement in this run
     ids: list[int] = field(default_factory=list)  # the decisions recorded
@@ -96,17 +100,33 @@ def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:
     )
 
 
+def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now: datetime) -> bool:
+    """The same decision on the same evidence was recorded before (a run killed between its
+    decisions and its watermark is run again): record and apply it once only."""
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    earlier = store.decisions(since, now + timedelta(seconds=1), decision.realm, decision.user_id)
+    return any(
+        (e.decision.kind, e.decision.rule, e.decision.address, e.decision.event_ids)
+        == (decision.kind, decision.rule, decision.address, decision.event_ids)
+        for e in earlier
+    )
+
+
 def _decide_user(
     store: Store, dctx: DecideContext, history: UserHistory, run: tuple[str, Mode, datetime],
-    incidents: Sequence[Incident],
+    context: tuple[Sequence[Incident], DecideReport],
 ) -> tuple[int, str] | None:  # fmt: skip
     run_id, mode, now = run
+    incidents, report = context
     decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
                       mode=mode, incidents=incidents)  # fmt: skip
-    if decision.kind is DecisionKind.NONE:
+    if decision.kind is DecisionKind.NONE or _already_recorded(store, dctx, decision, now):
         return None
-    stored, _outcomes = carry_out(store, dctx.actions, decision, run_id, now)
+    stored, outcomes = carry_out(store, dctx.actions, decision, run_id, now)
     log.info("decision %d %s", stored.id, describe(decision, show_address=dctx.show_address))
+    for outcome in outcomes:
+        report.actions[(outcome.action, outcome.status.value)] += 1
+    report.kinds[decision.kind.value] += 1
     return stored.id, decision.disposition.value
 
 
@@ -135,13 +155,16 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     mode = store.get_mode().mode
     report = DecideReport(mode=mode)
     watermark = store.watermark(WATERMARK)
-    users, top = store.verified_users_after(watermark)
+    # SQLite has one writer at a time, so its ids are in commit order; elsewhere new ids
+    # only become the watermark once surely committed (several workers write at once)
+    settled = None if store.backend == "sqlite" else now - SETTLE
+    users, top = store.verified_users_after(watermark, settled_before=settled)
     incidents = _incidents(store, dctx, watermark, now)
     report.incidents = sum(1 for i in incidents if i.active)
     report.users = len(users)
     histories = store.user_histories(users, now - timedelta(days=evidence_days(dctx.policy)))
     for user in users:
-        done = _decide_user(store, dctx, histories[user], (run_id, mode, now), incidents)
+        done = _decide_user(store, dctx, histories[user], (run_id, mode, now), (incidents, report))
         if done is None:
             continue
         report.ids.append(done[0])

@@ -451,7 +451,7 @@ def test_many_parts_are_bounded() -> None:
 
 
 def test_public_surface() -> None:
-    assert dsn.__all__ == ["DETECTORS", "Detector", "Limits", "parse"]
+    assert dsn.__all__ == ["DETECTORS", "MAX_RECIPIENTS", "Detector", "Limits", "parse"]
     ids = [detector.id for detector in dsn.DETECTORS]
     assert ids[0] == "arf" and ids[1] == "rfc3464" and "flufl" in ids
     assert all(detector.description for detector in dsn.DETECTORS)

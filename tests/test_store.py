@@ -241,6 +241,10 @@ def test_user_history_and_counts(store: Store) -> None:
     assert many[("other", 7)].events == ()
     users, top = store.verified_users_after(0)
     assert users == [("wiki", 7), ("wiki", 8)] and top == 4
+    # with concurrent writers only settled ids become the watermark; the users are still listed
+    fresh_users, settled_top = store.verified_users_after(0, settled_before=NOW - timedelta(1))
+    assert fresh_users == users and settled_top == 0
+    assert store.verified_users_after(0, settled_before=LATER)[1] == 4
     span = store.event_span_after(0)
     assert span is not None and span[0] <= span[1] < NOW
     assert store.event_span_after(top) is None

@@ -16,7 +16,7 @@ from reconciler.dsn.detectors import DETECTORS, Detector, Found
 from reconciler.dsn.mime import Limits, decoded, load
 from reconciler.records import MessageKind, ParsedBounce, ParsedMessage
 
-__all__ = ["DETECTORS", "Detector", "Limits", "parse"]
+__all__ = ["DETECTORS", "MAX_RECIPIENTS", "Detector", "Limits", "parse"]
 
 _DEFAULTS = Limits()
 _PRIORITY = (
@@ -44,6 +44,9 @@ def _detect(ctx: Context) -> Found:
     return Found(())
 
 
+MAX_RECIPIENTS = 1000  # recipient results kept per message (real bounces have a handful)
+
+
 def _parse(data: bytes, limits: Limits) -> ParsedMessage:
     root, notes, split = load(data, limits)
     ctx = build_context(root, split, limits, notes)
@@ -51,9 +54,13 @@ def _parse(data: bytes, limits: Limits) -> ParsedMessage:
     kind = _message_kind(found.bounces, ctx)
     if kind is MessageKind.BOUNCE and not found.bounces:
         notes.append("bounce without a recognisable recipient")
+    bounces = found.bounces
+    if len(bounces) > MAX_RECIPIENTS:  # one message must not become an unbounded number of rows
+        notes.append(f"limit: {len(bounces)} recipient results, kept the first {MAX_RECIPIENTS}")
+        bounces = bounces[:MAX_RECIPIENTS]
     return ParsedMessage(
         kind=kind,
-        bounces=found.bounces,
+        bounces=bounces,
         addressing=addressing(root),
         message_id=decoded(ctx.headers.get("message-id")),
         subject=ctx.subject,

@@ -206,9 +206,12 @@ class Store(PolicyStore, ReportStore, LeaseStore):
         positions.write_watermark(name, value, now)
 
     @wrap_errors("listing users with new events")
-    def verified_users_after(self, event_id: int) -> tuple[list[tuple[str, int]], int]:
-        """Users (realm, id) with verified events above `event_id`; and the top event id."""
-        return positions.verified_users_after(event_id)
+    def verified_users_after(
+        self, event_id: int, settled_before: datetime | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
+        """Users (realm, id) with verified events above `event_id`, and the next watermark
+        (the highest id recorded before `settled_before`; see positions.verified_users_after)."""
+        return positions.verified_users_after(event_id, settled_before)
 
     @wrap_errors("reading users' histories")
     def user_histories(

@@ -152,15 +152,28 @@ def write_watermark(name: str, value: int, now: datetime) -> None:
             Watermark.insert(name=name, value=value, updated_at=to_db(now)).execute()
 
 
-def verified_users_after(event_id: int) -> tuple[list[tuple[str, int]], int]:
-    """Distinct (realm, user id) of verified events with an id above `event_id`, and the
-    highest event id there is now (the next watermark)."""
-    top = Event.select(pw.fn.MAX(Event.id)).scalar() or 0
+def verified_users_after(
+    event_id: int, settled_before: datetime | None = None
+) -> tuple[list[tuple[str, int]], int]:
+    """Distinct (realm, user id) of verified events with an id above `event_id`, and the next
+    watermark: the highest event id recorded before `settled_before` (None: the highest now).
+
+    Event ids are not handed out in commit order when several writers record at once: an id
+    below the highest may still be uncommitted.  Only ids old enough to be surely committed
+    become the watermark; the users of newer events are decided again (idempotently) next run.
+    """
+    newest = Event.select(pw.fn.MAX(Event.id)).scalar() or 0
+    if settled_before is None:
+        top = newest
+    else:
+        settled = Event.select(pw.fn.MAX(Event.id)).where(Event.created_at < to_db(settled_before))
+        top = max(settled.scalar() or 0, event_id)
+    top = int(top)
     rows: Any = (
         Event.select(Event.realm, Event.user_id)
         .where(
             (Event.id > event_id)
-            & (Event.id <= top)
+            & (Event.id <= newest)
             & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
             & Event.user_id.is_null(False)
         )
@@ -189,7 +202,7 @@ def user_histories(
             .order_by(Event.event_time, Event.id)
         )
         for row in query:
-            key = (row.realm or "", int(row.user_id))
+            key = (row.realm or "", int(cast(int, row.user_id)))
             if key in found:
                 found[key].append(to_evidence(row))
     return {
@@ -200,12 +213,13 @@ def user_histories(
 
 def event_span_after(event_id: int) -> tuple[datetime, datetime] | None:
     """Earliest and latest event time of the events above `event_id` (None: there are none)."""
-    low, high = (
+    span: Any = (
         Event.select(pw.fn.MIN(Event.event_time), pw.fn.MAX(Event.event_time))
         .where(Event.id > event_id)
         .tuples()
         .get()
     )
+    low, high = span
     if low is None or high is None:
         return None
     return from_db(low), from_db(high)
