@@ -23,7 +23,7 @@ from reconciler.records import Mode, Reason, StoredDecision, UndoFilter
 from reconciler.report import make_console, print_decisions, print_mode, print_suppressions
 from reconciler.wiring import open_service
 
-__all__ = ["add_policy_commands"]
+__all__ = ["add_policy_commands", "parse_since"]
 
 Loader = Callable[[argparse.Namespace], Settings]
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
@@ -160,7 +160,8 @@ def _cmd_reinstate(args: argparse.Namespace, settings: Settings) -> int:
     return _undo_with_preview(args, settings, _target_filter(args.target), "reinstate")
 
 
-def _since(text: str, now: datetime) -> datetime:
+def parse_since(text: str, now: datetime) -> datetime:
+    """`--since`: an ISO time (UTC if no zone) or a span back from now: 30m, 24h, 7d, 2w."""
     relative = _RELATIVE.match(text.strip())
     if relative:
         amount, unit = int(relative.group(1)), _UNITS[relative.group(2)]
@@ -178,7 +179,7 @@ def _cmd_undo(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as err:
         raise ConfigError(f"--reason: unknown bounce reason {args.bounce_reason!r}") from err
     wanted = UndoFilter(
-        since=_since(args.since, _now()),
+        since=parse_since(args.since, _now()),
         rule=args.rule,
         reason=reason,
         run_id=args.decision_run,
