@@ -9,22 +9,12 @@ import ipaddress
 import re
 
 from reconciler._configread import SecretRef, Table, field_default
-from reconciler.config import DigestSettings, MetricsSettings
+from reconciler.config import DigestSettings, MetricsSettings, is_loopback
 
-__all__ = ["build_digest", "build_metrics", "is_loopback"]
+__all__ = ["build_digest", "build_metrics"]
 
 # A plain addr-spec check: enough to catch typos; the SMTP server has the last word.
 _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback IP literals."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def build_metrics(t: Table) -> MetricsSettings:

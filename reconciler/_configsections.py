@@ -6,7 +6,6 @@ on one screen; this module holds the rules each key is checked against.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from reconciler.config import (
     MailboxSettings,
     RulesSettings,
     Settings,
+    is_loopback,
 )
 
 __all__ = ["build_settings"]
@@ -80,19 +80,10 @@ def _check_unique_names(root: Table, mailboxes: tuple[MailboxSettings, ...]) -> 
         seen.add(mailbox.name)
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _security(t: Table, host: str) -> tuple[str, bool]:
     security = t.string("security", "tls", choices=("tls", "starttls", "none"))
     allow_plaintext = t.boolean("allow_plaintext", False)
-    if security == "none" and not (allow_plaintext or _is_loopback(host)):
+    if security == "none" and not (allow_plaintext or is_loopback(host)):
         raise t.fail(
             "security",
             f'"none" sends the password in clear to {host}; use "tls" or '

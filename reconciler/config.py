@@ -9,6 +9,7 @@ the key) and resolves secrets from the environment or from files.  Secrets never
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ __all__ = [
     "VerpSettings",
     "WebhookSettings",
     "describe_settings",
+    "is_loopback",
     "load_settings",
     "mask_url",
     "resolve_config_path",
@@ -46,6 +48,16 @@ __all__ = [
 
 CONFIG_ENV = "RECONCILER_CONFIG"
 DEFAULT_CONFIG_NAME = "reconciler.toml"
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback IP literals (where plaintext may be allowed)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def mask_url(url: str) -> str:

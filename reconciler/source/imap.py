@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import ipaddress
 import logging
 import ssl
 from collections.abc import Iterator, Sequence
@@ -21,7 +20,7 @@ from typing import Any
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import LoginError
 
-from reconciler.config import MailboxSettings
+from reconciler.config import MailboxSettings, is_loopback
 from reconciler.errors import SourceError
 from reconciler.records import RawMessage
 
@@ -37,22 +36,11 @@ class SourceUnavailable(SourceError):
     """The server could not be reached or dropped the connection: worth a retry later."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name other than localhost: never resolved here, so not trusted
-
-
 def check_security(settings: MailboxSettings) -> None:
     """Refuse unusable transport settings before any connection is made."""
     if settings.security not in _SECURITY:
         raise SourceError(f"{settings.name}: security must be one of {_SECURITY}")
-    if settings.security == "none" and not (
-        settings.allow_plaintext or _is_loopback(settings.host)
-    ):
+    if settings.security == "none" and not (settings.allow_plaintext or is_loopback(settings.host)):
         raise SourceError(
             f"{settings.name}: refusing plaintext IMAP to non-loopback host {settings.host} "
             "(use security = tls or starttls, or set allow_plaintext)"
