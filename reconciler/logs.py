@@ -44,6 +44,9 @@ def configure_logging(settings: LoggingSettings) -> None:
     root.setLevel(settings.level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # its detectors log tracebacks
+    # At DEBUG these libraries log SQL parameters and whole message bodies (addresses)
+    for chatty in ("peewee", "imapclient"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
 
 
 def mask_address(address: str | None, allowed: bool) -> str:
