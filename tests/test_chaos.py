@@ -447,7 +447,7 @@ def test_a_full_disk_fails_clearly_and_moves_nothing(
                 filler.write(b"\0" * 65536)
                 filler.flush()
         line = _store_failure(sdbox_dovecot, account, config, 30)
-        assert "full" in line.lower() or "disk" in line.lower(), line
+        assert "disk" in line.lower() and "full" in line.lower(), line  # says what to check
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 

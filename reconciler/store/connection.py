@@ -74,7 +74,7 @@ def bind(url: str) -> tuple[pw.Database, str]:
         db.connect(reuse_if_open=True)
     except (pw.PeeweeException, ValueError, RuntimeError) as err:
         database.initialize(None)
-        raise StoreError(f"cannot open database {redact(url)}: {err}") from err
+        raise StoreError(f"cannot open database {redact(url)}: {err}{hint(err)}") from err
     return db, backend
 
 
@@ -104,6 +104,20 @@ def from_db(value: Any) -> datetime:
     return moment.replace(tzinfo=UTC)
 
 
+_HINTS = (
+    ("disk i/o error", " (is the disk full, or the database file unwritable?)"),
+    ("disk is full", " (free some space; nothing was moved)"),
+    ("readonly database", " (the database file or its directory is read-only)"),
+    ("read-only", " (the database is read-only)"),
+)
+
+
+def hint(err: BaseException) -> str:
+    """A short operator hint for the driver errors whose text says little by itself."""
+    text = str(err).lower()
+    return next((advice for marker, advice in _HINTS if marker in text), "")
+
+
 def wrap_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: peewee/driver errors become StoreError("<what>: …") chained to the cause."""
 
@@ -113,7 +127,7 @@ def wrap_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return func(*args, **kwargs)
             except pw.PeeweeException as err:
-                raise StoreError(f"{what} failed: {err}") from err
+                raise StoreError(f"{what} failed: {err}{hint(err)}") from err
 
         return wrapper
 
