@@ -81,10 +81,10 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     # one window around the new events' times: bounded however large the drained backlog
     since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
     found = detect_incidents(store.recent_events(since, until), dctx.policy, int(now.timestamp()))
-    for incident in found:
-        if incident.active:
-            log.warning("incident %s", describe_incident(incident))
-    store.record_incidents(found, now)
+    if store.record_incidents(found, now):  # new ones: say so once, not at every batch
+        for incident in found:
+            if incident.active:
+                log.warning("incident %s", describe_incident(incident))
     return store.incidents(now - timedelta(days=evidence_days(dctx.policy)))
 
 

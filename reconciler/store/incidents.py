@@ -27,8 +27,13 @@ def _overlapping(incident: Incident) -> IncidentRow | None:
     return row
 
 
+_MAX_IDS = 500  # evidence kept per incident; its span (not this list) decides what it covers
+
+
 def _merge(row: IncidentRow, incident: Incident, now: datetime) -> None:
-    ids = sorted({*json.loads(row.event_ids), *incident.event_ids})
+    stored: list[int] = json.loads(row.event_ids)
+    ids = stored if len(stored) >= _MAX_IDS else sorted({*stored, *incident.event_ids})
+    ids = ids[:_MAX_IDS]
     IncidentRow.update(
         users=max(int(row.users), incident.users),
         start_at=from_unix(min(unix(row.start_at), incident.start)),
@@ -58,7 +63,8 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
                 scope=incident.scope.value, incident_key=incident.key,
                 reason=incident.reason.value, users=incident.users,
                 start_at=from_unix(incident.start), end_at=from_unix(incident.end),
-                active=incident.active, event_ids=json.dumps(sorted(incident.event_ids)),
+                active=incident.active,
+                event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
                 first_seen=to_db(now), last_seen=to_db(now),
             )  # fmt: skip
             touched.append(int(created.id))
