@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Crew", "LeaseTerms", "Tenure", "claim", "default_worker", "is_gone", "lease_terms"]
 
 log = logging.getLogger(__name__)
+DECIDE_EVERY = 15.0  # seconds between decide runs within one cycle (see Tenure._after_batch)
 
 DECIDE = "decide"
 _DECIDE_LOCK = threading.Lock()  # one decide run at a time in this process, too
@@ -134,6 +135,7 @@ class Tenure:
         self._keep = keep
         self._decide = ctx.after_batch
         self._owed: datetime | None = None  # a batch's decide stage still to run
+        self._decided_at = -DECIDE_EVERY  # monotonic time of the last decide run
         self._clock = ctx.clock
         self._stop = _CycleStop(ctx.stop)
         self.ctx = dataclasses.replace(ctx, stop=self._stop, after_batch=self._after_batch)
@@ -165,7 +167,11 @@ class Tenure:
     def _after_batch(self, at: datetime) -> None:
         if self._decide is not None:
             self._owed = at
-            self._decide_now(at, wait=False)
+            # During a long drain the stage runs at most every DECIDE_EVERY seconds (it reads
+            # every user and incident window of the new evidence); the end of the cycle runs
+            # what is owed, so nothing waits longer than one cycle.
+            if time.monotonic() - self._decided_at >= DECIDE_EVERY:
+                self._decide_now(at, wait=False)
         now = self._clock()
         if not self.store.renew_lease(self.mailbox, self.terms.worker, now, self.terms.ttl):
             self._end("lost", f"lease lost to {self.store.lease_holder(self.mailbox, now)}")
@@ -194,6 +200,7 @@ class Tenure:
                 assert self._decide is not None  # only called with a decide stage
                 self._decide(at)
                 self._owed = None
+                self._decided_at = time.monotonic()
             finally:
                 self.store.release_lease(DECIDE, self.terms.worker, self._clock(), scope=STAGE)
         finally:

@@ -122,7 +122,11 @@ def pg_database() -> Iterator[str]:
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
     yield f"postgresql://postgres@{host}:{port}/{name}"
+    # a fresh connection: the chaos tests restart the server during the session
+    admin = psycopg2.connect(host=host, port=port, user="postgres", dbname="test")
+    admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
