@@ -299,11 +299,14 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     settings = _settings(args, warn=False)
     _setup_logging(settings)
     ctx = _cycle_context(settings)
+    err_console = make_console(stderr=True)
     previews, failed = [], 0
     for folders in settings.mailboxes:
         try:
             with open_source(folders, read_only=True) as source:
-                previews.append(preview_mailbox(source, folders, ctx))
+                uids = source.uids_after(0)
+                with progress(err_console, len(uids), f"dry run {folders.name}") as advance:
+                    previews.append(preview_mailbox(source, folders, ctx, uids, advance))
         except ReconcilerError as err:
             print(f"reconciler: mailbox {folders.name}: {err}", file=sys.stderr)
             failed += 1

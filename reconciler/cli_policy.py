@@ -20,7 +20,13 @@ from reconciler.actions import apply_pending, reinstate, undo
 from reconciler.config import Settings
 from reconciler.errors import ConfigError
 from reconciler.records import Mode, Reason, StoredDecision, UndoFilter
-from reconciler.report import make_console, print_decisions, print_mode, print_suppressions
+from reconciler.report import (
+    make_console,
+    print_decisions,
+    print_mode,
+    print_suppressions,
+    progress,
+)
 from reconciler.wiring import open_service
 
 __all__ = ["add_policy_commands", "parse_since"]
@@ -151,7 +157,15 @@ def _undo_with_preview(
             console.print("nothing changed")
             return 1
         run = reinstate if what == "reinstate" else undo
-        done = run(service.store, service.actions, wanted, (_actor(args), args.why), _now())
+        with progress(make_console(stderr=True), len(found), what) as advance:
+            done = run(
+                service.store,
+                service.actions,
+                wanted,
+                (_actor(args), args.why),
+                _now(),
+                advance=advance,
+            )
         console.print(f"undone: {len(done)} decision(s)")
     return 0
 

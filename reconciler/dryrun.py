@@ -8,6 +8,7 @@ cycle (`cycle.ledger_entry`), so the preview cannot disagree with what a cycle r
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.config import MailboxSettings
@@ -40,14 +41,25 @@ class Preview:
         return self.outcomes[MessageOutcome.QUARANTINED]
 
 
-def preview_mailbox(source: MailSource, folders: MailboxSettings, ctx: CycleContext) -> Preview:
-    """Analyse every message of the (read-only) source; record and move nothing."""
+def preview_mailbox(
+    source: MailSource,
+    folders: MailboxSettings,
+    ctx: CycleContext,
+    uids: Sequence[int] | None = None,
+    advance: Callable[[], None] = lambda: None,
+) -> Preview:
+    """Analyse every message (or `uids`) of the read-only source; record and move nothing.
+
+    `advance` is called once per message (a progress bar over a big mailbox).
+    """
     preview = Preview(mailbox=source.mailbox)
-    uids = source.uids_after(0)
+    if uids is None:
+        uids = source.uids_after(0)
     for batch in fetch_batches(source, uids, folders.batch_size):
         now = ctx.clock()
         for raw in batch:
             entry, _ = ledger_entry(raw, ctx, folders, now)
+            advance()
             preview.seen += 1
             preview.outcomes[entry.outcome] += 1
             preview.destinations[entry.destination or "-"] += 1

@@ -82,3 +82,23 @@ secret_env = "DRY_RUN_VERP_KEY"
     assert re.search(r"messages\s+2\b", out)
     assert "enwiki:77" in out
     assert "processed 1" in out and "unmatched 1" in out
+
+
+def test_preview_advances_once_per_message(corpus_dir: Path) -> None:
+    """The dry run's progress callback (a bar over a big mailbox) ticks once per message."""
+    from reconciler.classify import Classifier
+    from reconciler.config import MailboxSettings
+    from reconciler.cycle import CycleContext
+    from reconciler.dryrun import preview_mailbox
+    from reconciler.rules import load_rules
+    from reconciler.source import DirSource
+
+    source = DirSource(corpus_dir)
+    source.open()
+    folders = MailboxSettings(name="dir", host="localhost", username="u", password="p",
+                              security="none", batch_size=50)  # fmt: skip
+    ctx = CycleContext(classifier=Classifier(load_rules().rules), verp=None)
+    ticks: list[int] = []
+    preview = preview_mailbox(source, folders, ctx, advance=lambda: ticks.append(1))
+    assert preview.seen == len(ticks) == len(list(corpus_dir.glob("*.eml")))
+    assert preview.kinds["bounce"] > 250 and preview.unmatched > 250

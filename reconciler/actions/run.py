@@ -11,7 +11,7 @@ between leaves PENDING rows and a failure leaves FAILED rows; `retry_failed` run
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from reconciler.actions.base import Action
@@ -174,7 +174,13 @@ def _undo_decision(
 
 
 def undo(
-    store: Store, actions: Sequence[Action], wanted: UndoFilter, who: tuple[str, str], now: datetime
+    store: Store,
+    actions: Sequence[Action],
+    wanted: UndoFilter,
+    who: tuple[str, str],
+    now: datetime,
+    *,
+    advance: Callable[[], None] = lambda: None,
 ) -> list[Done]:
     """Undo the applied decisions matching `wanted` (batch undo); `who` = (actor, reason).
 
@@ -189,16 +195,23 @@ def undo(
         outcomes = _undo_decision(store, by_name, stored, now)
         store.audit(actor, "undo", f"{reason}: {_summary(outcomes)}", now, stored.id)
         done.append((stored, outcomes))
+        advance()
     return done
 
 
 def reinstate(
-    store: Store, actions: Sequence[Action], wanted: UndoFilter, who: tuple[str, str], now: datetime
+    store: Store,
+    actions: Sequence[Action],
+    wanted: UndoFilter,
+    who: tuple[str, str],
+    now: datetime,
+    *,
+    advance: Callable[[], None] = lambda: None,
 ) -> list[Done]:
     """`reinstate USER|ADDRESS`: undo the user's (or address's) applied decisions, and take
     the address off the suppression list even when no decision put it there; audited."""
     actor, reason = who
-    done = undo(store, actions, wanted, (actor, f"reinstate: {reason}"), now)
+    done = undo(store, actions, wanted, (actor, f"reinstate: {reason}"), now, advance=advance)
     if wanted.address and store.remove_suppression(wanted.address) is not None:
         store.audit(actor, "reinstate", f"{reason}: removed from the suppression list", now)
     return done
