@@ -1,6 +1,6 @@
 """The main job, end to end on this machine: a private dovecot on loopback seeded with real
 sample bounces (some carrying valid VERP tokens, one forged, one that is not mail at all), then the
-operator's view: a dry run, one log-only poll cycle, and the state it leaves behind.
+operator's view: a dry run, one log-only poll cycle, and the report of what it recorded.
 
 Run through `scripts/demo`, which sets everything up first.  Everything lives in
 ./demo-state/ (removed and rebuilt on each run); dovecot is stopped at the end.
@@ -120,6 +120,7 @@ def main() -> int:
         folders = {f: len(dovecot.uids(account, f)) for f in sorted(dovecot.folders(account))}
         print("\nmailbox after the cycle:", ", ".join(f"{f}={n}" for f, n in folders.items()))
         codes.append(_run(config, "poll", "--once"))  # a second cycle finds nothing new
+        codes.append(_run(config, "report", "--since", "1d"))  # what the operator reads
     finally:
         dovecot.stop()
     print(f"\nstate kept in {STATE.relative_to(ROOT)}/ (the database: reconciler.db)")
