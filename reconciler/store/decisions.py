@@ -157,7 +157,8 @@ def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     query = Event.select().where(
         (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))
     )
-    return [to_evidence(row) for row in query.order_by(Event.event_time, Event.id)]
+    # iterator(): rows are converted one by one, not cached by peewee beside the records
+    return [to_evidence(row) for row in query.order_by(Event.event_time, Event.id).iterator()]
 
 
 def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
@@ -169,7 +170,7 @@ def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     query = Event.select().where(
         (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
     )
-    return [to_evidence(row) for row in query.order_by(Event.created_at, Event.id)]
+    return [to_evidence(row) for row in query.order_by(Event.created_at, Event.id).iterator()]
 
 
 def earliest_event_after(event_id: int) -> datetime | None:

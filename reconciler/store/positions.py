@@ -201,7 +201,7 @@ def user_histories(
             )
             .order_by(Event.event_time, Event.id)
         )
-        for row in query:
+        for row in query.iterator():  # no row cache beside the records
             key = (row.realm or "", int(cast(int, row.user_id)))
             if key in found:
                 found[key].append(to_evidence(row))
