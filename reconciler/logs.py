@@ -55,4 +55,4 @@ def mask_address(address: str | None, allowed: bool) -> str:
         return "-"
     if allowed:
         return address
-    return "***@" + address.rpartition("@")[2]
+    return "***@" + (address.rpartition("@")[2] or "?")

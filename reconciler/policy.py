@@ -30,6 +30,7 @@ from reconciler._policyguards import (
     detect_incidents,
     event_order,
 )
+from reconciler.logs import mask_address
 from reconciler.records import (
     Decision,
     DecisionKind,
@@ -272,11 +273,7 @@ def _clean(text: str) -> str:
 
 
 def _shown(address: str | None, show_address: bool) -> str:
-    if not address:
-        return "-"
-    if show_address:
-        return _clean(address)
-    return "***@" + _clean(address.rpartition("@")[2] or "?")
+    return _clean(mask_address(address, show_address))
 
 
 def describe(decision: Decision, *, show_address: bool = False) -> str:

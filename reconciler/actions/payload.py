@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.records import StoredDecision
 
-__all__ = ["PAYLOAD_VERSION", "event_json", "mask", "utc"]
+__all__ = ["PAYLOAD_VERSION", "event_json", "utc"]
 
 PAYLOAD_VERSION = 1
 
@@ -49,12 +49,3 @@ def event_json(kind: str, event_id: str, stored: StoredDecision, now: datetime) 
         },
     }
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
-
-
-def mask(address: str | None, show_address: bool) -> str:
-    """The address for a log line: masked to its domain unless the operator allows it."""
-    if not address:
-        return "-"
-    if show_address:
-        return address
-    return "***@" + (address.rpartition("@")[2] or "?")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from reconciler.actions.payload import mask
+from reconciler.logs import mask_address
 from reconciler.records import (
     ActionOutcome,
     ActionRecord,
@@ -33,7 +33,7 @@ class SuppressAction:
         if not d.address:
             return "suppress: nothing (the address is unknown)"
         return (
-            f"suppress: add {mask(d.address, self._show)} of {d.realm}:{d.user_id} to the "
+            f"suppress: add {mask_address(d.address, self._show)} of {d.realm}:{d.user_id} to the "
             f"suppression list (rule {d.rule or '-'}, decision {decision.id})"
         )
 
