@@ -45,6 +45,7 @@ from reconciler.records import (
     Severity,
     Trigger,
     UserHistory,
+    known_address,
 )
 
 __all__ = [
@@ -97,7 +98,7 @@ def _sender_fault(e: EvidenceEvent, _: _Context) -> bool:
 
 def _other_address(e: EvidenceEvent, c: _Context) -> bool:
     current = c.history.current_address
-    if current is None or not e.address.strip():
+    if current is None or known_address(e.address) is None:
         return False  # unknown on either side: the event counts
     return _norm(e.address) != _norm(current)
 
@@ -247,7 +248,7 @@ def decide(
     kind = DecisionKind.NONE if chosen.trigger is None else DecisionKind.SUPPRESS
     address = history.current_address
     if address is None and chosen.evidence:
-        address = chosen.evidence[-1].address.strip() or None
+        address = known_address(chosen.evidence[-1].address)
     return Decision(
         kind=kind,
         realm=history.realm,

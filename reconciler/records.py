@@ -14,6 +14,7 @@ from enum import StrEnum
 
 __all__ = [
     "SENDER_REASONS",
+    "UNDISCLOSED_RECIPIENT",
     "ActionCount",
     "ActionOutcome",
     "ActionRecord",
@@ -70,6 +71,7 @@ __all__ = [
     "UserSelector",
     "VerpFailure",
     "VerpMatch",
+    "known_address",
 ]
 
 
@@ -169,6 +171,22 @@ SENDER_REASONS = frozenset(
         Reason.TOOMANYCONN,
     }
 )
+
+
+# The recipient of a report that redacts it (an ARF complaint without Original-Rcpt-To and
+# with undisclosed To): Sisimai's placeholder, so results compare.  `.invalid` (RFC 2606) can
+# never be delivered to, and policy treats it as an unknown address.
+UNDISCLOSED_RECIPIENT = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+
+
+def known_address(address: str | None) -> str | None:
+    """The address with blanks stripped, or None when it is blank or a placeholder."""
+    if address is None:
+        return None
+    address = address.strip()
+    if not address or address.casefold().endswith(".invalid"):
+        return None
+    return address
 
 
 @dataclass(frozen=True, slots=True)

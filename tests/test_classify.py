@@ -29,6 +29,7 @@ def _bounce(
     command: str | None = None,
     kind: MessageKind = MessageKind.BOUNCE,
     recipient: str = "user@example.net",
+    diagnostic_type: str | None = None,
 ) -> ParsedBounce:
     return ParsedBounce(
         kind=kind,
@@ -38,6 +39,7 @@ def _bounce(
         status=status,
         reply_code=reply_code,
         diagnostic=diagnostic,
+        diagnostic_type=diagnostic_type,
         command=command,
     )
 
@@ -144,6 +146,33 @@ def _bounce(
         (_bounce("", "5.1.1"), Reason.USERUNKNOWN, Severity.HARD),
         (_bounce("", "5.7.1"), Reason.BLOCKED, Severity.SOFT),
         (_bounce(""), Reason.ONHOLD, Severity.SOFT),
+        # a delivery program's sysexits(3) code: the system's (74: I/O error) or the program's
+        (_bounce("74", "5.3.0", diagnostic_type="x-unix"), Reason.SYSTEMERROR, Severity.SOFT),
+        (_bounce("70", "5.3.0", diagnostic_type="x-unix"), Reason.MAILERERROR, Severity.SOFT),
+        # our host is blocked for spamming (a block of the sender, not a content verdict)
+        (
+            _bounce("554 Client host blocked for spamming issues", "5.7.1", "554"),
+            Reason.BLOCKED,
+            Severity.SOFT,
+        ),
+        (
+            _bounce("550 Your message was rejected as spam", "5.7.1", "550", "DATA"),
+            Reason.SPAMDETECTED,
+            Severity.SOFT,
+        ),
+        # our server listed as an open relay: blocked, not a relaying refusal
+        (
+            _bounce(
+                "501 no access from mail server [192.0.2.5] which is an open relay", None, "501"
+            ),
+            Reason.BLOCKED,
+            Severity.SOFT,
+        ),
+        (
+            _bounce("554 5.7.1 Relay access denied", "5.7.1", "554"),
+            Reason.NORELAYING,
+            Severity.SOFT,
+        ),
     ],
 )
 def test_reason_and_severity(bounce: ParsedBounce, reason: Reason, severity: Severity) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from reconciler import dsn
 from reconciler.dsn import parse
-from reconciler.records import MessageKind, ParsedMessage
+from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, ParsedMessage
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus" / "sisimai"
@@ -135,6 +135,10 @@ SAMPLE_TABLE: list[Row] = [
     ("not-bounces/vacation-01.eml", "alice@example.net", None, None, "vacation", "rfc3834"),
     ("not-bounces/vacation-02.eml", "yamada@example.jp", None, None, "vacation", "rfc3834"),
     ("not-bounces/arf-01.eml", "carol@example.com", None, None, "feedback", "arf"),
+    # a redacted recipient: Sisimai's placeholder (RFC 2606 .invalid), so results compare
+    ("not-bounces/arf-redacted-01.eml", UNDISCLOSED_RECIPIENT, None, None, "feedback", "arf"),
+    # fml's error notice to the list admin names the list address in angle brackets
+    ("bounces/fml-loop-01.eml", "cats@lists.example.jp", None, None, "bounce", "list-manager"),
     ("not-bounces/delayed-dsn-01.eml", "dave@slow.example", "4.4.1", None, "delay", "rfc3464"),
     ("not-bounces/success-dsn-01.eml", "erin@example.com", "2.0.0", "250", "delivered",
      "rfc3464"),

@@ -25,6 +25,7 @@ from reconciler.policy import (
     detect_incidents,
 )
 from reconciler.records import (
+    UNDISCLOSED_RECIPIENT,
     BreakerCause,
     BreakerSettings,
     Decision,
@@ -281,6 +282,23 @@ def test_two_addresses_of_one_user_are_counted_apart() -> None:
 def test_an_event_without_address_counts_for_the_current_address() -> None:
     decision = run(ev(3), ev(2), ev(1, address=""), current=ADDRESS)
     assert decision.kind is DecisionKind.SUPPRESS
+
+
+def test_a_complaint_with_a_redacted_recipient_counts_for_the_current_address() -> None:
+    complaint = ev(
+        0,
+        Severity.NONE,
+        kind=MessageKind.FEEDBACK,
+        reason=Reason.FEEDBACK,
+        address=UNDISCLOSED_RECIPIENT,
+    )
+    decision = run(complaint, current=ADDRESS)
+    assert decision.kind is DecisionKind.SUPPRESS
+    assert decision.address == ADDRESS
+    # and with no current address known, the placeholder is never the address acted on
+    unknown = run(complaint)
+    assert unknown.kind is DecisionKind.SUPPRESS
+    assert unknown.address is None
 
 
 # --- domain incidents --------------------------------------------------------------------------

@@ -25,6 +25,12 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"|failed\s+delivery|delivery\s+has\s+failed|returned\s+to\s+sender|配信|不達|エラー",
     re.IGNORECASE,
 )
+# A mailing-list manager's error notice to the poster (fml's X-MLServer; Sisimai's Lhost::FML).
+_LIST_ERROR_SUBJECT_RE = re.compile(
+    r"loop\s+(?:alert|back\s+warning)|not\s+member|security\s+alert|system\s+error"
+    r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
+    re.IGNORECASE,
+)
 _DAEMON_NAME_RE = re.compile(
     r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
 )
@@ -119,6 +125,8 @@ def _own_addresses(
 
 def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | None) -> bool:
     if "x-failed-recipients" in heads:
+        return True
+    if "x-mlserver" in heads and subject and _LIST_ERROR_SUBJECT_RE.search(subject):
         return True
     address = bare_address(sender) or ""
     if (address and is_system_address(address)) or _DAEMON_NAME_RE.search(sender or ""):

@@ -205,6 +205,22 @@ def _text(ctx: Context) -> Found | None:
     return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))
 
 
+_BRACKETED_RE = re.compile(r"<([^<>\s@]{1,64}@[^<>\s@]{1,253})>")
+
+
+def _list_manager(ctx: Context) -> Found | None:
+    """A mailing-list manager's error notice (fml: X-MLServer): the list address it names in
+    angle brackets is the recipient; the subject names the error."""
+    if "x-mlserver" not in ctx.headers or not ctx.strong_signal:
+        return None
+    named = (m.group(1).strip(".").lower() for m in _BRACKETED_RE.finditer(ctx.notice[:4000]))
+    found = [a for a in dict.fromkeys(named) if a not in ctx.exclude]
+    if not found:
+        return None
+    text = fold(f"{ctx.subject or ''}: {ctx.notice}", 1000)
+    return Found(tuple(_text_bounce(a, text, MessageKind.BOUNCE, "list-manager") for a in found))
+
+
 def _ses(ctx: Context) -> Found | None:
     bounces = ses_notification(ctx.notice[:200000])
     return Found(tuple(bounces)) if bounces else None
@@ -265,6 +281,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("amazonses-json", "Amazon SES notification (JSON, possibly in SNS)", _ses),
     Detector("rfc3464-text", "DSN fields written into the text of the notice", _dsn_text),
     Detector("rfc3834", "automatic reply without any bounce signal in its headers", _vacation),
+    Detector("list-manager", "mailing-list manager error notice (fml)", _list_manager),
     Detector("text", "plain-text notice: recipients at line starts, diagnostics after", _text),
     Detector("flufl", "flufl.bounce detectors (addresses only)", _flufl),
     Detector("original-to", "a bounce naming nobody: the single To of the original", _original_to),

@@ -7,7 +7,7 @@ import re
 from reconciler.dsn.fields import all_addresses, bare_address, fold
 from reconciler.dsn.mime import Part, decoded, header_text
 from reconciler.dsn.rfc3464 import fields_from_part
-from reconciler.records import MessageKind, OriginalMessage, ParsedBounce
+from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, OriginalMessage, ParsedBounce
 
 __all__ = ["auto_reply", "complaint_copy", "feedback_report", "unsubscribe_request"]
 
@@ -35,7 +35,7 @@ def feedback_report(parts: list[Part], original: OriginalMessage | None) -> list
     if not recipients and original is not None:
         recipients = all_addresses(original.to)
     extensions = tuple((n, fold(v, 500)) for n, v in fields if n != "original-rcpt-to")
-    targets: list[str | None] = [*dict.fromkeys(recipients)] or [None]
+    targets = [*dict.fromkeys(recipients)] or [UNDISCLOSED_RECIPIENT]
     return [
         ParsedBounce(
             kind=MessageKind.FEEDBACK,
