@@ -194,8 +194,14 @@ def _check_age(match: VerpMatch, age: int, window: int, settings: VerpSettings) 
     return match
 
 
+_SIMPLE_ADDRESS = re.compile(r"\s*(?:[^<>\",()]*<)?\s*([^\s<>\",()@]+@[^\s<>\",()@]+?)\s*>?\s*")
+
+
 def _bare(address: str) -> str:
     """The address without display name, brackets or surrounding space."""
+    simple = _SIMPLE_ADDRESS.fullmatch(address)
+    if simple is not None:
+        return simple.group(1)  # "addr", "<addr>", "Name <addr>": no need for the full parser
     pairs = getaddresses([address])
     return pairs[0][1] if len(pairs) == 1 and pairs[0][1] else address.strip().strip("<>")
 
@@ -232,9 +238,6 @@ def _header_values(message: ParsedMessage, header: str) -> list[str]:
         value = getattr(message.original, "from_" if name == "from" else name, None)
         return [value] if isinstance(value, str) else []
     return [value for name, value in message.addressing if name.lower() == header]
-
-
-_SIMPLE_ADDRESS = re.compile(r"\s*(?:[^<>\",()]*<)?\s*([^\s<>\",()@]+@[^\s<>\",()@]+?)\s*>?\s*")
 
 
 def _addresses(values: list[str]) -> list[str]:

@@ -25,7 +25,7 @@ from reconciler.records import (
     Unprocessed,
 )
 from reconciler.store import LATEST_VERSION, Store, migrations, open_database
-from reconciler.store.models import MODELS, database
+from reconciler.store.models import MODELS, Event, database
 
 BOX = "bounces@mail.example/INBOX"
 LATER = NOW + timedelta(days=400)
@@ -121,6 +121,33 @@ def test_record_batch_is_idempotent(store: Store) -> None:
     assert again == BatchResult(already=(1, 2, 3))
     assert total_events(store) == 3
     assert store.count_outcomes(NOW, LATER)[MessageOutcome.PROCESSED] == 3
+
+
+def test_a_large_batch_is_recorded_whole(store: Store) -> None:
+    # 2,100 events: more than one multi-row statement on the servers (store.bulk), with
+    # NULLs, booleans and times among the bound values, and a repeated recipient ignored
+    batch = [
+        entry(
+            uid,
+            events=(
+                event(f"u{uid}@example.org"),
+                event(f"v{uid}@example.org", user_id=None, status=None, remote_mta=None),
+                event(f"w{uid}@example.org", severity=Severity.SOFT),
+                event(f"u{uid}@example.org", status="5.1.2"),  # the same recipient again
+            ),
+        )
+        for uid in range(1, 701)
+    ]
+    assert store.record_batch(batch, NOW).recorded == tuple(range(1, 701))
+    assert total_events(store) == 2100
+    assert store.count_outcomes(NOW, LATER)[MessageOutcome.PROCESSED] == 700
+    got = store.get_entry(BOX, 1, 700)
+    assert got is not None and got.received_at == NOW and got.moved_at is None
+    unverified = Event.select().where(Event.verp_valid == False)  # noqa: E712 (SQL, not Python)
+    assert unverified.count() == 700
+    assert {(e.status, e.remote_mta, e.user_id) for e in unverified} == {(None, None, None)}
+    soft = Event.get(Event.recipient == "w700@example.org")
+    assert (soft.severity, soft.status, soft.verp_valid) == ("soft", "5.1.1", True)
 
 
 def test_same_recipient_twice_in_one_message_is_one_event(store: Store) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutcome
+from reconciler.store.bulk import insert_rows
 from reconciler.store.connection import to_db
 from reconciler.store.convert import event_row, to_entry
 from reconciler.store.models import Attempt, Event, Message, database
@@ -83,8 +84,7 @@ def _insert_all(pairs: Sequence[tuple[LedgerEntry, int | None]]) -> dict[tuple[s
     The ids are read back with one SELECT per chunk (portable: no RETURNING needed); the
     (mailbox, uidvalidity, uid) key is unique, so the mapping is exact.
     """
-    for part in _chunks([_row(entry, original) for entry, original in pairs], 60):
-        Message.insert_many(list(part)).execute()  # 60 rows x 13 columns < 999 parameters
+    insert_rows(Message, [_row(entry, original) for entry, original in pairs])
     ids: dict[tuple[str, int, int], int] = {}
     for key, group in _by_mailbox([entry for entry, _ in pairs]).items():
         for part in _chunks([entry.uid for entry in group]):
@@ -131,9 +131,7 @@ def _record_new(
         for entry in recorded
         for event in entry.events
     ]
-    # 40 rows x ~20 columns stays under SQLite's oldest limit of 999 bound parameters
-    for part in _chunks(events, 40):
-        Event.insert_many(list(part)).on_conflict_ignore().execute()
+    insert_rows(Event, events, ignore=True)
     _clear_attempts(entries)
     duplicates = [entry.uid for entry, original in round_one if original is not None]
     duplicates += [entry.uid for entry in round_two]
