@@ -113,7 +113,9 @@ def _reference(server: Dovecot, account: Account, batch: int) -> tuple[float, in
     return time.perf_counter() - start, done
 
 
-def _config(work: Path, server: Dovecot, account: Account, name: str, batch: int) -> Path:
+def _config(
+    work: Path, server: Dovecot, account: Account, name: str, batch: int, *, processes: int = 0
+) -> Path:
     secret = work / f"{name}.password"
     secret.write_text(account.password)
     secret.chmod(0o600)
@@ -131,6 +133,9 @@ timeout_seconds = 120
 
 [database]
 url = "sqlite:///{work / (name + ".db")}"
+
+[daemon]
+analysis_processes = {processes}
 
 [verp]
 domain = "{VERP.domain}"
@@ -190,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20_000, help="messages in the backlog")
     parser.add_argument("--batch", type=int, default=500, help="messages per FETCH / batch")
     parser.add_argument("--corpus", type=Path, default=ROOT / "tests/corpus/sisimai/emails")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="[daemon] analysis_processes of (b)"
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="reconciler-bench-"))
@@ -212,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # the start-up cost of a `poll --once` process, on an empty mailbox
         idle = _poll(_config(work, server, empty, "empty", args.batch), work)
-        run = _poll(_config(work, server, ours, "bench", args.batch), work)
+        run = _poll(
+            _config(work, server, ours, "bench", args.batch, processes=args.processes), work
+        )
         if run.status != 0 or idle.status != 0:
             dovecot_log = server.log_file.read_text(errors="replace").splitlines()[-20:]
             print(run.output[-3000:], idle.output[-2000:], *dovecot_log, sep="\n", file=sys.stderr)

@@ -4,4 +4,6 @@ import sys
 
 from reconciler.cli import main
 
-sys.exit(main())
+# guarded: a spawned helper process (see offload) imports this module under another name
+if __name__ == "__main__":
+    sys.exit(main())

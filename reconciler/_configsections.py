@@ -181,6 +181,7 @@ def _daemon(t: Table) -> DaemonSettings:
         max_attempts=t.integer("max_attempts", 3, 1, 100),
         worker_id=_worker_id(t),
         lease_seconds=t.integer("lease_seconds", 120, 2, 3_600),
+        analysis_processes=t.integer("analysis_processes", 0, 0, 32),
     )
     t.finish()
     return daemon

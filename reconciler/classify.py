@@ -207,6 +207,10 @@ class Classifier:
             i for i, rule in enumerate(self.rules) if rule.match.diagnostic is None
         )
 
+    def __reduce__(self) -> tuple[type[Classifier], tuple[tuple[Rule, ...]]]:
+        """Pickled as its rules (compiled sets are not picklable): for helper processes."""
+        return (Classifier, (self.rules,))
+
     def _candidates(self, texts: _TextHits) -> list[int]:
         """The rules that can match, in order: one set lookup spares trying the others."""
         return sorted(self._untexted | texts.diagnostic.keys())

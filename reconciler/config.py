@@ -170,6 +170,7 @@ class DaemonSettings:
     max_attempts: int = 3  # a message whose analysis fails this often is quarantined
     worker_id: str | None = None  # this worker's lease holder id; None: "host:pid"
     lease_seconds: int = 120  # a mailbox lease not renewed for this long passes to another worker
+    analysis_processes: int = 0  # helper processes that analyse batches (0: in the poller)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,16 +19,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from reconciler.analysis import Analysis, analyse
 from reconciler.classify import Classifier
 from reconciler.config import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.errors import ReconcilerError
 from reconciler.leasing import LeaseTerms, Tenure, claim, lease_terms
+from reconciler.offload import HelperPool
 from reconciler.records import (
     BatchResult,
     BounceEvent,
@@ -43,9 +46,14 @@ from reconciler.source import Backoff, ImapSource, MailSource, connect_with_retr
 from reconciler.store import Store
 
 __all__ = [
+    "Analysed",
     "CycleContext",
     "CycleReport",
+    "Destinations",
+    "Failed",
     "RunResult",
+    "Stages",
+    "analyse_batch",
     "ledger_entry",
     "open_source",
     "poll_mailbox",
@@ -53,6 +61,49 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Folders(Protocol):
+    """Where messages go (a mailbox's settings, or `Destinations`)."""
+
+    @property
+    def processed_folder(self) -> str: ...
+    @property
+    def unmatched_folder(self) -> str: ...
+    @property
+    def quarantine_folder(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """A mailbox's destination folders alone (what a helper process is given; no secrets)."""
+
+    processed_folder: str
+    unmatched_folder: str
+    quarantine_folder: str
+
+    @classmethod
+    def of(cls, folders: Folders) -> Destinations:
+        return cls(folders.processed_folder, folders.unmatched_folder, folders.quarantine_folder)
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The pure stages' inputs: the compiled rules and the VERP keys (picklable)."""
+
+    classifier: Classifier
+    verp: VerpSettings | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A message whose analysis raised: retried on later cycles, then quarantined."""
+
+    error: str  # repr of the exception
+    trace: str  # its traceback, for the log
+
+
+Analysed = LedgerEntry | Failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +117,8 @@ class CycleContext:
     stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the batch
     # the decide stage, run after each committed batch (None: record only, e.g. in tests)
     after_batch: Callable[[datetime], object] | None = None
+    # helper processes that analyse batches (None: analyse in this process; see offload)
+    helpers: HelperPool[RawMessage, Analysed] | None = None
 
 
 @dataclass(slots=True)
@@ -135,7 +188,7 @@ def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
     )
 
 
-def _outcome(analysis: Analysis, folders: MailboxSettings) -> tuple[MessageOutcome, str]:
+def _outcome(analysis: Analysis, folders: Folders) -> tuple[MessageOutcome, str]:
     """Where a message goes: quarantine if not understood, processed if its token verified."""
     if analysis.kind is MessageKind.ERROR:
         return MessageOutcome.QUARANTINED, folders.quarantine_folder
@@ -147,7 +200,7 @@ def _outcome(analysis: Analysis, folders: MailboxSettings) -> tuple[MessageOutco
 
 
 def ledger_entry(
-    raw: RawMessage, ctx: CycleContext, folders: MailboxSettings, now: datetime
+    raw: RawMessage, ctx: CycleContext | Stages, folders: Folders, now: datetime
 ) -> tuple[LedgerEntry, Analysis]:
     """Analyse one fetched message into the ledger entry (with events) to record."""
     analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
@@ -171,7 +224,7 @@ def ledger_entry(
     return entry, analysis
 
 
-def _quarantine(raw: RawMessage, folders: MailboxSettings, now: datetime) -> LedgerEntry:
+def _quarantine(raw: RawMessage, folders: Folders, now: datetime) -> LedgerEntry:
     return LedgerEntry(
         mailbox=raw.mailbox,
         uidvalidity=raw.uidvalidity,
@@ -185,53 +238,70 @@ def _quarantine(raw: RawMessage, folders: MailboxSettings, now: datetime) -> Led
     )
 
 
-def _analyse_batch(
-    batch: Sequence[RawMessage], store: Store, ctx: CycleContext, folders: MailboxSettings
-) -> tuple[list[LedgerEntry], list[Unprocessed]]:
-    """Ledger entries for a batch; a message that fails is retried later, then quarantined."""
-    now = ctx.clock()
-    entries: list[LedgerEntry] = []
-    failed: list[Unprocessed] = []
+def analyse_batch(
+    stages: Stages, batch: Sequence[RawMessage], folders: Folders, now: datetime
+) -> list[Analysed]:
+    """The ledger entry of each message, or why its analysis failed (in this process or in a
+    helper process: see `offload`)."""
+    out: list[Analysed] = []
     for raw in batch:
         try:
-            entry, analysis = ledger_entry(raw, ctx, folders, now)
+            out.append(ledger_entry(raw, stages, folders, now)[0])
         except Exception as err:  # the cycle boundary: one bad message never stops the cycle
-            log.error("uid=%s analysis failed: %s", raw.uid, err, exc_info=True)
-            item = Unprocessed(raw.mailbox, raw.uidvalidity, raw.uid, "analyse", repr(err)[:500])
-            if store.record_failure(item, now) >= ctx.max_attempts:
-                entries.append(_quarantine(raw, folders, now))
-            else:
-                failed.append(item)
+            out.append(Failed(repr(err)[:500], traceback.format_exc(limit=20)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A fetched batch whose analysis is under way (or, without helpers, not yet started)."""
+
+    batch: Sequence[RawMessage]
+    results: Callable[[], list[Analysed]]
+    now: datetime
+
+
+def _entries(
+    queued: _Queued, store: Store, ctx: CycleContext, folders: Folders
+) -> tuple[list[LedgerEntry], list[Unprocessed]]:
+    """Ledger entries for a batch; a message that failed is retried later, then quarantined."""
+    entries: list[LedgerEntry] = []
+    failed: list[Unprocessed] = []
+    batch, now = queued.batch, queued.now
+    for raw, result in zip(batch, queued.results(), strict=True):
+        if isinstance(result, LedgerEntry):
+            entries.append(result)
+            _log_message(result)
             continue
-        entries.append(entry)
-        _log_message(raw, entry, analysis)
+        log.error("uid=%s analysis failed: %s\n%s", raw.uid, result.error, result.trace.rstrip())
+        item = Unprocessed(raw.mailbox, raw.uidvalidity, raw.uid, "analyse", result.error)
+        if store.record_failure(item, now) >= ctx.max_attempts:
+            entries.append(_quarantine(raw, folders, now))
+        else:
+            failed.append(item)
     return entries, failed
 
 
-def _log_message(raw: RawMessage, entry: LedgerEntry, analysis: Analysis) -> None:
-    for verdict in analysis.verdicts:
-        c = verdict.classification
+def _log_message(entry: LedgerEntry) -> None:
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    for event in entry.events or (None,):
         log.debug(
             "uid=%s message-id=%s kind=%s reason=%s severity=%s rule=%s outcome=%s",
-            raw.uid,
+            entry.uid,
             entry.message_id,
-            verdict.bounce.kind.value,
-            c.reason.value,
-            c.severity.value,
-            c.rule_id,
+            event.kind.value if event else "-",
+            event.reason.value if event else "-",
+            event.severity.value if event else "-",
+            event.rule_id if event else "-",
             entry.outcome.value,
         )
 
 
 def _move_pending(source: MailSource, store: Store, ctx: CycleContext) -> int:
     """MOVE every committed, unmoved message of this mailbox, grouped by destination."""
-    pending = store.pending_moves(source.mailbox, source.uidvalidity)
-    groups: dict[str, list[int]] = {}
-    for entry in pending:
-        if entry.destination:
-            groups.setdefault(entry.destination, []).append(entry.uid)
     moved = 0
-    for destination, uids in groups.items():
+    for destination, uids in store.moves_due(source.mailbox, source.uidvalidity).items():
         source.move(uids, destination)
         store.mark_moved(source.mailbox, source.uidvalidity, uids, ctx.clock())
         moved += len(uids)
@@ -268,32 +338,73 @@ def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchRes
         report.reasons.update(e.reason.value for e in entry.events)
 
 
+def _analyse(batch: Sequence[RawMessage], ctx: CycleContext, folders: Folders) -> _Queued:
+    now = ctx.clock()
+    if ctx.helpers is not None:
+        return _Queued(batch, ctx.helpers.submit(batch, Destinations.of(folders), now), now)
+    stages = Stages(ctx.classifier, ctx.verp)
+    return _Queued(batch, lambda: analyse_batch(stages, batch, folders, now), now)
+
+
+def _commit(
+    queued: _Queued,
+    source: MailSource,
+    store: Store,
+    ctx: CycleContext,
+    state: tuple[MailboxSettings, CycleReport, int],
+) -> None:
+    """Record one analysed batch in one transaction, then move it; run the decide stage."""
+    folders, report, last_uid = state
+    entries, failed = _entries(queued, store, ctx, folders)
+    report.seen += len(queued.batch)
+    report.failed.extend(failed)
+    done = [e.uid for e in entries]
+    # never move the checkpoint past a message that is to be retried, in this batch or an
+    # earlier one (else later batches would carry it past, and it would never be read again)
+    held = [f.uid for f in report.failed]
+    high = min(held) - 1 if held else max(done, default=last_uid)
+    checkpoint = Checkpoint(source.mailbox, source.uidvalidity, max(high, last_uid))
+    result = store.record_batch(entries, ctx.clock(), checkpoint)
+    _tally(report, entries, result)
+    report.moved += _move_pending(source, store, ctx)
+    if ctx.after_batch is not None and result.recorded:
+        ctx.after_batch(ctx.clock())
+
+
 def poll_mailbox(
     source: MailSource, store: Store, folders: MailboxSettings, ctx: CycleContext
 ) -> CycleReport:
-    """Drain one opened mailbox into the store; returns the counts of the cycle."""
+    """Drain one opened mailbox into the store; returns the counts of the cycle.
+
+    With helper processes, the next batch is fetched and analysed while the one before is
+    committed and moved (batches are still committed one at a time, in order).  A stop
+    request ends the cycle after the batch being committed; a batch fetched ahead is left
+    for the next cycle (nothing of it was recorded or moved).
+    """
     report = CycleReport(mailbox=source.mailbox, uidvalidity=source.uidvalidity)
     report.moved += _move_pending(source, store, ctx)
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
+    state = (folders, report, last_uid)
+    queued: _Queued | None = None  # the batch to commit next
+    stopped = False
     for batch in fetch_batches(source, uids, folders.batch_size):
-        report.seen += len(batch)
-        entries, failed = _analyse_batch(batch, store, ctx, folders)
-        report.failed.extend(failed)
-        done = [e.uid for e in entries]
-        # never move the checkpoint past a message that is to be retried, in this batch or an
-        # earlier one (else later batches would carry it past, and it would never be read again)
-        held = [f.uid for f in report.failed]
-        high = min(held) - 1 if held else max(done, default=last_uid)
-        checkpoint = Checkpoint(source.mailbox, source.uidvalidity, max(high, last_uid))
-        result = store.record_batch(entries, ctx.clock(), checkpoint)
-        _tally(report, entries, result)
-        report.moved += _move_pending(source, store, ctx)
-        if ctx.after_batch is not None and result.recorded:
-            ctx.after_batch(ctx.clock())
+        ahead: _Queued | None = _analyse(batch, ctx, folders)  # helpers start on it now
+        if ctx.helpers is None:  # nothing runs meanwhile: commit this very batch
+            queued, ahead = ahead, None
+        if queued is not None:
+            _commit(queued, source, store, ctx, state)
+            if ctx.stop.is_set():
+                stopped, queued = True, None  # a batch analysed ahead waits for next cycle
+                break
+        queued = ahead
+    if queued is not None:  # the last batch, analysed ahead
         if ctx.stop.is_set():
-            report.stopped = True
-            break
+            stopped = True
+        else:
+            _commit(queued, source, store, ctx, state)
+            stopped = ctx.stop.is_set()
+    report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
     report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
     return report

@@ -16,9 +16,11 @@ from datetime import UTC, datetime
 from reconciler.actions import Action, build_actions
 from reconciler.classify import Classifier
 from reconciler.config import Settings
-from reconciler.cycle import CycleContext
+from reconciler.cycle import Analysed, CycleContext, Stages, analyse_batch
 from reconciler.decisions import DecideContext, run_decisions
 from reconciler.metrics import NoMetrics, start_metrics
+from reconciler.offload import HelperPool
+from reconciler.records import RawMessage
 from reconciler.rules import load_rules
 from reconciler.store import Store, open_database
 
@@ -65,6 +67,7 @@ def open_service(
     `serve_metrics` (the daemon) starts the configured Prometheus endpoint.
     """
     now = clock()
+    helpers: HelperPool[RawMessage, Analysed] | None = None
     metrics = start_metrics(settings.metrics) if serve_metrics else NoMetrics()
     store = open_database(settings.database.url)
     try:
@@ -81,16 +84,24 @@ def open_service(
         )
         run_id = new_run_id(now)
         ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
+        classifier = Classifier(ruleset.rules)
+        processes = settings.daemon.analysis_processes
+        if processes:
+            stages = Stages(classifier, settings.verp)
+            helpers = HelperPool[RawMessage, Analysed](processes, analyse_batch, stages)
         cycle = CycleContext(
-            classifier=Classifier(ruleset.rules),
+            classifier=classifier,
             verp=settings.verp,
             max_attempts=settings.daemon.max_attempts,
             clock=clock,
             after_batch=lambda at: metrics.observe_decisions(
                 run_decisions(store, decide, run_id, at)
             ),
+            helpers=helpers,
         )
         yield Service(settings, store, actions, decide, cycle, run_id, metrics)
     finally:
+        if helpers is not None:
+            helpers.close()
         store.close()
         metrics.close()

@@ -9,7 +9,10 @@ analysis of one message raise.  The clock is injected; nothing sleeps.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import signal
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +29,7 @@ from reconciler.analysis import Analysis
 from reconciler.classify import Classifier
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
 from reconciler.cycle import CycleContext, CycleReport, ledger_entry, open_source, poll_mailbox
+from reconciler.offload import HelperPool
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
 from reconciler.rules import load_rules
 from reconciler.source import ImapSource
@@ -636,3 +640,108 @@ def test_run_once_drains_the_other_mailbox_when_one_login_fails(
 def test_seeds_are_distinct_and_tokens_as_intended() -> None:
     assert len({message(seed) for seed in [*SEEDS, EXTRA]}) == len(SEEDS) + 1
     assert message(SEEDS[0]).startswith(b"Delivered-To: bounces+a1.")
+
+
+# -- helper processes (reconciler.offload) -----------------------------------------------------
+
+
+@pytest.fixture
+def helpers(classifier: Classifier) -> Iterator[HelperPool[RawMessage, cycle.Analysed]]:
+    """One spawned helper process, used for every batch (however small)."""
+    pool = HelperPool[RawMessage, cycle.Analysed](
+        1, cycle.analyse_batch, cycle.Stages(classifier, VERP), min_batch=1
+    )
+    yield pool
+    pool.close()
+
+
+@live
+def test_helpers_drain_exactly_as_the_polling_process_does(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    any_store: Store,
+    ctx: CycleContext,
+    helpers: HelperPool[RawMessage, cycle.Analysed],
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)  # 3 batches: each analysed ahead
+    seed_inbox(dovecot, imap_account, SEEDS)
+    report = run(settings, any_store, replace(ctx, helpers=helpers))
+
+    assert helpers.batches == Counter(helpers=3)  # all analysed in the helper, none here
+    assert len(helpers.pids()) == 1
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS) and not report.stopped
+    assert report.outcomes == Counter(seed.outcome for seed in SEEDS)
+    assert report.events == total_events(SEEDS) == count("bounce_event")
+    assert events_by_sha() == expected_events(SEEDS)
+    entries = ledger(any_store, settings, report.uidvalidity)
+    for uid, seed in enumerate(SEEDS, start=1):
+        assert (entries[uid].outcome, entries[uid].destination) == (
+            seed.outcome,
+            FOLDER[seed.outcome],
+        )
+        assert entries[uid].received_at <= NOW  # INTERNALDATE crossed the process boundary
+    checkpoint = any_store.get_checkpoint(settings.name)
+    assert checkpoint is not None and checkpoint.last_uid == len(SEEDS)
+
+
+@live
+def test_a_helper_killed_mid_drain_costs_nothing_but_time(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    helpers: HelperPool[RawMessage, cycle.Analysed],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+
+    def kill_helper(operation: str, calls: Counter[str]) -> None:
+        if operation == "fetch" and calls["fetch"] == 2:  # batch 1 is with the helper
+            for pid in helpers.pids():
+                os.kill(pid, signal.SIGKILL)
+
+    report = run(settings, sqlite_store, replace(ctx, helpers=helpers), kill_helper)
+
+    assert helpers.batches["here"] >= 1  # the batch the helper died with, done here
+    assert sum(helpers.batches.values()) == 3
+    assert "analysis helper processes failed" in caplog.text
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS)
+    assert events_by_sha() == expected_events(SEEDS)
+    assert count("message_ledger") == len(SEEDS)
+
+
+@live
+def test_a_stop_leaves_the_batch_analysed_ahead_for_the_next_cycle(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    helpers: HelperPool[RawMessage, cycle.Analysed],
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    stopping = replace(ctx, helpers=helpers, stop=threading.Event())
+
+    def stop_in_batch_1(operation: str, calls: Counter[str]) -> None:
+        if operation == "move" and calls["move"] == 1:  # batch 2 is fetched and analysing
+            stopping.stop.set()
+
+    report = run(settings, sqlite_store, stopping, stop_in_batch_1)
+
+    assert report.stopped and report.seen == 3
+    assert count("message_ledger") == 3  # batch 2 was analysed, but nothing of it recorded
+    assert len(folder_contents(dovecot, imap_account, "INBOX")) == len(SEEDS) - 3
+    assert report.backlog == len(SEEDS) - 3
+    checkpoint = sqlite_store.get_checkpoint(settings.name)
+    assert checkpoint is not None and checkpoint.last_uid == 3
+
+    rest = run(settings, sqlite_store, replace(ctx, helpers=helpers))
+    assert rest.seen == len(SEEDS) - 3 and not rest.stopped
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert events_by_sha() == expected_events(SEEDS)

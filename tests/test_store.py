@@ -194,10 +194,13 @@ def test_pending_moves_survive_a_crash_between_commit_and_move(database_url: str
     with open_database(database_url) as store:
         pending = store.pending_moves(BOX, 1)
         assert [(e.uid, e.destination) for e in pending] == [(2, "processed")]
+        assert store.moves_due(BOX, 1) == {"processed": [2]}
         assert store.pending_moves(BOX, 2) == []
+        assert store.moves_due(BOX, 2) == {}
         assert store.mark_moved(BOX, 1, [2], NOW + timedelta(minutes=1)) == 1
         assert store.mark_moved(BOX, 1, [2], NOW + timedelta(minutes=2)) == 0
         assert store.pending_moves(BOX, 1) == []
+        assert store.moves_due(BOX, 1) == {}
         moved = store.get_entry(BOX, 1, 2)
         assert moved is not None and moved.moved_at == NOW + timedelta(minutes=1)
 

@@ -200,8 +200,14 @@ class ImapSource:
             raise SourceError(f"{self.mailbox}: UID {uid}: server returned no body")
         size = int(data.get(b"RFC822.SIZE", len(body)))
         received = data.get(b"INTERNALDATE")
-        if isinstance(received, datetime) and received.tzinfo is None:
-            received = received.replace(tzinfo=UTC)
+        if isinstance(received, datetime):
+            # in UTC: the server's zone says nothing more, and imapclient's own zone class
+            # does not survive pickling (the record goes to helper processes; see offload)
+            received = (
+                received.replace(tzinfo=UTC)
+                if received.tzinfo is None
+                else received.astimezone(UTC)
+            )
         return RawMessage(
             self.mailbox,
             self._uidvalidity,

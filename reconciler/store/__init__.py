@@ -155,6 +155,11 @@ class Store(PolicyStore, ReportStore, LeaseStore):
         """
         return ledger.pending_moves(mailbox, uidvalidity)
 
+    @wrap_errors("listing pending moves")
+    def moves_due(self, mailbox: str, uidvalidity: int) -> dict[str, list[int]]:
+        """`pending_moves` as the cycle needs it: destination → UIDs (ascending)."""
+        return ledger.moves_due(mailbox, uidvalidity)
+
     @wrap_errors("marking messages moved")
     def mark_moved(self, mailbox: str, uidvalidity: int, uids: Sequence[int], now: datetime) -> int:
         """Record that these UIDs were moved; returns how many rows changed."""

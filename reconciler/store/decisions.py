@@ -17,7 +17,7 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.store.connection import from_db, to_db
-from reconciler.store.convert import to_evidence
+from reconciler.store.convert import EVIDENCE_FIELDS, evidence
 from reconciler.store.models import DecisionRow, Event
 from reconciler.store.policyconvert import decision_row, normalise, to_stored, unix
 
@@ -154,11 +154,11 @@ def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
 
     The input of `check_breaker` and `detect_incidents`.
     """
-    query = Event.select().where(
+    query = Event.select(*EVIDENCE_FIELDS).where(
         (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))
     )
     # iterator(): rows are converted one by one, not cached by peewee beside the records
-    return [to_evidence(row) for row in query.order_by(Event.event_time, Event.id).iterator()]
+    return [evidence(row) for row in query.order_by(Event.event_time, Event.id).tuples().iterator()]
 
 
 def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
@@ -167,10 +167,11 @@ def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     The breaker judges what the reconciler is doing now, which for a drained backlog is not
     what its event times say.
     """
-    query = Event.select().where(
+    query = Event.select(*EVIDENCE_FIELDS).where(
         (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
     )
-    return [to_evidence(row) for row in query.order_by(Event.created_at, Event.id).iterator()]
+    ordered = query.order_by(Event.created_at, Event.id).tuples()
+    return [evidence(row) for row in ordered.iterator()]
 
 
 def earliest_event_after(event_id: int) -> datetime | None:

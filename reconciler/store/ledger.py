@@ -20,6 +20,7 @@ __all__ = [
     "get_entry",
     "known_fingerprints",
     "mark_moved",
+    "moves_due",
     "pending_moves",
     "prune_evidence",
     "record_batch",
@@ -205,6 +206,25 @@ def pending_moves(mailbox: str, uidvalidity: int) -> list[LedgerEntry]:
         .order_by(Message.uid)
     )
     return [to_entry(row) for row in query]
+
+
+def moves_due(mailbox: str, uidvalidity: int) -> dict[str, list[int]]:
+    query: Any = (
+        Message.select(Message.uid, Message.destination)
+        .where(
+            (Message.mailbox == mailbox)
+            & (Message.uidvalidity == uidvalidity)
+            & (Message.moved == False)  # noqa: E712 (peewee builds SQL from the comparison)
+            & Message.destination.is_null(False)
+        )
+        .order_by(Message.uid)
+        .tuples()
+    )
+    due: dict[str, list[int]] = {}
+    for uid, destination in query:
+        if destination:
+            due.setdefault(destination, []).append(int(uid))
+    return due
 
 
 def mark_moved(mailbox: str, uidvalidity: int, uids: Sequence[int], now: datetime) -> int:

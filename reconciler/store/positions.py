@@ -18,7 +18,7 @@ from reconciler.records import (
     UserHistory,
 )
 from reconciler.store.connection import from_db, to_db
-from reconciler.store.convert import to_event, to_evidence
+from reconciler.store.convert import EVIDENCE_FIELDS, evidence, to_event, to_evidence
 from reconciler.store.models import Attempt, CheckpointRow, Event, Message, Watermark, database
 
 __all__ = [
@@ -193,18 +193,20 @@ def user_histories(
     ids = sorted({user_id for _, user_id in wanted})
     for start in range(0, len(ids), 500):
         query = (
-            Event.select()
+            Event.select(*EVIDENCE_FIELDS)
             .where(
                 Event.user_id.in_(ids[start : start + 500])
                 & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
                 & (Event.event_time >= to_db(since))
             )
             .order_by(Event.event_time, Event.id)
+            .tuples()
         )
         for row in query.iterator():  # no row cache beside the records
-            key = (row.realm or "", int(cast(int, row.user_id)))
+            event = evidence(row)
+            key = (event.realm or "", int(cast(int, event.user_id)))
             if key in found:
-                found[key].append(to_evidence(row))
+                found[key].append(event)
     return {
         key: UserHistory(realm=key[0], user_id=key[1], events=tuple(events))
         for key, events in found.items()

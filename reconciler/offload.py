@@ -1,0 +1,144 @@
+"""Run the analysis stage in helper processes, to drain a large backlog on spare cores.
+
+Parsing and classifying is CPU work, in Python.  With `[daemon] analysis_processes = N` the
+polling process hands each fetched batch to N helper processes and, while they work, commits
+and moves the batch before it and fetches the next one.  Results come back in batch order, so
+the cycle keeps its order (analyse, commit, then move) and nothing about a batch is recorded
+before all of it is analysed.
+
+The helpers are *spawned* (a fresh interpreter), not forked: the daemon holds sockets, a
+database connection and scheduler threads that a forked child must not inherit.  Each helper
+gets the work function and its context (the compiled rules, the VERP keys) once, when it
+starts; they ignore SIGINT and SIGTERM, so that a stop request reaches the polling process
+only, which finishes its batch and then shuts them down.  A helper that dies (killed, out of
+memory) costs nothing but time: the batch is analysed in the polling process instead, and a
+new pool is started for the next batch (after three broken pools, helpers are not used again).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Generic, TypeVar
+
+__all__ = ["HelperPool", "Job"]
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+Job = Callable[[], list[Any]]  # called once: the results of a submitted batch, in order
+
+_MAX_BREAKS = 3
+# in a helper process, set by `_start`: "work" (the function) and "context"
+_helper: dict[str, Any] = {}
+
+
+def _start(work: Callable[..., list[Any]], context: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _helper.update(work=work, context=context)
+
+
+def _run(*args: Any) -> list[Any]:
+    work: Callable[..., list[Any]] = _helper["work"]
+    return work(_helper["context"], *args)
+
+
+class HelperPool(Generic[Item, Result]):
+    """`work(context, items, *args) -> results` (one result per item, in order), run over
+    the chunks of a batch in `processes` helper processes.
+
+    `work` must be importable by name (a module-level function) and `context` picklable.
+    Batches smaller than `min_batch` are run in the calling process (no round trip).
+    """
+
+    def __init__(
+        self,
+        processes: int,
+        work: Callable[..., list[Result]],
+        context: Any,
+        *,
+        min_batch: int = 32,
+    ) -> None:
+        self.processes = processes
+        self._work = work
+        self._context = context
+        self._min_batch = min_batch
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()  # the daemon's mailbox jobs (threads) share one pool
+        self._breaks = 0
+        self.batches: Counter[str] = Counter()  # batches analysed by "helpers" and "here"
+
+    def _pool(self) -> ProcessPoolExecutor | None:
+        with self._lock:
+            if self._breaks >= _MAX_BREAKS:
+                return None
+            if self._executor is None:
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start,
+                    initargs=(self._work, self._context),
+                )
+            return self._executor
+
+    def _here(self, items: Sequence[Item], args: tuple[Any, ...]) -> list[Result]:
+        self.batches["here"] += 1
+        return self._work(self._context, items, *args)
+
+    def pids(self) -> list[int]:
+        """The process ids of the running helpers (none before the first batch)."""
+        executor = self._executor
+        processes = getattr(executor, "_processes", None) or {}
+        return sorted(int(pid) for pid in processes)
+
+    def submit(self, items: Sequence[Item], *args: Any) -> Callable[[], list[Result]]:
+        """Start the work on `items`; the returned call waits for and returns the results."""
+        pool = self._pool() if len(items) >= self._min_batch else None
+        if pool is None:
+            return lambda: self._here(items, args)
+        size = -(-len(items) // self.processes)
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        try:
+            futures = [pool.submit(_run, list(chunk), *args) for chunk in chunks]
+        except Exception as err:  # a broken pool, or a helper that cannot start
+            return self._broken(err, items, args)
+        return lambda: self._collect(futures, items, args)
+
+    def _collect(
+        self, futures: list[Future[list[Result]]], items: Sequence[Item], args: tuple[Any, ...]
+    ) -> list[Result]:
+        try:
+            results = [result for future in futures for result in future.result()]
+        except Exception as err:  # a helper died (BrokenProcessPool) or could not unpickle
+            return self._broken(err, items, args)()
+        self.batches["helpers"] += 1
+        return results
+
+    def _broken(
+        self, err: Exception, items: Sequence[Item], args: tuple[Any, ...]
+    ) -> Callable[[], list[Result]]:
+        """Give up this pool (a new one starts at the next batch); do the batch here."""
+        with self._lock:
+            self._breaks += 1
+        log.warning(
+            "analysis helper processes failed (%s: %s); analysing the batch in this process%s",
+            type(err).__name__,
+            err,
+            "" if self._breaks < _MAX_BREAKS else " (helpers disabled for this run)",
+        )
+        self.close()
+        return lambda: self._here(items, args)
+
+    def close(self) -> None:
+        """Stop the helper processes (pending work is cancelled)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
