@@ -36,7 +36,14 @@ from reconciler.records import (
     Reason,
 )
 
-__all__ = ["check_breaker", "covers", "describe_incident", "detect_incidents", "event_order"]
+__all__ = [
+    "check_breaker",
+    "covers",
+    "describe_incident",
+    "detect_incidents",
+    "event_order",
+    "incidents_of_group",
+]
 
 _Key = tuple[IncidentScope, str, Reason]
 _Who = tuple[str, str]
@@ -127,6 +134,25 @@ def detect_incidents(
     for group, grouped in sorted(groups.items()):
         found.extend(_incidents(group, grouped, settings.incident, now))
     return found
+
+
+def incidents_of_group(
+    group: tuple[IncidentScope, str, Reason],
+    events: Iterable[EvidenceEvent],
+    settings: PolicySettings,
+    now: int,
+) -> list[Incident]:
+    """`detect_incidents` for the bounces of one (scope, key, reason) group, such as a store
+    hands out one group at a time; the same incidents, in time order."""
+    bounces = sorted(
+        (
+            e
+            for e in events
+            if e.kind is MessageKind.BOUNCE and e.at <= now and e.reason is group[2]
+        ),
+        key=event_order,
+    )
+    return _incidents(group, bounces, settings.incident, now)
 
 
 def covers(incident: Incident, event: EvidenceEvent) -> bool:

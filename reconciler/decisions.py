@@ -18,12 +18,19 @@ from datetime import datetime, timedelta
 
 from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.config import WebhookSettings
-from reconciler.policy import check_breaker, decide, describe, describe_incident, detect_incidents
+from reconciler.policy import (
+    check_breaker,
+    decide,
+    describe,
+    describe_incident,
+    incidents_of_group,
+)
 from reconciler.records import (
     Decision,
     DecisionKind,
     Disposition,
     Incident,
+    IncidentScope,
     Mode,
     PolicySettings,
     UserHistory,
@@ -80,7 +87,17 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     span = store.event_span_after(watermark)
     # one window around the new events' times: bounded however large the drained backlog
     since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
-    found = detect_incidents(store.recent_events(since, until), dctx.policy, int(now.timestamp()))
+    # read group by group (the store sorts): memory holds one group, not the whole window
+    found = [
+        incident
+        for scope in IncidentScope
+        for key, reason, events in store.bounce_groups(
+            since, until, scope, dctx.policy.incident.min_users
+        )
+        for incident in incidents_of_group(
+            (scope, key, reason), events, dctx.policy, int(now.timestamp())
+        )
+    ]
     if store.record_incidents(found, now):  # new ones: say so once, not at every batch
         for incident in found:
             if incident.active:

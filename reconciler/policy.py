@@ -29,6 +29,7 @@ from reconciler._policyguards import (
     describe_incident,
     detect_incidents,
     event_order,
+    incidents_of_group,
 )
 from reconciler.logs import mask_address
 from reconciler.records import (
@@ -56,6 +57,7 @@ __all__ = [
     "describe_incident",
     "detect_incidents",
     "disposition",
+    "incidents_of_group",
     "rule_label",
 ]
 

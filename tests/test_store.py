@@ -311,3 +311,23 @@ def test_watermarks_insert_then_update(store: Store) -> None:
     store.set_watermark("test", 9, LATER)
     store.set_watermark("test", 9, LATER)  # an unchanged value is no error (MySQL: 0 rows)
     assert store.watermark("test") == 9
+
+
+def test_migration_5_fills_the_domain_of_existing_events_and_reruns_safely(store: Store) -> None:
+    store.record_batch(
+        [
+            entry(1, events=(event("Ann@Example.ORG"), event("weird@x@Mail.Example.NET"))),
+            entry(2, events=(event("no-at-sign"),)),
+        ],
+        NOW,
+    )
+    database.execute_sql("UPDATE bounce_event SET domain = NULL")  # as before migration 5
+    migrations._m5(database.obj)
+    assert sorted((e.recipient, e.domain) for e in Event.select()) == [
+        ("Ann@Example.ORG", "example.org"),
+        ("no-at-sign", ""),
+        ("weird@x@Mail.Example.NET", "mail.example.net"),
+    ]
+    migrations._m5(database.obj)  # the column and the index exist: nothing to do
+    assert Event.select().where(Event.domain.is_null()).count() == 0
+    assert LATEST_VERSION >= 5 and 5 in store.schema_versions()

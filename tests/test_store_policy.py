@@ -4,6 +4,7 @@ outbox and incidents — on SQLite, PostgreSQL and MariaDB through the `store` f
 from __future__ import annotations
 
 import hashlib
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import NOW
 
 from reconciler.errors import StoreError
+from reconciler.policy import detect_incidents, incidents_of_group
 from reconciler.records import (
     ActionOutcome,
     ActionStatus,
@@ -28,6 +30,7 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
+    PolicySettings,
     Reason,
     Severity,
     Suppression,
@@ -342,3 +345,55 @@ def test_times_are_utc(store: Store) -> None:
     stored = store.record_decision(applied(7), "run-1", NOW.astimezone())
     assert stored.recorded_at.tzinfo is UTC
     assert stored.recorded_at == NOW == datetime.fromtimestamp(stored.decision.at, UTC)
+
+
+def test_incidents_read_group_by_group_are_those_of_the_whole_window(store: Store) -> None:
+    # a mixed window: spikes at a domain and at a remote MTA (in mixed case), one user bouncing
+    # often, complaints and delays (never counted), a small group and an event outside
+    rng = random.Random(5)
+    domains = ["Example.ORG", "example.net", "mail.example.jp"]
+    mtas = ["MX1.example.net", "mx1.example.net", "mx.example.jp", ""]
+    reasons = [Reason.USERUNKNOWN, Reason.MAILBOXFULL, Reason.BLOCKED]
+    kinds = [MessageKind.BOUNCE] * 8 + [MessageKind.FEEDBACK, MessageKind.DELAY]
+    entries = []
+    for uid in range(1, 301):
+        user = rng.choice([None, *range(1, 40)])
+        event = BounceEvent(
+            recipient=f"u{rng.randint(1, 40)}@{rng.choice(domains)}",
+            kind=rng.choice(kinds), reason=rng.choice(reasons), severity=Severity.SOFT,
+            fault=Fault.TRANSIENT, rule_id="r",
+            event_time=NOW - timedelta(seconds=rng.randint(0, 3 * 3600)),
+            remote_mta=rng.choice(mtas) or None,
+            realm="wiki" if user is not None else None, user_id=user,
+            verp_valid=user is not None,
+        )  # fmt: skip
+        entries.append(replace(bounce(uid, user), events=(event,)))
+    store.record_batch(entries, NOW)
+    since, until = NOW - 2 * HOUR, NOW
+    settings = PolicySettings()
+    whole = detect_incidents(store.recent_events(since, until), settings, T)
+
+    streamed = [
+        incident
+        for scope in IncidentScope
+        for key, reason, events in store.bounce_groups(since, until, scope, 1)
+        for incident in incidents_of_group((scope, key, reason), events, settings, T)
+    ]
+
+    assert whole  # the window holds spikes at both scopes
+    assert {i.scope for i in whole} == set(IncidentScope)
+    assert sorted(streamed, key=_order) == sorted(whole, key=_order)
+    # the group threshold only skips groups that cannot be incidents
+    pruned = [
+        incident
+        for scope in IncidentScope
+        for key, reason, events in store.bounce_groups(
+            since, until, scope, settings.incident.min_users
+        )
+        for incident in incidents_of_group((scope, key, reason), events, settings, T)
+    ]
+    assert sorted(pruned, key=_order) == sorted(whole, key=_order)
+
+
+def _order(incident: Incident) -> tuple[str, str, str, int]:
+    return (incident.scope.value, incident.key, incident.reason.value, incident.start)

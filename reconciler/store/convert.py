@@ -60,6 +60,11 @@ def to_event(row: Event) -> BounceEvent:
     )
 
 
+def domain_of(recipient: str) -> str:
+    """The recipient's domain as policy groups it: after the last "@", lower case."""
+    return recipient.rpartition("@")[2].lower() if "@" in recipient else ""
+
+
 def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, Any]:
     return {
         "message": message_id,
@@ -81,6 +86,7 @@ def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, A
         "send_ref": event.send_ref,
         "event_time": to_db(event.event_time),
         "created_at": now,
+        "domain": domain_of(event.recipient)[:255],
     }
 
 
@@ -121,7 +127,7 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         realm=realm,
         user_id=user_id,
         address=recipient,
-        domain=recipient.rpartition("@")[2].lower() if "@" in recipient else "",
+        domain=domain_of(recipient),
         remote_mta=remote_mta or "",
         kind=_KINDS.get(kind) or MessageKind(kind),
         reason=_REASONS.get(reason) or Reason(reason),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -13,6 +13,9 @@ from reconciler.records import (
     DecisionKind,
     Disposition,
     EvidenceEvent,
+    IncidentScope,
+    MessageKind,
+    Reason,
     StoredDecision,
     UndoFilter,
 )
@@ -24,6 +27,7 @@ from reconciler.store.policyconvert import decision_row, normalise, to_stored, u
 __all__ = [
     "acted_on",
     "applied_decisions",
+    "bounce_groups",
     "get_decision",
     "list_decisions",
     "mark_applied",
@@ -159,6 +163,44 @@ def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     )
     # iterator(): rows are converted one by one, not cached by peewee beside the records
     return [evidence(row) for row in query.order_by(Event.event_time, Event.id).tuples().iterator()]
+
+
+def bounce_groups(
+    since: datetime, until: datetime, scope: IncidentScope, min_events: int
+) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
+    """The bounces with event time in [since, until], one (key, reason) group at a time:
+    key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
+    than `min_events` events are skipped.
+
+    The database sorts; one group is in memory at a time, however large the window (a
+    drained backlog puts every event in one window).
+    """
+    key = (
+        Event.domain if scope is IncidentScope.DOMAIN else pw.fn.LOWER(pw.fn.TRIM(Event.remote_mta))
+    )
+    query = (
+        Event.select(*EVIDENCE_FIELDS, key.alias("group_key"))
+        .where(
+            (Event.event_time >= to_db(since))
+            & (Event.event_time <= to_db(until))
+            & (Event.kind == MessageKind.BOUNCE.value)
+            & key.is_null(False)
+            & (key != "")
+        )
+        .order_by(key, Event.reason, Event.event_time, Event.id)
+        .tuples()
+    )
+    current: tuple[str, str] | None = None
+    group: list[EvidenceEvent] = []
+    for row in query.iterator():
+        here = (row[-1], row[6])  # (group key, reason)
+        if here != current:
+            if current is not None and len(group) >= min_events:
+                yield current[0], Reason(current[1]), group
+            current, group = here, []
+        group.append(evidence(row[:-1]))
+    if current is not None and len(group) >= min_events:
+        yield current[0], Reason(current[1]), group
 
 
 def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:

@@ -19,9 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import peewee as pw
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_migration
 
+from reconciler.store.convert import domain_of
 from reconciler.store.migration2 import apply_v2
 from reconciler.store.models import ADDRESS_LENGTH, SchemaVersion, database
 
@@ -166,6 +170,48 @@ def _m4(db: pw.Database) -> None:
         db.create_tables((_V4Lease,), safe=True)
 
 
+class _V5Event(_V1Base):
+    """The columns of `bounce_event` that migration 5 reads and writes."""
+
+    id = pw.AutoField()
+    recipient = pw.CharField(max_length=ADDRESS_LENGTH)
+    domain = pw.CharField(max_length=255, null=True)
+
+    class Meta:
+        table_name = "bounce_event"
+
+
+_BACKFILL_CHUNK = 2000
+
+
+def _m5(db: pw.Database) -> None:
+    """The recipient domain as a column (incidents are read group by group, in order), and
+    an index on the event time (the windows the decide stage reads)."""
+    migrator = SchemaMigrator.from_database(db)
+    if "domain" not in {column.name for column in db.get_columns("bounce_event")}:
+        field = pw.CharField(max_length=255, null=True)
+        run_migration(migrator.add_column("bounce_event", "domain", field))
+    if not any(index.columns == ["event_time"] for index in db.get_indexes("bounce_event")):
+        run_migration(migrator.add_index("bounce_event", ("event_time",), False))
+    with db.bind_ctx((_V5Event,)):
+        while True:  # existing events: in chunks, the same value new events get
+            query: Any = (
+                _V5Event.select(_V5Event.id, _V5Event.recipient)
+                .where(_V5Event.domain.is_null())
+                .order_by(_V5Event.id)
+                .limit(_BACKFILL_CHUNK)
+                .tuples()
+            )
+            rows: list[tuple[int, str]] = list(query)
+            if not rows:
+                break
+            by_domain: dict[str, list[int]] = {}
+            for event_id, recipient in rows:
+                by_domain.setdefault(domain_of(recipient)[:255], []).append(event_id)
+            for domain, ids in by_domain.items():
+                _V5Event.update(domain=domain).where(_V5Event.id.in_(ids)).execute()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -173,6 +219,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "watermarks (how far the decide stage has read the events)", _m3),
     Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
+    Migration(5, "recipient domain of each event; index on event time (incidents)", _m5),
 )
 
 

@@ -101,8 +101,9 @@ class Event(_Base):
     verp_valid = pw.BooleanField()
     verp_failure = pw.CharField(max_length=32, null=True)
     send_ref = pw.CharField(max_length=128, null=True)
-    event_time = pw.DateTimeField()
+    event_time = pw.DateTimeField(index=True)
     created_at = pw.DateTimeField(index=True)
+    domain = pw.CharField(max_length=255, null=True)  # of the recipient, lower case (migration 5)
 
     class Meta:
         indexes = (

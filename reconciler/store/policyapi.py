@@ -24,15 +24,17 @@ from reconciler.records import (
     Decision,
     EvidenceEvent,
     Incident,
+    IncidentScope,
     Mode,
     ModeState,
     OutboxItem,
+    Reason,
     StoredDecision,
     Suppression,
     UndoFilter,
 )
 from reconciler.store import actions, decisions, incidents, modes
-from reconciler.store.connection import wrap_errors
+from reconciler.store.connection import hint, wrap_errors
 from reconciler.store.models import database
 
 __all__ = ["PolicyStore"]
@@ -142,6 +144,16 @@ class PolicyStore:
     def recent_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
         """All bounce events in [since, until]: for `check_breaker` and `detect_incidents`."""
         return decisions.recent_events(since, until)
+
+    def bounce_groups(
+        self, since: datetime, until: datetime, scope: IncidentScope, min_events: int
+    ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
+        """Bounces in [since, until] by (domain or remote MTA, reason), one group at a time,
+        groups of fewer than `min_events` skipped: for `incidents_of_group`."""
+        try:
+            yield from decisions.bounce_groups(since, until, scope, min_events)
+        except pw.PeeweeException as err:
+            raise StoreError(f"reading bounces by {scope} failed: {err}{hint(err)}") from err
 
     @wrap_errors("reading recorded events")
     def recorded_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
