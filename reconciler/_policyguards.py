@@ -37,6 +37,7 @@ from reconciler.records import (
 )
 
 __all__ = [
+    "IncidentIndex",
     "check_breaker",
     "covers",
     "describe_incident",
@@ -162,6 +163,30 @@ def covers(incident: Incident, event: EvidenceEvent) -> bool:
     if not incident.start <= event.at <= incident.end:
         return False
     return (incident.scope, incident.key) in _scopes(event)
+
+
+class IncidentIndex:
+    """Incidents by (scope, key, reason): whether one covers an event (as `covers` says),
+    looking only at those of the event's domain, remote MTA and reason.  Build it once for
+    the many decisions of a run; `decide` builds one when given a plain list."""
+
+    __slots__ = ("_by_key", "incidents")
+
+    def __init__(self, incidents: Iterable[Incident]) -> None:
+        self.incidents = tuple(incidents)
+        self._by_key: dict[_Key, list[Incident]] = {}
+        for incident in self.incidents:
+            key = (incident.scope, incident.key, incident.reason)
+            self._by_key.setdefault(key, []).append(incident)
+
+    def covers(self, event: EvidenceEvent) -> bool:
+        if event.kind is not MessageKind.BOUNCE or not self._by_key:
+            return False
+        for scope, key in _scopes(event):
+            for incident in self._by_key.get((scope, key, event.reason), ()):
+                if incident.start <= event.at <= incident.end:
+                    return True
+        return False
 
 
 def _utc(seconds: int) -> str:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.config import WebhookSettings
 from reconciler.policy import (
+    IncidentIndex,
     check_breaker,
     decide,
     describe,
@@ -42,6 +43,7 @@ __all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]
 log = logging.getLogger(__name__)
 WATERMARK = "decide:events"
 SETTLE = timedelta(minutes=2)  # events older than this are surely committed (see the store)
+_USERS_AT_ONCE = 2000  # users whose histories are read and decided together
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now
 
 def _decide_user(
     store: Store, dctx: DecideContext, history: UserHistory, run: tuple[str, Mode, datetime],
-    context: tuple[Sequence[Incident], DecideReport],
+    context: tuple[IncidentIndex, DecideReport],
 ) -> tuple[int, str] | None:  # fmt: skip
     run_id, mode, now = run
     incidents, report = context
@@ -176,20 +178,25 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     # only become the watermark once surely committed (several workers write at once)
     settled = None if store.backend == "sqlite" else now - SETTLE
     users, top = store.verified_users_after(watermark, settled_before=settled)
-    incidents = _incidents(store, dctx, watermark, now)
-    report.incidents = sum(1 for i in incidents if i.active)
+    incidents = IncidentIndex(_incidents(store, dctx, watermark, now))
+    report.incidents = sum(1 for i in incidents.incidents if i.active)
     report.users = len(users)
-    histories = store.user_histories(users, now - timedelta(days=evidence_days(dctx.policy)))
-    for user in users:
-        done = _decide_user(store, dctx, histories[user], (run_id, mode, now), (incidents, report))
-        if done is None:
-            continue
-        report.ids.append(done[0])
-        report.dispositions[done[1]] += 1
-        if mode is Mode.ENFORCE and done[1] == Disposition.APPLIED.value:
-            report.tripped = _breaker(store, dctx, mode, now)
-            if report.tripped is not None:
-                mode = Mode.PAUSED
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    for start in range(0, len(users), _USERS_AT_ONCE):  # bounded memory however many users
+        chunk = users[start : start + _USERS_AT_ONCE]
+        histories = store.user_histories(chunk, since)
+        for user in chunk:
+            done = _decide_user(
+                store, dctx, histories[user], (run_id, mode, now), (incidents, report)
+            )
+            if done is None:
+                continue
+            report.ids.append(done[0])
+            report.dispositions[done[1]] += 1
+            if mode is Mode.ENFORCE and done[1] == Disposition.APPLIED.value:
+                report.tripped = _breaker(store, dctx, mode, now)
+                if report.tripped is not None:
+                    mode = Mode.PAUSED
     store.set_watermark(WATERMARK, top, now)
     retry_failed(store, dctx.actions, now)
     if dctx.webhook is not None:

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from reconciler._policyguards import (
+    IncidentIndex,
     check_breaker,
-    covers,
     describe_incident,
     detect_incidents,
     event_order,
@@ -51,6 +51,7 @@ from reconciler.records import (
 
 __all__ = [
     "DAY",
+    "IncidentIndex",
     "check_breaker",
     "decide",
     "describe",
@@ -76,7 +77,7 @@ _COUNTED_SEVERITIES = frozenset({Severity.HARD, Severity.SOFT})
 @dataclass(frozen=True, slots=True)
 class _Context:
     history: UserHistory
-    incidents: tuple[Incident, ...]
+    incidents: IncidentIndex
     now: int
 
 
@@ -113,7 +114,7 @@ _CHECKS: tuple[tuple[Ignored, Callable[[EvidenceEvent, _Context], bool]], ...] =
     (Ignored.NOT_A_BOUNCE, _not_a_bounce),
     (Ignored.SENDER_FAULT, _sender_fault),
     (Ignored.OTHER_ADDRESS, _other_address),
-    (Ignored.INCIDENT, lambda e, c: any(covers(i, e) for i in c.incidents)),
+    (Ignored.INCIDENT, lambda e, c: c.incidents.covers(e)),
 )
 
 
@@ -238,10 +239,13 @@ def decide(
     now: int,
     *,
     mode: Mode,
-    incidents: Iterable[Incident] = (),
+    incidents: Iterable[Incident] | IncidentIndex = (),
 ) -> Decision:
-    """Decide for one user from their stored events; the same inputs give the same decision."""
-    context = _Context(history, tuple(incidents), now)
+    """Decide for one user from their stored events; the same inputs give the same decision.
+
+    `incidents`: those whose events are not counted (an `IncidentIndex` when deciding many)."""
+    index = incidents if isinstance(incidents, IncidentIndex) else IncidentIndex(incidents)
+    context = _Context(history, index, now)
     groups, ignored = _sort_out(history, context)
     tallies = [_tally(key, events, settings, now) for key, events in sorted(groups.items())]
     for tally in tallies:

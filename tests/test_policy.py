@@ -16,8 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler import policy
+from reconciler._policyguards import covers
 from reconciler.policy import (
     DAY,
+    IncidentIndex,
     check_breaker,
     decide,
     describe,
@@ -34,6 +36,7 @@ from reconciler.records import (
     EvidenceEvent,
     Fault,
     Ignored,
+    Incident,
     IncidentScope,
     IncidentSettings,
     MessageKind,
@@ -624,3 +627,36 @@ def test_decisions_do_not_depend_on_event_order(
     first = decide(UserHistory("shop", 42, events), settings, NOW, mode=Mode.ENFORCE)
     second = decide(UserHistory("shop", 42, tuple(shuffled)), settings, NOW, mode=Mode.ENFORCE)
     assert first == second
+
+
+def test_the_incident_index_says_exactly_what_covers_says() -> None:
+    rng = random.Random(11)
+    keys = {IncidentScope.DOMAIN: ["example.net", "example.org"],
+            IncidentScope.REMOTE_MTA: ["mx.example.net", "mx.example.org"]}  # fmt: skip
+    reasons = [Reason.USERUNKNOWN, Reason.MAILBOXFULL]
+    incidents = []
+    for _ in range(12):
+        scope = rng.choice(list(IncidentScope))
+        start = NOW - rng.randint(0, 5 * DAY)
+        incidents.append(
+            Incident(
+                scope,
+                rng.choice(keys[scope]),
+                rng.choice(reasons),
+                5,
+                start,
+                start + rng.randint(0, DAY),
+                rng.random() < 0.5,
+            )
+        )
+    index = IncidentIndex(incidents)
+    for _ in range(2000):
+        event = ev(
+            rng.uniform(0, 6),
+            kind=rng.choice([MessageKind.BOUNCE, MessageKind.BOUNCE, MessageKind.FEEDBACK]),
+            reason=rng.choice(reasons),
+            domain=rng.choice([*keys[IncidentScope.DOMAIN], "Example.NET ", ""]),
+            mta=rng.choice([*keys[IncidentScope.REMOTE_MTA], "MX.example.org", ""]),
+        )
+        assert index.covers(event) == any(covers(i, event) for i in incidents), event
+    assert not IncidentIndex([]).covers(ev(0))
