@@ -2,8 +2,9 @@
 
 import sys
 
-from reconciler.cli import main
-
-# guarded: a spawned helper process (see offload) imports this module under another name
+# guarded, and the command line imported only then: a spawned helper process (see offload)
+# imports this module under another name and needs none of it
 if __name__ == "__main__":
+    from reconciler.cli import main
+
     sys.exit(main())

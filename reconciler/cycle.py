@@ -16,28 +16,30 @@ cycles and quarantined after `max_attempts`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
-import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
-from reconciler.analysis import Analysis, analyse
 from reconciler.classify import Classifier
 from reconciler.config import DaemonSettings, MailboxSettings, VerpSettings
+from reconciler.entries import (
+    Analysed,
+    Destinations,
+    Folders,
+    Stages,
+    analyse_batch,
+    quarantined,
+)
 from reconciler.errors import ReconcilerError
 from reconciler.leasing import LeaseTerms, Tenure, claim, lease_terms
 from reconciler.offload import HelperPool
 from reconciler.records import (
     BatchResult,
-    BounceEvent,
     Checkpoint,
     LedgerEntry,
-    MessageKind,
     MessageOutcome,
     RawMessage,
     Unprocessed,
@@ -46,64 +48,15 @@ from reconciler.source import Backoff, ImapSource, MailSource, connect_with_retr
 from reconciler.store import Store
 
 __all__ = [
-    "Analysed",
     "CycleContext",
     "CycleReport",
-    "Destinations",
-    "Failed",
     "RunResult",
-    "Stages",
-    "analyse_batch",
-    "ledger_entry",
     "open_source",
     "poll_mailbox",
     "run_once",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class Folders(Protocol):
-    """Where messages go (a mailbox's settings, or `Destinations`)."""
-
-    @property
-    def processed_folder(self) -> str: ...
-    @property
-    def unmatched_folder(self) -> str: ...
-    @property
-    def quarantine_folder(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Destinations:
-    """A mailbox's destination folders alone (what a helper process is given; no secrets)."""
-
-    processed_folder: str
-    unmatched_folder: str
-    quarantine_folder: str
-
-    @classmethod
-    def of(cls, folders: Folders) -> Destinations:
-        return cls(folders.processed_folder, folders.unmatched_folder, folders.quarantine_folder)
-
-
-@dataclass(frozen=True, slots=True)
-class Stages:
-    """The pure stages' inputs: the compiled rules and the VERP keys (picklable)."""
-
-    classifier: Classifier
-    verp: VerpSettings | None
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """A message whose analysis raised: retried on later cycles, then quarantined."""
-
-    error: str  # repr of the exception
-    trace: str  # its traceback, for the log
-
-
-Analysed = LedgerEntry | Failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,105 +106,6 @@ class CycleReport:
         )
 
 
-def _event_time(raw: RawMessage, now: datetime) -> datetime:
-    """The server's INTERNALDATE (not forgeable by the bounce's author), never in the future."""
-    if raw.received_at is None:
-        return now
-    return min(raw.received_at.astimezone(UTC), now)
-
-
-def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
-    verp = analysis.verp
-    valid = verp is not None and verp.valid
-    original = analysis.message.original
-    return tuple(
-        BounceEvent(
-            recipient=(v.bounce.recipient or "").lower(),
-            kind=v.bounce.kind,
-            reason=v.classification.reason,
-            severity=v.classification.severity,
-            fault=v.classification.fault,
-            rule_id=v.classification.rule_id,
-            event_time=when,
-            status=v.bounce.status,
-            reply_code=v.bounce.reply_code,
-            diagnostic=v.bounce.diagnostic[:2000],
-            remote_mta=v.bounce.remote_mta,
-            original_message_id=original.message_id if original else None,
-            realm=(verp.realm or "") if valid and verp else None,
-            user_id=verp.user_id if valid and verp else None,
-            verp_valid=valid,
-            verp_failure=verp.failure if verp else None,
-            send_ref=verp.send_ref if valid and verp else None,
-        )
-        for v in analysis.verdicts
-    )
-
-
-def _outcome(analysis: Analysis, folders: Folders) -> tuple[MessageOutcome, str]:
-    """Where a message goes: quarantine if not understood, processed if its token verified."""
-    if analysis.kind is MessageKind.ERROR:
-        return MessageOutcome.QUARANTINED, folders.quarantine_folder
-    valid = analysis.verp is not None and analysis.verp.valid
-    folder = folders.processed_folder if valid else folders.unmatched_folder
-    if not analysis.verdicts:
-        return MessageOutcome.SKIPPED, folder
-    return (MessageOutcome.PROCESSED if valid else MessageOutcome.UNMATCHED), folder
-
-
-def ledger_entry(
-    raw: RawMessage, ctx: CycleContext | Stages, folders: Folders, now: datetime
-) -> tuple[LedgerEntry, Analysis]:
-    """Analyse one fetched message into the ledger entry (with events) to record."""
-    analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
-    outcome, destination = _outcome(analysis, folders)
-    events = (
-        () if outcome is MessageOutcome.QUARANTINED else _events(analysis, _event_time(raw, now))
-    )
-    entry = LedgerEntry(
-        mailbox=raw.mailbox,
-        uidvalidity=raw.uidvalidity,
-        uid=raw.uid,
-        sha256=hashlib.sha256(raw.data).hexdigest(),
-        size=raw.size or len(raw.data),
-        outcome=outcome,
-        received_at=_event_time(raw, now),
-        processed_at=now,
-        message_id=analysis.message.message_id,
-        destination=destination,
-        events=events,
-    )
-    return entry, analysis
-
-
-def _quarantine(raw: RawMessage, folders: Folders, now: datetime) -> LedgerEntry:
-    return LedgerEntry(
-        mailbox=raw.mailbox,
-        uidvalidity=raw.uidvalidity,
-        uid=raw.uid,
-        sha256=hashlib.sha256(raw.data).hexdigest(),
-        size=raw.size or len(raw.data),
-        outcome=MessageOutcome.QUARANTINED,
-        received_at=_event_time(raw, now),
-        processed_at=now,
-        destination=folders.quarantine_folder,
-    )
-
-
-def analyse_batch(
-    stages: Stages, batch: Sequence[RawMessage], folders: Folders, now: datetime
-) -> list[Analysed]:
-    """The ledger entry of each message, or why its analysis failed (in this process or in a
-    helper process: see `offload`)."""
-    out: list[Analysed] = []
-    for raw in batch:
-        try:
-            out.append(ledger_entry(raw, stages, folders, now)[0])
-        except Exception as err:  # the cycle boundary: one bad message never stops the cycle
-            out.append(Failed(repr(err)[:500], traceback.format_exc(limit=20)))
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class _Queued:
     """A fetched batch whose analysis is under way (or, without helpers, not yet started)."""
@@ -276,7 +130,7 @@ def _entries(
         log.error("uid=%s analysis failed: %s\n%s", raw.uid, result.error, result.trace.rstrip())
         item = Unprocessed(raw.mailbox, raw.uidvalidity, raw.uid, "analyse", result.error)
         if store.record_failure(item, now) >= ctx.max_attempts:
-            entries.append(_quarantine(raw, folders, now))
+            entries.append(quarantined(raw, folders, now))
         else:
             failed.append(item)
     return entries, failed

@@ -104,7 +104,8 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
         for incident in found:
             if incident.active:
                 log.warning("incident %s", describe_incident(incident))
-    return store.incidents(now - timedelta(days=evidence_days(dctx.policy)))
+    # the spans decide whether an event is covered; their (many) event ids are not needed
+    return store.incidents(now - timedelta(days=evidence_days(dctx.policy)), with_events=False)
 
 
 def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:

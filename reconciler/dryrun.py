@@ -2,7 +2,7 @@
 
 The operator's first look at a live mailbox before trusting the tool: counts by kind,
 severity, reason and outcome, and per verified user.  It runs the very same analysis as the
-cycle (`cycle.ledger_entry`), so the preview cannot disagree with what a cycle records.
+cycle (`entries.ledger_entry`), so the preview cannot disagree with what a cycle records.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler.config import MailboxSettings
-from reconciler.cycle import CycleContext, ledger_entry
+from reconciler.cycle import CycleContext
+from reconciler.entries import ledger_entry
 from reconciler.records import MessageOutcome
 from reconciler.source import MailSource, fetch_batches
 

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from reconciler.actions import Action, build_actions
 from reconciler.classify import Classifier
 from reconciler.config import Settings
-from reconciler.cycle import Analysed, CycleContext, Stages, analyse_batch
+from reconciler.cycle import CycleContext
 from reconciler.decisions import DecideContext, run_decisions
+from reconciler.entries import Analysed, Stages, analyse_batch
 from reconciler.metrics import NoMetrics, start_metrics
 from reconciler.offload import HelperPool
 from reconciler.records import RawMessage

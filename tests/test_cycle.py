@@ -24,11 +24,12 @@ import pytest
 from conftest import NOW
 from dovecot import Account, Dovecot
 
-from reconciler import cycle
+from reconciler import cycle, entries
 from reconciler.analysis import Analysis
 from reconciler.classify import Classifier
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
-from reconciler.cycle import CycleContext, CycleReport, ledger_entry, open_source, poll_mailbox
+from reconciler.cycle import CycleContext, CycleReport, open_source, poll_mailbox
+from reconciler.entries import ledger_entry
 from reconciler.offload import HelperPool
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
 from reconciler.rules import load_rules
@@ -574,14 +575,14 @@ def test_a_message_whose_analysis_fails_is_retried_then_quarantined(
     settings = replace(mailbox_settings, batch_size=2)
     seeds = [SEEDS[0], SEEDS[3], SEEDS[2], SEEDS[5], SEEDS[8]]
     poison = message(seeds[1])
-    real_analyse = cycle.analyse
+    real_analyse = entries.analyse
 
     def analyse(data: bytes, *args: Any) -> Analysis:
         if data == poison:
             raise RuntimeError("analysis blew up")
         return real_analyse(data, *args)
 
-    monkeypatch.setattr(cycle, "analyse", analyse)
+    monkeypatch.setattr(entries, "analyse", analyse)
     seed_inbox(dovecot, imap_account, seeds)
     others = [seed for seed in seeds if message(seed) != poison]
 
@@ -646,10 +647,10 @@ def test_seeds_are_distinct_and_tokens_as_intended() -> None:
 
 
 @pytest.fixture
-def helpers(classifier: Classifier) -> Iterator[HelperPool[RawMessage, cycle.Analysed]]:
+def helpers(classifier: Classifier) -> Iterator[HelperPool[RawMessage, entries.Analysed]]:
     """One spawned helper process, used for every batch (however small)."""
-    pool = HelperPool[RawMessage, cycle.Analysed](
-        1, cycle.analyse_batch, cycle.Stages(classifier, VERP), min_batch=1
+    pool = HelperPool[RawMessage, entries.Analysed](
+        1, entries.analyse_batch, entries.Stages(classifier, VERP), min_batch=1
     )
     yield pool
     pool.close()
@@ -662,7 +663,7 @@ def test_helpers_drain_exactly_as_the_polling_process_does(
     mailbox_settings: MailboxSettings,
     any_store: Store,
     ctx: CycleContext,
-    helpers: HelperPool[RawMessage, cycle.Analysed],
+    helpers: HelperPool[RawMessage, entries.Analysed],
 ) -> None:
     settings = replace(mailbox_settings, batch_size=3)  # 3 batches: each analysed ahead
     seed_inbox(dovecot, imap_account, SEEDS)
@@ -693,7 +694,7 @@ def test_a_helper_killed_mid_drain_costs_nothing_but_time(
     mailbox_settings: MailboxSettings,
     sqlite_store: Store,
     ctx: CycleContext,
-    helpers: HelperPool[RawMessage, cycle.Analysed],
+    helpers: HelperPool[RawMessage, entries.Analysed],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = replace(mailbox_settings, batch_size=3)
@@ -722,7 +723,7 @@ def test_a_stop_leaves_the_batch_analysed_ahead_for_the_next_cycle(
     mailbox_settings: MailboxSettings,
     sqlite_store: Store,
     ctx: CycleContext,
-    helpers: HelperPool[RawMessage, cycle.Analysed],
+    helpers: HelperPool[RawMessage, entries.Analysed],
 ) -> None:
     settings = replace(mailbox_settings, batch_size=3)
     seed_inbox(dovecot, imap_account, SEEDS)

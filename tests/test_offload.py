@@ -20,7 +20,7 @@ import pytest
 
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
-from reconciler.cycle import Analysed, Destinations, Failed, Stages, analyse_batch
+from reconciler.entries import Analysed, Destinations, Failed, Stages, analyse_batch
 from reconciler.offload import HelperPool
 from reconciler.records import LedgerEntry, RawMessage
 from reconciler.rules import load_rules

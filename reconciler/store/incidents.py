@@ -75,11 +75,15 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
     return new
 
 
-def list_incidents(since: datetime, active_only: bool = False) -> list[Incident]:
-    """Incidents whose span ends at or after `since` (all active ones too), by start."""
+def list_incidents(
+    since: datetime, active_only: bool = False, with_events: bool = True
+) -> list[Incident]:
+    """Incidents whose span ends at or after `since` (all active ones too), by start;
+    without their event ids unless `with_events`."""
     query = IncidentRow.select().where(
         (IncidentRow.end_at >= to_db(since)) | (IncidentRow.active == True)  # noqa: E712
     )
     if active_only:
         query = query.where(IncidentRow.active == True)  # noqa: E712
-    return [to_incident(row) for row in query.order_by(IncidentRow.start_at, IncidentRow.id)]
+    ordered = query.order_by(IncidentRow.start_at, IncidentRow.id)
+    return [to_incident(row, with_events) for row in ordered]

@@ -256,6 +256,9 @@ class PolicyStore:
         return incidents.record_incidents(found, now)
 
     @wrap_errors("listing incidents")
-    def incidents(self, since: datetime, active_only: bool = False) -> list[Incident]:
-        """Incidents ending at or after `since` and all active ones: pass them to `decide`."""
-        return incidents.list_incidents(since, active_only)
+    def incidents(
+        self, since: datetime, active_only: bool = False, *, with_events: bool = True
+    ) -> list[Incident]:
+        """Incidents ending at or after `since` and all active ones: pass them to `decide`
+        (which needs no event ids: `with_events=False` reads less)."""
+        return incidents.list_incidents(since, active_only, with_events)

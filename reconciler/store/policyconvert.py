@@ -181,7 +181,7 @@ def to_outbox(row: OutboxRow) -> OutboxItem:
     )
 
 
-def to_incident(row: IncidentRow) -> Incident:
+def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:
     return Incident(
         scope=IncidentScope(row.scope),
         key=row.incident_key,
@@ -190,5 +190,5 @@ def to_incident(row: IncidentRow) -> Incident:
         start=unix(row.start_at),
         end=unix(row.end_at),
         active=bool(row.active),
-        event_ids=tuple(int(i) for i in json.loads(row.event_ids)),
+        event_ids=tuple(int(i) for i in json.loads(row.event_ids)) if with_events else (),
     )

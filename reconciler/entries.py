@@ -1,0 +1,189 @@
+"""The analysis stage's product: a fetched message → the ledger entry (with events) to record.
+
+Pure (no I/O, no clock): the same message, rules, keys and time give the same entry.  It is
+run by the polling process or by helper processes (see `offload`), which import this module
+and what it needs only, not the store, IMAP or the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from reconciler.analysis import Analysis, analyse
+from reconciler.classify import Classifier
+from reconciler.config import VerpSettings
+from reconciler.records import (
+    BounceEvent,
+    LedgerEntry,
+    MessageKind,
+    MessageOutcome,
+    RawMessage,
+)
+
+__all__ = [
+    "Analysed",
+    "Destinations",
+    "Failed",
+    "Folders",
+    "Stages",
+    "analyse_batch",
+    "ledger_entry",
+    "quarantined",
+]
+
+
+class Folders(Protocol):
+    """Where messages go (a mailbox's settings, or `Destinations`)."""
+
+    @property
+    def processed_folder(self) -> str: ...
+    @property
+    def unmatched_folder(self) -> str: ...
+    @property
+    def quarantine_folder(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """A mailbox's destination folders alone (what a helper process is given; no secrets)."""
+
+    processed_folder: str
+    unmatched_folder: str
+    quarantine_folder: str
+
+    @classmethod
+    def of(cls, folders: Folders) -> Destinations:
+        return cls(folders.processed_folder, folders.unmatched_folder, folders.quarantine_folder)
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The pure stages' inputs: the compiled rules and the VERP keys (picklable)."""
+
+    classifier: Classifier
+    verp: VerpSettings | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A message whose analysis raised: retried on later cycles, then quarantined."""
+
+    error: str  # repr of the exception
+    trace: str  # its traceback, for the log
+
+
+Analysed = LedgerEntry | Failed
+
+
+class _Inputs(Protocol):
+    """What the analysis reads: `Stages`, or the cycle's context."""
+
+    @property
+    def classifier(self) -> Classifier: ...
+    @property
+    def verp(self) -> VerpSettings | None: ...
+
+
+def _event_time(raw: RawMessage, now: datetime) -> datetime:
+    """The server's INTERNALDATE (not forgeable by the bounce's author), never in the future."""
+    if raw.received_at is None:
+        return now
+    return min(raw.received_at.astimezone(UTC), now)
+
+
+def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
+    verp = analysis.verp
+    valid = verp is not None and verp.valid
+    original = analysis.message.original
+    return tuple(
+        BounceEvent(
+            recipient=(v.bounce.recipient or "").lower(),
+            kind=v.bounce.kind,
+            reason=v.classification.reason,
+            severity=v.classification.severity,
+            fault=v.classification.fault,
+            rule_id=v.classification.rule_id,
+            event_time=when,
+            status=v.bounce.status,
+            reply_code=v.bounce.reply_code,
+            diagnostic=v.bounce.diagnostic[:2000],
+            remote_mta=v.bounce.remote_mta,
+            original_message_id=original.message_id if original else None,
+            realm=(verp.realm or "") if valid and verp else None,
+            user_id=verp.user_id if valid and verp else None,
+            verp_valid=valid,
+            verp_failure=verp.failure if verp else None,
+            send_ref=verp.send_ref if valid and verp else None,
+        )
+        for v in analysis.verdicts
+    )
+
+
+def _outcome(analysis: Analysis, folders: Folders) -> tuple[MessageOutcome, str]:
+    """Where a message goes: quarantine if not understood, processed if its token verified."""
+    if analysis.kind is MessageKind.ERROR:
+        return MessageOutcome.QUARANTINED, folders.quarantine_folder
+    valid = analysis.verp is not None and analysis.verp.valid
+    folder = folders.processed_folder if valid else folders.unmatched_folder
+    if not analysis.verdicts:
+        return MessageOutcome.SKIPPED, folder
+    return (MessageOutcome.PROCESSED if valid else MessageOutcome.UNMATCHED), folder
+
+
+def ledger_entry(
+    raw: RawMessage, ctx: _Inputs, folders: Folders, now: datetime
+) -> tuple[LedgerEntry, Analysis]:
+    """Analyse one fetched message into the ledger entry (with events) to record."""
+    analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
+    outcome, destination = _outcome(analysis, folders)
+    events = (
+        () if outcome is MessageOutcome.QUARANTINED else _events(analysis, _event_time(raw, now))
+    )
+    entry = LedgerEntry(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        sha256=hashlib.sha256(raw.data).hexdigest(),
+        size=raw.size or len(raw.data),
+        outcome=outcome,
+        received_at=_event_time(raw, now),
+        processed_at=now,
+        message_id=analysis.message.message_id,
+        destination=destination,
+        events=events,
+    )
+    return entry, analysis
+
+
+def quarantined(raw: RawMessage, folders: Folders, now: datetime) -> LedgerEntry:
+    """The entry of a message given up on: recorded without events, moved to quarantine."""
+    return LedgerEntry(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        sha256=hashlib.sha256(raw.data).hexdigest(),
+        size=raw.size or len(raw.data),
+        outcome=MessageOutcome.QUARANTINED,
+        received_at=_event_time(raw, now),
+        processed_at=now,
+        destination=folders.quarantine_folder,
+    )
+
+
+def analyse_batch(
+    stages: Stages, batch: Sequence[RawMessage], folders: Folders, now: datetime
+) -> list[Analysed]:
+    """The ledger entry of each message, or why its analysis failed (in this process or in a
+    helper process: see `offload`)."""
+    out: list[Analysed] = []
+    for raw in batch:
+        try:
+            out.append(ledger_entry(raw, stages, folders, now)[0])
+        except Exception as err:  # the cycle boundary: one bad message never stops the cycle
+            out.append(Failed(repr(err)[:500], traceback.format_exc(limit=20)))
+    return out
