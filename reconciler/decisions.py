@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler.actions import Action, carry_out, deliver_due, retry_failed
@@ -36,7 +36,7 @@ from reconciler.records import (
     PolicySettings,
     UserHistory,
 )
-from reconciler.store import Store
+from reconciler.store import INCIDENT_EVIDENCE, Store
 
 __all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]
 
@@ -89,9 +89,10 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     span = store.event_span_after(watermark)
     # one window around the new events' times: bounded however large the drained backlog
     since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
-    # read group by group (the store sorts): memory holds one group, not the whole window
+    # read group by group (the store sorts): memory holds one group, not the whole window;
+    # an incident keeps the ids of its first events only, as the store does
     found = [
-        incident
+        replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
         for scope in IncidentScope
         for key, reason, events in store.bounce_groups(
             since, until, scope, dctx.policy.incident.min_users

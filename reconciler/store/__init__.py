@@ -51,13 +51,14 @@ from reconciler.records import (
 )
 from reconciler.store import ledger, positions
 from reconciler.store.connection import bind, to_db, unbind, wrap_errors
+from reconciler.store.incidents import INCIDENT_EVIDENCE
 from reconciler.store.leaseapi import LeaseStore
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import database
 from reconciler.store.policyapi import PolicyStore
 from reconciler.store.reportapi import ReportStore
 
-__all__ = ["LATEST_VERSION", "Store", "open_database"]
+__all__ = ["INCIDENT_EVIDENCE", "LATEST_VERSION", "Store", "open_database"]
 
 LATEST_VERSION = MIGRATIONS[-1].number
 

@@ -11,7 +11,7 @@ from reconciler.store.connection import to_db
 from reconciler.store.models import IncidentRow, database
 from reconciler.store.policyconvert import from_unix, to_incident, unix
 
-__all__ = ["list_incidents", "record_incidents"]
+__all__ = ["INCIDENT_EVIDENCE", "list_incidents", "record_incidents"]
 
 
 def _overlapping(incident: Incident) -> IncidentRow | None:
@@ -27,7 +27,10 @@ def _overlapping(incident: Incident) -> IncidentRow | None:
     return row
 
 
-_MAX_IDS = 500  # evidence kept per incident; its span (not this list) decides what it covers
+INCIDENT_EVIDENCE = (
+    500  # event ids kept per incident; its span (not this list) decides what it covers
+)
+_MAX_IDS = INCIDENT_EVIDENCE
 
 
 def _merge(row: IncidentRow, incident: Incident, now: datetime) -> None:
