@@ -274,7 +274,7 @@ class Wrapped:
     def read_only(self) -> bool:
         return self.inner.read_only
 
-    def uids_after(self, last_uid: int) -> list[int]:
+    def uids_after(self, last_uid: int) -> Sequence[int]:
         return self.inner.uids_after(last_uid)
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:

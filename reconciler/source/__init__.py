@@ -18,6 +18,7 @@ Every failure raises `SourceError` naming host, mailbox and operation; `SourceUn
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -53,7 +54,7 @@ class MailSource(Protocol):
     @property
     def read_only(self) -> bool: ...
 
-    def uids_after(self, last_uid: int) -> list[int]:
+    def uids_after(self, last_uid: int) -> Sequence[int]:
         """UIDs greater than `last_uid`, ascending."""
         ...
 
@@ -74,6 +75,7 @@ def fetch_batches(
     """Fetch `uids` in ascending chunks of `batch_size`; one round trip per chunk."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
-    ordered = sorted(uids)
+    ascending = all(a < b for a, b in itertools.pairwise(uids))  # as uids_after gives them
+    ordered = uids if ascending else sorted(uids)
     for start in range(0, len(ordered), batch_size):
-        yield source.fetch(ordered[start : start + batch_size])
+        yield source.fetch(list(ordered[start : start + batch_size]))

@@ -12,6 +12,7 @@ import contextlib
 import imaplib
 import logging
 import ssl
+from array import array
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -172,11 +173,15 @@ class ImapSource:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def uids_after(self, last_uid: int) -> list[int]:
-        """UID SEARCH UID last+1:* (filtered: "n:*" always matches the highest UID)."""
+    def uids_after(self, last_uid: int) -> Sequence[int]:
+        """UID SEARCH UID last+1:* (filtered: "n:*" always matches the highest UID).
+
+        An array of 32-bit UIDs (RFC 3501: UIDs are 32-bit): a backlog of 100,000 messages
+        costs 400 KB for the whole cycle, not 3.6 MB of int objects.
+        """
         with self._errors(f"searching UIDs after {last_uid}"):
             found = self._imap.search(["UID", f"{last_uid + 1}:*"])
-        return sorted(int(uid) for uid in found if int(uid) > last_uid)
+        return array("L", sorted(int(uid) for uid in found if int(uid) > last_uid))
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE) for all `uids` in one command.
