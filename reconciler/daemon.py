@@ -177,6 +177,14 @@ def _schedule(
             misfire_grace_time=plan.daemon.misfire_grace_seconds,
             next_run_time=start,
         )
+    # the end of the warm-up (see Crew): take the mailboxes left for a worker to start
+    scheduler.add_job(
+        _heartbeat,
+        "date",
+        run_date=start + timedelta(seconds=crew.warm_up + 0.05),
+        args=(plan, crew, scheduler, woken),
+        id="warmed-up",
+    )
     scheduler.add_job(
         _maintain,
         IntervalTrigger(days=1, timezone=UTC),

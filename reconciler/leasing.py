@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     from reconciler.cycle import CycleContext
     from reconciler.store import Store
 
-__all__ = ["Crew", "LeaseTerms", "Tenure", "claim", "default_worker", "is_gone", "lease_terms"]
+__all__ = [
+    "WARM_UP",
+    "Crew",
+    "LeaseTerms",
+    "Tenure",
+    "claim",
+    "default_worker",
+    "is_gone",
+    "lease_terms",
+]
 
 log = logging.getLogger(__name__)
 DECIDE_EVERY = 15.0  # seconds between decide runs within one cycle (see Tenure._after_batch)
@@ -228,21 +237,36 @@ class Tenure:
         return True
 
 
-class Crew:
-    """This worker among the others: presence, fair share, and mailboxes to retry."""
+WARM_UP = 2.0  # seconds after start in which a worker takes one mailbox only (see Crew)
 
-    def __init__(self, terms: LeaseTerms, mailboxes: int) -> None:
+
+class Crew:
+    """This worker among the others: presence, fair share, and mailboxes to retry.
+
+    For its first moments (`warm_up`: WARM_UP seconds, at most a third of the lease time) a
+    worker takes one mailbox only: workers started together then spread the mailboxes from
+    the start, instead of the first one taking them all and handing them over batch by batch.
+    """
+
+    def __init__(self, terms: LeaseTerms, mailboxes: int, warm_up: float | None = None) -> None:
         self.terms = terms
         self.mailboxes = mailboxes
         self.deferred: set[str] = set()  # refused mailboxes: woken once their lease is free
         self._yielded: dict[str, datetime] = {}  # handed over: not re-claimed before this time
         self._lock = threading.Lock()
+        default = min(WARM_UP, terms.ttl.total_seconds() / 3)
+        self.warm_up = default if warm_up is None else warm_up
+        self._started = time.monotonic()
+
+    def warming_up(self) -> bool:
+        return time.monotonic() - self._started < self.warm_up
 
     def fair_share(self, store: Store, now: datetime) -> int:
         workers = store.live_leases(now, scope=WORKER)
         live = [w for w in workers.values() if not is_gone(w)]
         count = max(len(set(live) | {self.terms.worker}), 1)
-        return max(math.ceil(self.mailboxes / count), 1)
+        share = max(math.ceil(self.mailboxes / count), 1)
+        return 1 if self.warming_up() else share
 
     def claim(self, store: Store, mailbox: str, now: datetime) -> bool:
         """Claim `mailbox` unless another holds it or we already hold our fair share."""
@@ -252,6 +276,8 @@ class Crew:
             level = logging.DEBUG if mailbox in self.deferred else logging.INFO  # once, at INFO
             if now < self._yielded.get(mailbox, now):
                 log.log(level, "mailbox=%s skipped: handed over to another worker", mailbox)
+            elif len(held) >= share and self.warming_up():
+                log.log(level, "mailbox=%s deferred: other workers may be starting", mailbox)
             elif len(held) >= share:
                 log.log(
                     level, "mailbox=%s skipped: fair share of %d mailbox(es) held", mailbox, share

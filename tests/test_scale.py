@@ -13,6 +13,7 @@ Waits poll conditions with deadlines; nothing sleeps for timing.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import subprocess
@@ -40,7 +41,7 @@ from helpers_mail import (
 from reconciler.classify import Classifier
 from reconciler.config import MailboxSettings
 from reconciler.cycle import CycleContext, run_once
-from reconciler.leasing import Crew, LeaseTerms, claim
+from reconciler.leasing import WARM_UP, Crew, LeaseTerms, claim
 from reconciler.rules import load_rules
 from reconciler.store import Store, open_database
 from reconciler.store.leaseapi import WORKER
@@ -123,10 +124,10 @@ def test_claim_takes_over_a_dead_pid_of_this_host_at_once(sqlite_store: Store) -
 
 
 def test_crew_takes_its_fair_share_and_hands_back_the_excess(sqlite_store: Store) -> None:
-    first = Crew(LeaseTerms("host-a:1", TTL), mailboxes=2)
+    first = Crew(LeaseTerms("host-a:1", TTL), mailboxes=2, warm_up=0)
     assert first.heartbeat(sqlite_store, NOW) == []
     assert first.claim(sqlite_store, "m1", NOW) and first.claim(sqlite_store, "m2", NOW)
-    second = Crew(LeaseTerms("host-b:1", TTL), mailboxes=2)
+    second = Crew(LeaseTerms("host-b:1", TTL), mailboxes=2, warm_up=0)
     second.heartbeat(sqlite_store, NOW)  # a second worker: the fair share is now one each
     assert not second.claim(sqlite_store, "m2", NOW)
     assert first.keeps(sqlite_store, "m1", NOW) and not first.keeps(sqlite_store, "m2", NOW)
@@ -139,6 +140,31 @@ def test_crew_takes_its_fair_share_and_hands_back_the_excess(sqlite_store: Store
     first.heartbeat(sqlite_store, later)  # the second worker died: all is the first's again
     sqlite_store.acquire_lease("m1", "host-a:1", later, TTL)
     assert first.claim(sqlite_store, "m2", later)
+
+
+def test_a_starting_worker_takes_one_mailbox_until_its_warm_up_ends(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    first = Crew(LeaseTerms("host-a:1", TTL), mailboxes=2, warm_up=3600)
+    first.heartbeat(sqlite_store, NOW)
+    assert first.warming_up()
+    assert first.claim(sqlite_store, "m1", NOW)
+    assert not first.claim(sqlite_store, "m2", NOW)  # left for a worker starting meanwhile
+    assert "mailbox=m2 deferred: other workers may be starting" in caplog.text
+    assert first.heartbeat(sqlite_store, NOW) == []  # nothing to wake while warming up
+    second = Crew(LeaseTerms("host-b:1", TTL), mailboxes=2, warm_up=3600)
+    second.heartbeat(sqlite_store, NOW)
+    assert second.claim(sqlite_store, "m2", NOW)  # the other worker took it from the start
+    # alone, the worker takes the rest once warmed up (the daemon runs a heartbeat then)
+    sqlite_store.release_lease("m2", "host-b:1", NOW)
+    second.leave(sqlite_store, NOW)
+    first.warm_up = 0
+    assert first.heartbeat(sqlite_store, NOW) == ["m2"]
+    assert first.claim(sqlite_store, "m2", NOW)
+    assert Crew(LeaseTerms("host-c:1", TTL), mailboxes=2).warm_up == min(
+        WARM_UP, TTL.total_seconds() / 3
+    )
 
 
 # -- real workers on PostgreSQL and dovecot -----------------------------------------------------
