@@ -90,7 +90,7 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     # one window around the new events' times: bounded however large the drained backlog
     since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
     # read group by group (the store sorts): memory holds one group, not the whole window;
-    # an incident keeps the ids of its first events only, as the store does
+    # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
     found = [
         replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
         for scope in IncidentScope

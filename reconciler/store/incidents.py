@@ -27,9 +27,8 @@ def _overlapping(incident: Incident) -> IncidentRow | None:
     return row
 
 
-INCIDENT_EVIDENCE = (
-    500  # event ids kept per incident; its span (not this list) decides what it covers
-)
+# Event ids kept per incident, the first ones (its span, not this list, decides what it covers).
+INCIDENT_EVIDENCE = 100
 _MAX_IDS = INCIDENT_EVIDENCE
 
 
