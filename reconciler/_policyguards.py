@@ -25,6 +25,7 @@ from reconciler.records import (
     Decision,
     DecisionKind,
     Disposition,
+    EventTally,
     EvidenceEvent,
     Fault,
     Incident,
@@ -44,6 +45,7 @@ __all__ = [
     "detect_incidents",
     "event_order",
     "incidents_of_group",
+    "tally_events",
 ]
 
 _Key = tuple[IncidentScope, str, Reason]
@@ -205,9 +207,7 @@ def describe_incident(incident: Incident) -> str:
 
 # --- circuit breaker ------------------------------------------------------------------------
 
-_Check = Callable[
-    [Sequence[Decision], Sequence[EvidenceEvent], BreakerSettings, int], BreakerTrip | None
-]
+_Check = Callable[[Sequence[Decision], EventTally, BreakerSettings, int], BreakerTrip | None]
 
 
 def _minutes(rules: BreakerSettings) -> str:
@@ -215,7 +215,7 @@ def _minutes(rules: BreakerSettings) -> str:
 
 
 def _action_count(
-    actions: Sequence[Decision], _: Sequence[EvidenceEvent], rules: BreakerSettings, now: int
+    actions: Sequence[Decision], _: EventTally, rules: BreakerSettings, now: int
 ) -> BreakerTrip | None:
     if len(actions) <= rules.max_actions:
         return None
@@ -229,38 +229,49 @@ def _action_count(
 
 
 def _action_share(
-    actions: Sequence[Decision], events: Sequence[EvidenceEvent], rules: BreakerSettings, now: int
+    actions: Sequence[Decision], tally: EventTally, rules: BreakerSettings, now: int
 ) -> BreakerTrip | None:
-    seen = {(e.realm, e.user_id) for e in events if e.verp_valid and e.user_id is not None}
-    if len(seen) < max(rules.min_sample, 1):
+    seen = tally.users_seen
+    if seen < max(rules.min_sample, 1):
         return None
-    share = len(actions) / len(seen)
+    share = len(actions) / seen
     if share <= rules.max_action_share:
         return None
     detail = (
-        f"{len(actions)} actions on {len(seen)} users seen in the last {_minutes(rules)} "
+        f"{len(actions)} actions on {seen} users seen in the last {_minutes(rules)} "
         f"({share:.0%}) exceed the limit of {rules.max_action_share:.0%}"
     )
-    return BreakerTrip(
-        BreakerCause.ACTION_SHARE, now, share, rules.max_action_share, len(seen), detail
-    )
+    return BreakerTrip(BreakerCause.ACTION_SHARE, now, share, rules.max_action_share, seen, detail)
 
 
 def _sender_share(
-    _: Sequence[Decision], events: Sequence[EvidenceEvent], rules: BreakerSettings, now: int
+    _: Sequence[Decision], tally: EventTally, rules: BreakerSettings, now: int
 ) -> BreakerTrip | None:
-    bounces = [e for e in events if e.kind is MessageKind.BOUNCE]
-    if len(bounces) < max(rules.min_sample, 1):
+    if tally.bounces < max(rules.min_sample, 1):
         return None
-    share = sum(e.fault is Fault.SENDER for e in bounces) / len(bounces)
+    share = tally.sender_bounces / tally.bounces
     if share <= rules.max_sender_share:
         return None
     detail = (
-        f"sender-side bounces are {share:.0%} of {len(bounces)} bounces in the last "
+        f"sender-side bounces are {share:.0%} of {tally.bounces} bounces in the last "
         f"{_minutes(rules)}, above the limit of {rules.max_sender_share:.0%}"
     )
     return BreakerTrip(
-        BreakerCause.SENDER_SHARE, now, share, rules.max_sender_share, len(bounces), detail
+        BreakerCause.SENDER_SHARE, now, share, rules.max_sender_share, tally.bounces, detail
+    )
+
+
+def tally_events(events: Iterable[EvidenceEvent], since: int, now: int) -> EventTally:
+    """What the breaker counts of the events with `since < at <= now` (a store may count
+    the same in SQL instead of handing over the events)."""
+    window = [e for e in events if since < e.at <= now]
+    bounces = [e for e in window if e.kind is MessageKind.BOUNCE]
+    return EventTally(
+        users_seen=len(
+            {(e.realm, e.user_id) for e in window if e.verp_valid and e.user_id is not None}
+        ),
+        bounces=len(bounces),
+        sender_bounces=sum(e.fault is Fault.SENDER for e in bounces),
     )
 
 
@@ -269,7 +280,7 @@ _CHECKS: tuple[_Check, ...] = (_action_count, _action_share, _sender_share)
 
 def check_breaker(
     recent_actions: Iterable[Decision],
-    recent_events: Iterable[EvidenceEvent],
+    recent_events: Iterable[EvidenceEvent] | EventTally,
     settings: PolicySettings,
     now: int,
     *,
@@ -278,8 +289,9 @@ def check_breaker(
     """A trip when enforcement must stop, else None.  Only ENFORCE mode can trip.
 
     Looks at the window ending at `now`: actions are decisions that act and were APPLIED;
-    events are all bounce events (verified or not, every user).  The first cause found wins,
-    in the order: action count, action share of users seen, sender-side share of bounces.
+    events are all bounce events (verified or not, every user), or their `EventTally` over
+    the window (`tally_events`).  The first cause found wins, in the order: action count,
+    action share of users seen, sender-side share of bounces.
     """
     if mode is not Mode.ENFORCE:
         return None
@@ -292,9 +304,13 @@ def check_breaker(
         and d.disposition is Disposition.APPLIED
         and since < d.at <= now
     ]
-    events = [e for e in recent_events if since < e.at <= now]
+    tally = (
+        recent_events
+        if isinstance(recent_events, EventTally)
+        else tally_events(recent_events, since, now)
+    )
     for check in _CHECKS:
-        trip = check(actions, events, rules, now)
+        trip = check(actions, tally, rules, now)
         if trip is not None:
             return trip
     return None

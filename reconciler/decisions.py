@@ -153,11 +153,13 @@ def _decide_user(
 
 def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> str | None:
     window = timedelta(seconds=dctx.policy.breaker.window_seconds)
+    at = int(now.timestamp())
     trip = check_breaker(
         store.recent_actions(now - window, now),
-        store.recorded_events(now - window, now),
+        # counted by the store: a large drain records many events within the window
+        store.recorded_tally(now - window, now, (at - dctx.policy.breaker.window_seconds, at)),
         dctx.policy,
-        int(now.timestamp()),
+        at,
         mode=mode,
     )
     if trip is None:

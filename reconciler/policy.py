@@ -30,6 +30,7 @@ from reconciler._policyguards import (
     detect_incidents,
     event_order,
     incidents_of_group,
+    tally_events,
 )
 from reconciler.logs import mask_address
 from reconciler.records import (
@@ -60,6 +61,7 @@ __all__ = [
     "disposition",
     "incidents_of_group",
     "rule_label",
+    "tally_events",
 ]
 
 DAY = 86_400

@@ -34,6 +34,7 @@ __all__ = [
     "DecisionSummary",
     "Disposition",
     "EventSummary",
+    "EventTally",
     "EvidenceEvent",
     "Fault",
     "Health",
@@ -579,6 +580,15 @@ class Decision:
     message_ids: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
     ignored: tuple[tuple[Ignored, int], ...] = ()  # events not counted, by cause
+
+
+@dataclass(frozen=True, slots=True)
+class EventTally:
+    """What the circuit breaker counts of the events in its window (see `check_breaker`)."""
+
+    users_seen: int  # distinct verified (realm, user id)
+    bounces: int  # events of kind BOUNCE
+    sender_bounces: int  # ... of which the fault is the sender's
 
 
 @dataclass(frozen=True, slots=True)

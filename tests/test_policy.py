@@ -660,3 +660,23 @@ def test_the_incident_index_says_exactly_what_covers_says() -> None:
         )
         assert index.covers(event) == any(covers(i, event) for i in incidents), event
     assert not IncidentIndex([]).covers(ev(0))
+
+
+def test_the_breaker_decides_the_same_on_the_events_or_on_their_tally() -> None:
+    rng = random.Random(21)
+    for _ in range(200):
+        events = [
+            ev(
+                rng.uniform(0, 0.1),
+                kind=rng.choice([MessageKind.BOUNCE, MessageKind.FEEDBACK]),
+                fault=rng.choice([Fault.SENDER, Fault.RECIPIENT]),
+                valid=rng.random() < 0.7,
+                user=rng.randint(1, 40),
+            )
+            for _ in range(rng.randint(0, 60))
+        ]
+        actions = [_action(i) for i in range(rng.randint(0, 60))]
+        since = NOW - BREAKER.breaker.window_seconds
+        tally = policy.tally_events(events, since, NOW)
+        on_events = check_breaker(actions, events, BREAKER, NOW, mode=Mode.ENFORCE)
+        assert check_breaker(actions, tally, BREAKER, NOW, mode=Mode.ENFORCE) == on_events

@@ -12,7 +12,7 @@ import pytest
 from conftest import NOW
 
 from reconciler.errors import StoreError
-from reconciler.policy import detect_incidents, incidents_of_group
+from reconciler.policy import detect_incidents, incidents_of_group, tally_events
 from reconciler.records import (
     ActionOutcome,
     ActionStatus,
@@ -397,3 +397,37 @@ def test_incidents_read_group_by_group_are_those_of_the_whole_window(store: Stor
 
 def _order(incident: Incident) -> tuple[str, str, str, int]:
     return (incident.scope.value, incident.key, incident.reason.value, incident.start)
+
+
+def test_the_breaker_tally_counted_in_sql_is_the_one_counted_from_the_events(
+    store: Store,
+) -> None:
+    # event times on and around the window's edges (sub-second too), verified or not, every
+    # fault and kind, some users twice; and a batch recorded outside the created window
+    rng = random.Random(9)
+    window = 3600
+    low, high = T - window, T
+    edges = [low - 1, low, low + 1, high - 1, high, high + 1]
+    entries = []
+    for uid in range(1, 161):
+        at = rng.choice(edges) if uid % 3 else rng.randint(low - 600, high + 600)
+        when = datetime.fromtimestamp(at, UTC) + timedelta(microseconds=rng.choice([0, 1, 999_999]))
+        user = rng.choice([None, *range(1, 30)])
+        event = BounceEvent(
+            recipient=f"u{uid}@example.org", kind=rng.choice(list(MessageKind)[:4]),
+            reason=Reason.BLOCKED, severity=Severity.SOFT,
+            fault=rng.choice([Fault.SENDER, Fault.RECIPIENT, Fault.TRANSIENT]), rule_id="r",
+            event_time=when,
+            realm=rng.choice(["wiki", "shop"]) if user is not None else None, user_id=user,
+            verp_valid=user is not None and uid % 7 != 0,
+        )  # fmt: skip
+        entries.append(replace(bounce(uid, user), events=(event,)))
+    store.record_batch(entries[:120], NOW)
+    store.record_batch(entries[120:], NOW - 2 * HOUR)  # recorded before the created window
+
+    counted = store.recorded_tally(NOW - HOUR, NOW, (low, high))
+    from_events = tally_events(store.recorded_events(NOW - HOUR, NOW), low, high)
+
+    assert counted == from_events
+    assert counted.bounces > counted.sender_bounces > 0 and counted.users_seen > 0
+    assert from_events != tally_events(store.recorded_events(NOW - 3 * HOUR, NOW), low, high)

@@ -12,7 +12,9 @@ from reconciler.records import (
     Decision,
     DecisionKind,
     Disposition,
+    EventTally,
     EvidenceEvent,
+    Fault,
     IncidentScope,
     MessageKind,
     Reason,
@@ -22,7 +24,7 @@ from reconciler.records import (
 from reconciler.store.connection import from_db, to_db
 from reconciler.store.convert import EVIDENCE_FIELDS, evidence
 from reconciler.store.models import DecisionRow, Event
-from reconciler.store.policyconvert import decision_row, normalise, to_stored, unix
+from reconciler.store.policyconvert import decision_row, from_unix, normalise, to_stored, unix
 
 __all__ = [
     "acted_on",
@@ -36,6 +38,7 @@ __all__ = [
     "recent_actions",
     "recent_events",
     "record_decision",
+    "recorded_tally",
     "supersede_pending",
 ]
 
@@ -201,6 +204,30 @@ def bounce_groups(
         group.append(evidence(row[:-1]))
     if current is not None and len(group) >= min_events:
         yield current[0], Reason(current[1]), group
+
+
+def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:
+    """`tally_events` of the events recorded in [since, until] whose event time (unix seconds,
+    whole) is in (window[0], window[1]]: counted by the database, not read row by row."""
+    low, high = window  # int(at) > low  <=>  at >= low + 1;  int(at) <= high  <=>  at < high + 1
+    base = (
+        (Event.created_at >= to_db(since))
+        & (Event.created_at <= to_db(until))
+        & (Event.event_time >= from_unix(low + 1))
+        & (Event.event_time < from_unix(high + 1))
+    )
+    users = (
+        Event.select(Event.realm, Event.user_id)
+        .where(base & (Event.verp_valid == True) & Event.user_id.is_null(False))  # noqa: E712
+        .distinct()
+    )
+    bounce = base & (Event.kind == MessageKind.BOUNCE.value)
+    sender = bounce & (Event.fault == Fault.SENDER.value)
+    return EventTally(
+        users_seen=int(users.count()),
+        bounces=int(Event.select().where(bounce).count()),
+        sender_bounces=int(Event.select().where(sender).count()),
+    )
 
 
 def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:

@@ -22,6 +22,7 @@ from reconciler.records import (
     AuditEntry,
     BreakerTrip,
     Decision,
+    EventTally,
     EvidenceEvent,
     Incident,
     IncidentScope,
@@ -154,6 +155,14 @@ class PolicyStore:
             yield from decisions.bounce_groups(since, until, scope, min_events)
         except pw.PeeweeException as err:
             raise StoreError(f"reading bounces by {scope} failed: {err}{hint(err)}") from err
+
+    @wrap_errors("counting recorded events")
+    def recorded_tally(
+        self, since: datetime, until: datetime, window: tuple[int, int]
+    ) -> EventTally:
+        """What `check_breaker` counts of the events recorded in [since, until] whose event
+        time is in (window[0], window[1]] (unix seconds), counted in the database."""
+        return decisions.recorded_tally(since, until, window)
 
     @wrap_errors("reading recorded events")
     def recorded_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
