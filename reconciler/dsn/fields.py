@@ -57,7 +57,6 @@ _REMOTE_RE = re.compile(
     r"(?:h(?<!\wh)(?<!at h)ost|s(?<!\ws)(?<!at s)erver|m(?<!\wm)(?<!at m)x)"
     r"\s*:?\s+[<\[(]?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)"
 )
-_WS_RE = re.compile(r"\s+")
 
 # Local parts that name a bounce-sending mail system, never an address that failed.
 SYSTEM_LOCALPARTS = frozenset({"mailer-daemon", "mailer_daemon", "mail-daemon", "maildaemon"})
@@ -68,7 +67,7 @@ ROLE_LOCALPARTS = ("postmaster", "root", "abuse", "noreply", "no-reply")
 
 def fold(text: str, limit: int = 2000) -> str:
     """Collapse all whitespace (line breaks included) to single spaces, capped at `limit`."""
-    return _WS_RE.sub(" ", text[: limit * 2]).strip()[:limit]
+    return " ".join(text[: limit * 2].split())[:limit]  # str.split: the same whitespace as \s
 
 
 def bare_address(value: str | None) -> str | None:
