@@ -18,8 +18,8 @@ _HEADERS_ONLY = ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-h
 
 
 def _record(fields: dict[str, str]) -> OriginalMessage | None:
-    record = OriginalMessage(*(decoded(_value(fields.get(name))) for name in _NAMES))
-    return None if record == OriginalMessage() else record
+    values = [decoded(_value(fields.get(name))) for name in _NAMES]
+    return None if all(value is None for value in values) else OriginalMessage(*values)
 
 
 def _value(value: str | None) -> str | None:
