@@ -194,29 +194,25 @@ def get_entry(mailbox: str, uidvalidity: int, uid: int) -> LedgerEntry | None:
     return to_entry(row) if row is not None else None
 
 
-def pending_moves(mailbox: str, uidvalidity: int) -> list[LedgerEntry]:
-    query = (
-        Message.select()
-        .where(
-            (Message.mailbox == mailbox)
-            & (Message.uidvalidity == uidvalidity)
-            & (Message.moved == False)  # noqa: E712 (peewee builds SQL from the comparison)
-            & Message.destination.is_null(False)
-        )
-        .order_by(Message.uid)
+def _unmoved(mailbox: str, uidvalidity: int) -> Any:
+    """Committed rows of this mailbox and UIDVALIDITY that have a destination, not moved yet."""
+    return (
+        (Message.mailbox == mailbox)
+        & (Message.uidvalidity == uidvalidity)
+        & (Message.moved == False)  # noqa: E712 (peewee builds SQL from the comparison)
+        & Message.destination.is_null(False)
     )
+
+
+def pending_moves(mailbox: str, uidvalidity: int) -> list[LedgerEntry]:
+    query = Message.select().where(_unmoved(mailbox, uidvalidity)).order_by(Message.uid)
     return [to_entry(row) for row in query]
 
 
 def moves_due(mailbox: str, uidvalidity: int) -> dict[str, list[int]]:
     query: Any = (
         Message.select(Message.uid, Message.destination)
-        .where(
-            (Message.mailbox == mailbox)
-            & (Message.uidvalidity == uidvalidity)
-            & (Message.moved == False)  # noqa: E712 (peewee builds SQL from the comparison)
-            & Message.destination.is_null(False)
-        )
+        .where(_unmoved(mailbox, uidvalidity))
         .order_by(Message.uid)
         .tuples()
     )
