@@ -105,10 +105,15 @@ def measured(classifier: Classifier, request: pytest.FixtureRequest) -> Iterator
     """`check(data, token_user=None)`: analyse one message under the invariants, measured."""
     figures = Figures(request.node.name)
 
-    def check(data: bytes, token_user: int | None = None) -> Analysis:
+    def timed(data: bytes) -> tuple[Analysis, float]:
         start = time.perf_counter()
         analysis = analyse(data, classifier, VERP, NOW)
-        elapsed = time.perf_counter() - start
+        return analysis, time.perf_counter() - start
+
+    def check(data: bytes, token_user: int | None = None) -> Analysis:
+        analysis, elapsed = timed(data)
+        if elapsed >= MAX_SECONDS:  # a stalled machine slows one run; slow work slows all
+            elapsed = min(elapsed, *(timed(data)[1] for _ in range(2)))
         _invariants(analysis, token_user)
         tracemalloc.start()  # only around a second run: it would slow the timing and hypothesis
         try:
