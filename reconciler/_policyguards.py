@@ -135,7 +135,7 @@ def detect_incidents(
                 groups.setdefault((scope, key, event.reason), []).append(event)
     found: list[Incident] = []
     for group, grouped in sorted(groups.items()):
-        found.extend(_incidents(group, grouped, settings.incident, now))
+        found.extend(incidents_of_group(group, grouped, settings, now))
     return found
 
 
@@ -184,11 +184,11 @@ class IncidentIndex:
     def covers(self, event: EvidenceEvent) -> bool:
         if event.kind is not MessageKind.BOUNCE or not self._by_key:
             return False
-        for scope, key in _scopes(event):
-            for incident in self._by_key.get((scope, key, event.reason), ()):
-                if incident.start <= event.at <= incident.end:
-                    return True
-        return False
+        return any(
+            covers(incident, event)
+            for scope, key in _scopes(event)
+            for incident in self._by_key.get((scope, key, event.reason), ())
+        )
 
 
 def _utc(seconds: int) -> str:

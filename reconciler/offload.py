@@ -26,13 +26,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
 
-__all__ = ["HelperPool", "Job"]
+__all__ = ["HelperPool"]
 
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-Job = Callable[[], list[Any]]  # called once: the results of a submitted batch, in order
 
 _MAX_BREAKS = 3
 # in a helper process, set by `_start`: "work" (the function) and "context"

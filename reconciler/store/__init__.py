@@ -11,8 +11,8 @@ Typical cycle, crash-safe between the commit and the IMAP MOVE::
     checkpoint = store.get_checkpoint(mailbox)          # None on first run
     ...fetch, parse, classify into LedgerEntry(..., destination=..., events=(...))...
     store.record_batch(entries, now, Checkpoint(mailbox, uidvalidity, last_uid))  # ONE txn
-    for entry in store.pending_moves(mailbox, uidvalidity):  # also what a crash left behind
-        ...group by entry.destination, MOVE the UID set...
+    for folder, uids in store.moves_due(mailbox, uidvalidity).items():  # a crash's too
+        ...MOVE the UID set to folder...
     store.mark_moved(mailbox, uidvalidity, moved_uids, now)
     store.close()
 
@@ -26,7 +26,7 @@ decisions, the suppression list, the action log, the webhook outbox and incident
 
     state = store.get_mode()                            # each cycle: no restart needed
     with store.transaction(): ...                       # decision + suppression + outbox: ONE txn
-    store.recent_actions(since, now), store.recent_events(since, now)   # check_breaker inputs
+    store.recent_actions(since, now), store.recorded_tally(since, now, window)  # check_breaker
     store.trip_breaker(trip, now)                       # ENFORCE -> PAUSED, audited
 
 The models are bound to one module-level `DatabaseProxy`, so a process has one open store at

@@ -63,11 +63,7 @@ def insert_rows(
     backend, sqlite = type(bound).__name__, isinstance(bound, pw.SqliteDatabase)
     per_statement = 1 if sqlite else max(1, _SERVER_PARAMETERS // len(names))
     if _statement(model, names, ignore, 1, backend) is None:
-        # a shape peewee completes with defaults: let it build the whole statement
-        for start in range(0, len(rows), 40):
-            query = model.insert_many(list(rows[start : start + 40]))
-            (query.on_conflict_ignore() if ignore else query).execute()
-        return
+        raise ValueError(f"insert_rows: rows of {model.__name__} must give every column")
     converters = _converters(model, names)
     values = [
         tuple(convert(row[name]) for convert, name in zip(converters, names, strict=True))

@@ -159,7 +159,8 @@ def recent_actions(since: datetime, until: datetime) -> list[Decision]:
 def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     """Every bounce event (verified or not) with event time in [since, until], oldest first.
 
-    The input of `check_breaker` and `detect_incidents`.
+    What `check_breaker` and `detect_incidents` can read whole; the decide stage reads the
+    same events counted (`recorded_tally`) or group by group (`bounce_groups`).
     """
     query = Event.select(*EVIDENCE_FIELDS).where(
         (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))

@@ -143,7 +143,8 @@ class PolicyStore:
 
     @wrap_errors("reading recent events")
     def recent_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
-        """All bounce events in [since, until]: for `check_breaker` and `detect_incidents`."""
+        """All bounce events with event time in [since, until], in one list (the decide stage
+        reads them counted, `recorded_tally`, or group by group, `bounce_groups`)."""
         return decisions.recent_events(since, until)
 
     def bounce_groups(
