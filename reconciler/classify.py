@@ -213,7 +213,7 @@ class Classifier:
 
     def _candidates(self, texts: _TextHits) -> list[int]:
         """The rules that can match, in order: one set lookup spares trying the others."""
-        return sorted(self._untexted | texts.diagnostic.keys())
+        return sorted(self._untexted.union(texts.diagnostic))
 
     def _texts(self, f: _Facts) -> _TextHits:
         diagnostic: dict[int, str] = {}

@@ -17,7 +17,7 @@ from reconciler.dsn.fields import (
     reply_code,
     smtp_command,
 )
-from reconciler.dsn.mime import MAX_VALUE
+from reconciler.dsn.mime import MAX_VALUE, cap_parts
 from reconciler.dsn.nonbounce import (
     auto_reply,
     complaint_copy,
@@ -213,7 +213,7 @@ def _list_manager(ctx: Context) -> Found | None:
     angle brackets is the recipient; the subject names the error."""
     if "x-mlserver" not in ctx.headers or not ctx.strong_signal:
         return None
-    named = (m.group(1).strip(".").lower() for m in _BRACKETED_RE.finditer(ctx.notice[:4000]))
+    named = [m.group(1).strip(".").lower() for m in _BRACKETED_RE.finditer(ctx.notice[:4000])]
     found = [a for a in dict.fromkeys(named) if a not in ctx.exclude]
     if not found:
         return None
@@ -250,7 +250,7 @@ def _flufl(ctx: Context) -> Found | None:
         ctx.notes.append("limit: flufl.bounce skipped for a message this large")
         return None
     try:
-        failures = flufl_failures(ctx.data, ctx.exclude)
+        failures = flufl_failures(cap_parts(ctx.data, ctx.limits, ctx.notes), ctx.exclude)
     except ParseError as err:
         ctx.notes.append(str(err))
         return None

@@ -83,7 +83,7 @@ def bare_address(value: str | None) -> str | None:
 
 def all_addresses(*values: str | None) -> list[str]:
     """Every address in the header values, lower-cased, in order, without repeats."""
-    found = (m.group(1).strip(".").lower() for v in values if v for m in ADDRESS_RE.finditer(v))
+    found = [m.group(1).strip(".").lower() for v in values if v for m in ADDRESS_RE.finditer(v)]
     return list(dict.fromkeys(found))
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_VALUE",
     "Limits",
     "Part",
+    "cap_parts",
     "decoded",
     "header_text",
     "headers",
@@ -29,6 +30,9 @@ __all__ = [
 MAX_VALUE = 16384
 _CONTENT_TYPE_RE = re.compile(rb"(?im)^content-type:")
 _HEADER_END_RE = re.compile(rb"\n\n")
+# The lone surrogates that surrogateescape makes of 8-bit bytes (chr: mypyc refuses them as
+# string literals).
+_ESCAPED_MIN, _ESCAPED_MAX = chr(0xDC80), chr(0xDCFF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,7 @@ class Limits:
     """Bounds on the work done for one message."""
 
     max_bytes: int = 4 * 1024 * 1024  # the rest of a bigger message is ignored
-    max_parts: int = 256  # MIME parts: Content-Type headers, and entities the splitter makes
+    max_parts: int = 256  # MIME entities the splitter makes; Content-Type headers flufl parses
     max_depth: int = 24  # nesting of multiparts and attached messages
     max_headers: int = 2000  # header lines of the top-level header block
     max_text: int = 256 * 1024  # characters of one text part that are scanned
@@ -69,7 +73,9 @@ def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
     return b"\n".join(lines) + data[head_end:]
 
 
-def _cap_parts(data: bytes, limits: Limits, notes: list[str]) -> bytes:
+def cap_parts(data: bytes, limits: Limits, notes: list[str]) -> bytes:
+    """At most max_parts Content-Type headers, for the stdlib parser of the flufl fallback
+    (the splitter has its own budget of entities)."""
     if data.lower().count(b"content-type:") <= limits.max_parts:
         return data
     for count, found in enumerate(_CONTENT_TYPE_RE.finditer(data), 1):
@@ -90,7 +96,7 @@ def load(data: bytes, limits: Limits) -> tuple[Entity, list[str], bytes]:
         data = data[: limits.max_bytes]
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    data = _cap_parts(_cap_headers(data, limits, notes), limits, notes)
+    data = _cap_headers(data, limits, notes)
     return parse_entity(data, limits.max_depth, limits.max_parts, notes), notes, data
 
 
@@ -148,7 +154,7 @@ def header_text(entity: Entity, name: str) -> str | None:
 
 
 def _decode_words(text: str) -> str:
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
+    if any(_ESCAPED_MIN <= ch <= _ESCAPED_MAX for ch in text):
         text = text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
     if "=?" not in text:
         return text
