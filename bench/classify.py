@@ -5,7 +5,8 @@ in the timed pass (Sisimai->make takes a path), and the passes alternate.
 
     python bench/classify.py [--runs 7] [DIR]
 
-Prints figures; it is not a timed test.
+The classify path runs compiled when scripts/native.py has built it (scripts/bootstrap does);
+RECONCILER_PURE=1 times the pure-Python modules.  Prints figures; it is not a timed test.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from reconciler import _native
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
 from reconciler.rules import load_rules
@@ -89,8 +91,13 @@ def main() -> int:
         perl.stdin.close()
         perl.wait()
     rate = len(files) / min(ours)
+    build = (
+        "compiled (mypyc)"
+        if _native.active()
+        else f"pure Python ({_native.pure_reason or 'not built'})"
+    )
     print(
-        f"reconciler: {len(files)} messages, {results} results, best of {args.runs} "
+        f"reconciler [{build}]: {len(files)} messages, {results} results, best of {args.runs} "
         f"{min(ours) * 1000:.1f} ms -> {rate:,.0f} msg/s"
     )
     if not theirs:

@@ -1,0 +1,126 @@
+"""The compiled build of the classify path, and the guard that never lets it go stale.
+
+`parse` and `classify` run once per message of every backlog, so their modules are compiled
+with mypyc (from the same, unchanged sources) when the package is built: `scripts/native.py`
+builds them beside the sources for a checkout (`scripts/bootstrap` runs it) and into the wheel
+for `pip install .`.  Where there is no C compiler the pure-Python modules run: same results,
+slower.  The build writes MANIFEST, the SHA-256 of each compiled source.
+
+Python prefers an extension module to the source file beside it, so a source edited after the
+build would silently run its old compiled code.  `guard()` (called by `reconciler/__init__`,
+before any compiled module can be imported) compares the manifest with the sources; when any
+differs, or RECONCILER_PURE is set, it makes every compiled module load from its source (all
+or none: compiled modules call each other directly) and keeps the reason in `pure_reason`
+(printed by bench/classify.py).  It says nothing on stderr: commands' output stays the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["COMPILED", "MANIFEST", "active", "guard", "manifest_text", "pure_reason", "stale"]
+
+# The modules of the per-message path.  Not compiled: the package __init__ files, and
+# dsn/fallback.py (flufl.bounce's own code dominates there).
+COMPILED = (
+    "reconciler.classify",
+    "reconciler.patterns",
+    "reconciler.dsn.context",
+    "reconciler.dsn.detectors",
+    "reconciler.dsn.entity",
+    "reconciler.dsn.fields",
+    "reconciler.dsn.mime",
+    "reconciler.dsn.nonbounce",
+    "reconciler.dsn.original",
+    "reconciler.dsn.providers",
+    "reconciler.dsn.recipients",
+    "reconciler.dsn.rfc3464",
+    "reconciler.dsn.textformats",
+)
+MANIFEST = "_native_manifest.txt"
+PURE_ENV = "RECONCILER_PURE"
+_PACKAGE = Path(__file__).resolve().parent
+pure_reason: str | None = None  # why the pure-Python modules run although a build exists
+
+
+def source_path(module: str, package_dir: Path = _PACKAGE) -> Path:
+    """The .py file of a module of the package."""
+    return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
+
+
+def manifest_text(package_dir: Path = _PACKAGE) -> str:
+    """What the build writes: one "sha256 module" line per compiled module."""
+    lines = (
+        f"{hashlib.sha256(source_path(m, package_dir).read_bytes()).hexdigest()} {m}\n"
+        for m in COMPILED
+    )
+    return "".join(lines)
+
+
+def stale(package_dir: Path = _PACKAGE) -> str | None:
+    """Why the compiled modules must not run (None: they may, or there are none)."""
+    manifest = package_dir / MANIFEST
+    try:
+        built = manifest.read_text(encoding="ascii")
+    except FileNotFoundError:
+        # a pure-Python install, or an interrupted build (the manifest is written last)
+        return "compiled modules without a manifest" if _extensions(package_dir) else None
+    except OSError as err:
+        return f"cannot read {manifest}: {err}"
+    try:
+        current = manifest_text(package_dir)
+    except OSError as err:
+        return f"cannot read the sources: {err}"
+    if built == current:
+        return None
+    changed = sorted(set(current.splitlines()) - set(built.splitlines()))
+    names = ", ".join(line.split()[-1] for line in changed) or "the module list"
+    return f"{names} changed since the compiled build"
+
+
+def _extensions(package_dir: Path) -> bool:
+    return any(
+        source_path(m, package_dir).with_suffix(suffix).exists()
+        for m in COMPILED
+        for suffix in EXTENSION_SUFFIXES
+    )
+
+
+class _SourceFinder:
+    """A meta-path finder that loads the compiled modules from their .py files."""
+
+    def __init__(self, modules: Sequence[str], package_dir: Path) -> None:
+        self._paths = {m: source_path(m, package_dir) for m in modules}
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        source = self._paths.get(name)
+        return None if source is None else importlib.util.spec_from_file_location(name, source)
+
+
+def guard() -> None:
+    """Run the pure-Python modules when asked to, or when the compiled ones are stale."""
+    global pure_reason  # noqa: PLW0603 - set once, before any compiled module is imported
+    if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+        return
+    reason = f"{PURE_ENV} is set" if os.environ.get(PURE_ENV) else stale()
+    if reason is None:
+        return
+    pure_reason = reason
+    sys.meta_path.insert(0, _SourceFinder(COMPILED, _PACKAGE))
+
+
+def active() -> bool:
+    """True when the compiled modules are the ones imported (for tests and `--version`)."""
+    import reconciler.dsn.entity
+
+    spec = reconciler.dsn.entity.__spec__  # (mypyc's __file__ of a compiled module is off)
+    return spec is not None and not str(spec.origin).endswith(".py")
