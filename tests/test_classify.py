@@ -180,6 +180,64 @@ def test_reason_and_severity(bounce: ParsedBounce, reason: Reason, severity: Sev
     assert (result.reason, result.severity) == (reason, severity), result
 
 
+# Common MTA phrasings (Sisimai's reason phrase lists were read to find the ones the rules
+# missed), each under a neutral "550 5.0.0" so that the text alone decides.
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("user account is exceeding their quota", Reason.MAILBOXFULL),
+        ("mailbox exceeded the local limit", Reason.MAILBOXFULL),
+        ("exceeded maximum inbound message size", Reason.MESGTOOBIG),
+        ("host is unreachable", Reason.NETWORKERROR),
+        ("host name lookup failure", Reason.NETWORKERROR),
+        ("unrouteable mail domain", Reason.NETWORKERROR),
+        ("malformed name server reply", Reason.NETWORKERROR),
+        ("mail forwarding loop for user@example.net", Reason.NETWORKERROR),
+        ("this system is not configured to relay mail", Reason.NORELAYING),
+        ("we don't handle mail for example.net", Reason.NORELAYING),
+        ("that domain isn't in my list of allowed rcpthost", Reason.NORELAYING),
+        ("posting by non-member to a members-only list", Reason.POLICYVIOLATION),
+        ("message bounced due to organizational settings", Reason.POLICYVIOLATION),
+        ("header size exceeds maximum permitted", Reason.CONTENTERROR),
+        ("sender email address rejected", Reason.REJECTED),
+        ("fully qualified email address required", Reason.REJECTED),
+        ("too many smtp sessions for this host", Reason.TOOMANYCONN),
+        ("mailbox currently suspended", Reason.SUSPEND),
+        ("is a deactivated mailbox", Reason.SUSPEND),
+        ("message rejected due to user rules", Reason.FILTERED),
+        ("queue file write error", Reason.SYSTEMERROR),
+        ("can't create user output file", Reason.SYSTEMERROR),
+        ("all hosts have been failing for a long time and were last tried", Reason.EXPIRED),
+        ("unable to deliver message after multiple retries, giving up", Reason.EXPIRED),
+    ],
+)
+def test_common_phrasings_name_their_reason_and_are_soft(text: str, reason: Reason) -> None:
+    result = classify(_bounce(f"550 5.0.0 {text}", "5.0.0", "550"), RULES)
+    assert (result.reason, result.severity) == (reason, Severity.SOFT)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this server does not accept mail from 192.0.2.1",
+        "the recipient is not accepting mail with attachments",
+        "user is not accepting any mail from you",
+    ],
+)
+def test_a_refusal_of_this_message_is_not_a_domain_that_accepts_no_mail(text: str) -> None:
+    """ "does not accept mail" said of a sender or an attachment says nothing of the address."""
+    result = classify(_bounce(f"550 5.7.1 {text}", "5.7.1", "550"), RULES)
+    assert result.reason is not Reason.NOTACCEPT and result.severity is Severity.SOFT
+
+
+@pytest.mark.parametrize(
+    "text", ["domain example.net does not accept mail (nullMX)", "host/domain does not accept mail"]
+)
+def test_a_domain_that_accepts_no_mail_is_notaccept(text: str) -> None:
+    result = classify(_bounce(f"556 5.1.10 {text}", "5.1.10", "556"), RULES)
+    assert (result.reason, result.severity) == (Reason.NOTACCEPT, Severity.HARD)
+
+
 @pytest.mark.parametrize(
     ("kind", "reason"),
     [
