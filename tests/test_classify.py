@@ -209,6 +209,12 @@ def test_reason_and_severity(bounce: ParsedBounce, reason: Reason, severity: Sev
         ("can't create user output file", Reason.SYSTEMERROR),
         ("all hosts have been failing for a long time and were last tried", Reason.EXPIRED),
         ("unable to deliver message after multiple retries, giving up", Reason.EXPIRED),
+        ("message considered as spam or virus", Reason.SPAMDETECTED),
+        ("you're using a mass mailer", Reason.SPAMDETECTED),
+        ("mail server at 192.0.2.1 is blocked", Reason.BLOCKED),
+        ("rejecting open proxy", Reason.BLOCKED),
+        ("authentication failed; server mx.example.net said: 535", Reason.SECURITYERROR),
+        ("|/usr/bin/maildrop: command output: quota", Reason.MAILERERROR),
     ],
 )
 def test_common_phrasings_name_their_reason_and_are_soft(text: str, reason: Reason) -> None:
@@ -225,9 +231,21 @@ def test_common_phrasings_name_their_reason_and_are_soft(text: str, reason: Reas
     ],
 )
 def test_a_refusal_of_this_message_is_not_a_domain_that_accepts_no_mail(text: str) -> None:
-    """ "does not accept mail" said of a sender or an attachment says nothing of the address."""
+    """'does not accept mail' said of a sender or an attachment says nothing of the address."""
     result = classify(_bounce(f"550 5.7.1 {text}", "5.7.1", "550"), RULES)
     assert result.reason is not Reason.NOTACCEPT and result.severity is Severity.SOFT
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Client host rejected: domain example.net does not exist",
+        "Error: no valid recipients from 192.0.2.1",
+    ],
+)
+def test_a_refusal_of_the_connecting_host_is_never_hard(text: str) -> None:
+    result = classify(_bounce(f"550 5.7.1 {text}", "5.7.1", "550"), RULES)
+    assert result.severity is Severity.SOFT, result
 
 
 @pytest.mark.parametrize(
