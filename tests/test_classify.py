@@ -248,6 +248,17 @@ def test_a_refusal_of_the_connecting_host_is_never_hard(text: str) -> None:
     assert result.severity is Severity.SOFT, result
 
 
+def test_gmail_address_not_found_is_hard_only_with_an_address_status() -> None:
+    text = (
+        "Your message wasn't delivered to user@example.net because the address couldn't be "
+        "found. Check for typos or unnecessary spaces and try again."
+    )
+    confirmed = classify(_bounce(f"550 5.1.1 {text}", "5.1.1", "550", "RCPT"), RULES)
+    unconfirmed = classify(_bounce(text), RULES)
+    assert (confirmed.reason, confirmed.severity) == (Reason.USERUNKNOWN, Severity.HARD)
+    assert unconfirmed.severity is Severity.SOFT
+
+
 @pytest.mark.parametrize(
     "text", ["domain example.net does not accept mail (nullMX)", "host/domain does not accept mail"]
 )
