@@ -73,13 +73,13 @@ def digest_due(store: Store, settings: DigestSettings, now: datetime) -> bool:
 def collect_digest(store: Store, settings: DigestSettings, now: datetime) -> Digest:
     """Read from the store what happened since the last digest (or one interval back)."""
     since = _since(store, settings, now)
-    unmatched = [e for e in store.recorded_events(since, now) if not e.verp_valid]
+    unmatched = store.unmatched_events(since, now, settings.max_examples)
     trips = store.audit_log(since=since, action="breaker")
     return Digest(
         since=since,
         until=now,
         outcomes=store.count_outcomes(since, now),
-        unmatched=tuple(unmatched[: settings.max_examples]),
+        unmatched=tuple(unmatched),
         trips=tuple(reversed(trips)),
         incidents=tuple(store.incidents(since)),
     )

@@ -41,6 +41,7 @@ from reconciler.store import Store
 
 T = int(NOW.timestamp())
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def decision(user_id: int = 7, **kw: object) -> Decision:
@@ -431,3 +432,30 @@ def test_the_breaker_tally_counted_in_sql_is_the_one_counted_from_the_events(
     assert counted == from_events
     assert counted.bounces > counted.sender_bounces > 0 and counted.users_seen > 0
     assert from_events != tally_events(store.recorded_events(NOW - 3 * HOUR, NOW), low, high)
+
+
+def test_unmatched_events_are_the_unverified_ones_recorded_in_the_window_oldest_first(
+    store: Store,
+) -> None:
+    def entry(uid: int, verified: bool) -> LedgerEntry:
+        event = BounceEvent(
+            recipient=f"u{uid}@example.org", kind=MessageKind.BOUNCE, reason=Reason.USERUNKNOWN,
+            severity=Severity.HARD, fault=Fault.RECIPIENT, rule_id="r",
+            event_time=datetime.fromtimestamp(T, UTC),
+            realm="wiki" if verified else None, user_id=uid if verified else None,
+            verp_valid=verified,
+        )  # fmt: skip
+        return replace(bounce(uid, uid if verified else None), events=(event,))
+
+    store.record_batch([entry(1, False), entry(2, True), entry(3, False)], NOW - 30 * MINUTE)
+    store.record_batch([entry(4, False), entry(5, False)], NOW - 10 * MINUTE)
+    store.record_batch([entry(6, False)], NOW - 2 * HOUR)  # recorded before the window
+
+    def recipients(limit: int) -> list[str]:
+        return [e.address for e in store.unmatched_events(NOW - HOUR, NOW, limit)]
+
+    assert recipients(10) == [f"u{n}@example.org" for n in (1, 3, 4, 5)]
+    assert recipients(2) == ["u1@example.org", "u3@example.org"]
+    assert recipients(0) == []
+    expected = [e for e in store.recorded_events(NOW - HOUR, NOW) if not e.verp_valid]
+    assert store.unmatched_events(NOW - HOUR, NOW, 10) == expected

@@ -244,6 +244,20 @@ def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     return [evidence(row) for row in ordered.iterator()]
 
 
+def unmatched_events(since: datetime, until: datetime, limit: int) -> list[EvidenceEvent]:
+    """The first `limit` bounce events recorded in [since, until] without a verified VERP
+    token, oldest first (the digest's examples: filtered and cut in SQL)."""
+    if limit <= 0:
+        return []
+    query = Event.select(*EVIDENCE_FIELDS).where(
+        (Event.created_at >= to_db(since))
+        & (Event.created_at <= to_db(until))
+        & (Event.verp_valid == False)  # noqa: E712 - peewee builds SQL from ==
+    )
+    ordered = query.order_by(Event.created_at, Event.id).limit(limit).tuples()
+    return [evidence(row) for row in ordered.iterator()]
+
+
 def earliest_event_after(event_id: int) -> datetime | None:
     """The earliest event time among events with an id above `event_id` (None: no such)."""
     value = Event.select(pw.fn.MIN(Event.event_time)).where(Event.id > event_id).scalar()

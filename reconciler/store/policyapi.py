@@ -170,6 +170,11 @@ class PolicyStore:
         """All bounce events recorded (created) in [since, until]: for `check_breaker`."""
         return decisions.recorded_events(since, until)
 
+    @wrap_errors("reading unmatched events")
+    def unmatched_events(self, since: datetime, until: datetime, limit: int) -> list[EvidenceEvent]:
+        """The first `limit` events recorded in [since, until] without a verified token."""
+        return decisions.unmatched_events(since, until, limit)
+
     @wrap_errors("reading the earliest new event")
     def earliest_event_after(self, event_id: int) -> datetime | None:
         """The earliest event time of the events above `event_id`: where incidents start."""
