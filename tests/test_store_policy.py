@@ -394,6 +394,12 @@ def test_incidents_read_group_by_group_are_those_of_the_whole_window(store: Stor
         for incident in incidents_of_group((scope, key, reason), events, settings, T)
     ]
     assert sorted(pruned, key=_order) == sorted(whole, key=_order)
+    sizes = [
+        len(events)
+        for scope in IncidentScope
+        for _, _, events in store.bounce_groups(since, until, scope, settings.incident.min_users)
+    ]
+    assert sizes and min(sizes) >= settings.incident.min_users
 
 
 def _order(incident: Incident) -> tuple[str, str, str, int]:

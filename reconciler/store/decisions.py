@@ -176,35 +176,38 @@ def bounce_groups(
     key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
     than `min_events` events are skipped.
 
-    The database sorts; one group is in memory at a time, however large the window (a
-    drained backlog puts every event in one window).
+    The database counts the groups first and only the groups big enough are read, one query
+    each: one group is in memory at a time, however large the window (a drained backlog puts
+    every event in one window), on every backend (psycopg2 and PyMySQL fetch a whole result
+    before the first row, so one sorted query of the window would be held whole there).
     """
     key = (
         Event.domain if scope is IncidentScope.DOMAIN else pw.fn.LOWER(pw.fn.TRIM(Event.remote_mta))
     )
-    query = (
-        Event.select(*EVIDENCE_FIELDS, key.alias("group_key"))
-        .where(
-            (Event.event_time >= to_db(since))
-            & (Event.event_time <= to_db(until))
-            & (Event.kind == MessageKind.BOUNCE.value)
-            & key.is_null(False)
-            & (key != "")
-        )
-        .order_by(key, Event.reason, Event.event_time, Event.id)
+    window = (
+        (Event.event_time >= to_db(since))
+        & (Event.event_time <= to_db(until))
+        & (Event.kind == MessageKind.BOUNCE.value)
+        & key.is_null(False)
+        & (key != "")
+    )
+    counted = (
+        Event.select(key, Event.reason)
+        .where(window)
+        .group_by(key, Event.reason)
+        .having(pw.fn.COUNT(Event.id) >= max(min_events, 1))
+        .order_by(key, Event.reason)
         .tuples()
     )
-    current: tuple[str, str] | None = None
-    group: list[EvidenceEvent] = []
-    for row in query.iterator():
-        here = (row[-1], row[6])  # (group key, reason)
-        if here != current:
-            if current is not None and len(group) >= min_events:
-                yield current[0], Reason(current[1]), group
-            current, group = here, []
-        group.append(evidence(row[:-1]))
-    if current is not None and len(group) >= min_events:
-        yield current[0], Reason(current[1]), group
+    groups = [(str(row[0]), str(row[1])) for row in counted.iterator()]  # big enough: few
+    for group_key, reason in groups:
+        rows = (
+            Event.select(*EVIDENCE_FIELDS)
+            .where(window & (key == group_key) & (Event.reason == reason))
+            .order_by(Event.event_time, Event.id)
+            .tuples()
+        )
+        yield group_key, Reason(reason), [evidence(row) for row in rows.iterator()]
 
 
 def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:

@@ -167,7 +167,8 @@ class PolicyStore:
 
     @wrap_errors("reading recorded events")
     def recorded_events(self, since: datetime, until: datetime) -> list[EvidenceEvent]:
-        """All bounce events recorded (created) in [since, until]: for `check_breaker`."""
+        """All bounce events recorded (created) in [since, until] (the breaker counts them in
+        SQL: `recorded_tally`)."""
         return decisions.recorded_events(since, until)
 
     @wrap_errors("reading unmatched events")
