@@ -43,7 +43,6 @@ def configure_logging(settings: LoggingSettings) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)  # its detectors log tracebacks
     # At DEBUG these libraries log SQL parameters and whole message bodies (addresses)
     for chatty in ("peewee", "imapclient"):
         logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))

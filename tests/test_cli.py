@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import mailbox
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,21 @@ def test_classify_prints_a_line_for_a_message_without_results(
     rows = _json_lines(capsys.readouterr().out)
     assert [(r["kind"], r["recipient"]) for r in rows] == [("other", None), ("error", None)]
     assert "cannot read" in str(rows[1]["error"])
+
+
+def test_classify_is_quiet_when_the_flufl_fallback_trips_over_a_message(tmp_path: Path) -> None:
+    """flufl.bounce logs a traceback per failing detector; ours is "no answer", said nowhere."""
+    noisy = tmp_path / "noisy.eml"  # a bounce subject, an empty From: flufl's Yale detector fails
+    noisy.write_bytes(
+        b"From: \nTo: x@example.org\nSubject: Undelivered Mail Returned to Sender\n\n"
+        b"The message could not be delivered.\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "classify", "--json", str(noisy)],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["kind"] == "other"
+    assert done.stderr == ""
 
 
 def test_classify_table_and_summary(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import random
 import time
@@ -72,17 +71,6 @@ class Figures:
             f"slowest={self.slowest * 1000:.1f}ms ({self.slowest_size} bytes) "
             f"max-peak={self.peak / 2**20:.2f}MB kinds={dict(sorted(self.kinds.items()))}"
         )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_fallback() -> Iterator[None]:
-    """flufl.bounce logs a traceback for each detector that trips over broken input (the
-    command line silences it the same way); kept, pytest's log capture would hold them all."""
-    logger = logging.getLogger("flufl.bounce")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ diagnostic, status and reply code stay empty unless the caller finds them elsewh
 from __future__ import annotations
 
 import email
+import logging
 from email import policy
 
 from flufl.bounce import all_failures
@@ -15,6 +16,11 @@ from reconciler.dsn.fields import bare_address, is_system_address
 from reconciler.errors import ParseError
 
 __all__ = ["flufl_failures"]
+
+# flufl.bounce logs a traceback for every detector that fails on a message (hostile input
+# makes several fail); a failure here only means "no answer from the fallback", so its log
+# stays quiet whatever command runs (not only where reconciler.logs configures logging).
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 
 def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool]]:
