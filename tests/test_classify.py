@@ -241,6 +241,8 @@ def test_a_refusal_of_this_message_is_not_a_domain_that_accepts_no_mail(text: st
     [
         "Client host rejected: domain example.net does not exist",
         "Error: no valid recipients from 192.0.2.1",
+        "This IP has been temporarily blocked for attempting to mail too many invalid recipients",
+        "Too many invalid recipients",
     ],
 )
 def test_a_refusal_of_the_connecting_host_is_never_hard(text: str) -> None:
