@@ -215,6 +215,15 @@ def test_reason_and_severity(bounce: ParsedBounce, reason: Reason, severity: Sev
         ("rejecting open proxy", Reason.BLOCKED),
         ("authentication failed; server mx.example.net said: 535", Reason.SECURITYERROR),
         ("|/usr/bin/maildrop: command output: quota", Reason.MAILERERROR),
+        # Exchange Online's documented NDR texts
+        ("recipient's per hour message receive limit exceeded", Reason.TOOMANYCONN),
+        ("STOREDRV.Submission.Exception:SubmissionQuotaExceededException", Reason.TOOMANYCONN),
+        ("client was not authenticated to send anonymous mail", Reason.SECURITYERROR),
+        ("starttls-not-supported: destination mail server must support tls", Reason.SECURITYERROR),
+        ("sender not in allowed-senders list", Reason.REJECTED),
+        ("destination mailbox address ambiguous", Reason.SYSTEMERROR),
+        ("invalid message content", Reason.CONTENTERROR),
+        ("mailbox cannot be accessed", Reason.SUSPEND),
     ],
 )
 def test_common_phrasings_name_their_reason_and_are_soft(text: str, reason: Reason) -> None:
