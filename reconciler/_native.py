@@ -25,7 +25,17 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["COMPILED", "MANIFEST", "active", "guard", "manifest_text", "pure_reason", "stale"]
+__all__ = [
+    "COMPILED",
+    "MANIFEST",
+    "PURE_ENV",
+    "active",
+    "guard",
+    "manifest_text",
+    "pure_reason",
+    "source_path",
+    "stale",
+]
 
 # The modules of the per-message path.  Not compiled: the package __init__ files, and
 # dsn/fallback.py (flufl.bounce's own code dominates there).
@@ -119,7 +129,7 @@ def guard() -> None:
 
 
 def active() -> bool:
-    """True when the compiled modules are the ones imported (for tests and `--version`)."""
+    """True when the compiled modules are the ones imported (tests, bench/classify.py)."""
     import reconciler.dsn.entity
 
     spec = reconciler.dsn.entity.__spec__  # (mypyc's __file__ of a compiled module is off)

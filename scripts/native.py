@@ -58,6 +58,8 @@ def compile_modules(root: Path, build_lib: Path, temp: Path) -> list[Path]:
     from setuptools import Distribution
 
     plan = _plan(root)
+    # hashed before compiling: a source saved during the build leaves the build stale
+    manifest = plan.manifest_text(root / "reconciler")
     sources = [
         str(plan.source_path(m, root / "reconciler").relative_to(root)) for m in plan.COMPILED
     ]
@@ -75,7 +77,7 @@ def compile_modules(root: Path, build_lib: Path, temp: Path) -> list[Path]:
         command.inplace = False
         dist.run_command("build_ext")
     built = sorted(p.relative_to(build_lib) for p in build_lib.rglob("*.so"))
-    (build_lib / "reconciler" / plan.MANIFEST).write_text(plan.manifest_text(root / "reconciler"))
+    (build_lib / "reconciler" / plan.MANIFEST).write_text(manifest)
     return [*built, Path("reconciler") / plan.MANIFEST]
 
 

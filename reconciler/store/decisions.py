@@ -210,13 +210,23 @@ def bounce_groups(
         yield group_key, Reason(reason), [evidence(row) for row in rows.iterator()]
 
 
+def _recorded(since: datetime, until: datetime) -> pw.Expression:
+    """Events RECORDED (created) in [since, until], whatever their event time."""
+    return (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
+
+
+def _recorded_evidence(condition: pw.Expression, limit: int | None = None) -> list[EvidenceEvent]:
+    """The events matching `condition` as evidence, in the order they were recorded."""
+    query = Event.select(*EVIDENCE_FIELDS).where(condition).order_by(Event.created_at, Event.id)
+    return [evidence(row) for row in query.limit(limit).tuples().iterator()]
+
+
 def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:
     """`tally_events` of the events recorded in [since, until] whose event time (unix seconds,
     whole) is in (window[0], window[1]]: counted by the database, not read row by row."""
     low, high = window  # int(at) > low  <=>  at >= low + 1;  int(at) <= high  <=>  at < high + 1
     base = (
-        (Event.created_at >= to_db(since))
-        & (Event.created_at <= to_db(until))
+        _recorded(since, until)
         & (Event.event_time >= from_unix(low + 1))
         & (Event.event_time < from_unix(high + 1))
     )
@@ -240,11 +250,7 @@ def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     The breaker judges what the reconciler is doing now, which for a drained backlog is not
     what its event times say.
     """
-    query = Event.select(*EVIDENCE_FIELDS).where(
-        (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
-    )
-    ordered = query.order_by(Event.created_at, Event.id).tuples()
-    return [evidence(row) for row in ordered.iterator()]
+    return _recorded_evidence(_recorded(since, until))
 
 
 def unmatched_events(since: datetime, until: datetime, limit: int) -> list[EvidenceEvent]:
@@ -252,13 +258,8 @@ def unmatched_events(since: datetime, until: datetime, limit: int) -> list[Evide
     token, oldest first (the digest's examples: filtered and cut in SQL)."""
     if limit <= 0:
         return []
-    query = Event.select(*EVIDENCE_FIELDS).where(
-        (Event.created_at >= to_db(since))
-        & (Event.created_at <= to_db(until))
-        & (Event.verp_valid == False)  # noqa: E712 - peewee builds SQL from ==
-    )
-    ordered = query.order_by(Event.created_at, Event.id).limit(limit).tuples()
-    return [evidence(row) for row in ordered.iterator()]
+    unverified = Event.verp_valid == False  # noqa: E712 - peewee builds SQL from ==
+    return _recorded_evidence(_recorded(since, until) & unverified, limit)
 
 
 def earliest_event_after(event_id: int) -> datetime | None:
