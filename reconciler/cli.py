@@ -33,7 +33,7 @@ from reconciler.daemon import DaemonPlan, run_daemon
 from reconciler.dryrun import preview_mailbox
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.leasing import lease_terms
-from reconciler.logs import configure_logging
+from reconciler.logs import configure_logging, guard_last_resort
 from reconciler.mailfiles import discover, read_messages
 from reconciler.records import MessageKind
 from reconciler.report import (
@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `reconciler` console script; returns the exit code."""
+    guard_last_resort()
     parser = _parser()
     args = parser.parse_args(argv)
     try:

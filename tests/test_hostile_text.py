@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,8 @@ from test_digest import Sink, _received, smtp  # noqa: F401 (smtp: the SMTP sink
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
 from reconciler.cli import main
-from reconciler.config import VerpKey, VerpSettings
+from reconciler.config import LoggingSettings, VerpKey, VerpSettings
+from reconciler.logs import configure_logging
 from reconciler.records import (
     ActionOutcome,
     ActionStatus,
@@ -50,6 +55,8 @@ from reconciler.records import (
 from reconciler.report import make_console
 from reconciler.rules import load_rules
 from reconciler.store import Store, open_database
+from reconciler.verp import make_address
+from tests.dovecot import Account, Dovecot
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "hostile-text-test-key-0123456789"
@@ -253,6 +260,41 @@ def test_report_and_user_show_json_are_faithful(
     assert [a["detail"] for a in trail["actions"]] == [HOSTILE]
 
 
+def test_warnings_of_a_command_without_logging_set_up_show_hostile_text_as_text(
+    seeded: Path, terminal: bool
+) -> None:
+    """`mode enforce --apply-pending` sets up no logging, but a failing action warns (through
+    Python's last-resort handler, so in a process of its own); the program quotes the
+    bounce's address back."""
+    now = datetime.now(UTC)
+    with open_database(f"sqlite:///{seeded.parent / 'state.db'}") as store:
+        pending = Decision(
+            kind=DecisionKind.SUPPRESS, realm="wiki", user_id=2, address="bob\x1b[2j@two.example",
+            at=int(now.timestamp()), mode=Mode.LOG_ONLY, disposition=Disposition.WOULD,
+            trigger=Trigger.HARD, rule="hard:3d/14d", hard_days=3,
+        )  # fmt: skip
+        store.record_decision(pending, "run-2", now)
+    program = (
+        "import json, sys; address = json.load(sys.stdin)['decision']['address']; "
+        "sys.exit('no user ' + address)"
+    )
+    with seeded.open("a", encoding="utf-8") as config:
+        config.write(
+            '\n[actions]\nenabled = ["command"]\n\n[actions.command]\n'
+            f"argv = {json.dumps([sys.executable, '-c', program])}\n"
+        )
+    argv = ["mode", "enforce", "--reason", "go", "--yes", "--apply-pending"]
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--config", str(seeded), *argv],
+        capture_output=True, text=True, errors="surrogateescape", check=False, timeout=120,
+    )  # fmt: skip
+    code, out, err = done.returncode, done.stdout, done.stderr
+    assert code == 0, err
+    _shown_safely(out, terminal, "bob\\x1b[2j@two.example")
+    assert "action command failed" in err and "no user bob\\x1b[2j@two.example" in err
+    assert foreign(err) == []
+
+
 # -- the console itself: the one boundary ----------------------------------------------------
 
 
@@ -278,3 +320,89 @@ def test_report_modules_never_build_markup() -> None:
         source = module.read_text(encoding="utf-8")
         found = re.findall(r"from_markup|markup=True|rich\.markup|render_markup", source)
         assert found == [], module.name
+
+
+# -- log lines ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
+def test_text_log_lines_neutralise_controls_and_never_start_a_forged_record(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(LoggingSettings())
+    forged = "\n2026-01-01 00:00:00,000 ERROR reconciler.decisions: decision 1 forged"
+    logging.getLogger("reconciler.test").warning("diagnostic=%s", HOSTILE + forged)
+    err = capsys.readouterr().err
+    assert foreign(err) == [] and SHOWN in err and "[/]" in err
+    (first, *more) = err.splitlines()
+    assert "WARNING reconciler.test: diagnostic=" in first
+    assert more and all(line.startswith(" ") for line in more)  # a continuation, not a record
+
+
+def test_json_log_lines_are_faithful_and_escape_every_control(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(LoggingSettings(format="json"))
+    logging.getLogger("reconciler.test").warning("diagnostic=%s", HOSTILE + "\n")
+    err = capsys.readouterr().err
+    assert foreign(err) == [] and len(err.splitlines()) == 1
+    assert json.loads(err)["message"] == f"diagnostic={HOSTILE}\n"
+
+
+# -- a poll cycle, its logs and the dry run on the real dovecot ------------------------------
+
+
+def _live_config(tmp_path: Path, dovecot: Dovecot, account: Account, log_format: str) -> Path:
+    path = tmp_path / "live.toml"
+    path.write_text(
+        f'[[mailbox]]\nname = "test"\nhost = "{dovecot.host}"\nport = {dovecot.imap_port}\n'
+        f'security = "none"\nusername = "{account.name}"\n'
+        f'password_env = "TEST_IMAP_PASSWORD"\n\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "live.db"}"\n\n'
+        f'[logging]\nlevel = "debug"\nformat = "{log_format}"\n\n'
+        '[verp]\ndomain = "bounces.example.org"\n[[verp.keys]]\nid = "k"\n'
+        'secret_env = "TEST_VERP_KEY"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_dry_run_and_poll_once_show_and_log_hostile_text_safely(
+    tmp_path: Path,
+    dovecot: Dovecot,
+    imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    restore_logging: None,
+    log_format: str,
+) -> None:
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
+    monkeypatch.setenv("TEST_VERP_KEY", KEY)
+    now = int(datetime.now(UTC).timestamp())
+    token = make_address(VERP, user_id=1, realm="wiki", now=now - 600)
+    with dovecot.client(imap_account, folder=None) as imap:
+        imap.append("INBOX", hostile_bounce(token=token))
+        imap.append("INBOX", hostile_bounce(recipient="forged@two.example"))  # no token
+    config = str(_live_config(tmp_path, dovecot, imap_account, log_format))
+    code, out, err = _run(capsys, "--config", config, "dry-run")
+    assert code == 0, err
+    assert foreign(out) == [] and foreign(err) == [], (out, err)
+    assert "wiki:1" in out
+    code, out, err = _run(capsys, "--config", config, "poll", "--once")
+    assert code == 0, err
+    assert foreign(out) == [] and foreign(err) == []
+    if log_format == "json":
+        messages = [json.loads(line)["message"] for line in err.splitlines()]
+        assert any(f"message-id=<{HOSTILE}@mx>" in m for m in messages)  # faithful
+    else:
+        assert "message-id=<[link=https://evil.example/]click[/link] [/]" in err
+        assert r"\x1b]0;pwned\x07" in err
