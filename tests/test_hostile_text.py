@@ -260,6 +260,29 @@ def test_report_and_user_show_json_are_faithful(
     assert [a["detail"] for a in trail["actions"]] == [HOSTILE]
 
 
+def test_digest_mail_shows_hostile_text_as_text(
+    seeded: Path,
+    smtp: tuple[Sink, int],  # noqa: F811 (the fixture imported above)
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink, port = smtp
+    with seeded.open("a", encoding="utf-8") as config:
+        config.write(
+            f'\n[digest]\nenabled = true\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\n'
+            'starttls = false\nsender = "reconciler@example.org"\n'
+            'recipients = ["ops@example.org"]\nshow_addresses = true\n'
+        )
+    code, _, err = _run(capsys, "--config", str(seeded), "digest", "--force")
+    assert code == 0, err
+    message = _received(sink)
+    parts = [part.get_content() for part in message.walk() if not part.is_multipart()]
+    assert len(parts) == 2  # the summary and the unmatched examples
+    for text in parts:
+        assert foreign(text.replace("\r\n", "\n")) == []
+        assert SHOWN in text and "[/]" in text
+    assert str(message["Subject"]).isprintable()
+
+
 def test_warnings_of_a_command_without_logging_set_up_show_hostile_text_as_text(
     seeded: Path, terminal: bool
 ) -> None:
