@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -28,18 +27,20 @@ from reconciler.config import (
     load_settings,
     resolve_config_path,
 )
+from reconciler.controls import dumps
 from reconciler.cycle import CycleContext, open_source, run_once
 from reconciler.daemon import DaemonPlan, run_daemon
 from reconciler.dryrun import preview_mailbox
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.leasing import lease_terms
-from reconciler.logs import configure_logging
+from reconciler.logs import configure_logging, guard_last_resort
 from reconciler.mailfiles import discover, read_messages
 from reconciler.records import MessageKind
 from reconciler.report import (
     make_console,
     print_classify,
     print_explain,
+    print_notice,
     print_previews,
     print_rules,
     print_run,
@@ -117,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `reconciler` console script; returns the exit code."""
+    guard_last_resort()
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -125,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except (ConfigError, RuleError, VerpError) as err:
-        print(f"reconciler: {err}", file=sys.stderr)
+        print_notice(str(err))
         return EXIT_USAGE
     except ReconcilerError as err:
-        print(f"reconciler: {err}", file=sys.stderr)
+        print_notice(str(err))
         return EXIT_FAIL
 
 
@@ -168,7 +170,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             else:
                 new = result_rows(item.label, analyse(item.data, classifier, verp, now))
             if args.json:
-                out.writelines(json.dumps(row_json(r), ensure_ascii=False) + "\n" for r in new)
+                out.writelines(dumps(row_json(r)) + "\n" for r in new)
             else:
                 rows.extend(new)
             advance()
@@ -210,7 +212,7 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace, *, warn: bool = True) -> Settings:
     settings = load_settings(resolve_config_path(args.config, os.environ, Path.cwd()), os.environ)
     for warning in settings.warnings if warn else ():
-        print(f"reconciler: warning: {warning}", file=sys.stderr)
+        print_notice(f"warning: {warning}")
     return settings
 
 
@@ -239,7 +241,7 @@ def _cmd_verp_make(args: argparse.Namespace) -> int:
             verp, user_id=args.user, realm=args.realm, message_id=args.message_id, now=now
         )
     except ValueError as err:
-        print(f"reconciler: {err}", file=sys.stderr)
+        print_notice(str(err))
         return EXIT_USAGE
     print(address)
     return EXIT_OK
@@ -308,7 +310,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
                 with progress(err_console, len(uids), f"dry run {folders.name}") as advance:
                     previews.append(preview_mailbox(source, folders, ctx, uids, advance))
         except ReconcilerError as err:
-            print(f"reconciler: mailbox {folders.name}: {err}", file=sys.stderr)
+            print_notice(f"mailbox {folders.name}: {err}")
             failed += 1
     print_previews(make_console(), previews)
     return EXIT_FAIL if failed else EXIT_OK

@@ -9,13 +9,12 @@ monitoring can run it as a check.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.cli_policy import parse_since
 from reconciler.config import Settings
+from reconciler.controls import dumps
 from reconciler.digest import send_digest
 from reconciler.errors import ActionError, ConfigError
 from reconciler.records import UserSelector
@@ -27,6 +26,7 @@ from reconciler.report import (
     make_console,
     overview_json,
     print_health,
+    print_notice,
     print_overview,
     print_trail,
     trail_json,
@@ -78,7 +78,7 @@ def parse_selector(text: str) -> UserSelector:
 
 
 def _print_json(shape: dict[str, Any]) -> None:
-    print(json.dumps(shape, indent=2, ensure_ascii=False))
+    print(dumps(shape, indent=2))
 
 
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,7 +125,7 @@ def _cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         try:
             reported = send_digest(service.store, settings.digest, _now(), force=args.force)
         except ActionError as err:
-            print(f"reconciler: digest: {err}", file=sys.stderr)
+            print_notice(f"digest: {err}")
             return 1
     print(f"digest: {reported} unmatched/quarantined message(s) reported")
     return 0

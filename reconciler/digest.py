@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from reconciler.config import DigestSettings
+from reconciler.controls import neutralise
 from reconciler.errors import ActionError
 from reconciler.logs import mask_address
 from reconciler.records import AuditEntry, EvidenceEvent, Incident, MessageOutcome
@@ -126,7 +127,13 @@ def _summary(digest: Digest) -> list[str]:
     return lines
 
 
-def _examples(events: Sequence[EvidenceEvent], show: bool) -> str:
+def _text(lines: Sequence[str]) -> str:
+    """The lines as mail text.  A line may quote a bounce (address, remote MTA, Message-ID,
+    incident key): its controls and line breaks are shown as escapes, never obeyed."""
+    return "".join(neutralise(line) + "\n" for line in lines)
+
+
+def _examples(events: Sequence[EvidenceEvent], show: bool) -> list[str]:
     lines = ["Unmatched bounces (no valid VERP token), as recorded:", ""]
     for e in events:
         when = _stamp(datetime.fromtimestamp(e.at, UTC))
@@ -136,7 +143,7 @@ def _examples(events: Sequence[EvidenceEvent], show: bool) -> str:
             f"  remote_mta={e.remote_mta or '-'}  original_message_id={e.message_id or '-'}"
         )
     lines += ["", "The messages themselves are in the mailboxes' unmatched folders."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def build_message(digest: Digest, settings: DigestSettings) -> EmailMessage:
@@ -151,10 +158,10 @@ def build_message(digest: Digest, settings: DigestSettings) -> EmailMessage:
     body = _summary(digest)
     if digest.unmatched:
         body += ["", f"{len(digest.unmatched)} example(s) of unmatched bounces are attached."]
-    message.set_content("\n".join(body) + "\n")
+    message.set_content(_text(body))
     if digest.unmatched:
         message.add_attachment(
-            _examples(digest.unmatched, settings.show_addresses), filename="unmatched.txt"
+            _text(_examples(digest.unmatched, settings.show_addresses)), filename="unmatched.txt"
         )
     return message
 

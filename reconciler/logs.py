@@ -3,20 +3,33 @@
 Secrets never reach a log line: settings objects hide them in their repr, and the log calls
 pass only counts, ids and reasons.  Addresses are logged at INFO only when the configuration
 allows it (`logging.log_addresses`); `mask_address` is the helper for that.
+
+Text from messages (a Message-ID, a remote MTA, an address, an error quoting them) reaches log
+lines as arguments, and the formatters are the one place that makes it safe, whatever the
+call site: a text line shows every control character as its escape
+(`reconciler.controls.neutralise`) and indents the further lines of a record (a traceback's,
+or a line break inside an argument), so a log line always starts a record of ours and no
+message can forge one; a JSON line escapes every control character and stays faithful.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 
 from reconciler.config import LoggingSettings
+from reconciler.controls import dumps, neutralise
 
-__all__ = ["configure_logging", "mask_address"]
+__all__ = ["configure_logging", "guard_last_resort", "mask_address"]
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_CONTINUED = "\n    "  # how the further lines of one record start
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return neutralise(super().format(record), lines=True).replace("\n", _CONTINUED)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -29,7 +42,7 @@ class _JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return dumps(out)
 
 
 def configure_logging(settings: LoggingSettings) -> None:
@@ -38,7 +51,7 @@ def configure_logging(settings: LoggingSettings) -> None:
     if settings.format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+        handler.setFormatter(_TextFormatter(_TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())
@@ -46,6 +59,13 @@ def configure_logging(settings: LoggingSettings) -> None:
     # At DEBUG these libraries log SQL parameters and whole message bodies (addresses)
     for chatty in ("peewee", "imapclient"):
         logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
+
+
+def guard_last_resort() -> None:
+    """The same safe text for the warnings of a command that sets up no logging (`report`,
+    `mode`, `undo`, ...): Python prints them bare through its last-resort handler."""
+    if logging.lastResort is not None:
+        logging.lastResort.setFormatter(_TextFormatter("%(message)s"))
 
 
 def mask_address(address: str | None, allowed: bool) -> str:

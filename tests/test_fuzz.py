@@ -21,6 +21,7 @@ shaped by earlier ones; a failure prints the reproducing input.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import random
@@ -33,13 +34,54 @@ from pathlib import Path
 
 import pytest
 from helpers_mail import VERP, token_for
+from helpers_text import foreign, hostile_bounce, plain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from reconciler.analysis import Analysis, analyse, result_rows, row_json
-from reconciler.classify import Classifier
+from reconciler.classify import Classifier, explain
+from reconciler.controls import neutralise
 from reconciler.dsn import MAX_RECIPIENTS
-from reconciler.records import MessageKind, Reason, Severity
+from reconciler.records import (
+    ActionCount,
+    ActionRecord,
+    ActionStatus,
+    AuditEntry,
+    BounceEvent,
+    Checkpoint,
+    DayCount,
+    Decision,
+    DecisionKind,
+    DecisionSummary,
+    Disposition,
+    EventSummary,
+    Fault,
+    Incident,
+    IncidentScope,
+    MessageKind,
+    Mode,
+    ModeState,
+    Overview,
+    PolicySettings,
+    Reason,
+    Severity,
+    Standing,
+    StoredDecision,
+    StoredEvent,
+    Suppression,
+    Trail,
+    Trigger,
+    UserSelector,
+)
+from reconciler.report import (
+    make_console,
+    print_decisions,
+    print_explain,
+    print_overview,
+    print_suppressions,
+    print_trail,
+)
 from reconciler.rules import load_rules
 
 pytestmark = pytest.mark.fuzz
@@ -468,3 +510,110 @@ def test_no_memory_growth_across_many_messages(classifier: Classifier) -> None:
         tracemalloc.stop()
     print(f"\nmemory growth over 600 messages: {grown / 1024:.0f} KiB")
     assert grown < 2 * 2**20, f"{grown / 2**20:.1f} MB kept after 600 messages"
+
+
+# -- bounce text on the terminal: markup, ANSI / OSC sequences, control characters -----------
+
+MARKUP = st.sampled_from(
+    ["[/]", "[bold]", "[/bold]", "[link=https://evil.example/]", "[/link]", "[red on blue]",
+     "[", "]", "\\[", "[/", ":warning:", ":smile:", "[@click=app.quit]", "[b i u]", "[[", "]]"]
+)  # fmt: skip
+SEQUENCES = st.sampled_from(
+    ["\x1b[2J", "\x1b]0;title\x07", "\x1b]8;;https://evil.example/\x1b\\", "\x1b[31m", "\x1bc",
+     "\x1b[?1049h", "\x1bP+q544e\x1b\\", "\x9b2J", "\x9d0;t\x9c", "\x1b[6n", "\x1b]52;c;eA==\x07"]
+)  # fmt: skip
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+CONTROLS = st.one_of(
+    st.characters(max_codepoint=0x1F),  # C0
+    st.characters(min_codepoint=0x7F, max_codepoint=0x9F),  # DEL, C1
+    st.sampled_from([*BIDI, "\u2028", "\u2029", "\ufeff"]),
+)
+HOSTILE_TEXT = st.lists(
+    st.one_of(MARKUP, SEQUENCES, CONTROLS, st.text(max_size=6)), min_size=1, max_size=14
+).map("".join)
+_WIDE = 4000  # columns: nothing folds, so every text can be found whole in the output
+
+
+def _report_records(text: str, other: str) -> tuple[Overview, Trail]:
+    """A report and an evidence trail whose message-borne fields are `text` and `other`."""
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    event = BounceEvent(
+        recipient=other, kind=MessageKind.BOUNCE, reason=Reason.USERUNKNOWN,
+        severity=Severity.HARD, fault=Fault.RECIPIENT, rule_id=text, event_time=at,
+        status=other, diagnostic=text, remote_mta=other, original_message_id=text,
+        realm=other, user_id=1, verp_valid=True,
+    )  # fmt: skip
+    decision = Decision(
+        kind=DecisionKind.SUPPRESS, realm=other, user_id=1, address=text, at=NOW,
+        mode=Mode.ENFORCE, disposition=Disposition.APPLIED, trigger=Trigger.HARD, rule=other,
+    )  # fmt: skip
+    stored = StoredDecision(1, text, decision, at, applied_at=at)
+    state = ModeState(Mode.PAUSED, at, other, text)
+    trip = AuditEntry(1, at, "breaker", "breaker", text)
+    summary = EventSummary(
+        total=1, kinds=((MessageKind.BOUNCE, 1),), severities=((Severity.HARD, 1),),
+        reasons=((Reason.USERUNKNOWN, 1),), faults=((Fault.RECIPIENT, 1),),
+        domains=((text, 1),), remote_mtas=((other, 1),), days=(DayCount(at.date(), hard=1),),
+    )  # fmt: skip
+    decisions = DecisionSummary(1, (), (), 1, 0, (ActionCount(text, ActionStatus.DONE, 1),))
+    overview = Overview(
+        since=at, until=at, mailbox=other, policy=PolicySettings(), mode=state, last_trip=trip,
+        events=summary, outcomes=(), standings=(Standing(other, 1, text, 3, 0, 1.0, None),),
+        decisions=decisions, checkpoints=(Checkpoint(text, 1, 1, at),),
+        incidents=(Incident(IncidentScope.REMOTE_MTA, text, Reason.USERUNKNOWN, 5, 0, 1, True),),
+    )  # fmt: skip
+    action = ActionRecord(1, 1, other, ActionStatus.FAILED, text, at, other, 1, text)
+    trail = Trail(
+        selector=UserSelector(address=text), events=((StoredEvent(1, other, 1, 1, at, event),
+        Mode.ENFORCE),), decisions=(stored,), actions=((action, Mode.ENFORCE),),
+        audit=((trip, Mode.ENFORCE),), suppressions=(Suppression(text, other, 1, other, at, 1),),
+    )  # fmt: skip
+    return overview, trail
+
+
+def _rendered(draw: Callable[[Console], None]) -> tuple[str, str]:
+    """What `draw` prints on a terminal and when piped."""
+    outputs = []
+    for terminal in (True, False):
+        out = io.StringIO()
+        console = make_console(out, terminal=terminal)
+        console.width = _WIDE
+        draw(console)
+        outputs.append(out.getvalue())
+    return outputs[0], outputs[1]
+
+
+def test_markup_and_controls_in_bounce_text_never_reach_the_terminal(
+    classifier: Classifier, examples: int
+) -> None:
+    """Bounce text with rich markup, ANSI / OSC sequences and control characters, through
+    `explain` and the report, trail, decisions and suppressions tables: no exception, and no
+    escape sequence in the output but our SGR styling (the same text with it or without)."""
+
+    @settings(max_examples=examples, **_SETTINGS)
+    @given(HOSTILE_TEXT, HOSTILE_TEXT)
+    def run(text: str, other: str) -> None:
+        analysis = analyse(hostile_bounce(text), classifier, VERP, NOW)
+        chains = [explain(v.bounce, classifier) for v in analysis.verdicts]
+        overview, trail = _report_records(text, other)
+        views: list[Callable[[Console], None]] = [
+            lambda c: print_explain(c, other, analysis, chains),
+            lambda c: print_overview(c, overview),
+            lambda c: print_trail(c, trail),
+            lambda c: print_decisions(c, trail.decisions, text),
+            lambda c: print_suppressions(c, trail.suppressions),
+        ]
+        for view in views:
+            styled_out, piped_out = _rendered(view)
+            assert foreign(styled_out) == [] and foreign(piped_out) == []
+            assert "\x1b" not in piped_out
+            assert plain(styled_out) == piped_out  # styling adds SGR only, never content
+        _, explained = _rendered(views[0])
+        message = analysis.message
+        shown = [message.subject, message.original.message_id if message.original else None]
+        for verdict in analysis.verdicts:
+            shown += [verdict.bounce.diagnostic, verdict.bounce.remote_mta]
+        for value in filter(None, shown):  # as the parser read it, escapes visible
+            assert neutralise(value).strip() in explained
+
+    run()

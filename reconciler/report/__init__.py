@@ -10,7 +10,7 @@ behind them) and `shapes` (their JSON, documented in docs/cli.md).
 from __future__ import annotations
 
 from reconciler.report.classify import print_classify, print_explain, print_rules
-from reconciler.report.console import make_console, progress, working
+from reconciler.report.console import make_console, print_notice, progress, working
 from reconciler.report.gather import gather_health, gather_overview, gather_trail
 from reconciler.report.ops import (
     print_decisions,
@@ -35,6 +35,7 @@ __all__ = [
     "print_explain",
     "print_health",
     "print_mode",
+    "print_notice",
     "print_overview",
     "print_previews",
     "print_rules",

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from reconciler.analysis import Analysis, ResultRow
 from reconciler.records import Classification, ParsedBounce, Rule
-from reconciler.report.console import counts_text, short_path
+from reconciler.report.console import counts_text, short_path, styled
 
 __all__ = ["print_classify", "print_explain", "print_rules"]
 
@@ -38,9 +39,9 @@ def print_classify(console: Console, rows: Sequence[ResultRow], *, limit: int = 
     _print_summary(console, rows)
 
 
-def _severity(value: str | None) -> str:
-    styles = {"hard": "[bold red]hard[/]", "soft": "[yellow]soft[/]", "none": "[dim]none[/]"}
-    return styles.get(value or "", "")
+def _severity(value: str | None) -> Text:
+    styles = {"hard": "bold red", "soft": "yellow", "none": "dim"}
+    return styled(value or "", styles.get(value or "", ""))
 
 
 def _print_summary(console: Console, rows: Sequence[ResultRow]) -> None:
@@ -66,9 +67,9 @@ def print_explain(
 ) -> None:
     """Parsed fields of each recipient and the rules that matched it (the first decided)."""
     msg = analysis.message
-    console.print(f"[bold]{label}[/]  kind={msg.kind.value}  subject={msg.subject or '-'}")
+    console.print(styled(label, "bold"), f" kind={msg.kind.value}  subject={msg.subject or '-'}")
     if msg.error:
-        console.print(f"  [red]not understood:[/] {msg.error}")
+        console.print(styled("  not understood:", "red"), msg.error)
     if msg.original is not None:
         console.print(f"  original: message-id={msg.original.message_id or '-'}")
     if analysis.verp is not None:
@@ -78,7 +79,7 @@ def print_explain(
     for verdict, chain in zip(analysis.verdicts, chains, strict=True):
         _print_recipient(console, verdict.bounce, verdict.classification, chain)
     for note in msg.notes:
-        console.print(f"  [dim]note: {note}[/]")
+        console.print(styled(f"  note: {note}", "dim"))
 
 
 def _print_recipient(
@@ -112,8 +113,8 @@ def _print_recipient(
     if not chain:
         console.print("  no rule matched: the fallback decided")
     for index, (rule, hits) in enumerate(chain):
-        mark = "[bold green]decided[/]" if index == 0 else "[dim]also matches[/]"
-        console.print(f"  {mark} {rule.id} ({rule.file}:{rule.line}) on: {'; '.join(hits)}")
+        mark = styled("  decided", "bold green") if index == 0 else styled("  also matches", "dim")
+        console.print(mark, f"{rule.id} ({rule.file}:{rule.line}) on: {'; '.join(hits)}")
 
 
 def print_rules(console: Console, rules: Sequence[Rule], files: Sequence[str]) -> None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from reconciler.cycle import RunResult
 from reconciler.dryrun import Preview
 from reconciler.records import AuditEntry, MessageOutcome, ModeState, StoredDecision, Suppression
-from reconciler.report.console import counts_text
+from reconciler.report.console import counts_text, styled
 
 __all__ = ["print_decisions", "print_mode", "print_previews", "print_run", "print_suppressions"]
 
@@ -39,7 +39,7 @@ def print_run(console: Console, result: RunResult) -> None:
             str(len(r.failed)),
         )
     for name, error in result.errors.items():
-        table.add_row(f"[red]{name}[/]", f"[red]failed: {error}[/]")
+        table.add_row(styled(name, "red"), styled(f"failed: {error}", "red"))
     console.print(table)
 
 
@@ -79,12 +79,12 @@ def _print_users(console: Console, p: Preview) -> None:
 def print_mode(console: Console, state: ModeState, recent: Sequence[AuditEntry]) -> None:
     """The mode in force, since when, by whom and why; recent audited changes."""
     style = {"enforce": "bold red", "paused": "bold yellow"}.get(state.mode.value, "bold green")
-    console.print(f"mode: [{style}]{state.mode.value}[/]")
+    console.print("mode:", styled(state.mode.value, style))
     console.print(f"since: {state.since:%Y-%m-%d %H:%M:%S} UTC  by: {state.by}")
     console.print(f"why: {state.reason}")
     if state.mode.value == "paused":
-        console.print("[yellow]the circuit breaker paused enforcement; re-arm with "
-                      "`reconciler mode enforce --reason ...`[/]")  # fmt: skip
+        console.print(styled("the circuit breaker paused enforcement; re-arm with "
+                             "`reconciler mode enforce --reason ...`", "yellow"))  # fmt: skip
     if recent:
         table = Table(box=box.SIMPLE_HEAD, title="Recent audit", title_justify="left")
         for col in ("when", "who", "what", "detail"):

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reconciler.records import AuditEntry, DayCount, ModeState, Overview, Standing
-from reconciler.report.console import counts_text, when
+from reconciler.report.console import counts_text, styled, when
 
 __all__ = ["print_mode_line", "print_overview"]
 
@@ -31,7 +31,9 @@ def _named(pairs: Sequence[tuple[str, int]]) -> str:
 def print_mode_line(console: Console, state: ModeState, last_trip: AuditEntry | None) -> None:
     """The mode, since when and by whom, and the breaker's state."""
     style = _MODE_STYLES.get(state.mode.value, "bold green")
-    console.print(f"mode: [{style}]{state.mode.value}[/] since {when(state.since)} by {state.by}")
+    console.print(
+        "mode:", styled(state.mode.value, style), f"since {when(state.since)} by {state.by}"
+    )
     tripped = "TRIPPED (enforcement paused)" if state.mode.value == "paused" else "armed"
     last = f"; last trip {when(last_trip.at)}: {last_trip.detail}" if last_trip else ""
     console.print(f"breaker: {tripped}{last}")
@@ -104,7 +106,7 @@ def _incidents_and_mailboxes(console: Console, o: Overview) -> None:
 def print_overview(console: Console, o: Overview) -> None:
     """The whole report, in sections; readable without colour and when piped."""
     scope = f" mailbox {o.mailbox}" if o.mailbox else ""
-    console.print(f"[bold]Report[/]{scope}: {when(o.since)} .. {when(o.until)}")
+    console.print(styled("Report", "bold"), f"{scope}: {when(o.since)} .. {when(o.until)}", sep="")
     print_mode_line(console, o.mode, o.last_trip)
     _counts_table(console, o)
     _bars(console, o.events.days)

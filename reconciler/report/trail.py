@@ -7,16 +7,16 @@ from datetime import datetime
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from reconciler.records import Health, Mode, StoredDecision, StoredEvent, Trail, UserSelector
-from reconciler.report.console import when
+from reconciler.report.console import lines, styled, when
 from reconciler.report.overview import print_mode_line
 
 __all__ = ["print_health", "print_trail", "selector_text"]
 
-Row = tuple[datetime, str, str, str]  # (when, what, mode, detail)
+Row = tuple[datetime, str, str, Text | str]  # (when, what, mode, detail)
 
 
 def selector_text(s: UserSelector) -> str:
@@ -28,10 +28,11 @@ def selector_text(s: UserSelector) -> str:
 def _event_row(stored: StoredEvent, mode: Mode) -> Row:
     e = stored.event
     who = f"{e.realm}:{e.user_id}" if e.verp_valid else f"unverified ({e.verp_failure or '-'})"
-    detail = (
+    detail = lines(
         f"{e.recipient or '-'} {e.kind.value}/{e.severity.value} {e.reason.value} "
         f"rule={e.rule_id} status={e.status or '-'} mta={e.remote_mta or '-'} {who} "
-        f"[{stored.mailbox} uid {stored.uid}]\n  {e.diagnostic or '-'}"
+        f"[{stored.mailbox} uid {stored.uid}]",
+        f"  {e.diagnostic or '-'}",
     )
     return e.event_time, f"event {stored.id}", mode.value, detail
 
@@ -67,10 +68,10 @@ def print_trail(console: Console, t: Trail) -> None:
     for col in ("when (UTC)", "what", "mode", "detail"):
         table.add_column(col, overflow="fold")
     for moment, what, mode, detail in rows:
-        table.add_row(f"{moment:%Y-%m-%d %H:%M}", what, mode, escape(detail))
+        table.add_row(f"{moment:%Y-%m-%d %H:%M}", what, mode, detail)
     console.print(table)
     for s in t.suppressions:
-        console.print(f"suppressed: {s.address} since {when(s.since)} ({escape(s.reason)})")
+        console.print(f"suppressed: {s.address} since {when(s.since)} ({s.reason})")
     if not t.suppressions:
         console.print("suppressed: no")
 
@@ -94,10 +95,10 @@ def print_health(console: Console, h: Health) -> None:
         table.add_column(col, overflow="fold")
     for m in h.mailboxes:
         age = _age(m.age_seconds)
-        state = "[bold red]STALE[/]" if m.stale else "ok"
+        state = styled("STALE", "bold red") if m.stale else "ok"
         backlog = str(m.imap_backlog) if m.imap_backlog is not None else "unknown"
         if m.imap_error:
-            backlog += f" ({escape(m.imap_error)})"
+            backlog += f" ({m.imap_error})"
         table.add_row(m.mailbox, when(m.last_success), age, state, str(m.unmoved),
                       str(m.retrying), backlog)  # fmt: skip
     console.print(table)

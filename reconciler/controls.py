@@ -1,0 +1,59 @@
+"""Text from messages, made safe to show: control characters become visible escapes.
+
+A bounce's diagnostic, recipient, subject, Message-ID or remote MTA is written by whoever
+sent it.  Printed raw, its escape sequences would drive the operator's terminal (clear the
+screen, set the window title, plant OSC 8 links), its bidi overrides would reorder what is
+shown, and its line breaks would forge lines of a table or of a log.  Two functions cover the
+two kinds of output; the sinks call them at one place each (the report console, the log
+formatters, the digest mail, the CLI's error lines and JSON output):
+
+* `neutralise(text)` for people: every C0 control (line breaks and tabs included), DEL, C1,
+  bidi control, line or paragraph separator and lone surrogate becomes its escape (`\\x1b`,
+  `\\n`, `\\u202e`), so the text shows what it holds and drives nothing.  `lines=True` keeps line
+  feeds (a traceback's, a log record's own).
+* `dumps(value)` for programs: JSON that decodes to exactly the text (faithful), with the
+  characters JSON leaves raw (DEL, C1, bidi controls, separators, lone surrogates) escaped
+  as `\\uXXXX` too, so the JSON is also safe to print on a terminal.
+
+Imports nothing of ours: any layer may use it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+__all__ = ["dumps", "neutralise"]
+
+# DEL, C1; the bidi controls (ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI);
+# the line and paragraph separators; lone surrogates (no terminal can even encode them)
+_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff"
+_SHOWN = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")  # with C0: NUL, tab, line feed, ESC, ...
+_SHOWN_BUT_LINES = re.compile(f"[\x00-\x09\x0b-\x1f{_BEYOND_C0}]")  # C0 but the line feed
+_JSON_RAW = re.compile(f"[{_BEYOND_C0}]")  # JSON escapes C0 itself
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def neutralise(text: str, *, lines: bool = False) -> str:
+    """`text` with every control character shown as its escape (`lines`: keep line feeds)."""
+    if lines:
+        return _SHOWN_BUT_LINES.sub(_escape, text.replace("\r\n", "\n"))
+    return _SHOWN.sub(_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """`value` as JSON text (UTF-8 kept) that no terminal obeys and that decodes faithfully.
+
+    Those characters can only occur inside JSON strings, where `\\uXXXX` means the same."""
+    return _JSON_RAW.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
