@@ -11,7 +11,8 @@ The order is what makes the cycle safe:
 A crash anywhere leaves either uncommitted messages (fetched again next cycle) or committed but
 unmoved ones (moved next cycle, never counted twice: the ledger is idempotent and recognises
 replayed bytes by their SHA-256).  A message that makes the analysis fail is retried on later
-cycles and quarantined after `max_attempts`.
+cycles and quarantined after `max_attempts`; one the store refuses to record is quarantined at
+once, and the rest of its batch recorded (see `recording`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from reconciler.entries import (
 from reconciler.errors import ReconcilerError
 from reconciler.leasing import LeaseTerms, Tenure, claim, lease_terms
 from reconciler.offload import HelperPool
+from reconciler.recording import record_entries
 from reconciler.records import (
     BatchResult,
     Checkpoint,
@@ -89,6 +91,7 @@ class CycleReport:
     already: int = 0
     moved: int = 0
     failed: list[Unprocessed] = field(default_factory=list)
+    refused: list[Unprocessed] = field(default_factory=list)  # by the store: quarantined
     backlog: int = 0  # messages left in the folder after this cycle (stopped, or retried)
     rescanned: bool = False  # UIDVALIDITY changed: the folder was read from the start
     stopped: bool = False  # a stop was requested; the rest waits for the next cycle
@@ -101,6 +104,7 @@ class CycleReport:
             f"skipped={o[MessageOutcome.SKIPPED]} quarantined={o[MessageOutcome.QUARANTINED]} "
             f"duplicates={self.duplicates} events={self.events} hard={self.severities['hard']} "
             f"soft={self.severities['soft']} unprocessed={len(self.failed)} moved={self.moved}"
+            + (f" refused={len(self.refused)}" if self.refused else "")
             + (" rescanned=yes" if self.rescanned else "")
             + (" stopped=yes" if self.stopped else "")
         )
@@ -218,10 +222,11 @@ def _commit(
     held = [f.uid for f in report.failed]
     high = min(held) - 1 if held else max(done, default=last_uid)
     checkpoint = Checkpoint(source.mailbox, source.uidvalidity, max(high, last_uid))
-    result = store.record_batch(entries, ctx.clock(), checkpoint)
-    _tally(report, entries, result)
+    recorded = record_entries(store, entries, ctx.clock(), checkpoint, folders.quarantine_folder)
+    report.refused.extend(recorded.refused)
+    _tally(report, recorded.entries, recorded.result)
     report.moved += _move_pending(source, store, ctx)
-    if ctx.after_batch is not None and result.recorded:
+    if ctx.after_batch is not None and recorded.result.recorded:
         ctx.after_batch(ctx.clock())
 
 
