@@ -97,24 +97,25 @@ def test_valid_text_is_returned_unchanged() -> None:
 # -- a batch the store refuses -----------------------------------------------------------------
 
 REFUSED = "<refused@mx.example>"
-_TRIGGERS = {  # the database refuses a ledger row with this Message-ID, as a constraint would
-    "sqlite": [
-        "CREATE TRIGGER refuse BEFORE INSERT ON message_ledger "
-        f"WHEN NEW.message_id = '{REFUSED}' BEGIN SELECT RAISE(ABORT, 'refused by a test'); END"
-    ],
-    "postgresql": [
-        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-        f"IF NEW.message_id = '{REFUSED}' THEN RAISE EXCEPTION 'refused by a test'; END IF; "
-        "RETURN NEW; END $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER refuse BEFORE INSERT ON message_ledger "
-        "FOR EACH ROW EXECUTE FUNCTION refuse()",
-    ],
-    "mysql": [
-        "CREATE TRIGGER refuse BEFORE INSERT ON message_ledger FOR EACH ROW BEGIN "
-        f"IF NEW.message_id = '{REFUSED}' THEN "
-        "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by a test'; END IF; END"
-    ],
-}
+
+
+def refusing(backend: str, table: str, condition: str) -> list[str]:
+    """SQL for a trigger that refuses the rows of `table` that meet `condition` (on NEW), as
+    a constraint the data breaks would: the database's own refusal, on each backend."""
+    name = f"refuse_{table}"
+    if backend == "sqlite":
+        return [f"CREATE TRIGGER {name} BEFORE INSERT ON {table} WHEN {condition} "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a test'); END"]  # fmt: skip
+    if backend == "postgresql":
+        return [
+            f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN IF {condition} THEN "
+            "RAISE EXCEPTION 'refused by a test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION "
+            f"{name}()",
+        ]
+    signal = "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by a test'"
+    return [f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+            f"BEGIN IF {condition} THEN {signal}; END IF; END"]  # fmt: skip
 
 
 def _check_recorded_around(store: Store, recorded: Recorded, culprit: LedgerEntry) -> None:
@@ -137,7 +138,7 @@ def _check_recorded_around(store: Store, recorded: Recorded, culprit: LedgerEntr
 def test_a_refused_batch_is_recorded_one_by_one_and_the_culprit_quarantined(
     store: Store,
 ) -> None:
-    for statement in _TRIGGERS[store.backend]:
+    for statement in refusing(store.backend, "message_ledger", f"NEW.message_id = '{REFUSED}'"):
         database.execute_sql(statement)
     culprit = entry(2, message_id=REFUSED)
     batch = [entry(1), culprit, entry(3)]
