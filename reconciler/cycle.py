@@ -90,6 +90,7 @@ class CycleReport:
     duplicates: int = 0
     already: int = 0
     moved: int = 0
+    unexpunged: int = 0  # moved by COPY, left flagged \\Deleted (the server has no UIDPLUS)
     failed: list[Unprocessed] = field(default_factory=list)
     refused: list[Unprocessed] = field(default_factory=list)  # by the store: quarantined
     backlog: int = 0  # messages left in the folder after this cycle (stopped, or retried)
@@ -105,6 +106,7 @@ class CycleReport:
             f"duplicates={self.duplicates} events={self.events} hard={self.severities['hard']} "
             f"soft={self.severities['soft']} unprocessed={len(self.failed)} moved={self.moved}"
             + (f" refused={len(self.refused)}" if self.refused else "")
+            + (f" unexpunged={self.unexpunged}" if self.unexpunged else "")
             + (" rescanned=yes" if self.rescanned else "")
             + (" stopped=yes" if self.stopped else "")
         )
@@ -156,14 +158,23 @@ def _log_message(entry: LedgerEntry) -> None:
         )
 
 
-def _move_pending(source: MailSource, store: Store, ctx: CycleContext) -> int:
+def _move_pending(source: MailSource, store: Store, ctx: CycleContext, report: CycleReport) -> None:
     """MOVE every committed, unmoved message of this mailbox, grouped by destination."""
-    moved = 0
     for destination, uids in store.moves_due(source.mailbox, source.uidvalidity).items():
-        source.move(uids, destination)
+        report.unexpunged += source.move(uids, destination)
         store.mark_moved(source.mailbox, source.uidvalidity, uids, ctx.clock())
-        moved += len(uids)
-    return moved
+        report.moved += len(uids)
+
+
+def _warn_unexpunged(report: CycleReport) -> None:
+    if report.unexpunged:
+        log.warning(
+            "mailbox=%s %d messages copied to their folders but not expunged (no UIDPLUS: a "
+            "plain EXPUNGE would also remove what others flagged \\Deleted); they stay "
+            "flagged \\Deleted, expunge the folder when nobody else needs its flags",
+            report.mailbox,
+            report.unexpunged,
+        )
 
 
 def _start_uid(source: MailSource, store: Store, report: CycleReport) -> int:
@@ -225,7 +236,7 @@ def _commit(
     recorded = record_entries(store, entries, ctx.clock(), checkpoint, folders.quarantine_folder)
     report.refused.extend(recorded.refused)
     _tally(report, recorded.entries, recorded.result)
-    report.moved += _move_pending(source, store, ctx)
+    _move_pending(source, store, ctx, report)
     if ctx.after_batch is not None and recorded.result.recorded:
         ctx.after_batch(ctx.clock())
 
@@ -241,7 +252,7 @@ def poll_mailbox(
     for the next cycle (nothing of it was recorded or moved).
     """
     report = CycleReport(mailbox=source.mailbox, uidvalidity=source.uidvalidity)
-    report.moved += _move_pending(source, store, ctx)
+    _move_pending(source, store, ctx, report)
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
     state = (folders, report, last_uid)
@@ -266,6 +277,7 @@ def poll_mailbox(
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
     report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
+    _warn_unexpunged(report)
     return report
 
 

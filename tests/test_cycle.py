@@ -282,10 +282,10 @@ class Wrapped:
         self.hook("fetch", self.calls)
         return self.inner.fetch(uids)
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
+    def move(self, uids: Sequence[int], destination: str) -> int:
         self.calls["move"] += 1
         self.hook("move", self.calls)
-        self.inner.move(uids, destination)
+        return self.inner.move(uids, destination)
 
     def close(self) -> None:
         self.inner.close()

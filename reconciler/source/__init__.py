@@ -10,7 +10,7 @@ Typical use in a cycle::
         uids = src.uids_after(checkpoint.last_uid if same_uidvalidity else 0)
         for batch in fetch_batches(src, uids, settings.batch_size):
             ...  # list[RawMessage], in UID order
-        src.move(uid_set, settings.processed_folder)   # batched UID MOVE
+        src.move(uid_set, settings.processed_folder)   # batched UID MOVE; returns 0
 
 Every failure raises `SourceError` naming host, mailbox and operation; `SourceUnavailable`
 (a subclass) marks the ones worth a reconnect: refused, reset, timed out.
@@ -62,8 +62,9 @@ class MailSource(Protocol):
         """The messages with these UIDs, ascending; UIDs that vanished are left out."""
         ...
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
-        """Move messages to `destination` (created when missing) in batches."""
+    def move(self, uids: Sequence[int], destination: str) -> int:
+        """Move messages to `destination` (created when missing) in batches; returns how many
+        were only copied, and left in place flagged \\Deleted (IMAP without UIDPLUS)."""
         ...
 
     def close(self) -> None: ...

@@ -66,7 +66,7 @@ class DirSource:
             found.append(RawMessage(self.mailbox, 1, uid, data, len(data)))
         return found
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
+    def move(self, uids: Sequence[int], destination: str) -> int:
         if self._read_only:
             raise SourceError(f"{self._path}: read-only, cannot move to {destination}")
         target = self._path / destination
@@ -78,6 +78,7 @@ class DirSource:
                     path.rename(target / path.name)
         except OSError as err:
             raise SourceError(f"{self._path}: cannot move to {destination}: {err}") from err
+        return 0
 
     def close(self) -> None:
         self._files = {}
