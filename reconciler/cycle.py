@@ -258,7 +258,7 @@ def poll_mailbox(
     state = (folders, report, last_uid)
     queued: _Queued | None = None  # the batch to commit next
     stopped = False
-    for batch in fetch_batches(source, uids, folders.batch_size):
+    for batch in fetch_batches(source, uids, folders.batch_size, folders.fetch_bytes):
         ahead: _Queued | None = _analyse(batch, ctx, folders)  # helpers start on it now
         if ctx.helpers is None:  # nothing runs meanwhile: commit this very batch
             queued, ahead = ahead, None

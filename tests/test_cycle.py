@@ -277,6 +277,9 @@ class Wrapped:
     def uids_after(self, last_uid: int) -> Sequence[int]:
         return self.inner.uids_after(last_uid)
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        return self.inner.sizes(uids)
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         self.calls["fetch"] += 1
         self.hook("fetch", self.calls)

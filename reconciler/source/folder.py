@@ -53,6 +53,18 @@ class DirSource:
     def uids_after(self, last_uid: int) -> list[int]:
         return [uid for uid in sorted(self._files) if uid > last_uid]
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for uid in uids:
+            path = self._files.get(uid)
+            if path is None:
+                continue
+            try:
+                found[uid] = path.stat().st_size
+            except OSError as err:
+                raise SourceError(f"{path}: cannot read: {err}") from err
+        return found
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         found: list[RawMessage] = []
         for uid in sorted(uids):

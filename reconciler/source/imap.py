@@ -186,6 +186,20 @@ class ImapSource:
             found = self._imap.search(["UID", f"{last_uid + 1}:*"])
         return array("L", sorted(int(uid) for uid in found if int(uid) > last_uid))
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """UID FETCH RFC822.SIZE: the bytes `fetch` will bring of each (at most the cap)."""
+        if not uids:
+            return {}
+        cap = self._settings.max_message_bytes
+        with self._errors(f"reading the sizes of {len(uids)} messages from UID {min(uids)}"):
+            response = self._imap.fetch(list(uids), ["RFC822.SIZE"])
+        wanted = set(uids)
+        return {
+            int(uid): min(int(data.get(b"RFC822.SIZE", cap)), cap)
+            for uid, data in response.items()
+            if int(uid) in wanted
+        }
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE) for all `uids` in one command.
 
