@@ -124,6 +124,7 @@ def _mailbox(t: Table) -> MailboxSettings:
         **_folders(t),
         batch_size=t.integer("batch_size", 500, 1, 10_000),
         max_message_bytes=t.integer("max_message_bytes", 10 * 1024 * 1024, 1024, 1 << 31),
+        fetch_bytes=t.integer("fetch_bytes", 16 * 1024 * 1024, 1 << 20, 1 << 31),
         timeout_seconds=t.number("timeout_seconds", 60.0, 0.0, 3600.0),
         password_env=password.env,
         password_file=password.file,

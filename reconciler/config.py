@@ -93,6 +93,7 @@ class MailboxSettings:
     quarantine_folder: str = "quarantine"
     batch_size: int = 500
     max_message_bytes: int = 10 * 1024 * 1024  # larger messages: only the head is fetched
+    fetch_bytes: int = 16 * 1024 * 1024  # message bytes per FETCH (and batch), >= one message
     timeout_seconds: float = 60.0
     password_env: str | None = None  # where `password` came from (one of the two is set)
     password_file: Path | None = None

@@ -11,7 +11,8 @@ The order is what makes the cycle safe:
 A crash anywhere leaves either uncommitted messages (fetched again next cycle) or committed but
 unmoved ones (moved next cycle, never counted twice: the ledger is idempotent and recognises
 replayed bytes by their SHA-256).  A message that makes the analysis fail is retried on later
-cycles and quarantined after `max_attempts`.
+cycles and quarantined after `max_attempts`; one the store refuses to record is quarantined at
+once, and the rest of its batch recorded (see `recording`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from reconciler.entries import (
 from reconciler.errors import ReconcilerError
 from reconciler.leasing import LeaseTerms, Tenure, claim, lease_terms
 from reconciler.offload import HelperPool
+from reconciler.recording import record_entries
 from reconciler.records import (
     BatchResult,
     Checkpoint,
@@ -88,7 +90,9 @@ class CycleReport:
     duplicates: int = 0
     already: int = 0
     moved: int = 0
+    unexpunged: int = 0  # moved by COPY, left flagged \\Deleted (the server has no UIDPLUS)
     failed: list[Unprocessed] = field(default_factory=list)
+    refused: list[Unprocessed] = field(default_factory=list)  # by the store: quarantined
     backlog: int = 0  # messages left in the folder after this cycle (stopped, or retried)
     rescanned: bool = False  # UIDVALIDITY changed: the folder was read from the start
     stopped: bool = False  # a stop was requested; the rest waits for the next cycle
@@ -101,6 +105,8 @@ class CycleReport:
             f"skipped={o[MessageOutcome.SKIPPED]} quarantined={o[MessageOutcome.QUARANTINED]} "
             f"duplicates={self.duplicates} events={self.events} hard={self.severities['hard']} "
             f"soft={self.severities['soft']} unprocessed={len(self.failed)} moved={self.moved}"
+            + (f" refused={len(self.refused)}" if self.refused else "")
+            + (f" unexpunged={self.unexpunged}" if self.unexpunged else "")
             + (" rescanned=yes" if self.rescanned else "")
             + (" stopped=yes" if self.stopped else "")
         )
@@ -152,14 +158,23 @@ def _log_message(entry: LedgerEntry) -> None:
         )
 
 
-def _move_pending(source: MailSource, store: Store, ctx: CycleContext) -> int:
+def _move_pending(source: MailSource, store: Store, ctx: CycleContext, report: CycleReport) -> None:
     """MOVE every committed, unmoved message of this mailbox, grouped by destination."""
-    moved = 0
     for destination, uids in store.moves_due(source.mailbox, source.uidvalidity).items():
-        source.move(uids, destination)
+        report.unexpunged += source.move(uids, destination)
         store.mark_moved(source.mailbox, source.uidvalidity, uids, ctx.clock())
-        moved += len(uids)
-    return moved
+        report.moved += len(uids)
+
+
+def _warn_unexpunged(report: CycleReport) -> None:
+    if report.unexpunged:
+        log.warning(
+            "mailbox=%s %d messages copied to their folders but not expunged (no UIDPLUS: a "
+            "plain EXPUNGE would also remove what others flagged \\Deleted); they stay "
+            "flagged \\Deleted, expunge the folder when nobody else needs its flags",
+            report.mailbox,
+            report.unexpunged,
+        )
 
 
 def _start_uid(source: MailSource, store: Store, report: CycleReport) -> int:
@@ -218,10 +233,11 @@ def _commit(
     held = [f.uid for f in report.failed]
     high = min(held) - 1 if held else max(done, default=last_uid)
     checkpoint = Checkpoint(source.mailbox, source.uidvalidity, max(high, last_uid))
-    result = store.record_batch(entries, ctx.clock(), checkpoint)
-    _tally(report, entries, result)
-    report.moved += _move_pending(source, store, ctx)
-    if ctx.after_batch is not None and result.recorded:
+    recorded = record_entries(store, entries, ctx.clock(), checkpoint, folders.quarantine_folder)
+    report.refused.extend(recorded.refused)
+    _tally(report, recorded.entries, recorded.result)
+    _move_pending(source, store, ctx, report)
+    if ctx.after_batch is not None and recorded.result.recorded:
         ctx.after_batch(ctx.clock())
 
 
@@ -236,13 +252,13 @@ def poll_mailbox(
     for the next cycle (nothing of it was recorded or moved).
     """
     report = CycleReport(mailbox=source.mailbox, uidvalidity=source.uidvalidity)
-    report.moved += _move_pending(source, store, ctx)
+    _move_pending(source, store, ctx, report)
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
     state = (folders, report, last_uid)
     queued: _Queued | None = None  # the batch to commit next
     stopped = False
-    for batch in fetch_batches(source, uids, folders.batch_size):
+    for batch in fetch_batches(source, uids, folders.batch_size, folders.fetch_bytes):
         ahead: _Queued | None = _analyse(batch, ctx, folders)  # helpers start on it now
         if ctx.helpers is None:  # nothing runs meanwhile: commit this very batch
             queued, ahead = ahead, None
@@ -261,6 +277,7 @@ def poll_mailbox(
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
     report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
+    _warn_unexpunged(report)
     return report
 
 

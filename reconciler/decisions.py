@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.config import WebhookSettings
+from reconciler.errors import StoreError
 from reconciler.policy import (
     IncidentIndex,
     check_breaker,
@@ -101,12 +102,20 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
             (scope, key, reason), events, dctx.policy, int(now.timestamp())
         )
     ]
-    if store.record_incidents(found, now):  # new ones: say so once, not at every batch
+    try:
+        new = store.record_incidents(found, now)
+    except StoreError as err:  # never stops the decide stage: they count as detected
+        log.error("incidents not recorded (decisions go on): %s", err)
+        new, unrecorded = 0, found
+    else:
+        unrecorded = []
+    if new:  # new ones: say so once, not at every batch
         for incident in found:
             if incident.active:
                 log.warning("incident %s", describe_incident(incident))
     # the spans decide whether an event is covered; their (many) event ids are not needed
-    return store.incidents(now - timedelta(days=evidence_days(dctx.policy)), with_events=False)
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    return store.incidents(since, with_events=False) + unrecorded
 
 
 def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:

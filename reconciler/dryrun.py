@@ -56,7 +56,7 @@ def preview_mailbox(
     preview = Preview(mailbox=source.mailbox)
     if uids is None:
         uids = source.uids_after(0)
-    for batch in fetch_batches(source, uids, folders.batch_size):
+    for batch in fetch_batches(source, uids, folders.batch_size, folders.fetch_bytes):
         now = ctx.clock()
         for raw in batch:
             entry, _ = ledger_entry(raw, ctx, folders, now)

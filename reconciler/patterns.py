@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import re2
 
+from reconciler.validtext import valid_text
+
 __all__ = ["PatternSet", "check", "find"]
 
 
@@ -56,7 +58,10 @@ class PatternSet:
     def match(self, text: str) -> frozenset[int]:
         if not self.size or not text:
             return frozenset()
-        found = self._set.Match(text)
+        try:
+            found = self._set.Match(text)
+        except UnicodeEncodeError:  # a lone surrogate (a UTF-7 body): RE2 matches UTF-8 only
+            found = self._set.Match(valid_text(text))
         return frozenset(found) if found else frozenset()
 
 
@@ -67,5 +72,8 @@ def _compiled(pattern: str) -> re2._Regexp:
 
 def find(pattern: str, text: str) -> str | None:
     """The text the pattern matches first (for explanations), or None."""
-    found = _compiled(pattern).search(text)
+    try:
+        found = _compiled(pattern).search(text)
+    except UnicodeEncodeError:  # as in `PatternSet.match`
+        found = _compiled(pattern).search(valid_text(text))
     return None if found is None else str(found.group(0))

@@ -17,10 +17,10 @@ import hashlib
 import hmac
 import re
 from dataclasses import replace
-from email.utils import getaddresses
 from typing import Final
 
 from reconciler import _verpbh
+from reconciler._addresses import getaddresses
 from reconciler.config import VerpKey, VerpSettings
 from reconciler.errors import VerpError
 from reconciler.records import ParsedMessage, VerpFailure, VerpMatch

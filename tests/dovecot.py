@@ -144,8 +144,11 @@ def _config(root: Path, ports: dict[str, int], cert: tuple[Path, Path] | None, f
 class Dovecot:
     """One private dovecot instance under `root` (a directory this object owns)."""
 
-    def __init__(self, root: Path, *, tls: bool = False, mail_format: str = "maildir") -> None:
+    def __init__(
+        self, root: Path, *, tls: bool = False, mail_format: str = "maildir", extra: str = ""
+    ) -> None:
         self.root = root
+        self.extra = extra  # more configuration lines, e.g. "imap_capability = IMAP4rev1 ..."
         self.tls = tls
         self.mail_format = mail_format
         self.host = HOST
@@ -175,7 +178,8 @@ class Dovecot:
         cert = make_certificate(self.root / "tls") if self.tls else None
         self.cert_file = cert[0] if cert else None
         ports = {"imap": self.imap_port, "imaps": self.imaps_port}
-        self.config_file.write_text(_config(self.root, ports, cert, self.mail_format))
+        config = _config(self.root, ports, cert, self.mail_format)
+        self.config_file.write_text(config + (self.extra + "\n" if self.extra else ""))
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -277,15 +277,18 @@ class Wrapped:
     def uids_after(self, last_uid: int) -> Sequence[int]:
         return self.inner.uids_after(last_uid)
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        return self.inner.sizes(uids)
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         self.calls["fetch"] += 1
         self.hook("fetch", self.calls)
         return self.inner.fetch(uids)
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
+    def move(self, uids: Sequence[int], destination: str) -> int:
         self.calls["move"] += 1
         self.hook("move", self.calls)
-        self.inner.move(uids, destination)
+        return self.inner.move(uids, destination)
 
     def close(self) -> None:
         self.inner.close()

@@ -5,6 +5,10 @@ result must be a verdict per recipient or an error reason (kind ERROR with `erro
 classify output rows must serialise, no forged token may verify, and the work per message
 stays bounded: wall time below `MAX_SECONDS` and a tracemalloc peak below `MAX_PEAK_MB`.
 
+Encoded words and NULs (issue 12): RFC 2047 words in any charset, raw NULs and 8-bit bytes
+in every header the parser reads and in bodies of any charset go through the analysis into a
+real store (SQLite, PostgreSQL, MariaDB), which must accept them and hold only valid text.
+
 Inputs: hypothesis-built MIME trees (random boundaries, headers, Content-Type, transfer
 encodings and charsets, DSN-like delivery-status blocks with random fields, CR/LF mixes),
 random bytes, and mutations of the real Sisimai corpus (tests/corpus/sisimai/emails).
@@ -43,6 +47,7 @@ from reconciler.analysis import Analysis, analyse, result_rows, row_json
 from reconciler.classify import Classifier, explain
 from reconciler.controls import neutralise
 from reconciler.dsn import MAX_RECIPIENTS
+from reconciler.entries import Destinations, Stages, ledger_entry
 from reconciler.records import (
     ActionCount,
     ActionRecord,
@@ -59,11 +64,13 @@ from reconciler.records import (
     Fault,
     Incident,
     IncidentScope,
+    LedgerEntry,
     MessageKind,
     Mode,
     ModeState,
     Overview,
     PolicySettings,
+    RawMessage,
     Reason,
     Severity,
     Standing,
@@ -83,6 +90,9 @@ from reconciler.report import (
     print_trail,
 )
 from reconciler.rules import load_rules
+from reconciler.store import Store
+from reconciler.store.models import Event, Message
+from reconciler.validtext import is_valid_text
 
 pytestmark = pytest.mark.fuzz
 
@@ -615,5 +625,156 @@ def test_markup_and_controls_in_bounce_text_never_reach_the_terminal(
             shown += [verdict.bounce.diagnostic, verdict.bounce.remote_mta]
         for value in filter(None, shown):  # as the parser read it, escapes visible
             assert neutralise(value).strip() in explained
+
+
+# -- encoded words and NULs, into the store (issue 12, item 2) ----------------------------------
+#
+# RFC 2047 words in any charset, raw NULs and 8-bit bytes, in every header the parser reads (at
+# the top, in a delivery-status or feedback report, in the returned message) and in a body of
+# any charset: the analysis must end normally, the store must accept its entry, and every text
+# the store then holds must be valid UTF-8 without NUL (each backend: SQLite, PostgreSQL and
+# MariaDB refuse different things).
+
+TOP_HEADERS = (
+    "From", "To", "Cc", "Subject", "Date", "Message-ID", "Sender", "Return-Path", "Delivered-To",
+    "X-Original-To", "Envelope-To", "X-Envelope-To", "X-Failed-Recipients", "Auto-Submitted",
+    "Precedence", "X-Autoreply", "X-Autorespond", "X-Vacation", "X-Apple-Unsubscribe",
+    "X-HmXmrOriginalRecipient", "X-MLServer", "Content-Type",
+)  # fmt: skip
+DSN_FIELDS = (
+    "Reporting-MTA", "Arrival-Date", "Original-Envelope-Id", "Received-From-MTA", "DSN-Gateway",
+    "Final-Recipient", "Original-Recipient", "Action", "Status", "Remote-MTA", "Diagnostic-Code",
+    "Last-Attempt-Date",
+)  # fmt: skip
+ARF_FIELDS = ("Feedback-Type", "Original-Rcpt-To", "Original-Mail-From", "Arrival-Date")
+RETURNED = ("Message-ID", "Return-Path", "From", "To", "Sender", "Subject", "Date")
+PLACES = (
+    [("top", h) for h in TOP_HEADERS]
+    + [("dsn", f) for f in DSN_FIELDS]
+    + [("arf", f) for f in ARF_FIELDS]
+    + [("returned", h) for h in RETURNED]
+    + [("body", "text")]
+)
+WORD_CHARSETS = st.sampled_from(
+    ["utf-7", "utf-8", "utf-16", "utf-16-be", "utf-16-le", "utf-32", "latin-1", "windows-1252",
+     "iso-2022-jp", "shift_jis", "gb18030", "koi8-r", "big5", "us-ascii", "x-unknown", "UTF-7"]
+)  # fmt: skip
+# payloads that decode to a lone surrogate (UTF-7, UTF-16, UTF-32), a pair, or a NUL
+NASTY = st.sampled_from(
+    [b"+2D0-", b"+3gA-", b"+2D3eAA-", b"a+AAA-b", b"\x00", b"a\x00b", b"\xd8\x3d", b"\x3d\xd8",
+     b"\x00\xd8\x00\x00", b"\xff\xfe\x3d\xd8"]
+)  # fmt: skip
+POISON = b"=?utf-7?q?+2D0-?= =?utf-8?q?a=00b?= \x00 =?utf-16-be?b?2D0=?= caf\xe9"
+
+
+def encoded_word(charset: str, payload: bytes, base: bool) -> bytes:
+    if base:
+        return b"=?" + charset.encode() + b"?b?" + base64.b64encode(payload) + b"?="
+    return (
+        b"=?" + charset.encode() + b"?q?" + "".join(f"={b:02X}" for b in payload).encode() + b"?="
+    )
+
+
+@st.composite
+def hostile_values(draw: st.DrawFn) -> bytes:
+    """Text, encoded words in any charset, raw NULs and 8-bit bytes, side by side."""
+    piece = st.one_of(
+        st.builds(encoded_word, WORD_CHARSETS, st.one_of(NASTY, st.binary(max_size=16)),
+                  st.booleans()),
+        ASCII.map(str.encode),
+        st.sampled_from([b"\x00", b"\xe9", b"\xff\xfe", b"user@example.org", b"<a@b.example>"]),
+    )  # fmt: skip
+    return b" ".join(draw(st.lists(piece, min_size=1, max_size=5)))
+
+
+def hostile_message(values: dict[tuple[str, str], bytes], body_charset: str, arf: bool) -> bytes:
+    """A DSN (or an ARF report) whose headers, fields and body carry `values` where given."""
+
+    def field(place: str, name: str, default: bytes) -> bytes:
+        return name.encode() + b": " + values.get((place, name), default) + b"\r\n"
+
+    top = b"".join(field("top", h, b"x@example.org") for h in TOP_HEADERS if h != "Content-Type")
+    kind = b"feedback-report" if arf else b"delivery-status"
+    top += b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=" + kind
+    top += b"; boundary=q" + values.get(("top", "Content-Type"), b"") + b"\r\n\r\n"
+    body = values.get(("body", "text"), b"+2D0- =00 550 5.1.1 user unknown")
+    text = (b"--q\r\nContent-Type: text/plain; charset=" + body_charset.encode() + b"\r\n"
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + body + b"\r\n")  # fmt: skip
+    if arf:
+        report = b"".join(field("arf", f, b"abuse") for f in ARF_FIELDS)
+        report_type = b"message/feedback-report"
+    else:
+        report = b"".join(field("dsn", f, b"rfc822; u@example.org") for f in DSN_FIELDS[:5])
+        report += b"\r\n" + b"".join(field("dsn", f, b"failed") for f in DSN_FIELDS[5:])
+        report_type = b"message/delivery-status"
+    returned = b"".join(field("returned", h, b"<orig@example.com>") for h in RETURNED)
+    return (
+        top + text + b"--q\r\nContent-Type: " + report_type + b"\r\n\r\n" + report
+        + b"\r\n--q\r\nContent-Type: text/rfc822-headers\r\n\r\n" + returned + b"--q--\r\n"
+    )  # fmt: skip
+
+
+class Recorder:
+    """The pipeline into a real store: analyse, record, read back what the store holds."""
+
+    def __init__(self, store: Store, classifier: Classifier) -> None:
+        self.store = store
+        self.stages = Stages(classifier, VERP)
+        self.folders = Destinations("processed", "unmatched", "quarantine")
+        self.uid = 0
+        self.invalid_before = 0  # entries that held invalid text before the store's boundary
+
+    def record(self, data: bytes) -> LedgerEntry:
+        self.uid += 1
+        when = datetime.fromtimestamp(NOW, UTC)
+        raw = RawMessage("fuzz", 1, self.uid, data, len(data), when)
+        entry, _ = ledger_entry(raw, self.stages, self.folders, when)  # never raises
+        self.invalid_before += not all(is_valid_text(t) for t in _texts(entry))
+        result = self.store.record_batch([entry], when)  # accepted, on every backend
+        assert self.uid in result.recorded + result.duplicates
+        held = list(Message.select().where(Message.uid == self.uid).dicts())
+        held += list(Event.select().join(Message).where(Message.uid == self.uid).dicts())
+        texts = [v for row in held for v in row.values() if isinstance(v, str)]
+        assert texts and all(is_valid_text(t) for t in texts), texts
+        return entry
+
+
+def _texts(entry: LedgerEntry) -> list[str]:
+    values: list[object] = [entry.message_id]
+    for event in entry.events:
+        values += [event.recipient, event.diagnostic, event.remote_mta, event.status,
+                   event.reply_code, event.original_message_id]  # fmt: skip
+    return [v for v in values if isinstance(v, str)]
+
+
+@pytest.mark.parametrize(("place", "name"), PLACES, ids=[f"{p}-{n}" for p, n in PLACES])
+def test_poison_in_each_header_the_parser_reads_is_stored_as_valid_text(
+    place: str, name: str, classifier: Classifier, store: Store
+) -> None:
+    recorder = Recorder(store, classifier)
+    for arf in (False, True):
+        recorder.record(hostile_message({(place, name): POISON}, "utf-7", arf))
+
+
+def test_poison_reaches_the_store_boundary_and_is_made_valid(
+    classifier: Classifier, store: Store
+) -> None:
+    """The cases above are not vacuous: the analysis hands the store invalid text."""
+    recorder = Recorder(store, classifier)
+    for place, name in PLACES:
+        recorder.record(hostile_message({(place, name): POISON}, "utf-7", False))
+    assert recorder.invalid_before >= 5
+
+
+def test_generated_encoded_words_and_nuls_are_stored_as_valid_text(
+    classifier: Classifier, store: Store, examples: int
+) -> None:
+    recorder = Recorder(store, classifier)
+    places = st.sampled_from(PLACES)
+
+    @settings(max_examples=examples, **_SETTINGS)
+    @given(st.dictionaries(places, hostile_values(), max_size=8), WORD_CHARSETS, st.booleans())
+    def run(values: dict[tuple[str, str], bytes], charset: str, arf: bool) -> None:
+        recorder.record(hostile_message(values, charset, arf))
 
     run()

@@ -8,9 +8,9 @@ Typical use in a cycle::
 
     with connect_with_retry(lambda: ImapSource(settings, read_only=dry_run), Backoff()) as src:
         uids = src.uids_after(checkpoint.last_uid if same_uidvalidity else 0)
-        for batch in fetch_batches(src, uids, settings.batch_size):
+        for batch in fetch_batches(src, uids, settings.batch_size, settings.fetch_bytes):
             ...  # list[RawMessage], in UID order
-        src.move(uid_set, settings.processed_folder)   # batched UID MOVE
+        src.move(uid_set, settings.processed_folder)   # batched UID MOVE; returns 0
 
 Every failure raises `SourceError` naming host, mailbox and operation; `SourceUnavailable`
 (a subclass) marks the ones worth a reconnect: refused, reset, timed out.
@@ -58,24 +58,55 @@ class MailSource(Protocol):
         """UIDs greater than `last_uid`, ascending."""
         ...
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """The bytes `fetch` would bring of each of these UIDs (vanished ones left out)."""
+        ...
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         """The messages with these UIDs, ascending; UIDs that vanished are left out."""
         ...
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
-        """Move messages to `destination` (created when missing) in batches."""
+    def move(self, uids: Sequence[int], destination: str) -> int:
+        """Move messages to `destination` (created when missing) in batches; returns how many
+        were only copied, and left in place flagged \\Deleted (IMAP without UIDPLUS)."""
         ...
 
     def close(self) -> None: ...
 
 
 def fetch_batches(
-    source: MailSource, uids: Sequence[int], batch_size: int
+    source: MailSource, uids: Sequence[int], batch_size: int, max_bytes: int | None = None
 ) -> Iterator[list[RawMessage]]:
-    """Fetch `uids` in ascending chunks of `batch_size`; one round trip per chunk."""
+    """Fetch `uids` in ascending batches of at most `batch_size` messages and, when
+    `max_bytes` is given, at most `max_bytes` of message data (by the sizes the server
+    reports; a larger message comes alone): one round trip per batch, plus one per
+    `batch_size` UIDs to ask their sizes.  A batch is what the cycle holds in memory.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
     ascending = all(a < b for a, b in itertools.pairwise(uids))  # as uids_after gives them
     ordered = uids if ascending else sorted(uids)
     for start in range(0, len(ordered), batch_size):
-        yield source.fetch(list(ordered[start : start + batch_size]))
+        chunk = list(ordered[start : start + batch_size])
+        if max_bytes is None:
+            yield source.fetch(chunk)
+            continue
+        for part in _within(chunk, source.sizes(chunk), max_bytes):
+            yield source.fetch(part)
+
+
+def _within(uids: list[int], sizes: dict[int, int], budget: int) -> Iterator[list[int]]:
+    """`uids` in runs whose sizes add up to at most `budget` (a larger one alone)."""
+    run: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid)
+        if size is None:
+            continue  # vanished since the search: nothing to fetch
+        if run and total + size > budget:
+            yield run
+            run, total = [], 0
+        run.append(uid)
+        total += size
+    if run:
+        yield run

@@ -53,6 +53,18 @@ class DirSource:
     def uids_after(self, last_uid: int) -> list[int]:
         return [uid for uid in sorted(self._files) if uid > last_uid]
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for uid in uids:
+            path = self._files.get(uid)
+            if path is None:
+                continue
+            try:
+                found[uid] = path.stat().st_size
+            except OSError as err:
+                raise SourceError(f"{path}: cannot read: {err}") from err
+        return found
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         found: list[RawMessage] = []
         for uid in sorted(uids):
@@ -66,7 +78,7 @@ class DirSource:
             found.append(RawMessage(self.mailbox, 1, uid, data, len(data)))
         return found
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
+    def move(self, uids: Sequence[int], destination: str) -> int:
         if self._read_only:
             raise SourceError(f"{self._path}: read-only, cannot move to {destination}")
         target = self._path / destination
@@ -78,6 +90,7 @@ class DirSource:
                     path.rename(target / path.name)
         except OSError as err:
             raise SourceError(f"{self._path}: cannot move to {destination}: {err}") from err
+        return 0
 
     def close(self) -> None:
         self._files = {}

@@ -3,7 +3,10 @@
 Reading never changes flags: bodies are fetched with BODY.PEEK[] (a partial
 BODY.PEEK[]<0.N> with N = max_message_bytes, so a message larger than the cap arrives as its
 head only, in the same round trip), together with RFC822.SIZE.  Moves go by UID sets in
-chunks: UID MOVE when the server has MOVE, else COPY + \\Deleted + UID EXPUNGE.
+chunks: UID MOVE when the server has MOVE, else COPY + \\Deleted + UID EXPUNGE.  A server with
+neither MOVE nor UIDPLUS (no UID EXPUNGE) gets COPY + \\Deleted only: its plain EXPUNGE would
+also remove the messages someone else flagged \\Deleted, so the copied ones are left flagged
+for a person to expunge, and `move` says how many.
 """
 
 from __future__ import annotations
@@ -183,6 +186,20 @@ class ImapSource:
             found = self._imap.search(["UID", f"{last_uid + 1}:*"])
         return array("L", sorted(int(uid) for uid in found if int(uid) > last_uid))
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """UID FETCH RFC822.SIZE: the bytes `fetch` will bring of each (at most the cap)."""
+        if not uids:
+            return {}
+        cap = self._settings.max_message_bytes
+        with self._errors(f"reading the sizes of {len(uids)} messages from UID {min(uids)}"):
+            response = self._imap.fetch(list(uids), ["RFC822.SIZE"])
+        wanted = set(uids)
+        return {
+            int(uid): min(int(data.get(b"RFC822.SIZE", cap)), cap)
+            for uid, data in response.items()
+            if int(uid) in wanted
+        }
+
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE) for all `uids` in one command.
 
@@ -240,14 +257,20 @@ class ImapSource:
         self._known_folders.add(folder)
         return folder
 
-    def move(self, uids: Sequence[int], destination: str) -> None:
-        """Move by UID sets, `_MOVE_CHUNK` per command; never one message per command."""
+    def move(self, uids: Sequence[int], destination: str) -> int:
+        """Move by UID sets, `_MOVE_CHUNK` per command; never one message per command.
+
+        Returns how many were copied but left in this folder, flagged \\Deleted: all of them
+        on a server without MOVE and UIDPLUS, none otherwise.
+        """
         if self._read_only:
             raise SourceError(f"{self.mailbox}: opened read-only (dry-run): no move")
         if not uids:
-            return
+            return 0
         folder = self.ensure_folder(destination)
-        with_move = self._use_move and "MOVE" in self.capabilities
+        capabilities = self.capabilities
+        with_move = self._use_move and "MOVE" in capabilities
+        expunge = "UIDPLUS" in capabilities  # UID EXPUNGE: only the UIDs we copied
         ordered = sorted(set(uids))
         for start in range(0, len(ordered), _MOVE_CHUNK):
             chunk = ordered[start : start + _MOVE_CHUNK]
@@ -255,17 +278,20 @@ class ImapSource:
                 if with_move:
                     self._imap.move(chunk, folder)
                 else:
-                    self._copy_and_expunge(chunk, folder)
+                    self._copy_and_flag(chunk, folder, expunge)
+        left = 0 if with_move or expunge else len(ordered)
+        if left:
+            log.debug("%s: no MOVE or UIDPLUS: %d left flagged \\Deleted", self.mailbox, left)
+        return left
 
-    def _copy_and_expunge(self, uids: list[int], folder: str) -> None:
+    def _copy_and_flag(self, uids: list[int], folder: str, expunge: bool) -> None:
+        """COPY, flag \\Deleted and, with UIDPLUS, UID EXPUNGE exactly these UIDs; never a plain
+        EXPUNGE, which would also remove what others flagged \\Deleted."""
         imap = self._imap
         imap.copy(uids, folder)
         imap.add_flags(uids, [DELETED], silent=True)
-        if imap.has_capability("UIDPLUS"):
+        if expunge:
             imap.uid_expunge(uids)
-        else:  # plain EXPUNGE also removes messages others marked \Deleted
-            log.warning("%s: no UIDPLUS; using EXPUNGE", self.mailbox)
-            imap.expunge()
 
     # -- waiting ---------------------------------------------------------------------------
 

@@ -7,6 +7,12 @@ still writes the SQL (dialect, quoting, `OR IGNORE` / `ON CONFLICT DO NOTHING` /
 bound as parameters (never formatted into the text).  SQLite runs the one-row statement
 through `executemany` (a loop in C, no limit on bound parameters); PostgreSQL and MySQL get
 one multi-row statement per chunk (one round trip).
+
+This is also the boundary where the text of a message enters the database (the ledger and
+its events go in here): every text value is made valid (`valid_text`: no lone surrogate, no
+NUL, which the drivers or PostgreSQL refuse) and cut to its column (a CharField's
+`max_length`, `TEXT_LIMIT` for a TextField: MariaDB's TEXT holds 65,535 bytes), so that a
+hostile bounce is recorded rather than refused with its whole batch.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from typing import Any
 
 import peewee as pw
 
+from reconciler.validtext import valid_text
+
 __all__ = ["insert_rows"]
 
 # turns driver exceptions into peewee's, as `execute_sql` does (the store's error handling
 # knows peewee's)
 _AS_PEEWEE_ERRORS = getattr(pw, "__exception_wrapper__")  # noqa: B009 (a dunder of the module)
 _SERVER_PARAMETERS = 30_000  # bound parameters per statement (PostgreSQL and MySQL allow 65,535)
+TEXT_LIMIT = 16_000  # characters kept of a TextField value (4 bytes each fit MariaDB's TEXT)
 
 
 @lru_cache(maxsize=64)
@@ -43,8 +52,26 @@ def _statement(
     return sql.replace(group, ", ".join([group] * rows)) if rows > 1 else sql
 
 
+def _storable(field: pw.Field) -> Callable[[Any], Any]:
+    """`field.db_value`, after `valid_text` and the column's length for a text field."""
+    convert: Callable[[Any], Any] = field.db_value
+    if isinstance(field, pw.CharField):
+        limit = int(field.max_length)
+    elif isinstance(field, pw.TextField):
+        limit = TEXT_LIMIT
+    else:
+        return convert
+
+    def text(value: Any) -> Any:
+        if isinstance(value, str):
+            value = valid_text(value[:limit])
+        return convert(value)
+
+    return text
+
+
 def _converters(model: type[pw.Model], names: tuple[str, ...]) -> list[Callable[[Any], Any]]:
-    return [model._meta.fields[name].db_value for name in names]
+    return [_storable(model._meta.fields[name]) for name in names]
 
 
 def insert_rows(

@@ -118,6 +118,12 @@ def hint(err: BaseException) -> str:
     return next((advice for marker, advice in _HINTS if marker in text), "")
 
 
+# peewee's errors, and what a driver raises for a value it cannot send before the server sees
+# it: a str it cannot encode (UnicodeEncodeError), a NUL (psycopg2: ValueError), an int too
+# large for SQLite (OverflowError)
+_ERRORS = (pw.PeeweeException, ValueError, OverflowError)
+
+
 def wrap_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: peewee/driver errors become StoreError("<what>: …") chained to the cause."""
 
@@ -126,7 +132,7 @@ def wrap_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return func(*args, **kwargs)
-            except pw.PeeweeException as err:
+            except _ERRORS as err:
                 raise StoreError(f"{what} failed: {err}{hint(err)}") from err
 
         return wrapper

@@ -1,7 +1,12 @@
-"""Incidents as the policy detected them: recorded (merged by overlap) and listed."""
+"""Incidents as the policy detected them: recorded (merged by overlap) and listed.
+
+An incident is found by the digest of its key (`key_digest`): a remote MTA's name is what a
+bounce says, of any length, and the indexed column holds 255 characters.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -11,14 +16,19 @@ from reconciler.store.connection import to_db
 from reconciler.store.models import IncidentRow, database
 from reconciler.store.policyconvert import from_unix, to_incident, unix
 
-__all__ = ["INCIDENT_EVIDENCE", "list_incidents", "record_incidents"]
+__all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incidents"]
+
+
+def key_digest(key: str) -> str:
+    """What `incident_key` holds: the SHA-256 (hex) of the key's UTF-8."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _overlapping(incident: Incident) -> IncidentRow | None:
     """The stored incident of the same scope, key and reason whose span meets this one."""
     query = IncidentRow.select().where(
         (IncidentRow.scope == incident.scope.value)
-        & (IncidentRow.incident_key == incident.key)
+        & (IncidentRow.incident_key == key_digest(incident.key))
         & (IncidentRow.reason == incident.reason.value)
         & (IncidentRow.start_at <= from_unix(incident.end))
         & (IncidentRow.end_at >= from_unix(incident.start))
@@ -62,7 +72,8 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
                 touched.append(int(row.id))
                 continue
             created = IncidentRow.create(
-                scope=incident.scope.value, incident_key=incident.key,
+                scope=incident.scope.value, incident_key=key_digest(incident.key),
+                key_text=incident.key,
                 reason=incident.reason.value, users=incident.users,
                 start_at=from_unix(incident.start), end_at=from_unix(incident.end),
                 active=incident.active,

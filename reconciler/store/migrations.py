@@ -26,6 +26,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_migration
 
 from reconciler.store.convert import domain_of
+from reconciler.store.incidents import key_digest
 from reconciler.store.migration2 import apply_v2
 from reconciler.store.models import ADDRESS_LENGTH, SchemaVersion, database
 
@@ -212,6 +213,35 @@ def _m5(db: pw.Database) -> None:
                 _V5Event.update(domain=domain).where(_V5Event.id.in_(ids)).execute()
 
 
+class _V6Incident(_V1Base):
+    """The columns of `incident` that migration 6 reads and writes."""
+
+    id = pw.AutoField()
+    incident_key = pw.CharField(max_length=255)
+    key_text = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "incident"
+
+
+def _m6(db: pw.Database) -> None:
+    """Incidents keyed by the digest of their key, the key itself beside it: a remote MTA's
+    name may be longer than the 255 characters of the indexed column."""
+    if "key_text" not in {column.name for column in db.get_columns("incident")}:
+        migrator = SchemaMigrator.from_database(db)
+        run_migration(migrator.add_column("incident", "key_text", pw.TextField(null=True)))
+    with db.bind_ctx((_V6Incident,)):
+        query: Any = (
+            _V6Incident.select(_V6Incident.id, _V6Incident.incident_key)
+            .where(_V6Incident.key_text.is_null())
+            .tuples()
+        )
+        for row_id, key in list(query):  # incidents are few: one UPDATE each
+            _V6Incident.update(key_text=key, incident_key=key_digest(key)).where(
+                _V6Incident.id == row_id
+            ).execute()
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -220,6 +250,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "watermarks (how far the decide stage has read the events)", _m3),
     Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
     Migration(5, "recipient domain of each event; index on event time (incidents)", _m5),
+    Migration(6, "incidents keyed by the digest of their key (any length), text beside it", _m6),
 )
 
 

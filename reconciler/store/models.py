@@ -259,11 +259,15 @@ class OutboxRow(_Base):
 
 
 class IncidentRow(_Base):
-    """Domain / remote-MTA incidents as detected (event ids as JSON text)."""
+    """Domain / remote-MTA incidents as detected (event ids as JSON text).
+
+    `incident_key` is the SHA-256 (hex) of the key, `key_text` the key itself (migration 6):
+    a remote MTA is whatever a bounce says, of any length."""
 
     id = pw.AutoField()
     scope = pw.CharField(max_length=16)
     incident_key = pw.CharField(max_length=255)
+    key_text = pw.TextField(null=True)  # null only on rows that migration 6 has yet to fill
     reason = pw.CharField(max_length=32)
     users = pw.IntegerField()
     start_at = pw.DateTimeField()

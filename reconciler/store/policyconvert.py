@@ -184,7 +184,7 @@ def to_outbox(row: OutboxRow) -> OutboxItem:
 def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:
     return Incident(
         scope=IncidentScope(row.scope),
-        key=row.incident_key,
+        key=row.key_text if row.key_text is not None else row.incident_key,
         reason=Reason(row.reason),
         users=int(row.users),
         start=unix(row.start_at),
