@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verp", help="make or check VERP return paths")
     verp_sub = p.add_subparsers(dest="verp_command", required=True, metavar="ACTION")
     make = verp_sub.add_parser("make", help="print a signed return path for a user")
-    make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63)")
+    make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63-1)")
     make.add_argument("--realm", help="realm: the sending site, e.g. a wiki id")
     make.add_argument("--format", choices=["native", "bouncehandler"], help="default: config")
     make.add_argument("--message-id", help="outgoing Message-ID (adds a send reference)")

@@ -46,7 +46,7 @@ __all__ = [
 
 EPOCH: Final = 1_577_836_800  # 2020-01-01T00:00:00Z; native times count seconds from here
 LOCAL_PART_MAX: Final = 64  # RFC 5321 4.5.3.1.1
-MAX_USER_ID: Final = 2**63
+MAX_USER_ID: Final = _verpbh.MAX_USER_ID  # 2**63 - 1: a signed BIGINT in every store
 MIN_KEY_BYTES: Final = 16
 REALM_MAX: Final = 32
 SEPARATORS: Final = ("+", "-", ".")
@@ -70,7 +70,7 @@ _TIME_WIDTH: Final = 6  # base36: covers 2020-01-01 .. 2088-12-23
 _MAC_BYTES: Final = 10  # 80 bits → 16 base32 characters
 _REF_CHARS: Final = 4  # 20 bits of SHA-256(Message-ID)
 _FIXED: Final = 1 + 1 + _TIME_WIDTH + 16 + _REF_CHARS  # key, ".", time, mac, ref
-_UID_MAX_CHARS: Final = 13  # len(base36(2**63))
+_UID_MAX_CHARS: Final = 13  # len(base36(2**63 - 1))
 MAX_PREFIX_LENGTH: Final = LOCAL_PART_MAX - _FIXED - _UID_MAX_CHARS  # a realm-less token fits
 _REALM: Final = PREFIX_PATTERN
 _TOKEN: Final = re.compile(
@@ -132,7 +132,7 @@ def make_address(
 ) -> str:
     """A signed return path for `user_id`, in the format `settings.format` names."""
     if not 0 <= user_id <= MAX_USER_ID:
-        raise ValueError(f"user_id {user_id}: expected 0..2**63")
+        raise ValueError(f"user_id {user_id}: expected 0..2**63-1")
     if settings.format == "bouncehandler":
         return _verpbh.make(settings, user_id=user_id, realm=realm, now=now)
     if not EPOCH <= now < EPOCH + 36**_TIME_WIDTH:

@@ -176,6 +176,18 @@ def test_verp_check_exit_codes(capsys: pytest.CaptureFixture[str], config: Path)
     assert "expired" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("user", "code"), [("9223372036854775807", 0), ("9223372036854775808", 2)])
+def test_verp_make_refuses_a_user_id_past_a_signed_64_bit_integer(
+    capsys: pytest.CaptureFixture[str], config: Path, user: str, code: int
+) -> None:
+    argv = ["--config", str(config), "verp", "make", "--user", user, "--time", "1800000000"]
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    if code:
+        assert captured.out == "" and "user_id" in captured.err
+        assert len(captured.err.strip().splitlines()) == 1
+
+
 def test_explain_shows_fields_and_the_deciding_rule(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

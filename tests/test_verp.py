@@ -405,3 +405,49 @@ def test_docs_examples_run() -> None:
 def test_public_surface() -> None:
     for name in verp.__all__:
         assert hasattr(verp, name), name
+
+
+# --- user id range (issue 12, item 7) ---------------------------------------------------------
+
+
+def _native_token_for(user_id: int) -> str:
+    """A correctly signed native token for any user id, bypassing make_address's check."""
+    issued = NOW
+    mac = verp._native_mac(KEY_A, "", user_id, issued, "")
+    time36 = verp._verpbh.base36(issued - EPOCH).rjust(6, "0")
+    return f"bounces+a{verp._verpbh.base36(user_id)}.{time36}{mac}@bounces.example.org"
+
+
+def test_user_ids_stop_at_the_largest_signed_64_bit_integer() -> None:
+    """The store keeps user ids in a signed BIGINT: 2**63 itself must be refused everywhere."""
+    assert MAX_USER_ID == 2**63 - 1
+    assert check_address(SETTINGS, _native_token_for(2**63 - 1), NOW).user_id == 2**63 - 1
+    assert check_address(SETTINGS, _native_token_for(2**63), NOW).failure is VerpFailure.MALFORMED
+    with pytest.raises(ValueError, match="user_id"):
+        make_address(SETTINGS, user_id=2**63, now=NOW)
+
+
+def _bouncehandler_address(uid36: str, time36: str = "s44we8") -> str:
+    from reconciler import _verpbh
+
+    signed = f"wiki-enwiki-{uid36}-{time36}"
+    return f"{signed}-{_verpbh._mac(BH, signed)}@wikimedia.org"
+
+
+@pytest.mark.parametrize(
+    "uid36",
+    [
+        verp._verpbh.base36(2**63),  # one past the largest signed 64-bit integer
+        "z" * 40,  # far beyond
+        "1" * 5000,  # int() would raise ValueError (more than 4,300 digits)
+    ],
+)
+def test_bouncehandler_user_ids_are_range_checked(uid36: str) -> None:
+    match = check_address(SETTINGS, _bouncehandler_address(uid36), 1_700_000_000)
+    assert (match.valid, match.failure, match.user_id) == (False, VerpFailure.MALFORMED, None)
+
+
+def test_bouncehandler_largest_user_id_verifies() -> None:
+    address = _bouncehandler_address(verp._verpbh.base36(2**63 - 1))
+    match = check_address(SETTINGS, address, 1_700_000_000)
+    assert (match.valid, match.user_id) == (True, 2**63 - 1)
