@@ -46,6 +46,7 @@ from reconciler.records import (
     Severity,
     Trigger,
     UserHistory,
+    known_address,
 )
 
 SETTINGS = PolicySettings()
@@ -68,8 +69,10 @@ def ev(
     domain: str = "example.net",
     mta: str = "mx.example.net",
     event_id: int | None = None,
+    bound: bool = True,
 ) -> EvidenceEvent:
-    """An event `day` days before NOW (fractions are parts of a day)."""
+    """An event `day` days before NOW (fractions are parts of a day); its token binds its
+    address (as new tokens do) unless `bound` is false or the address is unknown."""
     return EvidenceEvent(
         event_id=next(_ids) if event_id is None else event_id,
         realm="shop" if valid else None,
@@ -84,6 +87,7 @@ def ev(
         verp_valid=valid,
         at=NOW - round(day * DAY),
         message_id=f"<m{day}@shop.example>",
+        bound=bound and valid and known_address(address) is not None,
     )
 
 
@@ -280,6 +284,70 @@ def test_two_addresses_of_one_user_are_counted_apart() -> None:
     assert decision.kind is DecisionKind.NONE
     assert decision.hard_days == 2
     assert decision.address == ADDRESS
+
+
+# --- which address a decision may act on (issue 12, item 1) -----------------------------------
+
+VICTIM = "victim@example.org"
+
+
+def test_a_complaint_from_a_token_that_binds_another_address_never_names_it() -> None:
+    """The forgery of the issue: user 42 mails their own token an X-Apple-Unsubscribe with
+    From: the victim.  The analysis records it as an address mismatch (unverified), so it
+    reaches the policy as an unverified event: it never counts, whatever the adapter says."""
+    forged = ev(0, Severity.NONE, kind=MessageKind.FEEDBACK, reason=Reason.FEEDBACK,
+                address=VICTIM, valid=False)  # fmt: skip
+    for current in (None, ADDRESS):
+        decision = run(forged, current=current)
+        assert decision.kind is DecisionKind.NONE
+        assert decision.address != VICTIM
+        assert dict(decision.ignored) == {Ignored.UNVERIFIED: 1}
+
+
+def test_a_complaint_acts_at_once_on_the_address_its_token_binds() -> None:
+    complaint = ev(0, Severity.NONE, kind=MessageKind.FEEDBACK, reason=Reason.FEEDBACK)
+    decision = run(complaint)
+    assert (decision.kind, decision.trigger, decision.address) == (
+        DecisionKind.SUPPRESS, Trigger.COMPLAINT, ADDRESS,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", [MessageKind.FEEDBACK, MessageKind.BOUNCE])
+def test_evidence_without_a_binding_acts_on_the_user_never_on_its_address(
+    kind: MessageKind,
+) -> None:
+    """A token that binds nothing (made before binding, or BounceHandler's) proves the user,
+    not the address the report names: without an adapter the decision names no address (the
+    sending side resolves the user's); it never becomes the victim's."""
+    severity, reason = (
+        (Severity.NONE, Reason.FEEDBACK) if kind is MessageKind.FEEDBACK
+        else (Severity.HARD, Reason.USERUNKNOWN)
+    )  # fmt: skip
+    events = [ev(day, severity, kind=kind, reason=reason, address=VICTIM, bound=False)
+              for day in (3, 2, 1)]  # fmt: skip
+    decision = run(*events)
+    assert (decision.kind, decision.address) == (DecisionKind.SUPPRESS, None)
+
+
+def test_unbound_evidence_counts_for_the_current_address_only() -> None:
+    about_victim = [ev(day, address=VICTIM, bound=False) for day in (3, 2, 1)]
+    decision = run(*about_victim, current=ADDRESS)
+    assert decision.kind is DecisionKind.NONE
+    assert dict(decision.ignored) == {Ignored.OTHER_ADDRESS: 3}
+    about_ann = [ev(day, bound=False) for day in (3, 2, 1)]
+    decision = run(*about_ann, current=ADDRESS)
+    assert (decision.kind, decision.address) == (DecisionKind.SUPPRESS, ADDRESS)
+
+
+def test_unbound_evidence_is_counted_apart_from_a_bound_address() -> None:
+    """Without an adapter, two bound days of ann and one unbound day make no three days of
+    ann; three unbound days act on the user (no address)."""
+    decision = run(ev(3), ev(2), ev(1, bound=False))
+    assert (decision.kind, decision.hard_days, decision.address) == (
+        DecisionKind.NONE, 2, ADDRESS,
+    )  # fmt: skip
+    decision = run(ev(5), ev(3, bound=False), ev(2, bound=False), ev(1, bound=False))
+    assert (decision.kind, decision.address) == (DecisionKind.SUPPRESS, None)
 
 
 def test_an_event_without_address_counts_for_the_current_address() -> None:

@@ -333,6 +333,27 @@ def test_migration_5_fills_the_domain_of_existing_events_and_reruns_safely(store
     assert LATEST_VERSION >= 5 and 5 in store.schema_versions()
 
 
+def test_migration_6_adds_the_binding_and_old_events_read_as_unbound(store: Store) -> None:
+    store.record_batch([entry(1, events=(event("ann@example.org", address_bound=True),))], NOW)
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert [e.bound for e in history.events] == [True]
+    migrate(SchemaMigrator.from_database(database.obj).drop_column("bounce_event", "address_bound"))
+    migrations._m6(database.obj)  # an upgraded database: the events recorded before
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert [(e.address, e.bound) for e in history.events] == [("ann@example.org", False)]
+    assert [e.address_bound for e in store.user_events("wiki", 7, NOW - timedelta(days=1))] == [
+        False
+    ]
+    migrations._m6(database.obj)  # the column exists: nothing to do
+    store.record_batch([entry(2, events=(event("bob@example.org", address_bound=True),))], NOW)
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert sorted((e.address, e.bound) for e in history.events) == [
+        ("ann@example.org", False),
+        ("bob@example.org", True),
+    ]
+    assert 6 in store.schema_versions()
+
+
 def test_a_token_one_past_the_largest_user_id_still_records(store: Store) -> None:
     """Issue 12, item 7: a signed native token for user 2**63 (one past a signed BIGINT) was
     accepted and made `record_batch` fail (OverflowError) on every backend; it is malformed

@@ -212,6 +212,15 @@ def _m5(db: pw.Database) -> None:
                 _V5Event.update(domain=domain).where(_V5Event.id.in_(ids)).execute()
 
 
+def _m6(db: pw.Database) -> None:
+    """Whether the VERP token binds an event's recipient (issue 12): NULL for the events
+    recorded before, which no token bound."""
+    if "address_bound" not in {column.name for column in db.get_columns("bounce_event")}:
+        migrator = SchemaMigrator.from_database(db)
+        field = pw.BooleanField(null=True)
+        run_migration(migrator.add_column("bounce_event", "address_bound", field))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -220,6 +229,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "watermarks (how far the decide stage has read the events)", _m3),
     Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
     Migration(5, "recipient domain of each event; index on event time (incidents)", _m5),
+    Migration(6, "whether the VERP token binds each event's recipient", _m6),
 )
 
 

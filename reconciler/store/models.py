@@ -104,6 +104,8 @@ class Event(_Base):
     event_time = pw.DateTimeField(index=True)
     created_at = pw.DateTimeField(index=True)
     domain = pw.CharField(max_length=255, null=True)  # of the recipient, lower case (migration 5)
+    # the VERP token binds the recipient (migration 6; NULL: recorded before, not bound)
+    address_bound = pw.BooleanField(null=True)
 
     class Meta:
         indexes = (
