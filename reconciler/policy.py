@@ -32,11 +32,13 @@ from dataclasses import dataclass
 from reconciler._policyguards import (
     IncidentIndex,
     check_breaker,
+    describe_burst,
     describe_incident,
     detect_incidents,
     event_order,
     incidents_of_group,
     tally_events,
+    unverified_bursts,
 )
 from reconciler.logs import mask_address
 from reconciler.records import (
@@ -62,12 +64,14 @@ __all__ = [
     "check_breaker",
     "decide",
     "describe",
+    "describe_burst",
     "describe_incident",
     "detect_incidents",
     "disposition",
     "incidents_of_group",
     "rule_label",
     "tally_events",
+    "unverified_bursts",
 ]
 
 DAY = 86_400

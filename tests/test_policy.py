@@ -466,6 +466,28 @@ def test_different_reasons_or_complaints_make_no_incident() -> None:
     assert detect_incidents(complaints, SETTINGS, NOW) == []
 
 
+def test_unverified_bounces_make_no_incident_but_a_reported_burst() -> None:
+    """Issue 12, item 4: anyone can mail five bounces without a token naming one domain.
+    They are a burst to report, never an incident that hides real users' bounces."""
+    forged = [dataclasses.replace(e, verp_valid=False, realm=None, user_id=None)
+              for e in _spike(Reason.USERUNKNOWN)]  # fmt: skip
+    assert detect_incidents(forged, SETTINGS, NOW) == []
+    group = (IncidentScope.DOMAIN, "example.net", Reason.USERUNKNOWN)
+    assert policy.incidents_of_group(group, forged, SETTINGS, NOW) == []
+    (burst,) = policy.unverified_bursts(group, forged, SETTINGS, NOW)
+    assert (burst.key, burst.users, burst.active) == ("example.net", 5, True)
+    assert "unverified burst domain=example.net reason=userunknown addresses=5" in (
+        policy.describe_burst(burst)
+    )
+    hostile = dataclasses.replace(burst, key="mx\x1b]0;owned\x07 " + "x" * 500)
+    line = policy.describe_burst(hostile)
+    assert line.isprintable() and "\x1b" not in line and len(line) < 260
+    assert policy.unverified_bursts(group, _spike(Reason.USERUNKNOWN), SETTINGS, NOW) == []
+    # four verified users and the forged ones: no incident either (four < min_users)
+    mixed = _spike(Reason.USERUNKNOWN, users=4) + forged
+    assert detect_incidents(mixed, SETTINGS, NOW) == []
+
+
 # --- circuit breaker ---------------------------------------------------------------------------
 
 BREAKER = PolicySettings(
@@ -522,6 +544,19 @@ def test_breaker_trips_on_too_many_sender_side_bounces() -> None:
     assert "55% of 20 bounces" in trip.detail
     half = _seen(10, Fault.SENDER) + _seen(10, first=100)  # 50% is not above the limit
     assert check_breaker([], half, BREAKER, NOW, mode=Mode.ENFORCE) is None
+
+
+def test_breaker_counts_only_verified_bounces() -> None:
+    """Issue 12, item 4: 21 forged sender-side bounces (no token) in an hour paused
+    enforcement; unverified bounces neither trip the breaker nor dilute a real trip."""
+    forged = [dataclasses.replace(e, verp_valid=False, realm=None, user_id=None)
+              for e in _seen(25, Fault.SENDER, first=300)]  # fmt: skip
+    assert policy.tally_events(forged, NOW - HOUR, NOW).bounces == 0
+    assert check_breaker([], forged, BREAKER, NOW, mode=Mode.ENFORCE) is None
+    forged_fine = [dataclasses.replace(e, fault=Fault.RECIPIENT) for e in forged]
+    real = _seen(11, Fault.SENDER) + _seen(9, first=100)
+    trip = check_breaker([], real + forged_fine, BREAKER, NOW, mode=Mode.ENFORCE)
+    assert trip is not None and "55% of 20 bounces" in trip.detail
 
 
 def test_breaker_needs_a_minimum_sample_for_shares() -> None:

@@ -223,18 +223,17 @@ def _recorded_evidence(condition: pw.Expression, limit: int | None = None) -> li
 
 def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:
     """`tally_events` of the events recorded in [since, until] whose event time (unix seconds,
-    whole) is in (window[0], window[1]]: counted by the database, not read row by row."""
+    whole) is in (window[0], window[1]]: verified ones only, counted by the database, not read
+    row by row."""
     low, high = window  # int(at) > low  <=>  at >= low + 1;  int(at) <= high  <=>  at < high + 1
     base = (
         _recorded(since, until)
         & (Event.event_time >= from_unix(low + 1))
         & (Event.event_time < from_unix(high + 1))
     )
-    users = (
-        Event.select(Event.realm, Event.user_id)
-        .where(base & (Event.verp_valid == True) & Event.user_id.is_null(False))  # noqa: E712
-        .distinct()
-    )
+    verified = (Event.verp_valid == True) & Event.realm.is_null(False)  # noqa: E712 (SQL)
+    base &= verified & Event.user_id.is_null(False)
+    users = Event.select(Event.realm, Event.user_id).where(base).distinct()
     bounce = base & (Event.kind == MessageKind.BOUNCE.value)
     sender = bounce & (Event.fault == Fault.SENDER.value)
     return EventTally(
