@@ -221,6 +221,34 @@ def _m6(db: pw.Database) -> None:
         run_migration(migrator.add_column("bounce_event", "address_bound", field))
 
 
+class _V7Decision(_V1Base):
+    """The `decision` table as migration 7 refers to it (never created here)."""
+
+    id = pw.AutoField()
+
+    class Meta:
+        table_name = "decision"
+
+
+class _V7Acting(_V1Base):
+    """Frozen copy of `models.ActingRow` at version 7."""
+
+    id = pw.AutoField()
+    acting_key = pw.CharField(max_length=64, unique=True)
+    decision = pw.ForeignKeyField(_V7Decision, null=True, on_delete="CASCADE")
+    since = pw.DateTimeField()
+
+    class Meta:
+        table_name = "acting"
+
+
+def _m7(db: pw.Database) -> None:
+    """One acting decision per (realm, user, address) at a time (issue 12).  Decisions
+    applied before have no row; the decide stage still finds them (`acted_on`)."""
+    with db.bind_ctx((_V7Decision, _V7Acting)):
+        db.create_tables((_V7Acting,), safe=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -230,6 +258,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
     Migration(5, "recipient domain of each event; index on event time (incidents)", _m5),
     Migration(6, "whether the VERP token binds each event's recipient", _m6),
+    Migration(7, "acting: one acting decision per user and address at a time", _m7),
 )
 
 
