@@ -254,8 +254,14 @@ def test_a_token_that_binds_nothing_acts_on_the_user_never_on_a_named_address(
     deliver(dovecot, imap_account, [(apple_unsubscribe(token, "victim@target.example", "u"), NOW)])
     poll(service)
     assert service.store.suppressions() == []
-    ((decision,),) = [[d.decision for d in _applied(service)]]
-    assert (decision.user_id, decision.address, decision.rule) == (1001, None, "complaint")
+    ((stored,),) = [_applied(service)]
+    assert (stored.decision.user_id, stored.decision.address, stored.decision.rule) == (
+        1001, None, "complaint",
+    )  # fmt: skip
+    (action,) = service.store.actions_of(stored.id)
+    assert (action.action, action.status.value, action.detail) == (
+        "suppress", "skipped", "no address proven (the user only)",
+    )  # fmt: skip
 
 
 # -- secrets never appear in errors ----------------------------------------------------------
