@@ -2,7 +2,10 @@
 
 An *incident* is a spike: within one sliding window (default an hour), one recipient domain or
 one remote MTA returns bounces with the same reason for at least `min_users` distinct users.  Its
-events are the outage's, not the users': `decide` does not count them against anyone.  The
+events are the outage's, not the users': `decide` does not count them against anyone.  Only
+verified bounces (a valid VERP token) make incidents, and only they count for the breaker:
+anyone can mail us bounces without a token.  A spike of unverified bounces is a *burst*
+(`unverified_bursts`), to be reported, never acted on.  The
 incident is *active* while the spike is still inside the window ending at `now`; it clears when
 no such spike is in that window.  An incident keeps covering the events of its span after it has
 cleared, so an outage never turns into suppressions an hour later: the caller should keep (store)
@@ -41,11 +44,13 @@ __all__ = [
     "IncidentIndex",
     "check_breaker",
     "covers",
+    "describe_burst",
     "describe_incident",
     "detect_incidents",
     "event_order",
     "incidents_of_group",
     "tally_events",
+    "unverified_bursts",
 ]
 
 _Key = tuple[IncidentScope, str, Reason]
@@ -65,10 +70,15 @@ def _scopes(event: EvidenceEvent) -> list[tuple[IncidentScope, str]]:
     return [(scope, key) for scope, key in keys if key]
 
 
+def _verified(event: EvidenceEvent) -> bool:
+    """A valid VERP token names the event's user: the only evidence that steers policy."""
+    return event.verp_valid and event.realm is not None and event.user_id is not None
+
+
 def _who(event: EvidenceEvent) -> _Who:
     """The user a bounce is about: the verified VERP user, else the address itself."""
-    if event.verp_valid and event.realm is not None and event.user_id is not None:
-        return (event.realm, str(event.user_id))
+    if _verified(event):
+        return (event.realm or "", str(event.user_id))
     return ("", event.address.strip().casefold())
 
 
@@ -125,12 +135,13 @@ def detect_incidents(
 ) -> list[Incident]:
     """Every spike of one reason at one domain or remote MTA among bounces up to `now`.
 
-    Only failed deliveries count (not complaints, delays or auto-replies); a user is counted once
-    per window however often they bounce.  Sorted by scope, key, reason and time.
+    Only verified failed deliveries count (not complaints, delays or auto-replies, nor bounces
+    without a valid token); a user is counted once per window however often they bounce.
+    Sorted by scope, key, reason and time.
     """
     groups: dict[_Key, list[EvidenceEvent]] = {}
     for event in sorted(events, key=event_order):
-        if event.kind is MessageKind.BOUNCE and event.at <= now:
+        if event.kind is MessageKind.BOUNCE and event.at <= now and _verified(event):
             for scope, key in _scopes(event):
                 groups.setdefault((scope, key, event.reason), []).append(event)
     found: list[Incident] = []
@@ -147,15 +158,36 @@ def incidents_of_group(
 ) -> list[Incident]:
     """`detect_incidents` for the bounces of one (scope, key, reason) group, such as a store
     hands out one group at a time; the same incidents, in time order."""
-    bounces = sorted(
+    return _incidents(group, _bounces(group, events, now, True), settings.incident, now)
+
+
+def unverified_bursts(
+    group: tuple[IncidentScope, str, Reason],
+    events: Iterable[EvidenceEvent],
+    settings: PolicySettings,
+    now: int,
+) -> list[Incident]:
+    """The spikes the group's bounces WITHOUT a valid token would make (distinct addresses for
+    users): a burst to report (`describe_burst`); it covers nothing and never acts."""
+    return _incidents(group, _bounces(group, events, now, False), settings.incident, now)
+
+
+def _bounces(
+    group: tuple[IncidentScope, str, Reason], events: Iterable[EvidenceEvent], now: int,
+    verified: bool,
+) -> list[EvidenceEvent]:  # fmt: skip
+    """The group's bounces up to `now`, verified or not, in time order."""
+    return sorted(
         (
             e
             for e in events
-            if e.kind is MessageKind.BOUNCE and e.at <= now and e.reason is group[2]
+            if e.kind is MessageKind.BOUNCE
+            and e.at <= now
+            and e.reason is group[2]
+            and _verified(e) is verified
         ),
         key=event_order,
     )
-    return _incidents(group, bounces, settings.incident, now)
 
 
 def covers(incident: Incident, event: EvidenceEvent) -> bool:
@@ -202,6 +234,17 @@ def describe_incident(incident: Incident) -> str:
         f"incident {state} {incident.scope}={incident.key} reason={incident.reason} "
         f"users={incident.users} events={len(incident.event_ids)} "
         f"from={_utc(incident.start)} to={_utc(incident.end)}"
+    )
+
+
+def describe_burst(burst: Incident) -> str:
+    """One log line for a burst of unverified bounces (see `unverified_bursts`); its key is
+    anyone's text: shortened, without spaces or control characters."""
+    key = "".join(ch if ch.isprintable() and not ch.isspace() else "?" for ch in burst.key[:100])
+    return (
+        f"unverified burst {burst.scope}={key} reason={burst.reason} "
+        f"addresses={burst.users} events={len(burst.event_ids)} "
+        f"from={_utc(burst.start)} to={_utc(burst.end)}: no valid VERP token, not counted"
     )
 
 
@@ -262,14 +305,12 @@ def _sender_share(
 
 
 def tally_events(events: Iterable[EvidenceEvent], since: int, now: int) -> EventTally:
-    """What the breaker counts of the events with `since < at <= now` (a store may count
-    the same in SQL instead of handing over the events)."""
-    window = [e for e in events if since < e.at <= now]
+    """What the breaker counts of the events with `since < at <= now`: verified ones only (a
+    store may count the same in SQL instead of handing over the events)."""
+    window = [e for e in events if since < e.at <= now and _verified(e)]
     bounces = [e for e in window if e.kind is MessageKind.BOUNCE]
     return EventTally(
-        users_seen=len(
-            {(e.realm, e.user_id) for e in window if e.verp_valid and e.user_id is not None}
-        ),
+        users_seen=len({(e.realm, e.user_id) for e in window}),
         bounces=len(bounces),
         sender_bounces=sum(e.fault is Fault.SENDER for e in bounces),
     )
@@ -289,9 +330,9 @@ def check_breaker(
     """A trip when enforcement must stop, else None.  Only ENFORCE mode can trip.
 
     Looks at the window ending at `now`: actions are decisions that act and were APPLIED;
-    events are all bounce events (verified or not, every user), or their `EventTally` over
-    the window (`tally_events`).  The first cause found wins, in the order: action count,
-    action share of users seen, sender-side share of bounces.
+    events are the verified bounce events (unverified ones are ignored), or their
+    `EventTally` over the window (`tally_events`).  The first cause found wins, in the order:
+    action count, action share of users seen, sender-side share of bounces.
     """
     if mode is not Mode.ENFORCE:
         return None

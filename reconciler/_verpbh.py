@@ -21,13 +21,16 @@ from reconciler.config import BounceHandlerSettings, VerpSettings
 from reconciler.errors import VerpError
 from reconciler.records import VerpFailure, VerpMatch
 
-__all__ = ["KEY_ID", "check", "looks_like", "make"]
+__all__ = ["KEY_ID", "MAX_USER_ID", "check", "looks_like", "make"]
 
 KEY_ID: Final = "bouncehandler"  # VerpMatch.key_id of tokens in this format
 _WIKI: Final = re.compile(r"[^\s@<>()\[\]\\,;:\"-]+")
+# a user id and a time of at most 13 base-36 digits (2**63 - 1 has 13): bounded before int()
 _REST: Final = re.compile(
-    r"(?P<wiki>[^\s@<>-]+)-(?P<uid>[0-9a-z]+)-(?P<time>[0-9a-z]+)-(?P<mac>[A-Za-z0-9+/]{16})"
+    r"(?P<wiki>[^\s@<>-]+)-(?P<uid>[0-9a-z]{1,13})-(?P<time>[0-9a-z]{1,13})"
+    r"-(?P<mac>[A-Za-z0-9+/]{16})"
 )
+MAX_USER_ID: Final = 2**63 - 1  # the largest signed 64-bit integer: a BIGINT in every store
 _DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -71,7 +74,7 @@ def check(bh: BounceHandlerSettings, address: str, local: str) -> VerpMatch:
     """Parse and verify the signature (not the age) of a BounceHandler local part."""
     prefix = local[: len(bh.prefix)]
     parsed = _REST.fullmatch(local[len(bh.prefix) + 1 :])
-    if parsed is None:
+    if parsed is None or int(parsed["uid"], 36) > MAX_USER_ID:
         return VerpMatch(
             valid=False, address=address, failure=VerpFailure.MALFORMED, format="bouncehandler"
         )

@@ -47,7 +47,7 @@ from reconciler.report import (
     progress,
 )
 from reconciler.rules import RuleSet, load_rule_files, load_rules
-from reconciler.verp import check_address, describe_match, make_address
+from reconciler.verp import binds, check_address, describe_match, make_address
 from reconciler.wiring import open_service
 
 __all__ = ["main"]
@@ -103,7 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verp", help="make or check VERP return paths")
     verp_sub = p.add_subparsers(dest="verp_command", required=True, metavar="ACTION")
     make = verp_sub.add_parser("make", help="print a signed return path for a user")
-    make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63)")
+    make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63-1)")
+    bind = make.add_mutually_exclusive_group()
+    bind.add_argument("--address", help="the recipient's address, bound into the token")
+    bind.add_argument(
+        "--unbound", action="store_true", help="bind no address (acts on the user only)"
+    )
     make.add_argument("--realm", help="realm: the sending site, e.g. a wiki id")
     make.add_argument("--format", choices=["native", "bouncehandler"], help="default: config")
     make.add_argument("--message-id", help="outgoing Message-ID (adds a send reference)")
@@ -112,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     check_addr = verp_sub.add_parser("check", help="decode and verify an address (exit 0 if valid)")
     check_addr.add_argument("address")
     check_addr.add_argument("--time", type=int, help="check as of this unix time (default: now)")
+    check_addr.add_argument("--recipient", help="also check that the token binds this address")
     check_addr.set_defaults(func=_cmd_verp_check)
     return parser
 
@@ -236,10 +242,14 @@ def _cmd_verp_make(args: argparse.Namespace) -> int:
     if args.format is not None:
         verp = dataclasses.replace(verp, format=args.format)
     now = args.time if args.time is not None else int(time.time())
+    if args.address is None and not args.unbound and verp.format == "native":
+        print("reconciler: verp make: give --address (the recipient) or --unbound", file=sys.stderr)
+        return EXIT_USAGE
     try:
         address = make_address(
-            verp, user_id=args.user, realm=args.realm, message_id=args.message_id, now=now
-        )
+            verp, user_id=args.user, address=args.address, realm=args.realm,
+            message_id=args.message_id, now=now,
+        )  # fmt: skip
     except ValueError as err:
         print_notice(str(err))
         return EXIT_USAGE
@@ -253,7 +263,12 @@ def _cmd_verp_check(args: argparse.Namespace) -> int:
     match = check_address(verp, args.address, now)
     for key, value in describe_match(match):
         print(f"{key}: {value}")
-    return EXIT_OK if match.valid else EXIT_FAIL
+    if args.recipient is None or not match.valid:
+        return EXIT_OK if match.valid else EXIT_FAIL
+    bound = binds(verp, match, args.recipient)
+    verdict = {True: "bound", False: "address-mismatch", None: "cannot tell (nothing bound)"}
+    print(f"recipient {args.recipient}: {verdict[bound]}")
+    return EXIT_FAIL if bound is False else EXIT_OK
 
 
 def _setup_logging(settings: Settings) -> None:

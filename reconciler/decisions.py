@@ -24,8 +24,10 @@ from reconciler.policy import (
     check_breaker,
     decide,
     describe,
+    describe_burst,
     describe_incident,
     incidents_of_group,
+    unverified_bursts,
 )
 from reconciler.records import (
     Decision,
@@ -92,16 +94,21 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
     # read group by group (the store sorts): memory holds one group, not the whole window;
     # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
-    found = [
-        replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
-        for scope in IncidentScope
+    found: list[Incident] = []
+    bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
+    for scope in IncidentScope:
         for key, reason, events in store.bounce_groups(
             since, until, scope, dctx.policy.incident.min_users
-        )
-        for incident in incidents_of_group(
-            (scope, key, reason), events, dctx.policy, int(now.timestamp())
-        )
-    ]
+        ):
+            group, at = (scope, key, reason), int(now.timestamp())
+            found += [
+                replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
+                for incident in incidents_of_group(group, events, dctx.policy, at)
+            ]
+            bursts += unverified_bursts(group, events, dctx.policy, at)
+    for burst in bursts:
+        if max(burst.event_ids) > watermark:  # when it grows, not at every run
+            log.warning("%s", describe_burst(burst))
     try:
         new = store.record_incidents(found, now)
     except StoreError as err:  # never stops the decide stage: they count as detected

@@ -22,8 +22,12 @@ from reconciler.records import (
     LedgerEntry,
     MessageKind,
     MessageOutcome,
+    ParsedBounce,
     RawMessage,
+    VerpFailure,
+    VerpMatch,
 )
+from reconciler.verp import binds
 
 __all__ = [
     "Analysed",
@@ -96,39 +100,77 @@ def _event_time(raw: RawMessage, now: datetime) -> datetime:
     return min(raw.received_at.astimezone(UTC), now)
 
 
-def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
-    verp = analysis.verp
-    valid = verp is not None and verp.valid
+def _recipient(
+    verp: VerpSettings | None, match: VerpMatch | None, bounce: ParsedBounce
+) -> tuple[str, bool | None]:
+    """The address a result is recorded for, and whether the token binds it (None: it cannot
+    tell: the token binds nothing, did not verify, or the result names no address).
+
+    The final recipient, else the original recipient (the address as we sent it, before a
+    forward): the one the token binds is recorded, since the evidence is about that address.
+    """
+    final = (bounce.recipient or "").lower()
+    if verp is None or match is None or not match.valid:
+        return final, None
+    named = (final, (bounce.original_recipient or "").strip().strip("<>").lower())
+    verdicts = [(address, binds(verp, match, address)) for address in named if address]
+    for address, bound in verdicts:
+        if bound:
+            return address, True
+    if verdicts and verdicts[0][1] is False:
+        return verdicts[0][0], False
+    return final, None
+
+
+def _events(
+    analysis: Analysis, verp: VerpSettings | None, when: datetime
+) -> tuple[BounceEvent, ...]:
+    match = analysis.verp
+    valid = match is not None and match.valid
     original = analysis.message.original
-    return tuple(
-        BounceEvent(
-            recipient=(v.bounce.recipient or "").lower(),
-            kind=v.bounce.kind,
-            reason=v.classification.reason,
-            severity=v.classification.severity,
-            fault=v.classification.fault,
-            rule_id=v.classification.rule_id,
-            event_time=when,
-            status=v.bounce.status,
-            reply_code=v.bounce.reply_code,
-            diagnostic=v.bounce.diagnostic[:2000],
-            remote_mta=v.bounce.remote_mta,
-            original_message_id=original.message_id if original else None,
-            realm=(verp.realm or "") if valid and verp else None,
-            user_id=verp.user_id if valid and verp else None,
-            verp_valid=valid,
-            verp_failure=verp.failure if verp else None,
-            send_ref=verp.send_ref if valid and verp else None,
+    events = []
+    for v in analysis.verdicts:
+        recipient, bound = _recipient(verp, match, v.bounce)
+        verified = valid and bound is not False  # a mismatch is never verified evidence
+        events.append(
+            BounceEvent(
+                recipient=recipient,
+                kind=v.bounce.kind,
+                reason=v.classification.reason,
+                severity=v.classification.severity,
+                fault=v.classification.fault,
+                rule_id=v.classification.rule_id,
+                event_time=when,
+                status=v.bounce.status,
+                reply_code=v.bounce.reply_code,
+                diagnostic=v.bounce.diagnostic[:2000],
+                remote_mta=v.bounce.remote_mta,
+                original_message_id=original.message_id if original else None,
+                realm=(match.realm or "") if valid and match else None,
+                user_id=match.user_id if valid and match else None,
+                verp_valid=verified,
+                verp_failure=VerpFailure.ADDRESS_MISMATCH if bound is False else _failure(match),
+                send_ref=match.send_ref if valid and match else None,
+                address_bound=bound is True,
+            )
         )
-        for v in analysis.verdicts
-    )
+    return tuple(events)
 
 
-def _outcome(analysis: Analysis, folders: Folders) -> tuple[MessageOutcome, str]:
-    """Where a message goes: quarantine if not understood, processed if its token verified."""
+def _failure(match: VerpMatch | None) -> VerpFailure | None:
+    return match.failure if match is not None else None
+
+
+def _outcome(
+    analysis: Analysis, events: tuple[BounceEvent, ...], folders: Folders
+) -> tuple[MessageOutcome, str]:
+    """Where a message goes: quarantine if not understood, processed if its token verified
+    (for at least one of its results: every one an address mismatch is unmatched)."""
     if analysis.kind is MessageKind.ERROR:
         return MessageOutcome.QUARANTINED, folders.quarantine_folder
     valid = analysis.verp is not None and analysis.verp.valid
+    if events:
+        valid = any(e.verp_valid for e in events)
     folder = folders.processed_folder if valid else folders.unmatched_folder
     if not analysis.verdicts:
         return MessageOutcome.SKIPPED, folder
@@ -140,10 +182,9 @@ def ledger_entry(
 ) -> tuple[LedgerEntry, Analysis]:
     """Analyse one fetched message into the ledger entry (with events) to record."""
     analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
-    outcome, destination = _outcome(analysis, folders)
-    events = (
-        () if outcome is MessageOutcome.QUARANTINED else _events(analysis, _event_time(raw, now))
-    )
+    understood = analysis.kind is not MessageKind.ERROR
+    events = _events(analysis, ctx.verp, _event_time(raw, now)) if understood else ()
+    outcome, destination = _outcome(analysis, events, folders)
     entry = LedgerEntry(
         mailbox=raw.mailbox,
         uidvalidity=raw.uidvalidity,

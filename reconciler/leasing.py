@@ -7,7 +7,9 @@ another worker takes over; a dead worker of *this* host (its pid is gone) is tak
 Losing the lease mid-cycle stops the cycle after the batch in hand, like a SIGTERM does.
 
 The decide stage run after each batch reads the whole event table, so it is serialised across
-workers (a ``stage`` lease) and across the mailbox threads of one worker (a process lock).
+workers (a ``stage`` lease) and across the mailbox threads of one worker (a process lock).  A
+helper thread renews the stage's lease, and the mailbox's, while a decide run lasts
+(`LeaseKeeper`): a slow run never lets another worker start the stage beside it.
 
 `Crew` is the daemon's side: presence rows tell how many workers are live, each takes at most
 its fair share (ceil(mailboxes / workers)) of the mailboxes, hands back any excess between
@@ -28,8 +30,9 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from reconciler._leasekeeper import LeaseKeeper
 from reconciler.errors import StoreError
-from reconciler.store.leaseapi import STAGE, WORKER
+from reconciler.store.leaseapi import MAILBOX, STAGE, WORKER
 
 if TYPE_CHECKING:
     from reconciler.config import DaemonSettings
@@ -128,7 +131,9 @@ class Tenure:
     `ctx` is the cycle context to run with: its `after_batch` runs the decide stage (exclusive
     across workers; when another worker is running it, it is owed and run at the end of the
     cycle at the latest) and then renews the lease; when the lease was lost, or `keep()` says
-    to hand it to another worker, the cycle stops after that batch.
+    to hand it to another worker, the cycle stops after that batch.  While the decide stage
+    runs, its lease and the mailbox's are renewed every `renew_every` seconds (default: a third
+    of the lease time).
     """
 
     def __init__(
@@ -138,8 +143,11 @@ class Tenure:
         terms: LeaseTerms,
         ctx: CycleContext,
         keep: Callable[[datetime], bool] | None = None,
+        *,
+        renew_every: float | None = None,
     ) -> None:
         self.store, self.mailbox, self.terms = store, mailbox, terms
+        self._renew_every = renew_every
         self.ended: str | None = None  # "lost" | "handed over": the lease is not ours any more
         self._keep = keep
         self._decide = ctx.after_batch
@@ -205,9 +213,12 @@ class Tenure:
         try:
             if not self._take_decide(wait):
                 return
+            leases = [(DECIDE, STAGE)] + ([(self.mailbox, MAILBOX)] if self.ended is None else [])
+            keeper = LeaseKeeper(self.store, self.terms, leases, self._clock, self._renew_every)
             try:
                 assert self._decide is not None  # only called with a decide stage
-                self._decide(at)
+                with keeper:
+                    self._decide(at)
                 self._owed = None
                 self._decided_at = time.monotonic()
             finally:

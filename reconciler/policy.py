@@ -4,10 +4,16 @@ No I/O, no clock, no environment (STYLE 2.2): `now` (unix seconds, UTC) and the 
 arguments.  The store records every bounce first; the policy reads one user's history and
 decides (STYLE 2.6):
 
-* Only a verified VERP token names a user.  Never counted: unverified events, events of another
-  user, delay warnings, auto-replies, success notices, results of severity NONE, sender-side
-  faults, events for an address that is no longer the user's, events covered by an incident,
-  and events after `now`.  The checks run in a fixed order; the first that holds names the cause.
+* Only a verified VERP token names a user.  Never counted: unverified events (an address the
+  token does not bind is unverified: `address-mismatch`), events of another user, delay
+  warnings, auto-replies, success notices, results of severity NONE, sender-side faults,
+  events for an address that is no longer the user's, events covered by an incident, and
+  events after `now`.  The checks run in a fixed order; the first that holds names the cause.
+* A decision acts only on an address the evidence proves: the user's current address when an
+  adapter tells it, else the address the token binds (`EvidenceEvent.bound`).  Evidence whose
+  token binds nothing (or that names no address) proves the user only: it counts for the
+  current address, or without an adapter for the user alone (the decision's address is None:
+  the sending side resolves it), never for an address taken from the bounce.
 * What remains is counted per address, once per UTC day, separately by severity: hard bounces
   on `hard.days` different days within `hard.window_days` act, soft bounces on `soft.days`
   different days within `soft.window_days` act, and a complaint (ARF) acts at once (while it is
@@ -26,11 +32,13 @@ from dataclasses import dataclass
 from reconciler._policyguards import (
     IncidentIndex,
     check_breaker,
+    describe_burst,
     describe_incident,
     detect_incidents,
     event_order,
     incidents_of_group,
     tally_events,
+    unverified_bursts,
 )
 from reconciler.logs import mask_address
 from reconciler.records import (
@@ -56,12 +64,14 @@ __all__ = [
     "check_breaker",
     "decide",
     "describe",
+    "describe_burst",
     "describe_incident",
     "detect_incidents",
     "disposition",
     "incidents_of_group",
     "rule_label",
     "tally_events",
+    "unverified_bursts",
 ]
 
 DAY = 86_400
@@ -218,20 +228,30 @@ def rule_label(trigger: Trigger | None, settings: PolicySettings) -> str:
     return "complaint" if trigger is Trigger.COMPLAINT else ""
 
 
+_USER = ""  # the group of the evidence that proves the user but no address
+
+
+def _group(event: EvidenceEvent, current: str | None) -> str:
+    """What a counted event is evidence for: the current address when known (the events about
+    other addresses are not counted), else the address the token binds, else the user."""
+    if current is not None:
+        return _norm(current)
+    bound = known_address(event.address) if event.bound else None
+    return _norm(bound) if bound is not None else _USER
+
+
 def _sort_out(
     history: UserHistory, context: _Context
 ) -> tuple[dict[str, list[EvidenceEvent]], Counter[Ignored]]:
     """Counted events grouped by address (in time order), and the others counted by cause."""
     groups: dict[str, list[EvidenceEvent]] = {}
     ignored: Counter[Ignored] = Counter()
-    current = history.current_address
     for event in sorted(history.events, key=event_order):
         cause = next((c for c, check in _CHECKS if check(event, context)), None)
         if cause is not None:
             ignored[cause] += 1
             continue
-        key = _norm(current) if current is not None else _norm(event.address)
-        groups.setdefault(key, []).append(event)
+        groups.setdefault(_group(event, history.current_address), []).append(event)
     return groups, ignored
 
 
@@ -255,8 +275,8 @@ def decide(
     chosen = _choose(tallies) or _NOTHING
     kind = DecisionKind.NONE if chosen.trigger is None else DecisionKind.SUPPRESS
     address = history.current_address
-    if address is None and chosen.evidence:
-        address = known_address(chosen.evidence[-1].address)
+    if address is None and chosen.address != _USER and chosen.evidence:
+        address = known_address(chosen.evidence[-1].address)  # bound: proven by the token
     return Decision(
         kind=kind,
         realm=history.realm,

@@ -274,6 +274,9 @@ class VerpFailure(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     EXPIRED = "expired"
     FROM_THE_FUTURE = "from_the_future"
+    # the token verified, but the result is about another address than the one it binds:
+    # recorded (with the token's user, for the record), never counted (docs/verp.md)
+    ADDRESS_MISMATCH = "address-mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +294,7 @@ class VerpMatch:
     found_in: str | None = None  # the header it was found in, e.g. "delivered-to"
     failure: VerpFailure | None = None
     tried: tuple[tuple[str, str], ...] = ()  # (address, failure) of candidates that failed
+    recipient_digest: str | None = None  # the recipient the token binds (native; see verp.binds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +349,9 @@ class BounceEvent:
     """One recipient result of one message, as recorded in the store (STYLE 2.6).
 
     Unique per (message, recipient): recording it twice is a no-op.  `recipient` is "" when the
-    report named nobody.  `realm`/`user_id` are set only when the VERP token verified.
+    report named nobody.  `realm`/`user_id` are set only when the VERP token verified (also
+    when `verp_failure` is ADDRESS_MISMATCH, then with `verp_valid` false: whose token it was).
+    `address_bound`: the token binds `recipient` (it proves we sent to that address).
     """
 
     recipient: str
@@ -365,6 +371,7 @@ class BounceEvent:
     verp_valid: bool = False
     verp_failure: VerpFailure | None = None
     send_ref: str | None = None  # our reference of the send, from the VERP token
+    address_bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,6 +542,7 @@ class EvidenceEvent:
     at: int  # unix seconds (UTC) of the event
     message_id: str | None = None  # Message-ID of the original message we sent
     send_ref: str | None = None  # our reference of the send, from the VERP token
+    bound: bool = False  # the token binds `address`: only then may a decision act on it
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reconciler.config import VerpKey, VerpSettings  # noqa: E402 - after the path set-up
+from reconciler.dsn import parse  # noqa: E402
 from reconciler.verp import make_address  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402 - the same harness the test suite uses
 
@@ -49,7 +50,10 @@ def _message(name: str, realm: str | None, user: int | None, forged: bool, now: 
     data = (CORPUS / name).read_bytes()
     if user is None:
         return data
-    address = make_address(_verp(), user_id=user, realm=realm, now=now - 3600)
+    named = [b.recipient for b in parse(data).bounces if b.recipient]  # bound to its recipient
+    address = make_address(
+        _verp(), user_id=user, address=named[0] if named else None, realm=realm, now=now - 3600
+    )
     if forged:  # a token whose signature was tampered with: must never be trusted
         address = address.replace("bounces+d", "bounces+d" + "0", 1)
     return f"Delivered-To: {address}\r\n".encode() + data

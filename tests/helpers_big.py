@@ -102,7 +102,9 @@ def seed(server: Dovecot, account: Account, n: int, size: int, now: int | None =
     """`n` bounces of `size` bytes, each with a token for its own user (1..n)."""
     now = int(time.time()) if now is None else now
     for i in range(1, n + 1):  # one at a time: the harness appends 200 per command
-        token = make_address(VERP, user_id=i, realm="bench", now=now - 3600)
+        token = make_address(
+            VERP, user_id=i, address=f"user{i}@example.org", realm="bench", now=now - 3600
+        )
         server.append(account, "INBOX", [big_bounce(i, size, token)])
 
 

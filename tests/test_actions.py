@@ -20,6 +20,7 @@ import pytest
 from conftest import NOW, _host_port, unavailable
 
 from reconciler.actions import (
+    PENDING_GRACE,
     Action,
     CommandAction,
     SuppressAction,
@@ -335,9 +336,11 @@ def test_an_interrupted_outside_action_runs_on_retry(store: Store, tmp_path: Pat
         "import sys, pathlib; pathlib.Path(sys.argv[1]).write_text('yes')", str(out))))  # fmt: skip
     stored = store.record_decision(decision(), "run-1", NOW)
     store.mark_applied([stored.id], NOW)
-    # What a crash between the commit and the program leaves behind:
+    # What a crash between the commit and the program leaves behind; run again once it is
+    # surely not running any more (another worker might be running it until then)
     store.record_action(stored.id, ActionOutcome("command", ActionStatus.PENDING), NOW)
-    (record,) = retry_failed(store, [action], NOW + timedelta(minutes=5))
+    assert retry_failed(store, [action], NOW + timedelta(minutes=5)) == []
+    (record,) = retry_failed(store, [action], NOW + PENDING_GRACE)
     assert record.status is ActionStatus.DONE and out.read_text() == "yes"
 
 

@@ -32,7 +32,7 @@ def classifier() -> Classifier:
 def _token() -> str:
     from datetime import UTC, datetime
 
-    return token_for(USER, at=datetime.fromtimestamp(NOW - 3600, UTC))
+    return token_for(USER, address="gone@example.org", at=datetime.fromtimestamp(NOW - 3600, UTC))
 
 
 def _postfix_bounce(headers: bytes, body_charset: str, diagnostic: bytes) -> bytes:

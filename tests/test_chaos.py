@@ -91,7 +91,8 @@ def _backlog(total: int) -> list[dict[str, object]]:
     when = now()
     mail: list[dict[str, object]] = []
     for user in range(total // 3):
-        token, address = token_for(user), f"u{user}@d{user}.example"
+        address = f"u{user}@d{user}.example"
+        token = token_for(user, address=address)
         for day in (5, 3, 1):
             at = when - timedelta(days=day, minutes=user % 600)
             data = hard_bounce(token, address, f"b{user}-{day}", own_mx=True)
@@ -226,7 +227,8 @@ def service(tmp_path: Path, mailbox_settings: MailboxSettings) -> Iterator[Servi
 
 
 def _three_days(user: int) -> list[tuple[bytes, datetime]]:
-    token, address = token_for(user), f"u{user}@d{user}.example"
+    address = f"u{user}@d{user}.example"
+    token = token_for(user, address=address)
     return [
         (hard_bounce(token, address, f"b{user}-{day}", own_mx=True), now() - timedelta(days=day))
         for day in (5, 3, 1)

@@ -137,6 +137,8 @@ def test_classify_fills_verp_from_the_config(
                 "make",
                 "--user",
                 "42",
+                "--address",
+                "userunknown@libsisimai.org",
                 "--realm",
                 "enwiki",
                 "--time",
@@ -165,15 +167,45 @@ def test_classify_fills_verp_from_the_config(
 
 
 def test_verp_check_exit_codes(capsys: pytest.CaptureFixture[str], config: Path) -> None:
-    assert (
-        main(["--config", str(config), "verp", "make", "--user", "7", "--time", "1800000000"]) == 0
-    )
+    make = ["--config", str(config), "verp", "make", "--user", "7", "--time", "1800000000"]
+    assert main([*make, "--unbound"]) == 0
     address = capsys.readouterr().out.strip()
     assert main(["--config", str(config), "verp", "check", address, "--time", "1800000001"]) == 0
     assert "valid" in capsys.readouterr().out
     expired = ["--config", str(config), "verp", "check", address, "--time", "1900000000"]
     assert main(expired) == 1
     assert "expired" in capsys.readouterr().out
+
+
+def test_verp_make_binds_the_recipient_and_check_tells(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    make = ["--config", str(config), "verp", "make", "--user", "7", "--time", "1800000000"]
+    assert main(make) == 2  # a token binds its recipient unless asked not to
+    err = capsys.readouterr().err
+    assert err == "reconciler: verp make: give --address (the recipient) or --unbound\n"
+    assert main([*make, "--address", "kim@example.net"]) == 0
+    address = capsys.readouterr().out.strip()
+    check = ["--config", str(config), "verp", "check", address, "--time", "1800000001"]
+    assert main(check) == 0
+    assert "recipient: bound (digest " in capsys.readouterr().out
+    assert main([*check, "--recipient", "KIM@example.net"]) == 0
+    assert "recipient KIM@example.net: bound" in capsys.readouterr().out
+    assert main([*check, "--recipient", "victim@example.org"]) == 1
+    assert "recipient victim@example.org: address-mismatch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("user", "code"), [("9223372036854775807", 0), ("9223372036854775808", 2)])
+def test_verp_make_refuses_a_user_id_past_a_signed_64_bit_integer(
+    capsys: pytest.CaptureFixture[str], config: Path, user: str, code: int
+) -> None:
+    argv = ["--config", str(config), "verp", "make", "--user", user, "--time", "1800000000"]
+    argv.append("--unbound")
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    if code:
+        assert captured.out == "" and "user_id" in captured.err
+        assert len(captured.err.strip().splitlines()) == 1
 
 
 def test_explain_shows_fields_and_the_deciding_rule(

@@ -201,6 +201,7 @@ BAD = [
     (document(verp={"prefix": "Bounces"}), "verp.prefix"),
     (document(verp={"prefix": "bounces-"}), "verp.prefix"),
     (document(verp={"prefix": "b" * 23}), "verp.prefix"),
+    (document(verp={"prefix": "b" * 17}), "verp.prefix"),  # a bound token would not fit
     (document(verp={"separator": "_"}), "verp.separator"),
     (document(verp={"accept_days": 0}), "verp.accept_days"),
     (document(verp={"accept_days": 400}), "verp.accept_days"),

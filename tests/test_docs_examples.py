@@ -33,6 +33,7 @@ from types import ModuleType
 
 import pytest
 
+from reconciler import verp
 from reconciler.cli import _parser
 from reconciler.config import VerpKey
 from reconciler.verp import check_address
@@ -171,6 +172,8 @@ def test_sender_example_makes_a_return_path_that_verifies() -> None:
     match = check_address(settings, path, now=1_800_000_060)
     assert match.valid and match.user_id == 12345 and match.realm == "enwiki"
     assert match.send_ref  # the Message-ID was signed into the token
+    assert verp.binds(settings, match, "kim@example.net") is True  # and the recipient
+    assert verp.binds(settings, match, "victim@example.net") is False
 
 
 class _FakeSmtp:

@@ -43,7 +43,10 @@ def test_dry_run_reports_and_changes_nothing(
     monkeypatch.setenv("DRY_RUN_IMAP_PASSWORD", imap_account.password)
     monkeypatch.setenv("DRY_RUN_VERP_KEY", KEY)
     verp = VerpSettings(domain="bounces.example.org", keys=(VerpKey("k", KEY.encode()),))
-    token = make_address(verp, user_id=77, realm="enwiki", now=int(time.time()) - 60)
+    token = make_address(
+        verp, user_id=77, address="kijitora@neko.example.co.jp", realm="enwiki",
+        now=int(time.time()) - 60,
+    )  # fmt: skip
     mail = [
         f"Delivered-To: {token}\n".encode() + (corpus_dir / "lhost-exim-05.eml").read_bytes(),
         (corpus_dir / "lhost-outlook-04.eml").read_bytes(),

@@ -59,7 +59,9 @@ def bounce(
     data = (CORPUS / name).read_bytes().replace(recipient, address.encode())
     if data.startswith(b"From "):  # an mbox From_ line: not part of the message
         data = data.split(b"\n", 1)[1]
-    token = token or make_address(VERP, user_id=user, realm="wiki", now=int(NOW.timestamp()) - 600)
+    token = token or make_address(
+        VERP, user_id=user, address=address, realm="wiki", now=int(NOW.timestamp()) - 600
+    )
     headers = f"Delivered-To: {token}\r\nX-Test-Sequence: {next(_SEQUENCE)}\r\n"
     return headers.encode() + data
 
@@ -184,12 +186,19 @@ def test_forged_expired_and_replayed_bounces_lead_to_no_action(
 ) -> None:
     store = service.store
     store.set_mode(Mode.ENFORCE, "operator:test", "test", NOW)
-    good = make_address(VERP, user_id=400, realm="wiki", now=int(NOW.timestamp()) - 600)
+    good = make_address(
+        VERP, user_id=400, address="v400@f.example", realm="wiki", now=int(NOW.timestamp()) - 600
+    )
     local, _, domain = good.partition("@")
     forged = local[:-3] + ("aaa" if not local.endswith("aaa") else "bbb") + "@" + domain
     other_key = VerpSettings(domain=VERP.domain, keys=(VerpKey("e", b"not-the-real-key-0123456"),))
-    wrong_key = make_address(other_key, user_id=401, realm="wiki", now=int(NOW.timestamp()))
-    expired = make_address(VERP, user_id=402, realm="wiki", now=int(days_ago(30).timestamp()))
+    wrong_key = make_address(
+        other_key, user_id=401, address="v401@f.example", realm="wiki", now=int(NOW.timestamp())
+    )
+    expired = make_address(
+        VERP, user_id=402, address="v402@f.example", realm="wiki",
+        now=int(days_ago(30).timestamp()),
+    )  # fmt: skip
     mail = []
     for user, token in ((400, forged), (401, wrong_key), (402, expired)):
         mail += [(bounce(HARD, user, f"v{user}@f.example", token=token), days_ago(d))

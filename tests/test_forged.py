@@ -23,6 +23,8 @@ from helpers_mail import (
     HARD,
     REALM,
     VERP,
+    apple_unsubscribe,
+    arf_complaint,
     auto_reply,
     corpus_mail,
     hard_bounce,
@@ -40,7 +42,7 @@ from reconciler.config import (
 )
 from reconciler.cycle import run_once
 from reconciler.errors import ConfigError, ReconcilerError, SourceError, StoreError
-from reconciler.records import Mode, PolicySettings
+from reconciler.records import Mode, PolicySettings, StoredDecision, UserSelector, VerpFailure
 from reconciler.source import ImapSource
 from reconciler.store import open_database
 from reconciler.verp import make_address
@@ -99,13 +101,16 @@ def test_unknown_key_realm_change_and_future_token_lead_to_no_action(
     issued = NOW - timedelta(minutes=10)
     # a key id we do not have ("z"), validly signed with its own secret
     stranger = VerpSettings(domain=VERP.domain, keys=(VerpKey("z", b"someone-elses-key-0123456"),))
-    unknown_key = make_address(stranger, user_id=600, realm=REALM, now=int(issued.timestamp()))
+    unknown_key = make_address(
+        stranger, user_id=600, address="v600@f600.example", realm=REALM,
+        now=int(issued.timestamp()),
+    )  # fmt: skip
     # our own valid token for realm "wiki", its realm suffix rewritten to "other"
-    genuine = token_for(601, at=issued)
+    genuine = token_for(601, address="v601@f601.example", at=issued)
     assert genuine.split("@")[0].endswith(f".{REALM}")
     other_realm = genuine.replace(f".{REALM}@", ".other@")
     # a token issued (and signed by us) a week in the future
-    future = token_for(602, at=NOW + timedelta(days=7))
+    future = token_for(602, address="v602@f602.example", at=NOW + timedelta(days=7))
     mail = (
         three_days(unknown_key, 600, "k")
         + three_days(other_realm, 601, "r")
@@ -123,7 +128,7 @@ def test_unknown_key_realm_change_and_future_token_lead_to_no_action(
 def test_a_valid_token_in_a_non_bounce_is_never_counted_as_hard(
     service: Service, dovecot: Dovecot, imap_account: Account
 ) -> None:
-    token = token_for(700)
+    token = token_for(700, address=None)  # binds nothing: read as user 700's whatever they name
     mail = []
     for day in (6, 5, 4, 3, 2, 1):
         mail.append((plain_mail(token, f"plain-{day}"), NOW - timedelta(days=day)))
@@ -146,7 +151,7 @@ def test_delayed_dsns_with_a_valid_token_are_never_counted_as_hard(
 ) -> None:
     """Delay notices (4.x.x, Action: delayed) on six days, one of them about a recipient
     named "this-local-part-does-not-exist...": soft or not a bounce, never hard."""
-    token = token_for(800)
+    token = token_for(800, address=None)  # binds nothing: the samples name various recipients
     samples = ("lhost-sendmail-29.eml", "lhost-opensmtpd-06.eml", "rfc3464-07.eml")
     mail = [
         (corpus_mail(samples[day % 3], token, f"delay-{day}"), NOW - timedelta(days=day))
@@ -175,7 +180,8 @@ def test_the_same_bounce_replayed_100_times_across_uidvalidity_is_counted_once(
         verp=VERP,
         policy=PolicySettings(),
     )
-    original = hard_bounce(token_for(900), "r900@r900.example", "replayed", own_mx=True)
+    token = token_for(900, address="r900@r900.example")
+    original = hard_bounce(token, "r900@r900.example", "replayed", own_mx=True)
     copies = [{"msg": original, "date": NOW - timedelta(days=2)}] * 100
     with open_service(settings, clock=lambda: NOW) as service:
         service.store.set_mode(Mode.ENFORCE, "operator:test", "forgery tests", NOW)
@@ -195,6 +201,67 @@ def test_the_same_bounce_replayed_100_times_across_uidvalidity_is_counted_once(
         assert store.decisions(NOW - timedelta(days=30), NOW + timedelta(days=1)) == []
     assert dovecot.uids(imap_account, "bounces") == []
     assert len(dovecot.uids(imap_account, "processed")) == 200  # every copy moved out
+
+
+# -- a valid token never suppresses an address we did not send to (issue 12, item 1) ---------
+
+
+def _applied(service: Service) -> list[StoredDecision]:
+    found = service.store.decisions(NOW - timedelta(days=30), NOW + timedelta(days=1))
+    return [d for d in found if d.applied_at is not None]
+
+
+def test_a_users_own_token_cannot_suppress_another_address(
+    service: Service, dovecot: Dovecot, imap_account: Account
+) -> None:
+    """User 1000 mails their own (bound) token an X-Apple-Unsubscribe `From:` a victim, and
+    an ARF report with `Original-Rcpt-To:` another victim.  In enforce mode, before the fix,
+    both complaints acted at once and put the victims on the suppression list.  Now they are
+    recorded as address mismatches, under the token's user, and nothing acts; the user's own
+    complaint (From: their address) still acts on their address."""
+    token = token_for(1000, address="ann@own.example")
+    forged = [
+        (apple_unsubscribe(token, "victim@target.example", "apple"), NOW - timedelta(hours=2)),
+        (arf_complaint(token, "other@target.example", "arf"), NOW - timedelta(hours=1)),
+    ]
+    deliver(dovecot, imap_account, forged)
+    poll(service)
+    store = service.store
+    assert store.suppressions() == [] and _applied(service) == []
+    events = store.stored_events(UserSelector(REALM, 1000))
+    assert sorted(
+        (e.event.recipient, e.event.verp_valid, e.event.verp_failure) for e in events
+    ) == [
+        ("other@target.example", False, VerpFailure.ADDRESS_MISMATCH),
+        ("victim@target.example", False, VerpFailure.ADDRESS_MISMATCH),
+    ]
+    assert len(dovecot.uids(imap_account, "unmatched")) == 2
+    # the positive control: the same token, the user's own complaint, acts on their address
+    own = [(apple_unsubscribe(token, "Ann@Own.example", "own"), NOW - timedelta(minutes=30))]
+    deliver(dovecot, imap_account, own)
+    poll(service)
+    assert [s.address for s in store.suppressions()] == ["ann@own.example"]
+    assert [d.decision.address for d in _applied(service)] == ["ann@own.example"]
+
+
+def test_a_token_that_binds_nothing_acts_on_the_user_never_on_a_named_address(
+    service: Service, dovecot: Dovecot, imap_account: Account
+) -> None:
+    """A token made before binding (or with --unbound): the same forgery counts against the
+    token's user alone.  The decision acts on the user, with no address (the sending side
+    resolves the user's current one): the victim is never put on the suppression list."""
+    token = token_for(1001, address=None)
+    deliver(dovecot, imap_account, [(apple_unsubscribe(token, "victim@target.example", "u"), NOW)])
+    poll(service)
+    assert service.store.suppressions() == []
+    ((stored,),) = [_applied(service)]
+    assert (stored.decision.user_id, stored.decision.address, stored.decision.rule) == (
+        1001, None, "complaint",
+    )  # fmt: skip
+    (action,) = service.store.actions_of(stored.id)
+    assert (action.action, action.status.value, action.detail) == (
+        "suppress", "skipped", "no address proven (the user only)",
+    )  # fmt: skip
 
 
 # -- secrets never appear in errors ----------------------------------------------------------

@@ -353,7 +353,7 @@ def messages(draw: st.DrawFn) -> tuple[bytes, int | None]:
     eol = draw(EOLS)
     tree = draw(TREES)
     planted = draw(st.booleans())
-    token = token_for(TOKEN_USER, at=_issued())
+    token = token_for(TOKEN_USER, address=None, at=_issued())
     prefix = f"Delivered-To: {token}".encode() + eol if planted else b""
     data = prefix + b"MIME-Version: 1.0" + eol + render(tree, eol, draw(st.booleans()))
     if draw(st.booleans()):  # mix line endings inside one message

@@ -411,7 +411,9 @@ def test_dry_run_and_poll_once_show_and_log_hostile_text_safely(
     monkeypatch.setenv("TEST_IMAP_PASSWORD", imap_account.password)
     monkeypatch.setenv("TEST_VERP_KEY", KEY)
     now = int(datetime.now(UTC).timestamp())
-    token = make_address(VERP, user_id=1, realm="wiki", now=now - 600)
+    token = make_address(
+        VERP, user_id=1, address="userunknown@libsisimai.org", realm="wiki", now=now - 600
+    )
     with dovecot.client(imap_account, folder=None) as imap:
         imap.append("INBOX", hostile_bounce(token=token))
         imap.append("INBOX", hostile_bounce(recipient="forged@two.example"))  # no token

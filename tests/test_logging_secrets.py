@@ -274,6 +274,7 @@ def _complaint(store: Store, at: datetime) -> None:
         recipient=ADDRESS, kind=MessageKind.FEEDBACK, reason=Reason.FEEDBACK,
         severity=Severity.HARD, fault=Fault.RECIPIENT, rule_id="arf", event_time=at,
         realm="wiki", user_id=7, verp_valid=True, original_message_id="<orig-1@example.org>",
+        address_bound=True,
     )  # fmt: skip
     entry = LedgerEntry(
         mailbox="bounces", uidvalidity=1, uid=1, sha256="a" * 64, size=900,

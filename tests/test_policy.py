@@ -46,6 +46,7 @@ from reconciler.records import (
     Severity,
     Trigger,
     UserHistory,
+    known_address,
 )
 
 SETTINGS = PolicySettings()
@@ -68,8 +69,10 @@ def ev(
     domain: str = "example.net",
     mta: str = "mx.example.net",
     event_id: int | None = None,
+    bound: bool = True,
 ) -> EvidenceEvent:
-    """An event `day` days before NOW (fractions are parts of a day)."""
+    """An event `day` days before NOW (fractions are parts of a day); its token binds its
+    address (as new tokens do) unless `bound` is false or the address is unknown."""
     return EvidenceEvent(
         event_id=next(_ids) if event_id is None else event_id,
         realm="shop" if valid else None,
@@ -84,6 +87,7 @@ def ev(
         verp_valid=valid,
         at=NOW - round(day * DAY),
         message_id=f"<m{day}@shop.example>",
+        bound=bound and valid and known_address(address) is not None,
     )
 
 
@@ -282,6 +286,70 @@ def test_two_addresses_of_one_user_are_counted_apart() -> None:
     assert decision.address == ADDRESS
 
 
+# --- which address a decision may act on (issue 12, item 1) -----------------------------------
+
+VICTIM = "victim@example.org"
+
+
+def test_a_complaint_from_a_token_that_binds_another_address_never_names_it() -> None:
+    """The forgery of the issue: user 42 mails their own token an X-Apple-Unsubscribe with
+    From: the victim.  The analysis records it as an address mismatch (unverified), so it
+    reaches the policy as an unverified event: it never counts, whatever the adapter says."""
+    forged = ev(0, Severity.NONE, kind=MessageKind.FEEDBACK, reason=Reason.FEEDBACK,
+                address=VICTIM, valid=False)  # fmt: skip
+    for current in (None, ADDRESS):
+        decision = run(forged, current=current)
+        assert decision.kind is DecisionKind.NONE
+        assert decision.address != VICTIM
+        assert dict(decision.ignored) == {Ignored.UNVERIFIED: 1}
+
+
+def test_a_complaint_acts_at_once_on_the_address_its_token_binds() -> None:
+    complaint = ev(0, Severity.NONE, kind=MessageKind.FEEDBACK, reason=Reason.FEEDBACK)
+    decision = run(complaint)
+    assert (decision.kind, decision.trigger, decision.address) == (
+        DecisionKind.SUPPRESS, Trigger.COMPLAINT, ADDRESS,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", [MessageKind.FEEDBACK, MessageKind.BOUNCE])
+def test_evidence_without_a_binding_acts_on_the_user_never_on_its_address(
+    kind: MessageKind,
+) -> None:
+    """A token that binds nothing (made before binding, or BounceHandler's) proves the user,
+    not the address the report names: without an adapter the decision names no address (the
+    sending side resolves the user's); it never becomes the victim's."""
+    severity, reason = (
+        (Severity.NONE, Reason.FEEDBACK) if kind is MessageKind.FEEDBACK
+        else (Severity.HARD, Reason.USERUNKNOWN)
+    )  # fmt: skip
+    events = [ev(day, severity, kind=kind, reason=reason, address=VICTIM, bound=False)
+              for day in (3, 2, 1)]  # fmt: skip
+    decision = run(*events)
+    assert (decision.kind, decision.address) == (DecisionKind.SUPPRESS, None)
+
+
+def test_unbound_evidence_counts_for_the_current_address_only() -> None:
+    about_victim = [ev(day, address=VICTIM, bound=False) for day in (3, 2, 1)]
+    decision = run(*about_victim, current=ADDRESS)
+    assert decision.kind is DecisionKind.NONE
+    assert dict(decision.ignored) == {Ignored.OTHER_ADDRESS: 3}
+    about_ann = [ev(day, bound=False) for day in (3, 2, 1)]
+    decision = run(*about_ann, current=ADDRESS)
+    assert (decision.kind, decision.address) == (DecisionKind.SUPPRESS, ADDRESS)
+
+
+def test_unbound_evidence_is_counted_apart_from_a_bound_address() -> None:
+    """Without an adapter, two bound days of ann and one unbound day make no three days of
+    ann; three unbound days act on the user (no address)."""
+    decision = run(ev(3), ev(2), ev(1, bound=False))
+    assert (decision.kind, decision.hard_days, decision.address) == (
+        DecisionKind.NONE, 2, ADDRESS,
+    )  # fmt: skip
+    decision = run(ev(5), ev(3, bound=False), ev(2, bound=False), ev(1, bound=False))
+    assert (decision.kind, decision.address) == (DecisionKind.SUPPRESS, None)
+
+
 def test_an_event_without_address_counts_for_the_current_address() -> None:
     decision = run(ev(3), ev(2), ev(1, address=""), current=ADDRESS)
     assert decision.kind is DecisionKind.SUPPRESS
@@ -398,6 +466,28 @@ def test_different_reasons_or_complaints_make_no_incident() -> None:
     assert detect_incidents(complaints, SETTINGS, NOW) == []
 
 
+def test_unverified_bounces_make_no_incident_but_a_reported_burst() -> None:
+    """Issue 12, item 4: anyone can mail five bounces without a token naming one domain.
+    They are a burst to report, never an incident that hides real users' bounces."""
+    forged = [dataclasses.replace(e, verp_valid=False, realm=None, user_id=None)
+              for e in _spike(Reason.USERUNKNOWN)]  # fmt: skip
+    assert detect_incidents(forged, SETTINGS, NOW) == []
+    group = (IncidentScope.DOMAIN, "example.net", Reason.USERUNKNOWN)
+    assert policy.incidents_of_group(group, forged, SETTINGS, NOW) == []
+    (burst,) = policy.unverified_bursts(group, forged, SETTINGS, NOW)
+    assert (burst.key, burst.users, burst.active) == ("example.net", 5, True)
+    assert "unverified burst domain=example.net reason=userunknown addresses=5" in (
+        policy.describe_burst(burst)
+    )
+    hostile = dataclasses.replace(burst, key="mx\x1b]0;owned\x07 " + "x" * 500)
+    line = policy.describe_burst(hostile)
+    assert line.isprintable() and "\x1b" not in line and len(line) < 260
+    assert policy.unverified_bursts(group, _spike(Reason.USERUNKNOWN), SETTINGS, NOW) == []
+    # four verified users and the forged ones: no incident either (four < min_users)
+    mixed = _spike(Reason.USERUNKNOWN, users=4) + forged
+    assert detect_incidents(mixed, SETTINGS, NOW) == []
+
+
 # --- circuit breaker ---------------------------------------------------------------------------
 
 BREAKER = PolicySettings(
@@ -454,6 +544,19 @@ def test_breaker_trips_on_too_many_sender_side_bounces() -> None:
     assert "55% of 20 bounces" in trip.detail
     half = _seen(10, Fault.SENDER) + _seen(10, first=100)  # 50% is not above the limit
     assert check_breaker([], half, BREAKER, NOW, mode=Mode.ENFORCE) is None
+
+
+def test_breaker_counts_only_verified_bounces() -> None:
+    """Issue 12, item 4: 21 forged sender-side bounces (no token) in an hour paused
+    enforcement; unverified bounces neither trip the breaker nor dilute a real trip."""
+    forged = [dataclasses.replace(e, verp_valid=False, realm=None, user_id=None)
+              for e in _seen(25, Fault.SENDER, first=300)]  # fmt: skip
+    assert policy.tally_events(forged, NOW - HOUR, NOW).bounces == 0
+    assert check_breaker([], forged, BREAKER, NOW, mode=Mode.ENFORCE) is None
+    forged_fine = [dataclasses.replace(e, fault=Fault.RECIPIENT) for e in forged]
+    real = _seen(11, Fault.SENDER) + _seen(9, first=100)
+    trip = check_breaker([], real + forged_fine, BREAKER, NOW, mode=Mode.ENFORCE)
+    assert trip is not None and "55% of 20 bounces" in trip.detail
 
 
 def test_breaker_needs_a_minimum_sample_for_shares() -> None:

@@ -395,7 +395,7 @@ def _verp_sample(directory: Path, user: int, address: str, when: datetime | None
     """A corpus bounce for `address`, with a signed VERP Delivered-To header, as a file."""
     verp = VerpSettings(domain="bounces.example.org", keys=(VerpKey("k", KEY.encode()),))
     moment = int((when or datetime.now(UTC)).timestamp()) - 600
-    token = make_address(verp, user_id=user, realm="wiki", now=moment)
+    token = make_address(verp, user_id=user, address=address, realm="wiki", now=moment)
     data = (CORPUS / "lhost-postfix-33.eml").read_bytes()
     data = data.replace(b"userunknown@libsisimai.org", address.encode())
     number = next(_SAMPLES)  # distinct bytes each call, as real bounces are

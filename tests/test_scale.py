@@ -208,9 +208,10 @@ def _copy(config: Path, to: Path) -> None:
 
 
 def _bounces(first: int, count: int, prefix: str) -> list[bytes]:
+    addresses = {n: f"u{n}@d{n % 50}.example" for n in range(first, first + count)}
     return [
-        hard_bounce(token_for(n), f"u{n}@d{n % 50}.example", f"{prefix}{n}", own_mx=True)
-        for n in range(first, first + count)
+        hard_bounce(token_for(n, address=a), a, f"{prefix}{n}", own_mx=True)
+        for n, a in addresses.items()
     ]
 
 

@@ -331,3 +331,65 @@ def test_migration_5_fills_the_domain_of_existing_events_and_reruns_safely(store
     migrations._m5(database.obj)  # the column and the index exist: nothing to do
     assert Event.select().where(Event.domain.is_null()).count() == 0
     assert LATEST_VERSION >= 5 and 5 in store.schema_versions()
+
+
+def test_migration_7_adds_the_binding_and_old_events_read_as_unbound(store: Store) -> None:
+    store.record_batch([entry(1, events=(event("ann@example.org", address_bound=True),))], NOW)
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert [e.bound for e in history.events] == [True]
+    migrate(SchemaMigrator.from_database(database.obj).drop_column("bounce_event", "address_bound"))
+    migrations._m7(database.obj)  # an upgraded database: the events recorded before
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert [(e.address, e.bound) for e in history.events] == [("ann@example.org", False)]
+    assert [e.address_bound for e in store.user_events("wiki", 7, NOW - timedelta(days=1))] == [
+        False
+    ]
+    migrations._m7(database.obj)  # the column exists: nothing to do
+    store.record_batch([entry(2, events=(event("bob@example.org", address_bound=True),))], NOW)
+    history = store.user_history("wiki", 7, NOW - timedelta(days=1))
+    assert sorted((e.address, e.bound) for e in history.events) == [
+        ("ann@example.org", False),
+        ("bob@example.org", True),
+    ]
+    assert 6 in store.schema_versions()
+
+
+def test_a_token_one_past_the_largest_user_id_still_records(store: Store) -> None:
+    """Issue 12, item 7: a signed native token for user 2**63 (one past a signed BIGINT) was
+    accepted and made `record_batch` fail (OverflowError) on every backend; it is malformed
+    now, so its bounce is recorded as unverified evidence.  2**63 - 1 records as it is."""
+    from helpers_mail import KEY, VERP, hard_bounce
+
+    from reconciler.classify import Classifier
+    from reconciler.entries import Destinations, ledger_entry
+    from reconciler.records import RawMessage, VerpFailure
+    from reconciler.rules import load_rules
+    from reconciler.verp import EPOCH, _native_mac, _verpbh
+
+    def token(user_id: int) -> str:
+        issued = int(NOW.timestamp()) - 600
+        mac = _native_mac(VERP.keys[0], "", user_id, issued, "")
+        time36 = _verpbh.base36(issued - EPOCH).rjust(6, "0")
+        return f"bounces+c{_verpbh.base36(user_id)}.{time36}{mac}@{VERP.domain}"
+
+    assert VERP.keys[0].secret == KEY
+    classifier = Classifier(load_rules(None, use_shipped=True).rules)
+    folders = Destinations("processed", "unmatched", "quarantine")
+    entries = []
+    for uid, user_id in ((1, 2**63), (2, 2**63 - 1)):
+        data = hard_bounce(token(user_id), f"u{uid}@example.net", f"t{uid}", own_mx=True)
+        raw = RawMessage(BOX, 1, uid, data, received_at=NOW)
+        entries.append(ledger_entry(raw, _Inputs(classifier, VERP), folders, NOW)[0])
+    assert store.record_batch(entries, NOW, None) == BatchResult(recorded=(1, 2))
+    past, largest = (store.get_entry(BOX, 1, uid) for uid in (1, 2))
+    assert past is not None and past.outcome is MessageOutcome.UNMATCHED
+    assert largest is not None and largest.outcome is MessageOutcome.PROCESSED
+    assert [e.verp_failure for e in entries[0].events] == [VerpFailure.MALFORMED]
+    recorded = store.user_events("", 2**63 - 1, NOW - timedelta(days=1))  # a token without realm
+    assert [e.user_id for e in recorded] == [2**63 - 1]
+
+
+class _Inputs:
+    def __init__(self, classifier: object, verp: object) -> None:
+        self.classifier = classifier
+        self.verp = verp

@@ -37,7 +37,8 @@ from reconciler.records import (
     Trigger,
     UndoFilter,
 )
-from reconciler.store import Store
+from reconciler.store import Store, migrations
+from reconciler.store.models import database
 
 T = int(NOW.timestamp())
 HOUR = timedelta(hours=1)
@@ -192,6 +193,24 @@ def test_acted_on_and_undone(store: Store) -> None:
     assert store.mark_undone(stored.id, NOW + HOUR) is True
     assert store.mark_undone(stored.id, NOW + HOUR) is False
     assert store.acted_on("wiki", 7, "user7@example.org") is None
+
+
+def test_one_claim_to_act_per_user_and_address_until_undone(store: Store) -> None:
+    """Migration 8 (issue 12, item 9): the claim is unique per realm, user and address (any
+    case); an undo gives it back; the migration re-runs safely."""
+    first = store.record_decision(applied(7), "run-1", NOW)
+    with store.transaction():
+        assert store.claim_acting(applied(7), NOW) is True
+        store.bind_acting(applied(7), first.id)
+    assert store.claim_acting(applied(7, address="USER7@Example.org"), NOW) is False
+    assert store.claim_acting(applied(7, address="other@example.org"), NOW) is True
+    assert store.claim_acting(applied(8), NOW) is True
+    store.bind_acting(applied(8), None)  # an unused claim given back
+    assert store.claim_acting(applied(8), NOW) is True
+    assert store.mark_undone(first.id, NOW + HOUR) is True
+    assert store.claim_acting(applied(7), NOW + HOUR) is True  # free again after the undo
+    migrations._m8(database.obj)  # the table exists: nothing to do
+    assert 8 in store.schema_versions()
 
 
 def test_recent_actions_and_events_feed_the_breaker(store: Store) -> None:

@@ -28,7 +28,7 @@ def _with_token_in_original(data: bytes, user: int) -> bytes | None:
     if original is None or not original.return_path or "@" not in original.return_path:
         return None
     old = original.return_path.strip("<> ").encode()
-    token = make_address(VERP, user_id=user, realm="chain", now=NOW).encode()
+    token = make_address(VERP, user_id=user, address=None, realm="chain", now=NOW).encode()
     # only occurrences after the bounce's own header block: the copy of the original
     head_end = _HEAD_END.search(data)
     cut = head_end.end() if head_end else 0
@@ -39,7 +39,7 @@ def _with_token_in_delivery_header(data: bytes, user: int) -> tuple[bytes, str] 
     found = _HEADER.search(_HEAD_END.split(data, 1)[0])  # the bounce's own header block
     if found is None:
         return None
-    token = make_address(VERP, user_id=user, realm="chain", now=NOW).encode()
+    token = make_address(VERP, user_id=user, address=None, realm="chain", now=NOW).encode()
     start, end = found.span(2)
     return data[:start] + token + data[end:], found.group(1).decode().lower()
 

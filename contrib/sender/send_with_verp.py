@@ -2,8 +2,9 @@
 
 The envelope sender (MAIL FROM) is `bounces+TOKEN@bounces.example.org`, made by
 `reconciler.verp.make_address` for the user the message goes to; a bounce then comes back to
-that address and names the user.  The token carries a send reference derived from the
-Message-ID, so one send is counted once.
+that address and names the user.  The token binds the recipient's address (a bounce or a
+complaint about any other address never counts against the user) and carries a send reference
+derived from the Message-ID, so one send is counted once.
 
     RECONCILER_VERP_KEY=$(cat /etc/reconciler/verp-key-a) \\
     python send_with_verp.py --user 12345 --realm enwiki --to kim@example.net \\
@@ -69,10 +70,11 @@ def build_message(
 def return_path_for(
     settings: VerpSettings, message: EmailMessage, user_id: int, realm: str | None, now: int
 ) -> str:
-    """The signed return path for this message and user."""
+    """The signed return path for this message and user, bound to its recipient."""
     return make_address(
-        settings, user_id=user_id, realm=realm, message_id=str(message["Message-ID"]), now=now
-    )
+        settings, user_id=user_id, address=str(message["To"]), realm=realm,
+        message_id=str(message["Message-ID"]), now=now,
+    )  # fmt: skip
 
 
 def send(smtp: _Smtp, message: EmailMessage, return_path: str) -> None:

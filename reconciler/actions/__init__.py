@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from reconciler.actions.base import Action
 from reconciler.actions.command import CommandAction
-from reconciler.actions.run import apply_pending, carry_out, reinstate, retry_failed, undo
+from reconciler.actions.run import (
+    PENDING_GRACE,
+    apply_pending,
+    carry_out,
+    reinstate,
+    retry_failed,
+    undo,
+)
 from reconciler.actions.suppress import SuppressAction
 from reconciler.actions.webhook import WebhookAction, deliver_due
 from reconciler.config import ActionsSettings, MediaWikiSettings
@@ -22,6 +29,7 @@ from reconciler.errors import ActionError
 from reconciler.store import Store
 
 __all__ = [
+    "PENDING_GRACE",
     "Action",
     "CommandAction",
     "SuppressAction",

@@ -5,14 +5,16 @@ decision: the decision, the suppression, the outbox event, a PENDING action-log 
 outside action (command, mediawiki) and the "applied" mark commit together.  The outside
 actions run after that commit and replace their PENDING row with the outcome.  A crash in
 between leaves PENDING rows and a failure leaves FAILED rows; `retry_failed` runs those again
-(the mediawiki action skips a user already unconfirmed, so a second run is harmless).
+(PENDING ones only once surely not running: PENDING_GRACE), one worker each (the mediawiki
+action skips a user already unconfirmed; the command and webhook carry the decision's event id,
+which a receiver uses to ignore a repeat after a crash).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reconciler.actions.base import Action
 from reconciler.actions.suppress import SuppressAction
@@ -29,11 +31,14 @@ from reconciler.records import (
 )
 from reconciler.store import Store
 
-__all__ = ["apply_pending", "carry_out", "reinstate", "retry_failed", "undo"]
+__all__ = ["PENDING_GRACE", "apply_pending", "carry_out", "reinstate", "retry_failed", "undo"]
 
 log = logging.getLogger(__name__)
 
 Done = tuple[StoredDecision, list[ActionOutcome]]
+# An outside action logged PENDING this long ago is not running any more (a crash left it):
+# longer than any action may take (a command's timeout is at most an hour).
+PENDING_GRACE = timedelta(hours=2)
 
 
 def _attempt(action: Action, stored: StoredDecision, now: datetime) -> ActionOutcome:
@@ -79,16 +84,19 @@ def _run_outside(
 
 
 def retry_failed(store: Store, actions: Sequence[Action], now: datetime) -> list[ActionRecord]:
-    """Run PENDING (left by a crash) and FAILED actions again; returns the updated records.
+    """Run FAILED actions again, and PENDING ones older than PENDING_GRACE (left by a crash);
+    returns the updated records.
 
+    A younger PENDING action may be running in another worker right now; of two workers that
+    retry the same action, one claims it (`claim_action`) and runs it, the other skips it.
     Actions no longer enabled are left as they are.  Call it each cycle (or from the CLI).
     """
     by_name = {a.name: a for a in actions}
     updated: list[ActionRecord] = []
-    for record in store.unfinished_actions():
+    for record in store.unfinished_actions(pending_before=now - PENDING_GRACE):
         action = by_name.get(record.action)
         stored = store.get_decision(record.decision_id)
-        if action is None or stored is None:
+        if action is None or stored is None or not store.claim_action(record, now):
             continue
         updated.append(store.update_action(record.id, _attempt(action, stored, now), now))
     return updated
@@ -105,22 +113,36 @@ def carry_out(
     disposition is APPLIED.  The decision, its local actions (suppression, outbox event) and
     the PENDING rows of the outside actions commit in ONE transaction; the outside actions
     run after it.  Nothing is applied again when an applied, not undone decision already
-    covers the same user and address (the new decision then stays unapplied).  Returns the
-    stored decision and the outcomes (empty when nothing was applied)."""
+    covers the same user and address (the new decision then stays unapplied), also when two
+    workers apply at once: the claim (`claim_acting`) comes first in the transaction, and one
+    of them gets it.  Returns the stored decision and the outcomes (empty when nothing was
+    applied)."""
     outside: _Outside = []
     with store.transaction():
+        claimed = _acts(decision) and store.claim_acting(decision, now)
         stored = store.record_decision(decision, run_id, now)
         for action in actions:
             log.info("decision %d: %s", stored.id, action.describe(stored))
-        if not _acts(decision):
-            return stored, []
-        earlier = store.acted_on(decision.realm, decision.user_id, decision.address)
-        if earlier is not None:
-            log.info("decision %d: already applied by decision %d", stored.id, earlier.id)
+        if not _acts(decision) or not _keep_claim(store, stored, claimed):
             return stored, []
         outcomes, outside = _apply_local(store, actions, stored, now)
     applied = store.get_decision(stored.id) or stored
     return applied, outcomes + _run_outside(store, outside, applied, now)
+
+
+def _keep_claim(store: Store, stored: StoredDecision, claimed: bool) -> bool:
+    """Whether `stored` acts: it holds the claim and no earlier decision (one applied before
+    claims existed) acts for the same user and address.  Names it as the claim's holder."""
+    d = stored.decision
+    earlier = store.acted_on(d.realm, d.user_id, d.address)
+    if claimed and earlier is None:
+        store.bind_acting(d, stored.id)
+        return True
+    if claimed:
+        store.bind_acting(d, None)  # not used: give it back
+    by = f"decision {earlier.id}" if earlier is not None else "a decision of another worker"
+    log.info("decision %d: already applied by %s", stored.id, by)
+    return False
 
 
 def apply_pending(store: Store, actions: Sequence[Action], actor: str, now: datetime) -> list[Done]:
@@ -133,7 +155,7 @@ def apply_pending(store: Store, actions: Sequence[Action], actor: str, now: date
     for stored in store.pending_decisions():
         d = stored.decision
         with store.transaction():
-            if store.acted_on(d.realm, d.user_id, d.address) is not None:
+            if not _keep_claim(store, stored, store.claim_acting(d, now)):
                 store.supersede_pending(d, now)  # an enforced decision already covers it
                 continue
             outcomes, outside = _apply_local(store, actions, stored, now)

@@ -31,7 +31,7 @@ class SuppressAction:
     def describe(self, decision: StoredDecision) -> str:
         d = decision.decision
         if not d.address:
-            return "suppress: nothing (the address is unknown)"
+            return "suppress: nothing (no address proven: the decision is about the user)"
         return (
             f"suppress: add {mask_address(d.address, self._show)} of {d.realm}:{d.user_id} to the "
             f"suppression list (rule {d.rule or '-'}, decision {decision.id})"
@@ -40,7 +40,9 @@ class SuppressAction:
     def apply(self, decision: StoredDecision, now: datetime) -> ActionOutcome:
         d = decision.decision
         if not d.address:
-            return ActionOutcome(self.name, ActionStatus.SKIPPED, "the address is unknown")
+            return ActionOutcome(
+                self.name, ActionStatus.SKIPPED, "no address proven (the user only)"
+            )
         reason = " ".join(filter(None, (d.rule, ",".join(d.reasons))))
         entry = Suppression(d.address, d.realm, d.user_id, reason, now, decision.id)
         if not self._store.add_suppression(entry):

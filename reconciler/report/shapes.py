@@ -178,6 +178,7 @@ def _event(stored: StoredEvent, mode: Mode) -> Json:
         "verp_valid": e.verp_valid,
         "verp_failure": e.verp_failure.value if e.verp_failure else None,
         "send_ref": e.send_ref,
+        "address_bound": e.address_bound,
         "mode": mode.value,
     }
 

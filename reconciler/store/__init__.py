@@ -94,6 +94,12 @@ class Store(PolicyStore, ReportStore, LeaseStore):
     def close(self) -> None:
         unbind()
 
+    @wrap_errors("closing a thread's connection")
+    def release_connection(self) -> None:
+        """Close the calling thread's connection (peewee keeps one per thread): for a helper
+        thread that is done with the store.  The other threads keep theirs."""
+        database.obj.close()
+
     @wrap_errors("reconnecting to the database")
     def reconnect(self) -> None:
         """Drop and reopen the connection: a daemon calls this at the start of each cycle so a

@@ -13,6 +13,7 @@ from reconciler.store.policyconvert import normalise, to_action, to_outbox, to_s
 __all__ = [
     "actions_of",
     "add_suppression",
+    "claim_action",
     "due_outbox",
     "enqueue",
     "find_suppression",
@@ -105,20 +106,40 @@ def update_action(record_id: int, outcome: ActionOutcome, now: datetime) -> Acti
     return to_action(row, DecisionRow.get_by_id(row.__data__["decision"]))
 
 
-def unfinished_actions(limit: int = 100) -> list[ActionRecord]:
-    """PENDING or FAILED actions of decisions not undone, oldest first (to run again)."""
+def unfinished_actions(
+    limit: int = 100, pending_before: datetime | None = None
+) -> list[ActionRecord]:
+    """PENDING or FAILED actions of decisions not undone, oldest first (to run again);
+    with `pending_before`, only the PENDING ones logged at or before that time."""
+    unfinished = ActionLog.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
+    if pending_before is not None:
+        stale = (ActionLog.status == ActionStatus.PENDING.value) & (
+            ActionLog.at <= to_db(pending_before)
+        )
+        unfinished = (ActionLog.status == ActionStatus.FAILED.value) | stale
     query = (
         ActionLog.select(ActionLog, DecisionRow)
         .join(DecisionRow)
-        .where(
-            ActionLog.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
-            & ActionLog.undone_at.is_null()
-            & DecisionRow.undone_at.is_null()
-        )
+        .where(unfinished & ActionLog.undone_at.is_null() & DecisionRow.undone_at.is_null())
         .order_by(ActionLog.id)
         .limit(limit)
     )
     return [to_action(row, row.decision) for row in query]
+
+
+def claim_action(record: ActionRecord, now: datetime) -> bool:
+    """Mark an unfinished action PENDING as of `now`, only if it is still as `record` read it
+    (same status, same time): of two workers about to run it again, exactly one gets True."""
+    changed = (
+        ActionLog.update(status=ActionStatus.PENDING.value, detail="about to run", at=to_db(now))
+        .where(
+            (ActionLog.id == record.id)
+            & (ActionLog.status == record.status.value)
+            & (ActionLog.at == to_db(record.at))
+        )
+        .execute()
+    )
+    return bool(changed)
 
 
 def mark_action_undone(record_id: int, now: datetime) -> bool:

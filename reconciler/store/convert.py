@@ -57,6 +57,7 @@ def to_event(row: Event) -> BounceEvent:
         verp_valid=row.verp_valid,
         verp_failure=VerpFailure(row.verp_failure) if row.verp_failure else None,
         send_ref=row.send_ref,
+        address_bound=bool(row.address_bound),
     )
 
 
@@ -87,6 +88,7 @@ def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, A
         "event_time": to_db(event.event_time),
         "created_at": now,
         "domain": domain_of(event.recipient)[:255],
+        "address_bound": event.address_bound,
     }
 
 
@@ -111,6 +113,7 @@ EVIDENCE_FIELDS = (
     Event.event_time,
     Event.original_message_id,
     Event.send_ref,
+    Event.address_bound,
 )
 _KINDS = {member.value: member for member in MessageKind}
 _REASONS = {member.value: member for member in Reason}
@@ -121,7 +124,7 @@ _FAULTS = {member.value: member for member in Fault}
 def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
     """An EvidenceEvent from the values of EVIDENCE_FIELDS, in that order."""
     (event_id, realm, user_id, recipient, remote_mta, kind, reason, severity, fault, verp_valid,
-     event_time, message_id, send_ref) = values  # fmt: skip
+     event_time, message_id, send_ref, bound) = values  # fmt: skip
     return EvidenceEvent(
         event_id=int(event_id),
         realm=realm,
@@ -137,4 +140,5 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         at=int(from_db(event_time).timestamp()),
         message_id=message_id,
         send_ref=send_ref,
+        bound=bool(bound),
     )

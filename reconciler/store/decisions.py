@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -23,13 +24,15 @@ from reconciler.records import (
 )
 from reconciler.store.connection import from_db, to_db
 from reconciler.store.convert import EVIDENCE_FIELDS, evidence
-from reconciler.store.models import DecisionRow, Event
+from reconciler.store.models import ActingRow, DecisionRow, Event, database
 from reconciler.store.policyconvert import decision_row, from_unix, normalise, to_stored, unix
 
 __all__ = [
     "acted_on",
     "applied_decisions",
+    "bind_acting",
     "bounce_groups",
+    "claim_acting",
     "get_decision",
     "list_decisions",
     "mark_applied",
@@ -116,12 +119,43 @@ def supersede_pending(decision: Decision, now: datetime) -> int:
 
 
 def mark_undone(decision_id: int, now: datetime) -> bool:
+    """Mark a decision undone; its user and address are free for another to act on."""
     changed = (
         DecisionRow.update(undone_at=to_db(now))
         .where((DecisionRow.id == decision_id) & DecisionRow.undone_at.is_null())
         .execute()
     )
+    ActingRow.delete().where(ActingRow.decision == decision_id).execute()
     return bool(changed)
+
+
+def _acting_key(decision: Decision) -> str:
+    address = normalise(decision.address) if decision.address else ""
+    return hashlib.sha256(f"{decision.realm}\n{decision.user_id}\n{address}".encode()).hexdigest()
+
+
+def claim_acting(decision: Decision, now: datetime) -> bool:
+    """Take the right to act for the decision's user and address: False when another
+    decision holds it (waiting for that one's transaction first, where it is still open).
+
+    Make it the first write of the transaction that applies the decision: a worker that waits
+    here holds no other lock, so two workers never wait for each other.
+    """
+    try:
+        with database.atomic():  # a savepoint: a taken key leaves the caller's work intact
+            ActingRow.insert(acting_key=_acting_key(decision), since=to_db(now)).execute()
+    except pw.IntegrityError:
+        return False
+    return True
+
+
+def bind_acting(decision: Decision, decision_id: int | None) -> None:
+    """Name the recorded decision that holds the claim (None: give the claim back)."""
+    own = ActingRow.acting_key == _acting_key(decision)
+    if decision_id is None:
+        ActingRow.delete().where(own & ActingRow.decision.is_null()).execute()
+    else:
+        ActingRow.update(decision=decision_id).where(own).execute()
 
 
 def acted_on(realm: str, user_id: int, address: str | None) -> StoredDecision | None:
@@ -223,18 +257,17 @@ def _recorded_evidence(condition: pw.Expression, limit: int | None = None) -> li
 
 def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:
     """`tally_events` of the events recorded in [since, until] whose event time (unix seconds,
-    whole) is in (window[0], window[1]]: counted by the database, not read row by row."""
+    whole) is in (window[0], window[1]]: verified ones only, counted by the database, not read
+    row by row."""
     low, high = window  # int(at) > low  <=>  at >= low + 1;  int(at) <= high  <=>  at < high + 1
     base = (
         _recorded(since, until)
         & (Event.event_time >= from_unix(low + 1))
         & (Event.event_time < from_unix(high + 1))
     )
-    users = (
-        Event.select(Event.realm, Event.user_id)
-        .where(base & (Event.verp_valid == True) & Event.user_id.is_null(False))  # noqa: E712
-        .distinct()
-    )
+    verified = (Event.verp_valid == True) & Event.realm.is_null(False)  # noqa: E712 (SQL)
+    base &= verified & Event.user_id.is_null(False)
+    users = Event.select(Event.realm, Event.user_id).where(base).distinct()
     bounce = base & (Event.kind == MessageKind.BOUNCE.value)
     sender = bounce & (Event.fault == Fault.SENDER.value)
     return EventTally(

@@ -242,6 +242,43 @@ def _m6(db: pw.Database) -> None:
             ).execute()
 
 
+def _m7(db: pw.Database) -> None:
+    """Whether the VERP token binds an event's recipient (issue 12): NULL for the events
+    recorded before, which no token bound."""
+    if "address_bound" not in {column.name for column in db.get_columns("bounce_event")}:
+        migrator = SchemaMigrator.from_database(db)
+        field = pw.BooleanField(null=True)
+        run_migration(migrator.add_column("bounce_event", "address_bound", field))
+
+
+class _V8Decision(_V1Base):
+    """The `decision` table as migration 8 refers to it (never created here)."""
+
+    id = pw.AutoField()
+
+    class Meta:
+        table_name = "decision"
+
+
+class _V8Acting(_V1Base):
+    """Frozen copy of `models.ActingRow` at version 8."""
+
+    id = pw.AutoField()
+    acting_key = pw.CharField(max_length=64, unique=True)
+    decision = pw.ForeignKeyField(_V8Decision, null=True, on_delete="CASCADE")
+    since = pw.DateTimeField()
+
+    class Meta:
+        table_name = "acting"
+
+
+def _m8(db: pw.Database) -> None:
+    """One acting decision per (realm, user, address) at a time (issue 12).  Decisions
+    applied before have no row; the decide stage still finds them (`acted_on`)."""
+    with db.bind_ctx((_V8Decision, _V8Acting)):
+        db.create_tables((_V8Acting,), safe=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -251,6 +288,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
     Migration(5, "recipient domain of each event; index on event time (incidents)", _m5),
     Migration(6, "incidents keyed by the digest of their key (any length), text beside it", _m6),
+    Migration(7, "whether the VERP token binds each event's recipient", _m7),
+    Migration(8, "acting: one acting decision per user and address at a time", _m8),
 )
 
 

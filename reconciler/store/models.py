@@ -16,6 +16,7 @@ import peewee as pw
 
 __all__ = [
     "MODELS",
+    "ActingRow",
     "ActionLog",
     "Attempt",
     "AuditRow",
@@ -104,6 +105,8 @@ class Event(_Base):
     event_time = pw.DateTimeField(index=True)
     created_at = pw.DateTimeField(index=True)
     domain = pw.CharField(max_length=255, null=True)  # of the recipient, lower case (migration 5)
+    # the VERP token binds the recipient (migration 7; NULL: recorded before, not bound)
+    address_bound = pw.BooleanField(null=True)
 
     class Meta:
         indexes = (
@@ -282,6 +285,23 @@ class IncidentRow(_Base):
         table_name = "incident"
 
 
+class ActingRow(_Base):
+    """Migration 8: which decision acts for a (realm, user, address), while its actions stand.
+
+    `acting_key` is a digest of the three, unique: the first statement of the transaction that
+    applies a decision inserts it, so of two workers applying for the same user and address at
+    once, the second waits for the first and then finds the key taken.  Deleted on undo.
+    """
+
+    id = pw.AutoField()
+    acting_key = pw.CharField(max_length=64, unique=True)
+    decision = pw.ForeignKeyField(DecisionRow, null=True, on_delete="CASCADE")
+    since = pw.DateTimeField()
+
+    class Meta:
+        table_name = "acting"
+
+
 class Watermark(_Base):
     """How far a stage has read a table, by name (e.g. the decide stage over events)."""
 
@@ -325,4 +345,5 @@ MODELS: tuple[type[Any], ...] = (
     IncidentRow,
     Watermark,
     LeaseRow,
+    ActingRow,
 )

@@ -124,6 +124,18 @@ class PolicyStore:
     def mark_undone(self, decision_id: int, now: datetime) -> bool:
         return decisions.mark_undone(decision_id, now)
 
+    @wrap_errors("claiming a decision's actions")
+    def claim_acting(self, decision: Decision, now: datetime) -> bool:
+        """Take the right to act for the decision's user and address, first thing in the
+        transaction that applies it: False when another decision acts for them (its actions
+        stand); of two workers at once, one gets True (see `store.decisions.claim_acting`)."""
+        return decisions.claim_acting(decision, now)
+
+    @wrap_errors("naming the acting decision")
+    def bind_acting(self, decision: Decision, decision_id: int | None) -> None:
+        """Name the recorded decision holding the claim, or (None) give an unused claim back."""
+        decisions.bind_acting(decision, decision_id)
+
     @wrap_errors("looking up earlier actions")
     def acted_on(self, realm: str, user_id: int, address: str | None) -> StoredDecision | None:
         """The latest applied, not undone decision for this user and address (None: none):
@@ -225,9 +237,18 @@ class PolicyStore:
         return actions.update_action(record_id, outcome, now)
 
     @wrap_errors("listing unfinished actions")
-    def unfinished_actions(self, limit: int = 100) -> list[ActionRecord]:
-        """PENDING (a crash) or FAILED actions of decisions not undone: to run again."""
-        return actions.unfinished_actions(limit)
+    def unfinished_actions(
+        self, limit: int = 100, pending_before: datetime | None = None
+    ) -> list[ActionRecord]:
+        """PENDING (a crash) or FAILED actions of decisions not undone: to run again; with
+        `pending_before`, only PENDING ones logged before then (others may be running)."""
+        return actions.unfinished_actions(limit, pending_before)
+
+    @wrap_errors("claiming an action")
+    def claim_action(self, record: ActionRecord, now: datetime) -> bool:
+        """Take an unfinished action to run it again: True for exactly one of the workers
+        that read it as `record` (it becomes PENDING as of `now`)."""
+        return actions.claim_action(record, now)
 
     @wrap_errors("marking an action undone")
     def mark_action_undone(self, record_id: int, now: datetime) -> bool:
