@@ -22,7 +22,7 @@ from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import LoginError
 
 from reconciler.config import MailboxSettings, is_loopback
-from reconciler.errors import SourceError
+from reconciler.errors import SourceError, SourceUnavailable
 from reconciler.records import RawMessage
 
 __all__ = ["ImapSource", "SourceUnavailable", "check_security"]
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 
 _MOVE_CHUNK = 1000  # UIDs per MOVE/COPY command: keeps command lines short
 _SECURITY = ("tls", "starttls", "none")
-
-
-class SourceUnavailable(SourceError):
-    """The server could not be reached or dropped the connection: worth a retry later."""
 
 
 def check_security(settings: MailboxSettings) -> None:
