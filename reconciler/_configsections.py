@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler._configauth import build_credentials
 from reconciler._configmonitor import build_digest, build_metrics
 from reconciler._configpolicy import build_actions, build_policy
 from reconciler._configread import Context, Table, field_default, world_readable
@@ -102,20 +103,16 @@ def _folders(t: Table) -> dict[str, str]:
 
 
 def _mailbox(t: Table) -> MailboxSettings:
-    if t.has("password"):
-        raise t.fail(
-            "password", "a literal password is not accepted; use password_env or password_file"
-        )
     name, host = t.string("name"), t.string("host")
     if not _NAME.fullmatch(name):
         raise t.fail("name", f'expected 1-64 of A-Z a-z 0-9 _ . -, got "{name}"')
     security, allow_plaintext = _security(t, host)
-    password = t.secret("password", literal=False)
+    login = build_credentials(t)
     mailbox = MailboxSettings(
         name=name,
         host=host,
         username=t.string("username"),
-        password=t.text_secret("password", password),
+        password=login.password,
         port=t.integer("port", 993 if security == "tls" else 143, 1, 65535),
         security=security,
         tls_verify=t.boolean("tls_verify", True),
@@ -126,8 +123,10 @@ def _mailbox(t: Table) -> MailboxSettings:
         max_message_bytes=t.integer("max_message_bytes", 10 * 1024 * 1024, 1024, 1 << 31),
         fetch_bytes=t.integer("fetch_bytes", 16 * 1024 * 1024, 1 << 20, 1 << 31),
         timeout_seconds=t.number("timeout_seconds", 60.0, 0.0, 3600.0),
-        password_env=password.env,
-        password_file=password.file,
+        password_env=login.password_env,
+        password_file=login.password_file,
+        auth=login.auth,
+        oauth=login.oauth,
     )
     if not mailbox.tls_verify and security != "none":
         t.warn("tls_verify", "certificate checks are off: anyone on the path can read the password")

@@ -13,6 +13,7 @@ import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
     "ActionsSettings",
+    "Auth",
     "BounceHandlerSettings",
     "CommandSettings",
     "DaemonSettings",
@@ -34,6 +36,8 @@ __all__ = [
     "MailboxSettings",
     "MediaWikiSettings",
     "MetricsSettings",
+    "OAuthGrant",
+    "OAuthSettings",
     "RulesSettings",
     "Settings",
     "VerpKey",
@@ -74,6 +78,41 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class Auth(StrEnum):
+    """How a mailbox logs in: LOGIN with a password, or SASL with an OAuth2 access token."""
+
+    PASSWORD = "password"
+    XOAUTH2 = "xoauth2"  # Google's and Microsoft's mechanism
+    OAUTHBEARER = "oauthbearer"  # RFC 7628 (Gmail has it; Microsoft 365 does not)
+
+
+class OAuthGrant(StrEnum):
+    """How the token endpoint is asked for an access token (RFC 6749)."""
+
+    REFRESH_TOKEN = "refresh_token"  # section 6: a user's consent, given once
+    CLIENT_CREDENTIALS = "client_credentials"  # section 4.4: the application's own access
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthSettings:
+    """Where an OAuth2 mailbox gets its access tokens: `token_command`, or `token_url`.
+
+    Written as keys of the `[[mailbox]]` table itself (check-config shows them there too).
+    """
+
+    token_command: tuple[str, ...] = ()  # a program that prints a current access token
+    token_url: str = ""  # the token endpoint (with client_id and the grant's secrets)
+    grant: OAuthGrant = OAuthGrant.REFRESH_TOKEN
+    client_id: str = ""
+    scope: str = ""  # sent when set: space-separated scopes
+    client_secret: str = field(repr=False, default="")  # from client_secret_env / _file
+    refresh_token: str = field(repr=False, default="")  # from refresh_token_env / _file
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    refresh_token_env: str | None = None
+    refresh_token_file: Path | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class MailboxSettings:
     """One `[[mailbox]]` table: an IMAP folder to drain and where to move what was read."""
@@ -97,6 +136,9 @@ class MailboxSettings:
     timeout_seconds: float = 60.0
     password_env: str | None = None  # where `password` came from (one of the two is set)
     password_file: Path | None = None
+    auth: Auth = Auth.PASSWORD
+    # OAuth2 mailboxes only (their `password` is empty)
+    oauth: OAuthSettings | None = field(default=None, metadata={"inline": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +319,6 @@ class Settings:
     digest: DigestSettings = DigestSettings()
 
 
-_SECRET_FIELDS = frozenset({"password", "secret"})
-_SECRET_SOURCES = frozenset({"password_env", "password_file", "secret_env", "secret_file"})
-
-
 def resolve_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path:
     """`--config`, else `$RECONCILER_CONFIG`, else `./reconciler.toml` (relative to `cwd`)."""
     chosen = cli_path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
@@ -326,35 +364,40 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
 
 
 def _describe(prefix: str, record: Any, lines: list[tuple[str, str]]) -> None:
-    for item in dataclasses.fields(record):
+    """Every field; a secret (a field hidden from repr) is shown as where it came from, and
+    its `<name>_env` / `<name>_file` fields are not listed apart.  A field marked `inline`
+    (written as keys of the same TOML table) is listed under the record's own prefix."""
+    fields = dataclasses.fields(record)
+    secrets = {item.name for item in fields if not item.repr}
+    sources = {f"{name}_{kind}" for name in secrets for kind in ("env", "file")}
+    for item in fields:
         value = getattr(record, item.name)
         key = f"{prefix}.{item.name}"
-        if item.name in _SECRET_FIELDS:
-            lines.append((key, _describe_secret(record)))
+        if item.name in secrets:
+            lines.append((key, _describe_secret(record, item.name)))
+        elif item.metadata.get("inline"):
+            if value is not None:
+                _describe(prefix, value, lines)
         elif dataclasses.is_dataclass(value):
             _describe(key, value, lines)
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             for index, element in enumerate(value):
                 _describe(f"{key}[{index}]", element, lines)
-        elif item.name not in _SECRET_SOURCES:  # shown with the secret they hold
+        elif item.name not in sources:  # shown with the secret they hold
             shown = (", ".join(value) or "(none)") if isinstance(value, tuple) else _plain(value)
             lines.append((key, shown))
 
 
-def _describe_secret(record: object) -> str:
-    env = getattr(record, f"{_secret_stem(record)}_env", None)
-    file = getattr(record, f"{_secret_stem(record)}_file", None)
+def _describe_secret(record: object, name: str) -> str:
+    env = getattr(record, f"{name}_env", None)
+    file = getattr(record, f"{name}_file", None)
     if env:
         return f"(hidden; from environment variable {env})"
     if file:
         return f"(hidden; from file {file})"
-    if not getattr(record, _secret_stem(record)):
+    if not getattr(record, name):
         return "(none)"
     return "(hidden; written in the configuration file)"
-
-
-def _secret_stem(record: object) -> str:
-    return "password" if hasattr(record, "password_env") else "secret"
 
 
 def _plain(value: object) -> str:

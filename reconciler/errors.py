@@ -12,6 +12,7 @@ __all__ = [
     "ReconcilerError",
     "RuleError",
     "SourceError",
+    "SourceUnavailable",
     "StoreError",
     "VerpError",
 ]
@@ -27,6 +28,11 @@ class ConfigError(ReconcilerError):
 
 class SourceError(ReconcilerError):
     """A mail source (IMAP server, folder) could not be read or written."""
+
+
+class SourceUnavailable(SourceError):
+    """The server (or the token endpoint) could not be reached or dropped the connection:
+    worth a retry later, with backoff."""
 
 
 class ParseError(ReconcilerError):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from dovecot import Account, Dovecot, DovecotError  # tests/dovecot.py (tests/ is on sys.path)
+from tokenservice import TokenService
 
 from reconciler.config import MailboxSettings
 from reconciler.store import Store, open_database
@@ -82,6 +83,31 @@ def _start_dovecot(tls: bool = True) -> Dovecot:
         unavailable(f"cannot start a private dovecot: {err}")
         raise  # unreachable: unavailable() skips or fails
     return server
+
+
+@pytest.fixture(scope="session")
+def token_service() -> Iterator[TokenService]:
+    """A loopback OAuth2 token endpoint and introspection endpoint (tests/tokenservice.py)."""
+    service = TokenService()
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(token_service: TokenService) -> Iterator[Dovecot]:
+    """A private dovecot that also takes XOAUTH2 and OAUTHBEARER: its `oauth2` passdb asks
+    `token_service` about each token (introspection); PLAIN and LOGIN work as usual."""
+    root = Path(tempfile.mkdtemp(prefix="reconciler-dovecot-oauth-"))
+    try:
+        server = Dovecot(root, oauth2_url=token_service.introspection_url)
+        server.start()
+    except (DovecotError, OSError) as err:
+        shutil.rmtree(root, ignore_errors=True)
+        unavailable(f"cannot start a private dovecot with an oauth2 passdb: {err}")
+        raise  # unreachable: unavailable() skips or fails
+    yield server
+    server.cleanup()
 
 
 @pytest.fixture

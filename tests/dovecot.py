@@ -89,7 +89,7 @@ info_log_path = {root}/log/dovecot.log
 protocols = imap
 listen = {host}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth2_mechanisms}
 auth_failure_delay = 0
 default_login_user = {login}
 default_internal_user = {internal}
@@ -99,7 +99,7 @@ passdb {{
   driver = passwd-file
   args = {root}/passwd
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/mail/%u
 }}
@@ -117,6 +117,34 @@ service imap-login {{
 }}
 {ssl}"""
 
+# With `oauth2_url`: tokens are checked by introspection (RFC 7662, POST token=...) at that
+# URL, which must answer {"active": true, "username": NAME}; PLAIN and LOGIN keep the passwd file.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+"""
+_OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+# Dovecot delays every further failed login from one IP (2, 4, 8, 15 s: its anvil "auth
+# penalty"); the OAuth2 tests fail logins on purpose, so the variant turns the penalty off.
+_NO_PENALTY = """\
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+"""
+
 # As an ordinary user nothing can chroot or switch users: everything runs as ourselves.
 _NOT_ROOT = """\
 default_internal_group = {gid}
@@ -129,7 +157,9 @@ service anvil {{
 """
 
 
-def _config(root: Path, ports: dict[str, int], cert: tuple[Path, Path] | None, fmt: str) -> str:
+def _config(
+    root: Path, ports: dict[str, int], cert: tuple[Path, Path] | None, fmt: str, oauth2: bool
+) -> str:
     ids = _identity()
     imaps = f"address = {HOST}\n    port = {ports['imaps']}" if cert else "port = 0"
     ssl = f"ssl = yes\nssl_cert = <{cert[0]}\nssl_key = <{cert[1]}\n" if cert else "ssl = no\n"
@@ -138,6 +168,8 @@ def _config(root: Path, ports: dict[str, int], cert: tuple[Path, Path] | None, f
         login=ids["login"], internal=ids["internal"], uid=ids["uid"], gid=ids["gid"],
         not_root="" if os.geteuid() == 0 else _NOT_ROOT.format(gid=ids["gid"]),
         mail="sdbox:~/sdbox" if fmt == "sdbox" else "maildir:~/Maildir",
+        oauth2_mechanisms=" xoauth2 oauthbearer" if oauth2 else "",
+        oauth2_passdb=_OAUTH2_PASSDB.format(root=root) + _NO_PENALTY if oauth2 else "",
     )  # fmt: skip
 
 
@@ -145,9 +177,16 @@ class Dovecot:
     """One private dovecot instance under `root` (a directory this object owns)."""
 
     def __init__(
-        self, root: Path, *, tls: bool = False, mail_format: str = "maildir", extra: str = ""
+        self,
+        root: Path,
+        *,
+        tls: bool = False,
+        mail_format: str = "maildir",
+        oauth2_url: str | None = None,
+        extra: str = "",
     ) -> None:
         self.root = root
+        self.oauth2_url = oauth2_url  # introspection endpoint: XOAUTH2 and OAUTHBEARER work
         self.extra = extra  # more configuration lines, e.g. "imap_capability = IMAP4rev1 ..."
         self.tls = tls
         self.mail_format = mail_format
@@ -178,7 +217,11 @@ class Dovecot:
         cert = make_certificate(self.root / "tls") if self.tls else None
         self.cert_file = cert[0] if cert else None
         ports = {"imap": self.imap_port, "imaps": self.imaps_port}
-        config = _config(self.root, ports, cert, self.mail_format)
+        oauth2 = self.oauth2_url is not None
+        if oauth2:
+            conf = _OAUTH2_CONF.format(url=self.oauth2_url)
+            (self.root / "dovecot-oauth2.conf.ext").write_text(conf)
+        config = _config(self.root, ports, cert, self.mail_format, oauth2)
         self.config_file.write_text(config + (self.extra + "\n" if self.extra else ""))
 
     # -- lifecycle -------------------------------------------------------------------------

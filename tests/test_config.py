@@ -19,6 +19,7 @@ from reconciler.config import (
     LoggingSettings,
     MailboxSettings,
     MetricsSettings,
+    OAuthSettings,
     RulesSettings,
     Settings,
     VerpKey,
@@ -119,9 +120,13 @@ def test_example_shows_the_dataclass_defaults() -> None:
 
 # Fields that are not keys of their own: resolved secrets (read from <stem>_env / <stem>_file /
 # <stem>), nested tables written as [[...]] or [...], and bookkeeping of Settings.
-_NOT_KEYS = {"password", "secret", "keys", "bouncehandler", "mailboxes", "source_path", "warnings"}
+_NOT_KEYS = {
+    "password", "secret", "client_secret", "refresh_token", "keys", "bouncehandler", "mailboxes",
+    "source_path", "warnings", "oauth",
+}  # fmt: skip
 _RECORDS = (
     MailboxSettings,
+    OAuthSettings,
     DatabaseSettings,
     RulesSettings,
     VerpKey,

@@ -7,6 +7,10 @@ chunks: UID MOVE when the server has MOVE, else COPY + \\Deleted + UID EXPUNGE. 
 neither MOVE nor UIDPLUS (no UID EXPUNGE) gets COPY + \\Deleted only: its plain EXPUNGE would
 also remove the messages someone else flagged \\Deleted, so the copied ones are left flagged
 for a person to expunge, and `move` says how many.
+
+Login: LOGIN with the password, or (`auth = xoauth2 | oauthbearer`) SASL with an access token
+from `source.tokens`; a cached token the server refuses is discarded and the login tried once
+more, on a new connection, with a new token.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from typing import Any
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import LoginError
 
-from reconciler.config import MailboxSettings, is_loopback
-from reconciler.errors import SourceError
+from reconciler.config import Auth, MailboxSettings, is_loopback
+from reconciler.errors import SourceError, SourceUnavailable
 from reconciler.records import RawMessage
+from reconciler.source.oauth import SaslExchange
+from reconciler.source.tokens import AccessTokens, tokens_for
 
 __all__ = ["ImapSource", "SourceUnavailable", "check_security"]
 
@@ -36,8 +42,8 @@ _MOVE_CHUNK = 1000  # UIDs per MOVE/COPY command: keeps command lines short
 _SECURITY = ("tls", "starttls", "none")
 
 
-class SourceUnavailable(SourceError):
-    """The server could not be reached or dropped the connection: worth a retry later."""
+class _RefusedCachedToken(SourceError):
+    """The server refused a token from the cache (it may have expired early): ask again."""
 
 
 def check_security(settings: MailboxSettings) -> None:
@@ -60,7 +66,16 @@ def _ssl_context(settings: MailboxSettings) -> ssl.SSLContext:
     return context
 
 
-def _connect(settings: MailboxSettings) -> IMAPClient:
+def _connect(settings: MailboxSettings, tokens: AccessTokens | None) -> IMAPClient:
+    """A logged-in client; a refused cached token is refreshed once, on a new connection."""
+    try:
+        return _connect_once(settings, tokens)
+    except _RefusedCachedToken:
+        log.info("mailbox=%s the server refused the cached token; refreshing it", settings.name)
+        return _connect_once(settings, tokens)
+
+
+def _connect_once(settings: MailboxSettings, tokens: AccessTokens | None) -> IMAPClient:
     """A logged-in client; the socket is closed again when any step fails."""
     tls = settings.security == "tls"
     context = _ssl_context(settings) if settings.security != "none" else None
@@ -74,11 +89,37 @@ def _connect(settings: MailboxSettings) -> IMAPClient:
             if not client.has_capability("STARTTLS"):
                 raise SourceError(f"{settings.host}: server does not offer STARTTLS")
             client.starttls(context)
-        client.login(settings.username, settings.password)
+        if tokens is None:
+            client.login(settings.username, settings.password)
+        else:
+            _sasl_login(client, settings, tokens)
     except BaseException:
         _shutdown(client)
         raise
     return client
+
+
+def _sasl_login(client: IMAPClient, settings: MailboxSettings, tokens: AccessTokens) -> None:
+    """AUTHENTICATE XOAUTH2 / OAUTHBEARER with an access token (never logged)."""
+    mechanism = settings.auth.value.upper()
+    if not client.has_capability(f"AUTH={mechanism}"):
+        offered = sorted(c.decode()[5:] for c in client.capabilities() if c.startswith(b"AUTH="))
+        raise SourceError(
+            f"{settings.host}: the server does not offer AUTH={mechanism} "
+            f"(it offers {', '.join(offered) or 'none'})"
+        )
+    token = tokens.get()
+    exchange = SaslExchange.start(
+        settings.auth, settings.username, token.value, settings.host, settings.port
+    )
+    try:
+        client.sasl_login(mechanism, exchange)
+    except LoginError as err:
+        if not token.fresh:
+            tokens.discard(token)
+            raise _RefusedCachedToken(str(err)) from err
+        said = f" ({exchange.error})" if exchange.error else ""
+        raise LoginError(f"{mechanism} with a new token: {err}{said}") from err
 
 
 def _shutdown(client: IMAPClient) -> None:
@@ -94,10 +135,18 @@ class ImapSource:
     """
 
     def __init__(
-        self, settings: MailboxSettings, read_only: bool = False, use_move: bool = True
+        self,
+        settings: MailboxSettings,
+        read_only: bool = False,
+        use_move: bool = True,
+        tokens: AccessTokens | None = None,
     ) -> None:
         check_security(settings)
         self._settings = settings
+        # OAuth2: the mailbox's shared token cache unless the caller brings its own (tests)
+        if tokens is None and settings.auth is not Auth.PASSWORD:
+            tokens = tokens_for(settings)
+        self._tokens = tokens
         self._read_only = read_only
         self._use_move = use_move
         self._client: IMAPClient | None = None
@@ -110,7 +159,7 @@ class ImapSource:
     def open(self) -> None:
         """Connect, log in, SELECT (or EXAMINE) the folder, read UIDVALIDITY and delimiter."""
         with self._errors("connecting"):
-            client = _connect(self._settings)
+            client = _connect(self._settings, self._tokens)
         try:
             with self._errors(f"opening folder {self._settings.folder}"):
                 info = client.select_folder(self._settings.folder, readonly=self._read_only)
@@ -329,7 +378,9 @@ class ImapSource:
             yield
         except SourceError:
             raise
-        except (LoginError, ssl.SSLCertVerificationError) as err:
+        except LoginError as err:
+            raise SourceError(f"{where}: login failed: {err}") from err
+        except ssl.SSLCertVerificationError as err:
             raise SourceError(f"{where}: {err}") from err
         except (imaplib.IMAP4.abort, OSError) as err:
             raise SourceUnavailable(f"{where}: {err}") from err
