@@ -24,6 +24,7 @@ from reconciler.records import (
     Rule,
     RuleMatch,
     Severity,
+    Stage,
 )
 
 __all__ = [
@@ -77,7 +78,7 @@ class _Facts:
     diagnostic: str
     remote_mta: str
     domain: str
-    command: str
+    stage: Stage
     action: str
     diagnostic_type: str
 
@@ -96,7 +97,7 @@ def _facts(bounce: ParsedBounce) -> _Facts:
         diagnostic=bounce.diagnostic or "",
         remote_mta=bounce.remote_mta or "",
         domain=recipient.rpartition("@")[2].lower(),
-        command=(bounce.command or "").upper(),
+        stage=bounce.stage,
         action=(bounce.action or "").lower(),
         diagnostic_type=(bounce.diagnostic_type or "").lower(),
     )
@@ -155,8 +156,11 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
             hits.append(f"{name} {value}")
     if m.not_statuses is not None and f.status and m.not_statuses.match(f.status):
         return None
+    if m.stages is not None:
+        if f.stage not in m.stages:
+            return None
+        hits.append(f"stage {f.stage.value}")
     for name, values, value in (
-        ("command", m.commands, f.command),
         ("action", m.actions, f.action),
         ("diagnostic type", m.diagnostic_types, f.diagnostic_type),
     ):

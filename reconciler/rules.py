@@ -39,6 +39,7 @@ from reconciler.records import (
     Rule,
     RuleMatch,
     Severity,
+    Stage,
 )
 
 __all__ = ["RuleSet", "load_rule_files", "load_rules", "shipped_rules_dir"]
@@ -54,6 +55,7 @@ _MATCH_KEYS = {
     "not_diagnostic",
     "remote_mta",
     "domain",
+    "stage",
     "command",
     "action",
     "diagnostic_type",
@@ -62,6 +64,18 @@ _MATCH_KEYS = {
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _STATUS_PATTERN_RE = re.compile(r"^[245*](\.(\d{1,3}|\*)){0,2}$")
 _CODE_PATTERN_RE = re.compile(r"^[2-5][0-9x*]{0,2}$")
+# `command` is the older name of `stage`: the SMTP commands it named, and their stages.
+_COMMAND_STAGES = {
+    "CONNECT": (Stage.CONNECT,),
+    "HELO": (Stage.HELO,),
+    "EHLO": (Stage.HELO,),
+    "STARTTLS": (Stage.HELO,),
+    "AUTH": (Stage.HELO,),
+    "MAIL": (Stage.MAIL,),
+    "RCPT": (Stage.RCPT,),
+    "DATA": (Stage.DATA, Stage.END_OF_DATA),
+    "BDAT": (Stage.END_OF_DATA,),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +223,7 @@ def _build_rule(path: Path, raw: object, parent_line: int) -> Rule:
     return rule
 
 
-_E = TypeVar("_E", Reason, Severity, Fault, MessageKind)
+_E = TypeVar("_E", Reason, Severity, Fault, MessageKind, Stage)
 
 
 def _enum(where: str, key: str, enum: type[_E], value: object) -> _E:
@@ -244,7 +258,7 @@ def _build_match(where: str, raw: object) -> RuleMatch:
         not_diagnostic=_regexes(where, "not_diagnostic", raw.get("not_diagnostic")),
         remote_mta=_regexes(where, "remote_mta", raw.get("remote_mta")),
         domains=_domains(raw.get("domain")),
-        commands=_upper_set(raw.get("command")),
+        stages=_stage_set(where, raw.get("stage"), raw.get("command")),
         actions=_lower_set(raw.get("action")),
         diagnostic_types=_lower_set(raw.get("diagnostic_type")),
         no_code=no_code,
@@ -307,8 +321,23 @@ def _domains(value: object) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{g})" for g in globs))
 
 
-def _upper_set(value: object) -> frozenset[str] | None:
-    return None if value is None else frozenset(v.upper() for v in _as_list(value))
+def _stage_set(where: str, stage: object, command: object) -> frozenset[Stage] | None:
+    """`stage` (connect, helo, mail, rcpt, data, end-of-data, unknown), or the older `command`
+    (RCPT, DATA, MAIL, HELO, EHLO, CONNECT, ...) translated to stages; not both."""
+    if stage is not None and command is not None:
+        raise RuleError(f"{where}: match.stage and match.command: give only stage")
+    if stage is not None:
+        return frozenset(_enum(where, "match.stage", Stage, v) for v in _as_list(stage))
+    if command is None:
+        return None
+    stages: set[Stage] = set()
+    for name in _as_list(command):
+        known = _COMMAND_STAGES.get(name.upper())
+        if known is None:
+            allowed = ", ".join(_COMMAND_STAGES)
+            raise RuleError(f"{where}: match.command {name!r} is not one of: {allowed}")
+        stages.update(known)
+    return frozenset(stages)
 
 
 def _lower_set(value: object) -> frozenset[str] | None:

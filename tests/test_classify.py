@@ -16,6 +16,7 @@ from reconciler.records import (
     ParsedBounce,
     Reason,
     Severity,
+    Stage,
 )
 from reconciler.rules import load_rules
 
@@ -26,7 +27,7 @@ def _bounce(
     diagnostic: str = "",
     status: str | None = None,
     reply_code: str | None = None,
-    command: str | None = None,
+    stage: Stage = Stage.UNKNOWN,
     kind: MessageKind = MessageKind.BOUNCE,
     recipient: str = "user@example.net",
     diagnostic_type: str | None = None,
@@ -40,7 +41,7 @@ def _bounce(
         reply_code=reply_code,
         diagnostic=diagnostic,
         diagnostic_type=diagnostic_type,
-        command=command,
+        stage=stage,
     )
 
 
@@ -71,7 +72,7 @@ def _bounce(
                 "virtual mailbox table",
                 "5.1.1",
                 "550",
-                "RCPT",
+                Stage.RCPT,
             ),
             Reason.USERUNKNOWN,
             Severity.HARD,
@@ -92,7 +93,7 @@ def _bounce(
             Severity.HARD,
         ),
         # "user unknown" after DATA with no address status: a filter, soft
-        (_bounce("550 : User unknown", "5.0.0", "550", "DATA"), Reason.FILTERED, Severity.SOFT),
+        (_bounce("550 : User unknown", "5.0.0", "550", Stage.DATA), Reason.FILTERED, Severity.SOFT),
         # the same text with a temporary status is not final
         (
             _bounce("DNS Error: domain name not found: example.jp", "4.0.0"),
@@ -105,7 +106,7 @@ def _bounce(
                 "550 5.1.0 192.0.2.1 is not allowed to send from <example.org> per its SPF Record",
                 "5.1.0",
                 "550",
-                "RCPT",
+                Stage.RCPT,
             ),
             Reason.AUTHFAILURE,
             Severity.SOFT,
@@ -115,18 +116,20 @@ def _bounce(
                 "554 5.7.1 Client host rejected: blocked using zen.spamhaus.org",
                 "5.7.1",
                 "554",
-                "RCPT",
+                Stage.RCPT,
             ),
             Reason.BLOCKED,
             Severity.SOFT,
         ),
         (
-            _bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", "DATA"),
+            _bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", Stage.DATA),
             Reason.SPAMDETECTED,
             Severity.SOFT,
         ),
         (
-            _bounce("501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", "MAIL"),
+            _bounce(
+                "501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", Stage.MAIL
+            ),
             Reason.REJECTED,
             Severity.SOFT,
         ),
@@ -136,7 +139,7 @@ def _bounce(
                 "domain's DMARC policy",
                 "5.7.26",
                 "550",
-                "DATA",
+                Stage.DATA,
             ),
             Reason.AUTHFAILURE,
             Severity.SOFT,
@@ -156,7 +159,7 @@ def _bounce(
             Severity.SOFT,
         ),
         (
-            _bounce("550 Your message was rejected as spam", "5.7.1", "550", "DATA"),
+            _bounce("550 Your message was rejected as spam", "5.7.1", "550", Stage.DATA),
             Reason.SPAMDETECTED,
             Severity.SOFT,
         ),
@@ -256,7 +259,7 @@ def test_gmail_address_not_found_is_hard_only_with_an_address_status() -> None:
         "Your message wasn't delivered to user@example.net because the address couldn't be "
         "found. Check for typos or unnecessary spaces and try again."
     )
-    confirmed = classify(_bounce(f"550 5.1.1 {text}", "5.1.1", "550", "RCPT"), RULES)
+    confirmed = classify(_bounce(f"550 5.1.1 {text}", "5.1.1", "550", Stage.RCPT), RULES)
     unconfirmed = classify(_bounce(text), RULES)
     assert (confirmed.reason, confirmed.severity) == (Reason.USERUNKNOWN, Severity.HARD)
     assert unconfirmed.severity is Severity.SOFT
@@ -280,13 +283,13 @@ def test_a_domain_that_accepts_no_mail_is_notaccept(text: str) -> None:
 )
 def test_not_bounces_are_never_hard_or_soft(kind: MessageKind, reason: Reason) -> None:
     # even with a text that would make a bounce hard
-    result = classify(_bounce("550 5.1.1 user unknown", "5.1.1", "550", "RCPT", kind), RULES)
+    result = classify(_bounce("550 5.1.1 user unknown", "5.1.1", "550", Stage.RCPT, kind), RULES)
     assert result.reason is reason
     assert result.severity is Severity.NONE
 
 
 def test_a_delay_warning_is_soft_and_never_hard() -> None:
-    hard_text = _bounce("550 5.1.1 user unknown", "5.1.1", "550", "RCPT", MessageKind.DELAY)
+    hard_text = _bounce("550 5.1.1 user unknown", "5.1.1", "550", Stage.RCPT, MessageKind.DELAY)
     assert classify(hard_text, RULES).severity is Severity.SOFT
     plain = _bounce("still trying", "4.4.7", kind=MessageKind.DELAY)
     result = classify(plain, RULES)

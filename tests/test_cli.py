@@ -183,7 +183,7 @@ def test_explain_shows_fields_and_the_deciding_rule(
     assert main(["explain", str(CORPUS / "lhost-exim-05.eml")]) == 0
     out = capsys.readouterr().out
     assert "kijitora@neko.example.co.jp" in out
-    assert "decided" in out and "userunknown" in out and "RCPT" in out
+    assert "decided" in out and "userunknown" in out and "stage rcpt" in out
 
 
 def test_rules_check_on_a_bad_dir_names_the_line(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from reconciler import dsn
 from reconciler.dsn import parse
-from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, ParsedMessage
+from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, ParsedMessage, Stage
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus" / "sisimai"
@@ -184,11 +184,11 @@ def test_sendmail_transcript_diagnostics_stay_with_their_recipient() -> None:
     frank, grace, heidi = by_rcpt.values()
     assert frank.diagnostic is not None and "content filter" in frank.diagnostic
     assert "Host unknown" not in frank.diagnostic  # grace's host line comes after frank's line
-    assert (frank.command, frank.reply_code) == ("DATA", "554")
+    assert (frank.stage, frank.reply_code) == (Stage.DATA, "554")
     assert grace.diagnostic is not None and grace.diagnostic.startswith("550 example.org (smtp)")
     assert "talking" not in grace.diagnostic and "heidi" not in grace.diagnostic
     assert heidi.diagnostic is not None and "Host unknown" not in heidi.diagnostic
-    assert (heidi.command, heidi.reply_code) == ("RCPT", "550")
+    assert (heidi.stage, heidi.reply_code) == (Stage.RCPT, "550")
 
 
 def test_feedback_type_and_original_headers() -> None:
@@ -204,7 +204,7 @@ def test_exim_generic_status_gives_way_to_the_diagnostic_code() -> None:
     bounce = result.bounces[0]
     assert bounce.status == "5.1.1"
     assert ("status-field", "5.0.0") in bounce.extensions
-    assert bounce.command == "RCPT"
+    assert bounce.stage is Stage.RCPT
     assert result.reporting_mta == "relay.example.org"
     assert result.addressing == (
         ("envelope-to", "bounce+u42.x7k2@lists.example.org"),

@@ -10,7 +10,7 @@ import pytest
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
 from reconciler.errors import RuleError
-from reconciler.records import SENDER_REASONS, Severity
+from reconciler.records import SENDER_REASONS, Severity, Stage
 from reconciler.rules import load_rule_files, load_rules, shipped_rules_dir
 
 SHIPPED = load_rules()
@@ -96,6 +96,9 @@ def _write(tmp_path: Path, text: str, name: str = "ops.yaml") -> Path:
         ("rules:\n  - id: x\n    description: [unclosed\n", 4, "invalid YAML"),
         ("- just a list\n", 1, "mapping"),
         ("rules: []\nextra: 1\n", 1, "unknown top-level"),
+        (GOOD.replace("{diagnostic:", "{stage: [rcpt], command: [RCPT], diagnostic:"), 2, "stage"),
+        (GOOD.replace("{diagnostic:", "{stage: [after-data], diagnostic:"), 2, "stage"),
+        (GOOD.replace("{diagnostic:", "{command: [VRFY], diagnostic:"), 2, "command"),
     ],
 )
 def test_bad_rule_files_name_file_line_and_problem(
@@ -126,6 +129,17 @@ def test_disabling_an_unknown_rule_is_an_error(tmp_path: Path) -> None:
 def test_missing_operator_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="does not exist"):
         load_rules(tmp_path / "nope")
+
+
+def test_stage_and_its_older_name_command(tmp_path: Path) -> None:
+    """`stage` names stages; `command` (the older condition) names SMTP commands: DATA covers
+    the DATA command and the end of data, EHLO is the HELO stage."""
+    _write(tmp_path, GOOD.replace("{diagnostic:", "{stage: [rcpt, unknown], diagnostic:"))
+    match = load_rule_files([tmp_path / "ops.yaml"]).rules[0].match
+    assert match.stages == {Stage.RCPT, Stage.UNKNOWN}
+    _write(tmp_path, GOOD.replace("{diagnostic:", "{command: [DATA, EHLO], diagnostic:"))
+    match = load_rule_files([tmp_path / "ops.yaml"]).rules[0].match
+    assert match.stages == {Stage.DATA, Stage.END_OF_DATA, Stage.HELO}
 
 
 def test_status_and_code_patterns_compile_as_documented(tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from reconciler.dsn.fields import (
     bare_address,
     pick_status,
     reply_code,
-    smtp_command,
     split_typed,
 )
 from reconciler.dsn.mime import MAX_VALUE
-from reconciler.records import MessageKind, ParsedBounce
+from reconciler.dsn.stages import smtp_stage
+from reconciler.records import MessageKind, ParsedBounce, Stage
 
 __all__ = ["StatusReport", "fields_from_part", "fields_from_text", "read_report"]
 
@@ -131,7 +131,7 @@ def _bounce(record: list[Field], detector: str) -> ParsedBounce | None:
         diagnostic=diagnostic,
         diagnostic_type=diag_type,
         remote_mta=split_typed(values.get("remote-mta"))[1] or None,
-        command=smtp_command(diagnostic) if diagnostic else None,
+        stage=(smtp_stage(diagnostic) if diagnostic else None) or Stage.UNKNOWN,
         last_attempt=values.get("last-attempt-date"),
         extensions=tuple(extensions),
     )
