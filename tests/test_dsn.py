@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import dsn
+from reconciler.classify import Classifier, classify
 from reconciler.dsn import parse
-from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, ParsedMessage, Stage
+from reconciler.records import (
+    UNDISCLOSED_RECIPIENT,
+    MessageKind,
+    ParsedMessage,
+    Reason,
+    Severity,
+    Stage,
+)
+from reconciler.rules import load_rules
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus" / "sisimai"
@@ -459,3 +468,23 @@ def test_public_surface() -> None:
     ids = [detector.id for detector in dsn.DETECTORS]
     assert ids[0] == "arf" and ids[1] == "rfc3464" and "flufl" in ids
     assert all(detector.description for detector in dsn.DETECTORS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evidence-returned-text-01",  # the returned message as the third part of a report
+        "evidence-quoted-01",  # a quoted copy below the notice
+        "evidence-attached-01",  # the returned message attached as a text file
+    ],
+)
+def test_only_the_failure_report_is_evidence(name: str) -> None:
+    """Words of the returned message (a virus, spam, a full mailbox) never reach the
+    diagnostic: the report's own 5.1.1 decides."""
+    result = parse((SAMPLES / "bounces" / f"{name}.eml").read_bytes())
+    (bounce,) = result.bounces
+    assert bounce.status == "5.1.1"
+    for word in ("virus", "spam", "full"):
+        assert word not in bounce.diagnostic.lower(), bounce.diagnostic
+    verdict = classify(bounce, Classifier(load_rules().rules))
+    assert (verdict.reason, verdict.severity) == (Reason.USERUNKNOWN, Severity.HARD)
