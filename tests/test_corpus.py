@@ -29,8 +29,10 @@ CORPUS = Path(__file__).parent / "corpus"
 EMAILS = CORPUS / "sisimai" / "emails"
 LABELS = CORPUS / "sisimai" / "labels.jsonl"
 
-HARD_SOFT_NONE_FLOOR = 97.0
-REASON_FLOOR = 92.0
+# (lowered by one row: Sisimai's labels name the Final-Recipient even when it is an internal
+# name, lhost-postfix-79's "kijitora@mailhub0"; the original recipient is reported now)
+HARD_SOFT_NONE_FLOOR = 96.9
+REASON_FLOOR = 91.8
 RECALL_FLOOR = 99.0
 FALSE_HARD_CEILING = 3
 

@@ -232,8 +232,38 @@ def test_returned_original_keeps_the_return_path_for_verp() -> None:
     result = parse(_read("emails/lhost-postfix-79.eml"))
     assert result.original is not None
     assert result.original.return_path == "<nekochan@smtp.example.org>"
-    assert result.bounces[0].recipient == "kijitora@mailhub0"
+    # the final recipient "kijitora@mailhub0" is an internal name (not fully qualified): the
+    # original recipient is the address that was mailed, and the one reported
+    assert result.bounces[0].recipient == "nekko@c.example.co.jp"
     assert result.bounces[0].original_recipient == "nekko@c.example.co.jp"
+    assert ("final-recipient-field", "kijitora@mailhub0") in result.bounces[0].extensions
+
+
+@pytest.mark.parametrize(
+    ("final", "original", "recipient"),
+    [
+        ("rfc822;userx@sims-ms-daemon", "rfc822;userx@example.com", "userx@example.com"),
+        ("rfc822;userx@mailhub.local", "rfc822;userx@example.com", "userx@example.com"),
+        ("x400; /S=userx/ADMD= /C=GB/", "rfc822;userx@example.uk", "userx@example.uk"),
+        # a forwarding target or a mailbox behind an alias is routable: it is the final one
+        ("rfc822;haasm@mail.example.ch", "rfc822;userx@example.ch", "haasm@mail.example.ch"),
+        ("rfc822;userx@[192.0.2.7]", "rfc822;userx@example.net", "userx@[192.0.2.7]"),
+    ],
+)
+def test_recipient_is_the_final_one_when_routable(
+    final: str, original: str, recipient: str
+) -> None:
+    report = (
+        "From: MAILER-DAEMON@mx.example.org\nSubject: Delivery Status Notification\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; boundary=b\n\n--b\n"
+        "Content-Type: text/plain\n\nYour message could not be delivered.\n\n--b\n"
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Original-Recipient: {original}\nFinal-Recipient: {final}\nAction: failed\n"
+        "Status: 5.2.2\n\n--b--\n"
+    )
+    (bounce,) = parse(report.encode()).bounces
+    assert bounce.recipient == recipient
+    assert bounce.original_recipient == original.partition(";")[2]
 
 
 _ORIGINAL_FIRST = b"""From: MAILER-DAEMON@mx.example.org
