@@ -4,6 +4,13 @@ The reason comes from the rule; the severity and the fault are derived from the 
 status class) unless the rule overrides them.  Only a few reasons that concern the address itself
 are ever HARD, and a result that is not a bounce (auto-reply, complaint, delay, success notice)
 is never HARD nor SOFT, whatever a rule says.
+
+The SMTP stage of the failure bounds every rule: a reason about the address itself (unknown
+user or domain, moved mailbox, a domain that accepts no mail) is only concluded at the RCPT
+stage or when the report names no stage; a refusal at the greeting, HELO/EHLO or MAIL FROM is
+the sender's fault and never hard.  The rule files' code tables (status codes, then reply
+codes) come after their rules; a final failure none of them decides is `onhold`, or `expired`
+when its status says only "temporary" (the reporting MTA gave up retrying).
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from dataclasses import dataclass
 from reconciler.patterns import PatternSet
 from reconciler.patterns import find as find_pattern
 from reconciler.records import (
+    ADDRESS_REASONS,
+    ADDRESS_STAGES,
     SENDER_REASONS,
+    SENDER_STAGES,
     Classification,
     Fault,
     MessageKind,
@@ -66,6 +76,7 @@ _TRANSIENT_REASONS = frozenset(
     }
 )
 _GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
+_HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,15 @@ class _Facts:
     stage: Stage
     action: str
     diagnostic_type: str
+    bounce: ParsedBounce
+
+    def hosts(self) -> list[str]:
+        """Provider evidence: the remote and reporting MTAs' host names, the domain the notice
+        came from, and the recipient's domain."""
+        b = self.bounce
+        found = _HOST_RE.findall(f"{b.remote_mta or ''} {b.reporting_mta or ''}".lower())
+        sender = (b.notice_from or "").rpartition("@")[2].strip(" >").lower()
+        return [*found, *([sender] if sender else []), self.domain]
 
     @property
     def has_code(self) -> bool:
@@ -100,6 +120,7 @@ def _facts(bounce: ParsedBounce) -> _Facts:
         stage=bounce.stage,
         action=(bounce.action or "").lower(),
         diagnostic_type=(bounce.diagnostic_type or "").lower(),
+        bounce=bounce,
     )
 
 
@@ -141,6 +162,10 @@ def _match_kind(m: RuleMatch, f: _Facts) -> list[str] | None:
         if m.no_code == f.has_code:
             return None
         hits.append("no status or reply code" if m.no_code else "has a status or reply code")
+    if m.stages is not None:
+        if f.stage not in m.stages:
+            return None
+        hits.append(f"stage {f.stage.value}")
     return hits
 
 
@@ -156,10 +181,6 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
             hits.append(f"{name} {value}")
     if m.not_statuses is not None and f.status and m.not_statuses.match(f.status):
         return None
-    if m.stages is not None:
-        if f.stage not in m.stages:
-            return None
-        hits.append(f"stage {f.stage.value}")
     for name, values, value in (
         ("action", m.actions, f.action),
         ("diagnostic type", m.diagnostic_types, f.diagnostic_type),
@@ -168,10 +189,21 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
             if value not in values:
                 return None
             hits.append(f"{name} {value}")
+    return hits
+
+
+def _match_hosts(m: RuleMatch, f: _Facts) -> list[str] | None:
+    """The recipient's domain, and the provider evidence (see `_Facts.hosts`)."""
+    hits = []
     if m.domains is not None:
         if not m.domains.match(f.domain):
             return None
         hits.append(f"domain {f.domain}")
+    if m.providers is not None:
+        host = next((h for h in f.hosts() if m.providers.match(h)), None)
+        if host is None:
+            return None
+        hits.append(f"provider {host}")
     return hits
 
 
@@ -242,9 +274,12 @@ class Classifier:
         The hot path names the pattern that matched; explanations (`show_text`) also find the
         text it matched, which costs one more search.
         """
-        m = self.rules[index].match
+        rule = self.rules[index]
+        m = rule.match
+        if rule.reason in ADDRESS_REASONS and f.stage not in ADDRESS_STAGES and m.stages is None:
+            return None  # the address itself is refused at RCPT (or a stage not stated)
         hits: list[str] = []
-        for check in (_match_kind, _match_fields):
+        for check in (_match_kind, _match_fields, _match_hosts):
             found = check(m, f)
             if found is None:
                 return None
@@ -275,24 +310,44 @@ def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
     severity = rule.severity or derive_severity(rule.reason, f.kind, f.status, f.reply_code)
     if f.kind is not MessageKind.BOUNCE:  # only a final failure can be hard
         severity = derive_severity(rule.reason, f.kind, f.status, f.reply_code)
+    fault = rule.fault or derive_fault(rule.reason)
+    if f.stage in SENDER_STAGES:  # refused before any recipient was named: about us
+        severity = Severity.SOFT if severity is Severity.HARD else severity
+        fault = Fault.SENDER if fault in (Fault.RECIPIENT, Fault.UNKNOWN) else fault
     return Classification(
         reason=rule.reason,
         severity=severity,
-        fault=rule.fault or derive_fault(rule.reason),
+        fault=fault,
         rule_id=rule.id,
         matched_on=hits,
     )
 
 
+_STAGE_REASONS = {
+    Stage.CONNECT: Reason.BLOCKED,  # our sending host refused at the greeting
+    Stage.HELO: Reason.BLOCKED,
+    Stage.MAIL: Reason.REJECTED,  # our envelope sender refused
+}
+
+
 def _fallback(f: _Facts) -> Classification:
+    """No rule and no code table decided: the kind says what it is.  A final failure refused
+    at the greeting, HELO or MAIL FROM is about our side; else it is on hold, or expired when
+    its status says only "temporary" (the reporting MTA stopped retrying)."""
     reason = {
         MessageKind.DELAY: Reason.DELAYED,
         MessageKind.VACATION: Reason.VACATION,
         MessageKind.FEEDBACK: Reason.FEEDBACK,
         MessageKind.DELIVERED: Reason.DELIVERED,
     }.get(f.kind, Reason.UNDEFINED)
+    if f.kind is MessageKind.BOUNCE:
+        temporary = Reason.EXPIRED if f.status[:1] == "4" else Reason.ONHOLD
+        reason = _STAGE_REASONS.get(f.stage, temporary)
     severity = derive_severity(reason, f.kind, f.status, f.reply_code)
-    return Classification(reason, severity, derive_fault(reason), FALLBACK_RULE_ID, ())
+    fault = derive_fault(reason)
+    if f.stage in SENDER_STAGES and fault is Fault.UNKNOWN:
+        fault = Fault.SENDER
+    return Classification(reason, severity, fault, FALLBACK_RULE_ID, ())
 
 
 def classify(bounce: ParsedBounce, classifier: Classifier) -> Classification:

@@ -322,13 +322,20 @@ def test_explain_lists_the_deciding_rule_first_with_what_it_matched() -> None:
     chain = explain(bounce, RULES)
     assert chain[0][0].id == classify(bounce, RULES).rule_id == "text-mailbox-full"
     assert any("Mailbox full" in hit for hit in chain[0][1])
-    assert "status-mailbox-full" in [rule.id for rule, _ in chain]
+    # the code tables come after every rule: the status row, then the reply rows
+    ids = [rule.id for rule, _ in chain]
+    assert ids.index("status-x.2.2") < ids.index("reply-552")
 
 
-def test_an_empty_rule_list_falls_back_to_undefined() -> None:
+def test_an_empty_rule_list_puts_a_final_failure_on_hold() -> None:
     result = classify(_bounce("whatever"), Classifier([]))
     assert (result.reason, result.severity, result.rule_id) == (
-        Reason.UNDEFINED,
+        Reason.ONHOLD,
         Severity.SOFT,
         "fallback",
     )
+    # a final failure whose status says only "temporary": the reporting MTA stopped retrying
+    expired = classify(_bounce("whatever", "4.0.0"), Classifier([]))
+    assert (expired.reason, expired.severity) == (Reason.EXPIRED, Severity.SOFT)
+    other = classify(_bounce("whatever", kind=MessageKind.OTHER), Classifier([]))
+    assert other.reason is Reason.UNDEFINED
