@@ -35,6 +35,15 @@ def test_shipped_rules_load_and_are_documented() -> None:
         assert rule.examples or rule.table, f"{rule.id} names no example message"
 
 
+def test_provider_rules_carry_provider_evidence() -> None:
+    """A rule about one provider's wording also requires evidence that the provider wrote it
+    (its hosts, the notice's sender domain or the recipient's domain): a phrase alone is not."""
+    providers = [rule for rule in SHIPPED.rules if rule.id.startswith("provider-")]
+    assert providers
+    for rule in providers:
+        assert rule.match.providers is not None, rule.id
+
+
 def test_shipped_rules_dir_is_the_top_level_rules_in_a_checkout() -> None:
     assert shipped_rules_dir().resolve() == (Path(__file__).parent.parent / "rules").resolve()
 
