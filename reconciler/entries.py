@@ -119,6 +119,8 @@ def _events(analysis: Analysis, when: datetime) -> tuple[BounceEvent, ...]:
             verp_valid=valid,
             verp_failure=verp.failure if verp else None,
             send_ref=verp.send_ref if valid and verp else None,
+            original_recipient=(v.bounce.original_recipient or "").lower() or None,
+            stage=v.bounce.stage,
         )
         for v in analysis.verdicts
     )

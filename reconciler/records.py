@@ -404,6 +404,16 @@ class BounceEvent:
     verp_valid: bool = False
     verp_failure: VerpFailure | None = None
     send_ref: str | None = None  # our reference of the send, from the VERP token
+    # the address the report says was mailed (RFC 3464 Original-Recipient), when it names one;
+    # `recipient` is the final one when routable, else this one
+    original_recipient: str | None = None
+    stage: Stage = Stage.UNKNOWN  # where in the SMTP dialogue it failed
+
+    def names(self, address: str) -> bool:
+        """The result is about `address`: its recipient or its original recipient (matching a
+        bounce to what we sent accepts either; case-insensitive)."""
+        wanted = address.strip().casefold()
+        return wanted in (self.recipient.casefold(), (self.original_recipient or "").casefold())
 
 
 @dataclass(frozen=True, slots=True)

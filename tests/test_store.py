@@ -22,6 +22,7 @@ from reconciler.records import (
     MessageOutcome,
     Reason,
     Severity,
+    Stage,
     Unprocessed,
 )
 from reconciler.store import LATEST_VERSION, Store, migrations, open_database
@@ -331,3 +332,28 @@ def test_migration_5_fills_the_domain_of_existing_events_and_reruns_safely(store
     migrations._m5(database.obj)  # the column and the index exist: nothing to do
     assert Event.select().where(Event.domain.is_null()).count() == 0
     assert LATEST_VERSION >= 5 and 5 in store.schema_versions()
+
+
+def test_migration_6_keeps_the_original_recipient_and_the_stage(store: Store) -> None:
+    kept = event("final@example.org", original_recipient="mailed@example.org", stage=Stage.RCPT)
+    store.record_batch([entry(1, events=(kept,)), entry(2)], NOW)
+    events = store.user_events("wiki", 7, NOW - timedelta(days=1))
+    by_recipient = {e.recipient: e for e in events}
+    assert by_recipient["final@example.org"].original_recipient == "mailed@example.org"
+    assert by_recipient["final@example.org"].stage is Stage.RCPT
+    assert by_recipient["user2@example.org"].original_recipient is None
+    assert by_recipient["user2@example.org"].stage is Stage.UNKNOWN
+    # a result is about either address: what was mailed, or where it ended
+    assert by_recipient["final@example.org"].names("MAILED@example.org")
+    assert by_recipient["final@example.org"].names("final@example.org")
+    assert not by_recipient["final@example.org"].names("other@example.org")
+    # events recorded before migration 6 read as no original recipient, stage unknown
+    database.execute_sql("UPDATE bounce_event SET original_recipient = NULL, stage = NULL")
+    migrations._m6(database.obj)  # the columns exist: nothing to do
+    (old,) = [
+        e
+        for e in store.user_events("wiki", 7, NOW - timedelta(days=1))
+        if e.names("final@example.org")
+    ]
+    assert (old.original_recipient, old.stage) == (None, Stage.UNKNOWN)
+    assert 6 in store.schema_versions()

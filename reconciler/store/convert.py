@@ -14,6 +14,7 @@ from reconciler.records import (
     MessageOutcome,
     Reason,
     Severity,
+    Stage,
     VerpFailure,
 )
 from reconciler.store.connection import from_db, to_db
@@ -57,6 +58,8 @@ def to_event(row: Event) -> BounceEvent:
         verp_valid=row.verp_valid,
         verp_failure=VerpFailure(row.verp_failure) if row.verp_failure else None,
         send_ref=row.send_ref,
+        original_recipient=row.original_recipient,
+        stage=Stage(row.stage) if row.stage else Stage.UNKNOWN,
     )
 
 
@@ -87,6 +90,8 @@ def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, A
         "event_time": to_db(event.event_time),
         "created_at": now,
         "domain": domain_of(event.recipient)[:255],
+        "original_recipient": (event.original_recipient or "")[:ADDRESS_LENGTH] or None,
+        "stage": event.stage.value,
     }
 
 

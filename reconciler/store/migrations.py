@@ -212,6 +212,18 @@ def _m5(db: pw.Database) -> None:
                 _V5Event.update(domain=domain).where(_V5Event.id.in_(ids)).execute()
 
 
+def _m6(db: pw.Database) -> None:
+    """The original recipient of each event and the SMTP stage of its failure (issue 13).
+    Events recorded before stay NULL: read as no original recipient and an unknown stage."""
+    migrator = SchemaMigrator.from_database(db)
+    columns = {column.name for column in db.get_columns("bounce_event")}
+    if "original_recipient" not in columns:
+        field = pw.CharField(max_length=ADDRESS_LENGTH, null=True)
+        run_migration(migrator.add_column("bounce_event", "original_recipient", field))
+    if "stage" not in columns:
+        run_migration(migrator.add_column("bounce_event", "stage", pw.CharField(16, null=True)))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -220,6 +232,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "watermarks (how far the decide stage has read the events)", _m3),
     Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _m4),
     Migration(5, "recipient domain of each event; index on event time (incidents)", _m5),
+    Migration(6, "original recipient and SMTP stage of each event", _m6),
 )
 
 

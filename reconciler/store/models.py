@@ -104,6 +104,9 @@ class Event(_Base):
     event_time = pw.DateTimeField(index=True)
     created_at = pw.DateTimeField(index=True)
     domain = pw.CharField(max_length=255, null=True)  # of the recipient, lower case (migration 5)
+    # the address the report says was mailed, and the SMTP stage of the failure (migration 6)
+    original_recipient = pw.CharField(max_length=ADDRESS_LENGTH, null=True)
+    stage = pw.CharField(max_length=16, null=True)
 
     class Meta:
         indexes = (
