@@ -61,7 +61,7 @@ def analyse_parsed(
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts = tuple(RecipientVerdict(b, classify(b, classifier)) for b in message.bounces)
+    verdicts = tuple(RecipientVerdict(b, classify(b, classifier, message)) for b in message.bounces)
     match = find_token(message, verp, now) if verp is not None else None
     return Analysis(message=message, verdicts=verdicts, verp=match)
 

@@ -30,6 +30,7 @@ from reconciler.records import (
     Fault,
     MessageKind,
     ParsedBounce,
+    ParsedMessage,
     Reason,
     Rule,
     RuleMatch,
@@ -77,6 +78,8 @@ _TRANSIENT_REASONS = frozenset(
 )
 _GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
 _HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
+_MEMO_CODES = 4096  # distinct status or reply codes remembered per classifier
+_SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +95,17 @@ class _Facts:
     stage: Stage
     action: str
     diagnostic_type: str
-    bounce: ParsedBounce
+    report: ParsedMessage | None  # the whole report: provider evidence
 
     def hosts(self) -> list[str]:
         """Provider evidence: the remote and reporting MTAs' host names, the domain the notice
         came from, and the recipient's domain."""
-        b = self.bounce
-        found = _HOST_RE.findall(f"{b.remote_mta or ''} {b.reporting_mta or ''}".lower())
-        sender = (b.notice_from or "").rpartition("@")[2].strip(" >").lower()
-        return [*found, *([sender] if sender else []), self.domain]
+        report = self.report
+        if report is None:
+            return [*_HOST_RE.findall(self.remote_mta.lower()), self.domain]
+        mtas = f"{self.remote_mta} {report.reporting_mta or ''}".lower()
+        sender = _SENDER_DOMAIN_RE.findall((report.from_ or "").lower())[-1:]
+        return [*_HOST_RE.findall(mtas), *sender, self.domain]
 
     @property
     def has_code(self) -> bool:
@@ -108,7 +113,7 @@ class _Facts:
         return specific or bool(self.reply_code)
 
 
-def _facts(bounce: ParsedBounce) -> _Facts:
+def _facts(bounce: ParsedBounce, report: ParsedMessage | None) -> _Facts:
     recipient = bounce.recipient or ""
     return _Facts(
         kind=bounce.kind,
@@ -120,7 +125,7 @@ def _facts(bounce: ParsedBounce) -> _Facts:
         stage=bounce.stage,
         action=(bounce.action or "").lower(),
         diagnostic_type=(bounce.diagnostic_type or "").lower(),
-        bounce=bounce,
+        report=report,
     )
 
 
@@ -221,10 +226,21 @@ class Classifier:
 
     Every text pattern of every rule goes into one RE2 set per field, so one pass over a
     diagnostic tells which rules' texts match; the rules are then tried in order on cheap
-    field checks and set membership.  Build it once per rule list.
+    field checks and set membership.  The rows of the code tables are only tried when their
+    code is the result's (looked up once per distinct code).  Build it once per rule list.
     """
 
-    __slots__ = ("_diag", "_diag_owner", "_mta", "_mta_owner", "_untexted", "rules")
+    __slots__ = (
+        "_by_reply",
+        "_by_status",
+        "_diag",
+        "_diag_owner",
+        "_mta",
+        "_mta_owner",
+        "_table",
+        "_untexted",
+        "rules",
+    )
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
@@ -240,16 +256,40 @@ class Classifier:
         self._mta_owner = tuple(mta)
         # rules without a diagnostic condition: always tried; the others only when it matched
         self._untexted = frozenset(
-            i for i, rule in enumerate(self.rules) if rule.match.diagnostic is None
+            i
+            for i, rule in enumerate(self.rules)
+            if rule.match.diagnostic is None and not rule.table
         )
+        self._table = tuple(i for i, rule in enumerate(self.rules) if rule.table)
+        self._by_status: dict[str, tuple[int, ...]] = {}
+        self._by_reply: dict[str, tuple[int, ...]] = {}
 
     def __reduce__(self) -> tuple[type[Classifier], tuple[tuple[Rule, ...]]]:
         """Pickled as its rules (compiled sets are not picklable): for helper processes."""
         return (Classifier, (self.rules,))
 
-    def _candidates(self, texts: _TextHits) -> list[int]:
+    def _candidates(self, texts: _TextHits, f: _Facts) -> list[int]:
         """The rules that can match, in order: one set lookup spares trying the others."""
-        return sorted(self._untexted.union(texts.diagnostic))
+        rows = self._rows(self._by_status, f.status, True) + self._rows(
+            self._by_reply, f.reply_code, False
+        )
+        return sorted(self._untexted.union(texts.diagnostic, rows))
+
+    def _rows(self, memo: dict[str, tuple[int, ...]], code: str, status: bool) -> tuple[int, ...]:
+        """The code-table rows whose status (or reply code) pattern matches `code`."""
+        if not code:
+            return ()
+        found = memo.get(code)
+        if found is None:
+            found = tuple(
+                i
+                for i in self._table
+                if (pattern := _code_pattern(self.rules[i].match, status)) is not None
+                and pattern.match(code)
+            )
+            if len(memo) < _MEMO_CODES:  # bounded: hostile input has endless distinct codes
+                memo[code] = found
+        return found
 
     def _texts(self, f: _Facts) -> _TextHits:
         diagnostic: dict[int, str] = {}
@@ -295,6 +335,10 @@ class Classifier:
         if index in texts.not_diagnostic:
             return None
         return tuple(hits)
+
+
+def _code_pattern(m: RuleMatch, status: bool) -> re.Pattern[str] | None:
+    return m.statuses if status else m.reply_codes
 
 
 def _shown(pattern: str, text: str, show_text: bool) -> str:
@@ -350,23 +394,28 @@ def _fallback(f: _Facts) -> Classification:
     return Classification(reason, severity, fault, FALLBACK_RULE_ID, ())
 
 
-def classify(bounce: ParsedBounce, classifier: Classifier) -> Classification:
-    """Classify one recipient result with the first rule that matches it."""
-    facts = _facts(bounce)
+def classify(
+    bounce: ParsedBounce, classifier: Classifier, report: ParsedMessage | None = None
+) -> Classification:
+    """Classify one recipient result with the first rule that matches it (`report`, the
+    parsed message it came from, gives provider rules their evidence)."""
+    facts = _facts(bounce, report)
     texts = classifier._texts(facts)
-    for index in classifier._candidates(texts):
+    for index in classifier._candidates(texts, facts):
         hits = classifier._match(index, facts, texts)
         if hits is not None:
             return _decide(classifier.rules[index], facts, hits)
     return _fallback(facts)
 
 
-def explain(bounce: ParsedBounce, classifier: Classifier) -> list[tuple[Rule, tuple[str, ...]]]:
+def explain(
+    bounce: ParsedBounce, classifier: Classifier, report: ParsedMessage | None = None
+) -> list[tuple[Rule, tuple[str, ...]]]:
     """Every rule that matches, in order (the first decides), with what it matched on."""
-    facts = _facts(bounce)
+    facts = _facts(bounce, report)
     texts = classifier._texts(facts)
     out = []
-    for index in classifier._candidates(texts):
+    for index in classifier._candidates(texts, facts):
         hits = classifier._match(index, facts, texts, show_text=True)
         if hits is not None:
             out.append((classifier.rules[index], hits))

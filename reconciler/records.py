@@ -267,9 +267,6 @@ class ParsedBounce:
     last_attempt: str | None = None
     feedback_type: str | None = None  # ARF Feedback-Type for complaints
     extensions: tuple[tuple[str, str], ...] = ()  # X-* fields of the per-recipient block
-    # per-message facts of the report, repeated on each result (provider evidence for rules)
-    reporting_mta: str | None = None  # Reporting-MTA of the report
-    notice_from: str | None = None  # the address the notice itself came from
 
 
 @dataclass(frozen=True, slots=True)

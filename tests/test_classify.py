@@ -14,6 +14,7 @@ from reconciler.records import (
     Fault,
     MessageKind,
     ParsedBounce,
+    ParsedMessage,
     Reason,
     Severity,
     Stage,
@@ -339,3 +340,26 @@ def test_an_empty_rule_list_puts_a_final_failure_on_hold() -> None:
     assert (expired.reason, expired.severity) == (Reason.EXPIRED, Severity.SOFT)
     other = classify(_bounce("whatever", kind=MessageKind.OTHER), Classifier([]))
     assert other.reason is Reason.UNDEFINED
+
+
+def test_a_provider_rule_needs_the_providers_evidence() -> None:
+    """Google Groups' refusal of a post (its notice, with its groups.google.com link) is about
+    our sender; Gmail's plain "does not exist" reply for a group address is an unknown user;
+    the Groups wording from anyone but Google is not Google Groups'."""
+    groups = "The group you tried to contact may not exist. See https://groups.google.com/support/"
+    google = ParsedMessage(kind=MessageKind.BOUNCE, from_="Mail Delivery Subsystem "
+                           "<mailer-daemon@googlemail.com>")  # fmt: skip
+    elsewhere = ParsedMessage(kind=MessageKind.BOUNCE, from_="MAILER-DAEMON@mx.example.org")
+    post = _bounce(groups, recipient="list@example.org")
+    assert classify(post, RULES, google).rule_id == "provider-google-groups"
+    assert classify(post, RULES, elsewhere).rule_id != "provider-google-groups"
+    reply = _bounce(
+        "550 5.1.1 The email account that you tried to reach does not exist.",
+        "5.1.1",
+        "550",
+        recipient="list@googlegroups.com",
+    )
+    result = classify(reply, RULES, google)
+    assert (result.reason, result.severity) == (Reason.USERUNKNOWN, Severity.HARD)
+    chain = explain(post, RULES, google)
+    assert "provider googlemail.com" in chain[0][1]

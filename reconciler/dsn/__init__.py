@@ -11,11 +11,8 @@ DSN fields in plain text, auto-replies, the generic plain-text scanner, and fluf
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from reconciler.dsn.context import Context, addressing, build_context
 from reconciler.dsn.detectors import DETECTORS, Detector, Found
-from reconciler.dsn.fields import bare_address
 from reconciler.dsn.mime import Limits, decoded, load
 from reconciler.records import MessageKind, ParsedBounce, ParsedMessage
 
@@ -61,11 +58,6 @@ def _parse(data: bytes, limits: Limits) -> ParsedMessage:
     if len(bounces) > MAX_RECIPIENTS:  # one message must not become an unbounded number of rows
         notes.append(f"limit: {len(bounces)} recipient results, kept the first {MAX_RECIPIENTS}")
         bounces = bounces[:MAX_RECIPIENTS]
-    sender = bare_address(ctx.sender)
-    if found.reporting_mta or sender:  # provider evidence for the rules, on every result
-        bounces = tuple(
-            replace(b, reporting_mta=found.reporting_mta, notice_from=sender) for b in bounces
-        )
     return ParsedMessage(
         kind=kind,
         bounces=bounces,

@@ -113,18 +113,22 @@ def walk(root: Entity) -> list[Part]:
         ctype = entity.content_type
         returned = returned or in_original or _attached(entity)
         out.append(Part(entity, depth, in_original, ctype, returned))
+        if not entity.parts:
+            continue
         inner = in_original or ctype in ("message/rfc822", "message/global")
-        report = ctype == "multipart/report"
-        stack.extend(
-            (child, depth + 1, inner, returned or (report and index >= 2))
-            for index, child in reversed(list(enumerate(entity.parts)))
-        )
+        if ctype == "multipart/report":  # its parts after the notice and the status: returned
+            stack.extend(
+                (child, depth + 1, inner, returned or index >= 2)
+                for index, child in reversed(list(enumerate(entity.parts)))
+            )
+        else:
+            stack.extend((child, depth + 1, inner, returned) for child in reversed(entity.parts))
     return out
 
 
 def _attached(entity: Entity) -> bool:
     """A part sent as a file (Content-Disposition: attachment with a file name)."""
-    disposition = entity.get("content-disposition")
+    disposition = entity.first.get("content-disposition")
     if disposition is None:
         return False
     low = disposition.lower()

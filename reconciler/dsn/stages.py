@@ -40,7 +40,9 @@ _COMMANDS: tuple[tuple[str, Stage], ...] = (
 )  # fmt: skip
 _STAGE_OF = {index: stage for index, (_, stage) in enumerate(_COMMANDS, 1)}
 _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
-# "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...
+# "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
+# searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
+_NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
 _NAMED_RE = re.compile(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
@@ -61,27 +63,27 @@ _SENT_RE = re.compile(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 _REPLY_RE = re.compile(r"<<<\s*([245])\d\d\b")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
-_LONE_RE = re.compile(r"^\s*(?:" + _COMMAND + r")\s*:|\[(?:" + _COMMAND + r")\]")
+_START_RE = re.compile(r"\s*(?:" + _COMMAND + r")\s*:")
+_BRACKETED_RE = re.compile(r"\[(?:" + _COMMAND + r")\]")
 
 
 def _stage_of(found: re.Match[str]) -> Stage:
     """The stage of the command group that matched.
 
-    _LONE_RE repeats the command groups (index modulo their number); _SENT_RE's group after
-    them is the lone "." that ends the data.
+    _SENT_RE's group after the command groups is the lone "." that ends the data.
     """
     index = found.lastindex
     if index is None:
         return Stage.UNKNOWN
     if found.re is _SENT_RE and index > len(_COMMANDS):
         return Stage.END_OF_DATA
-    return _STAGE_OF[(index - 1) % len(_COMMANDS) + 1]
+    return _STAGE_OF[index]
 
 
 def _transcript(low: str) -> Stage | None:
     """The stage of the first refusal in a session transcript (PIPELINING: see above)."""
     if ">>>" not in low or "<<<" not in low:
-        lone = _LONE_RE.search(low)
+        lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None
     sent = list(_SENT_RE.finditer(low))
     replies = list(_REPLY_RE.finditer(low))
@@ -103,7 +105,7 @@ def _transcript(low: str) -> Stage | None:
 def smtp_stage(text: str) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none."""
     low = text[:3000].lower()
-    found = _NAMED_RE.search(low)
+    found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:
