@@ -581,6 +581,7 @@ class EvidenceEvent:
     at: int  # unix seconds (UTC) of the event
     message_id: str | None = None  # Message-ID of the original message we sent
     send_ref: str | None = None  # our reference of the send, from the VERP token
+    original_address: str | None = None  # the address the report says was mailed, if named
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,7 @@ EVIDENCE_FIELDS = (
     Event.event_time,
     Event.original_message_id,
     Event.send_ref,
+    Event.original_recipient,
 )
 _KINDS = {member.value: member for member in MessageKind}
 _REASONS = {member.value: member for member in Reason}
@@ -126,7 +127,7 @@ _FAULTS = {member.value: member for member in Fault}
 def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
     """An EvidenceEvent from the values of EVIDENCE_FIELDS, in that order."""
     (event_id, realm, user_id, recipient, remote_mta, kind, reason, severity, fault, verp_valid,
-     event_time, message_id, send_ref) = values  # fmt: skip
+     event_time, message_id, send_ref, original) = values  # fmt: skip
     return EvidenceEvent(
         event_id=int(event_id),
         realm=realm,
@@ -142,4 +143,5 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         at=int(from_db(event_time).timestamp()),
         message_id=message_id,
         send_ref=send_ref,
+        original_address=original,
     )
