@@ -52,6 +52,7 @@ COMPILED = (
     "reconciler.dsn.providers",
     "reconciler.dsn.recipients",
     "reconciler.dsn.rfc3464",
+    "reconciler.dsn.stages",
     "reconciler.dsn.textformats",
 )
 MANIFEST = "_native_manifest.txt"

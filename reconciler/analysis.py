@@ -61,7 +61,7 @@ def analyse_parsed(
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts = tuple(RecipientVerdict(b, classify(b, classifier)) for b in message.bounces)
+    verdicts = tuple(RecipientVerdict(b, classify(b, classifier, message)) for b in message.bounces)
     match = find_token(message, verp, now) if verp is not None else None
     return Analysis(message=message, verdicts=verdicts, verp=match)
 
@@ -88,6 +88,8 @@ class ResultRow:
     remote_mta: str | None = None
     original_message_id: str | None = None
     verp: VerpMatch | None = None
+    original_recipient: str | None = None
+    stage: str | None = None
     error: str | None = None
 
 
@@ -110,6 +112,8 @@ def result_rows(label: str, analysis: Analysis) -> list[ResultRow]:
             remote_mta=v.bounce.remote_mta,
             original_message_id=original_id,
             verp=analysis.verp,
+            original_recipient=v.bounce.original_recipient,
+            stage=v.bounce.stage.value,
         )
         for v in analysis.verdicts
     ]
@@ -150,6 +154,8 @@ def row_json(row: ResultRow) -> dict[str, object]:
         "file": row.file,
         "kind": row.kind.value,
         "recipient": row.recipient,
+        "original_recipient": row.original_recipient,
+        "stage": row.stage,
         "status": row.status,
         "reply_code": row.reply_code,
         "reason": row.reason,

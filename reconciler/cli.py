@@ -198,7 +198,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             console.print(f"{item.label}: {item.error}")
             continue
         analysis = analyse(item.data, classifier, verp, now)
-        chains = [explain(v.bounce, classifier) for v in analysis.verdicts]
+        chains = [explain(v.bounce, classifier, analysis.message) for v in analysis.verdicts]
         print_explain(console, item.label, analysis, chains)
     return EXIT_OK if found else EXIT_FAIL
 

@@ -152,6 +152,8 @@ def _events(
                 verp_failure=VerpFailure.ADDRESS_MISMATCH if bound is False else _failure(match),
                 send_ref=match.send_ref if valid and match else None,
                 address_bound=bound is True,
+                original_recipient=(v.bounce.original_recipient or "").lower() or None,
+                stage=v.bounce.stage,
             )
         )
     return tuple(events)

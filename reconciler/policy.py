@@ -115,7 +115,9 @@ def _other_address(e: EvidenceEvent, c: _Context) -> bool:
     current = c.history.current_address
     if current is None or known_address(e.address) is None:
         return False  # unknown on either side: the event counts
-    return _norm(e.address) != _norm(current)
+    # the report's final recipient, or the original one it names (what we mailed)
+    named = (e.address, e.original_address or "")
+    return _norm(current) not in {_norm(address) for address in named}
 
 
 # First match wins; the order only decides which cause an explanation names.

@@ -13,7 +13,10 @@ from datetime import date, datetime
 from enum import StrEnum
 
 __all__ = [
+    "ADDRESS_REASONS",
+    "ADDRESS_STAGES",
     "SENDER_REASONS",
+    "SENDER_STAGES",
     "UNDISCLOSED_RECIPIENT",
     "ActionCount",
     "ActionOutcome",
@@ -60,6 +63,7 @@ __all__ = [
     "Rule",
     "RuleMatch",
     "Severity",
+    "Stage",
     "Standing",
     "StoredDecision",
     "StoredEvent",
@@ -86,6 +90,29 @@ class MessageKind(StrEnum):
     DELIVERED = "delivered"  # a success notice (delivered / relayed / expanded)
     OTHER = "other"  # a readable message that is none of the above
     ERROR = "error"  # a message that could not be understood; `error` says why
+
+
+class Stage(StrEnum):
+    """Where in the SMTP dialogue (RFC 5321) a failure happened, as the report states it.
+
+    Only the RCPT stage (or an unknown one) can say that an address does not work: a refusal at
+    the greeting, at HELO/EHLO (or STARTTLS, AUTH) or at MAIL FROM concerns the sending side, a
+    refusal of the DATA command or of the message after it (end of data) concerns the content.
+    """
+
+    CONNECT = "connect"  # the greeting (the server's reply to the connection)
+    HELO = "helo"  # HELO, EHLO, LHLO, and STARTTLS or AUTH before the mail transaction
+    MAIL = "mail"  # MAIL FROM
+    RCPT = "rcpt"  # RCPT TO
+    DATA = "data"  # the DATA command itself
+    END_OF_DATA = "end-of-data"  # the message, after the final "." (or BDAT LAST)
+    UNKNOWN = "unknown"  # the report does not say
+
+
+# Stages at which a refusal concerns the sending side, never the recipient's address.
+SENDER_STAGES = frozenset({Stage.CONNECT, Stage.HELO, Stage.MAIL})
+# Stages at which a refusal can concern the recipient's address.
+ADDRESS_STAGES = frozenset({Stage.RCPT, Stage.UNKNOWN})
 
 
 class Severity(StrEnum):
@@ -174,6 +201,13 @@ SENDER_REASONS = frozenset(
 )
 
 
+# Reasons about the address itself (hard under a permanent code): a rule concludes them only
+# at ADDRESS_STAGES, unless its own `stage` condition names the stage (a provider that checks
+# recipients after DATA), and never at SENDER_STAGES.
+ADDRESS_REASONS = frozenset(
+    {Reason.USERUNKNOWN, Reason.HOSTUNKNOWN, Reason.HASMOVED, Reason.NOTACCEPT}
+)
+
 # The recipient of a report that redacts it (an ARF complaint without Original-Rcpt-To and
 # with undisclosed To): Sisimai's placeholder, so results compare.  `.invalid` (RFC 2606) can
 # never be delivered to, and policy treats it as an unknown address.
@@ -229,7 +263,7 @@ class ParsedBounce:
     diagnostic: str = ""  # the diagnostic text, folded to one line
     diagnostic_type: str | None = None  # "smtp", "x-postfix", "x-unix", ...
     remote_mta: str | None = None
-    command: str | None = None  # SMTP command that failed (RCPT, DATA, MAIL, ...) if known
+    stage: Stage = Stage.UNKNOWN  # where in the SMTP dialogue it failed, when the report says
     last_attempt: str | None = None
     feedback_type: str | None = None  # ARF Feedback-Type for complaints
     extensions: tuple[tuple[str, str], ...] = ()  # X-* fields of the per-recipient block
@@ -312,7 +346,8 @@ class RuleMatch:
     not_diagnostic: tuple[str, ...] | None = None  # none of these may match
     remote_mta: tuple[str, ...] | None = None
     domains: re.Pattern[str] | None = None  # recipient domain globs such as *.yahoo.com
-    commands: frozenset[str] | None = None  # SMTP command that failed: RCPT, DATA, MAIL, ...
+    stages: frozenset[Stage] | None = None  # where in the SMTP dialogue it failed
+    providers: re.Pattern[str] | None = None  # provider host globs (remote/reporting MTA, ...)
     actions: frozenset[str] | None = None  # DSN Action: failed, delayed, ...
     diagnostic_types: frozenset[str] | None = None  # smtp, x-postfix, x-unix, ...
     no_code: bool | None = None  # true: neither a specific status nor a reply code is known
@@ -332,6 +367,7 @@ class Rule:
     examples: tuple[str, ...]  # paths of sample messages, relative to the rule file
     file: str
     line: int
+    table: bool = False  # a row of a code table (status_codes, reply_codes), not a rule
 
 
 class MessageOutcome(StrEnum):
@@ -372,6 +408,16 @@ class BounceEvent:
     verp_failure: VerpFailure | None = None
     send_ref: str | None = None  # our reference of the send, from the VERP token
     address_bound: bool = False
+    # the address the report says was mailed (RFC 3464 Original-Recipient), when it names one;
+    # `recipient` is the final one when routable, else this one
+    original_recipient: str | None = None
+    stage: Stage = Stage.UNKNOWN  # where in the SMTP dialogue it failed
+
+    def names(self, address: str) -> bool:
+        """The result is about `address`: its recipient or its original recipient (matching a
+        bounce to what we sent accepts either; case-insensitive)."""
+        wanted = address.strip().casefold()
+        return wanted in (self.recipient.casefold(), (self.original_recipient or "").casefold())
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +589,7 @@ class EvidenceEvent:
     message_id: str | None = None  # Message-ID of the original message we sent
     send_ref: str | None = None  # our reference of the send, from the VERP token
     bound: bool = False  # the token binds `address`: only then may a decision act on it
+    original_address: str | None = None  # the address the report says was mailed, if named
 
 
 @dataclass(frozen=True, slots=True)

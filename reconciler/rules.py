@@ -11,11 +11,13 @@ A rule file is a mapping::
         reason: userunknown
         examples: [../tests/samples/user-unknown-01.eml]
     disable: [some-shipped-rule-id]     # operator files only: switch shipped rules off
+    status_codes: [...]                 # code tables: see codetable.py
+    reply_codes: [...]
 
 Everything is checked when the file loads: unknown keys, unknown match conditions, bad regexes,
 unknown reasons/severities/faults, duplicate ids.  Each problem raises `RuleError` naming the
 file, the line and the problem.  Operator files come first (they take precedence: first match
-wins), then the shipped ones.
+wins), then the shipped ones; the rows of the code tables of all files come after every rule.
 """
 
 from __future__ import annotations
@@ -29,16 +31,20 @@ from typing import Any, TypeVar
 
 import yaml
 
+from reconciler.codetable import TABLE_KEYS, row_rule
 from reconciler.errors import RuleError
 from reconciler.patterns import check as check_pattern
 from reconciler.records import (
+    ADDRESS_REASONS,
     SENDER_REASONS,
+    SENDER_STAGES,
     Fault,
     MessageKind,
     Reason,
     Rule,
     RuleMatch,
     Severity,
+    Stage,
 )
 
 __all__ = ["RuleSet", "load_rule_files", "load_rules", "shipped_rules_dir"]
@@ -54,6 +60,8 @@ _MATCH_KEYS = {
     "not_diagnostic",
     "remote_mta",
     "domain",
+    "provider",
+    "stage",
     "command",
     "action",
     "diagnostic_type",
@@ -62,6 +70,18 @@ _MATCH_KEYS = {
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _STATUS_PATTERN_RE = re.compile(r"^[245*](\.(\d{1,3}|\*)){0,2}$")
 _CODE_PATTERN_RE = re.compile(r"^[2-5][0-9x*]{0,2}$")
+# `command` is the older name of `stage`: the SMTP commands it named, and their stages.
+_COMMAND_STAGES = {
+    "CONNECT": (Stage.CONNECT,),
+    "HELO": (Stage.HELO,),
+    "EHLO": (Stage.HELO,),
+    "STARTTLS": (Stage.HELO,),
+    "AUTH": (Stage.HELO,),
+    "MAIL": (Stage.MAIL,),
+    "RCPT": (Stage.RCPT,),
+    "DATA": (Stage.DATA, Stage.END_OF_DATA),
+    "BDAT": (Stage.END_OF_DATA,),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,27 +140,32 @@ def load_rules(operator_dir: Path | None = None, *, use_shipped: bool = True) ->
 
 
 def load_rule_files(paths: Iterable[Path]) -> RuleSet:
-    """Load the given files in order; apply `disable:` lists; reject duplicate ids."""
+    """Load the given files in order; the code tables' rows after every rule (the status table
+    first); apply `disable:` lists; reject duplicate ids."""
     rules: list[Rule] = []
+    tables: dict[str, list[Rule]] = {key: [] for key in TABLE_KEYS}
     disabled: set[str] = set()
     names: list[str] = []
-    where: dict[str, str] = {}
     for path in paths:
         names.append(str(path))
-        file_rules, file_disabled = _load_file(path)
+        file_rules, file_tables, file_disabled = _load_file(path)
         disabled.update(file_disabled)
-        for rule in file_rules:
-            if rule.id in where:
-                raise RuleError(
-                    f"{rule.file}:{rule.line}: duplicate rule id {rule.id!r} "
-                    f"(first defined at {where[rule.id]})"
-                )
-            where[rule.id] = f"{rule.file}:{rule.line}"
-            rules.append(rule)
+        rules.extend(file_rules)
+        for key in TABLE_KEYS:
+            tables[key].extend(file_tables[key])
+    where: dict[str, str] = {}
+    for rule in [*rules, *(row for key in TABLE_KEYS for row in tables[key])]:
+        if rule.id in where:
+            raise RuleError(
+                f"{rule.file}:{rule.line}: duplicate rule id {rule.id!r} "
+                f"(first defined at {where[rule.id]})"
+            )
+        where[rule.id] = f"{rule.file}:{rule.line}"
     unknown = disabled - where.keys()
     if unknown:
         raise RuleError(f"disable: unknown rule id(s) {', '.join(sorted(unknown))}")
-    kept = tuple(r for r in rules if r.id not in disabled)
+    ordered = [*rules, *(row for key in TABLE_KEYS for row in tables[key])]
+    kept = tuple(r for r in ordered if r.id not in disabled)
     return RuleSet(rules=kept, files=tuple(names), disabled=frozenset(disabled))
 
 
@@ -148,7 +173,7 @@ def _yaml_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
+def _load_file(path: Path) -> tuple[list[Rule], dict[str, list[Rule]], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -162,7 +187,7 @@ def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
         raise RuleError(f"{path}:{line}: invalid YAML: {problem}") from err
     if not isinstance(doc, _Located):
         raise RuleError(f"{path}:1: expected a mapping with a 'rules' list")
-    extra = set(doc) - {"rules", "disable"}
+    extra = set(doc) - {"rules", "disable", *TABLE_KEYS}
     if extra:
         raise RuleError(f"{path}:{doc.line}: unknown top-level key(s): {', '.join(sorted(extra))}")
     raw_rules = doc.get("rules", [])
@@ -171,10 +196,28 @@ def _load_file(path: Path) -> tuple[list[Rule], list[str]]:
     disabled = doc.get("disable", [])
     if not isinstance(disabled, list) or not all(isinstance(d, str) for d in disabled):
         raise RuleError(f"{path}:{doc.line}: 'disable' must be a list of rule ids")
-    return [_build_rule(path, raw, doc.line) for raw in raw_rules], disabled
+    tables = {key: _table(path, key, doc.get(key, []), doc.line) for key in TABLE_KEYS}
+    return [_build_rule(path, raw, doc.line) for raw in raw_rules], tables, disabled
 
 
-def _build_rule(path: Path, raw: object, parent_line: int) -> Rule:
+def _table(path: Path, key: str, rows: object, parent_line: int) -> list[Rule]:
+    """The rules of one code table (see codetable.py)."""
+    if not isinstance(rows, list):
+        raise RuleError(f"{path}:{parent_line}: '{key}' must be a list")
+    out = []
+    for row in rows:
+        line = row.line if isinstance(row, _Located) else parent_line
+        raw, problem = row_rule(key, row)
+        if raw is None:
+            raise RuleError(f"{path}:{line}: {key} row: {problem}")
+        located = _Located(raw)
+        located.line = line
+        rule = _build_rule(path, located, parent_line, table=True)
+        out.append(rule)
+    return out
+
+
+def _build_rule(path: Path, raw: object, parent_line: int, *, table: bool = False) -> Rule:
     if not isinstance(raw, _Located):
         raise RuleError(f"{path}:{parent_line}: each rule must be a mapping")
     where = f"{path}:{raw.line}"
@@ -203,13 +246,20 @@ def _build_rule(path: Path, raw: object, parent_line: int) -> Rule:
         examples=tuple(examples),
         file=str(path),
         line=raw.line,
+        table=table,
     )
     if rule.severity is Severity.HARD and rule.reason in SENDER_REASONS:
         raise RuleError(f"{where}: a sender-side reason ({rule.reason}) can never be hard")
+    stages = rule.match.stages or frozenset()
+    if rule.reason in ADDRESS_REASONS and stages & SENDER_STAGES:
+        raise RuleError(
+            f"{where}: {rule.reason} concerns the address: never concluded at "
+            f"{', '.join(sorted(s.value for s in stages & SENDER_STAGES))} (the sender's stages)"
+        )
     return rule
 
 
-_E = TypeVar("_E", Reason, Severity, Fault, MessageKind)
+_E = TypeVar("_E", Reason, Severity, Fault, MessageKind, Stage)
 
 
 def _enum(where: str, key: str, enum: type[_E], value: object) -> _E:
@@ -244,7 +294,8 @@ def _build_match(where: str, raw: object) -> RuleMatch:
         not_diagnostic=_regexes(where, "not_diagnostic", raw.get("not_diagnostic")),
         remote_mta=_regexes(where, "remote_mta", raw.get("remote_mta")),
         domains=_domains(raw.get("domain")),
-        commands=_upper_set(raw.get("command")),
+        providers=_domains(raw.get("provider")),
+        stages=_stage_set(where, raw.get("stage"), raw.get("command")),
         actions=_lower_set(raw.get("action")),
         diagnostic_types=_lower_set(raw.get("diagnostic_type")),
         no_code=no_code,
@@ -307,8 +358,23 @@ def _domains(value: object) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{g})" for g in globs))
 
 
-def _upper_set(value: object) -> frozenset[str] | None:
-    return None if value is None else frozenset(v.upper() for v in _as_list(value))
+def _stage_set(where: str, stage: object, command: object) -> frozenset[Stage] | None:
+    """`stage` (connect, helo, mail, rcpt, data, end-of-data, unknown), or the older `command`
+    (RCPT, DATA, MAIL, HELO, EHLO, CONNECT, ...) translated to stages; not both."""
+    if stage is not None and command is not None:
+        raise RuleError(f"{where}: match.stage and match.command: give only stage")
+    if stage is not None:
+        return frozenset(_enum(where, "match.stage", Stage, v) for v in _as_list(stage))
+    if command is None:
+        return None
+    stages: set[Stage] = set()
+    for name in _as_list(command):
+        known = _COMMAND_STAGES.get(name.upper())
+        if known is None:
+            allowed = ", ".join(_COMMAND_STAGES)
+            raise RuleError(f"{where}: match.command {name!r} is not one of: {allowed}")
+        stages.update(known)
+    return frozenset(stages)
 
 
 def _lower_set(value: object) -> frozenset[str] | None:

@@ -14,8 +14,10 @@ from reconciler.records import (
     Fault,
     MessageKind,
     ParsedBounce,
+    ParsedMessage,
     Reason,
     Severity,
+    Stage,
 )
 from reconciler.rules import load_rules
 
@@ -26,7 +28,7 @@ def _bounce(
     diagnostic: str = "",
     status: str | None = None,
     reply_code: str | None = None,
-    command: str | None = None,
+    stage: Stage = Stage.UNKNOWN,
     kind: MessageKind = MessageKind.BOUNCE,
     recipient: str = "user@example.net",
     diagnostic_type: str | None = None,
@@ -40,7 +42,7 @@ def _bounce(
         reply_code=reply_code,
         diagnostic=diagnostic,
         diagnostic_type=diagnostic_type,
-        command=command,
+        stage=stage,
     )
 
 
@@ -71,7 +73,7 @@ def _bounce(
                 "virtual mailbox table",
                 "5.1.1",
                 "550",
-                "RCPT",
+                Stage.RCPT,
             ),
             Reason.USERUNKNOWN,
             Severity.HARD,
@@ -92,7 +94,7 @@ def _bounce(
             Severity.HARD,
         ),
         # "user unknown" after DATA with no address status: a filter, soft
-        (_bounce("550 : User unknown", "5.0.0", "550", "DATA"), Reason.FILTERED, Severity.SOFT),
+        (_bounce("550 : User unknown", "5.0.0", "550", Stage.DATA), Reason.FILTERED, Severity.SOFT),
         # the same text with a temporary status is not final
         (
             _bounce("DNS Error: domain name not found: example.jp", "4.0.0"),
@@ -105,7 +107,7 @@ def _bounce(
                 "550 5.1.0 192.0.2.1 is not allowed to send from <example.org> per its SPF Record",
                 "5.1.0",
                 "550",
-                "RCPT",
+                Stage.RCPT,
             ),
             Reason.AUTHFAILURE,
             Severity.SOFT,
@@ -115,18 +117,20 @@ def _bounce(
                 "554 5.7.1 Client host rejected: blocked using zen.spamhaus.org",
                 "5.7.1",
                 "554",
-                "RCPT",
+                Stage.RCPT,
             ),
             Reason.BLOCKED,
             Severity.SOFT,
         ),
         (
-            _bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", "DATA"),
+            _bounce("550 5.7.1 Message content rejected, UBE", "5.7.1", "550", Stage.DATA),
             Reason.SPAMDETECTED,
             Severity.SOFT,
         ),
         (
-            _bounce("501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", "MAIL"),
+            _bounce(
+                "501 5.1.8 Sender address rejected: Domain not found", "5.1.8", "501", Stage.MAIL
+            ),
             Reason.REJECTED,
             Severity.SOFT,
         ),
@@ -136,7 +140,7 @@ def _bounce(
                 "domain's DMARC policy",
                 "5.7.26",
                 "550",
-                "DATA",
+                Stage.DATA,
             ),
             Reason.AUTHFAILURE,
             Severity.SOFT,
@@ -156,7 +160,7 @@ def _bounce(
             Severity.SOFT,
         ),
         (
-            _bounce("550 Your message was rejected as spam", "5.7.1", "550", "DATA"),
+            _bounce("550 Your message was rejected as spam", "5.7.1", "550", Stage.DATA),
             Reason.SPAMDETECTED,
             Severity.SOFT,
         ),
@@ -256,7 +260,7 @@ def test_gmail_address_not_found_is_hard_only_with_an_address_status() -> None:
         "Your message wasn't delivered to user@example.net because the address couldn't be "
         "found. Check for typos or unnecessary spaces and try again."
     )
-    confirmed = classify(_bounce(f"550 5.1.1 {text}", "5.1.1", "550", "RCPT"), RULES)
+    confirmed = classify(_bounce(f"550 5.1.1 {text}", "5.1.1", "550", Stage.RCPT), RULES)
     unconfirmed = classify(_bounce(text), RULES)
     assert (confirmed.reason, confirmed.severity) == (Reason.USERUNKNOWN, Severity.HARD)
     assert unconfirmed.severity is Severity.SOFT
@@ -280,13 +284,13 @@ def test_a_domain_that_accepts_no_mail_is_notaccept(text: str) -> None:
 )
 def test_not_bounces_are_never_hard_or_soft(kind: MessageKind, reason: Reason) -> None:
     # even with a text that would make a bounce hard
-    result = classify(_bounce("550 5.1.1 user unknown", "5.1.1", "550", "RCPT", kind), RULES)
+    result = classify(_bounce("550 5.1.1 user unknown", "5.1.1", "550", Stage.RCPT, kind), RULES)
     assert result.reason is reason
     assert result.severity is Severity.NONE
 
 
 def test_a_delay_warning_is_soft_and_never_hard() -> None:
-    hard_text = _bounce("550 5.1.1 user unknown", "5.1.1", "550", "RCPT", MessageKind.DELAY)
+    hard_text = _bounce("550 5.1.1 user unknown", "5.1.1", "550", Stage.RCPT, MessageKind.DELAY)
     assert classify(hard_text, RULES).severity is Severity.SOFT
     plain = _bounce("still trying", "4.4.7", kind=MessageKind.DELAY)
     result = classify(plain, RULES)
@@ -319,13 +323,43 @@ def test_explain_lists_the_deciding_rule_first_with_what_it_matched() -> None:
     chain = explain(bounce, RULES)
     assert chain[0][0].id == classify(bounce, RULES).rule_id == "text-mailbox-full"
     assert any("Mailbox full" in hit for hit in chain[0][1])
-    assert "status-mailbox-full" in [rule.id for rule, _ in chain]
+    # the code tables come after every rule: the status row, then the reply rows
+    ids = [rule.id for rule, _ in chain]
+    assert ids.index("status-x.2.2") < ids.index("reply-552")
 
 
-def test_an_empty_rule_list_falls_back_to_undefined() -> None:
+def test_an_empty_rule_list_puts_a_final_failure_on_hold() -> None:
     result = classify(_bounce("whatever"), Classifier([]))
     assert (result.reason, result.severity, result.rule_id) == (
-        Reason.UNDEFINED,
+        Reason.ONHOLD,
         Severity.SOFT,
         "fallback",
     )
+    # a final failure whose status says only "temporary": the reporting MTA stopped retrying
+    expired = classify(_bounce("whatever", "4.0.0"), Classifier([]))
+    assert (expired.reason, expired.severity) == (Reason.EXPIRED, Severity.SOFT)
+    other = classify(_bounce("whatever", kind=MessageKind.OTHER), Classifier([]))
+    assert other.reason is Reason.UNDEFINED
+
+
+def test_a_provider_rule_needs_the_providers_evidence() -> None:
+    """Google Groups' refusal of a post (its notice, with its groups.google.com link) is about
+    our sender; Gmail's plain "does not exist" reply for a group address is an unknown user;
+    the Groups wording from anyone but Google is not Google Groups'."""
+    groups = "The group you tried to contact may not exist. See https://groups.google.com/support/"
+    google = ParsedMessage(kind=MessageKind.BOUNCE, from_="Mail Delivery Subsystem "
+                           "<mailer-daemon@googlemail.com>")  # fmt: skip
+    elsewhere = ParsedMessage(kind=MessageKind.BOUNCE, from_="MAILER-DAEMON@mx.example.org")
+    post = _bounce(groups, recipient="list@example.org")
+    assert classify(post, RULES, google).rule_id == "provider-google-groups"
+    assert classify(post, RULES, elsewhere).rule_id != "provider-google-groups"
+    reply = _bounce(
+        "550 5.1.1 The email account that you tried to reach does not exist.",
+        "5.1.1",
+        "550",
+        recipient="list@googlegroups.com",
+    )
+    result = classify(reply, RULES, google)
+    assert (result.reason, result.severity) == (Reason.USERUNKNOWN, Severity.HARD)
+    chain = explain(post, RULES, google)
+    assert "provider googlemail.com" in chain[0][1]

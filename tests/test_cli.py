@@ -18,6 +18,8 @@ JSON_KEYS = {
     "file",
     "kind",
     "recipient",
+    "original_recipient",
+    "stage",
     "status",
     "reply_code",
     "reason",
@@ -60,6 +62,21 @@ def test_classify_json_has_the_documented_keys(
     assert by_rcpt["sabineko@example.co.jp"]["severity"] == "hard"
     assert by_rcpt["mikeneko@example.co.jp"]["reason"] == "mailboxfull"
     assert all(row["verp"] is None for row in rows)
+
+
+def test_classify_json_shows_the_stage_and_the_original_recipient(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    others = CORPUS.parent.parent / "others" / "emails" / "flufl-bounce"
+    samples = CORPUS.parent.parent.parent / "samples" / "mta"
+    paths = [others / "dsn_01.eml", samples / "exim-nouser-failed.eml"]
+    assert main(["classify", "--json", *map(str, paths)]) == 0
+    first, second = _json_lines(capsys.readouterr().out)
+    # Final-Recipient userx@sims-ms-daemon is the receiving MTA's internal name
+    assert (first["recipient"], first["original_recipient"]) == ("userx@example.com",) * 2
+    assert (second["recipient"], second["stage"]) == ("nouser@remote.test", "rcpt")
+    assert second["original_recipient"] is None
 
 
 def test_classify_reads_dirs_mbox_and_maildir(
@@ -215,7 +232,7 @@ def test_explain_shows_fields_and_the_deciding_rule(
     assert main(["explain", str(CORPUS / "lhost-exim-05.eml")]) == 0
     out = capsys.readouterr().out
     assert "kijitora@neko.example.co.jp" in out
-    assert "decided" in out and "userunknown" in out and "RCPT" in out
+    assert "decided" in out and "userunknown" in out and "stage rcpt" in out
 
 
 def test_rules_check_on_a_bad_dir_names_the_line(

@@ -18,7 +18,7 @@ def _yaml_blocks(text: str) -> list[str]:
 
 
 def test_the_rule_file_in_docs_rules_loads_and_decides(tmp_path: Path) -> None:
-    (block,) = _yaml_blocks((DOCS / "rules.md").read_text("utf-8"))
+    block, _ = _yaml_blocks((DOCS / "rules.md").read_text("utf-8"))
     path = tmp_path / "acme.yaml"
     path.write_text(block, "utf-8")
     shipped = load_rules()
@@ -39,6 +39,15 @@ def test_the_rule_file_in_docs_rules_loads_and_decides(tmp_path: Path) -> None:
         Reason.SUSPEND,
         Severity.SOFT,
     )
+
+
+def test_the_code_table_example_in_docs_rules_loads(tmp_path: Path) -> None:
+    _, block = _yaml_blocks((DOCS / "rules.md").read_text("utf-8"))
+    path = tmp_path / "codes.yaml"
+    path.write_text(block, "utf-8")
+    rules = load_rule_files([path]).rules
+    assert [r.id for r in rules] == ["status-4.1.1", "status-x.1.1", "reply-550-rcpt"]
+    assert all(r.table for r in rules)
 
 
 def test_docs_list_every_match_condition() -> None:

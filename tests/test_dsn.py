@@ -12,8 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler import dsn
+from reconciler.classify import Classifier, classify
 from reconciler.dsn import parse
-from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, ParsedMessage
+from reconciler.records import (
+    UNDISCLOSED_RECIPIENT,
+    MessageKind,
+    ParsedMessage,
+    Reason,
+    Severity,
+    Stage,
+)
+from reconciler.rules import load_rules
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus" / "sisimai"
@@ -184,11 +193,11 @@ def test_sendmail_transcript_diagnostics_stay_with_their_recipient() -> None:
     frank, grace, heidi = by_rcpt.values()
     assert frank.diagnostic is not None and "content filter" in frank.diagnostic
     assert "Host unknown" not in frank.diagnostic  # grace's host line comes after frank's line
-    assert (frank.command, frank.reply_code) == ("DATA", "554")
+    assert (frank.stage, frank.reply_code) == (Stage.DATA, "554")
     assert grace.diagnostic is not None and grace.diagnostic.startswith("550 example.org (smtp)")
     assert "talking" not in grace.diagnostic and "heidi" not in grace.diagnostic
     assert heidi.diagnostic is not None and "Host unknown" not in heidi.diagnostic
-    assert (heidi.command, heidi.reply_code) == ("RCPT", "550")
+    assert (heidi.stage, heidi.reply_code) == (Stage.RCPT, "550")
 
 
 def test_feedback_type_and_original_headers() -> None:
@@ -204,7 +213,7 @@ def test_exim_generic_status_gives_way_to_the_diagnostic_code() -> None:
     bounce = result.bounces[0]
     assert bounce.status == "5.1.1"
     assert ("status-field", "5.0.0") in bounce.extensions
-    assert bounce.command == "RCPT"
+    assert bounce.stage is Stage.RCPT
     assert result.reporting_mta == "relay.example.org"
     assert result.addressing == (
         ("envelope-to", "bounce+u42.x7k2@lists.example.org"),
@@ -223,8 +232,38 @@ def test_returned_original_keeps_the_return_path_for_verp() -> None:
     result = parse(_read("emails/lhost-postfix-79.eml"))
     assert result.original is not None
     assert result.original.return_path == "<nekochan@smtp.example.org>"
-    assert result.bounces[0].recipient == "kijitora@mailhub0"
+    # the final recipient "kijitora@mailhub0" is an internal name (not fully qualified): the
+    # original recipient is the address that was mailed, and the one reported
+    assert result.bounces[0].recipient == "nekko@c.example.co.jp"
     assert result.bounces[0].original_recipient == "nekko@c.example.co.jp"
+    assert ("final-recipient-field", "kijitora@mailhub0") in result.bounces[0].extensions
+
+
+@pytest.mark.parametrize(
+    ("final", "original", "recipient"),
+    [
+        ("rfc822;userx@sims-ms-daemon", "rfc822;userx@example.com", "userx@example.com"),
+        ("rfc822;userx@mailhub.local", "rfc822;userx@example.com", "userx@example.com"),
+        ("x400; /S=userx/ADMD= /C=GB/", "rfc822;userx@example.uk", "userx@example.uk"),
+        # a forwarding target or a mailbox behind an alias is routable: it is the final one
+        ("rfc822;haasm@mail.example.ch", "rfc822;userx@example.ch", "haasm@mail.example.ch"),
+        ("rfc822;userx@[192.0.2.7]", "rfc822;userx@example.net", "userx@[192.0.2.7]"),
+    ],
+)
+def test_recipient_is_the_final_one_when_routable(
+    final: str, original: str, recipient: str
+) -> None:
+    report = (
+        "From: MAILER-DAEMON@mx.example.org\nSubject: Delivery Status Notification\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; boundary=b\n\n--b\n"
+        "Content-Type: text/plain\n\nYour message could not be delivered.\n\n--b\n"
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Original-Recipient: {original}\nFinal-Recipient: {final}\nAction: failed\n"
+        "Status: 5.2.2\n\n--b--\n"
+    )
+    (bounce,) = parse(report.encode()).bounces
+    assert bounce.recipient == recipient
+    assert bounce.original_recipient == original.partition(";")[2]
 
 
 _ORIGINAL_FIRST = b"""From: MAILER-DAEMON@mx.example.org
@@ -459,3 +498,23 @@ def test_public_surface() -> None:
     ids = [detector.id for detector in dsn.DETECTORS]
     assert ids[0] == "arf" and ids[1] == "rfc3464" and "flufl" in ids
     assert all(detector.description for detector in dsn.DETECTORS)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evidence-returned-text-01",  # the returned message as the third part of a report
+        "evidence-quoted-01",  # a quoted copy below the notice
+        "evidence-attached-01",  # the returned message attached as a text file
+    ],
+)
+def test_only_the_failure_report_is_evidence(name: str) -> None:
+    """Words of the returned message (a virus, spam, a full mailbox) never reach the
+    diagnostic: the report's own 5.1.1 decides."""
+    result = parse((SAMPLES / "bounces" / f"{name}.eml").read_bytes())
+    (bounce,) = result.bounces
+    assert bounce.status == "5.1.1"
+    for word in ("virus", "spam", "full"):
+        assert word not in bounce.diagnostic.lower(), bounce.diagnostic
+    verdict = classify(bounce, Classifier(load_rules().rules))
+    assert (verdict.reason, verdict.severity) == (Reason.USERUNKNOWN, Severity.HARD)

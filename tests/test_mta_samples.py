@@ -4,7 +4,8 @@ recipient, its kind, reason and severity, and the returned original's Message-ID
 Read as a table of promises: an unknown or moved address is hard; a full mailbox, a spam or
 policy refusal, a rate limit, a relay refusal or a local program's failure is soft; a delay
 warning is never a final failure; a message that expired in the queue after refusals or
-greylisting is `expired`; a success notice is not a bounce.
+greylisting is `expired`; a success notice is not a bounce; a delivery program that exits
+EX_NOUSER (67) reports an unknown user.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ EXPECTED: dict[str, list[tuple[str, str, str, str]]] = {
     "exim-ratelimit-delayed": [("ratelimit@remote.test", DELAY, "speeding", "soft")],
     "postfix-ratelimit-failed": [("ratelimit@remote.test", BOUNCE, "speeding", "soft")],
     "exim-ratelimit-failed": [("ratelimit@remote.test", BOUNCE, "speeding", "soft")],
-    # delivery programs (pipes): never hard, whatever they print
-    "postfix-pipe67-failed": [("someone@exit67.test", BOUNCE, "mailererror", "soft")],
+    # delivery programs (pipes): soft, whatever they print, except an exit EX_NOUSER (67,
+    # sysexits(3) "addressee unknown"), which Postfix reports as 5.1.1 "user unknown"
+    "postfix-pipe67-failed": [("someone@exit67.test", BOUNCE, "userunknown", "hard")],
     "postfix-pipe73-failed": [("someone@exit73.test", BOUNCE, "mailboxfull", "soft")],
     "postfix-pipe75-delayed": [("someone@exit75.test", DELAY, "mailererror", "soft")],
     "postfix-pipe75-failed": [("someone@exit75.test", BOUNCE, "mailererror", "soft")],

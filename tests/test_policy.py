@@ -274,6 +274,16 @@ def test_an_address_that_is_no_longer_the_users_is_not_counted() -> None:
     assert decision.address == "ann.new@example.org"
 
 
+def test_a_report_about_the_mailed_address_counts_whatever_its_final_recipient() -> None:
+    """The report names the address we mailed as its original recipient and a forwarding
+    target (or an internal rewrite) as the final one: it is about the user's address."""
+    forwarded = [dataclasses.replace(ev(d, address="ann@forward.example"), original_address=ADDRESS)
+                 for d in (3, 2, 1)]  # fmt: skip
+    assert run(*forwarded, current=ADDRESS).kind is DecisionKind.SUPPRESS
+    decision = run(*forwarded, current="ann.new@example.org")
+    assert decision.ignored == ((Ignored.OTHER_ADDRESS, 3),)
+
+
 @pytest.mark.parametrize("current", [None, ADDRESS, " Ann@Example.NET "])
 def test_the_current_or_an_unknown_address_counts(current: str | None) -> None:
     assert run(ev(3), ev(2), ev(1), current=current).kind is DecisionKind.SUPPRESS

@@ -10,7 +10,7 @@ import pytest
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
 from reconciler.errors import RuleError
-from reconciler.records import SENDER_REASONS, Severity
+from reconciler.records import SENDER_REASONS, Severity, Stage
 from reconciler.rules import load_rule_files, load_rules, shipped_rules_dir
 
 SHIPPED = load_rules()
@@ -31,7 +31,17 @@ def test_shipped_rules_load_and_are_documented() -> None:
     assert len(ids) == len(set(ids))
     for rule in SHIPPED.rules:
         assert rule.description, rule.id
-        assert rule.examples, f"{rule.id} names no example message"
+        # a code table's rows are checked code by code (tests/test_codes.py)
+        assert rule.examples or rule.table, f"{rule.id} names no example message"
+
+
+def test_provider_rules_carry_provider_evidence() -> None:
+    """A rule about one provider's wording also requires evidence that the provider wrote it
+    (its hosts, the notice's sender domain or the recipient's domain): a phrase alone is not."""
+    providers = [rule for rule in SHIPPED.rules if rule.id.startswith("provider-")]
+    assert providers
+    for rule in providers:
+        assert rule.match.providers is not None, rule.id
 
 
 def test_shipped_rules_dir_is_the_top_level_rules_in_a_checkout() -> None:
@@ -96,6 +106,14 @@ def _write(tmp_path: Path, text: str, name: str = "ops.yaml") -> Path:
         ("rules:\n  - id: x\n    description: [unclosed\n", 4, "invalid YAML"),
         ("- just a list\n", 1, "mapping"),
         ("rules: []\nextra: 1\n", 1, "unknown top-level"),
+        (GOOD.replace("{diagnostic:", "{stage: [rcpt], command: [RCPT], diagnostic:"), 2, "stage"),
+        (GOOD.replace("{diagnostic:", "{stage: [after-data], diagnostic:"), 2, "stage"),
+        (GOOD.replace("{diagnostic:", "{command: [VRFY], diagnostic:"), 2, "command"),
+        # an address reason is never concluded at the sender's stages
+        (GOOD.replace("{diagnostic:", "{stage: [mail], diagnostic:"), 2, "never concluded"),
+        ("status_codes:\n  - {code: 5.1, reason: userunknown, title: t, ref: r}\n", 2, "code"),
+        ("reply_codes:\n  - {code: '550', reason: userunknown}\n", 2, "missing key"),
+        ("reply_codes:\n  - {code: '550', reason: x, title: t, ref: r, why: 1}\n", 2, "unknown"),
     ],
 )
 def test_bad_rule_files_name_file_line_and_problem(
@@ -126,6 +144,18 @@ def test_disabling_an_unknown_rule_is_an_error(tmp_path: Path) -> None:
 def test_missing_operator_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RuleError, match="does not exist"):
         load_rules(tmp_path / "nope")
+
+
+def test_stage_and_its_older_name_command(tmp_path: Path) -> None:
+    """`stage` names stages; `command` (the older condition) names SMTP commands: DATA covers
+    the DATA command and the end of data, EHLO is the HELO stage."""
+    _write(tmp_path, GOOD.replace("{diagnostic:", "{stage: [rcpt, unknown], diagnostic:"))
+    match = load_rule_files([tmp_path / "ops.yaml"]).rules[0].match
+    assert match.stages == {Stage.RCPT, Stage.UNKNOWN}
+    text = GOOD.replace("{diagnostic:", "{command: [DATA, EHLO], diagnostic:")
+    _write(tmp_path, text.replace("reason: userunknown", "reason: filtered"))
+    match = load_rule_files([tmp_path / "ops.yaml"]).rules[0].match
+    assert match.stages == {Stage.DATA, Stage.END_OF_DATA, Stage.HELO}
 
 
 def test_status_and_code_patterns_compile_as_documented(tmp_path: Path) -> None:

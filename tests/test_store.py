@@ -22,6 +22,7 @@ from reconciler.records import (
     MessageOutcome,
     Reason,
     Severity,
+    Stage,
     Unprocessed,
 )
 from reconciler.store import LATEST_VERSION, Store, migrations, open_database
@@ -351,7 +352,7 @@ def test_migration_7_adds_the_binding_and_old_events_read_as_unbound(store: Stor
         ("ann@example.org", False),
         ("bob@example.org", True),
     ]
-    assert 6 in store.schema_versions()
+    assert 7 in store.schema_versions()
 
 
 def test_a_token_one_past_the_largest_user_id_still_records(store: Store) -> None:
@@ -393,3 +394,28 @@ class _Inputs:
     def __init__(self, classifier: object, verp: object) -> None:
         self.classifier = classifier
         self.verp = verp
+
+
+def test_migration_9_keeps_the_original_recipient_and_the_stage(store: Store) -> None:
+    kept = event("final@example.org", original_recipient="mailed@example.org", stage=Stage.RCPT)
+    store.record_batch([entry(1, events=(kept,)), entry(2)], NOW)
+    events = store.user_events("wiki", 7, NOW - timedelta(days=1))
+    by_recipient = {e.recipient: e for e in events}
+    assert by_recipient["final@example.org"].original_recipient == "mailed@example.org"
+    assert by_recipient["final@example.org"].stage is Stage.RCPT
+    assert by_recipient["user2@example.org"].original_recipient is None
+    assert by_recipient["user2@example.org"].stage is Stage.UNKNOWN
+    # a result is about either address: what was mailed, or where it ended
+    assert by_recipient["final@example.org"].names("MAILED@example.org")
+    assert by_recipient["final@example.org"].names("final@example.org")
+    assert not by_recipient["final@example.org"].names("other@example.org")
+    # events recorded before migration 9 read as no original recipient, stage unknown
+    database.execute_sql("UPDATE bounce_event SET original_recipient = NULL, stage = NULL")
+    migrations._m9(database.obj)  # the columns exist: nothing to do
+    (old,) = [
+        e
+        for e in store.user_events("wiki", 7, NOW - timedelta(days=1))
+        if e.names("final@example.org")
+    ]
+    assert (old.original_recipient, old.stage) == (None, Stage.UNKNOWN)
+    assert 9 in store.schema_versions()

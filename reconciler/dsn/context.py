@@ -74,7 +74,8 @@ class Context:
 
 
 def _is_notice(part: Part) -> bool:
-    if part.in_original:
+    """A text of the failure report itself: never the returned original or an attachment."""
+    if part.returned:
         return False
     if part.content_type == "text/plain":
         return True
@@ -88,7 +89,7 @@ def _notice_text(parts: list[Part], limits: Limits) -> str:
         html = [
             part_text(p.entity, limits)
             for p in parts
-            if p.content_type == "text/html" and not p.in_original
+            if p.content_type == "text/html" and not p.returned
         ]
         texts = [_TAG_RE.sub("\n", h).replace("&nbsp;", " ") for h in html]
     return "\n".join(texts)

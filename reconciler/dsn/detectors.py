@@ -15,7 +15,6 @@ from reconciler.dsn.fields import (
     pick_status,
     remote_host,
     reply_code,
-    smtp_command,
 )
 from reconciler.dsn.mime import MAX_VALUE, cap_parts
 from reconciler.dsn.nonbounce import (
@@ -27,9 +26,10 @@ from reconciler.dsn.nonbounce import (
 from reconciler.dsn.providers import ses_notification
 from reconciler.dsn.recipients import mailto_targets, scan
 from reconciler.dsn.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
+from reconciler.dsn.stages import smtp_stage
 from reconciler.dsn.textformats import family
 from reconciler.errors import ParseError
-from reconciler.records import MessageKind, ParsedBounce
+from reconciler.records import MessageKind, ParsedBounce, Stage
 
 __all__ = ["DETECTORS", "Detector", "Found"]
 
@@ -82,12 +82,24 @@ def _segments(ctx: Context) -> dict[str, str]:
     return dict(_hits(ctx))
 
 
+def _stage(known: Stage, *texts: str) -> Stage:
+    """The stage already known, else the first one a text names."""
+    if known is not Stage.UNKNOWN:
+        return known
+    for text in texts:
+        found = smtp_stage(text) if text else None
+        if found is not None:
+            return found
+    return Stage.UNKNOWN
+
+
 def _enrich(bounce: ParsedBounce, text: str, fallback: str) -> ParsedBounce:
     """Fill what a status block left out from the notice text about the same recipient
     (`fallback` is the whole notice when the report has a single recipient)."""
     if not text and not fallback:
         return bounce
-    status, raw = pick_status(bounce.status, f"{bounce.diagnostic} {text}")
+    # a single recipient's report: its notice is about it, even where no line names it
+    status, raw = pick_status(bounce.status, f"{bounce.diagnostic} {text or fallback}")
     if status is None:
         status = enhanced_status(fallback)
     extensions = bounce.extensions
@@ -98,7 +110,7 @@ def _enrich(bounce: ParsedBounce, text: str, fallback: str) -> ParsedBounce:
         status=status,
         reply_code=bounce.reply_code or reply_code(text) or reply_code(fallback),
         diagnostic=bounce.diagnostic or text or fold(fallback, 1000),
-        command=bounce.command or smtp_command(text) or smtp_command(fallback),
+        stage=_stage(bounce.stage, text, fallback),
         remote_mta=bounce.remote_mta or remote_host(text),
         extensions=extensions,
     )
@@ -142,11 +154,11 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
         return None
     reported = _canonical(ctx, report.bounces)
     if len(reported) == 1 and _complete(reported[0]):
-        # nothing to fill but the SMTP command: read it from the notice, skip the scan
+        # nothing to fill but the SMTP stage: read it from the notice, skip the scan
         single = reported[0]
-        command = single.command or smtp_command(ctx.notice)
-        if command != single.command:
-            single = replace(single, command=command)
+        stage = _stage(single.stage, ctx.notice)
+        if stage is not single.stage:
+            single = replace(single, stage=stage)
         return Found((single,), report.reporting_mta, report.arrival_date)
     low = ctx.notice.lower()
     # a recipient the notice never names has no segment of its own: skip the scan then
@@ -178,7 +190,7 @@ def _text_bounce(address: str, text: str, kind: MessageKind, detector: str) -> P
         status=enhanced_status(text),
         reply_code=reply_code(text),
         diagnostic=text,
-        command=smtp_command(text),
+        stage=smtp_stage(text) or Stage.UNKNOWN,
         remote_mta=remote_host(text),
     )
 

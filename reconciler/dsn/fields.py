@@ -1,4 +1,4 @@
-"""Small pure helpers shared by the parsers: addresses, status codes, folding, SMTP commands."""
+"""Small pure helpers shared by the parsers: addresses, status codes, folding, remote hosts."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ __all__ = [
     "pick_status",
     "remote_host",
     "reply_code",
-    "smtp_command",
     "split_typed",
 ]
 
@@ -34,18 +33,6 @@ _REPLY_RE = re.compile(
     r"([245](?<![\d.#/=-][245])(?<!\d:[245])[0-5]\d)"
     r"(?=[ \-:,;]|$|\.\s)(?![ -]?\d{2,}[:.]\d)(?!:\d)"
 )
-# Searched in lower-cased text (faster than re.IGNORECASE).
-_COMMAND_RE = re.compile(
-    r"(?:after|in reply to|in response to|response to|reply to|during|for|failed at|"
-    r"did not like our|didn't like our)\s+"
-    r"(?:the\s+|end\s+of\s+|final\s+)?(?:smtp\s+)?"
-    r"(helo|ehlo|mail\s+from|rcpt\s+to|rcpt|mail|data|starttls|auth|connect|bdat)\b"
-)
-# A transcript command at the start of the text, or after ">>>" or "[" (two regexes: a leading
-# "^" alternative would stop the engine from skipping ahead to the ">" and "[" characters).
-_TRANSCRIPT_CMD = r"(helo|ehlo|mail\s+from|rcpt\s+to|rcpt_to|mail_from|data)\b"
-_TRANSCRIPT_START_RE = re.compile(_TRANSCRIPT_CMD)
-_TRANSCRIPT_CMD_RE = re.compile(r"(?:>>>\s*|\[)" + _TRANSCRIPT_CMD)
 # An enhanced code sent together with an SMTP reply: "550 5.2.2", "550-'5.2.2", "550-5.1.1".
 _REPLIED_STATUS_RE = re.compile(
     r"[245](?<![\d.][245])[0-5]\d[ -]['\"]?([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)"
@@ -143,16 +130,3 @@ def remote_host(text: str) -> str | None:
     """The remote MTA a diagnostic names (host name or IP address), if it names one."""
     found = _REMOTE_RE.search(text[:3000].lower())
     return found.group(1).strip(".-") if found else None
-
-
-def smtp_command(text: str) -> str | None:
-    """The SMTP command a diagnostic blames ("RCPT", "DATA", "MAIL", ...), if it names one."""
-    head = text[:3000].lower()
-    found = (
-        _COMMAND_RE.search(head)
-        or _TRANSCRIPT_START_RE.match(head)
-        or _TRANSCRIPT_CMD_RE.search(head)
-    )
-    if found is None:
-        return None
-    return found.group(1).upper().replace("_", " ").split()[0]

@@ -54,6 +54,10 @@ class Part:
     depth: int
     in_original: bool  # inside an attached message/rfc822 (the returned original)
     content_type: str
+    # not the failure report: inside the returned original, or the returned content of a
+    # multipart/report (its parts after the human-readable notice and the status, RFC 6522),
+    # or a part attached as a file
+    returned: bool = False
 
 
 def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
@@ -103,14 +107,32 @@ def load(data: bytes, limits: Limits) -> tuple[Entity, list[str], bytes]:
 def walk(root: Entity) -> list[Part]:
     """All entities in document order, without recursion."""
     out: list[Part] = []
-    stack: list[tuple[Entity, int, bool]] = [(root, 0, False)]
+    stack: list[tuple[Entity, int, bool, bool]] = [(root, 0, False, False)]
     while stack:
-        entity, depth, in_original = stack.pop()
+        entity, depth, in_original, returned = stack.pop()
         ctype = entity.content_type
-        out.append(Part(entity, depth, in_original, ctype))
+        returned = returned or in_original or _attached(entity)
+        out.append(Part(entity, depth, in_original, ctype, returned))
+        if not entity.parts:
+            continue
         inner = in_original or ctype in ("message/rfc822", "message/global")
-        stack.extend((child, depth + 1, inner) for child in reversed(entity.parts))
+        if ctype == "multipart/report":  # its parts after the notice and the status: returned
+            stack.extend(
+                (child, depth + 1, inner, returned or index >= 2)
+                for index, child in reversed(list(enumerate(entity.parts)))
+            )
+        else:
+            stack.extend((child, depth + 1, inner, returned) for child in reversed(entity.parts))
     return out
+
+
+def _attached(entity: Entity) -> bool:
+    """A part sent as a file (Content-Disposition: attachment with a file name)."""
+    disposition = entity.first.get("content-disposition")
+    if disposition is None:
+        return False
+    low = disposition.lower()
+    return low.lstrip().startswith("attachment") and "filename" in low
 
 
 def _decode(raw: bytes, charset: str | None) -> str:

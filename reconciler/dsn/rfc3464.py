@@ -15,17 +15,21 @@ from reconciler.dsn.fields import (
     bare_address,
     pick_status,
     reply_code,
-    smtp_command,
     split_typed,
 )
 from reconciler.dsn.mime import MAX_VALUE
-from reconciler.records import MessageKind, ParsedBounce
+from reconciler.dsn.stages import smtp_stage
+from reconciler.records import MessageKind, ParsedBounce, Stage
 
 __all__ = ["StatusReport", "fields_from_part", "fields_from_text", "read_report"]
 
 Field = tuple[str, str]
 _FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
 _SOURCE_ROUTE_RE = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
+# Domains no other system can route to: a name that is not fully qualified (RFC 5321 2.3.5;
+# Sun Messaging Server's "user@sims-ms-daemon") or a special-use one (RFC 6761, 6762, 8375,
+# ICANN's .internal) is an MTA's internal rewrite of the address we sent to.
+_UNROUTABLE_RE = re.compile(r"^[^.]+$|\.(?:local|localhost|invalid|internal|home\.arpa)$")
 _RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
 _PER_MESSAGE_FIELDS = frozenset(
     {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id", "dsn-gateway"}
@@ -96,6 +100,17 @@ def _records(blocks: list[list[Field]]) -> tuple[dict[str, str], list[list[Field
     return per_message, records
 
 
+def _routable(field: str, address: str | None) -> bool:
+    """An Internet address (type rfc822, or untyped) in a domain other systems can route to."""
+    kind, sep, _ = field.partition(";")
+    if sep and kind.strip().lower() not in ("rfc822", ""):
+        return False  # x400, unknown, ...
+    domain = (address or "").rpartition("@")[2]
+    if domain.startswith("["):
+        return True  # an address literal
+    return bool(domain) and _UNROUTABLE_RE.search(domain) is None
+
+
 def _kind(action: str | None, status: str | None) -> MessageKind:
     if action:
         kind = _ACTION_KINDS.get(action.split()[0].lower())
@@ -114,11 +129,16 @@ def _bounce(record: list[Field], detector: str) -> ParsedBounce | None:
         final = original  # "@relay:user@host": the original address is the real one
     if final is None and original is None:
         return None
+    rewritten = None
+    if original and final != original and not _routable(values.get("final-recipient", ""), final):
+        rewritten, final = final, original  # an internal name: the original is what we mailed
     diag_type, diagnostic = split_typed(values.get("diagnostic-code"))
     status, raw_status = pick_status(values.get("status"), diagnostic)
     extensions = [(n, v) for n, v in record if n.startswith("x-")]
     if raw_status is not None:
         extensions.append(("status-field", raw_status))
+    if rewritten is not None:
+        extensions.append(("final-recipient-field", rewritten))
     action = values.get("action", "").strip().lower() or None
     return ParsedBounce(
         kind=_kind(action, status),
@@ -131,7 +151,7 @@ def _bounce(record: list[Field], detector: str) -> ParsedBounce | None:
         diagnostic=diagnostic,
         diagnostic_type=diag_type,
         remote_mta=split_typed(values.get("remote-mta"))[1] or None,
-        command=smtp_command(diagnostic) if diagnostic else None,
+        stage=(smtp_stage(diagnostic) if diagnostic else None) or Stage.UNKNOWN,
         last_attempt=values.get("last-attempt-date"),
         extensions=tuple(extensions),
     )

@@ -53,6 +53,9 @@ _HEADER_START = (
 _HEADER_START_RE = re.compile(r"\n" + _HEADER_START)
 _FIRST_HEADER_START_RE = re.compile(_HEADER_START)
 _FIELD_LINE_RE = re.compile(r"(?:[\w-]{1,40}:|[ \t]+\S)")
+# A quoted copy: three lines in a row quoted with ">" (not a ">>>" line of a session
+# transcript).  Its words are the original's, never the report's.
+_QUOTED_RUN_RE = re.compile(r"\n(?:[ \t]*>(?!>>)[^\n]*\n){3}")
 # Searched in lower-cased text (much faster than re.IGNORECASE), so every literal is lower-case.
 BOUNCE_PHRASE_RE = re.compile(
     r"(?:could\s+not\s+be\s+delivered|undeliver|delivery\s+(?:to\s+the\s+following|has\s+failed"
@@ -105,7 +108,16 @@ def _marker(text: str) -> re.Match[str] | None:
 
 
 def split_notice(text: str) -> tuple[str, str | None]:
-    """Split a plain-text bounce into (notice, inline copy of the original or None)."""
+    """Split a plain-text bounce into (notice, inline copy of the original or None); a quoted
+    copy of a message is cut from the notice too."""
+    notice, original = _split(text)
+    quoted = _QUOTED_RUN_RE.search(notice) if ">" in notice else None
+    if quoted is not None:
+        notice = notice[: quoted.start() + 1]
+    return notice, original
+
+
+def _split(text: str) -> tuple[str, str | None]:
     mark = _marker(text)
     if mark is not None and mark.start() > 0:
         after = text.find("\n", mark.end())  # the original starts on the line after the mark

@@ -93,11 +93,12 @@ def _print_recipient(
     fields.add_column("value", overflow="fold")
     rows = (
         ("recipient", bounce.recipient),
+        ("original recipient", bounce.original_recipient),
         ("kind", bounce.kind.value),
         ("action", bounce.action),
         ("status", bounce.status),
         ("reply code", bounce.reply_code),
-        ("command", bounce.command),
+        ("stage", bounce.stage.value),
         ("diagnostic type", bounce.diagnostic_type),
         ("diagnostic", bounce.diagnostic),
         ("remote MTA", bounce.remote_mta),

@@ -14,6 +14,7 @@ from reconciler.records import (
     MessageOutcome,
     Reason,
     Severity,
+    Stage,
     VerpFailure,
 )
 from reconciler.store.connection import from_db, to_db
@@ -58,6 +59,8 @@ def to_event(row: Event) -> BounceEvent:
         verp_failure=VerpFailure(row.verp_failure) if row.verp_failure else None,
         send_ref=row.send_ref,
         address_bound=bool(row.address_bound),
+        original_recipient=row.original_recipient,
+        stage=Stage(row.stage) if row.stage else Stage.UNKNOWN,
     )
 
 
@@ -89,6 +92,8 @@ def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, A
         "created_at": now,
         "domain": domain_of(event.recipient)[:255],
         "address_bound": event.address_bound,
+        "original_recipient": (event.original_recipient or "")[:ADDRESS_LENGTH] or None,
+        "stage": event.stage.value,
     }
 
 
@@ -114,6 +119,7 @@ EVIDENCE_FIELDS = (
     Event.original_message_id,
     Event.send_ref,
     Event.address_bound,
+    Event.original_recipient,
 )
 _KINDS = {member.value: member for member in MessageKind}
 _REASONS = {member.value: member for member in Reason}
@@ -124,7 +130,7 @@ _FAULTS = {member.value: member for member in Fault}
 def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
     """An EvidenceEvent from the values of EVIDENCE_FIELDS, in that order."""
     (event_id, realm, user_id, recipient, remote_mta, kind, reason, severity, fault, verp_valid,
-     event_time, message_id, send_ref, bound) = values  # fmt: skip
+     event_time, message_id, send_ref, bound, original) = values  # fmt: skip
     return EvidenceEvent(
         event_id=int(event_id),
         realm=realm,
@@ -141,4 +147,5 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         message_id=message_id,
         send_ref=send_ref,
         bound=bool(bound),
+        original_address=original,
     )

@@ -279,6 +279,18 @@ def _m8(db: pw.Database) -> None:
         db.create_tables((_V8Acting,), safe=True)
 
 
+def _m9(db: pw.Database) -> None:
+    """The original recipient of each event and the SMTP stage of its failure (issue 13).
+    Events recorded before stay NULL: read as no original recipient and an unknown stage."""
+    migrator = SchemaMigrator.from_database(db)
+    columns = {column.name for column in db.get_columns("bounce_event")}
+    if "original_recipient" not in columns:
+        field = pw.CharField(max_length=ADDRESS_LENGTH, null=True)
+        run_migration(migrator.add_column("bounce_event", "original_recipient", field))
+    if "stage" not in columns:
+        run_migration(migrator.add_column("bounce_event", "stage", pw.CharField(16, null=True)))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "message ledger, bounce events, checkpoints, attempts", _m1),
     Migration(
@@ -290,6 +302,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "incidents keyed by the digest of their key (any length), text beside it", _m6),
     Migration(7, "whether the VERP token binds each event's recipient", _m7),
     Migration(8, "acting: one acting decision per user and address at a time", _m8),
+    Migration(9, "original recipient and SMTP stage of each event", _m9),
 )
 
 

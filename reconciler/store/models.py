@@ -107,6 +107,9 @@ class Event(_Base):
     domain = pw.CharField(max_length=255, null=True)  # of the recipient, lower case (migration 5)
     # the VERP token binds the recipient (migration 7; NULL: recorded before, not bound)
     address_bound = pw.BooleanField(null=True)
+    # the address the report says was mailed, and the SMTP stage of the failure (migration 9)
+    original_recipient = pw.CharField(max_length=ADDRESS_LENGTH, null=True)
+    stage = pw.CharField(max_length=16, null=True)
 
     class Meta:
         indexes = (

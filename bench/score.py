@@ -1,0 +1,138 @@
+"""The classifier's figures on both labelled corpora, for the work part, the validation part and
+the whole (the split: tests/corpus_split.py), with the project's scorers
+(tests/corpus/score_corpus.py and score_others.py, copies of the shared tools).
+
+    python bench/score.py                 # the figures
+    python bench/score.py --misses        # and the misses of the WORK part only
+
+The validation part is scored, never shown: its misses are not printed by design (rules are
+written from the work part; the gap between the parts measures overfitting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from reconciler.analysis import analyse, result_rows, row_json
+from reconciler.classify import Classifier
+from reconciler.rules import load_rules
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+CORPUS = TESTS / "corpus"
+SCOPES = ("work", "validation", "whole")
+SISIMAI_KEYS = ("hard_soft_none_acc", "false_hard_rows", "reason_acc", "recipient_recall")
+OTHERS_KEYS = ("recipient_recall", "hard_recall", "false_hard", "not_bounce_fp")
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def label_files(corpus: Path) -> list[str]:
+    with (corpus / "labels.jsonl").open(encoding="utf-8") as handle:
+        return [json.loads(line)["file"] for line in handle if line.strip()]
+
+
+def scoped(files: list[str], scope: str) -> list[str]:
+    part = _load("corpus_split", TESTS / "corpus_split.py").part
+    return [f for f in files if scope == "whole" or part(f) == scope]
+
+
+def predict(corpus: Path, files: list[str], out: Path, rules: Classifier) -> None:
+    """`classify --json` rows of every labelled file, as the CLI prints them."""
+    with out.open("w", encoding="utf-8") as handle:
+        for name in files:
+            analysis = analyse((corpus / name).read_bytes(), rules, None, 0)
+            for row in result_rows(name, analysis):
+                handle.write(json.dumps(row_json(row)) + "\n")
+
+
+def score_sisimai(pred: Path, files: list[str]) -> dict[str, Any]:
+    scorer = _load("score_corpus", CORPUS / "score_corpus.py")
+    labels = scorer.load_labels(str(CORPUS / "sisimai" / "labels.jsonl"), set(files))
+    result: dict[str, Any] = scorer.score(labels, scorer.load_preds(str(pred)), 200)
+    return result
+
+
+def reason_misses(pred: Path, files: list[str]) -> list[str]:
+    """Work-part rows whose reason or class differs from the label: file, recipient, label,
+    prediction and deciding rule."""
+    scorer = _load("score_corpus", CORPUS / "score_corpus.py")
+    labels = scorer.load_labels(str(CORPUS / "sisimai" / "labels.jsonl"), set(files))
+    preds = scorer.load_preds(str(pred))
+    out = []
+    for label in labels:
+        got = {str(p.get("recipient") or "").lower(): p for p in preds.get(label["file"], [])}
+        for row in label["results"]:
+            p = got.get(str(row.get("recipient") or "").lower())
+            want = f"{row['reason']}/{scorer.label_class(row)}"
+            have = f"{p['reason']}/{scorer.pred_class(p)} {p['rule']}" if p else "<none>"
+            if p is None or want.split("/") != have.split(" ", maxsplit=1)[0].split("/"):
+                out.append(f"{label['file']} {row.get('recipient')} {want} -> {have}")
+    return out
+
+
+def score_others(pred: Path, files: list[str], show: bool) -> tuple[dict[str, Any], list[str]]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as only:
+        only.write("\n".join(files) + "\n")
+    command = [sys.executable, str(CORPUS / "score_others.py"), "--json"]
+    command += ["--labels", str(CORPUS / "others" / "labels.jsonl"), "--only", only.name]
+    command += ["--pred", str(pred)] + (["--show"] if show else [])
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    Path(only.name).unlink()
+    first, _, rest = done.stdout.partition("\n")
+    result: dict[str, Any] = json.loads(first)
+    return result, [line for line in rest.splitlines() if line.strip()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--misses", action="store_true", help="show the work part's misses")
+    args = parser.parse_args()
+    rules = Classifier(load_rules().rules)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures: dict[str, dict[str, dict[str, Any]]] = {"sisimai": {}, "others": {}}
+        shown: list[str] = []
+        for corpus_name in ("sisimai", "others"):
+            corpus = CORPUS / corpus_name
+            files = label_files(corpus)
+            pred = Path(tmp) / f"{corpus_name}.jsonl"
+            predict(corpus, files, pred, rules)
+            for scope in SCOPES:
+                subset = scoped(files, scope)
+                show = args.misses and scope == "work"
+                if corpus_name == "sisimai":
+                    result = score_sisimai(pred, subset)
+                    if show:
+                        shown += [f"sisimai {m}" for m in result["misses"]]
+                        shown += [f"sisimai {c}" for c in result["top_reason_confusions"]]
+                        shown += [f"sisimai {r}" for r in reason_misses(pred, subset)]
+                else:
+                    result, lines = score_others(pred, subset, show)
+                    shown += [f"others {line.strip()}" for line in lines]
+                result["files"] = len(subset)
+                figures[corpus_name][scope] = result
+    for corpus_name, keys in (("sisimai", SISIMAI_KEYS), ("others", OTHERS_KEYS)):
+        print(f"{corpus_name:8} {'':22}" + "".join(f"{s:>12}" for s in SCOPES))
+        for key in ("files", *keys):
+            values = [figures[corpus_name][s].get(key) for s in SCOPES]
+            print(f"{'':8} {key:22}" + "".join(f"{v!s:>12}" for v in values))
+    for line in shown:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The SMTP stage of a failure (RFC 5321), read from the words a report uses for it.
+
+Reporting MTAs name the command the remote server refused in their own phrasing: Postfix
+"(in reply to RCPT TO command)", "(in reply to end of DATA command)", "refused to talk to me"
+(the greeting), "while sending MAIL FROM"; Exim "SMTP error from remote mail server after RCPT
+TO:<a@b>:", "after end of data:", "after initial connection:"; qmail "does not like recipient",
+"failed after I sent the message", "Connected to ... but sender was rejected"; Sendmail and
+Courier a session transcript (">>> RCPT To:<a@b>" then "<<< 550 ..."); Yahoo "[RCPT_TO]".
+
+A Sendmail transcript needs one more step: with PIPELINING the RCPT TO commands and DATA are
+sent together, and the refusals of the recipients arrive after ">>> DATA", followed by the
+reply to DATA itself ("554 no valid recipients"). A refusal that is not the last reply after
+">>> DATA" is therefore the reply to a RCPT TO.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reconciler.records import Stage
+
+__all__ = ["smtp_stage"]
+
+# The command words, most specific first, each with the stage it names (lower-cased text).
+_COMMANDS: tuple[tuple[str, Stage], ...] = (
+    (
+        r"end\s+of\s+data|final\s+dot|message\s+(?:body|data|content|text)|data\s+block",
+        Stage.END_OF_DATA,
+    ),
+    (r"bdat", Stage.END_OF_DATA),
+    (r"rcpt(?:\s+to|_to)?|recipient\s+command", Stage.RCPT),
+    (r"mail(?:\s+from|_from)|mail\s+command", Stage.MAIL),
+    (r"data", Stage.DATA),
+    (r"helo|ehlo|lhlo|starttls|auth", Stage.HELO),
+    (
+        r"(?:initial\s+)?(?:server\s+|protocol\s+|smtp\s+)?(?:greeting|banner)"
+        r"|initial\s+connection|connect",
+        Stage.CONNECT,
+    ),
+)  # fmt: skip
+_STAGE_OF = {index: stage for index, (_, stage) in enumerate(_COMMANDS, 1)}
+_COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
+# "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
+# searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
+_NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
+_NAMED_RE = re.compile(
+    r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
+    r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
+    r"|most\s+progress\s+was)\s+"
+    r"(?:the\s+)?(?:smtp\s+)?(?:pipelined\s+)?(?:sending\s+)?(?:" + _COMMAND + r")\b"
+)
+# Phrasings that name a stage without naming the command (qmail-remote, Postfix).
+_PHRASES: tuple[tuple[str, Stage], ...] = (
+    ("does not like recipient", Stage.RCPT),
+    ("failed after i sent the message", Stage.END_OF_DATA),
+    ("but sender was rejected", Stage.MAIL),
+    ("but my name was rejected", Stage.HELO),
+    ("but greeting failed", Stage.CONNECT),
+    ("refused to talk to me", Stage.CONNECT),
+)
+# A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
+_SENT_RE = re.compile(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
+_REPLY_RE = re.compile(r"<<<\s*([245])\d\d\b")
+# Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
+# bracketed one ("... [RCPT_TO]").
+_START_RE = re.compile(r"\s*(?:" + _COMMAND + r")\s*:")
+_BRACKETED_RE = re.compile(r"\[(?:" + _COMMAND + r")\]")
+
+
+def _stage_of(found: re.Match[str]) -> Stage:
+    """The stage of the command group that matched.
+
+    _SENT_RE's group after the command groups is the lone "." that ends the data.
+    """
+    index = found.lastindex
+    if index is None:
+        return Stage.UNKNOWN
+    if found.re is _SENT_RE and index > len(_COMMANDS):
+        return Stage.END_OF_DATA
+    return _STAGE_OF[index]
+
+
+def _transcript(low: str) -> Stage | None:
+    """The stage of the first refusal in a session transcript (PIPELINING: see above)."""
+    if ">>>" not in low or "<<<" not in low:
+        lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
+        return _stage_of(lone) if lone is not None else None
+    sent = list(_SENT_RE.finditer(low))
+    replies = list(_REPLY_RE.finditer(low))
+    failed = next((r for r in replies if r.group(1) != "2"), None)
+    if failed is None:
+        return None
+    before = [s for s in sent if s.start() < failed.start()]
+    if not before:
+        return None
+    command = before[-1]
+    stage = _stage_of(command)
+    after = next((s.start() for s in sent if s.start() > failed.start()), len(low))
+    later = [r for r in replies if failed.start() < r.start() < after]
+    if stage is Stage.DATA and later:
+        return Stage.RCPT  # a pipelined RCPT TO's refusal, before DATA's own reply
+    return stage
+
+
+def smtp_stage(text: str) -> Stage | None:
+    """The stage a report's text names for the failure, or None when it names none."""
+    low = text[:3000].lower()
+    found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
+    if found is not None:
+        return _stage_of(found)
+    for phrase, stage in _PHRASES:
+        if phrase in low:
+            return stage
+    return _transcript(low)
