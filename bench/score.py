@@ -23,7 +23,7 @@ from typing import Any
 
 from reconciler.analysis import analyse, result_rows, row_json
 from reconciler.classify import Classifier
-from reconciler.rules import load_rules
+from reconciler.classify.rules import load_rules
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 CORPUS = TESTS / "corpus"

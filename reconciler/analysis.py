@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.classify import Classifier, classify
+from reconciler.classify.match import Classifier, classify
 from reconciler.config import VerpSettings
-from reconciler.dsn import parse
+from reconciler.parse import parse
 from reconciler.records import (
     Classification,
     MessageKind,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from reconciler.analysis import Analysis, analyse
-from reconciler.classify import Classifier
+from reconciler.classify.match import Classifier
 from reconciler.config import VerpSettings
 from reconciler.records import (
     BounceEvent,

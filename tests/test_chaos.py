@@ -60,10 +60,10 @@ from helpers_mail import (
 )
 
 from reconciler.config import DatabaseSettings, MailboxSettings, Settings
-from reconciler.cycle import run_once
-from reconciler.decisions import WATERMARK, run_decisions
 from reconciler.records import PolicySettings
-from reconciler.wiring import Service, open_service
+from reconciler.service.cycle import run_once
+from reconciler.service.decisions import WATERMARK, run_decisions
+from reconciler.service.wiring import Service, open_service
 
 pytestmark = pytest.mark.live
 
@@ -264,7 +264,7 @@ def _dead_worker() -> str:
 def test_a_dead_workers_decide_lease_does_not_stall_the_next_cycle(
     service: Service, dovecot: Dovecot, imap_account: Account
 ) -> None:
-    from reconciler.leasing import DECIDE
+    from reconciler.service.leasing import DECIDE
     from reconciler.store.leaseapi import STAGE
 
     dead = _dead_worker()

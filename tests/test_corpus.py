@@ -30,7 +30,7 @@ from corpus_split import part
 
 from reconciler.analysis import analyse, result_rows, row_json
 from reconciler.classify import Classifier
-from reconciler.rules import load_rules
+from reconciler.classify.rules import load_rules
 
 CORPUS = Path(__file__).parent / "corpus"
 SISIMAI = CORPUS / "sisimai"

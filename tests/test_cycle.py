@@ -24,15 +24,16 @@ import pytest
 from conftest import NOW
 from dovecot import Account, Dovecot
 
-from reconciler import cycle, entries
+from reconciler import entries
 from reconciler.analysis import Analysis
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
-from reconciler.cycle import CycleContext, CycleReport, open_source, poll_mailbox
 from reconciler.entries import ledger_entry
-from reconciler.offload import HelperPool
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
-from reconciler.rules import load_rules
+from reconciler.service import cycle
+from reconciler.service.cycle import CycleContext, CycleReport, open_source, poll_mailbox
+from reconciler.service.helper_pool import HelperPool
 from reconciler.source import ImapSource
 from reconciler.store import Store, open_database
 from reconciler.store.models import database
@@ -647,7 +648,7 @@ def test_seeds_are_distinct_and_tokens_as_intended() -> None:
     assert message(SEEDS[0]).startswith(b"Delivered-To: bounces+a1.")
 
 
-# -- helper processes (reconciler.offload) -----------------------------------------------------
+# -- helper processes (reconciler.service.helper_pool) ------------------------------------
 
 
 @pytest.fixture

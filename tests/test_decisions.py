@@ -32,9 +32,6 @@ from reconciler.actions import (
 )
 from reconciler.classify import Classifier
 from reconciler.config import ActionsSettings, CommandSettings, WebhookSettings
-from reconciler.cycle import CycleContext
-from reconciler.decisions import DecideContext, run_decisions
-from reconciler.leasing import DECIDE, LeaseTerms, Tenure, claim
 from reconciler.records import (
     ActionOutcome,
     ActionRecord,
@@ -54,6 +51,9 @@ from reconciler.records import (
     StoredDecision,
     Trigger,
 )
+from reconciler.service.cycle import CycleContext
+from reconciler.service.decisions import DecideContext, run_decisions
+from reconciler.service.leasing import DECIDE, LeaseTerms, Tenure, claim
 from reconciler.store import Store
 from reconciler.store.leaseapi import STAGE
 
@@ -133,7 +133,7 @@ def test_forged_bounces_at_a_domain_make_no_incident_and_hide_no_real_bounce(
     real.append(_event("ann@spike.example", 30, user=42))
     forged = [_event(f"f{n}@spike.example", 20 + n) for n in range(6)]
     _record(store, *real, *forged)
-    with caplog.at_level(logging.WARNING, logger="reconciler.decisions"):
+    with caplog.at_level(logging.WARNING, logger="reconciler.service.decisions"):
         run_decisions(store, _context(store), "run-1", NOW)
     assert store.incidents(NOW - timedelta(days=30)) == []
     (decision,) = store.decisions(NOW - timedelta(days=1), NOW + timedelta(days=1))

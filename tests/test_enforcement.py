@@ -31,11 +31,11 @@ from reconciler.config import (
     VerpKey,
     VerpSettings,
 )
-from reconciler.cycle import run_once
 from reconciler.records import Mode, PolicySettings, UndoFilter
+from reconciler.service.cycle import run_once
+from reconciler.service.wiring import Service, open_service
 from reconciler.store import open_database
 from reconciler.verp import make_address
-from reconciler.wiring import Service, open_service
 from tests.dovecot import Account, Dovecot
 
 pytestmark = pytest.mark.live

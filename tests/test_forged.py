@@ -40,13 +40,13 @@ from reconciler.config import (
     VerpSettings,
     load_settings,
 )
-from reconciler.cycle import run_once
 from reconciler.errors import ConfigError, ReconcilerError, SourceError, StoreError
 from reconciler.records import Mode, PolicySettings, StoredDecision, UserSelector, VerpFailure
+from reconciler.service.cycle import run_once
+from reconciler.service.wiring import Service, open_service
 from reconciler.source import ImapSource
 from reconciler.store import open_database
 from reconciler.verp import make_address
-from reconciler.wiring import Service, open_service
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -45,9 +45,10 @@ from rich.console import Console
 
 from reconciler.analysis import Analysis, analyse, result_rows, row_json
 from reconciler.classify import Classifier, explain
+from reconciler.classify.rules import load_rules
 from reconciler.controls import neutralise
-from reconciler.dsn import MAX_RECIPIENTS
 from reconciler.entries import Destinations, Stages, ledger_entry
+from reconciler.parse import MAX_RECIPIENTS
 from reconciler.records import (
     ActionCount,
     ActionRecord,
@@ -89,7 +90,6 @@ from reconciler.report import (
     print_suppressions,
     print_trail,
 )
-from reconciler.rules import load_rules
 from reconciler.store import Store
 from reconciler.store.models import Event, Message
 from reconciler.validtext import is_valid_text

@@ -18,7 +18,6 @@ import pytest
 from conftest import NOW
 from test_recording import refusing
 
-from reconciler.decisions import WATERMARK, DecideContext, run_decisions
 from reconciler.records import (
     BounceEvent,
     DecisionKind,
@@ -32,6 +31,7 @@ from reconciler.records import (
     Reason,
     Severity,
 )
+from reconciler.service.decisions import WATERMARK, DecideContext, run_decisions
 from reconciler.store import Store, migrations
 from reconciler.store.models import database
 
@@ -104,7 +104,7 @@ def test_an_incident_the_store_refuses_does_not_stop_the_decide_stage(
     for statement in refusing(store.backend, "incident", "NEW.scope = 'remote_mta'"):
         database.execute_sql(statement)
     _seed(store)
-    with caplog.at_level(logging.ERROR, logger="reconciler.decisions"):
+    with caplog.at_level(logging.ERROR, logger="reconciler.service.decisions"):
         assert _decide(store) == [(99, DecisionKind.SUPPRESS)]
     assert store.incidents(NOW - HOUR) == []
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

@@ -24,13 +24,13 @@ from helpers_mail import FOLDERS, VERP, corpus_mail, hard_bounce, plain_mail, to
 from tokenservice import TokenService
 
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.cli import main
 from reconciler.config import Auth, LoggingSettings, MailboxSettings, OAuthSettings
-from reconciler.cycle import CycleContext, CycleReport, poll_mailbox, run_once
 from reconciler.errors import SourceError
 from reconciler.logs import configure_logging
 from reconciler.records import MessageOutcome
-from reconciler.rules import load_rules
+from reconciler.service.cycle import CycleContext, CycleReport, poll_mailbox, run_once
 from reconciler.source import Backoff, ImapSource, connect_with_retry
 from reconciler.source.oauth import oauthbearer_response, xoauth2_response
 from reconciler.source.tokens import EndpointTokens, TokenRefreshFailed

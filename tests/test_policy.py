@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler import policy
-from reconciler._policyguards import covers
 from reconciler.policy import (
     DAY,
     IncidentIndex,
@@ -26,6 +25,7 @@ from reconciler.policy import (
     describe_incident,
     detect_incidents,
 )
+from reconciler.policy.incidents import covers
 from reconciler.records import (
     UNDISCLOSED_RECIPIENT,
     BreakerCause,

@@ -39,10 +39,10 @@ from helpers_mail import (
 )
 
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings
-from reconciler.cycle import CycleContext, run_once
-from reconciler.leasing import WARM_UP, Crew, LeaseTerms, claim
-from reconciler.rules import load_rules
+from reconciler.service.cycle import CycleContext, run_once
+from reconciler.service.leasing import WARM_UP, Crew, LeaseTerms, claim
 from reconciler.store import Store, open_database
 from reconciler.store.leaseapi import WORKER
 from reconciler.store.models import LeaseRow, database

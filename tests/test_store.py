@@ -362,10 +362,11 @@ def test_a_token_one_past_the_largest_user_id_still_records(store: Store) -> Non
     from helpers_mail import KEY, VERP, hard_bounce
 
     from reconciler.classify import Classifier
+    from reconciler.classify.rules import load_rules
     from reconciler.entries import Destinations, ledger_entry
     from reconciler.records import RawMessage, VerpFailure
-    from reconciler.rules import load_rules
-    from reconciler.verp import EPOCH, _native_mac, _verpbh
+    from reconciler.verp import EPOCH, _native_mac
+    from reconciler.verp import bouncehandler as _verpbh
 
     def token(user_id: int) -> str:
         issued = int(NOW.timestamp()) - 600

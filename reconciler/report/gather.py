@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from reconciler.config import MailboxSettings, Settings
-from reconciler.decisions import evidence_days
 from reconciler.errors import SourceError
 from reconciler.policy import decide
 from reconciler.records import (
@@ -30,6 +29,7 @@ from reconciler.records import (
     UserHistory,
     UserSelector,
 )
+from reconciler.service.decisions import evidence_days
 from reconciler.source import ImapSource
 from reconciler.store import Store
 

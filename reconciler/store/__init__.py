@@ -49,7 +49,7 @@ from reconciler.records import (
     Unprocessed,
     UserHistory,
 )
-from reconciler.store import ledger, positions
+from reconciler.store import checkpoints, ledger
 from reconciler.store.connection import bind, to_db, unbind, wrap_errors
 from reconciler.store.incidents import INCIDENT_EVIDENCE
 from reconciler.store.leaseapi import LeaseStore
@@ -184,60 +184,60 @@ class Store(PolicyStore, ReportStore, LeaseStore):
 
     @wrap_errors("reading a checkpoint")
     def get_checkpoint(self, mailbox: str) -> Checkpoint | None:
-        return positions.read_checkpoint(mailbox)
+        return checkpoints.read_checkpoint(mailbox)
 
     @wrap_errors("writing a checkpoint")
     def set_checkpoint(self, checkpoint: Checkpoint, now: datetime) -> None:
-        positions.write_checkpoint(checkpoint, now)
+        checkpoints.write_checkpoint(checkpoint, now)
 
     @wrap_errors("recording a failure")
     def record_failure(self, item: Unprocessed, now: datetime) -> int:
         """One more failed attempt on a message; returns attempts so far (for quarantine)."""
-        return positions.record_failure(item, now)
+        return checkpoints.record_failure(item, now)
 
     @wrap_errors("counting outcomes")
     def count_outcomes(self, since: datetime, until: datetime) -> dict[MessageOutcome, int]:
-        return positions.count_outcomes(since, until)
+        return checkpoints.count_outcomes(since, until)
 
     @wrap_errors("counting events")
     def count_events(self, since: datetime, until: datetime) -> dict[Severity, int]:
-        return positions.count_events(since, until)
+        return checkpoints.count_events(since, until)
 
     @wrap_errors("reading a user's events")
     def user_events(self, realm: str | None, user_id: int, since: datetime) -> list[BounceEvent]:
         """Verified events of one VERP user since `since`, oldest first."""
-        return positions.user_events(realm, user_id, since)
+        return checkpoints.user_events(realm, user_id, since)
 
     @wrap_errors("reading a watermark")
     def watermark(self, name: str) -> int:
         """How far the stage `name` has read (0 when it never ran)."""
-        return positions.read_watermark(name)
+        return checkpoints.read_watermark(name)
 
     @wrap_errors("writing a watermark")
     def set_watermark(self, name: str, value: int, now: datetime) -> None:
-        positions.write_watermark(name, value, now)
+        checkpoints.write_watermark(name, value, now)
 
     @wrap_errors("listing users with new events")
     def verified_users_after(
         self, event_id: int, settled_before: datetime | None = None
     ) -> tuple[list[tuple[str, int]], int]:
         """Users (realm, id) with verified events above `event_id`, and the next watermark
-        (the highest id recorded before `settled_before`; see positions.verified_users_after)."""
-        return positions.verified_users_after(event_id, settled_before)
+        (the highest id recorded before `settled_before`; see checkpoints.verified_users_after)."""
+        return checkpoints.verified_users_after(event_id, settled_before)
 
     @wrap_errors("reading users' histories")
     def user_histories(
         self, users: Sequence[tuple[str, int]], since: datetime
     ) -> dict[tuple[str, int], UserHistory]:
         """`user_history` of many users at once (the decide stage after a batch)."""
-        return positions.user_histories(users, since)
+        return checkpoints.user_histories(users, since)
 
     @wrap_errors("reading the time span of new events")
     def event_span_after(self, event_id: int) -> tuple[datetime, datetime] | None:
         """Earliest and latest event time of the events above `event_id`."""
-        return positions.event_span_after(event_id)
+        return checkpoints.event_span_after(event_id)
 
     @wrap_errors("reading a user's history")
     def user_history(self, realm: str, user_id: int, since: datetime) -> UserHistory:
         """Verified events of one VERP user since `since`, as `UserHistory` for policy."""
-        return positions.user_history(realm, user_id, since)
+        return checkpoints.user_history(realm, user_id, since)

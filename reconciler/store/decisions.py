@@ -23,9 +23,9 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.store.connection import from_db, to_db
-from reconciler.store.convert import EVIDENCE_FIELDS, evidence
 from reconciler.store.models import ActingRow, DecisionRow, Event, database
 from reconciler.store.policyconvert import decision_row, from_unix, normalise, to_stored, unix
+from reconciler.store.rows import EVIDENCE_FIELDS, evidence
 
 __all__ = [
     "acted_on",

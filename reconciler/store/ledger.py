@@ -11,10 +11,10 @@ from typing import Any
 
 from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutcome
 from reconciler.store.bulk import insert_rows
+from reconciler.store.checkpoints import write_checkpoint
 from reconciler.store.connection import to_db
-from reconciler.store.convert import event_row, to_entry
 from reconciler.store.models import Attempt, Event, Message, database
-from reconciler.store.positions import write_checkpoint
+from reconciler.store.rows import event_row, to_entry
 
 __all__ = [
     "get_entry",
