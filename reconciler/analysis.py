@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.classify.match import Classifier, classify
-from reconciler.config import VerpSettings
 from reconciler.parse import parse
 from reconciler.records import (
     Classification,
@@ -19,6 +18,7 @@ from reconciler.records import (
     ParsedMessage,
     VerpMatch,
 )
+from reconciler.settings import VerpSettings
 from reconciler.verp import find_token
 
 __all__ = [

@@ -16,7 +16,6 @@ from typing import Protocol
 
 from reconciler.analysis import Analysis, analyse
 from reconciler.classify.match import Classifier
-from reconciler.config import VerpSettings
 from reconciler.records import (
     BounceEvent,
     LedgerEntry,
@@ -27,6 +26,7 @@ from reconciler.records import (
     VerpFailure,
     VerpMatch,
 )
+from reconciler.settings import VerpSettings
 from reconciler.verp import binds
 
 __all__ = [

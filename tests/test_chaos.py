@@ -60,10 +60,10 @@ from helpers_mail import (
 )
 
 from reconciler.config import DatabaseSettings, MailboxSettings, Settings
-from reconciler.records import PolicySettings
 from reconciler.service.cycle import run_once
 from reconciler.service.decisions import WATERMARK, run_decisions
 from reconciler.service.wiring import Service, open_service
+from reconciler.settings import PolicySettings
 
 pytestmark = pytest.mark.live
 

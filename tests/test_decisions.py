@@ -45,7 +45,6 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
     StoredDecision,
@@ -54,6 +53,7 @@ from reconciler.records import (
 from reconciler.service.cycle import CycleContext
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.service.leasing import DECIDE, LeaseTerms, Tenure, claim
+from reconciler.settings import PolicySettings
 from reconciler.store import Store
 from reconciler.store.leaseapi import STAGE
 

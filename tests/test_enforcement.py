@@ -31,9 +31,10 @@ from reconciler.config import (
     VerpKey,
     VerpSettings,
 )
-from reconciler.records import Mode, PolicySettings, UndoFilter
+from reconciler.records import Mode, UndoFilter
 from reconciler.service.cycle import run_once
 from reconciler.service.wiring import Service, open_service
+from reconciler.settings import PolicySettings
 from reconciler.store import open_database
 from reconciler.verp import make_address
 from tests.dovecot import Account, Dovecot

@@ -41,9 +41,10 @@ from reconciler.config import (
     load_settings,
 )
 from reconciler.errors import ConfigError, ReconcilerError, SourceError, StoreError
-from reconciler.records import Mode, PolicySettings, StoredDecision, UserSelector, VerpFailure
+from reconciler.records import Mode, StoredDecision, UserSelector, VerpFailure
 from reconciler.service.cycle import run_once
 from reconciler.service.wiring import Service, open_service
+from reconciler.settings import PolicySettings
 from reconciler.source import ImapSource
 from reconciler.store import open_database
 from reconciler.verp import make_address

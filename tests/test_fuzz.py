@@ -70,7 +70,6 @@ from reconciler.records import (
     Mode,
     ModeState,
     Overview,
-    PolicySettings,
     RawMessage,
     Reason,
     Severity,
@@ -90,6 +89,7 @@ from reconciler.report import (
     print_suppressions,
     print_trail,
 )
+from reconciler.settings import PolicySettings
 from reconciler.store import Store
 from reconciler.store.models import Event, Message
 from reconciler.validtext import is_valid_text

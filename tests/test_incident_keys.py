@@ -27,11 +27,11 @@ from reconciler.records import (
     LedgerEntry,
     MessageKind,
     MessageOutcome,
-    PolicySettings,
     Reason,
     Severity,
 )
 from reconciler.service.decisions import WATERMARK, DecideContext, run_decisions
+from reconciler.settings import PolicySettings
 from reconciler.store import Store, migrations
 from reconciler.store.models import database
 

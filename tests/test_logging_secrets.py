@@ -44,13 +44,13 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
 )
 from reconciler.service.cycle import CycleContext, run_once
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.service.digest import send_digest
+from reconciler.settings import PolicySettings
 from reconciler.source import Backoff, ImapSource, connect_with_retry
 from reconciler.store import Store, open_database
 

@@ -29,7 +29,6 @@ from reconciler.policy.incidents import covers
 from reconciler.records import (
     UNDISCLOSED_RECIPIENT,
     BreakerCause,
-    BreakerSettings,
     Decision,
     DecisionKind,
     Disposition,
@@ -38,16 +37,15 @@ from reconciler.records import (
     Ignored,
     Incident,
     IncidentScope,
-    IncidentSettings,
     MessageKind,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
     Trigger,
     UserHistory,
     known_address,
 )
+from reconciler.settings import BreakerSettings, IncidentSettings, PolicySettings
 
 SETTINGS = PolicySettings()
 NOW = 100 * DAY + 12 * 3600  # day 100, noon UTC

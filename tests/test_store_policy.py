@@ -30,13 +30,13 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
     Suppression,
     Trigger,
     UndoFilter,
 )
+from reconciler.settings import PolicySettings
 from reconciler.store import Store, migrations
 from reconciler.store.models import database
 

@@ -24,8 +24,8 @@ from reconciler.actions.run import (
 )
 from reconciler.actions.suppress import SuppressAction
 from reconciler.actions.webhook import WebhookAction, deliver_due
-from reconciler.config import ActionsSettings, MediaWikiSettings
 from reconciler.errors import ActionError
+from reconciler.settings import ActionsSettings, MediaWikiSettings
 from reconciler.store import Store
 
 __all__ = [

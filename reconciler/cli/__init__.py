@@ -23,6 +23,7 @@ from reconciler.cli.policy import add_policy_commands
 from reconciler.cli.report import add_report_commands
 from reconciler.config import (
     Settings,
+    VerpFormat,
     VerpSettings,
     describe_settings,
     load_settings,
@@ -110,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "--unbound", action="store_true", help="bind no address (acts on the user only)"
     )
     make.add_argument("--realm", help="realm: the sending site, e.g. a wiki id")
-    make.add_argument("--format", choices=["native", "bouncehandler"], help="default: config")
+    make.add_argument("--format", choices=list(VerpFormat), type=VerpFormat, help="default: config")
     make.add_argument("--message-id", help="outgoing Message-ID (adds a send reference)")
     make.add_argument("--time", type=int, help="issue time, unix seconds (default: now)")
     make.set_defaults(func=_cmd_verp_make)
@@ -242,7 +243,7 @@ def _cmd_verp_make(args: argparse.Namespace) -> int:
     if args.format is not None:
         verp = dataclasses.replace(verp, format=args.format)
     now = args.time if args.time is not None else int(time.time())
-    if args.address is None and not args.unbound and verp.format == "native":
+    if args.address is None and not args.unbound and verp.format is VerpFormat.NATIVE:
         print("reconciler: verp make: give --address (the recipient) or --unbound", file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from reconciler.config import Auth, OAuthGrant, OAuthSettings, is_loopback
 from reconciler.config.read import SecretRef, Table
+from reconciler.settings import Auth, OAuthGrant, OAuthSettings, is_loopback
 
 __all__ = ["Credentials", "build_credentials"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from reconciler.config import DigestSettings, MetricsSettings, is_loopback
 from reconciler.config.read import SecretRef, Table, field_default
+from reconciler.settings import DigestSettings, MetricsSettings, is_loopback
 
 __all__ = ["build_digest", "build_metrics"]
 

@@ -1,6 +1,6 @@
 """The `[policy]` and `[actions]` sections: thresholds, incidents, breaker, and the actions.
 
-Split from `_configsections` because these follow `reconciler.policy` and `reconciler.actions`.
+Apart from `config.sections` because these follow `reconciler.policy` and `reconciler.actions`.
 """
 
 from __future__ import annotations
@@ -10,15 +10,18 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reconciler.config import (
+from reconciler.config.read import Table
+from reconciler.settings import (
     ACTION_NAMES,
     ActionsSettings,
+    BreakerSettings,
     CommandSettings,
+    DayThreshold,
+    IncidentSettings,
     MediaWikiSettings,
+    PolicySettings,
     WebhookSettings,
 )
-from reconciler.config.read import Table
-from reconciler.records import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
 
 __all__ = ["build_actions", "build_policy"]
 

@@ -1,7 +1,7 @@
-"""One builder per configuration section: TOML tables → the frozen dataclasses of `config`.
+"""One builder per configuration section: TOML tables → the frozen dataclasses of `settings`.
 
-Kept apart from `config` so that the contract (the dataclasses and the public functions) reads
-on one screen; this module holds the rules each key is checked against.
+This module holds the rules each key is checked against; `config` reads the file and
+`settings` holds what is built.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.config import (
+from reconciler.config.auth import build_credentials
+from reconciler.config.monitor import build_digest, build_metrics
+from reconciler.config.policy import build_actions, build_policy
+from reconciler.config.read import Context, Table, field_default, world_readable
+from reconciler.config.verp import build_verp
+from reconciler.settings import (
     DaemonSettings,
     DatabaseSettings,
     LoggingSettings,
@@ -21,11 +26,6 @@ from reconciler.config import (
     Settings,
     is_loopback,
 )
-from reconciler.config.auth import build_credentials
-from reconciler.config.monitor import build_digest, build_metrics
-from reconciler.config.policy import build_actions, build_policy
-from reconciler.config.read import Context, Table, field_default, world_readable
-from reconciler.config.verp import build_verp
 
 __all__ = ["build_settings"]
 

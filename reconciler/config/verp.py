@@ -1,6 +1,6 @@
 """The `[verp]` section: native signing keys and the BounceHandler-compatible table.
 
-Split from `_configsections` because its rules follow `reconciler.verp` (key id and prefix
+Apart from `config.sections` because its rules follow `reconciler.verp` (key id and prefix
 alphabets, the 64-character budget), not the rest of the file.
 """
 
@@ -10,8 +10,8 @@ import hmac
 import re
 
 from reconciler import verp
-from reconciler.config import BounceHandlerSettings, VerpKey, VerpSettings
 from reconciler.config.read import Table, field_default
+from reconciler.settings import BounceHandlerSettings, VerpFormat, VerpKey, VerpSettings
 
 __all__ = ["build_verp"]
 
@@ -21,7 +21,7 @@ _SHIPPED_BH_KEY = b"MediawikiVERP"
 
 def build_verp(t: Table) -> VerpSettings:
     """Validate `[verp]` and its `[[verp.keys]]` and `[verp.bouncehandler]` tables."""
-    fmt = t.string("format", "native", choices=("native", "bouncehandler"))
+    fmt = VerpFormat(t.string("format", "native", choices=tuple(VerpFormat)))
     prefix, separator = _prefix(t)
     settings = VerpSettings(
         domain=_domain(t, "domain"),
@@ -34,7 +34,7 @@ def build_verp(t: Table) -> VerpSettings:
         search_headers=_search_headers(t),
         bouncehandler=_bouncehandler(t.table("bouncehandler")) if t.has("bouncehandler") else None,
     )
-    if fmt == "bouncehandler" and settings.bouncehandler is None:
+    if fmt is VerpFormat.BOUNCEHANDLER and settings.bouncehandler is None:
         raise t.fail("format", '"bouncehandler" needs a [verp.bouncehandler] table')
     t.finish()
     return settings
@@ -57,9 +57,9 @@ def _prefix(t: Table) -> tuple[str, str]:
     return prefix, separator
 
 
-def _keys(t: Table, fmt: str) -> tuple[VerpKey, ...]:
+def _keys(t: Table, fmt: VerpFormat) -> tuple[VerpKey, ...]:
     keys = tuple(_verp_key(k) for k in t.tables("keys"))
-    if fmt == "native" and not keys:
+    if fmt is VerpFormat.NATIVE and not keys:
         raise t.fail("keys", 'format "native" needs at least one [[verp.keys]] entry')
     for index, key in enumerate(keys):
         if key.id in (k.id for k in keys[:index]):

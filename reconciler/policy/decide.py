@@ -44,12 +44,12 @@ from reconciler.records import (
     Incident,
     MessageKind,
     Mode,
-    PolicySettings,
     Severity,
     Trigger,
     UserHistory,
     known_address,
 )
+from reconciler.settings import PolicySettings
 
 __all__ = ["DAY", "decide", "describe", "disposition", "rule_label"]
 

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Sequence
 
 from reconciler.records import (
     BreakerCause,
-    BreakerSettings,
     BreakerTrip,
     Decision,
     DecisionKind,
@@ -33,12 +32,11 @@ from reconciler.records import (
     Fault,
     Incident,
     IncidentScope,
-    IncidentSettings,
     MessageKind,
     Mode,
-    PolicySettings,
     Reason,
 )
+from reconciler.settings import BreakerSettings, IncidentSettings, PolicySettings
 
 __all__ = [
     "IncidentIndex",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from reconciler.settings import PolicySettings, VerpFormat
+
 __all__ = [
     "ADDRESS_REASONS",
     "ADDRESS_STAGES",
@@ -26,12 +28,10 @@ __all__ = [
     "BatchResult",
     "BounceEvent",
     "BreakerCause",
-    "BreakerSettings",
     "BreakerTrip",
     "Checkpoint",
     "Classification",
     "DayCount",
-    "DayThreshold",
     "Decision",
     "DecisionKind",
     "DecisionSummary",
@@ -44,7 +44,6 @@ __all__ = [
     "Ignored",
     "Incident",
     "IncidentScope",
-    "IncidentSettings",
     "LedgerEntry",
     "MailboxHealth",
     "MailboxState",
@@ -57,7 +56,6 @@ __all__ = [
     "Overview",
     "ParsedBounce",
     "ParsedMessage",
-    "PolicySettings",
     "RawMessage",
     "Reason",
     "Rule",
@@ -323,7 +321,7 @@ class VerpMatch:
     issued: int | None = None  # unix time the token was made
     key_id: str | None = None
     send_ref: str | None = None
-    format: str | None = None  # "native" | "bouncehandler"
+    format: VerpFormat | None = None  # None: no token was found
     address: str | None = None  # the address the token was read from
     found_in: str | None = None  # the header it was found in, e.g. "delivered-to"
     failure: VerpFailure | None = None
@@ -529,45 +527,6 @@ class BreakerCause(StrEnum):
     ACTION_COUNT = "action_count"  # too many actions in the window
     ACTION_SHARE = "action_share"  # actions on too large a share of the users seen
     SENDER_SHARE = "sender_share"  # too large a share of sender-side bounces
-
-
-@dataclass(frozen=True, slots=True)
-class DayThreshold:
-    """Act when bounces fall on at least `days` different UTC days within `window_days`."""
-
-    days: int
-    window_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentSettings:
-    """A domain (or remote MTA) incident: one reason for `min_users` distinct users in a window."""
-
-    window_seconds: int = 3600
-    min_users: int = 5
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerSettings:
-    """The circuit breaker's limits over a sliding window (shares are fractions 0..1)."""
-
-    window_seconds: int = 3600
-    max_actions: int = 50  # trips when the actions in the window exceed this
-    max_action_share: float = 0.25  # ... or exceed this share of the users seen
-    max_sender_share: float = 0.5  # ... or sender-side bounces exceed this share of bounces
-    min_sample: int = 20  # shares are judged only on at least this many users / bounces
-
-
-@dataclass(frozen=True, slots=True)
-class PolicySettings:
-    """Every threshold of the policy; built by the config loader (validation happens there)."""
-
-    hard: DayThreshold = field(default_factory=lambda: DayThreshold(3, 14))
-    soft: DayThreshold = field(default_factory=lambda: DayThreshold(10, 30))
-    complaint_window_days: int = 30  # a complaint older than this no longer acts
-    quiet_days: int = 30  # this long without a counted bounce resets the count
-    incident: IncidentSettings = field(default_factory=IncidentSettings)
-    breaker: BreakerSettings = field(default_factory=BreakerSettings)
 
 
 @dataclass(frozen=True, slots=True)

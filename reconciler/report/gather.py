@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from reconciler.config import MailboxSettings, Settings
 from reconciler.errors import SourceError
 from reconciler.policy import decide
 from reconciler.records import (
@@ -22,7 +21,6 @@ from reconciler.records import (
     MailboxHealth,
     Mode,
     Overview,
-    PolicySettings,
     Standing,
     Suppression,
     Trail,
@@ -30,6 +28,7 @@ from reconciler.records import (
     UserSelector,
 )
 from reconciler.service.decisions import evidence_days
+from reconciler.settings import MailboxSettings, PolicySettings, Settings
 from reconciler.source import ImapSource
 from reconciler.store import Store
 

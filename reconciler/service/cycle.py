@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reconciler.classify.match import Classifier
-from reconciler.config import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.entries import (
     Analysed,
     Destinations,
@@ -46,6 +45,7 @@ from reconciler.records import (
 from reconciler.service.helper_pool import HelperPool
 from reconciler.service.leasing import LeaseTerms, Tenure, claim, lease_terms
 from reconciler.service.recording import record_entries
+from reconciler.settings import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.source import Backoff, ImapSource, MailSource, connect_with_retry, fetch_batches
 from reconciler.store import Store
 

@@ -27,12 +27,12 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from reconciler.config import DaemonSettings, DigestSettings, MailboxSettings
 from reconciler.errors import ReconcilerError, StoreError
 from reconciler.service.cycle import CycleContext, open_source, poll_mailbox
 from reconciler.service.digest import send_digest
 from reconciler.service.leasing import Crew, Tenure, lease_terms
 from reconciler.service.metrics import NoMetrics
+from reconciler.settings import DaemonSettings, DigestSettings, MailboxSettings
 from reconciler.store import Store
 
 __all__ = ["DaemonPlan", "run_daemon", "watch_mailbox"]

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler.actions import Action, carry_out, deliver_due, retry_failed
-from reconciler.config import WebhookSettings
 from reconciler.errors import StoreError
 from reconciler.policy import (
     IncidentIndex,
@@ -36,9 +35,9 @@ from reconciler.records import (
     Incident,
     IncidentScope,
     Mode,
-    PolicySettings,
     UserHistory,
 )
+from reconciler.settings import PolicySettings, WebhookSettings
 from reconciler.store import INCIDENT_EVIDENCE, Store
 
 __all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]

@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from reconciler.config import DigestSettings
 from reconciler.controls import neutralise
 from reconciler.errors import ActionError
 from reconciler.logs import mask_address
 from reconciler.records import AuditEntry, EvidenceEvent, Incident, MessageOutcome
+from reconciler.settings import DigestSettings
 from reconciler.store import Store
 
 __all__ = ["WATERMARK", "Digest", "build_message", "collect_digest", "digest_due", "send_digest"]

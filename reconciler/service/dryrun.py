@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.config import MailboxSettings
 from reconciler.entries import ledger_entry
 from reconciler.records import MessageOutcome
 from reconciler.service.cycle import CycleContext
+from reconciler.settings import MailboxSettings
 from reconciler.source import MailSource, fetch_batches
 
 __all__ = ["Preview", "preview_mailbox"]

@@ -35,8 +35,8 @@ from reconciler.service.leasekeeper import LeaseKeeper
 from reconciler.store.leaseapi import MAILBOX, STAGE, WORKER
 
 if TYPE_CHECKING:
-    from reconciler.config import DaemonSettings
     from reconciler.service.cycle import CycleContext
+    from reconciler.settings import DaemonSettings
     from reconciler.store import Store
 
 __all__ = [

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from reconciler.config import MetricsSettings
 from reconciler.errors import ConfigError
 from reconciler.records import MessageOutcome, Mode
+from reconciler.settings import MetricsSettings
 
 if TYPE_CHECKING:
     import threading

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from reconciler.actions import Action, build_actions
 from reconciler.classify.match import Classifier
 from reconciler.classify.rules import load_rules
-from reconciler.config import Settings
 from reconciler.entries import Analysed, Stages, analyse_batch
 from reconciler.records import RawMessage
 from reconciler.service.cycle import CycleContext
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.service.helper_pool import HelperPool
 from reconciler.service.metrics import NoMetrics, start_metrics
+from reconciler.settings import Settings
 from reconciler.store import Store, open_database
 
 __all__ = ["Service", "new_run_id", "open_service"]

@@ -21,9 +21,9 @@ import re
 from dataclasses import replace
 from typing import Final
 
-from reconciler.config import VerpKey, VerpSettings
 from reconciler.errors import VerpError
 from reconciler.records import ParsedMessage, VerpFailure, VerpMatch, known_address
+from reconciler.settings import VerpFormat, VerpKey, VerpSettings
 from reconciler.verp import bouncehandler
 from reconciler.verp.addresses import getaddresses
 
@@ -187,7 +187,7 @@ def make_address(
     if not 0 <= user_id <= MAX_USER_ID:
         raise ValueError(f"user_id {user_id}: expected 0..2**63-1")
     recipient = _checked_recipient(address) if address is not None else None
-    if settings.format == "bouncehandler":
+    if settings.format == VerpFormat.BOUNCEHANDLER:
         return bouncehandler.make(settings, user_id=user_id, realm=realm, now=now)
     if not EPOCH <= now < EPOCH + 36**_TIME_WIDTH:
         raise ValueError(f"now {now}: native tokens encode times from 2020-01-01 to 2088-12-23")
@@ -208,7 +208,9 @@ def make_address(
     return f"{local}@{settings.domain}"
 
 
-def _fail(address: str, failure: VerpFailure, fmt: str = "native") -> VerpMatch:
+def _fail(
+    address: str, failure: VerpFailure, fmt: VerpFormat | None = VerpFormat.NATIVE
+) -> VerpMatch:
     return VerpMatch(valid=False, address=address, failure=failure, format=fmt)
 
 
@@ -239,7 +241,7 @@ def _check_native(settings: VerpSettings, address: str, local: str, now: int) ->
         issued=issued,
         key_id=key.id,
         send_ref=ref or None,
-        format="native",
+        format=VerpFormat.NATIVE,
         address=address,
         recipient_digest=to or None,
     )
@@ -275,7 +277,7 @@ def check_address(settings: VerpSettings, address: str, now: int) -> VerpMatch:
     address = _bare(address)
     local = address.rpartition("@")[0]
     if not local:
-        return _fail(address, VerpFailure.NOT_FOUND, fmt="")
+        return _fail(address, VerpFailure.NOT_FOUND, fmt=None)
     native = _is_native(settings, local)
     if native:
         match = _check_native(settings, address, local, now)

@@ -17,9 +17,9 @@ import hmac
 import re
 from typing import Final
 
-from reconciler.config import BounceHandlerSettings, VerpSettings
 from reconciler.errors import VerpError
 from reconciler.records import VerpFailure, VerpMatch
+from reconciler.settings import BounceHandlerSettings, VerpFormat, VerpSettings
 
 __all__ = ["KEY_ID", "MAX_USER_ID", "check", "looks_like", "make"]
 
@@ -76,7 +76,10 @@ def check(bh: BounceHandlerSettings, address: str, local: str) -> VerpMatch:
     parsed = _REST.fullmatch(local[len(bh.prefix) + 1 :])
     if parsed is None or int(parsed["uid"], 36) > MAX_USER_ID:
         return VerpMatch(
-            valid=False, address=address, failure=VerpFailure.MALFORMED, format="bouncehandler"
+            valid=False,
+            address=address,
+            failure=VerpFailure.MALFORMED,
+            format=VerpFormat.BOUNCEHANDLER,
         )
     signed = f"{prefix}-{parsed['wiki']}-{parsed['uid']}-{parsed['time']}"
     if not hmac.compare_digest(_mac(bh, signed).encode(), parsed["mac"].encode()):
@@ -84,7 +87,7 @@ def check(bh: BounceHandlerSettings, address: str, local: str) -> VerpMatch:
             valid=False,
             address=address,
             failure=VerpFailure.BAD_SIGNATURE,
-            format="bouncehandler",
+            format=VerpFormat.BOUNCEHANDLER,
             key_id=KEY_ID,
         )
     return VerpMatch(
@@ -93,6 +96,6 @@ def check(bh: BounceHandlerSettings, address: str, local: str) -> VerpMatch:
         user_id=int(parsed["uid"], 36),
         issued=int(parsed["time"], 36),
         key_id=KEY_ID,
-        format="bouncehandler",
+        format=VerpFormat.BOUNCEHANDLER,
         address=address,
     )
