@@ -6,17 +6,16 @@ other directly, never this package.
 
 from __future__ import annotations
 
+from reconciler.policy.breaker import check_breaker, tally_events
 from reconciler.policy.decide import DAY, decide, describe, disposition, rule_label
 from reconciler.policy.incidents import (
     IncidentIndex,
-    check_breaker,
     covers,
     describe_burst,
     describe_incident,
     detect_incidents,
     event_order,
     incidents_of_group,
-    tally_events,
     unverified_bursts,
 )
 

@@ -73,7 +73,7 @@ class _Context:
 
 
 def _unverified(e: EvidenceEvent, _: _Context) -> bool:
-    return not e.verp_valid or e.realm is None or e.user_id is None
+    return not e.verified
 
 
 def _other_user(e: EvidenceEvent, c: _Context) -> bool:

@@ -1,4 +1,4 @@
-"""The policy's guards, pure: domain / remote-MTA incidents and the circuit breaker (STYLE 2.2).
+"""Domain and remote-MTA incidents, pure (STYLE 2.2): spikes whose events count against no user.
 
 An *incident* is a spike: within one sliding window (default an hour), one recipient domain or
 one remote MTA returns bounces with the same reason for at least `min_users` distinct users.  Its
@@ -11,43 +11,32 @@ no such spike is in that window.  An incident keeps covering the events of its s
 cleared, so an outage never turns into suppressions an hour later: the caller should keep (store)
 incidents and pass every incident whose span may hold a user's evidence, not only active ones.
 
-The *breaker* looks at the last window of actions and events and says whether enforcement must
-stop (the caller then sets the mode to PAUSED).  Public names are re-exported by policy.py.
+The circuit breaker is in `breaker`.  Public names are re-exported by the `policy` package.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from reconciler.records import (
-    BreakerCause,
-    BreakerTrip,
-    Decision,
-    DecisionKind,
-    Disposition,
-    EventTally,
     EvidenceEvent,
-    Fault,
     Incident,
     IncidentScope,
     MessageKind,
-    Mode,
     Reason,
 )
-from reconciler.settings import BreakerSettings, IncidentSettings, PolicySettings
+from reconciler.settings import IncidentSettings, PolicySettings
 
 __all__ = [
     "IncidentIndex",
-    "check_breaker",
     "covers",
     "describe_burst",
     "describe_incident",
     "detect_incidents",
     "event_order",
     "incidents_of_group",
-    "tally_events",
     "unverified_bursts",
 ]
 
@@ -68,14 +57,9 @@ def _scopes(event: EvidenceEvent) -> list[tuple[IncidentScope, str]]:
     return [(scope, key) for scope, key in keys if key]
 
 
-def _verified(event: EvidenceEvent) -> bool:
-    """A valid VERP token names the event's user: the only evidence that steers policy."""
-    return event.verp_valid and event.realm is not None and event.user_id is not None
-
-
 def _who(event: EvidenceEvent) -> _Who:
     """The user a bounce is about: the verified VERP user, else the address itself."""
-    if _verified(event):
+    if event.verified:
         return (event.realm or "", str(event.user_id))
     return ("", event.address.strip().casefold())
 
@@ -139,7 +123,7 @@ def detect_incidents(
     """
     groups: dict[_Key, list[EvidenceEvent]] = {}
     for event in sorted(events, key=event_order):
-        if event.kind is MessageKind.BOUNCE and event.at <= now and _verified(event):
+        if event.kind is MessageKind.BOUNCE and event.at <= now and event.verified:
             for scope, key in _scopes(event):
                 groups.setdefault((scope, key, event.reason), []).append(event)
     found: list[Incident] = []
@@ -182,7 +166,7 @@ def _bounces(
             if e.kind is MessageKind.BOUNCE
             and e.at <= now
             and e.reason is group[2]
-            and _verified(e) is verified
+            and e.verified is verified
         ),
         key=event_order,
     )
@@ -244,112 +228,3 @@ def describe_burst(burst: Incident) -> str:
         f"addresses={burst.users} events={len(burst.event_ids)} "
         f"from={_utc(burst.start)} to={_utc(burst.end)}: no valid VERP token, not counted"
     )
-
-
-# --- circuit breaker ------------------------------------------------------------------------
-
-_Check = Callable[[Sequence[Decision], EventTally, BreakerSettings, int], BreakerTrip | None]
-
-
-def _minutes(rules: BreakerSettings) -> str:
-    return f"{rules.window_seconds // 60} min"
-
-
-def _action_count(
-    actions: Sequence[Decision], _: EventTally, rules: BreakerSettings, now: int
-) -> BreakerTrip | None:
-    if len(actions) <= rules.max_actions:
-        return None
-    detail = (
-        f"{len(actions)} actions in the last {_minutes(rules)} exceed the limit of "
-        f"{rules.max_actions}"
-    )
-    return BreakerTrip(
-        BreakerCause.ACTION_COUNT, now, len(actions), rules.max_actions, len(actions), detail
-    )
-
-
-def _action_share(
-    actions: Sequence[Decision], tally: EventTally, rules: BreakerSettings, now: int
-) -> BreakerTrip | None:
-    seen = tally.users_seen
-    if seen < max(rules.min_sample, 1):
-        return None
-    share = len(actions) / seen
-    if share <= rules.max_action_share:
-        return None
-    detail = (
-        f"{len(actions)} actions on {seen} users seen in the last {_minutes(rules)} "
-        f"({share:.0%}) exceed the limit of {rules.max_action_share:.0%}"
-    )
-    return BreakerTrip(BreakerCause.ACTION_SHARE, now, share, rules.max_action_share, seen, detail)
-
-
-def _sender_share(
-    _: Sequence[Decision], tally: EventTally, rules: BreakerSettings, now: int
-) -> BreakerTrip | None:
-    if tally.bounces < max(rules.min_sample, 1):
-        return None
-    share = tally.sender_bounces / tally.bounces
-    if share <= rules.max_sender_share:
-        return None
-    detail = (
-        f"sender-side bounces are {share:.0%} of {tally.bounces} bounces in the last "
-        f"{_minutes(rules)}, above the limit of {rules.max_sender_share:.0%}"
-    )
-    return BreakerTrip(
-        BreakerCause.SENDER_SHARE, now, share, rules.max_sender_share, tally.bounces, detail
-    )
-
-
-def tally_events(events: Iterable[EvidenceEvent], since: int, now: int) -> EventTally:
-    """What the breaker counts of the events with `since < at <= now`: verified ones only (a
-    store may count the same in SQL instead of handing over the events)."""
-    window = [e for e in events if since < e.at <= now and _verified(e)]
-    bounces = [e for e in window if e.kind is MessageKind.BOUNCE]
-    return EventTally(
-        users_seen=len({(e.realm, e.user_id) for e in window}),
-        bounces=len(bounces),
-        sender_bounces=sum(e.fault is Fault.SENDER for e in bounces),
-    )
-
-
-_CHECKS: tuple[_Check, ...] = (_action_count, _action_share, _sender_share)
-
-
-def check_breaker(
-    recent_actions: Iterable[Decision],
-    recent_events: Iterable[EvidenceEvent] | EventTally,
-    settings: PolicySettings,
-    now: int,
-    *,
-    mode: Mode,
-) -> BreakerTrip | None:
-    """A trip when enforcement must stop, else None.  Only ENFORCE mode can trip.
-
-    Looks at the window ending at `now`: actions are decisions that act and were APPLIED;
-    events are the verified bounce events (unverified ones are ignored), or their
-    `EventTally` over the window (`tally_events`).  The first cause found wins, in the order:
-    action count, action share of users seen, sender-side share of bounces.
-    """
-    if mode is not Mode.ENFORCE:
-        return None
-    rules = settings.breaker
-    since = now - rules.window_seconds
-    actions = [
-        d
-        for d in recent_actions
-        if d.kind is not DecisionKind.NONE
-        and d.disposition is Disposition.APPLIED
-        and since < d.at <= now
-    ]
-    tally = (
-        recent_events
-        if isinstance(recent_events, EventTally)
-        else tally_events(recent_events, since, now)
-    )
-    for check in _CHECKS:
-        trip = check(actions, tally, rules, now)
-        if trip is not None:
-            return trip
-    return None

@@ -102,6 +102,11 @@ class EvidenceEvent:
     bound: bool = False  # the token binds `address`: only then may a decision act on it
     original_address: str | None = None  # the address the report says was mailed, if named
 
+    @property
+    def verified(self) -> bool:
+        """A valid VERP token names the event's user: the only evidence that steers policy."""
+        return self.verp_valid and self.realm is not None and self.user_id is not None
+
 
 @dataclass(frozen=True, slots=True)
 class UserHistory:
