@@ -264,12 +264,14 @@ def _dead_worker() -> str:
 def test_a_dead_workers_decide_lease_does_not_stall_the_next_cycle(
     service: Service, dovecot: Dovecot, imap_account: Account
 ) -> None:
+    from reconciler.records import LeaseScope
     from reconciler.service.leasing import DECIDE
-    from reconciler.store.leaseapi import STAGE
 
     dead = _dead_worker()
     # held for 12 s only, so that the test ends soon either way (a real one: lease_seconds)
-    assert service.store.acquire_lease(DECIDE, dead, now(), timedelta(seconds=12), scope=STAGE)
+    assert service.store.acquire_lease(
+        DECIDE, dead, now(), timedelta(seconds=12), scope=LeaseScope.STAGE
+    )
     _deliver(dovecot, imap_account, _three_days(2))
     done: list[object] = []
     worker = threading.Thread(

@@ -41,6 +41,7 @@ from reconciler.records import (
     DecisionKind,
     Disposition,
     Fault,
+    LeaseScope,
     LedgerEntry,
     MessageKind,
     MessageOutcome,
@@ -55,7 +56,9 @@ from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.service.leasing import DECIDE, LeaseTerms, Tenure, claim
 from reconciler.settings import PolicySettings
 from reconciler.store import Store
-from reconciler.store.leaseapi import STAGE
+
+STAGE = LeaseScope.STAGE
+
 
 _uids = itertools.count(1)
 

@@ -114,8 +114,8 @@ def test_an_incident_the_store_refuses_does_not_stop_the_decide_stage(
 def test_migration_6_keys_existing_incidents_by_digest_and_reruns_safely(store: Store) -> None:
     store.record_incidents([_incident("mx.example.net", T - 1800, T, (1,))], NOW)
     database.execute_sql("UPDATE incident SET incident_key = 'mx.example.net', key_text = NULL")
-    migrations._m6(database.obj)  # as an upgraded database meets it
-    migrations._m6(database.obj)  # MariaDB: an interrupted migration runs again
+    migrations.v6.apply(database.obj)  # as an upgraded database meets it
+    migrations.v6.apply(database.obj)  # MariaDB: an interrupted migration runs again
     stored = database.execute_sql("SELECT incident_key, key_text FROM incident").fetchall()
     assert [tuple(row) for row in stored] == [
         (hashlib.sha256(b"mx.example.net").hexdigest(), "mx.example.net")

@@ -41,11 +41,13 @@ from helpers_mail import (
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings
+from reconciler.records import LeaseScope
 from reconciler.service.cycle import CycleContext, run_once
 from reconciler.service.leasing import WARM_UP, Crew, LeaseTerms, claim
 from reconciler.store import Store, open_database
-from reconciler.store.leaseapi import WORKER
 from reconciler.store.models import LeaseRow, database
+
+WORKER = LeaseScope.WORKER
 
 TTL = timedelta(seconds=30)
 LATER = NOW + TTL + timedelta(seconds=1)

@@ -14,6 +14,7 @@ __all__ = [
     "BatchResult",
     "BounceEvent",
     "Checkpoint",
+    "LeaseScope",
     "LedgerEntry",
     "MessageOutcome",
     "Unprocessed",
@@ -121,3 +122,11 @@ class Unprocessed:
     uid: int
     stage: str  # "fetch" | "parse" | "verp" | "classify" | "store" | "move"
     error: str
+
+
+class LeaseScope(StrEnum):
+    """What a worker lease is held on (the store's `lease` table: one holder per name)."""
+
+    MAILBOX = "mailbox"  # who drains a mailbox
+    STAGE = "stage"  # who runs a shared stage, such as the decide stage
+    WORKER = "worker"  # a worker's own presence, renewed while it runs

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
+from reconciler.records import LeaseScope
 
 if TYPE_CHECKING:
     from reconciler.service.leasing import LeaseTerms
@@ -36,7 +37,7 @@ class LeaseKeeper:
         self,
         store: Store,
         terms: LeaseTerms,
-        leases: Sequence[tuple[str, str]],
+        leases: Sequence[tuple[str, LeaseScope]],
         clock: Callable[[], datetime],
         every: float | None = None,
     ) -> None:

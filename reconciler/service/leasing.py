@@ -31,8 +31,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
+from reconciler.records import LeaseScope
 from reconciler.service.leasekeeper import LeaseKeeper
-from reconciler.store.leaseapi import MAILBOX, STAGE, WORKER
 
 if TYPE_CHECKING:
     from reconciler.service.cycle import CycleContext
@@ -213,7 +213,9 @@ class Tenure:
         try:
             if not self._take_decide(wait):
                 return
-            leases = [(DECIDE, STAGE)] + ([(self.mailbox, MAILBOX)] if self.ended is None else [])
+            leases = [(DECIDE, LeaseScope.STAGE)] + (
+                [(self.mailbox, LeaseScope.MAILBOX)] if self.ended is None else []
+            )
             keeper = LeaseKeeper(self.store, self.terms, leases, self._clock, self._renew_every)
             try:
                 assert self._decide is not None  # only called with a decide stage
@@ -222,7 +224,9 @@ class Tenure:
                 self._owed = None
                 self._decided_at = time.monotonic()
             finally:
-                self.store.release_lease(DECIDE, self.terms.worker, self._clock(), scope=STAGE)
+                self.store.release_lease(
+                    DECIDE, self.terms.worker, self._clock(), scope=LeaseScope.STAGE
+                )
         finally:
             _DECIDE_LOCK.release()
 
@@ -232,11 +236,15 @@ class Tenure:
         runs anyway) or until a stop.  False: not taken (the stage stays owed)."""
         worker, ttl = self.terms.worker, self.terms.ttl
         deadline = time.monotonic() + ttl.total_seconds()
-        while not self.store.acquire_lease(DECIDE, worker, self._clock(), ttl, scope=STAGE):
+        while not self.store.acquire_lease(
+            DECIDE, worker, self._clock(), ttl, scope=LeaseScope.STAGE
+        ):
             now = self._clock()
-            holder = self.store.lease_holder(DECIDE, now, scope=STAGE)
+            holder = self.store.lease_holder(DECIDE, now, scope=LeaseScope.STAGE)
             gone = holder is not None and is_gone(holder)
-            if gone and self.store.take_over_lease(DECIDE, (holder or "", worker), now, ttl, STAGE):
+            if gone and self.store.take_over_lease(
+                DECIDE, (holder or "", worker), now, ttl, LeaseScope.STAGE
+            ):
                 log.warning("decide stage: lease taken over from %s (process gone)", holder)
                 return True
             if not wait or self._stop.is_set():
@@ -273,7 +281,7 @@ class Crew:
         return time.monotonic() - self._started < self.warm_up
 
     def fair_share(self, store: Store, now: datetime) -> int:
-        workers = store.live_leases(now, scope=WORKER)
+        workers = store.live_leases(now, scope=LeaseScope.WORKER)
         live = [w for w in workers.values() if not is_gone(w)]
         count = max(len(set(live) | {self.terms.worker}), 1)
         share = max(math.ceil(self.mailboxes / count), 1)
@@ -311,7 +319,9 @@ class Crew:
 
     def heartbeat(self, store: Store, now: datetime) -> list[str]:
         """Renew our presence; returns the refused mailboxes worth trying again now."""
-        store.acquire_lease(self.terms.worker, self.terms.worker, now, self.terms.ttl, WORKER)
+        store.acquire_lease(
+            self.terms.worker, self.terms.worker, now, self.terms.ttl, LeaseScope.WORKER
+        )
         if len(store.leases_held(self.terms.worker, now)) >= self.fair_share(store, now):
             return []
         with self._lock:
@@ -326,6 +336,6 @@ class Crew:
     def leave(self, store: Store, now: datetime) -> None:
         """A clean stop: our presence ends now (the others count one worker fewer at once)."""
         try:
-            store.release_lease(self.terms.worker, self.terms.worker, now, scope=WORKER)
+            store.release_lease(self.terms.worker, self.terms.worker, now, scope=LeaseScope.WORKER)
         except StoreError as err:
             log.warning("presence not released (expires anyway): %s", err)

@@ -1,34 +1,23 @@
-"""Checkpoints, failed attempts and the counting queries used by reports and policy."""
+"""How far things have been read: mailbox checkpoints, failed attempts on a message, and the
+watermarks of the stages that read the events (the decide stage, the digest)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
-
-import peewee as pw
 
 from reconciler.records import (
-    BounceEvent,
     Checkpoint,
-    EvidenceEvent,
-    MessageOutcome,
-    Severity,
     Unprocessed,
-    UserHistory,
 )
 from reconciler.store.connection import from_db, to_db
-from reconciler.store.models import Attempt, CheckpointRow, Event, Message, Watermark, database
-from reconciler.store.rows import EVIDENCE_FIELDS, evidence, to_event, to_evidence
+from reconciler.store.models import Attempt, CheckpointRow, Watermark, database
 
 __all__ = [
-    "count_events",
-    "count_outcomes",
     "read_checkpoint",
+    "read_watermark",
     "record_failure",
-    "user_events",
-    "user_history",
     "write_checkpoint",
+    "write_watermark",
 ]
 
 
@@ -79,62 +68,6 @@ def record_failure(item: Unprocessed, now: datetime) -> int:
         return int(row.attempts) + 1
 
 
-def _pairs(query: pw.ModelSelect[Any]) -> list[tuple[str, int]]:
-    """(value, count) rows of a GROUP BY query (the peewee stubs type tuples() as models)."""
-    return cast("list[tuple[str, int]]", list(query.tuples()))
-
-
-def count_outcomes(since: datetime, until: datetime) -> dict[MessageOutcome, int]:
-    """Ledger messages by outcome, processed in [since, until); every outcome is present."""
-    counts = dict.fromkeys(MessageOutcome, 0)
-    query = (
-        Message.select(Message.outcome, pw.fn.COUNT(Message.id))
-        .where((Message.processed_at >= to_db(since)) & (Message.processed_at < to_db(until)))
-        .group_by(Message.outcome)
-    )
-    for outcome, number in _pairs(query):
-        counts[MessageOutcome(outcome)] = int(number)
-    return counts
-
-
-def count_events(since: datetime, until: datetime) -> dict[Severity, int]:
-    """Bounce events by severity, event time in [since, until); every severity is present."""
-    counts = dict.fromkeys(Severity, 0)
-    query = (
-        Event.select(Event.severity, pw.fn.COUNT(Event.id))
-        .where((Event.event_time >= to_db(since)) & (Event.event_time < to_db(until)))
-        .group_by(Event.severity)
-    )
-    for severity, number in _pairs(query):
-        counts[Severity(severity)] = int(number)
-    return counts
-
-
-def _user_query(realm: str | None, user_id: int, since: datetime) -> pw.ModelSelect[Event]:
-    realm_match = Event.realm.is_null() if realm is None else (Event.realm == realm)
-    return (
-        Event.select()
-        .where(
-            realm_match
-            & (Event.user_id == user_id)
-            & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
-            & (Event.event_time >= to_db(since))
-        )
-        .order_by(Event.event_time, Event.id)
-    )
-
-
-def user_events(realm: str | None, user_id: int, since: datetime) -> list[BounceEvent]:
-    """A VERP user's verified events since `since`, oldest first."""
-    return [to_event(row) for row in _user_query(realm, user_id, since)]
-
-
-def user_history(realm: str, user_id: int, since: datetime) -> UserHistory:
-    """The same events as `user_events`, shaped for policy (`UserHistory`)."""
-    events = tuple(to_evidence(row) for row in _user_query(realm, user_id, since))
-    return UserHistory(realm=realm, user_id=user_id, events=events)
-
-
 def read_watermark(name: str) -> int:
     row = Watermark.get_or_none(Watermark.name == name)
     return int(row.value) if row is not None else 0
@@ -150,78 +83,3 @@ def write_watermark(name: str, value: int, now: datetime) -> None:
         )
         if not changed and Watermark.get_or_none(Watermark.name == name) is None:
             Watermark.insert(name=name, value=value, updated_at=to_db(now)).execute()
-
-
-def verified_users_after(
-    event_id: int, settled_before: datetime | None = None
-) -> tuple[list[tuple[str, int]], int]:
-    """Distinct (realm, user id) of verified events with an id above `event_id`, and the next
-    watermark: the highest event id recorded before `settled_before` (None: the highest now).
-
-    Event ids are not handed out in commit order when several writers record at once: an id
-    below the highest may still be uncommitted.  Only ids old enough to be surely committed
-    become the watermark; the users of newer events are decided again (idempotently) next run.
-    """
-    newest = Event.select(pw.fn.MAX(Event.id)).scalar() or 0
-    if settled_before is None:
-        top = newest
-    else:
-        settled = Event.select(pw.fn.MAX(Event.id)).where(Event.created_at < to_db(settled_before))
-        top = max(settled.scalar() or 0, event_id)
-    top = int(top)
-    rows: Any = (
-        Event.select(Event.realm, Event.user_id)
-        .where(
-            (Event.id > event_id)
-            & (Event.id <= newest)
-            & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
-            & Event.user_id.is_null(False)
-        )
-        .distinct()
-        .tuples()
-    )
-    users = sorted({(realm or "", int(user)) for realm, user in rows})
-    return users, int(top)
-
-
-def user_histories(
-    users: Sequence[tuple[str, int]], since: datetime
-) -> dict[tuple[str, int], UserHistory]:
-    """`user_history` for many users with one query per few hundred users."""
-    wanted = set(users)
-    found: dict[tuple[str, int], list[EvidenceEvent]] = {user: [] for user in wanted}
-    ids = sorted({user_id for _, user_id in wanted})
-    for start in range(0, len(ids), 500):
-        query = (
-            Event.select(*EVIDENCE_FIELDS)
-            .where(
-                Event.user_id.in_(ids[start : start + 500])
-                & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
-                & (Event.event_time >= to_db(since))
-            )
-            .order_by(Event.event_time, Event.id)
-            .tuples()
-        )
-        for row in query.iterator():  # no row cache beside the records
-            event = evidence(row)
-            key = (event.realm or "", int(cast(int, event.user_id)))
-            if key in found:
-                found[key].append(event)
-    return {
-        key: UserHistory(realm=key[0], user_id=key[1], events=tuple(events))
-        for key, events in found.items()
-    }
-
-
-def event_span_after(event_id: int) -> tuple[datetime, datetime] | None:
-    """Earliest and latest event time of the events above `event_id` (None: there are none)."""
-    span: Any = (
-        Event.select(pw.fn.MIN(Event.event_time), pw.fn.MAX(Event.event_time))
-        .where(Event.id > event_id)
-        .tuples()
-        .get()
-    )
-    low, high = span
-    if low is None or high is None:
-        return None
-    return from_db(low), from_db(high)

@@ -47,8 +47,7 @@ from reconciler.store.models import (
     Event,
     Message,
 )
-from reconciler.store.policyconvert import normalise, to_audit, to_stored
-from reconciler.store.rows import to_event, to_evidence
+from reconciler.store.rows import normalise, to_audit, to_event, to_evidence, to_stored
 
 __all__ = ["ReportStore"]
 

@@ -1,6 +1,6 @@
 """Migration 2, frozen: mode and audit, decisions, suppressions, action log, outbox, incidents.
 
-A frozen copy of the tables as migration 2 creates them (like `_V1` in `migrations.py`): later
+A frozen copy of the tables as migration 2 creates them (like `v1`): later
 migrations change the live models in `models.py` and never these classes.
 """
 
@@ -10,7 +10,7 @@ import peewee as pw
 
 from reconciler.store.models import ADDRESS_LENGTH
 
-__all__ = ["apply_v2"]
+__all__ = ["apply"]
 
 
 class _V2Base(pw.Model):
@@ -148,7 +148,7 @@ _V2_MODELS: tuple[type[pw.Model], ...] = (
 )
 
 
-def apply_v2(db: pw.Database) -> None:
+def apply(db: pw.Database) -> None:
     """Create the version-2 tables (re-runnable: `IF NOT EXISTS`)."""
     with db.bind_ctx(_V2_MODELS):
         db.create_tables(_V2_MODELS, safe=True)
