@@ -24,17 +24,16 @@ import pytest
 from conftest import NOW
 from dovecot import Account, Dovecot
 
-from reconciler import entries
-from reconciler.analysis import Analysis
+from reconciler import analysis as entries
+from reconciler.analysis import Analysis, ledger_entry
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
-from reconciler.entries import ledger_entry
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
 from reconciler.service import cycle
 from reconciler.service.cycle import CycleContext, CycleReport, open_source, poll_mailbox
 from reconciler.service.helper_pool import HelperPool
-from reconciler.source import ImapSource
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store, open_database
 from reconciler.store.models import database
 from reconciler.verp import make_address

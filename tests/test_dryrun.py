@@ -94,7 +94,7 @@ def test_preview_advances_once_per_message(corpus_dir: Path) -> None:
     from reconciler.config import MailboxSettings
     from reconciler.service.cycle import CycleContext
     from reconciler.service.dryrun import preview_mailbox
-    from reconciler.source import DirSource
+    from reconciler.source.folder import DirSource
 
     source = DirSource(corpus_dir)
     source.open()

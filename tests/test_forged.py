@@ -45,7 +45,7 @@ from reconciler.records import Mode, StoredDecision, UserSelector, VerpFailure
 from reconciler.service.cycle import run_once
 from reconciler.service.wiring import Service, open_service
 from reconciler.settings import PolicySettings
-from reconciler.source import ImapSource
+from reconciler.source.imap import ImapSource
 from reconciler.store import open_database
 from reconciler.verp import make_address
 

@@ -53,7 +53,7 @@ from reconciler.records import (
     Suppression,
     Trigger,
 )
-from reconciler.report import make_console
+from reconciler.report.console import make_console
 from reconciler.store import Store, open_database
 from reconciler.verp import make_address
 from tests.dovecot import Account, Dovecot

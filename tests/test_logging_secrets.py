@@ -51,7 +51,8 @@ from reconciler.service.cycle import CycleContext, run_once
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.service.digest import send_digest
 from reconciler.settings import PolicySettings
-from reconciler.source import Backoff, ImapSource, connect_with_retry
+from reconciler.source.backoff import Backoff, connect_with_retry
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store, open_database
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)

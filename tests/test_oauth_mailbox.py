@@ -31,7 +31,8 @@ from reconciler.errors import SourceError
 from reconciler.logs import configure_logging
 from reconciler.records import MessageOutcome
 from reconciler.service.cycle import CycleContext, CycleReport, poll_mailbox, run_once
-from reconciler.source import Backoff, ImapSource, connect_with_retry
+from reconciler.source.backoff import Backoff, connect_with_retry
+from reconciler.source.imap import ImapSource
 from reconciler.source.oauth import oauthbearer_response, xoauth2_response
 from reconciler.source.tokens import EndpointTokens, TokenRefreshFailed
 from reconciler.store import Store, open_database

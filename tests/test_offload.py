@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.analysis import analyse
+from reconciler.analysis import Analysed, Destinations, Failed, Stages, analyse, analyse_batch
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
-from reconciler.entries import Analysed, Destinations, Failed, Stages, analyse_batch
 from reconciler.records import LedgerEntry, RawMessage
 from reconciler.service.helper_pool import HelperPool
 

@@ -25,7 +25,7 @@ from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings
 from reconciler.service.cycle import CycleContext, open_source, poll_mailbox
-from reconciler.source import ImapSource
+from reconciler.source.imap import ImapSource
 from reconciler.store import open_database
 
 pytestmark = pytest.mark.live

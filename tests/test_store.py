@@ -361,9 +361,9 @@ def test_a_token_one_past_the_largest_user_id_still_records(store: Store) -> Non
     now, so its bounce is recorded as unverified evidence.  2**63 - 1 records as it is."""
     from helpers_mail import KEY, VERP, hard_bounce
 
+    from reconciler.analysis import Destinations, ledger_entry
     from reconciler.classify import Classifier
     from reconciler.classify.rules import load_rules
-    from reconciler.entries import Destinations, ledger_entry
     from reconciler.records import RawMessage, VerpFailure
     from reconciler.verp import EPOCH, _native_mac
     from reconciler.verp import bouncehandler as _verpbh

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.analysis import ResultRow, analyse, result_rows, row_json
+from reconciler.analysis import analyse
 from reconciler.classify.match import Classifier, explain
 from reconciler.classify.rules import RuleSet, load_rule_files, load_rules
 from reconciler.cli.policy import add_policy_commands
@@ -33,16 +33,10 @@ from reconciler.controls import dumps
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.logs import configure_logging, guard_last_resort
 from reconciler.records import MessageKind
-from reconciler.report import (
-    make_console,
-    print_classify,
-    print_explain,
-    print_notice,
-    print_previews,
-    print_rules,
-    print_run,
-    progress,
-)
+from reconciler.report.classify import print_classify, print_explain, print_rules
+from reconciler.report.console import make_console, print_notice, progress
+from reconciler.report.ops import print_previews, print_run
+from reconciler.report.results import ResultRow, result_rows, row_json
 from reconciler.service.cycle import CycleContext, open_source, run_once
 from reconciler.service.daemon import DaemonPlan, run_daemon
 from reconciler.service.dryrun import preview_mailbox

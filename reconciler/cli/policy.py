@@ -20,13 +20,8 @@ from reconciler.actions import apply_pending, reinstate, undo
 from reconciler.config import Settings
 from reconciler.errors import ConfigError
 from reconciler.records import Mode, Reason, StoredDecision, UndoFilter
-from reconciler.report import (
-    make_console,
-    print_decisions,
-    print_mode,
-    print_suppressions,
-    progress,
-)
+from reconciler.report.console import make_console, progress
+from reconciler.report.ops import print_decisions, print_mode, print_suppressions
 from reconciler.service.wiring import open_service
 
 __all__ = ["add_policy_commands", "parse_since"]

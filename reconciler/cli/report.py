@@ -17,20 +17,11 @@ from reconciler.config import Settings
 from reconciler.controls import dumps
 from reconciler.errors import ActionError, ConfigError
 from reconciler.records import UserSelector
-from reconciler.report import (
-    gather_health,
-    gather_overview,
-    gather_trail,
-    health_json,
-    make_console,
-    overview_json,
-    print_health,
-    print_notice,
-    print_overview,
-    print_trail,
-    trail_json,
-    working,
-)
+from reconciler.report.console import make_console, print_notice, working
+from reconciler.report.gather import gather_health, gather_overview, gather_trail
+from reconciler.report.overview import print_overview
+from reconciler.report.shapes import health_json, overview_json, trail_json
+from reconciler.report.trail import print_health, print_trail
 from reconciler.service.digest import send_digest
 from reconciler.service.wiring import open_service
 

@@ -29,7 +29,7 @@ from reconciler.records import (
 )
 from reconciler.service.decisions import evidence_days
 from reconciler.settings import MailboxSettings, PolicySettings, Settings
-from reconciler.source import ImapSource
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store
 
 __all__ = ["IMAP_TIMEOUT", "STALE_INTERVALS", "gather_health", "gather_overview",

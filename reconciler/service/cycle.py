@@ -24,8 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from reconciler.classify.match import Classifier
-from reconciler.entries import (
+from reconciler.analysis import (
     Analysed,
     Destinations,
     Folders,
@@ -33,6 +32,7 @@ from reconciler.entries import (
     analyse_batch,
     quarantined,
 )
+from reconciler.classify.match import Classifier
 from reconciler.errors import ReconcilerError
 from reconciler.records import (
     BatchResult,
@@ -46,7 +46,9 @@ from reconciler.service.helper_pool import HelperPool
 from reconciler.service.leasing import LeaseTerms, Tenure, claim, lease_terms
 from reconciler.service.recording import record_entries
 from reconciler.settings import DaemonSettings, MailboxSettings, VerpSettings
-from reconciler.source import Backoff, ImapSource, MailSource, connect_with_retry, fetch_batches
+from reconciler.source import MailSource, fetch_batches
+from reconciler.source.backoff import Backoff, connect_with_retry
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 The operator's first look at a live mailbox before trusting the tool: counts by kind,
 severity, reason and outcome, and per verified user.  It runs the very same analysis as the
-cycle (`entries.ledger_entry`), so the preview cannot disagree with what a cycle records.
+cycle (`analysis.ledger_entry`), so the preview cannot disagree with what a cycle records.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from reconciler.entries import ledger_entry
+from reconciler.analysis import ledger_entry
 from reconciler.records import MessageOutcome
 from reconciler.service.cycle import CycleContext
 from reconciler.settings import MailboxSettings

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.actions import Action, build_actions
+from reconciler.analysis import Analysed, Stages, analyse_batch
 from reconciler.classify.match import Classifier
 from reconciler.classify.rules import load_rules
-from reconciler.entries import Analysed, Stages, analyse_batch
 from reconciler.records import RawMessage
 from reconciler.service.cycle import CycleContext
 from reconciler.service.decisions import DecideContext, run_decisions

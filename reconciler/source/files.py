@@ -1,5 +1,5 @@
 """Messages from local files: single message files, directories (recursively), mbox files and
-Maildirs.  Used by `classify` and `explain`; the daemon reads IMAP through source.py.
+Maildirs.  Used by `classify` and `explain`; the daemon reads IMAP through `source.imap`.
 
 Errors reading one file become an item with `error` set: one unreadable file never stops a run
 over a big folder.
