@@ -204,9 +204,10 @@ def test_a_long_decide_run_keeps_the_stage_lease(store: Store) -> None:
             others.append(store.acquire_lease(DECIDE, "worker-b:2", clock(), ttl, scope=STAGE))
 
     ctx = CycleContext(Classifier(()), None, clock=clock, after_batch=slow_run)
-    with Tenure(store, "box", terms, ctx, renew_every=0.01) as held:
-        assert held.ctx.after_batch is not None
-        held.ctx.after_batch(clock())  # one batch recorded: its decide stage runs
+    with Tenure(store, "box", terms, ctx.hooks(), renew_every=0.01) as held:
+        run = ctx.under(held)
+        assert run.after_batch is not None
+        run.after_batch(clock())  # one batch recorded: its decide stage runs
     assert others == [False, False, False]
     assert store.lease_holder(DECIDE, clock(), scope=STAGE) is None  # released after the run
     assert store.acquire_lease(DECIDE, "worker-b:2", clock(), ttl, scope=STAGE)

@@ -12,7 +12,7 @@ demand because PyMySQL is optional.
 
 from __future__ import annotations
 
-from reconciler.actions.base import Action
+from reconciler.actions.base import Action, AddressBook
 from reconciler.actions.command import CommandAction
 from reconciler.actions.run import (
     PENDING_GRACE,
@@ -31,6 +31,7 @@ from reconciler.store import Store
 __all__ = [
     "PENDING_GRACE",
     "Action",
+    "AddressBook",
     "CommandAction",
     "SuppressAction",
     "WebhookAction",

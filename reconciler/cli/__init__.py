@@ -282,7 +282,7 @@ def _cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args, warn=False)
     _setup_logging(settings)
     with open_service(settings) as service:
-        mode = service.store.get_mode().mode.value
+        mode = service.store.get_mode().mode
         lease = lease_terms(settings.daemon)  # the configured worker id and lease time
         result = run_once(settings.mailboxes, service.store, service.cycle, mode=mode, lease=lease)
     print_run(make_console(), result)
@@ -300,7 +300,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             retention_days=settings.database.retention_days,
             store=store,
             ctx=service.cycle,
-            mode=lambda: store.get_mode().mode.value,
+            mode=lambda: store.get_mode().mode,
             metrics=service.metrics,
             digest=settings.digest,
         )

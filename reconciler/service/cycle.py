@@ -21,7 +21,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.analysis import (
@@ -39,11 +39,12 @@ from reconciler.records import (
     Checkpoint,
     LedgerEntry,
     MessageOutcome,
+    Mode,
     RawMessage,
     Unprocessed,
 )
 from reconciler.service.helper_pool import HelperPool
-from reconciler.service.leasing import LeaseTerms, Tenure, claim, lease_terms
+from reconciler.service.leasing import CycleHooks, LeaseTerms, Tenure, claim, lease_terms
 from reconciler.service.recording import record_entries
 from reconciler.settings import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.source import MailSource, fetch_batches
@@ -74,8 +75,16 @@ class CycleContext:
     stop: threading.Event = field(default_factory=threading.Event)  # set: stop after the batch
     # the decide stage, run after each committed batch (None: record only, e.g. in tests)
     after_batch: Callable[[datetime], object] | None = None
-    # helper processes that analyse batches (None: analyse in this process; see offload)
+    # helper processes that analyse batches (None: analyse in this process; see helper_pool)
     helpers: HelperPool[RawMessage, Analysed] | None = None
+
+    def hooks(self) -> CycleHooks:
+        """What a mailbox's tenure takes from this context."""
+        return CycleHooks(clock=self.clock, stop=self.stop, after_batch=self.after_batch)
+
+    def under(self, tenure: Tenure) -> CycleContext:
+        """This context for one cycle under `tenure`: its stop flag and its after-batch hook."""
+        return replace(self, stop=tenure.stop, after_batch=tenure.after_batch)
 
 
 @dataclass(slots=True)
@@ -112,6 +121,15 @@ class CycleReport:
             + (" rescanned=yes" if self.rescanned else "")
             + (" stopped=yes" if self.stopped else "")
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Drain:
+    """One mailbox being drained: its settings, the counts so far, where it started."""
+
+    folders: MailboxSettings
+    report: CycleReport
+    last_uid: int  # the checkpoint when the cycle started
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,10 +240,10 @@ def _commit(
     source: MailSource,
     store: Store,
     ctx: CycleContext,
-    state: tuple[MailboxSettings, CycleReport, int],
+    drain: _Drain,
 ) -> None:
     """Record one analysed batch in one transaction, then move it; run the decide stage."""
-    folders, report, last_uid = state
+    folders, report, last_uid = drain.folders, drain.report, drain.last_uid
     entries, failed = _entries(queued, store, ctx, folders)
     report.seen += len(queued.batch)
     report.failed.extend(failed)
@@ -257,7 +275,7 @@ def poll_mailbox(
     _move_pending(source, store, ctx, report)
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
-    state = (folders, report, last_uid)
+    drain = _Drain(folders, report, last_uid)
     queued: _Queued | None = None  # the batch to commit next
     stopped = False
     for batch in fetch_batches(source, uids, folders.batch_size, folders.fetch_bytes):
@@ -265,7 +283,7 @@ def poll_mailbox(
         if ctx.helpers is None:  # nothing runs meanwhile: commit this very batch
             queued, ahead = ahead, None
         if queued is not None:
-            _commit(queued, source, store, ctx, state)
+            _commit(queued, source, store, ctx, drain)
             if ctx.stop.is_set():
                 stopped, queued = True, None  # a batch analysed ahead waits for next cycle
                 break
@@ -274,7 +292,7 @@ def poll_mailbox(
         if ctx.stop.is_set():
             stopped = True
         else:
-            _commit(queued, source, store, ctx, state)
+            _commit(queued, source, store, ctx, drain)
             stopped = ctx.stop.is_set()
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
@@ -310,7 +328,7 @@ def run_once(
     mailboxes: Sequence[MailboxSettings],
     store: Store,
     ctx: CycleContext,
-    mode: str,
+    mode: Mode,
     lease: LeaseTerms | None = None,
 ) -> RunResult:
     """Poll each mailbox once.  A mailbox that fails is logged and reported; the others go on.
@@ -327,8 +345,9 @@ def run_once(
         try:
             if not claim(store, folders.name, terms, ctx.clock()):
                 continue
-            with Tenure(store, folders.name, terms, ctx) as held, open_source(folders) as source:
-                report = poll_mailbox(source, store, folders, held.ctx)
+            tenure = Tenure(store, folders.name, terms, ctx.hooks())
+            with tenure, open_source(folders) as source:
+                report = poll_mailbox(source, store, folders, ctx.under(tenure))
         except ReconcilerError as err:
             log.error("mailbox=%s cycle failed: %s", folders.name, err)
             result.errors[folders.name] = str(err)

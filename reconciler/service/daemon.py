@@ -28,6 +28,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.errors import ReconcilerError, StoreError
+from reconciler.records import Mode
 from reconciler.service.cycle import CycleContext, open_source, poll_mailbox
 from reconciler.service.digest import send_digest
 from reconciler.service.leasing import Crew, Tenure, lease_terms
@@ -49,7 +50,7 @@ class DaemonPlan:
     retention_days: int
     store: Store
     ctx: CycleContext
-    mode: Callable[[], str]  # read at each cycle: a mode change needs no restart
+    mode: Callable[[], Mode]  # read at each cycle: a mode change needs no restart
     metrics: NoMetrics = field(default_factory=NoMetrics)  # the Prometheus endpoint, if any
     digest: DigestSettings = field(default_factory=DigestSettings)
 
@@ -78,11 +79,9 @@ def _cycle(plan: DaemonPlan, crew: Crew, folders: MailboxSettings) -> bool:
             return crew.keeps(store, folders.name, now)
 
         started = time.monotonic()
-        with (
-            Tenure(store, folders.name, crew.terms, plan.ctx, keep) as held,
-            open_source(folders) as source,
-        ):
-            report = poll_mailbox(source, store, folders, held.ctx)
+        tenure = Tenure(store, folders.name, crew.terms, plan.ctx.hooks(), keep)
+        with tenure, open_source(folders) as source:
+            report = poll_mailbox(source, store, folders, plan.ctx.under(tenure))
         log.info("cycle %s", report.summary())
         plan.metrics.observe_cycle(report, time.monotonic() - started)
         plan.metrics.set_backlog(folders.name, report.backlog)

@@ -148,22 +148,35 @@ def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now
     )
 
 
+@dataclass(slots=True)
+class _Run:
+    """One decide run: its id and time, the mode it decides in (PAUSED once the breaker
+    trips), the incidents whose events count against nobody, and its report."""
+
+    run_id: str
+    now: datetime
+    mode: Mode
+    incidents: IncidentIndex
+    report: DecideReport
+
+
 def _decide_user(
-    store: Store, dctx: DecideContext, history: UserHistory, run: tuple[str, Mode, datetime],
-    context: tuple[IncidentIndex, DecideReport],
-) -> tuple[int, str] | None:  # fmt: skip
-    run_id, mode, now = run
-    incidents, report = context
+    store: Store, dctx: DecideContext, history: UserHistory, run: _Run
+) -> Decision | None:
+    """Decide for one user; record and carry out a decision that acts (None: nothing new)."""
+    now = run.now
     decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
-                      mode=mode, incidents=incidents)  # fmt: skip
+                      mode=run.mode, incidents=run.incidents)  # fmt: skip
     if decision.kind is DecisionKind.NONE or _already_recorded(store, dctx, decision, now):
         return None
-    stored, outcomes = carry_out(store, dctx.actions, decision, run_id, now)
+    stored, outcomes = carry_out(store, dctx.actions, decision, run.run_id, now)
     log.info("decision %d %s", stored.id, describe(decision, show_address=dctx.show_address))
     for outcome in outcomes:
-        report.actions[(outcome.action, outcome.status.value)] += 1
-    report.kinds[decision.kind.value] += 1
-    return stored.id, decision.disposition.value
+        run.report.actions[(outcome.action, outcome.status.value)] += 1
+    run.report.kinds[decision.kind.value] += 1
+    run.report.ids.append(stored.id)
+    run.report.dispositions[decision.disposition.value] += 1
+    return decision
 
 
 def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> str | None:
@@ -201,21 +214,19 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     report.incidents = sum(1 for i in incidents.incidents if i.active)
     report.users = len(users)
     since = now - timedelta(days=evidence_days(dctx.policy))
+    run = _Run(run_id, now, mode, incidents, report)
     for start in range(0, len(users), _USERS_AT_ONCE):  # bounded memory however many users
         chunk = users[start : start + _USERS_AT_ONCE]
         histories = store.user_histories(chunk, since)
         for user in chunk:
-            done = _decide_user(
-                store, dctx, histories[user], (run_id, mode, now), (incidents, report)
-            )
-            if done is None:
+            decision = _decide_user(store, dctx, histories[user], run)
+            if decision is None:
                 continue
-            report.ids.append(done[0])
-            report.dispositions[done[1]] += 1
-            if mode is Mode.ENFORCE and done[1] == Disposition.APPLIED.value:
-                report.tripped = _breaker(store, dctx, mode, now)
+            if run.mode is Mode.ENFORCE and decision.disposition is Disposition.APPLIED:
+                report.tripped = _breaker(store, dctx, run.mode, now)
                 if report.tripped is not None:
-                    mode = Mode.PAUSED
+                    run.mode = Mode.PAUSED
+    mode = run.mode
     store.set_watermark(WATERMARK, top, now)
     retry_failed(store, dctx.actions, now)
     if dctx.webhook is not None:

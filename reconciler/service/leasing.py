@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -35,13 +36,14 @@ from reconciler.records import LeaseScope
 from reconciler.service.leasekeeper import LeaseKeeper
 
 if TYPE_CHECKING:
-    from reconciler.service.cycle import CycleContext
     from reconciler.settings import DaemonSettings
     from reconciler.store import Store
 
 __all__ = [
     "WARM_UP",
     "Crew",
+    "CycleHooks",
+    "Ended",
     "LeaseTerms",
     "Tenure",
     "claim",
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-DECIDE_EVERY = 15.0  # seconds between decide runs within one cycle (see Tenure._after_batch)
+DECIDE_EVERY = 15.0  # seconds between decide runs within one cycle (see Tenure.after_batch)
 
 DECIDE = "decide"
 _DECIDE_LOCK = threading.Lock()  # one decide run at a time in this process, too
@@ -64,6 +66,22 @@ class LeaseTerms:
 
     worker: str
     ttl: timedelta
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CycleHooks:
+    """What a tenure takes from the cycle it holds the lease for."""
+
+    clock: Callable[[], datetime]
+    stop: threading.Event  # set: the process stops (the tenure adds its own reasons)
+    after_batch: Callable[[datetime], object] | None = None  # the decide stage, if any
+
+
+class Ended(StrEnum):
+    """Why a lease stopped being ours during a cycle."""
+
+    LOST = "lost"  # expired and taken by another worker
+    HANDED_OVER = "handed over"  # released for a worker with room (fair share)
 
 
 def default_worker() -> str:
@@ -128,12 +146,13 @@ class _CycleStop(threading.Event):
 class Tenure:
     """One claimed mailbox lease for the length of one cycle (a context manager).
 
-    `ctx` is the cycle context to run with: its `after_batch` runs the decide stage (exclusive
-    across workers; when another worker is running it, it is owed and run at the end of the
-    cycle at the latest) and then renews the lease; when the lease was lost, or `keep()` says
-    to hand it to another worker, the cycle stops after that batch.  While the decide stage
-    runs, its lease and the mailbox's are renewed every `renew_every` seconds (default: a third
-    of the lease time).
+    It takes what it uses from the cycle (`CycleHooks`: the clock, the stop flag, the decide
+    stage) and gives the cycle back its own `stop` (set as well when the lease was lost, or
+    `keep()` says to hand it to another worker: the cycle stops after that batch) and its
+    `after_batch` (runs the decide stage, exclusive across workers; when another worker is
+    running it, it is owed and run at the end of the cycle at the latest; then renews the
+    lease).  While the decide stage runs, its lease and the mailbox's are renewed every
+    `renew_every` seconds (default: a third of the lease time).
     """
 
     def __init__(
@@ -141,21 +160,20 @@ class Tenure:
         store: Store,
         mailbox: str,
         terms: LeaseTerms,
-        ctx: CycleContext,
+        hooks: CycleHooks,
         keep: Callable[[datetime], bool] | None = None,
         *,
         renew_every: float | None = None,
     ) -> None:
         self.store, self.mailbox, self.terms = store, mailbox, terms
         self._renew_every = renew_every
-        self.ended: str | None = None  # "lost" | "handed over": the lease is not ours any more
+        self.ended: Ended | None = None  # the lease is not ours any more
         self._keep = keep
-        self._decide = ctx.after_batch
+        self._decide = hooks.after_batch
         self._owed: datetime | None = None  # a batch's decide stage still to run
         self._decided_at = -DECIDE_EVERY  # monotonic time of the last decide run
-        self._clock = ctx.clock
-        self._stop = _CycleStop(ctx.stop)
-        self.ctx = dataclasses.replace(ctx, stop=self._stop, after_batch=self._after_batch)
+        self._clock = hooks.clock
+        self.stop: threading.Event = _CycleStop(hooks.stop)  # the cycle's stop flag
 
     def __enter__(self) -> Tenure:
         return self
@@ -181,7 +199,8 @@ class Tenure:
         except StoreError as failure:  # it expires on its own
             log.warning("mailbox=%s lease not released (expires anyway): %s", self.mailbox, failure)
 
-    def _after_batch(self, at: datetime) -> None:
+    def after_batch(self, at: datetime) -> None:
+        """After a committed batch: the decide stage (or owe it), then renew the lease."""
         if self._decide is not None:
             self._owed = at
             # During a long drain the stage runs at most every DECIDE_EVERY seconds (it reads
@@ -191,15 +210,15 @@ class Tenure:
                 self._decide_now(at, wait=False)
         now = self._clock()
         if not self.store.renew_lease(self.mailbox, self.terms.worker, now, self.terms.ttl):
-            self._end("lost", f"lease lost to {self.store.lease_holder(self.mailbox, now)}")
+            self._end(Ended.LOST, f"lease lost to {self.store.lease_holder(self.mailbox, now)}")
         elif self._keep is not None and not self._keep(now):
             self.store.release_lease(self.mailbox, self.terms.worker, now)
-            self._end("handed over", "more than a fair share held: lease handed over")
+            self._end(Ended.HANDED_OVER, "more than a fair share held: lease handed over")
 
-    def _end(self, why: str, detail: str) -> None:
+    def _end(self, why: Ended, detail: str) -> None:
         log.warning("mailbox=%s %s; stopping after this batch", self.mailbox, detail)
         self.ended = why
-        self._stop.set()
+        self.stop.set()
 
     def _decide_now(self, at: datetime, *, wait: bool) -> None:
         """Run the decide stage under its lease (one run at a time across workers and threads).
@@ -247,12 +266,12 @@ class Tenure:
             ):
                 log.warning("decide stage: lease taken over from %s (process gone)", holder)
                 return True
-            if not wait or self._stop.is_set():
+            if not wait or self.stop.is_set():
                 return False
             if time.monotonic() > deadline:
                 log.warning("decide stage: lease still held by %s; running anyway", holder)
                 return True
-            self._stop.wait(_WAIT_STEP)  # a pause between two tries, not a timing sleep
+            self.stop.wait(_WAIT_STEP)  # a pause between two tries, not a timing sleep
         return True
 
 

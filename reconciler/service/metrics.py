@@ -75,8 +75,8 @@ class NoMetrics:
     def observe_decisions(self, report: DecideReport) -> None:
         """Count the decisions, actions, incidents and breaker trips of one decide run."""
 
-    def set_mode(self, mode: str) -> None:
-        """The mode in force ("log-only", "enforce", "paused")."""
+    def set_mode(self, mode: Mode) -> None:
+        """The mode in force."""
 
     def set_backlog(self, mailbox: str, n: int) -> None:
         """Messages waiting in the mailbox's folder after the cycle."""
@@ -199,12 +199,12 @@ class Metrics(NoMetrics):
         self.incidents.set(report.incidents)
         if report.tripped is not None:
             self.trips.inc()
-            self.set_mode(Mode.PAUSED.value)
+            self.set_mode(Mode.PAUSED)
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: Mode) -> None:
         for known in Mode:
-            self.mode.labels(known.value).set(1 if known.value == mode else 0)
-        self.breaker.set(1 if mode == Mode.PAUSED.value else 0)
+            self.mode.labels(known.value).set(1 if known == mode else 0)
+        self.breaker.set(1 if mode == Mode.PAUSED else 0)
 
     def set_backlog(self, mailbox: str, n: int) -> None:
         self.backlog.labels(mailbox).set(n)

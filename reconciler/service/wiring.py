@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reconciler.actions import Action, build_actions
+from reconciler.actions import Action, AddressBook, build_actions
 from reconciler.analysis import Analysed, Stages, analyse_batch
 from reconciler.classify.match import Classifier
 from reconciler.classify.rules import load_rules
@@ -49,9 +49,8 @@ class Service:
 def _current_address(actions: tuple[Action, ...]) -> Callable[[str, int], str | None] | None:
     """The MediaWiki adapter, when enabled, tells a user's current address."""
     for action in actions:
-        lookup = getattr(action, "current_address", None)
-        if callable(lookup):
-            return lookup  # type: ignore[no-any-return]  # duck-typed optional capability
+        if isinstance(action, AddressBook):
+            return action.current_address
     return None
 
 
