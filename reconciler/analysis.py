@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from reconciler.classify.match import Classifier, classify
+from reconciler.classify.match import Classifier
 from reconciler.parse import parse
 from reconciler.records import (
     BounceEvent,
@@ -78,7 +78,7 @@ def analyse_parsed(
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts = tuple(RecipientVerdict(b, classify(b, classifier, message)) for b in message.bounces)
+    verdicts = tuple(RecipientVerdict(b, classifier.classify(b, message)) for b in message.bounces)
     match = find_token(message, verp, now) if verp is not None else None
     return Analysis(message=message, verdicts=verdicts, verp=match)
 

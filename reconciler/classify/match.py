@@ -268,6 +268,30 @@ class Classifier:
         """Pickled as its rules (compiled sets are not picklable): for helper processes."""
         return (Classifier, (self.rules,))
 
+    def classify(self, bounce: ParsedBounce, report: ParsedMessage | None = None) -> Classification:
+        """Classify one recipient result with the first rule that matches it (`report`, the
+        parsed message it came from, gives provider rules their evidence)."""
+        facts = _facts(bounce, report)
+        texts = self._texts(facts)
+        for index in self._candidates(texts, facts):
+            hits = self._match(index, facts, texts)
+            if hits is not None:
+                return _decide(self.rules[index], facts, hits)
+        return _fallback(facts)
+
+    def explain(
+        self, bounce: ParsedBounce, report: ParsedMessage | None = None
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Every rule that matches, in order (the first decides), with what it matched on."""
+        facts = _facts(bounce, report)
+        texts = self._texts(facts)
+        out = []
+        for index in self._candidates(texts, facts):
+            hits = self._match(index, facts, texts, show_text=True)
+            if hits is not None:
+                out.append((self.rules[index], hits))
+        return out
+
     def _candidates(self, texts: _TextHits, f: _Facts) -> list[int]:
         """The rules that can match, in order: one set lookup spares trying the others."""
         rows = self._rows(self._by_status, f.status, True) + self._rows(
@@ -397,26 +421,12 @@ def _fallback(f: _Facts) -> Classification:
 def classify(
     bounce: ParsedBounce, classifier: Classifier, report: ParsedMessage | None = None
 ) -> Classification:
-    """Classify one recipient result with the first rule that matches it (`report`, the
-    parsed message it came from, gives provider rules their evidence)."""
-    facts = _facts(bounce, report)
-    texts = classifier._texts(facts)
-    for index in classifier._candidates(texts, facts):
-        hits = classifier._match(index, facts, texts)
-        if hits is not None:
-            return _decide(classifier.rules[index], facts, hits)
-    return _fallback(facts)
+    """`classifier.classify(bounce, report)`."""
+    return classifier.classify(bounce, report)
 
 
 def explain(
     bounce: ParsedBounce, classifier: Classifier, report: ParsedMessage | None = None
 ) -> list[tuple[Rule, tuple[str, ...]]]:
-    """Every rule that matches, in order (the first decides), with what it matched on."""
-    facts = _facts(bounce, report)
-    texts = classifier._texts(facts)
-    out = []
-    for index in classifier._candidates(texts, facts):
-        hits = classifier._match(index, facts, texts, show_text=True)
-        if hits is not None:
-            out.append((classifier.rules[index], hits))
-    return out
+    """`classifier.explain(bounce, report)`."""
+    return classifier.explain(bounce, report)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reconciler import __version__
 from reconciler.analysis import analyse
-from reconciler.classify.match import Classifier, explain
+from reconciler.classify.match import Classifier
 from reconciler.classify.rules import RuleSet, load_rule_files, load_rules
 from reconciler.cli.policy import add_policy_commands
 from reconciler.cli.report import add_report_commands
@@ -193,7 +193,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             console.print(f"{item.label}: {item.error}")
             continue
         analysis = analyse(item.data, classifier, verp, now)
-        chains = [explain(v.bounce, classifier, analysis.message) for v in analysis.verdicts]
+        chains = [classifier.explain(v.bounce, analysis.message) for v in analysis.verdicts]
         print_explain(console, item.label, analysis, chains)
     return EXIT_OK if found else EXIT_FAIL
 
