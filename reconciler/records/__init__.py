@@ -4,7 +4,9 @@ Every stage takes and returns these frozen dataclasses; none of them carries beh
 small derived properties.  Enum values are the strings used in JSON output and in the database,
 so they are part of the public, stable surface.  One module per stage family: `mail` (the pure
 stages), `ledger` (what the cycle records), `policy` (the decision core), `actions` (decisions
-carried out and undone) and `reports`; every name is re-exported here.
+carried out and undone) and `reports`; every name is re-exported here, with the policy's
+thresholds, which live in `reconciler.settings` now (`reconciler.records.PolicySettings`
+stays a public name).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ from reconciler.records.reports import (
     Trail,
     UserSelector,
 )
+from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
 
 __all__ = [
     "ADDRESS_REASONS",
@@ -95,10 +98,12 @@ __all__ = [
     "BatchResult",
     "BounceEvent",
     "BreakerCause",
+    "BreakerSettings",
     "BreakerTrip",
     "Checkpoint",
     "Classification",
     "DayCount",
+    "DayThreshold",
     "Decision",
     "DecisionKind",
     "DecisionSummary",
@@ -111,6 +116,7 @@ __all__ = [
     "Ignored",
     "Incident",
     "IncidentScope",
+    "IncidentSettings",
     "LeaseScope",
     "LedgerEntry",
     "MailboxHealth",
@@ -124,6 +130,7 @@ __all__ = [
     "Overview",
     "ParsedBounce",
     "ParsedMessage",
+    "PolicySettings",
     "RawMessage",
     "Reason",
     "Rule",
