@@ -130,8 +130,8 @@ def guard() -> None:
 
 
 def active() -> bool:
-    """True when the compiled modules are the ones imported (tests, bench/classify.py)."""
-    import reconciler.parse.entity
-
-    spec = reconciler.parse.entity.__spec__  # (mypyc's __file__ of a compiled module is off)
-    return spec is not None and not str(spec.origin).endswith(".py")
+    """True when the compiled modules are the ones imported (tests, bench/classify.py): they
+    are built, and `guard()` did not make them load from their sources.  (Decided without
+    importing them: this guard sits below every module it guards.)"""
+    guarded = any(isinstance(f, _SourceFinder) for f in sys.meta_path)
+    return not guarded and _extensions(_PACKAGE)

@@ -5,7 +5,7 @@ and the messages a stage failed on (STYLE 2.6, 2.11).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from reconciler.records.mail import Fault, MessageKind, Reason, Severity, Stage, VerpFailure
@@ -15,6 +15,7 @@ __all__ = [
     "BounceEvent",
     "Checkpoint",
     "LeaseScope",
+    "LeaseTerms",
     "LedgerEntry",
     "MessageOutcome",
     "Unprocessed",
@@ -130,3 +131,11 @@ class LeaseScope(StrEnum):
     MAILBOX = "mailbox"  # who drains a mailbox
     STAGE = "stage"  # who runs a shared stage, such as the decide stage
     WORKER = "worker"  # a worker's own presence, renewed while it runs
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseTerms:
+    """Who this worker is and how long a lease lasts without renewal."""
+
+    worker: str
+    ttl: timedelta

@@ -18,10 +18,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
-from reconciler.records import LeaseScope
+from reconciler.records import LeaseScope, LeaseTerms
 
 if TYPE_CHECKING:
-    from reconciler.service.leasing import LeaseTerms
     from reconciler.store import Store
 
 __all__ = ["LeaseKeeper"]

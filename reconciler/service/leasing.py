@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
-from reconciler.records import LeaseScope
+from reconciler.records import LeaseScope, LeaseTerms
 from reconciler.service.leasekeeper import LeaseKeeper
 
 if TYPE_CHECKING:
@@ -58,14 +58,6 @@ DECIDE_EVERY = 15.0  # seconds between decide runs within one cycle (see Tenure.
 DECIDE = "decide"
 _DECIDE_LOCK = threading.Lock()  # one decide run at a time in this process, too
 _WAIT_STEP = 0.05  # seconds between two tries for the decide stage's lease
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LeaseTerms:
-    """Who this worker is and how long a lease lasts without renewal."""
-
-    worker: str
-    ttl: timedelta
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
