@@ -186,11 +186,6 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
     yield from _open_store(url)
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    yield from _open_store(f"sqlite:///{tmp_path / 'store.db'}")
-
-
 def rows(sql: str) -> list[tuple[Any, ...]]:
     """A read-only query on the open store's connection."""
     return [tuple(row) for row in database.execute_sql(sql).fetchall()]

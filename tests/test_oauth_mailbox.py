@@ -77,14 +77,6 @@ def account(oauth_dovecot: Dovecot) -> Account:
     return oauth_dovecot.add_user()
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_database(f"sqlite:///{tmp_path / 'store.db'}")
-    opened.migrate(datetime.now(UTC))
-    yield opened
-    opened.close()
-
-
 def _context() -> CycleContext:
     return CycleContext(classifier=Classifier(load_rules(None).rules), verp=VERP)
 

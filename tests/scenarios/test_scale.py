@@ -106,14 +106,6 @@ def test_lease_table_matches_its_live_model(store: Store) -> None:
 # -- claim and the crew (SQLite) --------------------------------------------------------------
 
 
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_database(f"sqlite:///{tmp_path / 'leases.db'}")
-    opened.migrate(NOW)
-    yield opened
-    opened.close()
-
-
 def test_claim_takes_over_a_dead_pid_of_this_host_at_once(sqlite_store: Store) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()

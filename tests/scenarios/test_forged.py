@@ -1,6 +1,6 @@
 """Forged bounces end to end (issue 7): through `run_once` on the real dovecot, in ENFORCE.
 
-tests/test_enforcement.py already covers a tampered MAC, a token signed with the wrong secret
+test_enforcement.py already covers a tampered MAC, a token signed with the wrong secret
 under the right key id, an expired token, and 100 replays of the same bytes.  Here: a key id
 that is not configured, a token whose (signed) realm was changed, a token from the future, a
 valid token pasted into an ordinary message or an auto-reply, or carried by delay notices
@@ -49,7 +49,7 @@ from reconciler.source.imap import ImapSource
 from reconciler.store import open_database
 from reconciler.verp import make_address
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
 assert HARD  # the sample every bounce here is built from (helpers_mail)
 

@@ -40,7 +40,7 @@ from reconciler.verp import make_address
 from tests.dovecot import Account, Dovecot
 
 pytestmark = pytest.mark.live
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus" / "sisimai" / "emails"
 KEY = b"enforcement-test-key-0123456789"
 VERP = VerpSettings(domain="bounces.example.org", keys=(VerpKey("e", KEY),))
