@@ -21,7 +21,7 @@ from pathlib import Path
 from reconciler import _native
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
-from reconciler.rules import load_rules
+from reconciler.classify.rules import load_rules
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "sisimai" / "emails"
 

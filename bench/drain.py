@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from reconciler.analysis import analyse  # noqa: E402 (after the path set-up)
 from reconciler.classify import Classifier  # noqa: E402
+from reconciler.classify.rules import load_rules  # noqa: E402
 from reconciler.config import VerpKey, VerpSettings  # noqa: E402
-from reconciler.rules import load_rules  # noqa: E402
 from reconciler.verp import make_address  # noqa: E402
 from tests.dovecot import Account, Dovecot  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""Run reconciler.dsn.parse() over the labelled corpus: recall, status/reply-code agreement, speed.
+"""Run reconciler.parse.parse() over the labelled corpus: recall, status/reply-code agreement,
+speed.
 
     python bench/parse.py [--corpus tests/corpus/sisimai] [--misses] [--rounds 5]
 
@@ -17,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from reconciler.dsn import parse
+from reconciler.parse import parse
 from reconciler.records import MessageKind, ParsedMessage
 
 _KINDS = {"not-bounce": {MessageKind.OTHER}, "bounce": {MessageKind.BOUNCE, MessageKind.DELAY}}

@@ -21,9 +21,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from reconciler.analysis import analyse, result_rows, row_json
+from reconciler.analysis import analyse
 from reconciler.classify import Classifier
-from reconciler.rules import load_rules
+from reconciler.classify.rules import load_rules
+from reconciler.report.results import result_rows, row_json
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 CORPUS = TESTS / "corpus"

@@ -38,22 +38,22 @@ __all__ = [
 ]
 
 # The modules of the per-message path.  Not compiled: the package __init__ files, and
-# dsn/fallback.py (flufl.bounce's own code dominates there).
+# parse/fallback.py (flufl.bounce's own code dominates there).
 COMPILED = (
-    "reconciler.classify",
-    "reconciler.patterns",
-    "reconciler.dsn.context",
-    "reconciler.dsn.detectors",
-    "reconciler.dsn.entity",
-    "reconciler.dsn.fields",
-    "reconciler.dsn.mime",
-    "reconciler.dsn.nonbounce",
-    "reconciler.dsn.original",
-    "reconciler.dsn.providers",
-    "reconciler.dsn.recipients",
-    "reconciler.dsn.rfc3464",
-    "reconciler.dsn.stages",
-    "reconciler.dsn.textformats",
+    "reconciler.classify.match",
+    "reconciler.classify.patterns",
+    "reconciler.parse.context",
+    "reconciler.parse.detectors",
+    "reconciler.parse.entity",
+    "reconciler.parse.fields",
+    "reconciler.parse.mime",
+    "reconciler.parse.nonbounce",
+    "reconciler.parse.original",
+    "reconciler.parse.providers",
+    "reconciler.parse.recipients",
+    "reconciler.parse.rfc3464",
+    "reconciler.parse.stages",
+    "reconciler.parse.textformats",
 )
 MANIFEST = "_native_manifest.txt"
 PURE_ENV = "RECONCILER_PURE"
@@ -130,8 +130,8 @@ def guard() -> None:
 
 
 def active() -> bool:
-    """True when the compiled modules are the ones imported (tests, bench/classify.py)."""
-    import reconciler.dsn.entity
-
-    spec = reconciler.dsn.entity.__spec__  # (mypyc's __file__ of a compiled module is off)
-    return spec is not None and not str(spec.origin).endswith(".py")
+    """True when the compiled modules are the ones imported (tests, bench/classify.py): they
+    are built, and `guard()` did not make them load from their sources.  (Decided without
+    importing them: this guard sits below every module it guards.)"""
+    guarded = any(isinstance(f, _SourceFinder) for f in sys.meta_path)
+    return not guarded and _extensions(_PACKAGE)

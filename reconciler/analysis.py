@@ -1,35 +1,52 @@
-"""One message, end to end through the pure stages: parse → VERP → classify.
+"""One message, end to end through the pure stages: bytes → parse → VERP → classify → the
+ledger entry (with its events) to record.
 
 This is what `classify`, `explain`, `dry-run` and the poll cycle all run for each message, so
-that the command line and the daemon can never disagree about what a message is.  Pure: the
-clock (`now`) and the settings come in as arguments.
+that the command line and the daemon can never disagree about what a message is.  Pure (no
+I/O, no clock): the same message, rules, keys and time give the same entry.  The cycle runs it
+in the polling process or in helper processes (`service.helper_pool`), which import this
+module and what it needs only, not the store, IMAP or the command line.
 """
 
 from __future__ import annotations
 
+import hashlib
+import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
 
-from reconciler.classify import Classifier, classify
-from reconciler.config import VerpSettings
-from reconciler.dsn import parse
+from reconciler.classify.match import Classifier
+from reconciler.parse import parse
 from reconciler.records import (
+    BounceEvent,
     Classification,
+    LedgerEntry,
     MessageKind,
+    MessageOutcome,
     ParsedBounce,
     ParsedMessage,
+    RawMessage,
+    VerpFailure,
     VerpMatch,
 )
-from reconciler.verp import find_token
+from reconciler.settings import VerpSettings
+from reconciler.verp import binds, find_token
 
 __all__ = [
+    "Analysed",
     "Analysis",
+    "Destinations",
+    "Failed",
+    "Folders",
     "RecipientVerdict",
-    "ResultRow",
+    "Stages",
     "analyse",
+    "analyse_batch",
     "analyse_parsed",
-    "result_rows",
-    "row_json",
-    "verp_json",
+    "ledger_entry",
+    "quarantined",
 ]
 
 
@@ -61,7 +78,7 @@ def analyse_parsed(
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts = tuple(RecipientVerdict(b, classify(b, classifier, message)) for b in message.bounces)
+    verdicts = tuple(RecipientVerdict(b, classifier.classify(b, message)) for b in message.bounces)
     match = find_token(message, verp, now) if verp is not None else None
     return Analysis(message=message, verdicts=verdicts, verp=match)
 
@@ -71,102 +88,195 @@ def analyse(data: bytes, classifier: Classifier, verp: VerpSettings | None, now:
     return analyse_parsed(parse(data), classifier, verp, now)
 
 
+# -- the ledger entry of a fetched message ----------------------------------------------------
+
+
+class Folders(Protocol):
+    """Where messages go (a mailbox's settings, or `Destinations`)."""
+
+    @property
+    def processed_folder(self) -> str: ...
+    @property
+    def unmatched_folder(self) -> str: ...
+    @property
+    def quarantine_folder(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
-class ResultRow:
-    """One output line of `classify`: a (message, recipient) pair, or the message alone."""
+class Destinations:
+    """A mailbox's destination folders alone (what a helper process is given; no secrets)."""
 
-    file: str
-    kind: MessageKind
-    recipient: str | None
-    status: str | None = None
-    reply_code: str | None = None
-    reason: str | None = None
-    severity: str | None = None
-    fault: str | None = None
-    rule: str | None = None
-    diagnostic: str | None = None
-    remote_mta: str | None = None
-    original_message_id: str | None = None
-    verp: VerpMatch | None = None
-    original_recipient: str | None = None
-    stage: str | None = None
-    error: str | None = None
+    processed_folder: str
+    unmatched_folder: str
+    quarantine_folder: str
+
+    @classmethod
+    def of(cls, folders: Folders) -> Destinations:
+        return cls(folders.processed_folder, folders.unmatched_folder, folders.quarantine_folder)
 
 
-def result_rows(label: str, analysis: Analysis) -> list[ResultRow]:
-    """The classify output rows of one message (at least one)."""
-    msg = analysis.message
-    original_id = msg.original.message_id if msg.original else None
-    rows = [
-        ResultRow(
-            file=label,
-            kind=v.bounce.kind,
-            recipient=v.bounce.recipient,
-            status=v.bounce.status,
-            reply_code=v.bounce.reply_code,
-            reason=v.classification.reason.value,
-            severity=v.classification.severity.value,
-            fault=v.classification.fault.value,
-            rule=v.classification.rule_id,
-            diagnostic=v.bounce.diagnostic or None,
-            remote_mta=v.bounce.remote_mta,
-            original_message_id=original_id,
-            verp=analysis.verp,
-            original_recipient=v.bounce.original_recipient,
-            stage=v.bounce.stage.value,
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """The pure stages' inputs: the compiled rules and the VERP keys (picklable)."""
+
+    classifier: Classifier
+    verp: VerpSettings | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A message whose analysis raised: retried on later cycles, then quarantined."""
+
+    error: str  # repr of the exception
+    trace: str  # its traceback, for the log
+
+
+Analysed = LedgerEntry | Failed
+
+
+class _Inputs(Protocol):
+    """What the analysis reads: `Stages`, or the cycle's context."""
+
+    @property
+    def classifier(self) -> Classifier: ...
+    @property
+    def verp(self) -> VerpSettings | None: ...
+
+
+def _event_time(raw: RawMessage, now: datetime) -> datetime:
+    """The server's INTERNALDATE (not forgeable by the bounce's author), never in the future."""
+    if raw.received_at is None:
+        return now
+    return min(raw.received_at.astimezone(UTC), now)
+
+
+def _recipient(
+    verp: VerpSettings | None, match: VerpMatch | None, bounce: ParsedBounce
+) -> tuple[str, bool | None]:
+    """The address a result is recorded for, and whether the token binds it (None: it cannot
+    tell: the token binds nothing, did not verify, or the result names no address).
+
+    The final recipient, else the original recipient (the address as we sent it, before a
+    forward): the one the token binds is recorded, since the evidence is about that address.
+    """
+    final = (bounce.recipient or "").lower()
+    if verp is None or match is None or not match.valid:
+        return final, None
+    named = (final, (bounce.original_recipient or "").strip().strip("<>").lower())
+    verdicts = [(address, binds(verp, match, address)) for address in named if address]
+    for address, bound in verdicts:
+        if bound:
+            return address, True
+    if verdicts and verdicts[0][1] is False:
+        return verdicts[0][0], False
+    return final, None
+
+
+def _events(
+    analysis: Analysis, verp: VerpSettings | None, when: datetime
+) -> tuple[BounceEvent, ...]:
+    match = analysis.verp
+    valid = match is not None and match.valid
+    original = analysis.message.original
+    events = []
+    for v in analysis.verdicts:
+        recipient, bound = _recipient(verp, match, v.bounce)
+        verified = valid and bound is not False  # a mismatch is never verified evidence
+        events.append(
+            BounceEvent(
+                recipient=recipient,
+                kind=v.bounce.kind,
+                reason=v.classification.reason,
+                severity=v.classification.severity,
+                fault=v.classification.fault,
+                rule_id=v.classification.rule_id,
+                event_time=when,
+                status=v.bounce.status,
+                reply_code=v.bounce.reply_code,
+                diagnostic=v.bounce.diagnostic[:2000],
+                remote_mta=v.bounce.remote_mta,
+                original_message_id=original.message_id if original else None,
+                realm=(match.realm or "") if valid and match else None,
+                user_id=match.user_id if valid and match else None,
+                verp_valid=verified,
+                verp_failure=VerpFailure.ADDRESS_MISMATCH if bound is False else _failure(match),
+                send_ref=match.send_ref if valid and match else None,
+                address_bound=bound is True,
+                original_recipient=(v.bounce.original_recipient or "").lower() or None,
+                stage=v.bounce.stage,
+            )
         )
-        for v in analysis.verdicts
-    ]
-    if rows:
-        return rows
-    kind = MessageKind.ERROR if msg.kind is MessageKind.ERROR else MessageKind.OTHER
-    return [
-        ResultRow(
-            file=label,
-            kind=kind,
-            recipient=None,
-            original_message_id=original_id,
-            verp=analysis.verp,
-            error=msg.error,
-        )
-    ]
+    return tuple(events)
 
 
-def verp_json(match: VerpMatch | None) -> dict[str, object] | None:
-    if match is None:
-        return None
-    return {
-        "valid": match.valid,
-        "realm": match.realm,
-        "user": match.user_id,
-        "issued": match.issued,
-        "key_id": match.key_id,
-        "format": match.format,
-        "address": match.address,
-        "found_in": match.found_in,
-        "failure": match.failure.value if match.failure else None,
-    }
+def _failure(match: VerpMatch | None) -> VerpFailure | None:
+    return match.failure if match is not None else None
 
 
-def row_json(row: ResultRow) -> dict[str, object]:
-    """The stable JSON shape of a classify row (documented in docs/cli.md)."""
-    out: dict[str, object] = {
-        "file": row.file,
-        "kind": row.kind.value,
-        "recipient": row.recipient,
-        "original_recipient": row.original_recipient,
-        "stage": row.stage,
-        "status": row.status,
-        "reply_code": row.reply_code,
-        "reason": row.reason,
-        "severity": row.severity,
-        "fault": row.fault,
-        "rule": row.rule,
-        "diagnostic": row.diagnostic,
-        "remote_mta": row.remote_mta,
-        "original_message_id": row.original_message_id,
-        "verp": verp_json(row.verp),
-    }
-    if row.error is not None:
-        out["error"] = row.error
+def _outcome(
+    analysis: Analysis, events: tuple[BounceEvent, ...], folders: Folders
+) -> tuple[MessageOutcome, str]:
+    """Where a message goes: quarantine if not understood, processed if its token verified
+    (for at least one of its results: every one an address mismatch is unmatched)."""
+    if analysis.kind is MessageKind.ERROR:
+        return MessageOutcome.QUARANTINED, folders.quarantine_folder
+    valid = analysis.verp is not None and analysis.verp.valid
+    if events:
+        valid = any(e.verp_valid for e in events)
+    folder = folders.processed_folder if valid else folders.unmatched_folder
+    if not analysis.verdicts:
+        return MessageOutcome.SKIPPED, folder
+    return (MessageOutcome.PROCESSED if valid else MessageOutcome.UNMATCHED), folder
+
+
+def ledger_entry(
+    raw: RawMessage, ctx: _Inputs, folders: Folders, now: datetime
+) -> tuple[LedgerEntry, Analysis]:
+    """Analyse one fetched message into the ledger entry (with events) to record."""
+    analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
+    understood = analysis.kind is not MessageKind.ERROR
+    events = _events(analysis, ctx.verp, _event_time(raw, now)) if understood else ()
+    outcome, destination = _outcome(analysis, events, folders)
+    entry = LedgerEntry(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        sha256=hashlib.sha256(raw.data).hexdigest(),
+        size=raw.size or len(raw.data),
+        outcome=outcome,
+        received_at=_event_time(raw, now),
+        processed_at=now,
+        message_id=analysis.message.message_id,
+        destination=destination,
+        events=events,
+    )
+    return entry, analysis
+
+
+def quarantined(raw: RawMessage, folders: Folders, now: datetime) -> LedgerEntry:
+    """The entry of a message given up on: recorded without events, moved to quarantine."""
+    return LedgerEntry(
+        mailbox=raw.mailbox,
+        uidvalidity=raw.uidvalidity,
+        uid=raw.uid,
+        sha256=hashlib.sha256(raw.data).hexdigest(),
+        size=raw.size or len(raw.data),
+        outcome=MessageOutcome.QUARANTINED,
+        received_at=_event_time(raw, now),
+        processed_at=now,
+        destination=folders.quarantine_folder,
+    )
+
+
+def analyse_batch(
+    stages: Stages, batch: Sequence[RawMessage], folders: Folders, now: datetime
+) -> list[Analysed]:
+    """The ledger entry of each message, or why its analysis failed (in this process or in a
+    helper process: see `service.helper_pool`)."""
+    out: list[Analysed] = []
+    for raw in batch:
+        try:
+            out.append(ledger_entry(raw, stages, folders, now)[0])
+        except Exception as err:  # the cycle boundary: one bad message never stops the cycle
+            out.append(Failed(repr(err)[:500], traceback.format_exc(limit=20)))
     return out

@@ -18,8 +18,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from reconciler.config import LoggingSettings
 from reconciler.controls import dumps, neutralise
+from reconciler.settings import LoggingSettings
 
 __all__ = ["configure_logging", "guard_last_resort", "mask_address"]
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reconciler.config import VerpKey, VerpSettings  # noqa: E402 - after the path set-up
-from reconciler.dsn import parse  # noqa: E402
+from reconciler.parse import parse  # noqa: E402
 from reconciler.verp import make_address  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402 - the same harness the test suite uses
 

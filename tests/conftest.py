@@ -205,6 +205,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """An open, migrated store in a fresh SQLite file; closed after the test (the one home of
+    the fixture the cycle, lease and mailbox tests share)."""
+    opened = open_database(f"sqlite:///{tmp_path / 'store.db'}")
+    opened.migrate(NOW)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """An open, migrated store on each backend; closed after the test."""
     opened = open_database(database_url)

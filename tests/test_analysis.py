@@ -14,11 +14,11 @@ from helpers_mail import VERP, token_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler._addresses import getaddresses, without_comments
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.records import MessageKind, Reason, Severity
-from reconciler.rules import load_rules
+from reconciler.verp.addresses import getaddresses, without_comments
 
 NOW = 1_795_500_000
 USER = 77

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.classify import Classifier, classify, derive_fault, derive_severity, explain
+from reconciler.classify.rules import load_rules
 from reconciler.records import (
     SENDER_REASONS,
     Fault,
@@ -19,7 +20,6 @@ from reconciler.records import (
     Severity,
     Stage,
 )
-from reconciler.rules import load_rules
 
 RULES = Classifier(load_rules().rules)
 

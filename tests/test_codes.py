@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier, classify
+from reconciler.classify.rules import load_rules
 from reconciler.records import (
     ADDRESS_REASONS,
     Fault,
@@ -22,7 +23,6 @@ from reconciler.records import (
     Severity,
     Stage,
 )
-from reconciler.rules import load_rules
 
 RULES = load_rules().rules
 TABLES = Classifier([rule for rule in RULES if rule.table])  # the tables alone

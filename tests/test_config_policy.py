@@ -19,12 +19,7 @@ from reconciler.config import (
     load_settings,
 )
 from reconciler.errors import ConfigError
-from reconciler.records import (
-    BreakerSettings,
-    DayThreshold,
-    IncidentSettings,
-    PolicySettings,
-)
+from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "config.example.toml"

@@ -28,9 +28,10 @@ from typing import Any
 import pytest
 from corpus_split import part
 
-from reconciler.analysis import analyse, result_rows, row_json
+from reconciler.analysis import analyse
 from reconciler.classify import Classifier
-from reconciler.rules import load_rules
+from reconciler.classify.rules import load_rules
+from reconciler.report.results import result_rows, row_json
 
 CORPUS = Path(__file__).parent / "corpus"
 SISIMAI = CORPUS / "sisimai"

@@ -24,16 +24,16 @@ import pytest
 from conftest import NOW
 from dovecot import Account, Dovecot
 
-from reconciler import cycle, entries
-from reconciler.analysis import Analysis
+from reconciler import analysis as entries
+from reconciler.analysis import Analysis, ledger_entry
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
-from reconciler.cycle import CycleContext, CycleReport, open_source, poll_mailbox
-from reconciler.entries import ledger_entry
-from reconciler.offload import HelperPool
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
-from reconciler.rules import load_rules
-from reconciler.source import ImapSource
+from reconciler.service import cycle
+from reconciler.service.cycle import CycleContext, CycleReport, open_source, poll_mailbox
+from reconciler.service.helper_pool import HelperPool
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store, open_database
 from reconciler.store.models import database
 from reconciler.verp import make_address
@@ -184,11 +184,6 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
     else:
         url = str(request.getfixturevalue("pg_url"))
     yield from _open_store(url)
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    yield from _open_store(f"sqlite:///{tmp_path / 'store.db'}")
 
 
 def rows(sql: str) -> list[tuple[Any, ...]]:
@@ -647,7 +642,7 @@ def test_seeds_are_distinct_and_tokens_as_intended() -> None:
     assert message(SEEDS[0]).startswith(b"Delivered-To: bounces+a1.")
 
 
-# -- helper processes (reconciler.offload) -----------------------------------------------------
+# -- helper processes (reconciler.service.helper_pool) ------------------------------------
 
 
 @pytest.fixture

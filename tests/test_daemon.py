@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import MailboxSettings
-from reconciler.daemon import watch_mailbox
+from reconciler.service.daemon import watch_mailbox
 from tests.dovecot import Account, Dovecot
 
 pytestmark = pytest.mark.live

@@ -32,9 +32,6 @@ from reconciler.actions import (
 )
 from reconciler.classify import Classifier
 from reconciler.config import ActionsSettings, CommandSettings, WebhookSettings
-from reconciler.cycle import CycleContext
-from reconciler.decisions import DecideContext, run_decisions
-from reconciler.leasing import DECIDE, LeaseTerms, Tenure, claim
 from reconciler.records import (
     ActionOutcome,
     ActionRecord,
@@ -44,18 +41,24 @@ from reconciler.records import (
     DecisionKind,
     Disposition,
     Fault,
+    LeaseScope,
     LedgerEntry,
     MessageKind,
     MessageOutcome,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
     StoredDecision,
     Trigger,
 )
+from reconciler.service.cycle import CycleContext
+from reconciler.service.decisions import DecideContext, run_decisions
+from reconciler.service.leasing import DECIDE, LeaseTerms, Tenure, claim
+from reconciler.settings import PolicySettings
 from reconciler.store import Store
-from reconciler.store.leaseapi import STAGE
+
+STAGE = LeaseScope.STAGE
+
 
 _uids = itertools.count(1)
 
@@ -133,7 +136,7 @@ def test_forged_bounces_at_a_domain_make_no_incident_and_hide_no_real_bounce(
     real.append(_event("ann@spike.example", 30, user=42))
     forged = [_event(f"f{n}@spike.example", 20 + n) for n in range(6)]
     _record(store, *real, *forged)
-    with caplog.at_level(logging.WARNING, logger="reconciler.decisions"):
+    with caplog.at_level(logging.WARNING, logger="reconciler.service.decisions"):
         run_decisions(store, _context(store), "run-1", NOW)
     assert store.incidents(NOW - timedelta(days=30)) == []
     (decision,) = store.decisions(NOW - timedelta(days=1), NOW + timedelta(days=1))
@@ -201,9 +204,10 @@ def test_a_long_decide_run_keeps_the_stage_lease(store: Store) -> None:
             others.append(store.acquire_lease(DECIDE, "worker-b:2", clock(), ttl, scope=STAGE))
 
     ctx = CycleContext(Classifier(()), None, clock=clock, after_batch=slow_run)
-    with Tenure(store, "box", terms, ctx, renew_every=0.01) as held:
-        assert held.ctx.after_batch is not None
-        held.ctx.after_batch(clock())  # one batch recorded: its decide stage runs
+    with Tenure(store, "box", terms, ctx.hooks(), renew_every=0.01) as held:
+        run = ctx.under(held)
+        assert run.after_batch is not None
+        run.after_batch(clock())  # one batch recorded: its decide stage runs
     assert others == [False, False, False]
     assert store.lease_holder(DECIDE, clock(), scope=STAGE) is None  # released after the run
     assert store.acquire_lease(DECIDE, "worker-b:2", clock(), ttl, scope=STAGE)

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import DigestSettings, load_settings
-from reconciler.digest import WATERMARK, build_message, collect_digest, send_digest
 from reconciler.errors import ActionError, ConfigError
 from reconciler.records import (
     BounceEvent,
@@ -36,6 +35,7 @@ from reconciler.records import (
     Severity,
     VerpFailure,
 )
+from reconciler.service.digest import WATERMARK, build_message, collect_digest, send_digest
 from reconciler.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 from reconciler.classify import Classifier, classify
+from reconciler.classify.rules import _MATCH_KEYS, load_rule_files, load_rules
 from reconciler.records import MessageKind, ParsedBounce, Reason, Severity
-from reconciler.rules import _MATCH_KEYS, load_rule_files, load_rules
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -90,11 +90,11 @@ secret_env = "DRY_RUN_VERP_KEY"
 def test_preview_advances_once_per_message(corpus_dir: Path) -> None:
     """The dry run's progress callback (a bar over a big mailbox) ticks once per message."""
     from reconciler.classify import Classifier
+    from reconciler.classify.rules import load_rules
     from reconciler.config import MailboxSettings
-    from reconciler.cycle import CycleContext
-    from reconciler.dryrun import preview_mailbox
-    from reconciler.rules import load_rules
-    from reconciler.source import DirSource
+    from reconciler.service.cycle import CycleContext
+    from reconciler.service.dryrun import preview_mailbox
+    from reconciler.source.folder import DirSource
 
     source = DirSource(corpus_dir)
     source.open()

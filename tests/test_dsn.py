@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import dsn
+from reconciler import parse as dsn
 from reconciler.classify import Classifier, classify
-from reconciler.dsn import parse
+from reconciler.classify.rules import load_rules
+from reconciler.parse import parse
 from reconciler.records import (
     UNDISCLOSED_RECIPIENT,
     MessageKind,
@@ -22,7 +23,6 @@ from reconciler.records import (
     Severity,
     Stage,
 )
-from reconciler.rules import load_rules
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "corpus" / "sisimai"

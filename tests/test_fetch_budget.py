@@ -17,7 +17,8 @@ from dovecot import Account, Dovecot
 from helpers_big import count, poll_peak, seed, write_config
 
 from reconciler.records import RawMessage
-from reconciler.source import DirSource, fetch_batches
+from reconciler.source import fetch_batches
+from reconciler.source.folder import DirSource
 
 MB = 1_000_000
 PEAK_LIMIT_KB = 300 * 1024  # the bound on the polling process's peak RSS

@@ -43,11 +43,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from reconciler.analysis import Analysis, analyse, result_rows, row_json
+from reconciler.analysis import Analysis, Destinations, Stages, analyse, ledger_entry
 from reconciler.classify import Classifier, explain
+from reconciler.classify.rules import load_rules
 from reconciler.controls import neutralise
-from reconciler.dsn import MAX_RECIPIENTS
-from reconciler.entries import Destinations, Stages, ledger_entry
+from reconciler.parse import MAX_RECIPIENTS
 from reconciler.records import (
     ActionCount,
     ActionRecord,
@@ -69,7 +69,6 @@ from reconciler.records import (
     Mode,
     ModeState,
     Overview,
-    PolicySettings,
     RawMessage,
     Reason,
     Severity,
@@ -81,15 +80,13 @@ from reconciler.records import (
     Trigger,
     UserSelector,
 )
-from reconciler.report import (
-    make_console,
-    print_decisions,
-    print_explain,
-    print_overview,
-    print_suppressions,
-    print_trail,
-)
-from reconciler.rules import load_rules
+from reconciler.report.classify import print_explain
+from reconciler.report.console import make_console
+from reconciler.report.ops import print_decisions, print_suppressions
+from reconciler.report.overview import print_overview
+from reconciler.report.results import result_rows, row_json
+from reconciler.report.trail import print_trail
+from reconciler.settings import PolicySettings
 from reconciler.store import Store
 from reconciler.store.models import Event, Message
 from reconciler.validtext import is_valid_text

@@ -27,6 +27,7 @@ from test_digest import Sink, _received, smtp  # noqa: F401 (smtp: the SMTP sink
 
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.cli import main
 from reconciler.config import LoggingSettings, VerpKey, VerpSettings
 from reconciler.logs import configure_logging
@@ -52,8 +53,7 @@ from reconciler.records import (
     Suppression,
     Trigger,
 )
-from reconciler.report import make_console
-from reconciler.rules import load_rules
+from reconciler.report.console import make_console
 from reconciler.store import Store, open_database
 from reconciler.verp import make_address
 from tests.dovecot import Account, Dovecot
@@ -360,7 +360,7 @@ def test_text_log_lines_neutralise_controls_and_never_start_a_forged_record(
     restore_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging(LoggingSettings())
-    forged = "\n2026-01-01 00:00:00,000 ERROR reconciler.decisions: decision 1 forged"
+    forged = "\n2026-01-01 00:00:00,000 ERROR reconciler.service.decisions: decision 1 forged"
     logging.getLogger("reconciler.test").warning("diagnostic=%s", HOSTILE + forged)
     err = capsys.readouterr().err
     assert foreign(err) == [] and SHOWN in err and "[/]" in err

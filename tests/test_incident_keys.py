@@ -18,7 +18,6 @@ import pytest
 from conftest import NOW
 from test_recording import refusing
 
-from reconciler.decisions import WATERMARK, DecideContext, run_decisions
 from reconciler.records import (
     BounceEvent,
     DecisionKind,
@@ -28,10 +27,11 @@ from reconciler.records import (
     LedgerEntry,
     MessageKind,
     MessageOutcome,
-    PolicySettings,
     Reason,
     Severity,
 )
+from reconciler.service.decisions import WATERMARK, DecideContext, run_decisions
+from reconciler.settings import PolicySettings
 from reconciler.store import Store, migrations
 from reconciler.store.models import database
 
@@ -104,7 +104,7 @@ def test_an_incident_the_store_refuses_does_not_stop_the_decide_stage(
     for statement in refusing(store.backend, "incident", "NEW.scope = 'remote_mta'"):
         database.execute_sql(statement)
     _seed(store)
-    with caplog.at_level(logging.ERROR, logger="reconciler.decisions"):
+    with caplog.at_level(logging.ERROR, logger="reconciler.service.decisions"):
         assert _decide(store) == [(99, DecisionKind.SUPPRESS)]
     assert store.incidents(NOW - HOUR) == []
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
@@ -114,8 +114,8 @@ def test_an_incident_the_store_refuses_does_not_stop_the_decide_stage(
 def test_migration_6_keys_existing_incidents_by_digest_and_reruns_safely(store: Store) -> None:
     store.record_incidents([_incident("mx.example.net", T - 1800, T, (1,))], NOW)
     database.execute_sql("UPDATE incident SET incident_key = 'mx.example.net', key_text = NULL")
-    migrations._m6(database.obj)  # as an upgraded database meets it
-    migrations._m6(database.obj)  # MariaDB: an interrupted migration runs again
+    migrations.v6.apply(database.obj)  # as an upgraded database meets it
+    migrations.v6.apply(database.obj)  # MariaDB: an interrupted migration runs again
     stored = database.execute_sql("SELECT incident_key, key_text FROM incident").fetchall()
     assert [tuple(row) for row in stored] == [
         (hashlib.sha256(b"mx.example.net").hexdigest(), "mx.example.net")

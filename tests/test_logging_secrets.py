@@ -25,6 +25,7 @@ import pytest
 
 from reconciler.actions import build_actions
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.config import (
     ActionsSettings,
     DigestSettings,
@@ -34,9 +35,6 @@ from reconciler.config import (
     describe_settings,
     load_settings,
 )
-from reconciler.cycle import CycleContext, run_once
-from reconciler.decisions import DecideContext, run_decisions
-from reconciler.digest import send_digest
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.logs import configure_logging, mask_address
 from reconciler.records import (
@@ -46,12 +44,15 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
 )
-from reconciler.rules import load_rules
-from reconciler.source import Backoff, ImapSource, connect_with_retry
+from reconciler.service.cycle import CycleContext, run_once
+from reconciler.service.decisions import DecideContext, run_decisions
+from reconciler.service.digest import send_digest
+from reconciler.settings import PolicySettings
+from reconciler.source.backoff import Backoff, connect_with_retry
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store, open_database
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
@@ -251,7 +252,9 @@ def test_unreachable_imap_server_hides_the_password(logs: Captured) -> None:
     )  # fmt: skip
     with pytest.raises(ReconcilerError) as caught:
         connect_with_retry(lambda: ImapSource(settings), Backoff(attempts=3), sleep=lambda _: None)
-    logging.getLogger("reconciler.cycle").error("cycle failed: %s", caught.value, exc_info=True)
+    logging.getLogger("reconciler.service.cycle").error(
+        "cycle failed: %s", caught.value, exc_info=True
+    )
     seen = logs.assert_no_secret(str(caught.value))
     assert "retrying in" in seen
 
@@ -346,7 +349,7 @@ def test_unreachable_smtp_server_hides_the_password(tmp_path: Path, logs: Captur
         store.record_batch([quarantined], NOW)
         with pytest.raises(ReconcilerError) as caught:
             send_digest(store, settings, NOW + timedelta(minutes=1))
-    logging.getLogger("reconciler.daemon").error("digest failed: %s", caught.value)
+    logging.getLogger("reconciler.service.daemon").error("digest failed: %s", caught.value)
     logs.assert_no_secret(str(caught.value), repr(settings))
 
 

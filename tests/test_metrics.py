@@ -15,11 +15,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.config import MetricsSettings, load_settings
-from reconciler.cycle import CycleReport
-from reconciler.decisions import DecideReport
 from reconciler.errors import ConfigError
-from reconciler.metrics import Metrics, NoMetrics, start_metrics
 from reconciler.records import MessageOutcome, Mode, Unprocessed
+from reconciler.service.cycle import CycleReport
+from reconciler.service.decisions import DecideReport
+from reconciler.service.metrics import Metrics, NoMetrics, start_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
-from reconciler.rules import load_rules
+from reconciler.classify.rules import load_rules
 from tests.conftest import TESTS
 
 SAMPLES = TESTS / "samples" / "mta"

@@ -38,15 +38,15 @@ def test_a_matching_manifest_is_not_stale(tmp_path: Path) -> None:
 def test_an_edited_source_makes_the_build_stale_and_is_named(tmp_path: Path) -> None:
     package = _package_copy(tmp_path)
     (package / _native.MANIFEST).write_text(_native.manifest_text(package))
-    fields = _native.source_path("reconciler.dsn.fields", package)
+    fields = _native.source_path("reconciler.parse.fields", package)
     fields.write_text(fields.read_text() + "\n# edited\n")
-    assert _native.stale(package) == "reconciler.dsn.fields changed since the compiled build"
+    assert _native.stale(package) == "reconciler.parse.fields changed since the compiled build"
 
 
 def test_extensions_without_a_manifest_are_stale_and_none_are_not(tmp_path: Path) -> None:
     package = _package_copy(tmp_path)
     assert _native.stale(package) is None  # a pure-Python install
-    entity = _native.source_path("reconciler.dsn.entity", package)
+    entity = _native.source_path("reconciler.parse.entity", package)
     entity.with_suffix(".cpython-311-x86_64-linux-gnu.so").write_bytes(b"half a build")
     assert _native.stale(package) == "compiled modules without a manifest"
 
@@ -73,10 +73,10 @@ def _require_build() -> None:
 def test_the_compiled_build_is_in_use() -> None:
     """scripts/bootstrap builds it; under CI=true its absence is a failure."""
     _require_build()
-    code = "import reconciler.dsn.entity as e; print(e.__spec__.origin, type(e.Entity.get))"
+    code = "import reconciler.parse.entity as e; print(e.__spec__.origin, type(e.Entity.get))"
     origin, kind = _run(code).strip().split(maxsplit=1)
     # (mypyc names a path under the shared library's directory as the origin: off by one level)
-    assert origin.endswith("/dsn/entity" + EXTENSION_SUFFIXES[0])
+    assert origin.endswith("/parse/entity" + EXTENSION_SUFFIXES[0])
     assert kind == "<class 'method_descriptor'>"  # a native class (a function when pure)
 
 

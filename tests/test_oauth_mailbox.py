@@ -24,14 +24,15 @@ from helpers_mail import FOLDERS, VERP, corpus_mail, hard_bounce, plain_mail, to
 from tokenservice import TokenService
 
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.cli import main
 from reconciler.config import Auth, LoggingSettings, MailboxSettings, OAuthSettings
-from reconciler.cycle import CycleContext, CycleReport, poll_mailbox, run_once
 from reconciler.errors import SourceError
 from reconciler.logs import configure_logging
 from reconciler.records import MessageOutcome
-from reconciler.rules import load_rules
-from reconciler.source import Backoff, ImapSource, connect_with_retry
+from reconciler.service.cycle import CycleContext, CycleReport, poll_mailbox, run_once
+from reconciler.source.backoff import Backoff, connect_with_retry
+from reconciler.source.imap import ImapSource
 from reconciler.source.oauth import oauthbearer_response, xoauth2_response
 from reconciler.source.tokens import EndpointTokens, TokenRefreshFailed
 from reconciler.store import Store, open_database
@@ -74,14 +75,6 @@ def _mailbox(
 def account(oauth_dovecot: Dovecot) -> Account:
     oauth_dovecot.start()
     return oauth_dovecot.add_user()
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_database(f"sqlite:///{tmp_path / 'store.db'}")
-    opened.migrate(datetime.now(UTC))
-    yield opened
-    opened.close()
 
 
 def _context() -> CycleContext:

@@ -1,4 +1,5 @@
-"""Helper processes for the analysis stage (reconciler.offload), with real spawned processes.
+"""Helper processes for the analysis stage (reconciler.service.helper_pool), with real spawned
+processes.
 
 The cycle's use of them, on the suite's dovecot, is in test_cycle.py.  Here: results come back
 in order whatever the chunking, small batches stay in the calling process, a dead helper or a
@@ -18,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.analysis import analyse
+from reconciler.analysis import Analysed, Destinations, Failed, Stages, analyse, analyse_batch
 from reconciler.classify import Classifier
-from reconciler.entries import Analysed, Destinations, Failed, Stages, analyse_batch
-from reconciler.offload import HelperPool
+from reconciler.classify.rules import load_rules
 from reconciler.records import LedgerEntry, RawMessage
-from reconciler.rules import load_rules
+from reconciler.service.helper_pool import HelperPool
 
 CORPUS = Path(__file__).parent / "corpus" / "sisimai" / "emails"
 FOLDERS = Destinations("processed", "unmatched", "quarantine")

@@ -42,7 +42,7 @@ def test_wheel_ships_the_default_rules(tmp_path: Path) -> None:
     # the installed package prefers its own copy
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
-    code = "from reconciler.rules import shipped_rules_dir; print(shipped_rules_dir())"
+    code = "from reconciler.classify.rules import shipped_rules_dir; print(shipped_rules_dir())"
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={"PYTHONPATH": str(target)},
@@ -63,7 +63,7 @@ def _compiled_modules_run_from(wheel: Path, names: list[str], target: Path) -> N
     for module in COMPILED:
         assert module.replace(".", "/") + EXTENSION_SUFFIXES[0] in names
     code = (
-        "import reconciler._native as n, reconciler.dsn as d\n"
+        "import reconciler._native as n, reconciler.parse as d\n"
         "print(n.active(), n.pure_reason, d.parse(open(%r, 'rb').read()).bounces[0].recipient)"
     )
     sample = next(iter(sorted((ROOT / "tests/corpus/sisimai/emails").glob("*.eml"))))

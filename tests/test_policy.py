@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler import policy
-from reconciler._policyguards import covers
 from reconciler.policy import (
     DAY,
     IncidentIndex,
@@ -26,10 +25,10 @@ from reconciler.policy import (
     describe_incident,
     detect_incidents,
 )
+from reconciler.policy.incidents import covers
 from reconciler.records import (
     UNDISCLOSED_RECIPIENT,
     BreakerCause,
-    BreakerSettings,
     Decision,
     DecisionKind,
     Disposition,
@@ -38,16 +37,15 @@ from reconciler.records import (
     Ignored,
     Incident,
     IncidentScope,
-    IncidentSettings,
     MessageKind,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
     Trigger,
     UserHistory,
     known_address,
 )
+from reconciler.settings import BreakerSettings, IncidentSettings, PolicySettings
 
 SETTINGS = PolicySettings()
 NOW = 100 * DAY + 12 * 3600  # day 100, noon UTC

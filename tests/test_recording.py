@@ -19,12 +19,12 @@ from dovecot import Account, Dovecot
 from test_store import BOX, entry, event
 
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings
-from reconciler.cycle import CycleContext, open_source, poll_mailbox
 from reconciler.errors import StoreError
-from reconciler.recording import Recorded, record_entries
 from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutcome
-from reconciler.rules import load_rules
+from reconciler.service.cycle import CycleContext, open_source, poll_mailbox
+from reconciler.service.recording import Recorded, record_entries
 from reconciler.store import Store, open_database
 from reconciler.store.models import Event, Message, database
 from reconciler.validtext import REPLACEMENT, is_valid_text, valid_text

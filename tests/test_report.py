@@ -16,7 +16,6 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.config import DatabaseSettings, MailboxSettings, Settings, VerpKey, VerpSettings
-from reconciler.cycle import run_once
 from reconciler.records import (
     ActionOutcome,
     ActionStatus,
@@ -41,9 +40,10 @@ from reconciler.records import (
     UserSelector,
 )
 from reconciler.report.gather import mode_at
+from reconciler.service.cycle import run_once
+from reconciler.service.wiring import open_service
 from reconciler.store import Store, open_database
 from reconciler.verp import make_address
-from reconciler.wiring import open_service
 from tests.dovecot import Account, Dovecot
 
 ROOT = Path(__file__).resolve().parent.parent

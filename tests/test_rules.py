@@ -9,9 +9,9 @@ import pytest
 
 from reconciler.analysis import analyse
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rule_files, load_rules, shipped_rules_dir
 from reconciler.errors import RuleError
 from reconciler.records import SENDER_REASONS, Severity, Stage
-from reconciler.rules import load_rule_files, load_rules, shipped_rules_dir
 
 SHIPPED = load_rules()
 CLASSIFIER = Classifier(SHIPPED.rules)

@@ -12,17 +12,12 @@ import pytest
 from dovecot import Account, Dovecot
 
 from reconciler.config import MailboxSettings
-from reconciler.errors import SourceError
-from reconciler.source import (
-    Backoff,
-    DirSource,
-    ImapSource,
-    SourceUnavailable,
-    backoff_delays,
-    connect_with_retry,
-    fetch_batches,
-)
+from reconciler.errors import SourceError, SourceUnavailable
+from reconciler.source import fetch_batches
 from reconciler.source import imap as imap_module
+from reconciler.source.backoff import Backoff, backoff_delays, connect_with_retry
+from reconciler.source.folder import DirSource
+from reconciler.source.imap import ImapSource
 
 live = pytest.mark.live  # needs the private dovecot the suite starts
 

@@ -22,10 +22,10 @@ from conftest import unavailable
 from dovecot import Account, Dovecot, DovecotError
 
 from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings
-from reconciler.cycle import CycleContext, open_source, poll_mailbox
-from reconciler.rules import load_rules
-from reconciler.source import ImapSource
+from reconciler.service.cycle import CycleContext, open_source, poll_mailbox
+from reconciler.source.imap import ImapSource
 from reconciler.store import open_database
 
 pytestmark = pytest.mark.live

@@ -1,4 +1,4 @@
-"""The SMTP stage of a failure, read from the phrasing of each reporting MTA (dsn/stages.py)."""
+"""The SMTP stage of a failure, read from the phrasing of each reporting MTA (parse/stages.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.dsn import parse
-from reconciler.dsn.stages import smtp_stage
+from reconciler.parse import parse
+from reconciler.parse.stages import smtp_stage
 from reconciler.records import Stage
 
 SAMPLES = Path(__file__).parent / "samples"

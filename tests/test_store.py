@@ -323,13 +323,13 @@ def test_migration_5_fills_the_domain_of_existing_events_and_reruns_safely(store
         NOW,
     )
     database.execute_sql("UPDATE bounce_event SET domain = NULL")  # as before migration 5
-    migrations._m5(database.obj)
+    migrations.v5.apply(database.obj)
     assert sorted((e.recipient, e.domain) for e in Event.select()) == [
         ("Ann@Example.ORG", "example.org"),
         ("no-at-sign", ""),
         ("weird@x@Mail.Example.NET", "mail.example.net"),
     ]
-    migrations._m5(database.obj)  # the column and the index exist: nothing to do
+    migrations.v5.apply(database.obj)  # the column and the index exist: nothing to do
     assert Event.select().where(Event.domain.is_null()).count() == 0
     assert LATEST_VERSION >= 5 and 5 in store.schema_versions()
 
@@ -339,13 +339,13 @@ def test_migration_7_adds_the_binding_and_old_events_read_as_unbound(store: Stor
     history = store.user_history("wiki", 7, NOW - timedelta(days=1))
     assert [e.bound for e in history.events] == [True]
     migrate(SchemaMigrator.from_database(database.obj).drop_column("bounce_event", "address_bound"))
-    migrations._m7(database.obj)  # an upgraded database: the events recorded before
+    migrations.v7.apply(database.obj)  # an upgraded database: the events recorded before
     history = store.user_history("wiki", 7, NOW - timedelta(days=1))
     assert [(e.address, e.bound) for e in history.events] == [("ann@example.org", False)]
     assert [e.address_bound for e in store.user_events("wiki", 7, NOW - timedelta(days=1))] == [
         False
     ]
-    migrations._m7(database.obj)  # the column exists: nothing to do
+    migrations.v7.apply(database.obj)  # the column exists: nothing to do
     store.record_batch([entry(2, events=(event("bob@example.org", address_bound=True),))], NOW)
     history = store.user_history("wiki", 7, NOW - timedelta(days=1))
     assert sorted((e.address, e.bound) for e in history.events) == [
@@ -361,11 +361,12 @@ def test_a_token_one_past_the_largest_user_id_still_records(store: Store) -> Non
     now, so its bounce is recorded as unverified evidence.  2**63 - 1 records as it is."""
     from helpers_mail import KEY, VERP, hard_bounce
 
+    from reconciler.analysis import Destinations, ledger_entry
     from reconciler.classify import Classifier
-    from reconciler.entries import Destinations, ledger_entry
+    from reconciler.classify.rules import load_rules
     from reconciler.records import RawMessage, VerpFailure
-    from reconciler.rules import load_rules
-    from reconciler.verp import EPOCH, _native_mac, _verpbh
+    from reconciler.verp import EPOCH, _native_mac
+    from reconciler.verp import bouncehandler as _verpbh
 
     def token(user_id: int) -> str:
         issued = int(NOW.timestamp()) - 600
@@ -411,7 +412,7 @@ def test_migration_9_keeps_the_original_recipient_and_the_stage(store: Store) ->
     assert not by_recipient["final@example.org"].names("other@example.org")
     # events recorded before migration 9 read as no original recipient, stage unknown
     database.execute_sql("UPDATE bounce_event SET original_recipient = NULL, stage = NULL")
-    migrations._m9(database.obj)  # the columns exist: nothing to do
+    migrations.v9.apply(database.obj)  # the columns exist: nothing to do
     (old,) = [
         e
         for e in store.user_events("wiki", 7, NOW - timedelta(days=1))

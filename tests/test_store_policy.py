@@ -30,13 +30,13 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
-    PolicySettings,
     Reason,
     Severity,
     Suppression,
     Trigger,
     UndoFilter,
 )
+from reconciler.settings import PolicySettings
 from reconciler.store import Store, migrations
 from reconciler.store.models import database
 
@@ -209,7 +209,7 @@ def test_one_claim_to_act_per_user_and_address_until_undone(store: Store) -> Non
     assert store.claim_acting(applied(8), NOW) is True
     assert store.mark_undone(first.id, NOW + HOUR) is True
     assert store.claim_acting(applied(7), NOW + HOUR) is True  # free again after the undo
-    migrations._m8(database.obj)  # the table exists: nothing to do
+    migrations.v8.apply(database.obj)  # the table exists: nothing to do
     assert 8 in store.schema_versions()
 
 

@@ -451,8 +451,8 @@ def _native_token_for(user_id: int) -> str:
     """A correctly signed native token for any user id, bypassing make_address's check."""
     issued = NOW
     mac = verp._native_mac(KEY_A, "", user_id, issued, "")
-    time36 = verp._verpbh.base36(issued - EPOCH).rjust(6, "0")
-    return f"bounces+a{verp._verpbh.base36(user_id)}.{time36}{mac}@bounces.example.org"
+    time36 = verp.bouncehandler.base36(issued - EPOCH).rjust(6, "0")
+    return f"bounces+a{verp.bouncehandler.base36(user_id)}.{time36}{mac}@bounces.example.org"
 
 
 def test_user_ids_stop_at_the_largest_signed_64_bit_integer() -> None:
@@ -465,7 +465,7 @@ def test_user_ids_stop_at_the_largest_signed_64_bit_integer() -> None:
 
 
 def _bouncehandler_address(uid36: str, time36: str = "s44we8") -> str:
-    from reconciler import _verpbh
+    from reconciler.verp import bouncehandler as _verpbh
 
     signed = f"wiki-enwiki-{uid36}-{time36}"
     return f"{signed}-{_verpbh._mac(BH, signed)}@wikimedia.org"
@@ -474,7 +474,7 @@ def _bouncehandler_address(uid36: str, time36: str = "s44we8") -> str:
 @pytest.mark.parametrize(
     "uid36",
     [
-        verp._verpbh.base36(2**63),  # one past the largest signed 64-bit integer
+        verp.bouncehandler.base36(2**63),  # one past the largest signed 64-bit integer
         "z" * 40,  # far beyond
         "1" * 5000,  # int() would raise ValueError (more than 4,300 digits)
     ],
@@ -485,7 +485,7 @@ def test_bouncehandler_user_ids_are_range_checked(uid36: str) -> None:
 
 
 def test_bouncehandler_largest_user_id_verifies() -> None:
-    address = _bouncehandler_address(verp._verpbh.base36(2**63 - 1))
+    address = _bouncehandler_address(verp.bouncehandler.base36(2**63 - 1))
     match = check_address(SETTINGS, address, 1_700_000_000)
     assert (match.valid, match.user_id) == (True, 2**63 - 1)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.config import VerpKey, VerpSettings
-from reconciler.dsn import parse
+from reconciler.parse import parse
 from reconciler.verp import find_token, make_address
 
 CORPUS = Path(__file__).parent / "corpus" / "sisimai" / "emails"

@@ -12,7 +12,7 @@ demand because PyMySQL is optional.
 
 from __future__ import annotations
 
-from reconciler.actions.base import Action
+from reconciler.actions.base import Action, AddressBook
 from reconciler.actions.command import CommandAction
 from reconciler.actions.run import (
     PENDING_GRACE,
@@ -24,13 +24,14 @@ from reconciler.actions.run import (
 )
 from reconciler.actions.suppress import SuppressAction
 from reconciler.actions.webhook import WebhookAction, deliver_due
-from reconciler.config import ActionsSettings, MediaWikiSettings
 from reconciler.errors import ActionError
+from reconciler.settings import ActionsSettings, MediaWikiSettings
 from reconciler.store import Store
 
 __all__ = [
     "PENDING_GRACE",
     "Action",
+    "AddressBook",
     "CommandAction",
     "SuppressAction",
     "WebhookAction",

@@ -1,13 +1,14 @@
-"""The `Action` protocol every action implements (re-exported by `reconciler.actions`)."""
+"""The `Action` protocol every action implements, and `AddressBook`, what an action that knows
+users' addresses offers besides (both re-exported by `reconciler.actions`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from reconciler.records import ActionOutcome, ActionRecord, StoredDecision
 
-__all__ = ["Action"]
+__all__ = ["Action", "AddressBook"]
 
 
 class Action(Protocol):
@@ -30,3 +31,11 @@ class Action(Protocol):
     def apply(self, decision: StoredDecision, now: datetime) -> ActionOutcome: ...
 
     def undo(self, record: ActionRecord, now: datetime) -> ActionOutcome: ...
+
+
+@runtime_checkable
+class AddressBook(Protocol):
+    """An action that can tell a user's current address (the MediaWiki adapter): the policy
+    then counts only the evidence about that address."""
+
+    def current_address(self, realm: str, user_id: int) -> str | None: ...

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from reconciler.actions.payload import event_json
-from reconciler.config import CommandSettings
 from reconciler.errors import ActionError
 from reconciler.records import ActionOutcome, ActionRecord, ActionStatus, StoredDecision
+from reconciler.settings import CommandSettings
 from reconciler.store import Store
 
 __all__ = ["CommandAction"]

@@ -21,9 +21,9 @@ from urllib.parse import unquote, urlsplit
 
 import pymysql
 
-from reconciler.config import MediaWikiSettings
 from reconciler.errors import ActionError
 from reconciler.records import ActionOutcome, ActionRecord, ActionStatus, StoredDecision
+from reconciler.settings import MediaWikiSettings
 
 __all__ = ["MediaWikiAction"]
 

@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from reconciler.actions.payload import event_json
-from reconciler.config import WebhookSettings
 from reconciler.records import (
     ActionOutcome,
     ActionRecord,
@@ -33,6 +32,7 @@ from reconciler.records import (
     OutboxItem,
     StoredDecision,
 )
+from reconciler.settings import WebhookSettings
 from reconciler.store import Store
 
 __all__ = [

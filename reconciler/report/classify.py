@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reconciler.analysis import Analysis, ResultRow
+from reconciler.analysis import Analysis
 from reconciler.records import Classification, ParsedBounce, Rule
 from reconciler.report.console import counts_text, short_path, styled
+from reconciler.report.results import ResultRow
 
 __all__ = ["print_classify", "print_explain", "print_rules"]
 

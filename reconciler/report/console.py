@@ -12,7 +12,6 @@ a message can reach the terminal through this console.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -38,7 +37,6 @@ __all__ = [
     "counts_text",
     "lines",
     "make_console",
-    "print_notice",
     "progress",
     "short_path",
     "styled",
@@ -85,13 +83,6 @@ def make_console(
         file=file, stderr=stderr, force_terminal=terminal, markup=False, emoji=False,
         highlight=False,
     )  # fmt: skip
-
-
-def print_notice(line: str) -> None:
-    """One line on stderr for the operator (an error, a warning): `reconciler: line`.
-
-    Plain text, no console: an error may quote a message or a file name, shown like any."""
-    print(f"reconciler: {neutralise(line)}", file=sys.stderr)
 
 
 def styled(text: str, style: str) -> Text:

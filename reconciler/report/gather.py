@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from reconciler.config import MailboxSettings, Settings
-from reconciler.decisions import evidence_days
 from reconciler.errors import SourceError
 from reconciler.policy import decide
 from reconciler.records import (
@@ -23,14 +21,15 @@ from reconciler.records import (
     MailboxHealth,
     Mode,
     Overview,
-    PolicySettings,
     Standing,
     Suppression,
     Trail,
     UserHistory,
     UserSelector,
 )
-from reconciler.source import ImapSource
+from reconciler.service.decisions import evidence_days
+from reconciler.settings import MailboxSettings, PolicySettings, Settings
+from reconciler.source.imap import ImapSource
 from reconciler.store import Store
 
 __all__ = ["IMAP_TIMEOUT", "STALE_INTERVALS", "gather_health", "gather_overview",

@@ -9,10 +9,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from reconciler.cycle import RunResult
-from reconciler.dryrun import Preview
 from reconciler.records import AuditEntry, MessageOutcome, ModeState, StoredDecision, Suppression
 from reconciler.report.console import counts_text, styled
+from reconciler.service.cycle import RunResult
+from reconciler.service.dryrun import Preview
 
 __all__ = ["print_decisions", "print_mode", "print_previews", "print_run", "print_suppressions"]
 

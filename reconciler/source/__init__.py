@@ -1,8 +1,10 @@
 """Mail sources: where raw messages come from and where they are moved afterwards.
 
-`MailSource` is the protocol the cycle uses; `ImapSource` (imapclient, UID mode only, never
-touching \\Seen) and `DirSource` (a folder of .eml files) implement it.  imapclient is imported
-inside this package only (STYLE 1).
+`MailSource` is the protocol the cycle uses; `imap.ImapSource` (imapclient, UID mode only,
+never touching \\Seen) and `folder.DirSource` (a folder of .eml files) implement it, and
+`backoff` reconnects with growing pauses; `files` reads messages from local files for
+`classify` and `explain`.  imapclient is imported by `source.imap` only (STYLE 1), and this
+module imports none of them: reading local files never loads the IMAP client.
 
 Typical use in a cycle::
 
@@ -23,21 +25,8 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from reconciler.records import RawMessage
-from reconciler.source.backoff import Backoff, backoff_delays, connect_with_retry
-from reconciler.source.folder import DirSource
-from reconciler.source.imap import ImapSource, SourceUnavailable, check_security
 
-__all__ = [
-    "Backoff",
-    "DirSource",
-    "ImapSource",
-    "MailSource",
-    "SourceUnavailable",
-    "backoff_delays",
-    "check_security",
-    "connect_with_retry",
-    "fetch_batches",
-]
+__all__ = ["MailSource", "fetch_batches"]
 
 
 class MailSource(Protocol):

@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from reconciler.errors import SourceError
-from reconciler.source.imap import SourceUnavailable
+from reconciler.errors import SourceError, SourceUnavailable
 
 __all__ = ["Backoff", "backoff_delays", "connect_with_retry"]
 

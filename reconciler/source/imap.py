@@ -28,9 +28,9 @@ from typing import Any
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import LoginError
 
-from reconciler.config import Auth, MailboxSettings, is_loopback
 from reconciler.errors import SourceError, SourceUnavailable
 from reconciler.records import RawMessage
+from reconciler.settings import Auth, MailboxSettings, is_loopback
 from reconciler.source.oauth import SaslExchange
 from reconciler.source.tokens import AccessTokens, tokens_for
 

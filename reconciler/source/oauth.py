@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from reconciler.config import Auth, OAuthGrant, OAuthSettings
 from reconciler.controls import neutralise
+from reconciler.settings import Auth, OAuthGrant, OAuthSettings
 
 __all__ = [
     "CachedToken",

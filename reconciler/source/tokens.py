@@ -37,9 +37,9 @@ from typing import Final, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from reconciler import __version__
-from reconciler.config import Auth, MailboxSettings, OAuthSettings
 from reconciler.controls import neutralise
 from reconciler.errors import SourceError, SourceUnavailable
+from reconciler.settings import Auth, MailboxSettings, OAuthSettings
 from reconciler.source.oauth import (
     CachedToken,
     TokenGrant,

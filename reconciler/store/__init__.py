@@ -49,10 +49,34 @@ from reconciler.records import (
     Unprocessed,
     UserHistory,
 )
-from reconciler.store import ledger, positions
+from reconciler.store.checkpoints import (
+    read_checkpoint,
+    read_watermark,
+    record_failure,
+    write_checkpoint,
+    write_watermark,
+)
 from reconciler.store.connection import bind, to_db, unbind, wrap_errors
+from reconciler.store.evidence import (
+    count_events,
+    event_span_after,
+    user_events,
+    user_histories,
+    user_history,
+    verified_users_after,
+)
 from reconciler.store.incidents import INCIDENT_EVIDENCE
 from reconciler.store.leaseapi import LeaseStore
+from reconciler.store.ledger import (
+    count_outcomes,
+    get_entry,
+    known_fingerprints,
+    mark_moved,
+    moves_due,
+    pending_moves,
+    prune_evidence,
+    record_batch,
+)
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import database
 from reconciler.store.policyapi import PolicyStore
@@ -137,21 +161,21 @@ class Store(PolicyStore, ReportStore, LeaseStore):
         On StoreError nothing of the batch was written; the caller may retry the entries one
         at a time to isolate the one that fails (idempotency makes the retry safe).
         """
-        return ledger.record_batch(entries, now, checkpoint)
+        return record_batch(entries, now, checkpoint)
 
     @wrap_errors("reading the ledger")
     def get_entry(self, mailbox: str, uidvalidity: int, uid: int) -> LedgerEntry | None:
-        return ledger.get_entry(mailbox, uidvalidity, uid)
+        return get_entry(mailbox, uidvalidity, uid)
 
     @wrap_errors("looking up a fingerprint")
     def seen_fingerprint(self, sha256: str) -> bool:
         """True when a message with these bytes (hex sha256) is in the ledger."""
-        return bool(ledger.known_fingerprints([sha256]))
+        return bool(known_fingerprints([sha256]))
 
     @wrap_errors("looking up fingerprints")
     def known_fingerprints(self, digests: Iterable[str]) -> set[str]:
         """The subset of `digests` already in the ledger (one query per few hundred)."""
-        return ledger.known_fingerprints(digests)
+        return known_fingerprints(digests)
 
     @wrap_errors("listing pending moves")
     def pending_moves(self, mailbox: str, uidvalidity: int) -> list[LedgerEntry]:
@@ -160,17 +184,17 @@ class Store(PolicyStore, ReportStore, LeaseStore):
         Rows of an older UIDVALIDITY are not returned: their UIDs mean nothing any more, and
         the messages come back as DUPLICATEs under their new UIDs.
         """
-        return ledger.pending_moves(mailbox, uidvalidity)
+        return pending_moves(mailbox, uidvalidity)
 
     @wrap_errors("listing pending moves")
     def moves_due(self, mailbox: str, uidvalidity: int) -> dict[str, list[int]]:
         """`pending_moves` as the cycle needs it: destination → UIDs (ascending)."""
-        return ledger.moves_due(mailbox, uidvalidity)
+        return moves_due(mailbox, uidvalidity)
 
     @wrap_errors("marking messages moved")
     def mark_moved(self, mailbox: str, uidvalidity: int, uids: Sequence[int], now: datetime) -> int:
         """Record that these UIDs were moved; returns how many rows changed."""
-        return ledger.mark_moved(mailbox, uidvalidity, uids, now)
+        return mark_moved(mailbox, uidvalidity, uids, now)
 
     @wrap_errors("pruning evidence")
     def prune_evidence(self, before: datetime) -> int:
@@ -178,66 +202,66 @@ class Store(PolicyStore, ReportStore, LeaseStore):
 
         Ledger rows, and with them the fingerprints, stay.  Returns the events deleted.
         """
-        return ledger.prune_evidence(before)
+        return prune_evidence(before)
 
     # -- positions, attempts, reports --------------------------------------------------------
 
     @wrap_errors("reading a checkpoint")
     def get_checkpoint(self, mailbox: str) -> Checkpoint | None:
-        return positions.read_checkpoint(mailbox)
+        return read_checkpoint(mailbox)
 
     @wrap_errors("writing a checkpoint")
     def set_checkpoint(self, checkpoint: Checkpoint, now: datetime) -> None:
-        positions.write_checkpoint(checkpoint, now)
+        write_checkpoint(checkpoint, now)
 
     @wrap_errors("recording a failure")
     def record_failure(self, item: Unprocessed, now: datetime) -> int:
         """One more failed attempt on a message; returns attempts so far (for quarantine)."""
-        return positions.record_failure(item, now)
+        return record_failure(item, now)
 
     @wrap_errors("counting outcomes")
     def count_outcomes(self, since: datetime, until: datetime) -> dict[MessageOutcome, int]:
-        return positions.count_outcomes(since, until)
+        return count_outcomes(since, until)
 
     @wrap_errors("counting events")
     def count_events(self, since: datetime, until: datetime) -> dict[Severity, int]:
-        return positions.count_events(since, until)
+        return count_events(since, until)
 
     @wrap_errors("reading a user's events")
     def user_events(self, realm: str | None, user_id: int, since: datetime) -> list[BounceEvent]:
         """Verified events of one VERP user since `since`, oldest first."""
-        return positions.user_events(realm, user_id, since)
+        return user_events(realm, user_id, since)
 
     @wrap_errors("reading a watermark")
     def watermark(self, name: str) -> int:
         """How far the stage `name` has read (0 when it never ran)."""
-        return positions.read_watermark(name)
+        return read_watermark(name)
 
     @wrap_errors("writing a watermark")
     def set_watermark(self, name: str, value: int, now: datetime) -> None:
-        positions.write_watermark(name, value, now)
+        write_watermark(name, value, now)
 
     @wrap_errors("listing users with new events")
     def verified_users_after(
         self, event_id: int, settled_before: datetime | None = None
     ) -> tuple[list[tuple[str, int]], int]:
         """Users (realm, id) with verified events above `event_id`, and the next watermark
-        (the highest id recorded before `settled_before`; see positions.verified_users_after)."""
-        return positions.verified_users_after(event_id, settled_before)
+        (the highest id recorded before `settled_before`; see checkpoints.verified_users_after)."""
+        return verified_users_after(event_id, settled_before)
 
     @wrap_errors("reading users' histories")
     def user_histories(
         self, users: Sequence[tuple[str, int]], since: datetime
     ) -> dict[tuple[str, int], UserHistory]:
         """`user_history` of many users at once (the decide stage after a batch)."""
-        return positions.user_histories(users, since)
+        return user_histories(users, since)
 
     @wrap_errors("reading the time span of new events")
     def event_span_after(self, event_id: int) -> tuple[datetime, datetime] | None:
         """Earliest and latest event time of the events above `event_id`."""
-        return positions.event_span_after(event_id)
+        return event_span_after(event_id)
 
     @wrap_errors("reading a user's history")
     def user_history(self, realm: str, user_id: int, since: datetime) -> UserHistory:
         """Verified events of one VERP user since `since`, as `UserHistory` for policy."""
-        return positions.user_history(realm, user_id, since)
+        return user_history(realm, user_id, since)

@@ -8,7 +8,7 @@ from reconciler.errors import StoreError
 from reconciler.records import ActionOutcome, ActionRecord, ActionStatus, OutboxItem, Suppression
 from reconciler.store.connection import to_db
 from reconciler.store.models import ActionLog, DecisionRow, OutboxRow, SuppressionRow, database
-from reconciler.store.policyconvert import normalise, to_action, to_outbox, to_suppression
+from reconciler.store.rows import normalise, to_action, to_outbox, to_suppression
 
 __all__ = [
     "actions_of",

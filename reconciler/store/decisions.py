@@ -1,9 +1,10 @@
-"""Recorded decisions: write, list, pending "would" ones, the breaker's and the undo's inputs."""
+"""Recorded decisions: write, list, pending "would" ones, acting once, the breaker's actions
+and the undo's inputs (the event reads are in `evidence`)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -13,25 +14,22 @@ from reconciler.records import (
     Decision,
     DecisionKind,
     Disposition,
-    EventTally,
-    EvidenceEvent,
-    Fault,
-    IncidentScope,
-    MessageKind,
-    Reason,
     StoredDecision,
     UndoFilter,
 )
-from reconciler.store.connection import from_db, to_db
-from reconciler.store.convert import EVIDENCE_FIELDS, evidence
+from reconciler.store.connection import to_db
 from reconciler.store.models import ActingRow, DecisionRow, Event, database
-from reconciler.store.policyconvert import decision_row, from_unix, normalise, to_stored, unix
+from reconciler.store.rows import (
+    decision_row,
+    normalise,
+    to_stored,
+    unix,
+)
 
 __all__ = [
     "acted_on",
     "applied_decisions",
     "bind_acting",
-    "bounce_groups",
     "claim_acting",
     "get_decision",
     "list_decisions",
@@ -39,9 +37,7 @@ __all__ = [
     "mark_undone",
     "pending_decisions",
     "recent_actions",
-    "recent_events",
     "record_decision",
-    "recorded_tally",
     "supersede_pending",
 ]
 
@@ -188,117 +184,6 @@ def recent_actions(since: datetime, until: datetime) -> list[Decision]:
         replace(to_stored(row).decision, at=unix(row.applied_at), disposition=Disposition.APPLIED)
         for row in query.order_by(DecisionRow.applied_at, DecisionRow.id)
     ]
-
-
-def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
-    """Every bounce event (verified or not) with event time in [since, until], oldest first.
-
-    What `check_breaker` and `detect_incidents` can read whole; the decide stage reads the
-    same events counted (`recorded_tally`) or group by group (`bounce_groups`).
-    """
-    query = Event.select(*EVIDENCE_FIELDS).where(
-        (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))
-    )
-    # iterator(): rows are converted one by one, not cached by peewee beside the records
-    return [evidence(row) for row in query.order_by(Event.event_time, Event.id).tuples().iterator()]
-
-
-def bounce_groups(
-    since: datetime, until: datetime, scope: IncidentScope, min_events: int
-) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
-    """The bounces with event time in [since, until], one (key, reason) group at a time:
-    key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
-    than `min_events` events are skipped.
-
-    The database counts the groups first and only the groups big enough are read, one query
-    each: one group is in memory at a time, however large the window (a drained backlog puts
-    every event in one window), on every backend (psycopg2 and PyMySQL fetch a whole result
-    before the first row, so one sorted query of the window would be held whole there).
-    """
-    key = (
-        Event.domain if scope is IncidentScope.DOMAIN else pw.fn.LOWER(pw.fn.TRIM(Event.remote_mta))
-    )
-    window = (
-        (Event.event_time >= to_db(since))
-        & (Event.event_time <= to_db(until))
-        & (Event.kind == MessageKind.BOUNCE.value)
-        & key.is_null(False)
-        & (key != "")
-    )
-    counted = (
-        Event.select(key, Event.reason)
-        .where(window)
-        .group_by(key, Event.reason)
-        .having(pw.fn.COUNT(Event.id) >= max(min_events, 1))
-        .order_by(key, Event.reason)
-        .tuples()
-    )
-    groups = [(str(row[0]), str(row[1])) for row in counted.iterator()]  # big enough: few
-    for group_key, reason in groups:
-        rows = (
-            Event.select(*EVIDENCE_FIELDS)
-            .where(window & (key == group_key) & (Event.reason == reason))
-            .order_by(Event.event_time, Event.id)
-            .tuples()
-        )
-        yield group_key, Reason(reason), [evidence(row) for row in rows.iterator()]
-
-
-def _recorded(since: datetime, until: datetime) -> pw.Expression:
-    """Events RECORDED (created) in [since, until], whatever their event time."""
-    return (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
-
-
-def _recorded_evidence(condition: pw.Expression, limit: int | None = None) -> list[EvidenceEvent]:
-    """The events matching `condition` as evidence, in the order they were recorded."""
-    query = Event.select(*EVIDENCE_FIELDS).where(condition).order_by(Event.created_at, Event.id)
-    return [evidence(row) for row in query.limit(limit).tuples().iterator()]
-
-
-def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:
-    """`tally_events` of the events recorded in [since, until] whose event time (unix seconds,
-    whole) is in (window[0], window[1]]: verified ones only, counted by the database, not read
-    row by row."""
-    low, high = window  # int(at) > low  <=>  at >= low + 1;  int(at) <= high  <=>  at < high + 1
-    base = (
-        _recorded(since, until)
-        & (Event.event_time >= from_unix(low + 1))
-        & (Event.event_time < from_unix(high + 1))
-    )
-    verified = (Event.verp_valid == True) & Event.realm.is_null(False)  # noqa: E712 (SQL)
-    base &= verified & Event.user_id.is_null(False)
-    users = Event.select(Event.realm, Event.user_id).where(base).distinct()
-    bounce = base & (Event.kind == MessageKind.BOUNCE.value)
-    sender = bounce & (Event.fault == Fault.SENDER.value)
-    return EventTally(
-        users_seen=int(users.count()),
-        bounces=int(Event.select().where(bounce).count()),
-        sender_bounces=int(Event.select().where(sender).count()),
-    )
-
-
-def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
-    """Every bounce event RECORDED (created) in [since, until], whatever its event time.
-
-    The breaker judges what the reconciler is doing now, which for a drained backlog is not
-    what its event times say.
-    """
-    return _recorded_evidence(_recorded(since, until))
-
-
-def unmatched_events(since: datetime, until: datetime, limit: int) -> list[EvidenceEvent]:
-    """The first `limit` bounce events recorded in [since, until] without a verified VERP
-    token, oldest first (the digest's examples: filtered and cut in SQL)."""
-    if limit <= 0:
-        return []
-    unverified = Event.verp_valid == False  # noqa: E712 - peewee builds SQL from ==
-    return _recorded_evidence(_recorded(since, until) & unverified, limit)
-
-
-def earliest_event_after(event_id: int) -> datetime | None:
-    """The earliest event time among events with an id above `event_id` (None: no such)."""
-    value = Event.select(pw.fn.MIN(Event.event_time)).where(Event.id > event_id).scalar()
-    return from_db(value) if value is not None else None
 
 
 def _event_rules(event_ids: Sequence[int]) -> set[str]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from reconciler.records import Incident
 from reconciler.store.connection import to_db
 from reconciler.store.models import IncidentRow, database
-from reconciler.store.policyconvert import from_unix, to_incident, unix
+from reconciler.store.rows import from_unix, to_incident, unix
 
 __all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incidents"]
 

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from reconciler.store import leases
+from reconciler.records import LeaseScope
 from reconciler.store.connection import wrap_errors
+from reconciler.store.leases import acquire, held_by, holder, live, release, renew, take_over
 
-__all__ = ["MAILBOX", "STAGE", "WORKER", "LeaseStore"]
-
-MAILBOX = "mailbox"
-STAGE = "stage"
-WORKER = "worker"
+__all__ = ["LeaseStore"]
 
 
 class LeaseStore:
@@ -32,20 +29,30 @@ class LeaseStore:
 
     @wrap_errors("taking a lease")
     def acquire_lease(
-        self, name: str, worker: str, now: datetime, ttl: timedelta, scope: str = MAILBOX
+        self,
+        name: str,
+        worker: str,
+        now: datetime,
+        ttl: timedelta,
+        scope: LeaseScope = LeaseScope.MAILBOX,
     ) -> bool:
         """Take the lease on `name` until `now + ttl` if it is free, expired or already ours.
 
         Atomic on SQLite, PostgreSQL and MySQL: of two workers racing, exactly one gets True.
         """
-        return leases.acquire(scope, name, worker, now, ttl)
+        return acquire(scope.value, name, worker, now, ttl)
 
     @wrap_errors("renewing a lease")
     def renew_lease(
-        self, name: str, worker: str, now: datetime, ttl: timedelta, scope: str = MAILBOX
+        self,
+        name: str,
+        worker: str,
+        now: datetime,
+        ttl: timedelta,
+        scope: LeaseScope = LeaseScope.MAILBOX,
     ) -> bool:
         """Extend our lease to `now + ttl`; False when it is no longer ours (taken over)."""
-        return leases.renew(scope, name, worker, now, ttl)
+        return renew(scope.value, name, worker, now, ttl)
 
     @wrap_errors("taking over a lease")
     def take_over_lease(
@@ -54,29 +61,35 @@ class LeaseStore:
         holders: tuple[str, str],
         now: datetime,
         ttl: timedelta,
-        scope: str = MAILBOX,
+        scope: LeaseScope = LeaseScope.MAILBOX,
     ) -> bool:
         """`holders` = (previous, new): take the lease from `previous`, known to be dead,
         before its expiry.  Conditional on `previous` still holding it: True when taken."""
-        return leases.take_over(scope, name, holders, now, ttl)
+        return take_over(scope.value, name, holders, now, ttl)
 
     @wrap_errors("releasing a lease")
-    def release_lease(self, name: str, worker: str, now: datetime, scope: str = MAILBOX) -> bool:
+    def release_lease(
+        self, name: str, worker: str, now: datetime, scope: LeaseScope = LeaseScope.MAILBOX
+    ) -> bool:
         """Let our lease expire at `now` (the row keeps us as last holder); False if not ours."""
-        return leases.release(scope, name, worker, now)
+        return release(scope.value, name, worker, now)
 
     @wrap_errors("reading a lease")
-    def lease_holder(self, name: str, now: datetime, scope: str = MAILBOX) -> str | None:
+    def lease_holder(
+        self, name: str, now: datetime, scope: LeaseScope = LeaseScope.MAILBOX
+    ) -> str | None:
         """The worker holding the lease on `name` at `now`; None when free or expired."""
-        return leases.holder(scope, name, now)
+        return holder(scope.value, name, now)
 
     @wrap_errors("listing a worker's leases")
-    def leases_held(self, worker: str, now: datetime, scope: str = MAILBOX) -> list[str]:
+    def leases_held(
+        self, worker: str, now: datetime, scope: LeaseScope = LeaseScope.MAILBOX
+    ) -> list[str]:
         """Names of the unexpired leases `worker` holds, sorted."""
-        return leases.held_by(scope, worker, now)
+        return held_by(scope.value, worker, now)
 
     @wrap_errors("listing leases")
-    def live_leases(self, now: datetime, scope: str = MAILBOX) -> dict[str, str]:
-        """Every unexpired lease of `scope` at `now`: name -> holder (``WORKER``: the workers
-        present, each holding its own id)."""
-        return leases.live(scope, now)
+    def live_leases(self, now: datetime, scope: LeaseScope = LeaseScope.MAILBOX) -> dict[str, str]:
+        """Every unexpired lease of `scope` at `now`: name -> holder (``LeaseScope.WORKER``: the
+        workers present, each holding its own id)."""
+        return live(scope.value, now)

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+import peewee as pw
 
 from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutcome
 from reconciler.store.bulk import insert_rows
+from reconciler.store.checkpoints import write_checkpoint
 from reconciler.store.connection import to_db
-from reconciler.store.convert import event_row, to_entry
 from reconciler.store.models import Attempt, Event, Message, database
-from reconciler.store.positions import write_checkpoint
+from reconciler.store.rows import event_row, to_entry
 
 __all__ = [
+    "count_outcomes",
     "get_entry",
     "known_fingerprints",
     "mark_moved",
@@ -247,3 +250,21 @@ def prune_evidence(before: datetime) -> int:
         removed = int(Event.delete().where(Event.created_at < cutoff).execute())
         Attempt.delete().where(Attempt.last_at < cutoff).execute()
     return removed
+
+
+def _pairs(query: pw.ModelSelect[Any]) -> list[tuple[str, int]]:
+    """(value, count) rows of a GROUP BY query (the peewee stubs type tuples() as models)."""
+    return cast("list[tuple[str, int]]", list(query.tuples()))
+
+
+def count_outcomes(since: datetime, until: datetime) -> dict[MessageOutcome, int]:
+    """Ledger messages by outcome, processed in [since, until); every outcome is present."""
+    counts = dict.fromkeys(MessageOutcome, 0)
+    query = (
+        Message.select(Message.outcome, pw.fn.COUNT(Message.id))
+        .where((Message.processed_at >= to_db(since)) & (Message.processed_at < to_db(until)))
+        .group_by(Message.outcome)
+    )
+    for outcome, number in _pairs(query):
+        counts[MessageOutcome(outcome)] = int(number)
+    return counts

@@ -12,7 +12,7 @@ from reconciler.errors import StoreError
 from reconciler.records import AuditEntry, BreakerTrip, Mode, ModeState
 from reconciler.store.connection import from_db, to_db
 from reconciler.store.models import AuditRow, ModeRow, SchemaVersion, database
-from reconciler.store.policyconvert import to_audit
+from reconciler.store.rows import to_audit
 
 __all__ = ["add_audit", "audit_entries", "read_mode", "set_mode", "trip_breaker"]
 

@@ -38,7 +38,6 @@ from reconciler.records import (
     UserSelector,
 )
 from reconciler.store.connection import from_db, to_db, wrap_errors
-from reconciler.store.convert import to_event, to_evidence
 from reconciler.store.models import (
     ActionLog,
     Attempt,
@@ -48,7 +47,7 @@ from reconciler.store.models import (
     Event,
     Message,
 )
-from reconciler.store.policyconvert import normalise, to_audit, to_stored
+from reconciler.store.rows import normalise, to_audit, to_event, to_evidence, to_stored
 
 __all__ = ["ReportStore"]
 

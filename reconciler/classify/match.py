@@ -1,0 +1,432 @@
+"""(ParsedBounce, rules) → Classification: first matching rule wins (STYLE 2.4, 2.5).
+
+The reason comes from the rule; the severity and the fault are derived from the reason (and the
+status class) unless the rule overrides them.  Only a few reasons that concern the address itself
+are ever HARD, and a result that is not a bounce (auto-reply, complaint, delay, success notice)
+is never HARD nor SOFT, whatever a rule says.
+
+The SMTP stage of the failure bounds every rule: a reason about the address itself (unknown
+user or domain, moved mailbox, a domain that accepts no mail) is only concluded at the RCPT
+stage or when the report names no stage; a refusal at the greeting, HELO/EHLO or MAIL FROM is
+the sender's fault and never hard.  The rule files' code tables (status codes, then reply
+codes) come after their rules; a final failure none of them decides is `onhold`, or `expired`
+when its status says only "temporary" (the reporting MTA gave up retrying).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler.classify.patterns import PatternSet
+from reconciler.classify.patterns import find as find_pattern
+from reconciler.records import (
+    ADDRESS_REASONS,
+    ADDRESS_STAGES,
+    SENDER_REASONS,
+    SENDER_STAGES,
+    Classification,
+    Fault,
+    MessageKind,
+    ParsedBounce,
+    ParsedMessage,
+    Reason,
+    Rule,
+    RuleMatch,
+    Severity,
+    Stage,
+)
+
+__all__ = [
+    "FALLBACK_RULE_ID",
+    "Classifier",
+    "classify",
+    "derive_fault",
+    "derive_severity",
+    "explain",
+]
+
+FALLBACK_RULE_ID = "fallback"
+
+_ADDRESS_REASONS = frozenset({Reason.USERUNKNOWN, Reason.HOSTUNKNOWN, Reason.HASMOVED})
+_NOT_BOUNCE_REASONS = frozenset(
+    {Reason.VACATION, Reason.FEEDBACK, Reason.DELIVERED, Reason.DELAYED}
+)
+_RECIPIENT_REASONS = frozenset(
+    {
+        Reason.USERUNKNOWN,
+        Reason.HOSTUNKNOWN,
+        Reason.HASMOVED,
+        Reason.NOTACCEPT,
+        Reason.MAILBOXFULL,
+        Reason.EXCEEDLIMIT,
+        Reason.SUSPEND,
+        Reason.FILTERED,
+        Reason.SUPPRESSED,
+    }
+)
+_TRANSIENT_REASONS = frozenset(
+    {
+        Reason.EXPIRED,
+        Reason.SYSTEMERROR,
+        Reason.SYSTEMFULL,
+        Reason.NETWORKERROR,
+        Reason.DELAYED,
+        Reason.MAILERERROR,
+    }
+)
+_GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
+_HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
+_MEMO_CODES = 4096  # distinct status or reply codes remembered per classifier
+_SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """The fields of a ParsedBounce that rules look at, normalised once."""
+
+    kind: MessageKind
+    status: str
+    reply_code: str
+    diagnostic: str
+    remote_mta: str
+    domain: str
+    stage: Stage
+    action: str
+    diagnostic_type: str
+    report: ParsedMessage | None  # the whole report: provider evidence
+
+    def hosts(self) -> list[str]:
+        """Provider evidence: the remote and reporting MTAs' host names, the domain the notice
+        came from, and the recipient's domain."""
+        report = self.report
+        if report is None:
+            return [*_HOST_RE.findall(self.remote_mta.lower()), self.domain]
+        mtas = f"{self.remote_mta} {report.reporting_mta or ''}".lower()
+        sender = _SENDER_DOMAIN_RE.findall((report.from_ or "").lower())[-1:]
+        return [*_HOST_RE.findall(mtas), *sender, self.domain]
+
+    @property
+    def has_code(self) -> bool:
+        specific = bool(self.status) and not _GENERIC_STATUS.match(self.status)
+        return specific or bool(self.reply_code)
+
+
+def _facts(bounce: ParsedBounce, report: ParsedMessage | None) -> _Facts:
+    recipient = bounce.recipient or ""
+    return _Facts(
+        kind=bounce.kind,
+        status=bounce.status or "",
+        reply_code=bounce.reply_code or "",
+        diagnostic=bounce.diagnostic or "",
+        remote_mta=bounce.remote_mta or "",
+        domain=recipient.rpartition("@")[2].lower(),
+        stage=bounce.stage,
+        action=(bounce.action or "").lower(),
+        diagnostic_type=(bounce.diagnostic_type or "").lower(),
+        report=report,
+    )
+
+
+def derive_severity(reason: Reason, kind: MessageKind, status: str, reply_code: str) -> Severity:
+    """HARD only for reasons about the address itself; NONE for anything not a bounce.
+
+    A delay warning reports a temporary failure: SOFT whatever its reason (never HARD: the MTA
+    is still trying).  The policy never counts delay warnings; the severity only describes them.
+    """
+    if kind is MessageKind.DELAY:
+        return Severity.SOFT
+    if kind is not MessageKind.BOUNCE or reason in _NOT_BOUNCE_REASONS:
+        return Severity.NONE
+    if reason in _ADDRESS_REASONS:
+        return Severity.HARD
+    if reason is Reason.NOTACCEPT:
+        first = (status or reply_code)[:1]
+        return Severity.SOFT if first == "4" else Severity.HARD
+    return Severity.SOFT
+
+
+def derive_fault(reason: Reason) -> Fault:
+    if reason in _RECIPIENT_REASONS:
+        return Fault.RECIPIENT
+    if reason in SENDER_REASONS:
+        return Fault.SENDER
+    if reason in _TRANSIENT_REASONS:
+        return Fault.TRANSIENT
+    return Fault.UNKNOWN
+
+
+def _match_kind(m: RuleMatch, f: _Facts) -> list[str] | None:
+    hits = []
+    if m.kinds is not None:
+        if f.kind not in m.kinds:
+            return None
+        hits.append(f"kind {f.kind.value}")
+    if m.no_code is not None:
+        if m.no_code == f.has_code:
+            return None
+        hits.append("no status or reply code" if m.no_code else "has a status or reply code")
+    if m.stages is not None:
+        if f.stage not in m.stages:
+            return None
+        hits.append(f"stage {f.stage.value}")
+    return hits
+
+
+def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
+    hits = []
+    for name, pattern, value in (
+        ("status", m.statuses, f.status),
+        ("reply code", m.reply_codes, f.reply_code),
+    ):
+        if pattern is not None:
+            if not value or not pattern.match(value):
+                return None
+            hits.append(f"{name} {value}")
+    if m.not_statuses is not None and f.status and m.not_statuses.match(f.status):
+        return None
+    for name, values, value in (
+        ("action", m.actions, f.action),
+        ("diagnostic type", m.diagnostic_types, f.diagnostic_type),
+    ):
+        if values is not None:
+            if value not in values:
+                return None
+            hits.append(f"{name} {value}")
+    return hits
+
+
+def _match_hosts(m: RuleMatch, f: _Facts) -> list[str] | None:
+    """The recipient's domain, and the provider evidence (see `_Facts.hosts`)."""
+    hits = []
+    if m.domains is not None:
+        if not m.domains.match(f.domain):
+            return None
+        hits.append(f"domain {f.domain}")
+    if m.providers is not None:
+        host = next((h for h in f.hosts() if m.providers.match(h)), None)
+        if host is None:
+            return None
+        hits.append(f"provider {host}")
+    return hits
+
+
+@dataclass(frozen=True, slots=True)
+class _TextHits:
+    """Which rules' text conditions hold for one recipient result (from one set match)."""
+
+    diagnostic: dict[int, str]  # rule -> its first diagnostic pattern that matches
+    not_diagnostic: frozenset[int]  # rules with a not_diagnostic pattern that matches
+    remote_mta: dict[int, str]  # rule -> its first remote_mta pattern that matches
+
+
+class Classifier:
+    """A rule list compiled for matching.
+
+    Every text pattern of every rule goes into one RE2 set per field, so one pass over a
+    diagnostic tells which rules' texts match; the rules are then tried in order on cheap
+    field checks and set membership.  The rows of the code tables are only tried when their
+    code is the result's (looked up once per distinct code).  Build it once per rule list.
+    """
+
+    __slots__ = (
+        "_by_reply",
+        "_by_status",
+        "_diag",
+        "_diag_owner",
+        "_mta",
+        "_mta_owner",
+        "_table",
+        "_untexted",
+        "rules",
+    )
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        diag: list[tuple[str, int, bool]] = []
+        mta: list[tuple[str, int, bool]] = []
+        for index, rule in enumerate(self.rules):
+            diag += [(p, index, False) for p in rule.match.diagnostic or ()]
+            diag += [(p, index, True) for p in rule.match.not_diagnostic or ()]
+            mta += [(p, index, False) for p in rule.match.remote_mta or ()]
+        self._diag = PatternSet([p for p, _, _ in diag])
+        self._diag_owner = tuple(diag)
+        self._mta = PatternSet([p for p, _, _ in mta])
+        self._mta_owner = tuple(mta)
+        # rules without a diagnostic condition: always tried; the others only when it matched
+        self._untexted = frozenset(
+            i
+            for i, rule in enumerate(self.rules)
+            if rule.match.diagnostic is None and not rule.table
+        )
+        self._table = tuple(i for i, rule in enumerate(self.rules) if rule.table)
+        self._by_status: dict[str, tuple[int, ...]] = {}
+        self._by_reply: dict[str, tuple[int, ...]] = {}
+
+    def __reduce__(self) -> tuple[type[Classifier], tuple[tuple[Rule, ...]]]:
+        """Pickled as its rules (compiled sets are not picklable): for helper processes."""
+        return (Classifier, (self.rules,))
+
+    def classify(self, bounce: ParsedBounce, report: ParsedMessage | None = None) -> Classification:
+        """Classify one recipient result with the first rule that matches it (`report`, the
+        parsed message it came from, gives provider rules their evidence)."""
+        facts = _facts(bounce, report)
+        texts = self._texts(facts)
+        for index in self._candidates(texts, facts):
+            hits = self._match(index, facts, texts)
+            if hits is not None:
+                return _decide(self.rules[index], facts, hits)
+        return _fallback(facts)
+
+    def explain(
+        self, bounce: ParsedBounce, report: ParsedMessage | None = None
+    ) -> list[tuple[Rule, tuple[str, ...]]]:
+        """Every rule that matches, in order (the first decides), with what it matched on."""
+        facts = _facts(bounce, report)
+        texts = self._texts(facts)
+        out = []
+        for index in self._candidates(texts, facts):
+            hits = self._match(index, facts, texts, show_text=True)
+            if hits is not None:
+                out.append((self.rules[index], hits))
+        return out
+
+    def _candidates(self, texts: _TextHits, f: _Facts) -> list[int]:
+        """The rules that can match, in order: one set lookup spares trying the others."""
+        rows = self._rows(self._by_status, f.status, True) + self._rows(
+            self._by_reply, f.reply_code, False
+        )
+        return sorted(self._untexted.union(texts.diagnostic, rows))
+
+    def _rows(self, memo: dict[str, tuple[int, ...]], code: str, status: bool) -> tuple[int, ...]:
+        """The code-table rows whose status (or reply code) pattern matches `code`."""
+        if not code:
+            return ()
+        found = memo.get(code)
+        if found is None:
+            found = tuple(
+                i
+                for i in self._table
+                if (pattern := _code_pattern(self.rules[i].match, status)) is not None
+                and pattern.match(code)
+            )
+            if len(memo) < _MEMO_CODES:  # bounded: hostile input has endless distinct codes
+                memo[code] = found
+        return found
+
+    def _texts(self, f: _Facts) -> _TextHits:
+        diagnostic: dict[int, str] = {}
+        negative: set[int] = set()
+        for i in sorted(self._diag.match(f.diagnostic)):
+            pattern, index, is_negative = self._diag_owner[i]
+            if is_negative:
+                negative.add(index)
+            else:
+                diagnostic.setdefault(index, pattern)
+        remote: dict[int, str] = {}
+        for i in sorted(self._mta.match(f.remote_mta)):
+            pattern, index, _ = self._mta_owner[i]
+            remote.setdefault(index, pattern)
+        return _TextHits(diagnostic, frozenset(negative), remote)
+
+    def _match(
+        self, index: int, f: _Facts, texts: _TextHits, show_text: bool = False
+    ) -> tuple[str, ...] | None:
+        """The matched conditions as readable strings, or None when the rule does not match.
+
+        The hot path names the pattern that matched; explanations (`show_text`) also find the
+        text it matched, which costs one more search.
+        """
+        rule = self.rules[index]
+        m = rule.match
+        if rule.reason in ADDRESS_REASONS and f.stage not in ADDRESS_STAGES and m.stages is None:
+            return None  # the address itself is refused at RCPT (or a stage not stated)
+        hits: list[str] = []
+        for check in (_match_kind, _match_fields, _match_hosts):
+            found = check(m, f)
+            if found is None:
+                return None
+            hits.extend(found)
+        if m.remote_mta is not None:
+            if index not in texts.remote_mta:
+                return None
+            hits.append(f"remote MTA {_shown(texts.remote_mta[index], f.remote_mta, show_text)}")
+        if m.diagnostic is not None:
+            if index not in texts.diagnostic:
+                return None
+            hits.append(f"diagnostic {_shown(texts.diagnostic[index], f.diagnostic, show_text)}")
+        if index in texts.not_diagnostic:
+            return None
+        return tuple(hits)
+
+
+def _code_pattern(m: RuleMatch, status: bool) -> re.Pattern[str] | None:
+    return m.statuses if status else m.reply_codes
+
+
+def _shown(pattern: str, text: str, show_text: bool) -> str:
+    """The pattern that matched, or (for explanations) the text it matched."""
+    if show_text:
+        found = find_pattern(pattern, text)
+        if found is not None:
+            return repr(found)
+    return f"~ /{pattern}/"
+
+
+def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
+    severity = rule.severity or derive_severity(rule.reason, f.kind, f.status, f.reply_code)
+    if f.kind is not MessageKind.BOUNCE:  # only a final failure can be hard
+        severity = derive_severity(rule.reason, f.kind, f.status, f.reply_code)
+    fault = rule.fault or derive_fault(rule.reason)
+    if f.stage in SENDER_STAGES:  # refused before any recipient was named: about us
+        severity = Severity.SOFT if severity is Severity.HARD else severity
+        fault = Fault.SENDER if fault in (Fault.RECIPIENT, Fault.UNKNOWN) else fault
+    return Classification(
+        reason=rule.reason,
+        severity=severity,
+        fault=fault,
+        rule_id=rule.id,
+        matched_on=hits,
+    )
+
+
+_STAGE_REASONS = {
+    Stage.CONNECT: Reason.BLOCKED,  # our sending host refused at the greeting
+    Stage.HELO: Reason.BLOCKED,
+    Stage.MAIL: Reason.REJECTED,  # our envelope sender refused
+}
+
+
+def _fallback(f: _Facts) -> Classification:
+    """No rule and no code table decided: the kind says what it is.  A final failure refused
+    at the greeting, HELO or MAIL FROM is about our side; else it is on hold, or expired when
+    its status says only "temporary" (the reporting MTA stopped retrying)."""
+    reason = {
+        MessageKind.DELAY: Reason.DELAYED,
+        MessageKind.VACATION: Reason.VACATION,
+        MessageKind.FEEDBACK: Reason.FEEDBACK,
+        MessageKind.DELIVERED: Reason.DELIVERED,
+    }.get(f.kind, Reason.UNDEFINED)
+    if f.kind is MessageKind.BOUNCE:
+        temporary = Reason.EXPIRED if f.status[:1] == "4" else Reason.ONHOLD
+        reason = _STAGE_REASONS.get(f.stage, temporary)
+    severity = derive_severity(reason, f.kind, f.status, f.reply_code)
+    fault = derive_fault(reason)
+    if f.stage in SENDER_STAGES and fault is Fault.UNKNOWN:
+        fault = Fault.SENDER
+    return Classification(reason, severity, fault, FALLBACK_RULE_ID, ())
+
+
+def classify(
+    bounce: ParsedBounce, classifier: Classifier, report: ParsedMessage | None = None
+) -> Classification:
+    """`classifier.classify(bounce, report)`."""
+    return classifier.classify(bounce, report)
+
+
+def explain(
+    bounce: ParsedBounce, classifier: Classifier, report: ParsedMessage | None = None
+) -> list[tuple[Rule, tuple[str, ...]]]:
+    """`classifier.explain(bounce, report)`."""
+    return classifier.explain(bounce, report)

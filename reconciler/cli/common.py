@@ -1,0 +1,72 @@
+"""What the command handlers share: exit codes, the operator's one-line notices, the settings
+and `--since`.  Light on purpose: `reconciler.cli` imports it before any handler."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from reconciler.config import load_settings, resolve_config_path
+from reconciler.controls import neutralise
+from reconciler.errors import ConfigError
+from reconciler.settings import Settings
+
+__all__ = [
+    "EXIT_FAIL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "now",
+    "optional_settings",
+    "parse_since",
+    "print_notice",
+    "settings",
+]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def print_notice(line: str) -> None:
+    """One line on stderr for the operator (an error, a warning): `reconciler: line`.
+
+    Plain text, no console: an error may quote a message or a file name, shown like any."""
+    print(f"reconciler: {neutralise(line)}", file=sys.stderr)
+
+
+def settings(args: argparse.Namespace, *, warn: bool = True) -> Settings:
+    """The configuration named by `--config` (else `$RECONCILER_CONFIG`, else ./reconciler.toml);
+    its warnings are printed unless `warn` is false."""
+    loaded = load_settings(resolve_config_path(args.config, os.environ, Path.cwd()), os.environ)
+    for warning in loaded.warnings if warn else ():
+        print_notice(f"warning: {warning}")
+    return loaded
+
+
+def optional_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings when a config file is named or present; classify works without one."""
+    path = resolve_config_path(args.config, os.environ, Path.cwd())
+    if args.config is None and not path.exists():
+        return None
+    return load_settings(path, os.environ)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`--since`: an ISO time (UTC if no zone) or a span back from now: 30m, 24h, 7d, 2w."""
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount, unit = int(relative.group(1)), _UNITS[relative.group(2)]
+        return now - timedelta(**{unit: amount})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise ConfigError(f"--since: {text!r} is not an ISO time or 30m / 24h / 7d / 2w") from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

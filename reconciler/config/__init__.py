@@ -1,0 +1,172 @@
+"""TOML configuration → the typed, validated, frozen `Settings` of `reconciler.settings`.
+
+`load_settings` reads the file once, validates every key (unknown keys and bad values raise
+`ConfigError` with one line naming the key) and resolves secrets from the environment or from
+files.  Secrets never appear in `repr()` or in `describe_settings()`.  Each section has its
+builder: `sections` (the file, mailboxes, database, rules, daemon, logging), `auth` (how a
+mailbox logs in), `verp`, `policy` (with the actions) and `monitor` (metrics, digest), all on
+the key-tracking reader of `read`.  The settings dataclasses are re-exported here: they are
+the contract other modules build on, and `reconciler.config.VerpSettings` stays a public name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.config.sections import build_settings
+from reconciler.errors import ConfigError
+from reconciler.settings import (
+    ACTION_NAMES,
+    ActionsSettings,
+    Auth,
+    BounceHandlerSettings,
+    BreakerSettings,
+    CommandSettings,
+    DaemonSettings,
+    DatabaseSettings,
+    DayThreshold,
+    DigestSettings,
+    IncidentSettings,
+    LoggingSettings,
+    MailboxSettings,
+    MediaWikiSettings,
+    MetricsSettings,
+    OAuthGrant,
+    OAuthSettings,
+    PolicySettings,
+    RulesSettings,
+    Settings,
+    VerpFormat,
+    VerpKey,
+    VerpSettings,
+    WebhookSettings,
+    is_loopback,
+    mask_url,
+)
+
+__all__ = [
+    "ACTION_NAMES",
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_NAME",
+    "ActionsSettings",
+    "Auth",
+    "BounceHandlerSettings",
+    "BreakerSettings",
+    "CommandSettings",
+    "DaemonSettings",
+    "DatabaseSettings",
+    "DayThreshold",
+    "DigestSettings",
+    "IncidentSettings",
+    "LoggingSettings",
+    "MailboxSettings",
+    "MediaWikiSettings",
+    "MetricsSettings",
+    "OAuthGrant",
+    "OAuthSettings",
+    "PolicySettings",
+    "RulesSettings",
+    "Settings",
+    "VerpFormat",
+    "VerpKey",
+    "VerpSettings",
+    "WebhookSettings",
+    "describe_settings",
+    "is_loopback",
+    "load_settings",
+    "mask_url",
+    "resolve_config_path",
+]
+
+CONFIG_ENV = "RECONCILER_CONFIG"
+DEFAULT_CONFIG_NAME = "reconciler.toml"
+
+
+def resolve_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path:
+    """`--config`, else `$RECONCILER_CONFIG`, else `./reconciler.toml` (relative to `cwd`)."""
+    chosen = cli_path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    return cwd / Path(chosen).expanduser()
+
+
+def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
+    """Read and validate the whole file; raise `ConfigError` (one line) on the first problem."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the configuration: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    return build_settings(data, path, env)
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(key, value) lines of the effective settings for `check-config`; secrets are masked."""
+    lines: list[tuple[str, str]] = []
+    if settings.source_path is not None:
+        lines.append(("file", str(settings.source_path)))
+    for index, mailbox in enumerate(settings.mailboxes):
+        _describe(f"mailbox[{index}]", mailbox, lines)
+    lines.append(("database.url", mask_url(settings.database.url)))
+    _describe("rules", settings.rules, lines)
+    _describe("daemon", settings.daemon, lines)
+    _describe("logging", settings.logging, lines)
+    _describe("policy", settings.policy, lines)
+    _describe("actions", settings.actions, lines)
+    _describe("metrics", settings.metrics, lines)
+    _describe("digest", settings.digest, lines)
+    if settings.verp is None:
+        lines.append(("verp", "(not configured)"))
+    else:
+        _describe("verp", settings.verp, lines)
+    lines.extend(("warning", text) for text in settings.warnings)
+    return lines
+
+
+def _describe(prefix: str, record: Any, lines: list[tuple[str, str]]) -> None:
+    """Every field; a secret (a field hidden from repr) is shown as where it came from, and
+    its `<name>_env` / `<name>_file` fields are not listed apart.  A field marked `inline`
+    (written as keys of the same TOML table) is listed under the record's own prefix."""
+    fields = dataclasses.fields(record)
+    secrets = {item.name for item in fields if not item.repr}
+    sources = {f"{name}_{kind}" for name in secrets for kind in ("env", "file")}
+    for item in fields:
+        value = getattr(record, item.name)
+        key = f"{prefix}.{item.name}"
+        if item.name in secrets:
+            lines.append((key, _describe_secret(record, item.name)))
+        elif item.metadata.get("inline"):
+            if value is not None:
+                _describe(prefix, value, lines)
+        elif dataclasses.is_dataclass(value):
+            _describe(key, value, lines)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            for index, element in enumerate(value):
+                _describe(f"{key}[{index}]", element, lines)
+        elif item.name not in sources:  # shown with the secret they hold
+            shown = (", ".join(value) or "(none)") if isinstance(value, tuple) else _plain(value)
+            lines.append((key, shown))
+
+
+def _describe_secret(record: object, name: str) -> str:
+    env = getattr(record, f"{name}_env", None)
+    file = getattr(record, f"{name}_file", None)
+    if env:
+        return f"(hidden; from environment variable {env})"
+    if file:
+        return f"(hidden; from file {file})"
+    if not getattr(record, name):
+        return "(none)"
+    return "(hidden; written in the configuration file)"
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

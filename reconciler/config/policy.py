@@ -1,0 +1,188 @@
+"""The `[policy]` and `[actions]` sections: thresholds, incidents, breaker, and the actions.
+
+Apart from `config.sections` because these follow `reconciler.policy` and `reconciler.actions`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from reconciler.config.read import Table
+from reconciler.settings import (
+    ACTION_NAMES,
+    ActionsSettings,
+    BreakerSettings,
+    CommandSettings,
+    DayThreshold,
+    IncidentSettings,
+    MediaWikiSettings,
+    PolicySettings,
+    WebhookSettings,
+)
+
+__all__ = ["build_actions", "build_policy"]
+
+_PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
+_MANY = 1_000_000
+
+
+def build_policy(t: Table) -> PolicySettings:
+    """Validate `[policy]` with `[policy.hard]`, `.soft`, `.incident` and `.breaker`."""
+    defaults = PolicySettings()
+    policy = PolicySettings(
+        hard=_threshold(t.table("hard"), defaults.hard),
+        soft=_threshold(t.table("soft"), defaults.soft),
+        complaint_window_days=t.integer("complaint_window_days", 30, 1, 3650),
+        quiet_days=t.integer("quiet_days", 30, 0, 3650),
+        incident=_incident(t.table("incident")),
+        breaker=_breaker(t.table("breaker")),
+    )
+    t.finish()
+    return policy
+
+
+def _threshold(t: Table, default: DayThreshold) -> DayThreshold:
+    days = t.integer("days", default.days, 1, 365)
+    window = t.integer("window_days", default.window_days, 1, 3650)
+    if days > window:
+        raise t.fail("days", f"{days} different days cannot fit in a window of {window} days")
+    t.finish()
+    return DayThreshold(days, window)
+
+
+def _incident(t: Table) -> IncidentSettings:
+    settings = IncidentSettings(
+        window_seconds=t.integer("window_seconds", 3600, 60, 7 * 86_400),
+        min_users=t.integer("min_users", 5, 2, _MANY),
+    )
+    t.finish()
+    return settings
+
+
+def _breaker(t: Table) -> BreakerSettings:
+    settings = BreakerSettings(
+        window_seconds=t.integer("window_seconds", 3600, 60, 7 * 86_400),
+        max_actions=t.integer("max_actions", 50, 1, _MANY),
+        max_action_share=t.number("max_action_share", 0.25, 0.0, 1.0),
+        max_sender_share=t.number("max_sender_share", 0.5, 0.0, 1.0),
+        min_sample=t.integer("min_sample", 20, 1, _MANY),
+    )
+    t.finish()
+    return settings
+
+
+def build_actions(t: Table) -> ActionsSettings:
+    """Validate `[actions]`: the enabled list and the table of every enabled action."""
+    enabled = t.strings("enabled", ("suppress",))
+    for name in enabled:
+        if name not in ACTION_NAMES:
+            wanted = " | ".join(f'"{n}"' for n in ACTION_NAMES)
+            raise t.fail("enabled", f'unknown action "{name}"; expected {wanted}')
+    if len(set(enabled)) != len(enabled):
+        raise t.fail("enabled", "an action is listed twice")
+    for name in enabled:
+        if name != "suppress" and not t.has(name):
+            raise t.fail("enabled", f'"{name}" is enabled but [actions.{name}] is missing')
+    settings = ActionsSettings(
+        enabled=enabled,
+        webhook=_webhook(t.table("webhook")) if t.has("webhook") else None,
+        command=_command(t.table("command")) if t.has("command") else None,
+        mediawiki=_mediawiki(t.table("mediawiki")) if t.has("mediawiki") else None,
+    )
+    t.finish()
+    return settings
+
+
+def _webhook(t: Table) -> WebhookSettings:
+    url = t.string("url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise t.fail("url", "expected an http:// or https:// URL with a host")
+    if parts.password:
+        raise t.fail("url", "no credentials in the URL: requests are signed with `secret`")
+    if t.has("secret"):
+        raise t.fail("secret", "not accepted inline; use secret_env or secret_file")
+    secret = t.secret("secret", literal=False)
+    if len(secret.value) < 16:
+        raise t.fail("secret", "at least 16 bytes (try: openssl rand -hex 32)")
+    backoff = t.integer("backoff_seconds", 60, 1, 86_400)
+    settings = WebhookSettings(
+        url=url,
+        secret=secret.value,
+        timeout_seconds=t.number("timeout_seconds", 10.0, 0.0, 300.0),
+        max_attempts=t.integer("max_attempts", 8, 1, 100),
+        backoff_seconds=backoff,
+        max_backoff_seconds=t.integer("max_backoff_seconds", 6 * 3600, backoff, 7 * 86_400),
+        secret_env=secret.env,
+        secret_file=secret.file,
+    )
+    t.finish()
+    return settings
+
+
+def _program(t: Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    argv = t.strings(key, default)
+    if not argv:
+        return argv
+    program = argv[0]
+    found = program if Path(program).is_absolute() else shutil.which(program)
+    if found is None or not Path(found).is_file():
+        raise t.fail(key, f'program "{program}" not found (give an absolute path or one on PATH)')
+    return argv
+
+
+def _command(t: Table) -> CommandSettings:
+    argv = _program(t, "argv", ())
+    if not argv:
+        raise t.fail("argv", "expected a non-empty array: the program and its arguments")
+    settings = CommandSettings(
+        argv=argv,
+        timeout_seconds=t.number("timeout_seconds", 30.0, 0.0, 3600.0),
+        undo_argv=_program(t, "undo_argv", ()),
+    )
+    t.finish()
+    return settings
+
+
+def _mediawiki_url(t: Table) -> str:
+    url = t.string("url")
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
+        raise t.fail("url", "expected mysql://user@host:3306/wikidb")
+    try:
+        parts.port  # noqa: B018 - the property parses the port and raises on nonsense
+    except ValueError as err:
+        raise t.fail("url", "the port is not a number 0-65535") from err
+    if not parts.path.strip("/") or not parts.username:
+        raise t.fail("url", "expected mysql://user@host:3306/wikidb: user and database needed")
+    if parts.password is not None:
+        raise t.fail("url", "no password in the URL: use password_env or password_file")
+    return url
+
+
+def _mediawiki(t: Table) -> MediaWikiSettings:
+    url = _mediawiki_url(t)
+    password = ""
+    secret = None
+    if t.has("password_env") or t.has("password_file") or t.has("password"):
+        if t.has("password"):
+            raise t.fail("password", "not accepted inline; use password_env or password_file")
+        secret = t.secret("password", literal=False)
+        password = t.text_secret("password", secret)
+    prefix = t.string("table_prefix", "_") if t.has("table_prefix") else ""
+    if not _PREFIX.fullmatch(prefix):
+        raise t.fail("table_prefix", "expected up to 32 of A-Z a-z 0-9 _")
+    settings = MediaWikiSettings(
+        url=url,
+        password=password,
+        table_prefix=prefix,
+        realm=t.optional_string("realm"),
+        timeout_seconds=t.number("timeout_seconds", 10.0, 0.0, 300.0),
+        password_env=secret.env if secret else None,
+        password_file=secret.file if secret else None,
+    )
+    t.finish()
+    return settings

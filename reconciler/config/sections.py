@@ -1,0 +1,205 @@
+"""One builder per configuration section: TOML tables → the frozen dataclasses of `settings`.
+
+This module holds the rules each key is checked against; `config` reads the file and
+`settings` holds what is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from reconciler.config.auth import build_credentials
+from reconciler.config.monitor import build_digest, build_metrics
+from reconciler.config.policy import build_actions, build_policy
+from reconciler.config.read import Context, Table, field_default, world_readable
+from reconciler.config.verp import build_verp
+from reconciler.settings import (
+    DaemonSettings,
+    DatabaseSettings,
+    LoggingSettings,
+    MailboxSettings,
+    RulesSettings,
+    Settings,
+    is_loopback,
+)
+
+__all__ = ["build_settings"]
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_DB_SCHEMES = ("sqlite", "postgresql", "mysql")
+_WORKER = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
+_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Settings:
+    """Validate every section of a parsed TOML document and build `Settings`."""
+    ctx = Context(file=str(path), env=env, base_dir=path.parent)
+    root = Table(data, "", ctx)
+    mailboxes = tuple(_mailbox(t) for t in root.tables("mailbox"))
+    _check_unique_names(root, mailboxes)
+    database = _database(root.table("database"))
+    rules = _rules(root.table("rules"))
+    daemon = _daemon(root.table("daemon"))
+    logging = _logging(root.table("logging"))
+    verp_settings = build_verp(root.table("verp")) if root.has("verp") else None
+    policy = build_policy(root.table("policy"))
+    actions = build_actions(root.table("actions"))
+    metrics = build_metrics(root.table("metrics"))
+    digest = build_digest(root.table("digest"))
+    root.finish()
+    if ctx.literal_secrets and world_readable(path):
+        keys = ", ".join(ctx.literal_secrets)
+        ctx.warnings.append(
+            f"{path}: the file holds a secret ({keys}) and is world-readable; "
+            f"chmod o-r it or move the secret to *_env / *_file"
+        )
+    return Settings(
+        mailboxes=mailboxes,
+        database=database,
+        verp=verp_settings,
+        rules=rules,
+        daemon=daemon,
+        source_path=path,
+        logging=logging,
+        warnings=tuple(ctx.warnings),
+        policy=policy,
+        actions=actions,
+        metrics=metrics,
+        digest=digest,
+    )
+
+
+def _check_unique_names(root: Table, mailboxes: tuple[MailboxSettings, ...]) -> None:
+    seen: set[str] = set()
+    for index, mailbox in enumerate(mailboxes):
+        if mailbox.name in seen:
+            raise root.fail(f"mailbox[{index}].name", f'duplicate mailbox name "{mailbox.name}"')
+        seen.add(mailbox.name)
+
+
+def _security(t: Table, host: str) -> tuple[str, bool]:
+    security = t.string("security", "tls", choices=("tls", "starttls", "none"))
+    allow_plaintext = t.boolean("allow_plaintext", False)
+    if security == "none" and not (allow_plaintext or is_loopback(host)):
+        raise t.fail(
+            "security",
+            f'"none" sends the password in clear to {host}; use "tls" or '
+            f'"starttls", or set allow_plaintext = true',
+        )
+    return security, allow_plaintext
+
+
+def _folders(t: Table) -> dict[str, str]:
+    folders = {"folder": t.string("folder", "INBOX")}
+    for key in ("processed_folder", "unmatched_folder", "quarantine_folder"):
+        folders[key] = t.string(key, key.removesuffix("_folder"))
+        if folders[key] == folders["folder"]:
+            raise t.fail(key, f'must differ from folder ("{folders["folder"]}")')
+    return folders
+
+
+def _mailbox(t: Table) -> MailboxSettings:
+    name, host = t.string("name"), t.string("host")
+    if not _NAME.fullmatch(name):
+        raise t.fail("name", f'expected 1-64 of A-Z a-z 0-9 _ . -, got "{name}"')
+    security, allow_plaintext = _security(t, host)
+    login = build_credentials(t)
+    mailbox = MailboxSettings(
+        name=name,
+        host=host,
+        username=t.string("username"),
+        password=login.password,
+        port=t.integer("port", 993 if security == "tls" else 143, 1, 65535),
+        security=security,
+        tls_verify=t.boolean("tls_verify", True),
+        ca_file=t.optional_path("ca_file"),
+        allow_plaintext=allow_plaintext,
+        **_folders(t),
+        batch_size=t.integer("batch_size", 500, 1, 10_000),
+        max_message_bytes=t.integer("max_message_bytes", 10 * 1024 * 1024, 1024, 1 << 31),
+        fetch_bytes=t.integer("fetch_bytes", 16 * 1024 * 1024, 1 << 20, 1 << 31),
+        timeout_seconds=t.number("timeout_seconds", 60.0, 0.0, 3600.0),
+        password_env=login.password_env,
+        password_file=login.password_file,
+        auth=login.auth,
+        oauth=login.oauth,
+    )
+    if not mailbox.tls_verify and security != "none":
+        t.warn("tls_verify", "certificate checks are off: anyone on the path can read the password")
+    t.finish()
+    return mailbox
+
+
+def _database(t: Table) -> DatabaseSettings:
+    url = t.string("url", field_default(DatabaseSettings, "url"))
+    parts = urlsplit(url)
+    if parts.scheme not in _DB_SCHEMES:
+        wanted = ", ".join(f"{s}://" for s in _DB_SCHEMES)
+        raise t.fail(
+            "url", f'expected a URL starting with {wanted}; got scheme "{parts.scheme or "(none)"}"'
+        )
+    try:
+        parts.port  # noqa: B018 - the property parses the port and raises on nonsense
+    except ValueError as err:
+        raise t.fail("url", "the port is not a number 0-65535") from err
+    if parts.scheme == "sqlite":
+        if parts.netloc or not parts.path.removeprefix("/"):
+            raise t.fail(
+                "url",
+                "expected sqlite:///relative.db, sqlite:////absolute.db or sqlite:///:memory:",
+            )
+    elif not parts.path.strip("/"):
+        raise t.fail("url", f"expected {parts.scheme}://user@host/database: no database name")
+    if parts.password:
+        t.literal_secret("url")
+    retention = t.integer(
+        "retention_days", field_default(DatabaseSettings, "retention_days"), 1, 36_500
+    )
+    t.finish()
+    return DatabaseSettings(url=url, retention_days=retention)
+
+
+def _rules(t: Table) -> RulesSettings:
+    rules = RulesSettings(
+        dir=t.optional_path("dir", directory=True), use_shipped=t.boolean("use_shipped", True)
+    )
+    if rules.dir is None and not rules.use_shipped:
+        raise t.fail("use_shipped", "false leaves no rules at all: set rules.dir too")
+    t.finish()
+    return rules
+
+
+def _daemon(t: Table) -> DaemonSettings:
+    daemon = DaemonSettings(
+        interval_seconds=t.integer("interval_seconds", 300, 10, 86_400),
+        idle=t.boolean("idle", False),
+        misfire_grace_seconds=t.integer("misfire_grace_seconds", 60, 1, 86_400),
+        max_attempts=t.integer("max_attempts", 3, 1, 100),
+        worker_id=_worker_id(t),
+        lease_seconds=t.integer("lease_seconds", 120, 2, 3_600),
+        analysis_processes=t.integer("analysis_processes", 0, 0, 32),
+    )
+    t.finish()
+    return daemon
+
+
+def _worker_id(t: Table) -> str | None:
+    """An explicit lease holder id: unique per process among the workers of one database."""
+    worker = t.optional_string("worker_id")
+    if worker is not None and not _WORKER.fullmatch(worker):
+        raise t.fail("worker_id", "1-200 characters of A-Z a-z 0-9 _ . : @ -")
+    return worker
+
+
+def _logging(t: Table) -> LoggingSettings:
+    settings = LoggingSettings(
+        level=t.string("level", "info", choices=_LEVELS),
+        format=t.string("format", "text", choices=("text", "json")),
+        log_addresses=t.boolean("log_addresses", False),
+    )
+    t.finish()
+    return settings

@@ -1,0 +1,169 @@
+"""What every detector may look at: the parsed message, its notice text and our own addresses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from reconciler.parse.entity import Entity
+from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
+from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
+from reconciler.parse.original import from_parts, from_text
+from reconciler.parse.textformats import BOUNCE_PHRASE_RE, split_notice
+from reconciler.records import OriginalMessage
+
+__all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
+
+ADDRESSING_HEADERS = frozenset(
+    {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
+)
+_TAG_RE = re.compile(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+_BOUNCE_SUBJECT_RE = re.compile(
+    r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
+    r"|failure\s+notice|mail\s+delivery|could\s+not\s+be\s+delivered|not\s+(?:be\s+)?delivered"
+    r"|nondeliverable|non\s*remis|unzustellbar|mail\s+(?:system\s+)?error|delivery\s+failure"
+    r"|failed\s+delivery|delivery\s+has\s+failed|returned\s+to\s+sender|配信|不達|エラー",
+    re.IGNORECASE,
+)
+# A mailing-list manager's error notice to the poster (fml's X-MLServer; Sisimai's Lhost::FML).
+_LIST_ERROR_SUBJECT_RE = re.compile(
+    r"loop\s+(?:alert|back\s+warning)|not\s+member|security\s+alert|system\s+error"
+    r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
+    re.IGNORECASE,
+)
+_DAEMON_NAME_RE = re.compile(
+    r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
+)
+
+
+# Not frozen: it never leaves the stage, and a frozen __init__ of 15 fields costs microseconds.
+@dataclass(slots=True)
+class Context:
+    """One message, parsed once, as the detectors see it (detectors only read it)."""
+
+    root: Entity
+    data: bytes  # the message as split (LF line endings, limits applied)
+    headers: dict[str, str]  # first value of each top-level header, by lower-case name
+    parts: list[Part]
+    limits: Limits
+    subject: str | None
+    sender: str | None  # the From header of the bounce itself
+    notice: str  # the human-readable text, without the copy of the original
+    original: OriginalMessage | None
+    addressee: frozenset[str]  # the bounce's To: ours, unless it is the only candidate
+    strong_signal: bool  # headers say bounce: daemon sender, subject, X-Failed-Recipients
+    notes: list[str]
+    size: int  # bytes of the message as parsed (after the size limit)
+    # computed when a detector first asks (most messages are answered without them)
+    _exclude: frozenset[str] | None = None
+    _bounce_like: bool | None = None
+
+    @property
+    def exclude(self) -> frozenset[str]:
+        """Our own addresses: never a failed recipient."""
+        if self._exclude is None:
+            self._exclude = _own_addresses(self.headers, self.original, self.addressee)
+        return self._exclude
+
+    @property
+    def bounce_like(self) -> bool:
+        """strong_signal, or bounce phrasing in an automatic message."""
+        if self._bounce_like is None:
+            self._bounce_like = self.strong_signal or _weak_signal(self.headers, self.notice)
+        return self._bounce_like
+
+
+def _is_notice(part: Part) -> bool:
+    """A text of the failure report itself: never the returned original or an attachment."""
+    if part.returned:
+        return False
+    if part.content_type == "text/plain":
+        return True
+    # a multipart whose boundary never occurs is left as one text: read it as such
+    return part.content_type.startswith("multipart/") and not part.entity.multipart
+
+
+def _notice_text(parts: list[Part], limits: Limits) -> str:
+    texts = [part_text(p.entity, limits) for p in parts if _is_notice(p)]
+    if not any(t.strip() for t in texts):
+        html = [
+            part_text(p.entity, limits)
+            for p in parts
+            if p.content_type == "text/html" and not p.returned
+        ]
+        texts = [_TAG_RE.sub("\n", h).replace("&nbsp;", " ") for h in html]
+    return "\n".join(texts)
+
+
+def addressing(root: Entity) -> tuple[tuple[str, str], ...]:
+    """The bounce's own addressing headers, lower-case names, in message order."""
+    return tuple(
+        (name.lower(), decoded(value[:MAX_VALUE]) or "")
+        for name, value in root.items
+        if name.lower() in ADDRESSING_HEADERS
+    )
+
+
+def _addresses(values: list[str]) -> set[str]:
+    return set(all_addresses(*values))
+
+
+def _own_addresses(
+    heads: dict[str, str], original: OriginalMessage | None, addressee: frozenset[str]
+) -> frozenset[str]:
+    """Ours for sure: the bounce's From, the original's senders, role addresses of our domains.
+
+    Delivered-To and the like are not included: some relays set them to the failed recipient.
+    """
+    senders = [heads.get("from", "")]
+    if original is not None:
+        senders += [original.from_ or "", original.return_path or "", original.sender or ""]
+    own = _addresses(senders)
+    ours = own | addressee
+    domains = {address.partition("@")[2] for address in ours}
+    return frozenset(own | {f"{role}@{d}" for d in domains for role in ROLE_LOCALPARTS})
+
+
+def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | None) -> bool:
+    if "x-failed-recipients" in heads:
+        return True
+    if "x-mlserver" in heads and subject and _LIST_ERROR_SUBJECT_RE.search(subject):
+        return True
+    address = bare_address(sender) or ""
+    if (address and is_system_address(address)) or _DAEMON_NAME_RE.search(sender or ""):
+        return True
+    return bool(subject and _BOUNCE_SUBJECT_RE.search(subject))
+
+
+def _weak_signal(heads: dict[str, str], notice: str) -> bool:
+    """Bounce phrasing in the text of an automatic message (null sender or Auto-Submitted)."""
+    automatic = heads.get("return-path", "").strip() == "<>" or "auto-submitted" in heads
+    return automatic and bool(BOUNCE_PHRASE_RE.search(notice[:20000].lower()))
+
+
+def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -> Context:
+    """Walk the parts once and gather everything the detectors share."""
+    parts = walk(root)
+    notice, inline = split_notice(_notice_text(parts, limits))
+    original = from_parts(parts, limits)
+    if original is None and inline:
+        original = from_text(inline)
+    heads = headers(root)
+    subject, sender = decoded(heads.get("subject")), decoded(heads.get("from"))
+    strong = _strong_signal(heads, subject, sender)
+    addressee = frozenset(_addresses([heads.get("to", "")]))
+    return Context(
+        root=root,
+        data=data,
+        parts=parts,
+        limits=limits,
+        subject=subject,
+        sender=sender,
+        notice=notice,
+        original=original,
+        headers=heads,
+        addressee=addressee,
+        strong_signal=strong,
+        notes=notes,
+        size=len(data),
+    )

@@ -1,0 +1,300 @@
+"""The ordered detectors: most authoritative first, the first one with results wins (STYLE 2.4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from reconciler.errors import ParseError
+from reconciler.parse.context import Context
+from reconciler.parse.fallback import flufl_failures
+from reconciler.parse.fields import (
+    all_addresses,
+    enhanced_status,
+    fold,
+    pick_status,
+    remote_host,
+    reply_code,
+)
+from reconciler.parse.mime import MAX_VALUE, cap_parts
+from reconciler.parse.nonbounce import (
+    auto_reply,
+    complaint_copy,
+    feedback_report,
+    unsubscribe_request,
+)
+from reconciler.parse.providers import ses_notification
+from reconciler.parse.recipients import mailto_targets, scan
+from reconciler.parse.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
+from reconciler.parse.stages import smtp_stage
+from reconciler.parse.textformats import family
+from reconciler.records import MessageKind, ParsedBounce, Stage
+
+__all__ = ["DETECTORS", "Detector", "Found"]
+
+_STATUS_TYPES = (
+    "message/delivery-status",
+    "message/global-delivery-status",
+    "text/delivery-status",
+)
+# Searched in lower-cased text.
+# (Two regexes: a leading "^" alternative stops the engine from skipping ahead.)
+_DELAY_START_RE = re.compile(
+    r"\W*(?:warning\b|delayed\s+mail|mail\s+delivery\s+delayed|delivery\s+delayed)"
+)
+_DELAY_RE = re.compile(
+    r"\(delay\)|message\s+delayed|has\s+not\s+yet\s+been\s+delivered|will\s+keep\s+trying"
+)
+
+
+_FLUFL_MAX_BYTES = 512 * 1024
+_MAX_RECIPIENTS = 200
+# flufl.bounce tells permanent failures from temporary ones (its warning detectors).
+_FLUFL_KINDS = {True: MessageKind.BOUNCE, False: MessageKind.DELAY}
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a detector found: results plus per-message facts of the report."""
+
+    bounces: tuple[ParsedBounce, ...]
+    reporting_mta: str | None = None
+    arrival_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """One entry of the ordered detector list."""
+
+    id: str
+    description: str
+    run: Callable[[Context], Found | None]
+
+
+def _hits(ctx: Context) -> list[tuple[str, str]]:
+    """Recipients the notice names; the bounce's own To only when nobody else is named."""
+    hits = scan(ctx.notice, ctx.exclude, _MAX_RECIPIENTS)
+    return [hit for hit in hits if hit[0] not in ctx.addressee] or hits
+
+
+def _segments(ctx: Context) -> dict[str, str]:
+    return dict(_hits(ctx))
+
+
+def _stage(known: Stage, *texts: str) -> Stage:
+    """The stage already known, else the first one a text names."""
+    if known is not Stage.UNKNOWN:
+        return known
+    for text in texts:
+        found = smtp_stage(text) if text else None
+        if found is not None:
+            return found
+    return Stage.UNKNOWN
+
+
+def _enrich(bounce: ParsedBounce, text: str, fallback: str) -> ParsedBounce:
+    """Fill what a status block left out from the notice text about the same recipient
+    (`fallback` is the whole notice when the report has a single recipient)."""
+    if not text and not fallback:
+        return bounce
+    # a single recipient's report: its notice is about it, even where no line names it
+    status, raw = pick_status(bounce.status, f"{bounce.diagnostic} {text or fallback}")
+    if status is None:
+        status = enhanced_status(fallback)
+    extensions = bounce.extensions
+    if raw is not None and not any(n == "status-field" for n, _ in extensions):
+        extensions = (*extensions, ("status-field", raw))
+    return replace(
+        bounce,
+        status=status,
+        reply_code=bounce.reply_code or reply_code(text) or reply_code(fallback),
+        diagnostic=bounce.diagnostic or text or fold(fallback, 1000),
+        stage=_stage(bounce.stage, text, fallback),
+        remote_mta=bounce.remote_mta or remote_host(text),
+        extensions=extensions,
+    )
+
+
+def _dsn(ctx: Context) -> Found | None:
+    parts = [part for part in ctx.parts if part.content_type in _STATUS_TYPES]
+    # a forwarded bounce carries its report inside the attached message: use it if alone
+    outer = [part for part in parts if not part.in_original] or parts
+    blocks = [block for part in outer for block in fields_from_part(part.entity)]
+    if not blocks:
+        return None
+    return _enriched(ctx, read_report(blocks))
+
+
+def _complete(bounce: ParsedBounce) -> bool:
+    status = bounce.status or ".0.0"
+    return bool(bounce.diagnostic and bounce.reply_code) and not status.endswith(".0.0")
+
+
+def _canonical(ctx: Context, bounces: tuple[ParsedBounce, ...]) -> tuple[ParsedBounce, ...]:
+    """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
+    is the address the report is about; the status block's value is kept as an extension."""
+    targets = mailto_targets(ctx.notice)
+    if not targets:
+        return bounces
+    return tuple(
+        replace(
+            bounce,
+            recipient=targets[bounce.recipient],
+            extensions=(*bounce.extensions, ("final-recipient-field", bounce.recipient)),
+        )
+        if bounce.recipient in targets
+        else bounce
+        for bounce in bounces
+    )
+
+
+def _enriched(ctx: Context, report: StatusReport) -> Found | None:
+    if not report.bounces:
+        return None
+    reported = _canonical(ctx, report.bounces)
+    if len(reported) == 1 and _complete(reported[0]):
+        # nothing to fill but the SMTP stage: read it from the notice, skip the scan
+        single = reported[0]
+        stage = _stage(single.stage, ctx.notice)
+        if stage is not single.stage:
+            single = replace(single, stage=stage)
+        return Found((single,), report.reporting_mta, report.arrival_date)
+    low = ctx.notice.lower()
+    # a recipient the notice never names has no segment of its own: skip the scan then
+    named = any(b.recipient and b.recipient in low for b in reported)
+    segments = _segments(ctx) if named else {}
+    only = ctx.notice[:4000] if len(reported) == 1 else ""
+    bounces = tuple(_enrich(b, segments.get(b.recipient or "", ""), only) for b in reported)
+    return Found(bounces, report.reporting_mta, report.arrival_date)
+
+
+def _dsn_text(ctx: Context) -> Found | None:
+    head = ctx.notice[:50000]
+    if "final-recipient:" not in head.lower():
+        return None
+    return _enriched(ctx, read_report(fields_from_text(head), detector="rfc3464-text"))
+
+
+def _failed_recipients(ctx: Context) -> list[str]:
+    values = [v[:MAX_VALUE] for n, v in ctx.root.items if n.lower() == "x-failed-recipients"]
+    return all_addresses(*values)
+
+
+def _text_bounce(address: str, text: str, kind: MessageKind, detector: str) -> ParsedBounce:
+    return ParsedBounce(
+        kind=kind,
+        recipient=address,
+        detector=detector,
+        action="delayed" if kind is MessageKind.DELAY else "failed",
+        status=enhanced_status(text),
+        reply_code=reply_code(text),
+        diagnostic=text,
+        stage=smtp_stage(text) or Stage.UNKNOWN,
+        remote_mta=remote_host(text),
+    )
+
+
+def _text(ctx: Context) -> Found | None:
+    if not ctx.bounce_like:
+        return None
+    hits = _hits(ctx)
+    wanted = _failed_recipients(ctx)
+    segments = dict(hits)
+    if wanted and (not hits or any(address in segments for address in wanted)):
+        # X-Failed-Recipients (Exim) is authoritative unless the notice names others only.
+        hits = [(address, segments.get(address, "")) for address in wanted]
+    if not hits:
+        return None
+    if len(hits) >= _MAX_RECIPIENTS:
+        ctx.notes.append(f"limit: only the first {_MAX_RECIPIENTS} recipients of the notice")
+    if len(hits) == 1 and not reply_code(hits[0][1]) and not enhanced_status(hits[0][1]):
+        hits = [(hits[0][0], fold(f"{hits[0][1]} {ctx.notice}"))]
+    head = f"{ctx.subject or ''}\n{ctx.notice[:3000]}".lower()
+    delayed = bool(_DELAY_START_RE.match(head) or _DELAY_RE.search(head))
+    kind = MessageKind.DELAY if delayed else MessageKind.BOUNCE
+    detector = family(ctx.notice)
+    return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))
+
+
+_BRACKETED_RE = re.compile(r"<([^<>\s@]{1,64}@[^<>\s@]{1,253})>")
+
+
+def _list_manager(ctx: Context) -> Found | None:
+    """A mailing-list manager's error notice (fml: X-MLServer): the list address it names in
+    angle brackets is the recipient; the subject names the error."""
+    if "x-mlserver" not in ctx.headers or not ctx.strong_signal:
+        return None
+    named = [m.group(1).strip(".").lower() for m in _BRACKETED_RE.finditer(ctx.notice[:4000])]
+    found = [a for a in dict.fromkeys(named) if a not in ctx.exclude]
+    if not found:
+        return None
+    text = fold(f"{ctx.subject or ''}: {ctx.notice}", 1000)
+    return Found(tuple(_text_bounce(a, text, MessageKind.BOUNCE, "list-manager") for a in found))
+
+
+def _ses(ctx: Context) -> Found | None:
+    bounces = ses_notification(ctx.notice[:200000])
+    return Found(tuple(bounces)) if bounces else None
+
+
+def _arf(ctx: Context) -> Found | None:
+    bounces = (
+        feedback_report(ctx.parts, ctx.original)
+        or complaint_copy(ctx.parts)
+        or unsubscribe_request(ctx.headers)
+    )
+    return Found(tuple(bounces)) if bounces else None
+
+
+def _vacation(ctx: Context) -> Found | None:
+    if ctx.strong_signal:
+        return None
+    bounces = auto_reply(ctx.headers, ctx.subject)
+    return Found(tuple(bounces)) if bounces else None
+
+
+def _flufl(ctx: Context) -> Found | None:
+    if not ctx.bounce_like:
+        return None
+    # flufl's detectors do unbounded work (address parsing of whole header values)
+    if ctx.size > _FLUFL_MAX_BYTES or any(len(v) > 4096 for v in ctx.headers.values()):
+        ctx.notes.append("limit: flufl.bounce skipped for a message this large")
+        return None
+    try:
+        failures = flufl_failures(cap_parts(ctx.data, ctx.limits, ctx.notes), ctx.exclude)
+    except ParseError as err:
+        ctx.notes.append(str(err))
+        return None
+    if not failures:
+        return None
+    text = fold(ctx.notice) if len(failures) == 1 else ""
+    return Found(
+        tuple(
+            _text_bounce(address, text, _FLUFL_KINDS[permanent], "flufl")
+            for address, permanent in failures
+        )
+    )
+
+
+def _original_to(ctx: Context) -> Found | None:
+    if not ctx.strong_signal or ctx.original is None:
+        return None
+    addresses = all_addresses(ctx.original.to)
+    if len(addresses) != 1 or addresses[0] in ctx.exclude:
+        return None
+    text = fold(ctx.notice)
+    return Found((_text_bounce(addresses[0], text, MessageKind.BOUNCE, "original-to"),))
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector("arf", "complaint: RFC 5965 report, JMRP copy, unsubscribe request", _arf),
+    Detector("rfc3464", "message/delivery-status blocks, enriched from the notice", _dsn),
+    Detector("amazonses-json", "Amazon SES notification (JSON, possibly in SNS)", _ses),
+    Detector("rfc3464-text", "DSN fields written into the text of the notice", _dsn_text),
+    Detector("rfc3834", "automatic reply without any bounce signal in its headers", _vacation),
+    Detector("list-manager", "mailing-list manager error notice (fml)", _list_manager),
+    Detector("text", "plain-text notice: recipients at line starts, diagnostics after", _text),
+    Detector("flufl", "flufl.bounce detectors (addresses only)", _flufl),
+    Detector("original-to", "a bounce naming nobody: the single To of the original", _original_to),
+)

@@ -1,0 +1,45 @@
+"""The last resort for finding failed addresses: flufl.bounce's detectors (STYLE 2.4).
+
+This is the only module that imports flufl.bounce.  It answers with addresses only; the
+diagnostic, status and reply code stay empty unless the caller finds them elsewhere.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+from email import policy
+
+from flufl.bounce import all_failures
+
+from reconciler.errors import ParseError
+from reconciler.parse.fields import bare_address, is_system_address
+
+__all__ = ["flufl_failures"]
+
+# flufl.bounce logs a traceback for every detector that fails on a message (hostile input
+# makes several fail); a failure here only means "no answer from the fallback", so its log
+# stays quiet whatever command runs (not only where reconciler.logs configures logging).
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+
+def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool]]:
+    """(address, permanent) for every failure flufl.bounce finds, our own addresses removed.
+
+    Raises ParseError when a flufl detector fails (several call str methods on header values,
+    which compat32 returns as Header objects for 8-bit headers, or index an empty From).
+    """
+    try:
+        # parsed here, and only here: the stdlib parser reads every body line (slow)
+        temporary, permanent = all_failures(email.message_from_bytes(data, policy=policy.compat32))
+    # flufl's detectors are third-party code run on hostile input: any of their failures
+    # means "no answer from the fallback", never a failed parse.
+    except Exception as err:
+        raise ParseError(f"flufl.bounce failed: {type(err).__name__}: {err}") from err
+    out: list[tuple[str, bool]] = []
+    for raw, is_permanent in [*((a, True) for a in permanent), *((a, False) for a in temporary)]:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        address = bare_address(f"<{text}>")
+        if address and address not in exclude and not is_system_address(address):
+            out.append((address, is_permanent))
+    return list(dict.fromkeys(out))

@@ -1,0 +1,186 @@
+"""Recipients in a notice: the lines that name a failed address, and the lines about each.
+
+The failed recipients stand at the start of a line (bare, in angle brackets, after a label
+such as `Final-Recipient:`), in a session transcript (`RCPT TO:<addr>`, `550 <addr>... text`)
+or in Microsoft's "display (address)<mailto:target>" layout; each is followed (or, in a
+sendmail transcript, preceded) by its diagnostic.  The scanner reads that layout instead of
+one MTA's wording.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reconciler.parse.fields import ADDRESS_RE, fold, is_system_address
+
+__all__ = ["mailto_targets", "scan"]
+
+_ADDR = ADDRESS_RE.pattern
+_LABEL = (
+    r"(?:final-recipient|original-recipient|original-rcpt-to|recipients?(?:\(s\))?"
+    r"(?:\s+address)?|failed\s+(?:recipient|address)|(?:invalid|unknown|bad)\s+"
+    r"(?:recipient|address|user)|address(?:\(es\))?|user(?:\s*id)?|mailbox|destinataire"
+    r"|empfänger)"
+)
+_LINE_START_RE = re.compile(
+    rf"^\s*(?:[-*•]\s*)?(?:\"[^\"@]*\"\s*)?[\"<]?{_ADDR}[\">]?(?=$|[\s:;,.\[(<>])"
+)
+# (needle, other needle, regex): a regex runs only on lines holding one of its needles.  Lines
+# are lower-cased first (faster than re.IGNORECASE; addresses are lower-cased anyway).
+_HIT_RES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    # "Final-Recipient: rfc822; a@b", "Recipient address: a@b", "target mail address: a@b"
+    (
+        ":",
+        "=",
+        re.compile(
+            rf"^\s*(?:[-*>•]+\s*)?(?:[\w-]+\s+){{0,5}}?{_LABEL}\s*[:=]\s*(?:rfc822\s*;\s*)?"
+            rf"<?{_ADDR}>?"
+        ),
+    ),
+    # transcripts and diagnostics: ">>> RCPT To:<a@b>", "after RCPT TO:<a@b>:"
+    ("rcpt", "", re.compile(rf"rcpt\s+to\s*:\s*<?\s*{_ADDR}")),
+    # "<<< 550 5.1.1 <a@b>... User unknown", "550 <a@b>... User unknown"
+    (
+        "<",
+        "",
+        re.compile(rf"^\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d{{1,3}}\.\d{{1,3}}\s+)?<{_ADDR}>"),
+    ),
+    # "could not be delivered to <a@b>", "error delivering your mail to a@b"
+    (
+        "to",
+        "",
+        re.compile(
+            rf"(?:deliver(?:ed|ing|y)?|sen[dt]|send(?:ing)?|relay(?:ed|ing)?)\b[^@\n]{{0,40}}?"
+            rf"\bto:?\s+<?{_ADDR}"
+        ),
+    ),
+    # "rejected recipient <a@b>", "[Status: Error, Address: <a@b>, ..."
+    # (each keyword starts with its letter, the word-boundary check comes after it: faster)
+    (
+        "<",
+        "",
+        re.compile(
+            rf"(?:r(?<!\wr)ecipient|r(?<!\wr)cpt|a(?<!\wa)ddress|u(?<!\wu)ser|m(?<!\wm)ailbox)"
+            rf"\s*[:=]?\s*<{_ADDR}>"
+        ),
+    ),
+    # a display name or bad address before the real one: "x@y <a@b>: malformed address"
+    ("<", "", re.compile(rf"^\s*[^<>\n:]{{1,80}}?\s<{_ADDR}>\s*:")),
+    # an address that starts the line: "<a@b>:", "a@b", "a@b on <date>", "a@b [reason]"
+    ("", "", _LINE_START_RE),
+)
+# The announcement of an explicit list of failed addresses, and how far the list may go.
+_FAILED_LIST_RE = re.compile(
+    r"following\s+address(?:\(es\)|es)?\s+failed\s*:"
+    r"|following\s+addresses\s+had\s+permanent\s+fatal\s+errors"
+)
+_LISTED_LINES = 60
+# "display (address)<mailto:target>" at the start of a line (searched in lower-cased text).
+_MAILTO_RE = re.compile(
+    rf"^[ \t]*{_ADDR}[ \t]*(?:\([ \t]*{_ADDR}[ \t]*\))?[ \t]*<mailto:{_ADDR}>", re.MULTILINE
+)
+# A sendmail recipient line "554 <a@b>... text", and the session lines that lead up to one.
+_TRANSCRIPT_RE = re.compile(r"\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d+\.\d+\s+)?<[^<>\s]+>\.\.\.")
+_BREAK_RE = re.compile(r"\s*(?:while\s+talking\s+to\b|-{3,})", re.IGNORECASE)
+_EXCHANGE_RE = re.compile(r"\s*(?:>>>|<<<|[245]\d\d[ -]\S+\s+\(\w+\)\.\.\.)")
+
+
+def _hit(line: str, exclude: frozenset[str], listed: bool) -> str | None:
+    """The recipient a notice line names, if it names one in a recipient position.
+
+    Our own addresses (`exclude`) are skipped, except for an address that starts a line of an
+    explicit list of failed addresses (`listed`): that list names it, no heuristic guesses it.
+    """
+    if "@" not in line:
+        return None
+    low = line[:1000].lower()  # recipient lines are short; bound the regex work
+    for needle, other, regex in _HIT_RES:
+        if needle not in low and (not other or other not in low):
+            continue
+        found = regex.search(low)
+        if found is None:
+            continue
+        address = found.group(1).strip(".")
+        if is_system_address(address):
+            continue
+        if address not in exclude or (listed and regex is _LINE_START_RE):
+            return address
+    return None
+
+
+def mailto_targets(notice: str) -> dict[str, str]:
+    """Microsoft's NDR lines "display (address)<mailto:target>": display address → target.
+
+    The mailto target is the address the NDR is about; only differing pairs are returned.
+    """
+    low = notice.lower()
+    if "<mailto:" not in low:
+        return {}
+    targets: dict[str, str] = {}
+    for found in _MAILTO_RE.finditer(low):
+        target = found.group(3).strip(".")
+        for shown in found.group(1, 2):
+            if shown and shown.strip(".") != target:
+                targets.setdefault(shown.strip("."), target)
+    return targets
+
+
+def _listed(notice: str) -> range:
+    """Line numbers of an explicit list of failed addresses (Exim, Sendmail), if any."""
+    low = notice.lower()
+    found = _FAILED_LIST_RE.search(low) if len(low) == len(notice) else None
+    if found is None:
+        return range(0)
+    first = notice.count("\n", 0, found.end()) + 1
+    return range(first, first + _LISTED_LINES)
+
+
+def _owned(line: str) -> bool:
+    """A line after a sendmail recipient line that still belongs to it."""
+    return bool(line.strip()) and not _EXCHANGE_RE.match(line) and not _BREAK_RE.match(line)
+
+
+def _spans(lines: list[str], starts: list[tuple[int, str]]) -> list[tuple[int, int]]:
+    """The lines of each recipient: from its line to the next recipient's (at most 40).
+
+    A sendmail recipient line (`554 <addr>... text`) of an SMTP session transcript owns the
+    exchange right above it (`>>>`, `<<<` and "host (smtp)..." lines) and the plain lines
+    below it up to a blank line; the next exchange belongs to the next recipient.
+    """
+    spans: list[tuple[int, int]] = []
+    floor = -1
+    for index, _ in starts:
+        if _TRANSCRIPT_RE.match(lines[index]):
+            start = index
+            while start - 1 > floor and _EXCHANGE_RE.match(lines[start - 1]):
+                start -= 1
+            stop = index + 1
+            while stop < len(lines) and _owned(lines[stop]):
+                stop += 1
+            spans.append((start, stop))
+        else:
+            spans.append((index, index + 40))
+        floor = index
+    # a span runs at most up to the start of the next one
+    return [
+        (start, min(end, spans[n + 1][0]) if n + 1 < len(spans) else min(end, len(lines)))
+        for n, (start, end) in enumerate(spans)
+    ]
+
+
+def scan(notice: str, exclude: frozenset[str], limit: int = 200) -> list[tuple[str, str]]:
+    """(recipient, diagnostic text) in notice order; a recipient seen twice gets both texts."""
+    lines = notice.split("\n")
+    listed = _listed(notice)
+    targets = mailto_targets(notice)
+    starts: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        address = _hit(line, exclude, index in listed)
+        if address is not None:
+            starts.append((index, targets.get(address, address)))
+            if len(starts) >= limit:
+                break
+    segments: dict[str, list[str]] = {}
+    for (_, address), (start, end) in zip(starts, _spans(lines, starts), strict=True):
+        segments.setdefault(address, []).append("\n".join(lines[start:end]))
+    return [(address, fold(" ".join(texts))) for address, texts in segments.items()]

@@ -1,0 +1,168 @@
+"""RFC 3464 delivery status notifications: every per-recipient block of message/delivery-status.
+
+The fields are read from the parsed blocks when the MIME parser produced them, and from the
+text otherwise (a base64-encoded status part, or DSN fields written into a text/plain part by
+an MTA that does not build a proper report).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from reconciler.parse.entity import Entity
+from reconciler.parse.fields import (
+    bare_address,
+    pick_status,
+    reply_code,
+    split_typed,
+)
+from reconciler.parse.mime import MAX_VALUE
+from reconciler.parse.stages import smtp_stage
+from reconciler.records import MessageKind, ParsedBounce, Stage
+
+__all__ = ["StatusReport", "fields_from_part", "fields_from_text", "read_report"]
+
+Field = tuple[str, str]
+_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
+_SOURCE_ROUTE_RE = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
+# Domains no other system can route to: a name that is not fully qualified (RFC 5321 2.3.5;
+# Sun Messaging Server's "user@sims-ms-daemon") or a special-use one (RFC 6761, 6762, 8375,
+# ICANN's .internal) is an MTA's internal rewrite of the address we sent to.
+_UNROUTABLE_RE = re.compile(r"^[^.]+$|\.(?:local|localhost|invalid|internal|home\.arpa)$")
+_RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
+_PER_MESSAGE_FIELDS = frozenset(
+    {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id", "dsn-gateway"}
+)
+_ACTION_KINDS = {
+    "failed": MessageKind.BOUNCE,
+    "failure": MessageKind.BOUNCE,
+    "delayed": MessageKind.DELAY,
+    "delivered": MessageKind.DELIVERED,
+    "relayed": MessageKind.DELIVERED,
+    "expanded": MessageKind.DELIVERED,
+}
+_STATUS_KINDS = {"5": MessageKind.BOUNCE, "4": MessageKind.BOUNCE, "2": MessageKind.DELIVERED}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """What the status blocks said: per-message fields and one result per recipient."""
+
+    reporting_mta: str | None
+    arrival_date: str | None
+    bounces: tuple[ParsedBounce, ...]
+
+
+def fields_from_part(part: Entity) -> list[list[Field]]:
+    """The blocks of a message/delivery-status part as lists of (lower-case name, value)."""
+    return fields_from_text(part.payload().decode("utf-8", "replace"))
+
+
+def fields_from_text(text: str) -> list[list[Field]]:
+    """Split DSN-style text into blocks of fields; continuation lines are folded in."""
+    blocks: list[list[Field]] = [[]]
+    for line in text.splitlines():
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append([])
+            continue
+        if line[0] in " \t" and blocks[-1]:
+            name, value = blocks[-1][-1]
+            blocks[-1][-1] = (name, f"{value} {line.strip()}"[:MAX_VALUE])
+            continue
+        found = _FIELD_RE.match(line[:MAX_VALUE])
+        if found:
+            blocks[-1].append((found.group(1).lower(), found.group(2).strip()))
+    return [block for block in blocks if block]
+
+
+def _records(blocks: list[list[Field]]) -> tuple[dict[str, str], list[list[Field]]]:
+    """Per-message fields and per-recipient records (a block may hold several recipients,
+    and some MTAs write Status or Diagnostic-Code before Final-Recipient)."""
+    per_message: dict[str, str] = {}
+    records: list[list[Field]] = []
+    for block in blocks:
+        if not any(name in _RECIPIENT_FIELDS for name, _ in block):
+            for name, value in block:
+                per_message.setdefault(name, value)
+            continue
+        current: list[Field] = []
+        records.append(current)
+        for name, value in block:
+            if name in _PER_MESSAGE_FIELDS:
+                per_message.setdefault(name, value)
+                continue
+            if name in _RECIPIENT_FIELDS and any(n == name for n, _ in current):
+                current = []
+                records.append(current)
+            current.append((name, value))
+    return per_message, records
+
+
+def _routable(field: str, address: str | None) -> bool:
+    """An Internet address (type rfc822, or untyped) in a domain other systems can route to."""
+    kind, sep, _ = field.partition(";")
+    if sep and kind.strip().lower() not in ("rfc822", ""):
+        return False  # x400, unknown, ...
+    domain = (address or "").rpartition("@")[2]
+    if domain.startswith("["):
+        return True  # an address literal
+    return bool(domain) and _UNROUTABLE_RE.search(domain) is None
+
+
+def _kind(action: str | None, status: str | None) -> MessageKind:
+    if action:
+        kind = _ACTION_KINDS.get(action.split()[0].lower())
+        if kind is not None:
+            return kind
+    return _STATUS_KINDS.get((status or "5")[0], MessageKind.BOUNCE)
+
+
+def _bounce(record: list[Field], detector: str) -> ParsedBounce | None:
+    values: dict[str, str] = {}
+    for name, value in record:
+        values.setdefault(name, value)
+    final = bare_address(values.get("final-recipient"))
+    original = bare_address(values.get("original-recipient"))
+    if original and _SOURCE_ROUTE_RE.search(values.get("final-recipient", "")):
+        final = original  # "@relay:user@host": the original address is the real one
+    if final is None and original is None:
+        return None
+    rewritten = None
+    if original and final != original and not _routable(values.get("final-recipient", ""), final):
+        rewritten, final = final, original  # an internal name: the original is what we mailed
+    diag_type, diagnostic = split_typed(values.get("diagnostic-code"))
+    status, raw_status = pick_status(values.get("status"), diagnostic)
+    extensions = [(n, v) for n, v in record if n.startswith("x-")]
+    if raw_status is not None:
+        extensions.append(("status-field", raw_status))
+    if rewritten is not None:
+        extensions.append(("final-recipient-field", rewritten))
+    action = values.get("action", "").strip().lower() or None
+    return ParsedBounce(
+        kind=_kind(action, status),
+        recipient=final or original,
+        detector=detector,
+        original_recipient=original,
+        action=action,
+        status=status,
+        reply_code=reply_code(diagnostic),
+        diagnostic=diagnostic,
+        diagnostic_type=diag_type,
+        remote_mta=split_typed(values.get("remote-mta"))[1] or None,
+        stage=(smtp_stage(diagnostic) if diagnostic else None) or Stage.UNKNOWN,
+        last_attempt=values.get("last-attempt-date"),
+        extensions=tuple(extensions),
+    )
+
+
+def read_report(blocks: list[list[Field]], detector: str = "rfc3464") -> StatusReport:
+    """Build one ParsedBounce per recipient record of the status blocks."""
+    per_message, records = _records(blocks)
+    bounces = [_bounce(record, detector) for record in records]
+    return StatusReport(
+        reporting_mta=split_typed(per_message.get("reporting-mta"))[1] or None,
+        arrival_date=per_message.get("arrival-date"),
+        bounces=tuple(b for b in bounces if b is not None),
+    )

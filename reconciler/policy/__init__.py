@@ -1,0 +1,38 @@
+"""The pure policy: decisions (`decide`), incidents and the circuit breaker.
+
+The names below are re-exported for callers outside the policy; its modules import each
+other directly, never this package.
+"""
+
+from __future__ import annotations
+
+from reconciler.policy.breaker import check_breaker, tally_events
+from reconciler.policy.decide import DAY, decide, describe, disposition, rule_label
+from reconciler.policy.incidents import (
+    IncidentIndex,
+    covers,
+    describe_burst,
+    describe_incident,
+    detect_incidents,
+    event_order,
+    incidents_of_group,
+    unverified_bursts,
+)
+
+__all__ = [
+    "DAY",
+    "IncidentIndex",
+    "check_breaker",
+    "covers",
+    "decide",
+    "describe",
+    "describe_burst",
+    "describe_incident",
+    "detect_incidents",
+    "disposition",
+    "event_order",
+    "incidents_of_group",
+    "rule_label",
+    "tally_events",
+    "unverified_bursts",
+]

@@ -1,0 +1,236 @@
+"""The decide stage: new evidence → user histories → pure policy → recorded decisions → actions.
+
+It runs after the events of a batch are committed and reads the events by id from a
+watermark, so a crash between the commit and the decisions is caught up at the next cycle
+(nothing is decided twice for the same evidence: `carry_out` never applies an address twice).
+The mode is read from the store at each run: a mode change needs no restart.  In ENFORCE the
+circuit breaker is checked after the actions; a trip pauses enforcement (audited, logged at
+ERROR) until an operator re-arms it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from reconciler.actions import Action, carry_out, deliver_due, retry_failed
+from reconciler.errors import StoreError
+from reconciler.policy import (
+    IncidentIndex,
+    check_breaker,
+    decide,
+    describe,
+    describe_burst,
+    describe_incident,
+    incidents_of_group,
+    unverified_bursts,
+)
+from reconciler.records import (
+    Decision,
+    DecisionKind,
+    Disposition,
+    Incident,
+    IncidentScope,
+    Mode,
+    UserHistory,
+)
+from reconciler.settings import PolicySettings, WebhookSettings
+from reconciler.store import INCIDENT_EVIDENCE, Store
+
+__all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]
+
+log = logging.getLogger(__name__)
+WATERMARK = "decide:events"
+SETTLE = timedelta(minutes=2)  # events older than this are surely committed (see the store)
+_USERS_AT_ONCE = 2000  # users whose histories are read and decided together
+
+
+@dataclass(frozen=True, slots=True)
+class DecideContext:
+    """What the decide stage needs, built once at start."""
+
+    policy: PolicySettings
+    actions: Sequence[Action]
+    webhook: WebhookSettings | None = None
+    show_address: bool = False
+    current_address: Callable[[str, int], str | None] | None = None  # e.g. MediaWiki's
+
+
+@dataclass(slots=True)
+class DecideReport:
+    mode: Mode = Mode.LOG_ONLY
+    users: int = 0  # users with new evidence
+    dispositions: Counter[str] = field(default_factory=Counter)  # applied / would / withheld
+    kinds: Counter[str] = field(default_factory=Counter)  # decision kinds (suppress, ...)
+    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (action, status)
+    incidents: int = 0  # active incidents
+    tripped: str | None = None  # why the breaker paused enforcement in this run
+    ids: list[int] = field(default_factory=list)  # the decisions recorded
+
+
+def evidence_days(policy: PolicySettings) -> int:
+    """How far back a decision reads: the longest window of any rule."""
+    return max(
+        policy.hard.window_days,
+        policy.soft.window_days,
+        policy.complaint_window_days,
+        policy.quiet_days,
+    )
+
+
+def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime) -> list[Incident]:
+    """Detect spikes around the new evidence, store them, and return those still relevant.
+
+    The span looked at starts one window before the earliest new event: a drained backlog
+    brings old spikes, and they must be seen as spikes too.
+    """
+    window = timedelta(seconds=dctx.policy.incident.window_seconds)
+    span = store.event_span_after(watermark)
+    # one window around the new events' times: bounded however large the drained backlog
+    since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
+    # read group by group (the store sorts): memory holds one group, not the whole window;
+    # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
+    found: list[Incident] = []
+    bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
+    for scope in IncidentScope:
+        for key, reason, events in store.bounce_groups(
+            since, until, scope, dctx.policy.incident.min_users
+        ):
+            group, at = (scope, key, reason), int(now.timestamp())
+            found += [
+                replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
+                for incident in incidents_of_group(group, events, dctx.policy, at)
+            ]
+            bursts += unverified_bursts(group, events, dctx.policy, at)
+    for burst in bursts:
+        if max(burst.event_ids) > watermark:  # when it grows, not at every run
+            log.warning("%s", describe_burst(burst))
+    try:
+        new = store.record_incidents(found, now)
+    except StoreError as err:  # never stops the decide stage: they count as detected
+        log.error("incidents not recorded (decisions go on): %s", err)
+        new, unrecorded = 0, found
+    else:
+        unrecorded = []
+    if new:  # new ones: say so once, not at every batch
+        for incident in found:
+            if incident.active:
+                log.warning("incident %s", describe_incident(incident))
+    # the spans decide whether an event is covered; their (many) event ids are not needed
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    return store.incidents(since, with_events=False) + unrecorded
+
+
+def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:
+    """The user's current address, when an adapter can tell (else policy counts all)."""
+    if dctx.current_address is None:
+        return history
+    return UserHistory(
+        realm=history.realm,
+        user_id=history.user_id,
+        events=history.events,
+        current_address=dctx.current_address(history.realm, history.user_id),
+    )
+
+
+def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now: datetime) -> bool:
+    """The same decision on the same evidence was recorded before (a run killed between its
+    decisions and its watermark is run again): record and apply it once only."""
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    earlier = store.decisions(since, now + timedelta(seconds=1), decision.realm, decision.user_id)
+    return any(
+        (e.decision.kind, e.decision.rule, e.decision.address, e.decision.event_ids)
+        == (decision.kind, decision.rule, decision.address, decision.event_ids)
+        for e in earlier
+    )
+
+
+@dataclass(slots=True)
+class _Run:
+    """One decide run: its id and time, the mode it decides in (PAUSED once the breaker
+    trips), the incidents whose events count against nobody, and its report."""
+
+    run_id: str
+    now: datetime
+    mode: Mode
+    incidents: IncidentIndex
+    report: DecideReport
+
+
+def _decide_user(
+    store: Store, dctx: DecideContext, history: UserHistory, run: _Run
+) -> Decision | None:
+    """Decide for one user; record and carry out a decision that acts (None: nothing new)."""
+    now = run.now
+    decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
+                      mode=run.mode, incidents=run.incidents)  # fmt: skip
+    if decision.kind is DecisionKind.NONE or _already_recorded(store, dctx, decision, now):
+        return None
+    stored, outcomes = carry_out(store, dctx.actions, decision, run.run_id, now)
+    log.info("decision %d %s", stored.id, describe(decision, show_address=dctx.show_address))
+    for outcome in outcomes:
+        run.report.actions[(outcome.action, outcome.status.value)] += 1
+    run.report.kinds[decision.kind.value] += 1
+    run.report.ids.append(stored.id)
+    run.report.dispositions[decision.disposition.value] += 1
+    return decision
+
+
+def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> str | None:
+    window = timedelta(seconds=dctx.policy.breaker.window_seconds)
+    at = int(now.timestamp())
+    trip = check_breaker(
+        store.recent_actions(now - window, now),
+        # counted by the store: a large drain records many events within the window
+        store.recorded_tally(now - window, now, (at - dctx.policy.breaker.window_seconds, at)),
+        dctx.policy,
+        at,
+        mode=mode,
+    )
+    if trip is None:
+        return None
+    store.trip_breaker(trip, now)
+    log.error("circuit breaker tripped: %s; enforcement paused until re-armed", trip.detail)
+    return trip.detail
+
+
+def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime) -> DecideReport:
+    """Decide every user with evidence newer than the watermark; apply per the mode.
+
+    In ENFORCE the breaker is checked after every applied decision: once it trips, the rest
+    of the run is decided as PAUSED (recorded, withheld), never applied.
+    """
+    mode = store.get_mode().mode
+    report = DecideReport(mode=mode)
+    watermark = store.watermark(WATERMARK)
+    # SQLite has one writer at a time, so its ids are in commit order; elsewhere new ids
+    # only become the watermark once surely committed (several workers write at once)
+    settled = None if store.backend == "sqlite" else now - SETTLE
+    users, top = store.verified_users_after(watermark, settled_before=settled)
+    incidents = IncidentIndex(_incidents(store, dctx, watermark, now))
+    report.incidents = sum(1 for i in incidents.incidents if i.active)
+    report.users = len(users)
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    run = _Run(run_id, now, mode, incidents, report)
+    for start in range(0, len(users), _USERS_AT_ONCE):  # bounded memory however many users
+        chunk = users[start : start + _USERS_AT_ONCE]
+        histories = store.user_histories(chunk, since)
+        for user in chunk:
+            decision = _decide_user(store, dctx, histories[user], run)
+            if decision is None:
+                continue
+            if run.mode is Mode.ENFORCE and decision.disposition is Disposition.APPLIED:
+                report.tripped = _breaker(store, dctx, run.mode, now)
+                if report.tripped is not None:
+                    run.mode = Mode.PAUSED
+    mode = run.mode
+    store.set_watermark(WATERMARK, top, now)
+    retry_failed(store, dctx.actions, now)
+    if dctx.webhook is not None:
+        deliver_due(store, dctx.webhook, now)
+    if mode is Mode.ENFORCE and report.tripped is None:
+        report.tripped = _breaker(store, dctx, mode, now)  # e.g. a wave of sender-side bounces
+    return report

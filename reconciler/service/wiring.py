@@ -1,0 +1,107 @@
+"""The composition root: builds the running pieces from validated Settings.
+
+Everything that turns configuration into objects lives here (the rules compiled into a
+classifier, the store opened and migrated, the actions built, the decide stage attached to the
+cycle), so that the CLI stays a thin layer and tests can build the same pieces.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from reconciler.actions import Action, AddressBook, build_actions
+from reconciler.analysis import Analysed, Stages, analyse_batch
+from reconciler.classify.match import Classifier
+from reconciler.classify.rules import load_rules
+from reconciler.records import RawMessage
+from reconciler.service.cycle import CycleContext
+from reconciler.service.decisions import DecideContext, run_decisions
+from reconciler.service.helper_pool import HelperPool
+from reconciler.service.metrics import NoMetrics, start_metrics
+from reconciler.settings import Settings
+from reconciler.store import Store, open_database
+
+__all__ = ["Service", "new_run_id", "open_service"]
+
+
+def new_run_id(now: datetime) -> str:
+    """An id for one process run, recorded with its decisions (for `undo --decision-run`)."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """An opened store with everything built around it."""
+
+    settings: Settings
+    store: Store
+    actions: tuple[Action, ...]
+    decide: DecideContext
+    cycle: CycleContext
+    run_id: str
+    metrics: NoMetrics  # the Prometheus endpoint of the daemon, or a sink that does nothing
+
+
+def _current_address(actions: tuple[Action, ...]) -> Callable[[str, int], str | None] | None:
+    """The MediaWiki adapter, when enabled, tells a user's current address."""
+    for action in actions:
+        if isinstance(action, AddressBook):
+            return action.current_address
+    return None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def open_service(
+    settings: Settings, *, clock: Callable[[], datetime] = _utcnow, serve_metrics: bool = False
+) -> Iterator[Service]:
+    """Open and migrate the store, build classifier, actions and stages; close at the end.
+
+    `serve_metrics` (the daemon) starts the configured Prometheus endpoint.
+    """
+    now = clock()
+    helpers: HelperPool[RawMessage, Analysed] | None = None
+    metrics = start_metrics(settings.metrics) if serve_metrics else NoMetrics()
+    store = open_database(settings.database.url)
+    try:
+        store.migrate(now)
+        actions = tuple(
+            build_actions(settings.actions, store, show_address=settings.logging.log_addresses)
+        )
+        decide = DecideContext(
+            policy=settings.policy,
+            actions=actions,
+            webhook=settings.actions.webhook if "webhook" in settings.actions.enabled else None,
+            show_address=settings.logging.log_addresses,
+            current_address=_current_address(actions),
+        )
+        run_id = new_run_id(now)
+        ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
+        classifier = Classifier(ruleset.rules)
+        processes = settings.daemon.analysis_processes
+        if processes:
+            stages = Stages(classifier, settings.verp)
+            helpers = HelperPool[RawMessage, Analysed](processes, analyse_batch, stages)
+        cycle = CycleContext(
+            classifier=classifier,
+            verp=settings.verp,
+            max_attempts=settings.daemon.max_attempts,
+            clock=clock,
+            after_batch=lambda at: metrics.observe_decisions(
+                run_decisions(store, decide, run_id, at)
+            ),
+            helpers=helpers,
+        )
+        yield Service(settings, store, actions, decide, cycle, run_id, metrics)
+    finally:
+        if helpers is not None:
+            helpers.close()
+        store.close()
+        metrics.close()

@@ -1,0 +1,86 @@
+"""Messages from local files: single message files, directories (recursively), mbox files and
+Maildirs.  Used by `classify` and `explain`; the daemon reads IMAP through `source.imap`.
+
+Errors reading one file become an item with `error` set: one unreadable file never stops a run
+over a big folder.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["MailFile", "discover", "read_messages"]
+
+_SKIP_NAMES = ("dovecot", ".")  # dovecot index files, dot files
+_MBOX_MAGIC = b"From "
+
+
+@dataclass(frozen=True, slots=True)
+class MailFile:
+    """One message read from disk; `label` is how it is named in output (path or path#n)."""
+
+    label: str
+    data: bytes
+    error: str | None = None
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories (recursively; a Maildir reads only cur/ and new/) into files."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(_walk(path))
+        else:
+            out.append(path)
+    return out
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    if (directory / "cur").is_dir() and (directory / "new").is_dir():
+        for sub in ("new", "cur"):
+            yield from sorted(p for p in (directory / sub).iterdir() if _is_message_name(p))
+        # Maildir++ sub-folders are dot directories beside cur/new.
+        for sub_dir in sorted(p for p in directory.iterdir() if p.name.startswith(".")):
+            if sub_dir.is_dir():
+                yield from _walk(sub_dir)
+        return
+    for entry in sorted(directory.iterdir()):
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield from _walk(entry)
+        elif entry.is_file() and _is_message_name(entry):
+            yield entry
+
+
+def _is_message_name(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith(_SKIP_NAMES)
+
+
+def read_messages(files: Iterable[Path]) -> Iterator[MailFile]:
+    """Yield each message of each file; an mbox file yields one item per message."""
+    for path in files:
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(len(_MBOX_MAGIC))
+            # a .eml file is one message, even one saved with a From_ line and an unescaped
+            # "From " line in its body, which an mbox reader would take for a second message
+            if head == _MBOX_MAGIC and path.suffix.lower() != ".eml":
+                yield from _read_mbox(path)
+            else:
+                yield MailFile(str(path), path.read_bytes())
+        except OSError as err:
+            yield MailFile(str(path), b"", error=f"cannot read: {err.strerror or err}")
+
+
+def _read_mbox(path: Path) -> Iterator[MailFile]:
+    """A saved message with a leading From_ line is a one-message mbox: keep its plain name."""
+    box = mailbox.mbox(path, create=False)
+    try:
+        keys = list(box.iterkeys())
+        for index, key in enumerate(keys):
+            label = str(path) if len(keys) == 1 else f"{path}#{index + 1}"
+            yield MailFile(label, box.get_bytes(key))
+    finally:
+        box.close()

@@ -1,0 +1,273 @@
+"""The reads of the recorded evidence: bounce events as the policy, the breaker, incidents,
+reports and the digest read them (by user, by window, by group, counted).
+
+Every read returns records (`EvidenceEvent`, `BounceEvent`, `UserHistory`, `EventTally`),
+converted row by row (`iterator()`: peewee caches no rows beside the records).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+import peewee as pw
+
+from reconciler.records import (
+    BounceEvent,
+    EventTally,
+    EvidenceEvent,
+    Fault,
+    IncidentScope,
+    MessageKind,
+    Reason,
+    Severity,
+    UserHistory,
+)
+from reconciler.store.connection import from_db, to_db
+from reconciler.store.models import Event
+from reconciler.store.rows import EVIDENCE_FIELDS, evidence, from_unix, to_event, to_evidence
+
+__all__ = [
+    "bounce_groups",
+    "count_events",
+    "earliest_event_after",
+    "event_span_after",
+    "recent_events",
+    "recorded_events",
+    "recorded_tally",
+    "unmatched_events",
+    "user_events",
+    "user_histories",
+    "user_history",
+    "verified_users_after",
+]
+
+
+def _pairs(query: pw.ModelSelect[Any]) -> list[tuple[str, int]]:
+    """(value, count) rows of a GROUP BY query (the peewee stubs type tuples() as models)."""
+    return cast("list[tuple[str, int]]", list(query.tuples()))
+
+
+def count_events(since: datetime, until: datetime) -> dict[Severity, int]:
+    """Bounce events by severity, event time in [since, until); every severity is present."""
+    counts = dict.fromkeys(Severity, 0)
+    query = (
+        Event.select(Event.severity, pw.fn.COUNT(Event.id))
+        .where((Event.event_time >= to_db(since)) & (Event.event_time < to_db(until)))
+        .group_by(Event.severity)
+    )
+    for severity, number in _pairs(query):
+        counts[Severity(severity)] = int(number)
+    return counts
+
+
+def _user_query(realm: str | None, user_id: int, since: datetime) -> pw.ModelSelect[Event]:
+    realm_match = Event.realm.is_null() if realm is None else (Event.realm == realm)
+    return (
+        Event.select()
+        .where(
+            realm_match
+            & (Event.user_id == user_id)
+            & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
+            & (Event.event_time >= to_db(since))
+        )
+        .order_by(Event.event_time, Event.id)
+    )
+
+
+def user_events(realm: str | None, user_id: int, since: datetime) -> list[BounceEvent]:
+    """A VERP user's verified events since `since`, oldest first."""
+    return [to_event(row) for row in _user_query(realm, user_id, since)]
+
+
+def user_history(realm: str, user_id: int, since: datetime) -> UserHistory:
+    """The same events as `user_events`, shaped for policy (`UserHistory`)."""
+    events = tuple(to_evidence(row) for row in _user_query(realm, user_id, since))
+    return UserHistory(realm=realm, user_id=user_id, events=events)
+
+
+def verified_users_after(
+    event_id: int, settled_before: datetime | None = None
+) -> tuple[list[tuple[str, int]], int]:
+    """Distinct (realm, user id) of verified events with an id above `event_id`, and the next
+    watermark: the highest event id recorded before `settled_before` (None: the highest now).
+
+    Event ids are not handed out in commit order when several writers record at once: an id
+    below the highest may still be uncommitted.  Only ids old enough to be surely committed
+    become the watermark; the users of newer events are decided again (idempotently) next run.
+    """
+    newest = Event.select(pw.fn.MAX(Event.id)).scalar() or 0
+    if settled_before is None:
+        top = newest
+    else:
+        settled = Event.select(pw.fn.MAX(Event.id)).where(Event.created_at < to_db(settled_before))
+        top = max(settled.scalar() or 0, event_id)
+    top = int(top)
+    rows: Any = (
+        Event.select(Event.realm, Event.user_id)
+        .where(
+            (Event.id > event_id)
+            & (Event.id <= newest)
+            & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
+            & Event.user_id.is_null(False)
+        )
+        .distinct()
+        .tuples()
+    )
+    users = sorted({(realm or "", int(user)) for realm, user in rows})
+    return users, int(top)
+
+
+def user_histories(
+    users: Sequence[tuple[str, int]], since: datetime
+) -> dict[tuple[str, int], UserHistory]:
+    """`user_history` for many users with one query per few hundred users."""
+    wanted = set(users)
+    found: dict[tuple[str, int], list[EvidenceEvent]] = {user: [] for user in wanted}
+    ids = sorted({user_id for _, user_id in wanted})
+    for start in range(0, len(ids), 500):
+        query = (
+            Event.select(*EVIDENCE_FIELDS)
+            .where(
+                Event.user_id.in_(ids[start : start + 500])
+                & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
+                & (Event.event_time >= to_db(since))
+            )
+            .order_by(Event.event_time, Event.id)
+            .tuples()
+        )
+        for row in query.iterator():  # no row cache beside the records
+            event = evidence(row)
+            key = (event.realm or "", int(cast(int, event.user_id)))
+            if key in found:
+                found[key].append(event)
+    return {
+        key: UserHistory(realm=key[0], user_id=key[1], events=tuple(events))
+        for key, events in found.items()
+    }
+
+
+def event_span_after(event_id: int) -> tuple[datetime, datetime] | None:
+    """Earliest and latest event time of the events above `event_id` (None: there are none)."""
+    span: Any = (
+        Event.select(pw.fn.MIN(Event.event_time), pw.fn.MAX(Event.event_time))
+        .where(Event.id > event_id)
+        .tuples()
+        .get()
+    )
+    low, high = span
+    if low is None or high is None:
+        return None
+    return from_db(low), from_db(high)
+
+
+def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
+    """Every bounce event (verified or not) with event time in [since, until], oldest first.
+
+    What `check_breaker` and `detect_incidents` can read whole; the decide stage reads the
+    same events counted (`recorded_tally`) or group by group (`bounce_groups`).
+    """
+    query = Event.select(*EVIDENCE_FIELDS).where(
+        (Event.event_time >= to_db(since)) & (Event.event_time <= to_db(until))
+    )
+    # iterator(): rows are converted one by one, not cached by peewee beside the records
+    return [evidence(row) for row in query.order_by(Event.event_time, Event.id).tuples().iterator()]
+
+
+def bounce_groups(
+    since: datetime, until: datetime, scope: IncidentScope, min_events: int
+) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
+    """The bounces with event time in [since, until], one (key, reason) group at a time:
+    key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
+    than `min_events` events are skipped.
+
+    The database counts the groups first and only the groups big enough are read, one query
+    each: one group is in memory at a time, however large the window (a drained backlog puts
+    every event in one window), on every backend (psycopg2 and PyMySQL fetch a whole result
+    before the first row, so one sorted query of the window would be held whole there).
+    """
+    key = (
+        Event.domain if scope is IncidentScope.DOMAIN else pw.fn.LOWER(pw.fn.TRIM(Event.remote_mta))
+    )
+    window = (
+        (Event.event_time >= to_db(since))
+        & (Event.event_time <= to_db(until))
+        & (Event.kind == MessageKind.BOUNCE.value)
+        & key.is_null(False)
+        & (key != "")
+    )
+    counted = (
+        Event.select(key, Event.reason)
+        .where(window)
+        .group_by(key, Event.reason)
+        .having(pw.fn.COUNT(Event.id) >= max(min_events, 1))
+        .order_by(key, Event.reason)
+        .tuples()
+    )
+    groups = [(str(row[0]), str(row[1])) for row in counted.iterator()]  # big enough: few
+    for group_key, reason in groups:
+        rows = (
+            Event.select(*EVIDENCE_FIELDS)
+            .where(window & (key == group_key) & (Event.reason == reason))
+            .order_by(Event.event_time, Event.id)
+            .tuples()
+        )
+        yield group_key, Reason(reason), [evidence(row) for row in rows.iterator()]
+
+
+def _recorded(since: datetime, until: datetime) -> pw.Expression:
+    """Events RECORDED (created) in [since, until], whatever their event time."""
+    return (Event.created_at >= to_db(since)) & (Event.created_at <= to_db(until))
+
+
+def _recorded_evidence(condition: pw.Expression, limit: int | None = None) -> list[EvidenceEvent]:
+    """The events matching `condition` as evidence, in the order they were recorded."""
+    query = Event.select(*EVIDENCE_FIELDS).where(condition).order_by(Event.created_at, Event.id)
+    return [evidence(row) for row in query.limit(limit).tuples().iterator()]
+
+
+def recorded_tally(since: datetime, until: datetime, window: tuple[int, int]) -> EventTally:
+    """`tally_events` of the events recorded in [since, until] whose event time (unix seconds,
+    whole) is in (window[0], window[1]]: verified ones only, counted by the database, not read
+    row by row."""
+    low, high = window  # int(at) > low  <=>  at >= low + 1;  int(at) <= high  <=>  at < high + 1
+    base = (
+        _recorded(since, until)
+        & (Event.event_time >= from_unix(low + 1))
+        & (Event.event_time < from_unix(high + 1))
+    )
+    verified = (Event.verp_valid == True) & Event.realm.is_null(False)  # noqa: E712 (SQL)
+    base &= verified & Event.user_id.is_null(False)
+    users = Event.select(Event.realm, Event.user_id).where(base).distinct()
+    bounce = base & (Event.kind == MessageKind.BOUNCE.value)
+    sender = bounce & (Event.fault == Fault.SENDER.value)
+    return EventTally(
+        users_seen=int(users.count()),
+        bounces=int(Event.select().where(bounce).count()),
+        sender_bounces=int(Event.select().where(sender).count()),
+    )
+
+
+def recorded_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
+    """Every bounce event RECORDED (created) in [since, until], whatever its event time.
+
+    The breaker judges what the reconciler is doing now, which for a drained backlog is not
+    what its event times say.
+    """
+    return _recorded_evidence(_recorded(since, until))
+
+
+def unmatched_events(since: datetime, until: datetime, limit: int) -> list[EvidenceEvent]:
+    """The first `limit` bounce events recorded in [since, until] without a verified VERP
+    token, oldest first (the digest's examples: filtered and cut in SQL)."""
+    if limit <= 0:
+        return []
+    unverified = Event.verp_valid == False  # noqa: E712 - peewee builds SQL from ==
+    return _recorded_evidence(_recorded(since, until) & unverified, limit)
+
+
+def earliest_event_after(event_id: int) -> datetime | None:
+    """The earliest event time among events with an id above `event_id` (None: no such)."""
+    value = Event.select(pw.fn.MIN(Event.event_time)).where(Event.id > event_id).scalar()
+    return from_db(value) if value is not None else None

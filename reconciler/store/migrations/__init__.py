@@ -1,0 +1,92 @@
+"""Numbered, forward-only schema migrations and the `schema_version` table.
+
+Each migration is a function of the (bound) database, applied once, in order, each in its own
+transaction where the backend allows DDL in transactions (MySQL commits DDL implicitly, which
+is why every step is written to be re-runnable: `IF NOT EXISTS` tables, `safe=True` indexes).
+
+One module per migration, `v1` … `v9`, each with its `apply(db)`.  Migration 1 creates the
+schema from a *frozen copy* of the models as they were at version 1 (`v1`), never from the
+live models: when a later migration adds a column to a live model, a fresh database still goes
+1 → 2 → … and ends with the same schema as an upgraded one; later migrations that create tables
+do so from their own frozen copies.  To add migration 10: change the live model in
+`models.py`, write `v10.py` with `apply(db)` using
+`playhouse.migrate.SchemaMigrator.from_database(db)` (add_column, add_index, …), and append
+`Migration(10, "…", v10.apply)` to `MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import peewee as pw
+
+from reconciler.store.migrations import v1, v2, v3, v4, v5, v6, v7, v8, v9
+from reconciler.store.models import SchemaVersion, database
+
+__all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    number: int
+    description: str
+    apply: Callable[[pw.Database], None]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "message ledger, bounce events, checkpoints, attempts", v1.apply),
+    Migration(
+        2, "mode, audit log, decisions, suppressions, action log, outbox, incidents", v2.apply
+    ),
+    Migration(3, "watermarks (how far the decide stage has read the events)", v3.apply),
+    Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", v4.apply),
+    Migration(5, "recipient domain of each event; index on event time (incidents)", v5.apply),
+    Migration(
+        6, "incidents keyed by the digest of their key (any length), text beside it", v6.apply
+    ),
+    Migration(7, "whether the VERP token binds each event's recipient", v7.apply),
+    Migration(8, "acting: one acting decision per user and address at a time", v8.apply),
+    Migration(9, "original recipient and SMTP stage of each event", v9.apply),
+)
+
+
+def applied_versions() -> list[int]:
+    """Versions recorded in `schema_version`, ascending (creates the table when missing)."""
+    SchemaVersion.create_table(safe=True)
+    query = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.version)
+    return [row.version for row in query]
+
+
+_MIGRATION_LOCK = 7_242_024  # PostgreSQL advisory lock key: one migrating worker at a time
+
+
+def migrate(now: datetime) -> list[int]:
+    """Apply every migration not yet recorded (`now`: naive UTC); returns the numbers applied.
+
+    On PostgreSQL several workers starting together on an empty database take turns (a
+    session advisory lock), so the second finds the work done instead of colliding.
+    """
+    db = database.obj
+    locked = isinstance(db, pw.PostgresqlDatabase)
+    if locked:
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+    try:
+        return _migrate(db, now)
+    finally:
+        if locked:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+
+def _migrate(db: pw.Database, now: datetime) -> list[int]:
+    done = set(applied_versions())
+    applied: list[int] = []
+    for step in MIGRATIONS:
+        if step.number in done:
+            continue
+        with db.atomic():
+            step.apply(db)
+            SchemaVersion.create(version=step.number, description=step.description, applied_at=now)
+        applied.append(step.number)
+    return applied

@@ -1,0 +1,346 @@
+"""Rows ↔ records: the only place that knows both shapes.
+
+The ledger and events (`to_entry`, `to_event`, `event_row`, the evidence the policy reads)
+and the tables of decisions, audit, suppressions, actions, outbox and incidents.  Lists inside
+a decision (event ids, message ids, reasons, ignored counts) are stored as JSON text, so every
+backend reads them back the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.records import (
+    ActionRecord,
+    ActionStatus,
+    AuditEntry,
+    BounceEvent,
+    Decision,
+    DecisionKind,
+    Disposition,
+    EvidenceEvent,
+    Fault,
+    Ignored,
+    Incident,
+    IncidentScope,
+    LedgerEntry,
+    MessageKind,
+    MessageOutcome,
+    Mode,
+    OutboxItem,
+    Reason,
+    Severity,
+    Stage,
+    StoredDecision,
+    Suppression,
+    Trigger,
+    VerpFailure,
+)
+from reconciler.store.connection import from_db, to_db
+from reconciler.store.models import (
+    ADDRESS_LENGTH,
+    ActionLog,
+    AuditRow,
+    DecisionRow,
+    Event,
+    IncidentRow,
+    Message,
+    OutboxRow,
+    SuppressionRow,
+)
+
+__all__ = [
+    "EVIDENCE_FIELDS",
+    "decision_row",
+    "domain_of",
+    "event_row",
+    "evidence",
+    "from_unix",
+    "maybe",
+    "normalise",
+    "to_action",
+    "to_audit",
+    "to_entry",
+    "to_event",
+    "to_evidence",
+    "to_incident",
+    "to_outbox",
+    "to_stored",
+    "to_suppression",
+    "unix",
+]
+
+
+def to_entry(row: Message) -> LedgerEntry:
+    return LedgerEntry(
+        mailbox=row.mailbox,
+        uidvalidity=row.uidvalidity,
+        uid=row.uid,
+        sha256=row.sha256,
+        size=row.size,
+        outcome=MessageOutcome(row.outcome),
+        received_at=from_db(row.received_at),
+        processed_at=from_db(row.processed_at),
+        message_id=row.message_id,
+        destination=row.destination,
+        moved_at=from_db(row.moved_at) if row.moved_at is not None else None,
+    )
+
+
+def to_event(row: Event) -> BounceEvent:
+    return BounceEvent(
+        recipient=row.recipient,
+        kind=MessageKind(row.kind),
+        reason=Reason(row.reason),
+        severity=Severity(row.severity),
+        fault=Fault(row.fault),
+        rule_id=row.rule_id,
+        event_time=from_db(row.event_time),
+        status=row.status,
+        reply_code=row.reply_code,
+        diagnostic=row.diagnostic,
+        remote_mta=row.remote_mta,
+        original_message_id=row.original_message_id,
+        realm=row.realm,
+        user_id=row.user_id,
+        verp_valid=row.verp_valid,
+        verp_failure=VerpFailure(row.verp_failure) if row.verp_failure else None,
+        send_ref=row.send_ref,
+        address_bound=bool(row.address_bound),
+        original_recipient=row.original_recipient,
+        stage=Stage(row.stage) if row.stage else Stage.UNKNOWN,
+    )
+
+
+def domain_of(recipient: str) -> str:
+    """The recipient's domain as policy groups it: after the last "@", lower case."""
+    return recipient.rpartition("@")[2].lower() if "@" in recipient else ""
+
+
+def event_row(message_id: int, event: BounceEvent, now: datetime) -> dict[str, Any]:
+    return {
+        "message": message_id,
+        "recipient": event.recipient[:ADDRESS_LENGTH],
+        "kind": event.kind.value,
+        "status": event.status,
+        "reply_code": event.reply_code,
+        "reason": event.reason.value,
+        "severity": event.severity.value,
+        "fault": event.fault.value,
+        "rule_id": event.rule_id,
+        "diagnostic": event.diagnostic,
+        "remote_mta": event.remote_mta,
+        "original_message_id": event.original_message_id,
+        "realm": event.realm,
+        "user_id": event.user_id,
+        "verp_valid": event.verp_valid,
+        "verp_failure": event.verp_failure.value if event.verp_failure else None,
+        "send_ref": event.send_ref,
+        "event_time": to_db(event.event_time),
+        "created_at": now,
+        "domain": domain_of(event.recipient)[:255],
+        "address_bound": event.address_bound,
+        "original_recipient": (event.original_recipient or "")[:ADDRESS_LENGTH] or None,
+        "stage": event.stage.value,
+    }
+
+
+def to_evidence(row: Event) -> EvidenceEvent:
+    """A stored event as policy reads it (see `UserHistory`)."""
+    return evidence(tuple(getattr(row, field.name) for field in EVIDENCE_FIELDS))
+
+
+# The columns `evidence` reads: select just these as tuples (`select(*EVIDENCE_FIELDS)
+# .tuples()`) when many events are read; model instances cost several times more per row.
+EVIDENCE_FIELDS = (
+    Event.id,
+    Event.realm,
+    Event.user_id,
+    Event.recipient,
+    Event.remote_mta,
+    Event.kind,
+    Event.reason,
+    Event.severity,
+    Event.fault,
+    Event.verp_valid,
+    Event.event_time,
+    Event.original_message_id,
+    Event.send_ref,
+    Event.address_bound,
+    Event.original_recipient,
+)
+_KINDS = {member.value: member for member in MessageKind}
+_REASONS = {member.value: member for member in Reason}
+_SEVERITIES = {member.value: member for member in Severity}
+_FAULTS = {member.value: member for member in Fault}
+
+
+def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
+    """An EvidenceEvent from the values of EVIDENCE_FIELDS, in that order."""
+    (event_id, realm, user_id, recipient, remote_mta, kind, reason, severity, fault, verp_valid,
+     event_time, message_id, send_ref, bound, original) = values  # fmt: skip
+    return EvidenceEvent(
+        event_id=int(event_id),
+        realm=realm,
+        user_id=user_id,
+        address=recipient,
+        domain=domain_of(recipient),
+        remote_mta=remote_mta or "",
+        kind=_KINDS.get(kind) or MessageKind(kind),
+        reason=_REASONS.get(reason) or Reason(reason),
+        severity=_SEVERITIES.get(severity) or Severity(severity),
+        fault=_FAULTS.get(fault) or Fault(fault),
+        verp_valid=bool(verp_valid),
+        at=int(from_db(event_time).timestamp()),
+        message_id=message_id,
+        send_ref=send_ref,
+        bound=bool(bound),
+        original_address=original,
+    )
+
+
+# -- decisions, audit, suppressions, actions, outbox, incidents (the version-2 tables) ----
+
+
+def normalise(address: str) -> str:
+    """The form addresses are stored and looked up in: stripped, lower case."""
+    return address.strip().lower()
+
+
+def from_unix(seconds: int) -> datetime:
+    """Unix seconds → naive UTC, the storage form of times."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def unix(value: Any) -> int:
+    return int(from_db(value).timestamp())
+
+
+def maybe(value: Any) -> datetime | None:
+    return from_db(value) if value is not None else None
+
+
+def decision_row(decision: Decision, run_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "at": from_unix(decision.at),
+        "realm": decision.realm,
+        "user_id": decision.user_id,
+        "address": normalise(decision.address) if decision.address else None,
+        "kind": decision.kind.value,
+        "mode": decision.mode.value,
+        "disposition": decision.disposition.value,
+        "trigger": decision.trigger.value if decision.trigger else None,
+        "rule": decision.rule,
+        "hard_days": decision.hard_days,
+        "soft_days": decision.soft_days,
+        "event_ids": json.dumps(list(decision.event_ids)),
+        "message_ids": json.dumps(list(decision.message_ids)),
+        "reasons": json.dumps([r.value for r in decision.reasons]),
+        "ignored": json.dumps([[c.value, n] for c, n in decision.ignored]),
+        "recorded_at": now,
+    }
+
+
+def _decision(row: DecisionRow) -> Decision:
+    return Decision(
+        kind=DecisionKind(row.kind),
+        realm=row.realm,
+        user_id=int(row.user_id),
+        address=row.address,
+        at=unix(row.at),
+        mode=Mode(row.mode),
+        disposition=Disposition(row.disposition),
+        trigger=Trigger(row.trigger) if row.trigger else None,
+        rule=row.rule,
+        hard_days=int(row.hard_days),
+        soft_days=int(row.soft_days),
+        event_ids=tuple(int(i) for i in json.loads(row.event_ids)),
+        message_ids=tuple(str(m) for m in json.loads(row.message_ids)),
+        reasons=tuple(Reason(r) for r in json.loads(row.reasons)),
+        ignored=tuple((Ignored(c), int(n)) for c, n in json.loads(row.ignored)),
+    )
+
+
+def to_stored(row: DecisionRow) -> StoredDecision:
+    return StoredDecision(
+        id=int(row.id),
+        run_id=row.run_id,
+        decision=_decision(row),
+        recorded_at=from_db(row.recorded_at),
+        applied_at=maybe(row.applied_at),
+        undone_at=maybe(row.undone_at),
+    )
+
+
+def to_audit(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        id=int(row.id),
+        at=from_db(row.at),
+        actor=row.actor,
+        action=row.action,
+        detail=row.detail,
+        old_mode=Mode(row.old_mode) if row.old_mode else None,
+        new_mode=Mode(row.new_mode) if row.new_mode else None,
+        decision_id=int(row.decision_id) if row.decision_id is not None else None,
+    )
+
+
+def to_suppression(row: SuppressionRow) -> Suppression:
+    decision_id = row.__data__.get("decision")  # the raw foreign key: no extra query
+    return Suppression(
+        address=row.address,
+        realm=row.realm,
+        user_id=int(row.user_id),
+        reason=row.reason,
+        since=from_db(row.since),
+        decision_id=int(decision_id) if decision_id is not None else None,
+    )
+
+
+def to_action(row: ActionLog, decision: DecisionRow) -> ActionRecord:
+    return ActionRecord(
+        id=int(row.id),
+        decision_id=int(decision.id),
+        action=row.action,
+        status=ActionStatus(row.status),
+        detail=row.detail,
+        at=from_db(row.at),
+        realm=decision.realm,
+        user_id=int(decision.user_id),
+        address=decision.address,
+        undo_data=row.undo_data,
+        undone_at=maybe(row.undone_at),
+    )
+
+
+def to_outbox(row: OutboxRow) -> OutboxItem:
+    decision_id = row.__data__.get("decision")
+    return OutboxItem(
+        id=int(row.id),
+        event_id=row.event_id,
+        kind=row.kind,
+        payload=row.payload,
+        attempts=int(row.attempts),
+        next_at=from_db(row.next_at),
+        created_at=from_db(row.created_at),
+        decision_id=int(decision_id) if decision_id is not None else None,
+        delivered_at=maybe(row.delivered_at),
+        failed_at=maybe(row.failed_at),
+        last_error=row.last_error,
+    )
+
+
+def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:
+    return Incident(
+        scope=IncidentScope(row.scope),
+        key=row.key_text if row.key_text is not None else row.incident_key,
+        reason=Reason(row.reason),
+        users=int(row.users),
+        start=unix(row.start_at),
+        end=unix(row.end_at),
+        active=bool(row.active),
+        event_ids=tuple(int(i) for i in json.loads(row.event_ids)) if with_events else (),
+    )
