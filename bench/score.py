@@ -5,6 +5,9 @@ the whole (the split: tests/corpus_split.py), with the project's scorers
     python bench/score.py                 # the figures
     python bench/score.py --misses        # and the misses of the WORK part only
 
+For the other projects' corpus it also prints the recipient recall without the files that are
+delay warnings (their scorer counts a recipient only from a row of kind `bounce`).
+
 The validation part is scored, never shown: its misses are not printed by design (rules are
 written from the work part; the gap between the parts measures overfitting).
 """
@@ -30,7 +33,13 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 CORPUS = TESTS / "corpus"
 SCOPES = ("work", "validation", "whole")
 SISIMAI_KEYS = ("hard_soft_none_acc", "false_hard_rows", "reason_acc", "recipient_recall")
-OTHERS_KEYS = ("recipient_recall", "hard_recall", "false_hard", "not_bounce_fp")
+OTHERS_KEYS = (
+    "recipient_recall",
+    "recall_without_delays",
+    "hard_recall",
+    "false_hard",
+    "not_bounce_fp",
+)
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -98,6 +107,18 @@ def score_others(pred: Path, files: list[str], show: bool) -> tuple[dict[str, An
     return result, [line for line in rest.splitlines() if line.strip()]
 
 
+def delay_warnings(pred: Path) -> set[str]:
+    """Files every result of which is a delay warning (kind `delay`): the other projects'
+    scorer counts a recipient as found only from rows of kind `bounce`, and a delay warning is
+    never reported as one here (it never counts toward suppression)."""
+    kinds: dict[str, set[str]] = {}
+    with pred.open(encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            kinds.setdefault(row["file"], set()).add(row["kind"])
+    return {name for name, seen in kinds.items() if seen == {"delay"}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="show the work part's misses")
@@ -123,6 +144,11 @@ def main() -> int:
                 else:
                     result, lines = score_others(pred, subset, show)
                     shown += [f"others {line.strip()}" for line in lines]
+                    delays = delay_warnings(pred)
+                    kept = [f for f in subset if f not in delays]
+                    result["recall_without_delays"] = score_others(pred, kept, False)[0][
+                        "recipient_recall"
+                    ]
                 result["files"] = len(subset)
                 figures[corpus_name][scope] = result
     for corpus_name, keys in (("sisimai", SISIMAI_KEYS), ("others", OTHERS_KEYS)):

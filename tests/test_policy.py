@@ -188,6 +188,10 @@ NEVER_COUNTED: dict[str, tuple[dict[str, Any], Ignored]] = {
     ),
     "sender fault, hard": ({"fault": Fault.SENDER}, Ignored.SENDER_FAULT),
     "delay": (
+        {"kind": MessageKind.DELAY, "reason": Reason.EXPIRED, "severity": Severity.SOFT},
+        Ignored.NOT_A_BOUNCE,
+    ),
+    "delay recorded before delay warnings were named expired": (
         {"kind": MessageKind.DELAY, "reason": Reason.DELAYED, "severity": Severity.SOFT},
         Ignored.NOT_A_BOUNCE,
     ),

@@ -401,9 +401,10 @@ _STAGE_REASONS = {
 def _fallback(f: _Facts) -> Classification:
     """No rule and no code table decided: the kind says what it is.  A final failure refused
     at the greeting, HELO or MAIL FROM is about our side; else it is on hold, or expired when
-    its status says only "temporary" (the reporting MTA stopped retrying)."""
+    its status says only "temporary" (the reporting MTA stopped retrying).  A delay warning is
+    `expired` as Sisimai names it (its kind, not its reason, keeps it from ever counting)."""
     reason = {
-        MessageKind.DELAY: Reason.DELAYED,
+        MessageKind.DELAY: Reason.EXPIRED,
         MessageKind.VACATION: Reason.VACATION,
         MessageKind.FEEDBACK: Reason.FEEDBACK,
         MessageKind.DELIVERED: Reason.DELIVERED,

@@ -131,7 +131,7 @@ class Reason(StrEnum):
     VACATION = "vacation"
     FEEDBACK = "feedback"
     DELIVERED = "delivered"
-    DELAYED = "delayed"
+    DELAYED = "delayed"  # no longer given (a delay warning is `expired`): read from old events
 
 
 # Reasons that concern our side (the sender), never the recipient's address: never HARD.
