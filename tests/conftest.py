@@ -9,36 +9,22 @@ tests that need it are skipped with the reason, except under CI=true, where they
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from dovecot import Account, Dovecot, DovecotError  # tests/dovecot.py (tests/ is on sys.path)
+from smtpsink import Sink, smtp_sink
+from support import NOW, TESTS, host_port, unavailable
 from tokenservice import TokenService
 
 from reconciler.config import MailboxSettings
 from reconciler.store import Store, open_database
 
-TESTS = Path(__file__).parent
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 _names = itertools.count(1)
-
-
-def unavailable(reason: str) -> None:
-    """Skip with `reason`, or fail when running in CI (services are required there)."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"required service unavailable under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _host_port(env: str, default: str) -> tuple[str, int]:
-    host, _, port = os.environ.get(env, default).rpartition(":")
-    return host, int(port)
 
 
 # -- corpus ----------------------------------------------------------------------------------
@@ -139,7 +125,7 @@ def pg_database() -> Iterator[str]:
     """A uniquely named PostgreSQL database for the session (dropped afterwards): base URL."""
     import psycopg2
 
-    host, port = _host_port("RECONCILER_TEST_PG", "127.0.0.1:5432")
+    host, port = host_port("RECONCILER_TEST_PG", "127.0.0.1:5432")
     name = f"reconciler_test_{secrets.token_hex(4)}"
     try:
         admin = psycopg2.connect(host=host, port=port, user="postgres", dbname="test")
@@ -175,7 +161,7 @@ def mariadb_url() -> Iterator[str]:
     """A fresh, uniquely named MariaDB database for one test (dropped afterwards)."""
     import pymysql
 
-    host, port = _host_port("RECONCILER_TEST_MYSQL", "127.0.0.1:3306")
+    host, port = host_port("RECONCILER_TEST_MYSQL", "127.0.0.1:3306")
     name = f"reconciler_test_{secrets.token_hex(4)}"
     try:
         admin = pymysql.connect(host=host, port=port, user="root", password="", autocommit=True)
@@ -221,3 +207,13 @@ def store(database_url: str) -> Iterator[Store]:
     opened.migrate(NOW)
     yield opened
     opened.close()
+
+
+# -- SMTP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Sink, int]]:
+    """A loopback SMTP sink for one test: (what it received, its port)."""
+    with smtp_sink() as sink:
+        yield sink

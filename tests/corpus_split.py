@@ -6,7 +6,7 @@ measures how much the rules learnt their samples instead of the mail.  The split
 file name alone (the `file` value of labels.jsonl, relative to the corpus directory, e.g.
 `emails/lhost-postfix-01.eml`): it never changes when rules change or files are added.
 
-Used by tests/test_corpus.py and bench/score.py.
+Used by tests/classify/test_corpus.py and bench/score.py.
 """
 
 from __future__ import annotations

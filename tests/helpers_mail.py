@@ -11,8 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -131,15 +130,6 @@ def arf_complaint(token: str, recipient: str, tag: str) -> bytes:
         f"Subject: news\r\nMessage-ID: <sent-{tag}@example.org>\r\n\r\nhello\r\n"
         f"--{boundary}--\r\n"
     ).encode()
-
-
-def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll `condition` (a short pause between checks) until true; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.05)
 
 
 # -- IMAP views ------------------------------------------------------------------------------

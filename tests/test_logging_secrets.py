@@ -18,10 +18,11 @@ import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import NOW
 
 from reconciler.actions import build_actions
 from reconciler.classify import Classifier
@@ -55,7 +56,6 @@ from reconciler.source.backoff import Backoff, connect_with_retry
 from reconciler.source.imap import ImapSource
 from reconciler.store import Store, open_database
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 IMAP_PASSWORD = "imap-Pw-7c1f9e-SECRET"
 VERP_KEY = "verp-key-0123456789abcdef-SECRET"
 WEBHOOK_SECRET = "webhook-0123456789abcdef-SECRET"

@@ -12,8 +12,9 @@ import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
+from support import TESTS, unavailable
+
 from reconciler import _native
-from tests.conftest import TESTS, unavailable
 
 ROOT = TESTS.parent
 CORPUS = TESTS / "corpus" / "sisimai" / "emails"

@@ -40,7 +40,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import unavailable
 from dovecot import Account, Dovecot
 from helpers_mail import (
     ROOT,
@@ -55,9 +54,9 @@ from helpers_mail import (
     scalar,
     tags_by_folder,
     token_for,
-    until,
     write_config,
 )
+from support import unavailable, until
 
 from reconciler.config import DatabaseSettings, MailboxSettings, Settings
 from reconciler.service.cycle import run_once

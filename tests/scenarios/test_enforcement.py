@@ -14,13 +14,14 @@ import itertools
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dovecot import Account, Dovecot
+from support import ROOT, until
 
 from reconciler.actions import reinstate, undo
 from reconciler.config import (
@@ -37,10 +38,8 @@ from reconciler.service.wiring import Service, open_service
 from reconciler.settings import PolicySettings
 from reconciler.store import open_database
 from reconciler.verp import make_address
-from tests.dovecot import Account, Dovecot
 
 pytestmark = pytest.mark.live
-ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus" / "sisimai" / "emails"
 KEY = b"enforcement-test-key-0123456789"
 VERP = VerpSettings(domain="bounces.example.org", keys=(VerpKey("e", KEY),))
@@ -250,11 +249,11 @@ secret = "{KEY.decode()}"
     proc = subprocess.Popen([sys.executable, "-m", "reconciler", "--config", str(config), "run"],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        _until(lambda: not dovecot.uids(imap_account), 30, "the first cycle")
+        until(lambda: not dovecot.uids(imap_account), 30, "the first cycle")
         with open_database(f"sqlite:///{db}") as store:
             store.set_mode(Mode.ENFORCE, "operator:test", "promote", datetime.now(UTC))
         deliver(dovecot, imap_account, hard_days(500, "d@d500.example", [1]))
-        _until(lambda: _suppressed(db, "d@d500.example"), 30, "the next cycle to apply")
+        until(lambda: _suppressed(db, "d@d500.example"), 30, "the next cycle to apply")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
@@ -266,15 +265,6 @@ secret = "{KEY.decode()}"
 def _suppressed(db: Path, address: str) -> bool:
     with open_database(f"sqlite:///{db}") as store:
         return store.check_suppression(address) is not None
-
-
-def _until(condition: object, seconds: float, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def test_settings_default_policy_is_the_documented_one() -> None:

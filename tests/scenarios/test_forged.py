@@ -31,6 +31,7 @@ from helpers_mail import (
     plain_mail,
     token_for,
 )
+from support import ROOT
 
 from reconciler.config import (
     DatabaseSettings,
@@ -49,7 +50,6 @@ from reconciler.source.imap import ImapSource
 from reconciler.store import open_database
 from reconciler.verp import make_address
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC).replace(microsecond=0)
 assert HARD  # the sample every bounce here is built from (helpers_mail)
 

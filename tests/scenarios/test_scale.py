@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import NOW
 from dovecot import Account, Dovecot
 from helpers_mail import KEY as VERP_KEY
 from helpers_mail import VERP as VERP_SETTINGS
@@ -35,8 +34,8 @@ from helpers_mail import (
     scalar,
     tags_by_folder,
     token_for,
-    until,
 )
+from support import NOW, until
 
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules

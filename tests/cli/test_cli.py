@@ -1,0 +1,265 @@
+"""The command line through main(argv): output shapes, exit codes, errors on one line."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import CORPUS
+
+from reconciler.cli import main
+
+JSON_KEYS = {
+    "file",
+    "kind",
+    "recipient",
+    "original_recipient",
+    "stage",
+    "status",
+    "reply_code",
+    "reason",
+    "severity",
+    "fault",
+    "rule",
+    "diagnostic",
+    "remote_mta",
+    "original_message_id",
+    "verp",
+}
+KEY = "0123456789abcdef-test-key"
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TEST_VERP_KEY", KEY)
+    path = tmp_path / "reconciler.toml"
+    path.write_text(
+        '[verp]\ndomain = "bounces.example.org"\n[[verp.keys]]\nid = "k"\n'
+        'secret_env = "TEST_VERP_KEY"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_classify_json_has_the_documented_keys(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./reconciler.toml: classify works without a config
+    assert main(["classify", "--json", str(CORPUS / "lhost-outlook-04.eml")]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert len(rows) == 2  # two recipients, two outcomes
+    assert all(set(row) == JSON_KEYS for row in rows)
+    by_rcpt = {row["recipient"]: row for row in rows}
+    assert by_rcpt["sabineko@example.co.jp"]["severity"] == "hard"
+    assert by_rcpt["mikeneko@example.co.jp"]["reason"] == "mailboxfull"
+    assert all(row["verp"] is None for row in rows)
+
+
+def test_classify_json_shows_the_stage_and_the_original_recipient(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    others = CORPUS.parent.parent / "others" / "emails" / "flufl-bounce"
+    samples = CORPUS.parent.parent.parent / "samples" / "mta"
+    paths = [others / "dsn_01.eml", samples / "exim-nouser-failed.eml"]
+    assert main(["classify", "--json", *map(str, paths)]) == 0
+    first, second = _json_lines(capsys.readouterr().out)
+    # Final-Recipient userx@sims-ms-daemon is the receiving MTA's internal name
+    assert (first["recipient"], first["original_recipient"]) == ("userx@example.com",) * 2
+    assert (second["recipient"], second["stage"]) == ("nouser@remote.test", "rcpt")
+    assert second["original_recipient"] is None
+
+
+def test_classify_reads_dirs_mbox_and_maildir(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    picks = ["lhost-postfix-33.eml", "lhost-exim-05.eml", "arf-17.eml"]
+    box = mailbox.mbox(tmp_path / "bounces.mbox")
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    sub = tmp_path / "dir" / "nested"
+    sub.mkdir(parents=True)
+    for name in picks:
+        data = (CORPUS / name).read_bytes()
+        box.add(data)
+        maildir.add(data)
+        shutil.copy(CORPUS / name, sub / name)
+    box.close()
+    targets = [tmp_path / "bounces.mbox", tmp_path / "Maildir", tmp_path / "dir"]
+    assert main(["classify", "--json", *map(str, targets)]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    files = {str(row["file"]) for row in rows}
+    assert {f for f in files if "#" in f} == {f"{tmp_path}/bounces.mbox#{i}" for i in (1, 2, 3)}
+    assert sum(1 for f in files if "/Maildir/" in f) == 3
+    assert sum(1 for f in files if "/dir/nested/" in f) == 3
+    reasons = sorted(str(r["reason"]) for r in rows if "/dir/" in str(r["file"]))
+    assert reasons == ["feedback", "feedback", "userunknown", "userunknown"]
+
+
+def test_classify_prints_a_line_for_a_message_without_results(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    note = tmp_path / "hello.eml"
+    note.write_bytes(b"From: a@example.org\nTo: b@example.org\nSubject: hi\n\nJust saying hi.\n")
+    missing = tmp_path / "missing.eml"
+    assert main(["classify", "--json", str(note), str(missing)]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert [(r["kind"], r["recipient"]) for r in rows] == [("other", None), ("error", None)]
+    assert "cannot read" in str(rows[1]["error"])
+
+
+def test_classify_is_quiet_when_the_flufl_fallback_trips_over_a_message(tmp_path: Path) -> None:
+    """flufl.bounce logs a traceback per failing detector; ours is "no answer", said nowhere."""
+    noisy = tmp_path / "noisy.eml"  # a bounce subject, an empty From: flufl's Yale detector fails
+    noisy.write_bytes(
+        b"From: \nTo: x@example.org\nSubject: Undelivered Mail Returned to Sender\n\n"
+        b"The message could not be delivered.\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "classify", "--json", str(noisy)],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert json.loads(done.stdout)["kind"] == "other"
+    assert done.stderr == ""
+
+
+def test_classify_table_and_summary(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["classify", str(CORPUS / "lhost-outlook-04.eml")]) == 0
+    out = capsys.readouterr().out
+    assert "Summary" in out and "mailboxfull" in out and "hard 1" in out
+
+
+def test_classify_fills_verp_from_the_config(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    assert (
+        main(
+            [
+                "--config",
+                str(config),
+                "verp",
+                "make",
+                "--user",
+                "42",
+                "--address",
+                "userunknown@libsisimai.org",
+                "--realm",
+                "enwiki",
+                "--time",
+                "1800000000",
+            ]
+        )
+        == 0
+    )
+    address = capsys.readouterr().out.strip()
+    bounce = (
+        (CORPUS / "lhost-postfix-33.eml")
+        .read_bytes()
+        .replace(b"\nSubject:", f"\nDelivered-To: {address}\nSubject:".encode(), 1)
+    )
+    sample = tmp_path / "bounce.eml"
+    sample.write_bytes(bounce)
+    assert (
+        main(["--config", str(config), "classify", "--json", "--now", "1800000500", str(sample)])
+        == 0
+    )
+    row = _json_lines(capsys.readouterr().out)[0]
+    assert isinstance(row["verp"], dict)
+    assert row["verp"]["valid"] is True
+    assert (row["verp"]["user"], row["verp"]["realm"]) == (42, "enwiki")
+    assert row["verp"]["found_in"] == "delivered-to"
+
+
+def test_verp_check_exit_codes(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    make = ["--config", str(config), "verp", "make", "--user", "7", "--time", "1800000000"]
+    assert main([*make, "--unbound"]) == 0
+    address = capsys.readouterr().out.strip()
+    assert main(["--config", str(config), "verp", "check", address, "--time", "1800000001"]) == 0
+    assert "valid" in capsys.readouterr().out
+    expired = ["--config", str(config), "verp", "check", address, "--time", "1900000000"]
+    assert main(expired) == 1
+    assert "expired" in capsys.readouterr().out
+
+
+def test_verp_make_binds_the_recipient_and_check_tells(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    make = ["--config", str(config), "verp", "make", "--user", "7", "--time", "1800000000"]
+    assert main(make) == 2  # a token binds its recipient unless asked not to
+    err = capsys.readouterr().err
+    assert err == "reconciler: verp make: give --address (the recipient) or --unbound\n"
+    assert main([*make, "--address", "kim@example.net"]) == 0
+    address = capsys.readouterr().out.strip()
+    check = ["--config", str(config), "verp", "check", address, "--time", "1800000001"]
+    assert main(check) == 0
+    assert "recipient: bound (digest " in capsys.readouterr().out
+    assert main([*check, "--recipient", "KIM@example.net"]) == 0
+    assert "recipient KIM@example.net: bound" in capsys.readouterr().out
+    assert main([*check, "--recipient", "victim@example.org"]) == 1
+    assert "recipient victim@example.org: address-mismatch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("user", "code"), [("9223372036854775807", 0), ("9223372036854775808", 2)])
+def test_verp_make_refuses_a_user_id_past_a_signed_64_bit_integer(
+    capsys: pytest.CaptureFixture[str], config: Path, user: str, code: int
+) -> None:
+    argv = ["--config", str(config), "verp", "make", "--user", user, "--time", "1800000000"]
+    argv.append("--unbound")
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    if code:
+        assert captured.out == "" and "user_id" in captured.err
+        assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_explain_shows_fields_and_the_deciding_rule(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["explain", str(CORPUS / "lhost-exim-05.eml")]) == 0
+    out = capsys.readouterr().out
+    assert "kijitora@neko.example.co.jp" in out
+    assert "decided" in out and "userunknown" in out and "stage rcpt" in out
+
+
+def test_rules_check_on_a_bad_dir_names_the_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "ops.yaml").write_text("rules:\n  - id: x\n    description: d\n", "utf-8")
+    assert main(["rules", "check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert f"{tmp_path / 'ops.yaml'}:2:" in err[0] and "missing required key" in err[0]
+
+
+def test_rules_check_shipped(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules", "check"]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+def test_check_config_masks_secrets_and_bad_config_is_one_line(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    assert main(["--config", str(config), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert KEY not in out and "hidden" in out
+    config.write_text(config.read_text("utf-8") + "typo_key = 1\n", "utf-8")
+    assert main(["--config", str(config), "check-config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "typo_key" in err[0]

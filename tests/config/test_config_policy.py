@@ -1,0 +1,169 @@
+"""The `[policy]` and `[actions]` sections: defaults, validation naming the key, hidden secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from support import ROOT
+
+from reconciler.config import (
+    ActionsSettings,
+    CommandSettings,
+    MediaWikiSettings,
+    Settings,
+    WebhookSettings,
+    describe_settings,
+    load_settings,
+)
+from reconciler.errors import ConfigError
+from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
+
+EXAMPLE = ROOT / "config.example.toml"
+HOOK_KEY = "hook-secret-0123456789abcdef"
+WIKI_PASSWORD = "wiki-db-password-42"
+ENV = {"HOOK_KEY": HOOK_KEY, "WIKI_PW": WIKI_PASSWORD}
+
+
+def load(tmp_path: Path, text: str) -> Settings:
+    path = tmp_path / "reconciler.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    return load_settings(path, ENV)
+
+
+def test_defaults_without_the_sections(tmp_path: Path) -> None:
+    settings = load(tmp_path, "")
+    assert settings.policy == PolicySettings()
+    assert settings.actions == ActionsSettings()
+    assert settings.actions.enabled == ("suppress",)
+
+
+def test_example_shows_the_defaults() -> None:
+    names = re.findall(r'^\s*\w+_env = "(\w+)"', EXAMPLE.read_text(), re.M)
+    settings = load_settings(EXAMPLE, {name: f"secret-for-{name}-0123456789" for name in names})
+    assert settings.policy == PolicySettings()
+    assert settings.actions == ActionsSettings()
+
+
+_RECORDS = (
+    PolicySettings,
+    DayThreshold,
+    IncidentSettings,
+    BreakerSettings,
+    ActionsSettings,
+    WebhookSettings,
+    CommandSettings,
+    MediaWikiSettings,
+)
+_NOT_KEYS = {"hard", "soft", "incident", "breaker", "webhook", "command", "mediawiki"}
+_NOT_KEYS |= {"secret", "password"}  # read from <stem>_env / <stem>_file
+
+
+@pytest.mark.parametrize("record", _RECORDS, ids=lambda r: r.__name__)
+def test_example_documents_every_key(record: type) -> None:
+    text = EXAMPLE.read_text()
+    for item in dataclasses.fields(record):
+        if item.name not in _NOT_KEYS:
+            key = re.escape(f"{item.name} =")
+            assert re.search(rf"^[ #]*{key}", text, re.M), f"{record.__name__}.{item.name}"
+    for table in ("[policy]", "[policy.hard]", "[policy.soft]", "[policy.incident]",
+                  "[policy.breaker]", "[actions]", "[actions.webhook]", "[actions.command]",
+                  "[actions.mediawiki]"):  # fmt: skip
+        assert table in text
+
+
+FULL = f"""
+[policy]
+quiet_days = 0
+[policy.hard]
+days = 2
+window_days = 7
+[policy.breaker]
+max_actions = 10
+max_action_share = 1
+[actions]
+enabled = ["suppress", "webhook", "command", "mediawiki"]
+[actions.webhook]
+url = "https://hooks.example.org/bounces"
+secret_env = "HOOK_KEY"
+max_attempts = 3
+[actions.command]
+argv = ["{sys.executable}", "-c", "pass"]
+timeout_seconds = 5
+[actions.mediawiki]
+url = "mysql://wiki@db.example.org:3306/wikidb"
+password_env = "WIKI_PW"
+table_prefix = "mw_"
+realm = "enwiki"
+"""
+
+
+def test_every_section_loads(tmp_path: Path) -> None:
+    settings = load(tmp_path, FULL)
+    assert settings.policy == PolicySettings(
+        hard=DayThreshold(2, 7),
+        quiet_days=0,
+        breaker=BreakerSettings(max_actions=10, max_action_share=1.0),
+    )
+    actions = settings.actions
+    assert actions.enabled == ("suppress", "webhook", "command", "mediawiki")
+    assert actions.webhook is not None and actions.webhook.secret == HOOK_KEY.encode()
+    assert actions.webhook.max_attempts == 3 and actions.webhook.secret_env == "HOOK_KEY"
+    assert actions.command == CommandSettings(
+        argv=(sys.executable, "-c", "pass"), timeout_seconds=5
+    )
+    wiki = actions.mediawiki
+    assert wiki is not None and (wiki.password, wiki.table_prefix, wiki.realm) == (
+        WIKI_PASSWORD, "mw_", "enwiki",
+    )  # fmt: skip
+
+
+def test_secrets_never_show(tmp_path: Path) -> None:
+    settings = load(tmp_path, FULL)
+    text = repr(settings) + repr(describe_settings(settings))
+    assert HOOK_KEY not in text and WIKI_PASSWORD not in text
+    shown = dict(describe_settings(settings))
+    assert shown["actions.webhook.secret"] == "(hidden; from environment variable HOOK_KEY)"
+    assert shown["actions.mediawiki.password"] == "(hidden; from environment variable WIKI_PW)"
+    assert shown["policy.hard.days"] == "2"
+    no_password = load(tmp_path, FULL.replace('password_env = "WIKI_PW"\n', ""))
+    assert dict(describe_settings(no_password))["actions.mediawiki.password"] == "(none)"
+
+
+BAD = [
+    ("[policy]\nquiet_days = -1\n", "policy.quiet_days"),
+    ("[policy]\nthreshold = 3\n", "policy.threshold"),
+    ("[policy.hard]\ndays = 20\nwindow_days = 14\n", "policy.hard.days"),
+    ("[policy.breaker]\nmax_action_share = 1.5\n", "policy.breaker.max_action_share"),
+    ("[policy.incident]\nmin_users = 1\n", "policy.incident.min_users"),
+    ('[actions]\nenabled = ["email"]\n', "actions.enabled"),
+    ('[actions]\nenabled = ["suppress", "suppress"]\n', "actions.enabled"),
+    ('[actions]\nenabled = ["webhook"]\n', "actions.enabled"),
+    ('[actions.webhook]\nurl = "ftp://x/"\nsecret_env = "HOOK_KEY"\n', "actions.webhook.url"),
+    ('[actions.webhook]\nurl = "https://x/"\nsecret = "inline-secret-123456"\n',
+     "actions.webhook.secret"),
+    ('[actions.webhook]\nurl = "https://x/"\nsecret_env = "UNSET"\n', "actions.webhook.secret_env"),
+    ('[actions.command]\nargv = []\n', "actions.command.argv"),
+    ('[actions.command]\nargv = ["/nonexistent/prog"]\n', "actions.command.argv"),
+    ('[actions.command]\nargv = "prog"\n', "actions.command.argv"),
+    ('[actions.mediawiki]\nurl = "postgresql://u@h/db"\n', "actions.mediawiki.url"),
+    ('[actions.mediawiki]\nurl = "mysql://u:pw@h/db"\n', "actions.mediawiki.url"),
+    ('[actions.mediawiki]\nurl = "mysql://u@h/"\n', "actions.mediawiki.url"),
+    ('[actions.mediawiki]\nurl = "mysql://u@h/db"\ntable_prefix = "x`; DROP"\n',
+     "actions.mediawiki.table_prefix"),
+    ('[actions.mediawiki]\nurl = "mysql://u@h/db"\npassword = "pw"\n',
+     "actions.mediawiki.password"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "key"), BAD)
+def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text)
+    message = str(caught.value)
+    assert f": {key}:" in message and "\n" not in message
+    assert "inline-secret" not in message

@@ -1,0 +1,75 @@
+"""The SMTP stage of a failure, read from the phrasing of each reporting MTA (parse/stages.py)."""
+
+from __future__ import annotations
+
+import pytest
+from support import SAMPLES
+
+from reconciler.parse import parse
+from reconciler.parse.stages import smtp_stage
+from reconciler.records import Stage
+
+
+@pytest.mark.parametrize(
+    ("text", "stage"),
+    [
+        # Postfix
+        ("host mx[192.0.2.1] said: 550 5.1.1 no (in reply to RCPT TO command)", Stage.RCPT),
+        ("said: 550 5.7.1 spam (in reply to end of DATA command)", Stage.END_OF_DATA),
+        ("said: 554 5.5.1 no valid recipients (in reply to DATA command)", Stage.DATA),
+        ("said: 553 5.1.8 sender domain (in reply to MAIL FROM command)", Stage.MAIL),
+        ("said: 550 go away (in reply to EHLO command)", Stage.HELO),
+        ("host mx[192.0.2.1] refused to talk to me: 554 5.7.1 blocked", Stage.CONNECT),
+        ("lost connection with mx[192.0.2.1] while sending RCPT TO", Stage.RCPT),
+        ("timed out while receiving the initial server greeting", Stage.CONNECT),
+        ("conversation timed out while sending message body", Stage.END_OF_DATA),
+        # Exim
+        ("SMTP error from remote mail server after RCPT TO:<a@b.example>: 550", Stage.RCPT),
+        ("SMTP error from remote mail server after pipelined RCPT TO:<a@b.example>", Stage.RCPT),
+        ("SMTP error from remote mail server after MAIL FROM:<> SIZE=1234: 550", Stage.MAIL),
+        ("SMTP error from remote mail server after end of data: 550 spam", Stage.END_OF_DATA),
+        ("SMTP error from remote mail server after initial connection: 554", Stage.CONNECT),
+        ("SMTP error from remote mail server after EHLO mail.example.org: 550", Stage.HELO),
+        ("SMTP error from remote server after RCPT command: host: mx 5.1.1", Stage.RCPT),
+        # qmail-remote
+        ("192.0.2.1 does not like recipient. Remote host said: 550 no such user", Stage.RCPT),
+        (
+            "192.0.2.1 failed after I sent the message. Remote host said: 554 spam",
+            Stage.END_OF_DATA,
+        ),
+        ("Connected to 192.0.2.1 but sender was rejected. Remote host said: 553", Stage.MAIL),
+        ("Connected to 192.0.2.1 but my name was rejected. Remote host said: 501", Stage.HELO),
+        ("Connected to 192.0.2.1 but greeting failed. Remote host said: 554", Stage.CONNECT),
+        ("no SMTP connection got far enough; most progress was RCPT TO response", Stage.RCPT),
+        # others
+        ("there was an error: did not like our RCPT TO: 550 no", Stage.RCPT),
+        ("554 delivery error: dd This user doesn't have an account [RCPT_TO]", Stage.RCPT),
+        ("RCPT TO:<a@b.example>: 550 5.1.1 user unknown", Stage.RCPT),
+        # Sendmail transcripts
+        (">>> RCPT To:<a@b.example> <<< 550 5.1.1 <a@b.example>... User unknown", Stage.RCPT),
+        (">>> DATA <<< 554 5.7.1 Message refused by content filter", Stage.DATA),
+        (">>> MAIL From:<x@y.example> <<< 553 5.1.8 Domain of sender does not exist", Stage.MAIL),
+        # PIPELINING: the refusal of RCPT TO arrives after ">>> DATA", before DATA's own reply
+        (
+            ">>> DATA <<< 550 <a@b.example>: User unknown 550 5.1.1 <a@b.example>... User "
+            "unknown <<< 554 5.5.1 Error: no valid recipients",
+            Stage.RCPT,
+        ),
+        # nothing stated
+        ("550 5.1.1 user unknown", None),
+        ("Data format error", None),
+        ("connect to mx.example.net[192.0.2.1]:25: Connection refused", None),
+        ("in reply to authentication", None),
+    ],
+)
+def test_stage_is_read_from_each_mtas_phrasing(text: str, stage: Stage | None) -> None:
+    assert smtp_stage(text) == stage
+
+
+def test_a_parsed_result_carries_its_stage() -> None:
+    result = parse((SAMPLES / "mta" / "exim-nouser-failed.eml").read_bytes())
+    assert [b.stage for b in result.bounces] == [Stage.RCPT]
+    result = parse((SAMPLES / "mta" / "postfix-spam-failed.eml").read_bytes())
+    assert [b.stage for b in result.bounces] == [Stage.END_OF_DATA]
+    result = parse((SAMPLES / "mta" / "exim-nxdomain-failed.eml").read_bytes())
+    assert [b.stage for b in result.bounces] == [Stage.UNKNOWN]

@@ -1,0 +1,141 @@
+"""Helper processes for the analysis stage (reconciler.service.helper_pool), with real spawned
+processes.
+
+The cycle's use of them, on the suite's dovecot, is in test_cycle.py.  Here: results come back
+in order whatever the chunking, small batches stay in the calling process, a dead helper or a
+failing work function degrades to the calling process, and what crosses the process boundary
+(the classifier, raw messages with INTERNALDATE, ledger entries) survives pickling intact.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from support import CORPUS
+
+from reconciler.analysis import Analysed, Destinations, Failed, Stages, analyse, analyse_batch
+from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
+from reconciler.records import LedgerEntry, RawMessage
+from reconciler.service.helper_pool import HelperPool
+
+FOLDERS = Destinations("processed", "unmatched", "quarantine")
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def tagged(_context: str, items: Sequence[int], offset: int) -> list[tuple[int, int]]:
+    """A work function: each item plus the offset, with the pid of the process that did it."""
+    return [(item + offset, os.getpid()) for item in items]
+
+
+def failing(_context: str, items: Sequence[int]) -> list[int]:
+    raise ValueError("the work itself failed")
+
+
+def raws(count: int) -> list[RawMessage]:
+    files = sorted(CORPUS.glob("*.eml"))[:count]
+    zone = timezone(timedelta(hours=9))  # a server zone other than UTC
+    return [
+        RawMessage("box", 7, uid, path.read_bytes(), None, datetime(2026, 3, 1, 20, 0, tzinfo=zone))
+        for uid, path in enumerate(files, start=1)
+    ]
+
+
+def test_results_come_back_in_order_across_chunks_and_processes() -> None:
+    pool = HelperPool[int, tuple[int, int]](2, tagged, "context", min_batch=4)
+    try:
+        results = pool.submit(list(range(101)), 1000)()
+        assert [value for value, _ in results] == [n + 1000 for n in range(101)]
+        workers = {pid for _, pid in results}
+        assert os.getpid() not in workers and workers <= set(pool.pids())
+        assert 1 <= len(pool.pids()) <= 2  # a helper may take both chunks before the other starts
+        assert pool.batches == Counter(helpers=1)
+    finally:
+        pool.close()
+    assert pool.pids() == []
+
+
+def test_a_small_batch_stays_in_this_process() -> None:
+    pool = HelperPool[int, tuple[int, int]](1, tagged, "context", min_batch=32)
+    try:
+        results = pool.submit([1, 2, 3], 0)()
+        assert [pid for _, pid in results] == [os.getpid()] * 3
+        assert pool.pids() == []  # no helper was started for it
+        assert pool.batches == Counter(here=1)
+    finally:
+        pool.close()
+
+
+def test_a_killed_helper_is_replaced_and_its_batch_done_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool = HelperPool[int, tuple[int, int]](1, tagged, "context", min_batch=1)
+    try:
+        assert pool.submit([1], 0)()[0][1] != os.getpid()
+        for pid in pool.pids():
+            os.kill(pid, signal.SIGKILL)
+        done_here = pool.submit(list(range(10)), 0)()  # the pool is broken: done here
+        assert [value for value, _ in done_here] == list(range(10))
+        assert "analysis helper processes failed" in caplog.text
+        again = pool.submit([5], 0)()  # a new pool for the next batch
+        assert again[0][0] == 5 and again[0][1] != os.getpid()
+        assert pool.batches == Counter(helpers=2, here=1)
+    finally:
+        pool.close()
+
+
+def test_a_work_function_that_raises_in_the_helper_raises_here_too() -> None:
+    # analyse_batch never raises (it returns Failed); a work function that does is run again
+    # here, where its error surfaces to the caller instead of being lost in a helper
+    pool = HelperPool[int, int](1, failing, "context", min_batch=1)
+    try:
+        with pytest.raises(ValueError, match="the work itself failed"):
+            pool.submit([1, 2])()
+    finally:
+        pool.close()
+
+
+def test_the_classifier_pickles_as_its_rules_and_classifies_the_same() -> None:
+    classifier = Classifier(load_rules().rules)
+    copy = pickle.loads(pickle.dumps(classifier))
+    assert copy.rules == classifier.rules
+    for raw in raws(40):
+        mine = analyse(raw.data, classifier, None, 0)
+        theirs = analyse(raw.data, copy, None, 0)
+        assert [v.classification for v in mine.verdicts] == [
+            v.classification for v in theirs.verdicts
+        ]
+
+
+def test_helpers_make_the_same_ledger_entries_as_this_process() -> None:
+    stages = Stages(Classifier(load_rules().rules), None)
+    batch = raws(60)
+    here = analyse_batch(stages, batch, FOLDERS, NOW)
+    pool = HelperPool[RawMessage, Analysed](2, analyse_batch, stages, min_batch=1)
+    try:
+        there = pool.submit(batch, FOLDERS, NOW)()
+    finally:
+        pool.close()
+    assert pool.batches == Counter(helpers=1)
+    assert there == here
+    assert all(isinstance(entry, LedgerEntry) for entry in there)
+    first = there[0]
+    assert isinstance(first, LedgerEntry) and first.received_at == datetime(
+        2026, 3, 1, 11, 0, tzinfo=UTC
+    )
+
+
+def test_a_message_whose_analysis_raises_comes_back_as_failed() -> None:
+    broken = Stages(None, None)  # type: ignore[arg-type]  # no classifier: classify raises
+    result = analyse_batch(broken, raws(1), FOLDERS, NOW)  # a bounce: it needs classifying
+    assert isinstance(result[0], Failed)
+    # AttributeError from the pure-Python classify, TypeError from the compiled one
+    # (reconciler/_native.py checks argument types)
+    assert result[0].error.startswith(("AttributeError", "TypeError"))
+    assert "Traceback" in result[0].trace

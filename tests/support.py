@@ -1,0 +1,48 @@
+"""What every test module shares: the repository's paths, the store fixtures' clock, waiting.
+
+Tests live in folders that mirror the packages (tests/store/ for reconciler/store/, ...), so
+paths are named here once instead of being worked out from each test file's place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+__all__ = ["CORPUS", "DOCS", "NOW", "ROOT", "SAMPLES", "TESTS", "host_port", "unavailable", "until"]
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+DOCS = ROOT / "docs"
+SAMPLES = TESTS / "samples"
+CORPUS = TESTS / "corpus" / "sisimai" / "emails"  # the Sisimai sample bounces
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # the `store` fixture migrates at this time
+
+
+def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `condition` (a short pause between checks) until true; fail after `seconds`.
+
+    For what another thread or process makes true: a deadline, not a timing guess."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def unavailable(reason: str) -> None:
+    """Skip with `reason`, or fail when running in CI (services are required there)."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"required service unavailable under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def host_port(env: str, default: str) -> tuple[str, int]:
+    """The service address of `env` ("host:port"), else `default`."""
+    host, _, port = os.environ.get(env, default).rpartition(":")
+    return host, int(port)
