@@ -200,6 +200,10 @@ class VerpSettings:
         "original:sender",
     )
     bouncehandler: BounceHandlerSettings | None = None
+    # the realms this deployment knows (`realms` and the lines of `realms_file`, lower case):
+    # a native token carries a short reference of a listed realm instead of its name
+    realms: tuple[str, ...] = ()
+    realms_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
