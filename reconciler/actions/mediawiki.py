@@ -118,6 +118,10 @@ class MediaWikiAction:
         self._settings = settings
         self.table = f"`{settings.table_prefix}user`"  # prefix checked at load: [A-Za-z0-9_]
 
+    @property
+    def settings(self) -> MediaWikiSettings:
+        return self._settings
+
     def db(self, url: str, what: str) -> Any:
         """A transaction on one of the configured databases (see `transaction`)."""
         s = self._settings

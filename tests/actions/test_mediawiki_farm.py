@@ -296,3 +296,28 @@ def test_a_realm_without_a_database_is_withheld_with_the_reason(
     )
     assert sqlite_store.actions_of(held.id) == []
     assert farm.local_row(farm.two, 7) == (b"lee@example.org", None)  # the served realm acted
+
+
+def test_owners_of_an_address_follow_the_current_address(farm: Farm) -> None:
+    """The import's attribution (issue 15): an address is the user's current address, the
+    global one for an attached account, the local one for an unattached account."""
+    from reconciler.actions.bounce_records import owners
+
+    farm.user(farm.one, 7, "Kim", "kim-old@example.org", OLD)  # stale local copy, attached
+    farm.user(farm.two, 3, "Kim", "kim@example.org", OLD)
+    farm.global_user("Kim", "kim@example.org", OLD, farm.one, farm.two)
+    farm.user(farm.one, 8, "Lee", "lee@example.org", OLD)  # unattached
+    farm.user(farm.two, 9, "Ann", "ann@example.org", OLD)  # attached, global address changed
+    farm.global_user("Ann", "ann-new@example.org", OLD, farm.two)
+    wikis = [(farm.one, farm.settings.url.replace("{realm}", farm.one)), *farm.settings.wikis]
+    wanted = ["kim@example.org", "kim-old@example.org", "lee@example.org", "ann@example.org",
+              "ann-new@example.org"]  # fmt: skip
+    found = owners(_action(farm.settings), wanted, wikis)
+    assert found == {
+        "kim@example.org": {(farm.one, 7), (farm.two, 3)},  # several users: not attributed
+        "lee@example.org": {(farm.one, 8)},
+        "ann-new@example.org": {(farm.two, 9)},
+    }
+    local_only = owners(_action(replace(farm.settings, centralauth_url=None)), wanted, wikis)
+    assert local_only["kim-old@example.org"] == {(farm.one, 7)}
+    assert local_only["ann@example.org"] == {(farm.two, 9)}
