@@ -6,6 +6,7 @@ the threshold windows going on from the imported rows."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import host_port, unavailable
+from support import ROOT, host_port, unavailable
 
 from reconciler.cli import main
 from reconciler.config import load_settings
@@ -127,6 +128,8 @@ def test_import_previews_counts_and_adds_nothing_on_rerun(
         "new": 12, "attributed": 10, "ambiguous": 1, "unknown": 1, "wikis": 2, "imported": 12,
     }  # fmt: skip
     assert counts["source"].endswith(f"/{shared.shared}")
+    section = (ROOT / "docs" / "cli.md").read_text().split("## `import bouncehandler`")[1]
+    assert set(re.findall(r"^\| `(\w+)` \|", section, re.M)) == set(counts)  # documented keys
     assert main(_import(farm, url, "--since", "30d", "--yes")) == 0  # a rerun adds nothing
     out = capsys.readouterr().out
     assert "imported before            12  left as they are" in out and "imported: 0" in out
