@@ -175,3 +175,17 @@ def test_verp_check_prints_the_realms_name(
     out = capsys.readouterr().out
     assert "result: valid\n" in out and "realm: zh_min_nanwikisource\n" in out
     assert f"realm_ref: {verp.realm_ref('zh_min_nanwikisource')}\n" in out
+
+
+def test_check_config_shows_a_farm_in_short(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "all.dblist").write_text("".join(f"wiki{n}\n" for n in range(900)))
+    path = _config(tmp_path, 'realms_file = "all.dblist"')
+    with path.open("a") as config:
+        config.write('[actions.mediawiki]\nurl = "mysql://rc@db1/{realm}"\n'
+                     '[actions.mediawiki.wikis]\nenwiki = "mysql://rc@db2/enwiki"\n')  # fmt: skip
+    assert main(["--config", str(path), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "actions.mediawiki.wikis.enwiki = mysql://rc@db2/enwiki\n" in out
+    assert "verp.realms = wiki0, wiki1, " in out and ", ... (900 in all)\n" in out
