@@ -52,21 +52,33 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
-def _in(values: Sequence[str]) -> str:
-    return ", ".join(["%s"] * len(values))
+def _placeholders(count: int) -> str:
+    """The IN list of `count` bound parameters: "%s, %s, ..." (the values are bound)."""
+    return ", ".join(["%s"] * count)
+
+
+_BY_EMAIL = "SELECT user_id, user_name, user_email FROM {t} WHERE user_email IN ({p})"
+_BY_NAME = "SELECT user_id, user_name, user_email FROM {t} WHERE user_name IN ({p})"
+_ATTACHED = "SELECT lu_wiki, lu_name FROM localuser WHERE lu_name IN ({p})"
+_GLOBAL_BY_EMAIL = (
+    "SELECT lu_wiki, lu_name, gu_email FROM globaluser JOIN localuser ON lu_name = gu_name "
+    "WHERE gu_email IN ({p})"
+)
 
 
 def _local(
-    action: MediaWikiAction, wikis: Sequence[tuple[str, str]], column: str, wanted: Sequence[str]
+    action: MediaWikiAction, wikis: Sequence[tuple[str, str]], by: str, wanted: Sequence[str]
 ) -> dict[tuple[str, str], tuple[int, str]]:
-    """(realm, user_name) → (user_id, user_email) of the local accounts whose `column`
-    (user_email or user_name) is one of `wanted`, in every wiki of `wikis`."""
+    """(realm, user_name) → (user_id, user_email) of the local accounts whose e-mail (`by` is
+    _BY_EMAIL) or name (_BY_NAME) is one of `wanted`, in every wiki of `wikis`."""
     found: dict[tuple[str, str], tuple[int, str]] = {}
-    query = f"SELECT user_id, user_name, user_email FROM {action.table} WHERE {column} IN "
+    table = action.table
     for realm, url in wikis:
         with action.db(url, f"searching the users of {realm}") as cur:
             for chunk in _chunks(wanted):
-                cur.execute(f"{query}({_in(chunk)})", [v.encode() for v in chunk])
+                cur.execute(
+                    by.format(t=table, p=_placeholders(len(chunk))), [v.encode() for v in chunk]
+                )
                 for user_id, name, email in cur.fetchall():
                     found[(realm, text(name) or "")] = (int(user_id), text(email) or "")
     return found
@@ -80,17 +92,14 @@ def _attached(
     one of `emails`."""
     attached: set[tuple[str, str]] = set()
     global_hits: dict[tuple[str, str], str] = {}
-    by_name = "SELECT lu_wiki, lu_name FROM localuser WHERE lu_name IN "
-    by_email = (
-        "SELECT lu_wiki, lu_name, gu_email FROM globaluser JOIN localuser ON lu_name = gu_name "
-        "WHERE gu_email IN "
-    )
     with action.db(central, "searching the global accounts") as cur:
         for chunk in _chunks(sorted(set(names))):
-            cur.execute(f"{by_name}({_in(chunk)})", [v.encode() for v in chunk])
+            cur.execute(_ATTACHED.format(p=_placeholders(len(chunk))), [v.encode() for v in chunk])
             attached |= {(text(w) or "", text(n) or "") for w, n in cur.fetchall()}
         for chunk in _chunks(emails):
-            cur.execute(f"{by_email}({_in(chunk)})", [v.encode() for v in chunk])
+            cur.execute(
+                _GLOBAL_BY_EMAIL.format(p=_placeholders(len(chunk))), [v.encode() for v in chunk]
+            )
             for wiki, name, email in cur.fetchall():
                 global_hits[(text(wiki) or "", text(name) or "")] = text(email) or ""
     keep = {key: email for key, email in global_hits.items() if key[0] in realms}
@@ -104,7 +113,7 @@ def owners(
     `wikis` ((realm, URL) pairs): the local `user_email` of an unattached account, the global
     `gu_email` of an attached one (when CentralAuth is configured), as `current_address`."""
     emails = sorted(set(addresses))
-    local = _local(action, wikis, "user_email", emails)
+    local = _local(action, wikis, _BY_EMAIL, emails)
     current = {key: email for key, (_uid, email) in local.items()}
     ids = {key: uid for key, (uid, _email) in local.items()}
     central = action.settings.centralauth_url
@@ -115,7 +124,7 @@ def owners(
             current.pop(key, None)  # its address is the global one
         missing = sorted({key[1] for key in global_hits if key not in ids})
         if missing:
-            named = _local(action, wikis, "user_name", missing)
+            named = _local(action, wikis, _BY_NAME, missing)
             ids.update({key: uid for key, (uid, _email) in named.items()})
         current.update({key: email for key, email in global_hits.items() if key in ids})
     found: dict[str, set[tuple[str, int]]] = defaultdict(set)

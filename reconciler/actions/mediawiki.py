@@ -116,11 +116,16 @@ class MediaWikiAction:
 
     def __init__(self, settings: MediaWikiSettings) -> None:
         self._settings = settings
-        self.table = f"`{settings.table_prefix}user`"  # prefix checked at load: [A-Za-z0-9_]
+        self._table = f"`{settings.table_prefix}user`"  # prefix checked at load: [A-Za-z0-9_]
 
     @property
     def settings(self) -> MediaWikiSettings:
         return self._settings
+
+    @property
+    def table(self) -> str:
+        """The quoted name of the `user` table (`table_prefix` + "user"; [A-Za-z0-9_] only)."""
+        return self._table
 
     def db(self, url: str, what: str) -> Any:
         """A transaction on one of the configured databases (see `transaction`)."""
@@ -147,7 +152,7 @@ class MediaWikiAction:
         if url is None:
             return None
         with self.db(url, f"reading user {user_id}") as cur:
-            cur.execute(_LOCAL.format(t=self.table), (user_id,))
+            cur.execute(_LOCAL.format(t=self._table), (user_id,))
             row = cur.fetchone()
         return (text(row[0]) or "", text(row[1]) or "", text(row[2])) if row else None
 
@@ -208,7 +213,7 @@ class MediaWikiAction:
     def _apply_local(self, realm: str, user_id: int, address: str) -> ActionOutcome:
         url = database_for(self._settings, realm) or ""
         with self.db(url, f"un-confirming user {user_id}") as cur:
-            cur.execute(_LOCAL.format(t=self.table) + " FOR UPDATE", (user_id,))
+            cur.execute(_LOCAL.format(t=self._table) + " FOR UPDATE", (user_id,))
             row = cur.fetchone()
             if row is None:
                 return ActionOutcome(self.name, ActionStatus.SKIPPED, "no such user")
@@ -216,7 +221,7 @@ class MediaWikiAction:
             skipped = self._unchanged(email, confirmed, address, "local")
             if skipped is not None:
                 return skipped
-            cur.execute(_UNCONFIRM.format(t=self.table), (user_id, email))
+            cur.execute(_UNCONFIRM.format(t=self._table), (user_id, email))
         undo = {"scope": "local", "user_id": user_id, "email": text(email),
                 "authenticated": text(confirmed)}  # fmt: skip
         detail = f"user_email_authenticated {text(confirmed)} -> NULL"
@@ -250,7 +255,7 @@ class MediaWikiAction:
                 raise ActionError(f"mediawiki: cannot restore: {self.unserved(record.realm)}")
             values = (data["authenticated"], data["user_id"], data["email"].encode())
             with self.db(url, f"restoring user {data['user_id']}") as cur:
-                changed = cur.execute(_RESTORE.format(t=self.table), values)
+                changed = cur.execute(_RESTORE.format(t=self._table), values)
             column = "user_email_authenticated"
         if not changed:
             detail = "not restored: the address changed or was confirmed again"
