@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "ACTION_NAMES",
+    "REALM_TEMPLATE",
     "ActionsSettings",
     "Auth",
     "BounceHandlerSettings",
@@ -200,6 +201,10 @@ class VerpSettings:
         "original:sender",
     )
     bouncehandler: BounceHandlerSettings | None = None
+    # the realms this deployment knows (`realms` and the lines of `realms_file`, lower case):
+    # a native token carries a short reference of a listed realm instead of its name
+    realms: tuple[str, ...] = ()
+    realms_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +228,7 @@ class LoggingSettings:
 
 
 ACTION_NAMES = ("suppress", "webhook", "command", "mediawiki")
+REALM_TEMPLATE = "{realm}"  # in `[actions.mediawiki] url`: the realm's database name
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,15 +256,22 @@ class CommandSettings:
 
 @dataclass(frozen=True, slots=True)
 class MediaWikiSettings:
-    """`[actions.mediawiki]`: un-confirm the address in a MediaWiki `user` table."""
+    """`[actions.mediawiki]`: un-confirm the address in a MediaWiki `user` table, or of the
+    global account (CentralAuth) that a user's local account is attached to.
 
-    url: str  # mysql://user@host:3306/wikidb (no password in the URL)
+    Which database serves a realm: its entry in `wikis`, else `url` (with ``{realm}`` in it: a
+    template for every realm; without: one wiki, for `realm` or every realm); else none.
+    """
+
+    url: str = ""  # mysql://user@host:3306/wikidb or .../{realm} (no password in the URL)
     password: str = field(repr=False, default="")  # from password_env / password_file, or none
     table_prefix: str = ""  # $wgDBprefix
-    realm: str | None = None  # act only on decisions of this VERP realm (None: every realm)
+    realm: str | None = None  # a `url` without {realm}: only this realm (None: every realm)
     timeout_seconds: float = 10.0
     password_env: str | None = None
     password_file: Path | None = None
+    wikis: tuple[tuple[str, str], ...] = ()  # (realm, URL) of `[actions.mediawiki.wikis]`
+    centralauth_url: str | None = None  # the CentralAuth database (globaluser, localuser)
 
 
 @dataclass(frozen=True, slots=True)

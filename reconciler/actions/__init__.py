@@ -12,7 +12,7 @@ demand because PyMySQL is optional.
 
 from __future__ import annotations
 
-from reconciler.actions.base import Action, AddressBook
+from reconciler.actions.base import Action, AddressBook, RealmGate
 from reconciler.actions.command import CommandAction
 from reconciler.actions.run import (
     PENDING_GRACE,
@@ -33,6 +33,7 @@ __all__ = [
     "Action",
     "AddressBook",
     "CommandAction",
+    "RealmGate",
     "SuppressAction",
     "WebhookAction",
     "apply_pending",

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from reconciler.records import ActionOutcome, ActionRecord, StoredDecision
 
-__all__ = ["Action", "AddressBook"]
+__all__ = ["Action", "AddressBook", "RealmGate"]
 
 
 class Action(Protocol):
@@ -39,3 +39,11 @@ class AddressBook(Protocol):
     then counts only the evidence about that address."""
 
     def current_address(self, realm: str, user_id: int) -> str | None: ...
+
+
+@runtime_checkable
+class RealmGate(Protocol):
+    """An action that can act in some realms only (the MediaWiki adapter of a farm): a decision
+    in a realm it cannot serve is withheld, with the reason `unserved` gives."""
+
+    def unserved(self, realm: str) -> str | None: ...

@@ -7,9 +7,10 @@ One dispatch convention: every command names its handler, ``"module:function"`` 
 package, and the handler takes the parsed arguments and returns the exit code.  The handlers
 are grouped by what they work on: `classify` (classify, explain, rules check), `verp`,
 `config` (check-config), `service` (poll, dry-run), `daemon` (run), `policy` (mode, suppressions,
-reinstate, undo) and `report` (report, user show, status, digest).  A handler's module, and
-with it the libraries the command needs (the parser and the rules, rich, peewee, imapclient,
-apscheduler), is imported only when that command runs: this module imports none of them.
+reinstate, undo), `report` (report, user show, status, digest) and `importing` (import).  A
+handler's module, and with it the libraries the command needs (the parser and the rules, rich,
+peewee, imapclient, apscheduler), is imported only when that command runs: this module imports
+none of them.
 """
 
 from __future__ import annotations
@@ -130,6 +131,20 @@ def _add_report_commands(sub: _Commands) -> None:
     p.add_argument("--force", action="store_true", help="send even if not due yet")
 
 
+def _add_import_commands(sub: _Commands) -> None:
+    p = sub.add_parser("import", help="import the evidence of another bounce handler")
+    import_sub = p.add_subparsers(dest="import_command", required=True, metavar="SOURCE")
+    bh = _command(import_sub, "bouncehandler", "importing:bouncehandler",
+                  help="MediaWiki BounceHandler's bounce_records, as soft bounces")  # fmt: skip
+    bh.add_argument("--url", required=True,
+                    help="its database: mysql://user@host:3306/wikishared (password: "
+                    "$RECONCILER_IMPORT_PASSWORD, else [actions.mediawiki]'s)")  # fmt: skip
+    bh.add_argument("--since", help="rows sent since: ISO time or 30m, 24h, 7d, 2w "
+                    "(default: the longest policy window)")  # fmt: skip
+    bh.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    bh.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+
+
 def _add_verp_commands(sub: _Commands) -> None:
     p = sub.add_parser("verp", help="make or check VERP return paths")
     verp_sub = p.add_subparsers(dest="verp_command", required=True, metavar="ACTION")
@@ -167,6 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     _command(sub, "check-config", "config:check_config",
              help="validate the configuration, print it (secrets masked)")  # fmt: skip
     _add_verp_commands(sub)
+    _add_import_commands(sub)
     return parser
 
 

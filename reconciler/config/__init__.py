@@ -147,8 +147,12 @@ def _describe(prefix: str, record: Any, lines: list[tuple[str, str]]) -> None:
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             for index, element in enumerate(value):
                 _describe(f"{key}[{index}]", element, lines)
+        elif isinstance(value, tuple) and value and isinstance(value[0], tuple):
+            lines.extend(
+                (f"{key}.{name}", _plain(url)) for name, url in value
+            )  # a key → value table
         elif item.name not in sources:  # shown with the secret they hold
-            shown = (", ".join(value) or "(none)") if isinstance(value, tuple) else _plain(value)
+            shown = _listed(value) if isinstance(value, tuple) else _plain(value)
             lines.append((key, shown))
 
 
@@ -162,6 +166,13 @@ def _describe_secret(record: object, name: str) -> str:
     if not getattr(record, name):
         return "(none)"
     return "(hidden; written in the configuration file)"
+
+
+def _listed(values: tuple[str, ...], most: int = 10) -> str:
+    """A list on one line; a long one (e.g. the realms of a farm) shortened, with its size."""
+    if len(values) <= most:
+        return ", ".join(values) or "(none)"
+    return f"{', '.join(values[:most])}, ... ({len(values)} in all)"
 
 
 def _plain(value: object) -> str:

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reconciler.config.read import Table
+from reconciler.config.read import SecretRef, Table
 from reconciler.settings import (
     ACTION_NAMES,
     ActionsSettings,
@@ -22,6 +22,8 @@ from reconciler.settings import (
     PolicySettings,
     WebhookSettings,
 )
+from reconciler.settings import REALM_TEMPLATE as TEMPLATE
+from reconciler.verp.realms import check_realm
 
 __all__ = ["build_actions", "build_policy"]
 
@@ -147,42 +149,72 @@ def _command(t: Table) -> CommandSettings:
     return settings
 
 
-def _mediawiki_url(t: Table) -> str:
-    url = t.string("url")
-    parts = urlsplit(url)
+def _mysql_url(t: Table, key: str, url: str, *, database: bool = True) -> str:
+    """A MySQL/MariaDB URL with a user (and a database unless `database` is False)."""
+    parts = urlsplit(url.replace(TEMPLATE, "realm"))
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
-        raise t.fail("url", "expected mysql://user@host:3306/wikidb")
+        raise t.fail(key, "expected mysql://user@host:3306/wikidb")
     try:
         parts.port  # noqa: B018 - the property parses the port and raises on nonsense
     except ValueError as err:
-        raise t.fail("url", "the port is not a number 0-65535") from err
-    if not parts.path.strip("/") or not parts.username:
-        raise t.fail("url", "expected mysql://user@host:3306/wikidb: user and database needed")
+        raise t.fail(key, "the port is not a number 0-65535") from err
+    if (database and not parts.path.strip("/")) or not parts.username:
+        raise t.fail(key, "expected mysql://user@host:3306/wikidb: user and database needed")
     if parts.password is not None:
-        raise t.fail("url", "no password in the URL: use password_env or password_file")
+        raise t.fail(key, "no password in the URL: use password_env or password_file")
+    if TEMPLATE in url and TEMPLATE not in parts.path.replace("realm", TEMPLATE):
+        raise t.fail(key, f"{TEMPLATE} may stand in the database name only")
     return url
 
 
+def _wikis(t: Table) -> tuple[tuple[str, str], ...]:
+    """`[actions.mediawiki.wikis]`: realm = URL of its database (several hosts are normal)."""
+    wikis: list[tuple[str, str]] = []
+    for name in t.names():
+        try:
+            realm = check_realm(name)
+        except ValueError as err:
+            raise t.fail(name, str(err)) from None
+        url = _mysql_url(t, name, t.string(name))
+        if TEMPLATE in url:
+            raise t.fail(name, f"a wiki's own URL has no {TEMPLATE}")
+        wikis.append((realm, url))
+    t.finish()
+    return tuple(wikis)
+
+
+def _mediawiki_password(t: Table) -> tuple[str, SecretRef | None]:
+    if not (t.has("password_env") or t.has("password_file") or t.has("password")):
+        return "", None
+    if t.has("password"):
+        raise t.fail("password", "not accepted inline; use password_env or password_file")
+    secret = t.secret("password", literal=False)
+    return t.text_secret("password", secret), secret
+
+
 def _mediawiki(t: Table) -> MediaWikiSettings:
-    url = _mediawiki_url(t)
-    password = ""
-    secret = None
-    if t.has("password_env") or t.has("password_file") or t.has("password"):
-        if t.has("password"):
-            raise t.fail("password", "not accepted inline; use password_env or password_file")
-        secret = t.secret("password", literal=False)
-        password = t.text_secret("password", secret)
+    url = _mysql_url(t, "url", t.string("url")) if t.has("url") else ""
+    wikis = _wikis(t.table("wikis")) if t.has("wikis") else ()
+    if not url and not wikis:
+        raise t.fail("url", "give url (one wiki, or a template with {realm}) or [wikis]")
+    realm = t.optional_string("realm")
+    if realm is not None and TEMPLATE in url:
+        raise t.fail("realm", f"a url with {TEMPLATE} serves every realm: leave realm out")
+    password, secret = _mediawiki_password(t)
     prefix = t.string("table_prefix", "_") if t.has("table_prefix") else ""
     if not _PREFIX.fullmatch(prefix):
         raise t.fail("table_prefix", "expected up to 32 of A-Z a-z 0-9 _")
+    central = t.optional_string("centralauth_url")
     settings = MediaWikiSettings(
         url=url,
         password=password,
         table_prefix=prefix,
-        realm=t.optional_string("realm"),
+        realm=realm,
         timeout_seconds=t.number("timeout_seconds", 10.0, 0.0, 300.0),
         password_env=secret.env if secret else None,
         password_file=secret.file if secret else None,
+        wikis=wikis,
+        centralauth_url=_mysql_url(t, "centralauth_url", central) if central else None,
     )
     t.finish()
     return settings

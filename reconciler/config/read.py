@@ -78,6 +78,10 @@ class Table:
     def has(self, key: str) -> bool:
         return key in self._data
 
+    def names(self) -> list[str]:
+        """The keys of this table, for a table whose keys are data (e.g. realm → URL)."""
+        return list(self._data)
+
     def _get(self, key: str, default: object) -> object:
         self._seen.add(key)
         if key in self._data:

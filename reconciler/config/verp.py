@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from pathlib import Path
 
 from reconciler import verp
 from reconciler.config.read import Table, field_default
@@ -23,6 +24,7 @@ def build_verp(t: Table) -> VerpSettings:
     """Validate `[verp]` and its `[[verp.keys]]` and `[verp.bouncehandler]` tables."""
     fmt = VerpFormat(t.string("format", "native", choices=tuple(VerpFormat)))
     prefix, separator = _prefix(t)
+    realms_file = t.optional_path("realms_file")
     settings = VerpSettings(
         domain=_domain(t, "domain"),
         keys=_keys(t, fmt),
@@ -33,6 +35,8 @@ def build_verp(t: Table) -> VerpSettings:
         future_skew_seconds=t.integer("future_skew_seconds", 300, 0, 86_400),
         search_headers=_search_headers(t),
         bouncehandler=_bouncehandler(t.table("bouncehandler")) if t.has("bouncehandler") else None,
+        realms=_realms(t, realms_file),
+        realms_file=realms_file,
     )
     if fmt is VerpFormat.BOUNCEHANDLER and settings.bouncehandler is None:
         raise t.fail("format", '"bouncehandler" needs a [verp.bouncehandler] table')
@@ -55,6 +59,30 @@ def _prefix(t: Table) -> tuple[str, str]:
             "characters, so that every token fits the 64-character local part",
         )
     return prefix, separator
+
+
+def _realms(t: Table, realms_file: Path | None) -> tuple[str, ...]:
+    """`realms` and the lines of `realms_file` (a MediaWiki *.dblist), lower case, each once;
+    two whose references collide are one error naming both."""
+    found: list[str] = []
+    for realm in t.strings("realms", ()):
+        try:
+            found.append(verp.check_realm(realm))
+        except ValueError as err:
+            raise t.fail("realms", str(err)) from None
+    if realms_file is not None:
+        try:
+            found += verp.parse_realm_list(realms_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError) as err:
+            raise t.fail("realms_file", f"cannot read {realms_file}: {err}") from err
+        except ValueError as err:
+            raise t.fail("realms_file", f"{realms_file}, {err}") from None
+    realms = tuple(dict.fromkeys(found))
+    try:
+        verp.realm_index(realms)
+    except verp.RealmCollision as err:
+        raise t.fail("realms", str(err)) from None
+    return realms
 
 
 def _keys(t: Table, fmt: VerpFormat) -> tuple[VerpKey, ...]:

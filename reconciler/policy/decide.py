@@ -20,7 +20,9 @@ decides (STYLE 2.6):
   younger than `complaint_window_days`).  Evidence older than its window expires, and a gap of
   `quiet_days` without a counted bounce (up to `now`) resets the count.
 * The mode decides what becomes of an action: applied (ENFORCE), would (LOG_ONLY) or withheld
-  (PAUSED, set by the breaker).  `describe` explains a decision in one log line.
+  (PAUSED, set by the breaker).  A history that says why nothing may be done for the user
+  (`UserHistory.withhold`, e.g. the realm has no wiki database) makes an acting decision
+  withheld in every mode, with that reason.  `describe` explains a decision in one log line.
 """
 
 from __future__ import annotations
@@ -258,6 +260,7 @@ def decide(
     address = history.current_address
     if address is None and chosen.address != _USER and chosen.evidence:
         address = known_address(chosen.evidence[-1].address)  # bound: proven by the token
+    held = history.withhold if kind is not DecisionKind.NONE and history.withhold else ""
     return Decision(
         kind=kind,
         realm=history.realm,
@@ -265,7 +268,7 @@ def decide(
         address=address,
         at=now,
         mode=mode,
-        disposition=disposition(kind, mode),
+        disposition=Disposition.WITHHELD if held else disposition(kind, mode),
         trigger=chosen.trigger,
         rule=rule_label(chosen.trigger, settings),
         hard_days=chosen.hard_days,
@@ -274,6 +277,7 @@ def decide(
         message_ids=tuple(e.message_id for e in chosen.evidence if e.message_id),
         reasons=tuple(sorted({e.reason for e in chosen.evidence})),
         ignored=tuple((cause, ignored[cause]) for cause in Ignored if ignored[cause]),
+        withheld=held,
     )
 
 
@@ -302,5 +306,5 @@ def describe(decision: Decision, *, show_address: bool = False) -> str:
         f"events={','.join(map(str, decision.event_ids)) or '-'}",
         f"message_ids={','.join(_clean(m) for m in decision.message_ids) or '-'}",
         f"ignored={ignored or '-'}",
-    )
+    ) + ((f"withheld={_clean(decision.withheld)}",) if decision.withheld else ())
     return " ".join(parts)

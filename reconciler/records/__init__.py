@@ -25,6 +25,7 @@ from reconciler.records.actions import (
 from reconciler.records.ledger import (
     BatchResult,
     BounceEvent,
+    BounceRecord,
     Checkpoint,
     LeaseScope,
     LeaseTerms,
@@ -98,6 +99,7 @@ __all__ = [
     "AuditEntry",
     "BatchResult",
     "BounceEvent",
+    "BounceRecord",
     "BreakerCause",
     "BreakerSettings",
     "BreakerTrip",

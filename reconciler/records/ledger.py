@@ -13,6 +13,7 @@ from reconciler.records.mail import Fault, MessageKind, Reason, Severity, Stage,
 __all__ = [
     "BatchResult",
     "BounceEvent",
+    "BounceRecord",
     "Checkpoint",
     "LeaseScope",
     "LeaseTerms",
@@ -139,3 +140,13 @@ class LeaseTerms:
 
     worker: str
     ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class BounceRecord:
+    """One row of MediaWiki BounceHandler's `bounce_records` table (the import, issue 15)."""
+
+    id: int  # br_id
+    address: str  # br_user_email: the user's address at the time
+    at: datetime  # br_timestamp: when the bounced mail was sent (UTC)
+    subject: str  # br_reason: only the bounce's Subject

@@ -266,6 +266,9 @@ class VerpFailure(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     EXPIRED = "expired"
     FROM_THE_FUTURE = "from_the_future"
+    # a realm reference that is not (or no longer) one of the listed realms: the name, which
+    # the MAC covers, is unknown, so the token cannot be checked
+    UNKNOWN_REALM = "unknown_realm"
     # the token verified, but the result is about another address than the one it binds:
     # recorded (with the token's user, for the record), never counted (docs/verp.md)
     ADDRESS_MISMATCH = "address-mismatch"
@@ -287,6 +290,7 @@ class VerpMatch:
     failure: VerpFailure | None = None
     tried: tuple[tuple[str, str], ...] = ()  # (address, failure) of candidates that failed
     recipient_digest: str | None = None  # the recipient the token binds (native; see verp.binds)
+    realm_ref: str | None = None  # how a listed realm was carried (native; `realm` is its name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ class Disposition(StrEnum):
 
     APPLIED = "applied"  # ENFORCE: the action is to be applied
     WOULD = "would"  # LOG_ONLY: the action would be applied
-    WITHHELD = "withheld"  # PAUSED: the breaker withholds the action
+    WITHHELD = "withheld"  # PAUSED (the breaker), or `Decision.withheld` says why
     NONE = "none"  # the decision has no action
 
 
@@ -116,6 +116,9 @@ class UserHistory:
     user_id: int
     events: tuple[EvidenceEvent, ...]
     current_address: str | None = None  # the user's address now, when an adapter can tell
+    # why no action may be carried out for this user whatever the mode (e.g. the realm has no
+    # wiki database): a decision that acts is then WITHHELD with this reason; None: none
+    withhold: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,7 @@ class Decision:
     message_ids: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
     ignored: tuple[tuple[Ignored, int], ...] = ()  # events not counted, by cause
+    withheld: str = ""  # why the action is withheld other than by the mode ("" : not so)
 
 
 @dataclass(frozen=True, slots=True)

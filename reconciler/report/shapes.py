@@ -201,6 +201,7 @@ def _decision(stored: StoredDecision) -> Json:
         "event_ids": list(d.event_ids),
         "mode": d.mode.value,
         "disposition": d.disposition.value,
+        "withheld": d.withheld or None,
         "recorded_at": _time(stored.recorded_at),
         "applied_at": _time(stored.applied_at),
         "undone_at": _time(stored.undone_at),

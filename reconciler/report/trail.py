@@ -42,7 +42,7 @@ def _decision_row(stored: StoredDecision) -> Row:
     detail = (
         f"{d.kind.value} {d.address or '-'} rule={d.rule or '-'} "
         f"days h/s={d.hard_days}/{d.soft_days} {d.disposition.value} "
-        f"evidence={list(d.event_ids)}"
+        f"evidence={list(d.event_ids)}" + (f" ({d.withheld})" if d.withheld else "")
     )
     return stored.recorded_at, f"decision {stored.id}", d.mode.value, detail
 

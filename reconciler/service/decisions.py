@@ -57,6 +57,8 @@ class DecideContext:
     webhook: WebhookSettings | None = None
     show_address: bool = False
     current_address: Callable[[str, int], str | None] | None = None  # e.g. MediaWiki's
+    # why no action may be carried out in a realm (e.g. MediaWiki's: no database serves it)
+    unserved: Callable[[str], str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -125,15 +127,15 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
 
 
 def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:
-    """The user's current address, when an adapter can tell (else policy counts all)."""
+    """The user's current address, when an adapter can tell (else policy counts all), and why
+    nothing may be done in the user's realm (a decision that acts is then withheld)."""
+    withhold = dctx.unserved(history.realm) if dctx.unserved is not None else None
+    if withhold is not None:  # no database to ask: the address is not guessed either
+        return replace(history, withhold=withhold)
     if dctx.current_address is None:
         return history
-    return UserHistory(
-        realm=history.realm,
-        user_id=history.user_id,
-        events=history.events,
-        current_address=dctx.current_address(history.realm, history.user_id),
-    )
+    current = dctx.current_address(history.realm, history.user_id)
+    return replace(history, current_address=current)
 
 
 def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now: datetime) -> bool:

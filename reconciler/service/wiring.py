@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from reconciler.actions import Action, AddressBook, build_actions
+from reconciler.actions import Action, AddressBook, RealmGate, build_actions
 from reconciler.analysis import Analysed, Stages, analyse_batch
 from reconciler.classify.match import Classifier
 from reconciler.classify.rules import load_rules
@@ -54,6 +54,14 @@ def _current_address(actions: tuple[Action, ...]) -> Callable[[str, int], str | 
     return None
 
 
+def _unserved(actions: tuple[Action, ...]) -> Callable[[str], str | None] | None:
+    """The MediaWiki adapter, when enabled, tells in which realms it cannot act."""
+    for action in actions:
+        if isinstance(action, RealmGate):
+            return action.unserved
+    return None
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -81,6 +89,7 @@ def open_service(
             webhook=settings.actions.webhook if "webhook" in settings.actions.enabled else None,
             show_address=settings.logging.log_addresses,
             current_address=_current_address(actions),
+            unserved=_unserved(actions),
         )
         run_id = new_run_id(now)
         ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)

@@ -37,6 +37,7 @@ __all__ = [
 database = pw.DatabaseProxy()
 
 ADDRESS_LENGTH = 320  # RFC 3696 erratum: 64 + 1 + 255
+WITHHELD_LENGTH = 200  # a one-line reason
 
 
 class _Base(pw.Model):
@@ -203,6 +204,7 @@ class DecisionRow(_Base):
     recorded_at = pw.DateTimeField()
     applied_at = pw.DateTimeField(null=True, index=True)
     undone_at = pw.DateTimeField(null=True)
+    withheld = pw.CharField(max_length=WITHHELD_LENGTH, null=True)  # why, other than the mode
 
     class Meta:
         indexes = (

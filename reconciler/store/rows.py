@@ -41,6 +41,7 @@ from reconciler.records import (
 from reconciler.store.connection import from_db, to_db
 from reconciler.store.models import (
     ADDRESS_LENGTH,
+    WITHHELD_LENGTH,
     ActionLog,
     AuditRow,
     DecisionRow,
@@ -241,6 +242,7 @@ def decision_row(decision: Decision, run_id: str, now: datetime) -> dict[str, An
         "reasons": json.dumps([r.value for r in decision.reasons]),
         "ignored": json.dumps([[c.value, n] for c, n in decision.ignored]),
         "recorded_at": now,
+        "withheld": decision.withheld[:WITHHELD_LENGTH] or None,
     }
 
 
@@ -261,6 +263,7 @@ def _decision(row: DecisionRow) -> Decision:
         message_ids=tuple(str(m) for m in json.loads(row.message_ids)),
         reasons=tuple(Reason(r) for r in json.loads(row.reasons)),
         ignored=tuple((Ignored(c), int(n)) for c, n in json.loads(row.ignored)),
+        withheld=row.withheld or "",
     )
 
 

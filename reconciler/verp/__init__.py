@@ -2,9 +2,11 @@
 
 Pure: no clock, environment or I/O; `now` is unix seconds passed in by the caller.  Two formats:
 
-* native (docs/verp.md): ``{prefix}{sep}{key}{uid}.{time}{mac}[{to}][{ref}][.{realm}]@{domain}``,
-  lower-case letters, digits, ``-`` and ``.`` only, HMAC-SHA256 truncated to 80 bits; `to` is
-  a keyed digest of the recipient the mail was sent to (the token *binds* it; see `binds`);
+* native (docs/verp.md):
+  ``{prefix}{sep}{key}{uid}.{time}{mac}[{to}][{ref}][.{realm}|-{realm ref}]@{domain}``,
+  lower-case letters, digits, ``_``, ``-`` and ``.`` only, HMAC-SHA256 truncated to 80 bits;
+  `to` is a keyed digest of the recipient the mail was sent to (the token *binds* it; see
+  `binds`); a listed realm is carried as its reference (`reconciler.verp.realms`);
 * MediaWiki BounceHandler's ``{prefix}-{wiki}-{uid}-{time}-{mac}@{domain}`` (see
   `reconciler.verp.bouncehandler`), accepted when ``[verp.bouncehandler]`` is configured.
 
@@ -26,6 +28,16 @@ from reconciler.records import ParsedMessage, VerpFailure, VerpMatch, known_addr
 from reconciler.settings import VerpFormat, VerpKey, VerpSettings
 from reconciler.verp import bouncehandler
 from reconciler.verp.addresses import getaddresses
+from reconciler.verp.realms import (
+    REALM_MAX,
+    REALM_PATTERN,
+    REF_CHARS,
+    RealmCollision,
+    check_realm,
+    parse_realm_list,
+    realm_index,
+    realm_ref,
+)
 
 __all__ = [
     "EPOCH",
@@ -38,12 +50,17 @@ __all__ = [
     "REALM_MAX",
     "SEARCHABLE_HEADERS",
     "SEPARATORS",
+    "RealmCollision",
     "binds",
     "check_address",
+    "check_realm",
     "describe_match",
     "find_token",
     "make_address",
     "max_realm_length",
+    "parse_realm_list",
+    "realm_index",
+    "realm_ref",
     "send_ref",
 ]
 
@@ -51,7 +68,6 @@ EPOCH: Final = 1_577_836_800  # 2020-01-01T00:00:00Z; native times count seconds
 LOCAL_PART_MAX: Final = 64  # RFC 5321 4.5.3.1.1
 MAX_USER_ID: Final = bouncehandler.MAX_USER_ID  # 2**63 - 1: a signed BIGINT in every store
 MIN_KEY_BYTES: Final = 16
-REALM_MAX: Final = 32
 SEPARATORS: Final = ("+", "-", ".")
 KEY_ID_PATTERN: Final = re.compile(r"[a-z0-9]")
 # a-z 0-9 "-" ".", starting and ending with a letter or digit, no ".." (a valid dot-atom)
@@ -77,10 +93,10 @@ _TO_CHARS: Final = 6  # 30 bits of a keyed digest of the recipient; never 4 (see
 _FIXED: Final = 1 + 1 + _TIME_WIDTH + _MAC_CHARS + _TO_CHARS + _REF_CHARS  # key "." time ...
 _UID_MAX_CHARS: Final = 13  # len(base36(2**63 - 1))
 MAX_PREFIX_LENGTH: Final = LOCAL_PART_MAX - _FIXED - _UID_MAX_CHARS  # a realm-less token fits
-_REALM: Final = PREFIX_PATTERN
 _TOKEN: Final = re.compile(
     r"(?P<key>[a-z0-9])(?P<uid>0|[1-9a-z][0-9a-z]{0,12})\.(?P<time>[0-9a-z]{6})"
-    r"(?P<signed>[a-z2-7]{16,26})(?:\.(?P<realm>[a-z0-9.-]{1,32}))?"
+    r"(?P<signed>[a-z2-7]{16,26})"
+    rf"(?:\.(?P<realm>[a-z0-9_.-]{{1,32}})|-(?P<realm_ref>[a-z2-7]{{{REF_CHARS}}}))?"
 )
 # The base32 run after the time is the MAC, then the recipient digest and the send reference
 # when present: its length tells which (16, 16+4, 16+6 or 16+6+4; a 4-character digest would
@@ -156,16 +172,15 @@ def _signing_key(settings: VerpSettings) -> VerpKey:
     return key
 
 
-def _checked_realm(realm: str | None) -> str:
+def _realm_field(settings: VerpSettings, realm: str | None) -> tuple[str, str]:
+    """(the realm's name, how the token carries it): ``-{ref}`` for a listed realm, else
+    ``.{name}``; ("", "") for none."""
     if realm is None:
-        return ""
-    folded = realm.lower()
-    if len(folded) > REALM_MAX or not _REALM.fullmatch(folded):
-        raise ValueError(
-            f"realm {realm!r}: expected 1-{REALM_MAX} of a-z 0-9 '-' '.', "
-            "starting and ending with a letter or digit, without '..'"
-        )
-    return folded
+        return "", ""
+    folded = check_realm(realm)
+    if settings.realms and realm_index(settings.realms).get(realm_ref(folded)) == folded:
+        return folded, f"-{realm_ref(folded)}"
+    return folded, f".{folded}"
 
 
 def make_address(
@@ -191,19 +206,18 @@ def make_address(
         return bouncehandler.make(settings, user_id=user_id, realm=realm, now=now)
     if not EPOCH <= now < EPOCH + 36**_TIME_WIDTH:
         raise ValueError(f"now {now}: native tokens encode times from 2020-01-01 to 2088-12-23")
-    key, folded = _signing_key(settings), _checked_realm(realm)
+    key, (folded, carried) = _signing_key(settings), _realm_field(settings, realm)
     ref = send_ref(message_id) if message_id else ""
     to = _recipient_digest(key, recipient) if recipient is not None else ""
     mac = _native_mac(key, folded, user_id, now, ref, to=to)
     time36 = bouncehandler.base36(now - EPOCH).rjust(_TIME_WIDTH, "0")
-    token = f"{key.id}{bouncehandler.base36(user_id)}.{time36}{mac}{to}{ref}" + (
-        f".{folded}" if folded else ""
-    )
+    token = f"{key.id}{bouncehandler.base36(user_id)}.{time36}{mac}{to}{ref}{carried}"
     local = f"{settings.prefix}{settings.separator}{token}"
     if len(local) > LOCAL_PART_MAX:
         raise ValueError(
             f"the local part would have {len(local)} characters (limit {LOCAL_PART_MAX}): "
-            f"use a realm of at most {max_realm_length(settings)} characters or a shorter prefix"
+            f"list the realm in [verp] realms, or use one of at most "
+            f"{max_realm_length(settings)} characters or a shorter prefix"
         )
     return f"{local}@{settings.domain}"
 
@@ -218,8 +232,12 @@ def _check_native(settings: VerpSettings, address: str, local: str, now: int) ->
     token = local.lower()[len(settings.prefix) + len(settings.separator) :]
     parsed = _TOKEN.fullmatch(token)
     realm = parsed["realm"] if parsed and parsed["realm"] else ""
-    if parsed is None or (realm and not _REALM.fullmatch(realm)):
+    if parsed is None or (realm and not REALM_PATTERN.fullmatch(realm)):
         return _fail(address, VerpFailure.MALFORMED)
+    if parsed["realm_ref"]:  # a listed realm: resolved to its name, which the MAC covers
+        realm = realm_index(settings.realms).get(parsed["realm_ref"], "")
+        if not realm:
+            return _fail(address, VerpFailure.UNKNOWN_REALM)
     layout = _SIGNED.get(len(parsed["signed"]))
     user_id = int(parsed["uid"], 36)
     if layout is None or user_id > MAX_USER_ID:
@@ -244,6 +262,7 @@ def _check_native(settings: VerpSettings, address: str, local: str, now: int) ->
         format=VerpFormat.NATIVE,
         address=address,
         recipient_digest=to or None,
+        realm_ref=parsed["realm_ref"],
     )
     return _check_age(match, now - issued, settings.accept_days * 86_400, settings)
 
@@ -379,7 +398,8 @@ def describe_match(match: VerpMatch) -> list[tuple[str, str]]:
     """(field, value) lines for `reconciler verp check`: the verdict first, then what is known."""
     verdict = "valid" if match.valid else f"invalid: {match.failure}"
     lines = [("result", verdict)]
-    for name in ("format", "key_id", "user_id", "realm", "issued", "send_ref", "found_in"):
+    fields = ("format", "key_id", "user_id", "realm", "realm_ref", "issued", "send_ref", "found_in")
+    for name in fields:
         value = getattr(match, name)
         if value is not None:
             lines.append((name, str(value)))

@@ -59,7 +59,7 @@ _RECORDS = (
     CommandSettings,
     MediaWikiSettings,
 )
-_NOT_KEYS = {"hard", "soft", "incident", "breaker", "webhook", "command", "mediawiki"}
+_NOT_KEYS = {"hard", "soft", "incident", "breaker", "webhook", "command", "mediawiki", "wikis"}
 _NOT_KEYS |= {"secret", "password"}  # read from <stem>_env / <stem>_file
 
 
@@ -72,7 +72,7 @@ def test_example_documents_every_key(record: type) -> None:
             assert re.search(rf"^[ #]*{key}", text, re.M), f"{record.__name__}.{item.name}"
     for table in ("[policy]", "[policy.hard]", "[policy.soft]", "[policy.incident]",
                   "[policy.breaker]", "[actions]", "[actions.webhook]", "[actions.command]",
-                  "[actions.mediawiki]"):  # fmt: skip
+                  "[actions.mediawiki]", "[actions.mediawiki.wikis]"):  # fmt: skip
         assert table in text
 
 
@@ -157,6 +157,18 @@ BAD = [
      "actions.mediawiki.table_prefix"),
     ('[actions.mediawiki]\nurl = "mysql://u@h/db"\npassword = "pw"\n',
      "actions.mediawiki.password"),
+    ('[actions.mediawiki]\ntimeout_seconds = 5\n', "actions.mediawiki.url"),
+    ('[actions.mediawiki]\nurl = "mysql://u@{realm}/db"\n', "actions.mediawiki.url"),
+    ('[actions.mediawiki]\nurl = "mysql://u@h/{realm}"\nrealm = "enwiki"\n',
+     "actions.mediawiki.realm"),
+    ('[actions.mediawiki.wikis]\n"en wiki" = "mysql://u@h/enwiki"\n',
+     "actions.mediawiki.wikis.en wiki"),
+    ('[actions.mediawiki.wikis]\nenwiki = "mysql://u@h/{realm}"\n',
+     "actions.mediawiki.wikis.enwiki"),
+    ('[actions.mediawiki.wikis]\nenwiki = "mysql://u:pw@h/enwiki"\n',
+     "actions.mediawiki.wikis.enwiki"),
+    ('[actions.mediawiki]\nurl = "mysql://u@h/db"\ncentralauth_url = "http://h/ca"\n',
+     "actions.mediawiki.centralauth_url"),
 ]  # fmt: skip
 
 
@@ -167,3 +179,36 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     message = str(caught.value)
     assert f": {key}:" in message and "\n" not in message
     assert "inline-secret" not in message
+
+
+def test_a_farm_of_wikis_with_centralauth(tmp_path: Path) -> None:
+    """Issue 15: a URL template, explicit wikis on several hosts, the CentralAuth database."""
+    from reconciler.actions.farm import database_for, searchable, unserved
+
+    settings = load(tmp_path, (
+        '[actions.mediawiki]\nurl = "mysql://rc@db1:3306/{realm}"\n'
+        'centralauth_url = "mysql://rc@db9/centralauth"\n'
+        '[actions.mediawiki.wikis]\nZh_Min_NanWikiSource = "mysql://rc@db2/zh_min_nanwikisource"\n'
+    )).actions.mediawiki  # fmt: skip
+    assert settings is not None
+    assert settings.wikis == (("zh_min_nanwikisource", "mysql://rc@db2/zh_min_nanwikisource"),)
+    assert settings.centralauth_url == "mysql://rc@db9/centralauth"
+    assert database_for(settings, "enwiki") == "mysql://rc@db1:3306/enwiki"
+    assert database_for(settings, "zh_min_nanwikisource") == "mysql://rc@db2/zh_min_nanwikisource"
+    assert database_for(settings, "") is None and unserved(settings, "") is not None
+    assert searchable(settings, ("dewiki",)) == [
+        ("dewiki", "mysql://rc@db1:3306/dewiki"),
+        ("zh_min_nanwikisource", "mysql://rc@db2/zh_min_nanwikisource"),
+    ]
+    explicit = dataclasses.replace(settings, url="")  # the wikis table alone: nothing guessed
+    assert database_for(explicit, "enwiki") is None
+    assert unserved(explicit, "enwiki") == (
+        "realm enwiki has no database in [actions.mediawiki] (add it to wikis)"
+    )
+    one = dataclasses.replace(explicit, url="mysql://rc@db1/wikidb", realm="enwiki")
+    assert (database_for(one, "enwiki"), database_for(one, "dewiki")) == (
+        "mysql://rc@db1/wikidb",
+        None,
+    )
+    every = dataclasses.replace(one, wikis=(), realm=None)  # one wiki for every realm, as before
+    assert database_for(every, "dewiki") == database_for(every, "") == "mysql://rc@db1/wikidb"

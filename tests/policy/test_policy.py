@@ -795,3 +795,16 @@ def test_the_breaker_decides_the_same_on_the_events_or_on_their_tally() -> None:
         tally = policy.tally_events(events, since, NOW)
         on_events = check_breaker(actions, events, BREAKER, NOW, mode=Mode.ENFORCE)
         assert check_breaker(actions, tally, BREAKER, NOW, mode=Mode.ENFORCE) == on_events
+
+
+@pytest.mark.parametrize("mode", [Mode.ENFORCE, Mode.LOG_ONLY])
+def test_a_realm_that_cannot_be_served_withholds_in_every_mode(mode: Mode) -> None:
+    """Issue 15: no wiki database serves the realm: the decision is withheld, with the reason."""
+    why = "realm shop has no database in [actions.mediawiki] (add it to wikis)"
+    held = dataclasses.replace(history(ev(13), ev(6), ev(0)), withhold=why)
+    decision = decide(held, SETTINGS, NOW, mode=mode)
+    assert decision.kind is DecisionKind.SUPPRESS
+    assert (decision.disposition, decision.withheld) == (Disposition.WITHHELD, why)
+    assert f"withheld={why.replace(' ', '?')}" in policy.describe(decision)
+    quiet = decide(dataclasses.replace(history(ev(0)), withhold=why), SETTINGS, NOW, mode=mode)
+    assert (quiet.disposition, quiet.withheld) == (Disposition.NONE, "")

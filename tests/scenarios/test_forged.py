@@ -348,7 +348,12 @@ _EXECUTE = re.compile(
 _FORMAT = re.compile(r"\b(execute_sql|execute|raw|SQL)\([^)]*\.format\(")
 # Identifiers cannot be bound parameters: the MediaWiki adapter formats in its table name, built
 # from `table_prefix`, which the config loader restricts to [A-Za-z0-9_]{0,32}; values are bound.
-_IDENTIFIER_ONLY = ("t=self._table)",)
+# The import's IN lists format in only their "%s, %s, ..." placeholders (issue 15).
+_IDENTIFIER_ONLY = (
+    "t=self._table)",
+    "t=table, p=_placeholders(len(chunk)))",
+    "p=_placeholders(len(chunk)))",
+)
 
 
 def test_no_string_formatted_sql_in_the_product() -> None:

@@ -484,3 +484,18 @@ def test_unmatched_events_are_the_unverified_ones_recorded_in_the_window_oldest_
     assert recipients(0) == []
     expected = [e for e in store.recorded_events(NOW - HOUR, NOW) if not e.verp_valid]
     assert store.unmatched_events(NOW - HOUR, NOW, 10) == expected
+
+
+def test_migration_10_keeps_why_a_decision_is_withheld(store: Store) -> None:
+    """Issue 15: a decision withheld because its realm has no wiki database says so; decisions
+    recorded before migration 10 read as withheld by the mode only."""
+    why = "realm dewiki has no database in [actions.mediawiki]"
+    held = replace(applied(7), disposition=Disposition.WITHHELD, withheld=why)
+    stored = store.record_decision(held, "run-1", NOW)
+    assert store.get_decision(stored.id).decision.withheld == why  # type: ignore[union-attr]
+    plain = store.record_decision(applied(8), "run-1", NOW)
+    assert store.get_decision(plain.id).decision.withheld == ""  # type: ignore[union-attr]
+    database.execute_sql("UPDATE decision SET withheld = NULL")
+    migrations.v10.apply(database.obj)  # the column exists: nothing to do
+    assert store.get_decision(stored.id).decision.withheld == ""  # type: ignore[union-attr]
+    assert 10 in store.schema_versions()
