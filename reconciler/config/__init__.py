@@ -161,8 +161,8 @@ def summarise_settings(settings: Settings) -> list[str]:
     lines.append(f"rules: {rules.dir}, then {shipped}" if rules.dir else f"rules: {shipped}")
     lines.append(f"verp: {_verp_summary(settings)}")
     hard, soft = settings.policy.hard, settings.policy.soft
-    lines.append(f"policy: hard bounces on {hard.days} days in {hard.window_days}, soft on "
-                 f"{soft.days} days in {soft.window_days} act")  # fmt: skip
+    lines.append(f"policy: act on hard bounces on {hard.days} days within {hard.window_days}, "
+                 f"soft on {soft.days} days within {soft.window_days}")  # fmt: skip
     enabled = ", ".join(settings.actions.enabled) or "none"
     lines.append(f"actions: {enabled} (carried out in enforce mode only: `reconciler mode`)")
     extras = [f"every {settings.daemon.interval_seconds} s",
