@@ -299,7 +299,7 @@ def describe(decision: Decision, *, show_address: bool = False) -> str:
         f"hard_days={decision.hard_days}",
         f"soft_days={decision.soft_days}",
         f"reasons={','.join(decision.reasons) or '-'}",
-        f"events={','.join(map(str, decision.event_ids)) or '-'}",
+        f"event_ids=[{','.join(map(str, decision.event_ids))}]",
         f"message_ids={','.join(_clean(m) for m in decision.message_ids) or '-'}",
         f"ignored={ignored or '-'}",
     )
