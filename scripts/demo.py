@@ -31,8 +31,14 @@ from reconciler.parse import parse  # noqa: E402
 from reconciler.verp import make_address  # noqa: E402
 from tests.dovecot import Account, Dovecot  # noqa: E402 - the harness the test suite uses
 
-STATE = ROOT / "demo-state"
-PID_FILE = STATE / "dovecot" / "run" / "master.pid"
+_STATE = [ROOT / "demo-state"]  # --state DIR: elsewhere (the test suite runs the demo there)
+
+
+def state() -> Path:
+    """Where everything of the demo lives."""
+    return _STATE[0]
+
+
 CORPUS = ROOT / "tests" / "corpus" / "sisimai" / "emails"
 KEY_ID = "a"  # the key id of config.example.toml: its quick start verifies these tokens too
 KEY = "demo-key-" + "0123456789abcdef"
@@ -72,7 +78,7 @@ def _message(name: str, realm: str | None, user: int | None, forged: bool, now: 
 
 
 def _secret(name: str, value: str) -> Path:
-    path = STATE / name
+    path = state() / name
     path.write_text(value)
     path.chmod(0o600)
     return path
@@ -81,7 +87,7 @@ def _secret(name: str, value: str) -> Path:
 def _config(dovecot: Dovecot, account: Account) -> Path:
     password = _secret("imap-password", account.password)
     key = _secret("verp-key", KEY)
-    path = STATE / "reconciler.toml"
+    path = state() / "reconciler.toml"
     path.write_text(
         f"""# written by scripts/demo: relative paths start in this directory
 [[mailbox]]
@@ -107,9 +113,13 @@ secret_file = "{key.name}"
 
 
 def _run(config: Path, *args: str) -> int:
-    print(f"\n$ reconciler --config {config.relative_to(ROOT)} {' '.join(args)}", flush=True)
+    print(f"\n$ reconciler --config {_shown(config)} {' '.join(args)}", flush=True)
     command = [sys.executable, "-m", "reconciler", "--config", str(config), *args]
     return subprocess.run(command, check=False, cwd=ROOT).returncode
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def _has_command(name: str) -> bool:
@@ -142,7 +152,7 @@ def _keep(dovecot: Dovecot, now: int) -> None:
     password = _secret("quickstart-imap-password", yours.password)
     print(f"\ndovecot keeps running on 127.0.0.1:{dovecot.imap_port} (pid {_pid()}); "
           "stop it with: scripts/demo --stop")  # fmt: skip
-    print(f"the demo's configuration: {STATE / 'reconciler.toml'}")
+    print(f"the demo's configuration: {state() / 'reconciler.toml'}")
     print(
         "\nTo try the quick start of README.md against it, in a directory of your own:\n"
         f'    export PATH="{ROOT / ".venv" / "bin"}:$PATH"\n'
@@ -151,7 +161,7 @@ def _keep(dovecot: Dovecot, now: int) -> None:
         f'    #   host = "127.0.0.1"\n    #   port = {dovecot.imap_port}\n'
         f'    #   security = "none"\n    #   username = "{yours.name}"\n'
         f"    export RECONCILER_IMAP_PASSWORD=$(cat {password})\n"
-        f"    export RECONCILER_VERP_KEY=$(cat {STATE / 'verp-key'})\n"
+        f"    export RECONCILER_VERP_KEY=$(cat {state() / 'verp-key'})\n"
         "    reconciler check-config\n"
         f"(its INBOX holds the same {len(SAMPLES) + 1} messages, not yet read)"
     )
@@ -161,9 +171,13 @@ def _messages(now: int) -> list[bytes]:
     return [*(_message(*sample, now=now) for sample in SAMPLES), NOT_MAIL]
 
 
+def _pid_file() -> Path:
+    return state() / "dovecot" / "run" / "master.pid"
+
+
 def _pid() -> int | None:
     try:
-        return int(PID_FILE.read_text().split()[0])
+        return int(_pid_file().read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -181,7 +195,7 @@ def stop_kept() -> bool:
         time.sleep(0.05)  # polling the process table until the master is gone, not a timing
     with contextlib.suppress(OSError):
         os.waitpid(pid, os.WNOHANG)
-    PID_FILE.unlink(missing_ok=True)
+    _pid_file().unlink(missing_ok=True)
     return True
 
 
@@ -190,14 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--keep", action="store_true", help="leave dovecot running at the end")
     when.add_argument("--stop", action="store_true", help="stop a dovecot left by --keep")
+    parser.add_argument("--state", type=Path, help="where to keep everything (./demo-state)")
     args = parser.parse_args(argv)
+    if args.state is not None:
+        _STATE[0] = args.state.resolve()
     if args.stop:
         print("dovecot stopped" if stop_kept() else "no dovecot of the demo was running")
         return 0
     stop_kept()  # a dovecot kept by an earlier run lives in the directory about to go
-    shutil.rmtree(STATE, ignore_errors=True)
-    STATE.mkdir()
-    dovecot = Dovecot(STATE / "dovecot")
+    shutil.rmtree(state(), ignore_errors=True)
+    state().mkdir(parents=True)
+    dovecot = Dovecot(state() / "dovecot")
     dovecot.start(detach=args.keep)
     kept = False
     try:
@@ -215,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nmailbox after the cycle:", ", ".join(f"{f}={n}" for f, n in folders.items()))
         codes.append(_run(config, "poll", "--once"))  # a second cycle finds nothing new
         codes.append(_run(config, "report", "--since", "1d"))  # what the operator reads
-        print(f"\nstate kept in {STATE.relative_to(ROOT)}/ (the database: reconciler.db)")
+        print(f"\nstate kept in {_shown(state())}/ (the database: reconciler.db)")
         _next_steps(config, kept=args.keep)
         if args.keep:
             _keep(dovecot, now)
