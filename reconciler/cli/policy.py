@@ -41,7 +41,11 @@ def _confirm(question: str, args: argparse.Namespace) -> bool:
         raise ConfigError("--json prints the outcome of a change: add --yes (no question asked)")
     if not sys.stdin.isatty():
         raise ConfigError("confirmation needed and no terminal to ask on: add --yes")
-    return input(f"{question} [type yes]: ").strip().lower() == "yes"
+    try:
+        return input(f"{question} [type yes]: ").strip().lower() == "yes"
+    except EOFError:  # Ctrl-D: no answer is no
+        print()
+        return False
 
 
 def mode(args: argparse.Namespace) -> int:

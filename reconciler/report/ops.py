@@ -81,6 +81,9 @@ def print_previews(console: Console, previews: Sequence[Preview]) -> None:
     be moved (a skipped message goes to the folder its token decides: unmatched without one).
     """
     for p in previews:
+        if not p.seen:
+            console.print(f"Dry run: {p.mailbox}: no message in the folder, nothing to record")
+            continue
         outcomes = Counter({k.value: v for k, v in p.outcomes.items()})
         folders = Counter({f"{name}/": n for name, n in p.destinations.items()})
         rows = [

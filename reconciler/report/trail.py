@@ -62,6 +62,9 @@ def _rows(t: Trail) -> list[Row]:
 def print_trail(console: Console, t: Trail) -> None:
     """Every event, decision, action and undo in time order, with the mode in force."""
     rows = _rows(t)
+    if not rows and not t.suppressions:
+        console.print(f"nothing is known about {selector_text(t.selector)}")
+        return
     title = f"Evidence trail of {selector_text(t.selector)}: {len(rows)} entries"
     columns = (
         Column("when (UTC)"),

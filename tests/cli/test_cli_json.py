@@ -206,3 +206,20 @@ def test_reinstate_with_nothing_to_undo_says_so_and_asks_nothing(
     )
     assert main(["reinstate", "wiki:99", "--reason", "x"]) == 0
     assert capsys.readouterr().out == "nothing to undo: no applied decision matches\n"
+
+
+def test_an_unknown_user_says_so(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["user", "show", "wiki:404"]) == 1
+    assert capsys.readouterr().out == "nothing is known about wiki:404\n"
+
+
+def test_ctrl_d_at_the_confirmation_is_no(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def closed(_prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", closed)
+    assert main(["mode", "enforce", "--reason", "r"]) == 1
+    assert "nothing changed" in capsys.readouterr().out

@@ -219,3 +219,11 @@ def test_dry_run_and_poll_json_are_as_documented(
         "realm": "enwiki", "user_id": 1001, "hard": 1, "soft": 0, "none": 0,
     }  # fmt: skip
     assert "AUTHENTICATIONFAILED" in poll["mailboxes"][1]["error"] and not poll["ok"]
+
+
+def test_dry_run_of_an_empty_folder_says_so(
+    tmp_path: Path, dovecot: Dovecot, imap_account: Account
+) -> None:
+    done = _run(_config(tmp_path, dovecot, imap_account), "dry-run")
+    assert done.returncode == 0
+    assert done.stdout == "Dry run: box0: no message in the folder, nothing to record\n"
