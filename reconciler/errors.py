@@ -23,7 +23,15 @@ class ReconcilerError(Exception):
 
 
 class ConfigError(ReconcilerError):
-    """The configuration file or a value in it is invalid; the message names the key."""
+    """The configuration file or a value in it is invalid; the message names the key.
+
+    One error may carry several problems (`check-config` reports every mistake of a file in
+    one run): `problems` holds one line each, and the message is those lines.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems: tuple[str, ...] = problems
 
 
 class SourceError(ReconcilerError):

@@ -94,6 +94,35 @@ def clean(root: Path) -> list[Path]:
     return removed
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """mypyc's notes and the C compiler's output (both write to the file descriptors
+    themselves) go to a scratch file, shown only when the build fails."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 1)
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            _restore(saved)
+            scratch.seek(0)
+            sys.stderr.write(scratch.read().decode(errors="replace")[-4000:])
+            raise
+        else:
+            _restore(saved)
+
+
+def _restore(saved: tuple[int, int]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, original in zip((1, 2), saved, strict=True):
+        os.dup2(original, fd)
+        os.close(original)
+
+
 def build_in_place(root: Path) -> list[Path]:
     """Compile into the checkout: the old build goes first, the manifest comes last."""
     clean(root)
@@ -121,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print("native: compiled modules are up to date")
         return 0
     try:
-        files = build_in_place(ROOT)
+        with _quiet():
+            files = build_in_place(ROOT)
     except Exception as err:  # any build failure: the pure modules run
         clean(ROOT)
         print(f"native: not compiled ({type(err).__name__}: {err}); the pure-Python modules run")

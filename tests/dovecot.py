@@ -229,9 +229,10 @@ class Dovecot:
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> None:
+    def start(self, *, detach: bool = False) -> None:
         """Start the master in the foreground (our child: no daemon, no zombie) and wait,
-        polling with a deadline, until the IMAP port answers."""
+        polling with a deadline, until the IMAP port answers.  `detach`: in a session of its
+        own, so that it outlives us untouched by the terminal (`scripts/demo --keep`)."""
         if self.is_running():
             return
         (self.root / "run" / "master.pid").unlink(missing_ok=True)  # stale from a kill
@@ -239,6 +240,7 @@ class Dovecot:
             self._proc = subprocess.Popen(
                 [DOVECOT_BIN, "-F", "-c", str(self.config_file)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=detach,
             )  # fmt: skip
         self._wait_until(self._ready, "IMAP port to answer")
 

@@ -7,14 +7,27 @@ paths are named here once instead of being worked out from each test file's plac
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["CORPUS", "DOCS", "NOW", "ROOT", "SAMPLES", "TESTS", "host_port", "unavailable", "until"]
+__all__ = [
+    "CORPUS",
+    "DOCS",
+    "NOW",
+    "ROOT",
+    "SAMPLES",
+    "TESTS",
+    "check_documented",
+    "host_port",
+    "unavailable",
+    "until",
+]
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -46,3 +59,32 @@ def host_port(env: str, default: str) -> tuple[str, int]:
     """The service address of `env` ("host:port"), else `default`."""
     host, _, port = os.environ.get(env, default).rpartition(":")
     return host, int(port)
+
+
+def _documented(command: str) -> tuple[set[str], set[str]]:
+    """Key paths of one command's section in docs/cli.md, and those documented as maps."""
+    text = (DOCS / "cli.md").read_text("utf-8")
+    section = text.split(f"\n## `{command}`")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", section, flags=re.MULTILINE)
+    return {path for path, _ in rows}, {path for path, kind in rows if "map" in kind}
+
+
+def _paths(value: Any, maps: set[str], prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _paths(item, maps, f"{prefix}[]")
+    elif isinstance(value, dict) and prefix not in maps:
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else key
+            found |= {path} | _paths(item, maps, path)
+    return found
+
+
+def check_documented(command: str, outputs: list[Any]) -> None:
+    """The keys of `outputs` (real JSON of `command`) are those its docs/cli.md section lists."""
+    documented, maps = _documented(command)
+    real: set[str] = set()
+    for output in outputs:
+        real |= _paths(output, maps)
+    assert real == documented, (sorted(real - documented), sorted(documented - real))

@@ -1,7 +1,7 @@
 """Command line: argument parsing, then one call into the module that does the work (STYLE 2.13).
 
 Exit codes: 0 success, 1 runtime failure (or a negative verdict where a command says so),
-2 usage or configuration error.
+2 usage or configuration error, 130 interrupted (Ctrl-C: one line, no traceback).
 
 One dispatch convention: every command names its handler, ``"module:function"`` of this
 package, and the handler takes the parsed arguments and returns the exit code.  The handlers
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
 from reconciler import __version__
-from reconciler.cli.common import EXIT_FAIL, EXIT_USAGE, print_notice
+from reconciler.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, print_notice
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.logs import guard_last_resort
 from reconciler.records import Mode
@@ -33,58 +35,86 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace], int]
 _Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 _MODES = [Mode.ENFORCE.value, Mode.LOG_ONLY.value]  # PAUSED is the breaker's alone
+_CONFIG_HELP = "configuration file (default: $RECONCILER_CONFIG, else ./reconciler.toml)"
+_JSON_HELP = "one JSON object instead of tables (docs/cli.md lists its keys)"
+_INTERRUPTED = {  # what an interrupted command leaves behind, said in its one line
+    "service:poll": "what was committed is kept; the rest is read again next cycle",
+    "daemon:run": "what was committed is kept; the rest is read again next cycle",
+}
 
 
 def _command(sub: _Commands, name: str, handler: str, *, help: str) -> argparse.ArgumentParser:
-    """A subcommand run by `handler` ("module:function" of reconciler.cli)."""
-    parser = sub.add_parser(name, help=help)
+    """A subcommand run by `handler` ("module:function" of reconciler.cli); its --help shows
+    `help` as its description, and it takes --config too (after the command name)."""
+    parser = sub.add_parser(name, help=help, description=help)
     parser.set_defaults(handler=handler)
+    parser.add_argument("--config", default=argparse.SUPPRESS, help=_CONFIG_HELP)
     return parser
+
+
+def _group(sub: _Commands, name: str, *, help: str, dest: str) -> _Commands:
+    """A command with actions of its own (`rules check`, `user show`, `verp make`)."""
+    parser = sub.add_parser(name, help=help, description=help)
+    return parser.add_subparsers(dest=dest, required=True, metavar="ACTION")
+
+
+def _json_option(p: argparse.ArgumentParser, text: str = _JSON_HELP) -> None:
+    p.add_argument("--json", action="store_true", help=text)
 
 
 def _add_stage_commands(sub: _Commands) -> None:
     p = _command(sub, "classify", "classify:classify",
                  help="classify bounce messages from files, dirs, mbox, Maildir")  # fmt: skip
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--json", action="store_true", help="JSON Lines, one object per recipient")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="a message file, a directory of them, an mbox or a Maildir")  # fmt: skip
+    _json_option(p, "JSON Lines, one object per recipient (docs/cli.md)")
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
     p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
 
     p = _command(sub, "explain", "classify:explain",
                  help="show the parsed fields and the rule chain of a message")  # fmt: skip
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, metavar="PATH",
+                   help="a message file (a directory, mbox, Maildir: each message)")  # fmt: skip
+    _json_option(p, "JSON Lines, one object per message (docs/cli.md)")
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
     p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
 
-    p = sub.add_parser("rules", help="rule files")
-    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    rules_sub = _group(sub, "rules", help="check rule files", dest="rules_command")
     check = _command(rules_sub, "check", "classify:rules_check",
                      help="validate rule files (a dir, or those in force)")  # fmt: skip
-    check.add_argument("dir", nargs="?", type=Path)
+    check.add_argument("dir", nargs="?", type=Path,
+                       help="a directory of rule files (default: the rules in force)")  # fmt: skip
+    _json_option(check)
 
 
 def _add_service_commands(sub: _Commands) -> None:
     p = _command(sub, "poll", "service:poll",
-                 help="poll every mailbox (exactly one cycle with --once)")  # fmt: skip
-    p.add_argument("--once", action="store_true", required=True, help="one cycle, then exit")
+                 help="run exactly one poll cycle over every mailbox (needs --once)")  # fmt: skip
+    p.add_argument("--once", action="store_true",
+                   help="one cycle, then exit (cron); `reconciler run` is the daemon")  # fmt: skip
+    _json_option(p)
     _command(sub, "run", "daemon:run", help="run the daemon: poll every mailbox at its interval")
-    _command(sub, "dry-run", "service:dry_run",
-             help="read-only preview of what the next cycle would record")  # fmt: skip
+    p = _command(sub, "dry-run", "service:dry_run",
+                 help="read-only preview of what the next cycle would record")  # fmt: skip
+    _json_option(p)
 
 
 def _add_policy_commands(sub: _Commands) -> None:
     p = _command(sub, "mode", "policy:mode", help="show or change the mode (log-only / enforce)")
-    p.add_argument("target", nargs="?", choices=_MODES)
+    p.add_argument("target", nargs="?", choices=_MODES,
+                   help="the mode to switch to (none: show the mode in force)")  # fmt: skip
     p.add_argument("--reason", help="why (required to change the mode; audited)")
     p.add_argument("--by", help="who (default: the login name)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--apply-pending", action="store_true",
                    help="also apply the pending 'would' decisions now")  # fmt: skip
+    _json_option(p)
 
     p = _command(sub, "suppressions", "policy:suppressions", help="the suppression list")
-    p.add_argument("action", choices=["list", "export", "check"])
+    p.add_argument("action", choices=["list", "export", "check"],
+                   help="list it, export it as JSON, or check one address")  # fmt: skip
     p.add_argument("address", nargs="?", help="for check: exit 0 when suppressed, 1 when not")
-    p.add_argument("--json", action="store_true", help="JSON output (export is always JSON)")
+    _json_option(p, "JSON output (export is always JSON)")
 
     p = _command(sub, "reinstate", "policy:reinstate",
                  help="undo the actions against a user or an address")  # fmt: skip
@@ -95,15 +125,19 @@ def _add_policy_commands(sub: _Commands) -> None:
                  help="batch undo of applied decisions (preview first)")  # fmt: skip
     p.add_argument("--since", required=True, help="applied since: ISO time or 30m, 24h, 7d, 2w")
     p.add_argument("--rule", help="policy rule (hard:3d/14d, hard, soft, complaint) or rule id")
-    p.add_argument("--reason", dest="bounce_reason", help="a bounce reason, e.g. userunknown")
+    p.add_argument("--bounce-reason", help="only decisions with this bounce reason (userunknown)")
     p.add_argument("--decision-run", help="only decisions of this run id")
-    _change_options(p, why_flag="--note")
+    p.add_argument("--note", dest="note", default=None,
+                   help="old spelling of --reason (deprecated; --reason then means "
+                        "--bounce-reason, as before)")  # fmt: skip
+    _change_options(p, required=False)
 
 
-def _change_options(p: argparse.ArgumentParser, why_flag: str = "--reason") -> None:
-    p.add_argument(why_flag, dest="why", required=True, help="why (audited)")
+def _change_options(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("--reason", dest="why", required=required, help="why (audited)")
     p.add_argument("--by", help="who (default: the login name)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _json_option(p, "print the outcome as one JSON object (needs --yes)")
 
 
 def _add_report_commands(sub: _Commands) -> None:
@@ -111,29 +145,29 @@ def _add_report_commands(sub: _Commands) -> None:
                  help="counts, trends, closest users, decisions, mode, breaker")  # fmt: skip
     p.add_argument("--since", default="7d", help="ISO time or 30m, 24h, 7d, 2w (default: 7d)")
     p.add_argument("--mailbox", help="events and messages of this mailbox only")
-    p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+    _json_option(p)
 
-    p = sub.add_parser("user", help="one user's evidence trail")
-    user_sub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_sub = _group(sub, "user", help="one user's evidence trail", dest="user_command")
     show = _command(user_sub, "show", "report:user_show",
                     help="events, decisions, actions and undos of a user")  # fmt: skip
     show.add_argument("target", help="a user as ID or REALM:ID, or an address")
-    show.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+    _json_option(show)
 
     p = _command(sub, "status", "report:status",
                  help="health for monitoring: exit 1 when a mailbox is stale")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+    _json_option(p)
     p.add_argument("--no-imap", action="store_true",
                    help="do not ask the IMAP servers for their backlog")  # fmt: skip
 
     p = _command(sub, "digest", "report:digest",
                  help="send the operators' digest mail now if it is due")  # fmt: skip
     p.add_argument("--force", action="store_true", help="send even if not due yet")
+    _json_option(p)
 
 
 def _add_import_commands(sub: _Commands) -> None:
-    p = sub.add_parser("import", help="import the evidence of another bounce handler")
-    import_sub = p.add_subparsers(dest="import_command", required=True, metavar="SOURCE")
+    import_sub = _group(sub, "import", help="import the evidence of another bounce handler",
+                        dest="import_command")  # fmt: skip
     bh = _command(import_sub, "bouncehandler", "importing:bouncehandler",
                   help="MediaWiki BounceHandler's bounce_records, as soft bounces")  # fmt: skip
     bh.add_argument("--url", required=True,
@@ -142,12 +176,11 @@ def _add_import_commands(sub: _Commands) -> None:
     bh.add_argument("--since", help="rows sent since: ISO time or 30m, 24h, 7d, 2w "
                     "(default: the longest policy window)")  # fmt: skip
     bh.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    bh.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+    _json_option(bh, "one JSON object (see docs/cli.md)")
 
 
 def _add_verp_commands(sub: _Commands) -> None:
-    p = sub.add_parser("verp", help="make or check VERP return paths")
-    verp_sub = p.add_subparsers(dest="verp_command", required=True, metavar="ACTION")
+    verp_sub = _group(sub, "verp", help="make or check VERP return paths", dest="verp_command")
     make = _command(verp_sub, "make", "verp:make", help="print a signed return path for a user")
     make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63-1)")
     bind = make.add_mutually_exclusive_group()
@@ -159,11 +192,13 @@ def _add_verp_commands(sub: _Commands) -> None:
     make.add_argument("--format", choices=[f.value for f in VerpFormat], help="default: config")
     make.add_argument("--message-id", help="outgoing Message-ID (adds a send reference)")
     make.add_argument("--time", type=int, help="issue time, unix seconds (default: now)")
+    _json_option(make)
     check = _command(verp_sub, "check", "verp:check",
                      help="decode and verify an address (exit 0 if valid)")  # fmt: skip
-    check.add_argument("address")
+    check.add_argument("address", help="the return path to check, e.g. bounces+...@domain")
     check.add_argument("--time", type=int, help="check as of this unix time (default: now)")
     check.add_argument("--recipient", help="also check that the token binds this address")
+    _json_option(check)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -171,16 +206,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="reconciler", description="Bounce reconciler: classify bounces, match VERP tokens."
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
-    parser.add_argument(
-        "--config", help="configuration file (default: $RECONCILER_CONFIG, else ./reconciler.toml)"
-    )
+    parser.add_argument("--config", help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_stage_commands(sub)
     _add_service_commands(sub)
     _add_policy_commands(sub)
     _add_report_commands(sub)
-    _command(sub, "check-config", "config:check_config",
-             help="validate the configuration, print it (secrets masked)")  # fmt: skip
+    p = _command(sub, "check-config", "config:check_config",
+                 help="validate the configuration (every mistake, one line each)")  # fmt: skip
+    p.add_argument("--all", action="store_true",
+                   help="print every effective key (secrets masked), not the summary")  # fmt: skip
+    _json_option(p)
     _add_verp_commands(sub)
     _add_import_commands(sub)
     return parser
@@ -196,12 +232,25 @@ def _handler(name: str) -> Handler:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `reconciler` console script; returns the exit code."""
     guard_last_resort()
-    args = _parser().parse_args(argv)
+    handler = ""
     try:
-        return int(_handler(args.handler)(args))
-    except (ConfigError, RuleError, VerpError) as err:
+        args = _parser().parse_args(argv)
+        handler = args.handler
+        return int(_handler(handler)(args))
+    except ConfigError as err:
+        for line in err.problems or (str(err),):
+            print_notice(line)
+        return EXIT_USAGE
+    except (RuleError, VerpError) as err:
         print_notice(str(err))
         return EXIT_USAGE
     except ReconcilerError as err:
         print_notice(str(err))
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        left = _INTERRUPTED.get(handler)
+        print_notice(f"interrupted; {left}" if left else "interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `reconciler report | head`: the reader left, nothing to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no flush error at exit
         return EXIT_FAIL

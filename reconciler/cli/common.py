@@ -7,18 +7,22 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reconciler.config import load_settings, resolve_config_path
+from reconciler.config import ALL_SECRETS, Secrets, load_settings, resolve_config_path
 from reconciler.controls import neutralise
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 
 __all__ = [
     "EXIT_FAIL",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "NO_SECRETS",
+    "Secrets",
     "now",
     "optional_settings",
     "parse_since",
@@ -27,6 +31,8 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+NO_SECRETS: frozenset[Secrets] = frozenset()
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -38,21 +44,30 @@ def print_notice(line: str) -> None:
     print(f"reconciler: {neutralise(line)}", file=sys.stderr)
 
 
-def settings(args: argparse.Namespace, *, warn: bool = True) -> Settings:
+def settings(
+    args: argparse.Namespace,
+    *,
+    warn: bool = True,
+    secrets: Collection[Secrets] = ALL_SECRETS,
+) -> Settings:
     """The configuration named by `--config` (else `$RECONCILER_CONFIG`, else ./reconciler.toml);
-    its warnings are printed unless `warn` is false."""
-    loaded = load_settings(resolve_config_path(args.config, os.environ, Path.cwd()), os.environ)
+    its warnings are printed unless `warn` is false.  Only the `secrets` the command uses are
+    read (the keys of the others are still checked)."""
+    path = resolve_config_path(args.config, os.environ, Path.cwd())
+    loaded = load_settings(path, os.environ, secrets)
     for warning in loaded.warnings if warn else ():
         print_notice(f"warning: {warning}")
     return loaded
 
 
-def optional_settings(args: argparse.Namespace) -> Settings | None:
+def optional_settings(
+    args: argparse.Namespace, secrets: Collection[Secrets] = NO_SECRETS
+) -> Settings | None:
     """The settings when a config file is named or present; classify works without one."""
     path = resolve_config_path(args.config, os.environ, Path.cwd())
-    if args.config is None and not path.exists():
+    if args.config is None and os.environ.get("RECONCILER_CONFIG") is None and not path.exists():
         return None
-    return load_settings(path, os.environ)
+    return load_settings(path, os.environ, secrets)
 
 
 def now() -> datetime:

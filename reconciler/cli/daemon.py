@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reconciler.cli.common import settings
-from reconciler.cli.service import setup_logging
+from reconciler.cli.service import needs_mailboxes, setup_logging
 from reconciler.service.daemon import DaemonPlan, run_daemon
 from reconciler.service.wiring import open_service
 
@@ -14,6 +14,7 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace) -> int:
     loaded = settings(args, warn=False)
+    needs_mailboxes(loaded, "run")
     setup_logging(loaded)
     with open_service(loaded, serve_metrics=True) as service:
         store = service.store

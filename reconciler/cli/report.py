@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.cli.common import now, parse_since, print_notice, settings
+from reconciler.cli.common import NO_SECRETS, Secrets, now, parse_since, print_notice, settings
 from reconciler.controls import dumps
 from reconciler.errors import ActionError, ConfigError
 from reconciler.records import UserSelector
@@ -42,13 +42,16 @@ def _print_json(shape: dict[str, Any]) -> None:
 
 
 def report(args: argparse.Namespace) -> int:
-    loaded = settings(args)
+    loaded = settings(args, secrets=NO_SECRETS)
     moment = now()
     since = parse_since(args.since, moment)
     names = {m.name for m in loaded.mailboxes}
     if args.mailbox is not None and names and args.mailbox not in names:
         raise ConfigError(f"--mailbox: no mailbox named {args.mailbox!r} is configured")
-    with open_service(loaded) as service, working(make_console(stderr=True), "reading"):
+    with (
+        open_service(loaded, create=False) as service,
+        working(make_console(stderr=True), "reading"),
+    ):
         overview = gather_overview(service.store, loaded.policy, since, moment, args.mailbox)
     if args.json:
         _print_json(overview_json(overview))
@@ -58,9 +61,12 @@ def report(args: argparse.Namespace) -> int:
 
 
 def user_show(args: argparse.Namespace) -> int:
-    loaded = settings(args)
+    loaded = settings(args, secrets=NO_SECRETS)
     selector = parse_selector(args.target)
-    with open_service(loaded) as service, working(make_console(stderr=True), "reading"):
+    with (
+        open_service(loaded, create=False) as service,
+        working(make_console(stderr=True), "reading"),
+    ):
         trail = gather_trail(service.store, selector)
     if args.json:
         _print_json(trail_json(trail))
@@ -70,8 +76,11 @@ def user_show(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    loaded = settings(args)
-    with open_service(loaded) as service, working(make_console(stderr=True), "checking"):
+    loaded = settings(args, secrets=NO_SECRETS if args.no_imap else {Secrets.MAILBOX})
+    with (
+        open_service(loaded, create=False) as service,
+        working(make_console(stderr=True), "checking"),
+    ):
         health = gather_health(service.store, loaded, now(), ask_imap=not args.no_imap)
     if args.json:
         _print_json(health_json(health))
@@ -81,15 +90,18 @@ def status(args: argparse.Namespace) -> int:
 
 
 def digest(args: argparse.Namespace) -> int:
-    loaded = settings(args)
     """Exit 0 after sending (or when nothing was due), 1 when the SMTP server failed."""
+    loaded = settings(args, secrets={Secrets.DIGEST})
     if not loaded.digest.enabled:
         raise ConfigError("digest: [digest] enabled = false in the configuration")
-    with open_service(loaded) as service:
+    with open_service(loaded, create=False) as service:
         try:
             reported = send_digest(service.store, loaded.digest, now(), force=args.force)
         except ActionError as err:
             print_notice(f"digest: {err}")
             return 1
-    print(f"digest: {reported} unmatched/quarantined message(s) reported")
+    if args.json:
+        _print_json({"version": 1, "reported": reported})
+    else:
+        print(f"digest: {reported} unmatched/quarantined message(s) reported")
     return 0

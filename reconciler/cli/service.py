@@ -7,18 +7,20 @@ import logging
 
 from reconciler.classify.match import Classifier
 from reconciler.classify.rules import load_rules
-from reconciler.cli.common import EXIT_FAIL, EXIT_OK, print_notice, settings
-from reconciler.errors import ReconcilerError
+from reconciler.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Secrets, print_notice, settings
+from reconciler.controls import dumps
+from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.logs import configure_logging
 from reconciler.report.console import make_console, progress
 from reconciler.report.ops import print_previews, print_run
+from reconciler.report.opshapes import previews_json, run_json
 from reconciler.service.cycle import CycleContext, open_source, run_once
 from reconciler.service.dryrun import preview_mailbox
 from reconciler.service.leasing import lease_terms
 from reconciler.service.wiring import open_service
 from reconciler.settings import Settings
 
-__all__ = ["dry_run", "poll", "setup_logging"]
+__all__ = ["dry_run", "needs_mailboxes", "poll", "setup_logging"]
 
 
 def setup_logging(loaded: Settings) -> None:
@@ -33,23 +35,40 @@ def _cycle_context(loaded: Settings) -> CycleContext:
     return CycleContext(classifier=Classifier(ruleset.rules), verp=loaded.verp)
 
 
+def needs_mailboxes(loaded: Settings, command: str) -> None:
+    """A command that reads mailboxes refuses a configuration without any."""
+    if not loaded.mailboxes:
+        raise ConfigError(f"{loaded.source_path}: no [[mailbox]] configured: {command} reads none")
+
+
 def poll(args: argparse.Namespace) -> int:
+    if not args.once:
+        print_notice(
+            "poll: add --once to run exactly one cycle and exit (for cron); "
+            "`reconciler run` is the daemon that polls every interval"
+        )
+        return EXIT_USAGE
     loaded = settings(args, warn=False)
+    needs_mailboxes(loaded, "poll")
     setup_logging(loaded)
     with open_service(loaded) as service:
         mode = service.store.get_mode().mode
         lease = lease_terms(loaded.daemon)  # the configured worker id and lease time
         result = run_once(loaded.mailboxes, service.store, service.cycle, mode=mode, lease=lease)
-    print_run(make_console(), result)
+    if args.json:
+        print(dumps(run_json(result), indent=2))
+    else:
+        print_run(make_console(), result)
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
 def dry_run(args: argparse.Namespace) -> int:
-    loaded = settings(args, warn=False)
+    loaded = settings(args, warn=False, secrets={Secrets.MAILBOX, Secrets.VERP})
+    needs_mailboxes(loaded, "dry-run")
     setup_logging(loaded)
     ctx = _cycle_context(loaded)
     err_console = make_console(stderr=True)
-    previews, failed = [], 0
+    previews, errors = [], {}
     for folders in loaded.mailboxes:
         try:
             with open_source(folders, read_only=True) as source:
@@ -58,6 +77,9 @@ def dry_run(args: argparse.Namespace) -> int:
                     previews.append(preview_mailbox(source, folders, ctx, uids, advance))
         except ReconcilerError as err:
             print_notice(f"mailbox {folders.name}: {err}")
-            failed += 1
-    print_previews(make_console(), previews)
-    return EXIT_FAIL if failed else EXIT_OK
+            errors[folders.name] = str(err)
+    if args.json:
+        print(dumps(previews_json(previews, errors), indent=2))
+    else:
+        print_previews(make_console(), previews)
+    return EXIT_FAIL if errors else EXIT_OK

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.sections import build_settings
+from reconciler.config.sections import ALL_SECRETS, Secrets, build_settings
 from reconciler.errors import ConfigError
 from reconciler.settings import (
     ACTION_NAMES,
@@ -50,6 +50,7 @@ from reconciler.settings import (
 
 __all__ = [
     "ACTION_NAMES",
+    "ALL_SECRETS",
     "CONFIG_ENV",
     "DEFAULT_CONFIG_NAME",
     "ActionsSettings",
@@ -70,6 +71,7 @@ __all__ = [
     "OAuthSettings",
     "PolicySettings",
     "RulesSettings",
+    "Secrets",
     "Settings",
     "VerpFormat",
     "VerpKey",
@@ -80,6 +82,7 @@ __all__ = [
     "load_settings",
     "mask_url",
     "resolve_config_path",
+    "summarise_settings",
 ]
 
 CONFIG_ENV = "RECONCILER_CONFIG"
@@ -92,16 +95,27 @@ def resolve_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path)
     return cwd / Path(chosen).expanduser()
 
 
-def load_settings(path: Path, env: Mapping[str, str]) -> Settings:
-    """Read and validate the whole file; raise `ConfigError` (one line) on the first problem."""
+def load_settings(
+    path: Path, env: Mapping[str, str], secrets: Collection[Secrets] = ALL_SECRETS
+) -> Settings:
+    """Read and validate the whole file; raise one `ConfigError` with a line per problem.
+
+    Only the groups of `secrets` named are read from their variables or files (a command
+    loads the secrets it uses); the keys of the others are still checked.
+    """
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"{path}: cannot read the configuration: no such file (copy config.example.toml "
+            f"there, or name one with --config PATH or ${CONFIG_ENV})"
+        ) from err
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the configuration: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    return build_settings(data, path, env)
+    return build_settings(data, path, env, secrets)
 
 
 def describe_settings(settings: Settings) -> list[tuple[str, str]]:
@@ -125,6 +139,53 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
         _describe("verp", settings.verp, lines)
     lines.extend(("warning", text) for text in settings.warnings)
     return lines
+
+
+def summarise_settings(settings: Settings) -> list[str]:
+    """A few lines for `check-config`: what will run, where, with which secrets (hidden)."""
+    lines = [f"file: {settings.source_path}"]
+    for m in settings.mailboxes:
+        plain = " (plaintext)" if m.security == "none" else f" ({m.security})"
+        login = (
+            f"password from {_secret_source(m.password_env, m.password_file)}"
+            if m.auth.value == "password"
+            else f"OAuth2 ({m.auth.value})"
+        )
+        lines.append(f"mailbox {m.name}: {m.username}@{m.host}:{m.port}{plain} {m.folder}; "
+                     f"{login}")  # fmt: skip
+    if not settings.mailboxes:
+        lines.append("mailbox: none (classify, explain and verp work; poll has nothing to read)")
+    lines.append(f"database: {mask_url(settings.database.url)}")
+    rules = settings.rules
+    shipped = "shipped rules" if rules.use_shipped else "no shipped rules"
+    lines.append(f"rules: {rules.dir}, then {shipped}" if rules.dir else f"rules: {shipped}")
+    lines.append(f"verp: {_verp_summary(settings)}")
+    hard, soft = settings.policy.hard, settings.policy.soft
+    lines.append(f"policy: act on hard bounces on {hard.days} days within {hard.window_days}, "
+                 f"soft on {soft.days} days within {soft.window_days}")  # fmt: skip
+    enabled = ", ".join(settings.actions.enabled) or "none"
+    lines.append(f"actions: {enabled} (carried out in enforce mode only: `reconciler mode`)")
+    extras = [f"every {settings.daemon.interval_seconds} s",
+              "metrics " + ("on" if settings.metrics.enabled else "off"),
+              "digest " + ("on" if settings.digest.enabled else "off")]  # fmt: skip
+    lines.append(f"daemon: {', '.join(extras)}")
+    lines.extend(f"warning: {text}" for text in settings.warnings)
+    lines.append("(check-config --all prints every key)")
+    return lines
+
+
+def _secret_source(env: str | None, file: Path | None) -> str:
+    return f"${env}" if env else f"file {file}" if file else "nowhere"
+
+
+def _verp_summary(settings: Settings) -> str:
+    verp = settings.verp
+    if verp is None:
+        return "not configured: no token is checked, every bounce is unmatched"
+    keys = ", ".join(k.id for k in verp.keys) or "none"
+    bh = "on" if verp.bouncehandler is not None else "off"
+    return (f"{verp.prefix}{verp.separator}TOKEN@{verp.domain}; keys {keys} (the first "
+            f"signs); BounceHandler addresses {bh}")  # fmt: skip
 
 
 def _describe(prefix: str, record: Any, lines: list[tuple[str, str]]) -> None:

@@ -150,7 +150,9 @@ def _program(t: Table, key: str) -> tuple[str, ...]:
     if not argv:
         raise t.fail(key, "expected a non-empty array: the program and its arguments")
     program = argv[0]
+    if "/" in program and not Path(program).expanduser().is_absolute():
+        program = str(t.base_dir / program)  # relative to the configuration file, as every path
     found = program if Path(program).is_absolute() else shutil.which(program)
     if found is None or not Path(found).is_file() or not os.access(found, os.X_OK):
         raise t.fail(key, f'program "{program}" not found or not executable (absolute or on PATH)')
-    return argv
+    return (program, *argv[1:])

@@ -35,12 +35,12 @@ def build_policy(t: Table) -> PolicySettings:
     """Validate `[policy]` with `[policy.hard]`, `.soft`, `.incident` and `.breaker`."""
     defaults = PolicySettings()
     policy = PolicySettings(
-        hard=_threshold(t.table("hard"), defaults.hard),
-        soft=_threshold(t.table("soft"), defaults.soft),
+        hard=t.table("hard").guard(lambda h: _threshold(h, defaults.hard), defaults.hard),
+        soft=t.table("soft").guard(lambda s: _threshold(s, defaults.soft), defaults.soft),
         complaint_window_days=t.integer("complaint_window_days", 30, 1, 3650),
         quiet_days=t.integer("quiet_days", 30, 0, 3650),
-        incident=_incident(t.table("incident")),
-        breaker=_breaker(t.table("breaker")),
+        incident=t.table("incident").guard(_incident, defaults.incident),
+        breaker=t.table("breaker").guard(_breaker, defaults.breaker),
     )
     t.finish()
     return policy
@@ -90,9 +90,9 @@ def build_actions(t: Table) -> ActionsSettings:
             raise t.fail("enabled", f'"{name}" is enabled but [actions.{name}] is missing')
     settings = ActionsSettings(
         enabled=enabled,
-        webhook=_webhook(t.table("webhook")) if t.has("webhook") else None,
-        command=_command(t.table("command")) if t.has("command") else None,
-        mediawiki=_mediawiki(t.table("mediawiki")) if t.has("mediawiki") else None,
+        webhook=t.table("webhook").guard(_webhook, None) if t.has("webhook") else None,
+        command=t.table("command").guard(_command, None) if t.has("command") else None,
+        mediawiki=t.table("mediawiki").guard(_mediawiki, None) if t.has("mediawiki") else None,
     )
     t.finish()
     return settings
@@ -108,7 +108,7 @@ def _webhook(t: Table) -> WebhookSettings:
     if t.has("secret"):
         raise t.fail("secret", "not accepted inline; use secret_env or secret_file")
     secret = t.secret("secret", literal=False)
-    if len(secret.value) < 16:
+    if secret.resolved and len(secret.value) < 16:
         raise t.fail("secret", "at least 16 bytes (try: openssl rand -hex 32)")
     backoff = t.integer("backoff_seconds", 60, 1, 86_400)
     settings = WebhookSettings(
@@ -129,11 +129,19 @@ def _program(t: Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     argv = t.strings(key, default)
     if not argv:
         return argv
-    program = argv[0]
+    program = _beside(t, argv[0])
     found = program if Path(program).is_absolute() else shutil.which(program)
     if found is None or not Path(found).is_file():
         raise t.fail(key, f'program "{program}" not found (give an absolute path or one on PATH)')
-    return argv
+    return (program, *argv[1:])
+
+
+def _beside(t: Table, program: str) -> str:
+    """A program given as a relative path (with a "/") starts at the configuration file's
+    directory, like every relative path of the file; a bare name is looked up on PATH."""
+    if "/" in program and not Path(program).expanduser().is_absolute():
+        return str(t.base_dir / program)
+    return str(Path(program).expanduser()) if program.startswith("~") else program
 
 
 def _command(t: Table) -> CommandSettings:

@@ -1,8 +1,12 @@
 """Typed, key-tracking access to one TOML table, for the config loader (STYLE 2.9).
 
-Every read names its key; every failure raises `ConfigError` with one line of the form
-``<file>: <table>.<key>: <problem>``.  `Table.finish()` rejects the keys nobody asked for.
-Secrets are read through `Table.secret()`, which never echoes the value it refuses.
+Every read names its key; every failure is one line of the form
+``<file>: <table>.<key>: <problem>``.  The reader goes on after a mistake so that one run
+reports them all: a bad value that has a default is noted and the default used, a table
+built with `Table.guard()` that fails is noted and the next one read; `build_settings` raises
+one `ConfigError` with every problem at the end.  `Table.finish()` notes the keys nobody
+asked for.  Secrets are read through `Table.secret()`, which never echoes the value it
+refuses, and resolves them only when the command needs them (`Context.resolve`).
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from reconciler.errors import ConfigError
 
 __all__ = ["Context", "SecretRef", "Table", "field_default", "show", "world_readable"]
+
+T = TypeVar("T")
 
 _MISSING: Final = object()
 _ENV_NAME: Final = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
@@ -40,15 +46,35 @@ def show(value: object) -> str:
     return kinds.get(type(value), "a date/time")  # tomllib produces nothing else
 
 
+class _KeyProblem(ConfigError):
+    """A problem with one key (its dotted path kept, so that it is reported once)."""
+
+    def __init__(self, key: str, line: str) -> None:
+        super().__init__(line)
+        self.key = key
+
+
 @dataclass
 class Context:
-    """What every table of one file shares: its name, env, directory and collected warnings."""
+    """What every table of one file shares: its name, env, directory, the warnings and the
+    problems found so far, and whether the secrets of the section being read are resolved."""
 
     file: str
     env: Mapping[str, str]
     base_dir: Path
     warnings: list[str] = field(default_factory=list)
     literal_secrets: list[str] = field(default_factory=list)  # keys that hold a secret inline
+    problems: list[str] = field(default_factory=list)
+    resolve: bool = True  # False: a secret's key is checked, its variable or file not read
+    _failed: set[str] = field(default_factory=set)
+
+    def note(self, err: ConfigError) -> None:
+        """Keep a problem for the end of the run (once per key: no echoes of one mistake)."""
+        if isinstance(err, _KeyProblem):
+            if err.key in self._failed:
+                return
+            self._failed.add(err.key)
+        self.problems.extend(p for p in err.problems if p not in self.problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +84,55 @@ class SecretRef:
     value: bytes
     env: str | None = None
     file: Path | None = None
+    resolved: bool = True  # False: not read (not needed, or missing: a problem was noted)
 
 
 class Table:
     """One TOML table plus its dotted name; remembers which keys were read."""
 
-    def __init__(self, data: Mapping[str, Any], name: str, ctx: Context) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], name: str, ctx: Context, *, broken: bool = False
+    ) -> None:
         self._data = data
         self._name = name
         self._ctx = ctx
         self._seen: set[str] = set()
+        self._broken = broken  # not a table at all (a problem noted): nothing to build
 
     def path(self, key: str) -> str:
         return f"{self._name}.{key}" if self._name else key
 
     def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self._ctx.file}: {self.path(key)}: {problem}")
+        path = self.path(key)
+        return _KeyProblem(path, f"{self._ctx.file}: {path}: {problem}")
+
+    def note(self, key: str, problem: str) -> None:
+        """A problem that does not stop the reading of this table."""
+        self._ctx.note(self.fail(key, problem))
+
+    def _bad(self, key: str, default: object, problem: str) -> Any:
+        """A bad value: noted and the default used, or (a required key) raised."""
+        err = self.fail(key, problem)
+        if default is _MISSING:
+            raise err
+        self._ctx.note(err)
+        return default
+
+    def guard(self, build: Callable[[Table], T], fallback: T) -> T:
+        """`build(self)`; a problem it raises is noted and `fallback` returned, so that the
+        other tables are still read (the fallback is never used: the load fails at the end)."""
+        if self._broken:
+            return fallback
+        try:
+            return build(self)
+        except ConfigError as err:
+            self._ctx.note(err)
+            return fallback
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory of the configuration file: relative paths start there."""
+        return self._ctx.base_dir
 
     def has(self, key: str) -> bool:
         return key in self._data
@@ -93,8 +152,8 @@ class Table:
     def string(self, key: str, default: object = _MISSING, *, choices: tuple[str, ...] = ()) -> str:
         value = self._get(key, default)
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"expected a non-empty string, got {show(value)}")
-        if choices and value not in choices:
+            return str(self._bad(key, default, f"expected a non-empty string, got {show(value)}"))
+        if choices and value not in choices:  # the choice steers what is read next: stop here
             wanted = " | ".join(f'"{c}"' for c in choices)
             raise self.fail(key, f"expected one of {wanted}, got {show(value)}")
         return value
@@ -106,21 +165,22 @@ class Table:
     def integer(self, key: str, default: object, low: int, high: int) -> int:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(key, f"expected an integer {low}-{high}, got {show(value)}")
+            return int(
+                self._bad(key, default, f"expected an integer {low}-{high}, got {show(value)}")
+            )
         return value
 
     def number(self, key: str, default: object, low: float, high: float) -> float:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
-            raise self.fail(
-                key, f"expected a number above {low:g} and at most {high:g}, got {show(value)}"
-            )
+            problem = f"expected a number above {low:g} and at most {high:g}, got {show(value)}"
+            return float(self._bad(key, default, problem))
         return float(value)
 
     def boolean(self, key: str, default: object) -> bool:
         value = self._get(key, default)
         if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {show(value)}")
+            return bool(self._bad(key, default, f"expected true or false, got {show(value)}"))
         return value
 
     def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -128,7 +188,8 @@ class Table:
         if isinstance(value, tuple):
             return value
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, f"expected an array of non-empty strings, got {show(value)}")
+            problem = f"expected an array of non-empty strings, got {show(value)}"
+            return tuple(self._bad(key, default, problem))
         return tuple(value)
 
     def file_path(self, key: str, *, directory: bool = False) -> Path:
@@ -143,20 +204,24 @@ class Table:
         if key not in self._data:
             self._seen.add(key)
             return None
-        return self.file_path(key, directory=directory)
+        try:
+            return self.file_path(key, directory=directory)
+        except ConfigError as err:
+            self._ctx.note(err)
+            return None
 
     def table(self, key: str) -> Table:
         value = self._get(key, {})
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table [{self.path(key)}], got {show(value)}")
+            self.note(key, f"expected a table [{self.path(key)}], got {show(value)}")
+            return Table({}, self.path(key), self._ctx, broken=True)
         return Table(value, self.path(key), self._ctx)
 
     def tables(self, key: str) -> list[Table]:
         value = self._get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.fail(
-                key, f"expected an array of tables [[{self.path(key)}]], got {show(value)}"
-            )
+            problem = f"expected an array of tables [[{self.path(key)}]], got {show(value)}"
+            value = self._bad(key, [], problem)
         return [Table(v, f"{self.path(key)}[{i}]", self._ctx) for i, v in enumerate(value)]
 
     def secret(self, stem: str, *, literal: bool) -> SecretRef:
@@ -170,11 +235,22 @@ class Table:
             raise self.fail(stem, f"required: set one of {allowed}")
         if len(keys) > 1:
             raise self.fail(keys[1], f"set only one of {', '.join(keys)}")
-        if keys[0] == f"{stem}_env":
-            return self._secret_from_env(f"{stem}_env")
-        if keys[0] == f"{stem}_file":
+        if keys[0] == stem:
+            return self._secret_literal(stem)
+        if not self._ctx.resolve:  # this command does not use it: where it is, not what
+            given = self.string(keys[0])
+            if keys[0] == f"{stem}_env":
+                return SecretRef(b"", env=given, resolved=False)
+            return SecretRef(
+                b"", file=self._ctx.base_dir / Path(given).expanduser(), resolved=False
+            )
+        try:
+            if keys[0] == f"{stem}_env":
+                return self._secret_from_env(f"{stem}_env")
             return self._secret_from_file(f"{stem}_file")
-        return self._secret_literal(stem)
+        except ConfigError as err:  # the table goes on; the load fails at the end
+            self._ctx.note(err)
+            return SecretRef(b"", resolved=False)
 
     def _secret_literal(self, key: str) -> SecretRef:
         self._seen.add(key)
@@ -227,12 +303,12 @@ class Table:
         self._ctx.warnings.append(f"{self._ctx.file}: {self.path(key)}: {text}")
 
     def finish(self) -> None:
-        """Reject every key that no reader asked for, suggesting the closest known one."""
+        """Note every key that no reader asked for, suggesting the closest known one."""
         for key in self._data:
             if key not in self._seen:
                 close = difflib.get_close_matches(key, sorted(self._seen), n=1)
                 hint = f'; did you mean "{close[0]}"?' if close else ""
-                raise self.fail(key, f"unknown key{hint}")
+                self.note(key, f"unknown key{hint}")
 
 
 def field_default(cls: type, name: str) -> Any:

@@ -7,7 +7,8 @@ This module holds the rules each key is checked against; `config` reads the file
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,17 +18,35 @@ from reconciler.config.monitor import build_digest, build_metrics
 from reconciler.config.policy import build_actions, build_policy
 from reconciler.config.read import Context, Table, field_default, world_readable
 from reconciler.config.verp import build_verp
+from reconciler.errors import ConfigError
 from reconciler.settings import (
+    ActionsSettings,
     DaemonSettings,
     DatabaseSettings,
+    DigestSettings,
     LoggingSettings,
     MailboxSettings,
+    MetricsSettings,
+    PolicySettings,
     RulesSettings,
     Settings,
     is_loopback,
 )
 
-__all__ = ["build_settings"]
+__all__ = ["Secrets", "build_settings"]
+
+
+class Secrets(StrEnum):
+    """The groups of secrets a command may need; the others are not read (only their keys
+    are checked), so that `classify` needs no IMAP password and `report` no VERP key."""
+
+    MAILBOX = "mailbox"  # IMAP passwords, OAuth2 client secrets and refresh tokens
+    VERP = "verp"  # VERP signing keys, the BounceHandler secret
+    ACTIONS = "actions"  # webhook secret, MediaWiki database password
+    DIGEST = "digest"  # SMTP password
+
+
+ALL_SECRETS: frozenset[Secrets] = frozenset(Secrets)
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql")
@@ -35,22 +54,38 @@ _WORKER = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Settings:
-    """Validate every section of a parsed TOML document and build `Settings`."""
+def build_settings(
+    data: Mapping[str, Any],
+    path: Path,
+    env: Mapping[str, str],
+    secrets: Collection[Secrets] = ALL_SECRETS,
+) -> Settings:
+    """Validate every section of a parsed TOML document and build `Settings`.
+
+    Every problem is collected and raised at the end in one `ConfigError` (one line each).
+    Only the `secrets` named are read from their variable or file; the others stay empty.
+    """
     ctx = Context(file=str(path), env=env, base_dir=path.parent)
     root = Table(data, "", ctx)
-    mailboxes = tuple(_mailbox(t) for t in root.tables("mailbox"))
+    ctx.resolve = Secrets.MAILBOX in secrets
+    built = (t.guard(_mailbox, None) for t in root.tables("mailbox"))
+    mailboxes = tuple(m for m in built if m is not None)
     _check_unique_names(root, mailboxes)
-    database = _database(root.table("database"))
-    rules = _rules(root.table("rules"))
-    daemon = _daemon(root.table("daemon"))
-    logging = _logging(root.table("logging"))
-    verp_settings = build_verp(root.table("verp")) if root.has("verp") else None
-    policy = build_policy(root.table("policy"))
-    actions = build_actions(root.table("actions"))
-    metrics = build_metrics(root.table("metrics"))
-    digest = build_digest(root.table("digest"))
+    database = root.table("database").guard(_database, DatabaseSettings())
+    rules = root.table("rules").guard(_rules, RulesSettings())
+    daemon = root.table("daemon").guard(_daemon, DaemonSettings())
+    logging = root.table("logging").guard(_logging, LoggingSettings())
+    ctx.resolve = Secrets.VERP in secrets
+    verp_settings = root.table("verp").guard(build_verp, None) if root.has("verp") else None
+    policy = root.table("policy").guard(build_policy, PolicySettings())
+    ctx.resolve = Secrets.ACTIONS in secrets
+    actions = root.table("actions").guard(build_actions, ActionsSettings())
+    metrics = root.table("metrics").guard(build_metrics, MetricsSettings())
+    ctx.resolve = Secrets.DIGEST in secrets
+    digest = root.table("digest").guard(build_digest, DigestSettings())
     root.finish()
+    if ctx.problems:
+        raise ConfigError(*ctx.problems)
     if ctx.literal_secrets and world_readable(path):
         keys = ", ".join(ctx.literal_secrets)
         ctx.warnings.append(
@@ -77,7 +112,7 @@ def _check_unique_names(root: Table, mailboxes: tuple[MailboxSettings, ...]) -> 
     seen: set[str] = set()
     for index, mailbox in enumerate(mailboxes):
         if mailbox.name in seen:
-            raise root.fail(f"mailbox[{index}].name", f'duplicate mailbox name "{mailbox.name}"')
+            root.note(f"mailbox[{index}].name", f'duplicate mailbox name "{mailbox.name}"')
         seen.add(mailbox.name)
 
 
@@ -152,6 +187,7 @@ def _database(t: Table) -> DatabaseSettings:
                 "url",
                 "expected sqlite:///relative.db, sqlite:////absolute.db or sqlite:///:memory:",
             )
+        url = _sqlite_beside(url, t.base_dir)
     elif not parts.path.strip("/"):
         raise t.fail("url", f"expected {parts.scheme}://user@host/database: no database name")
     if parts.password:
@@ -161,6 +197,17 @@ def _database(t: Table) -> DatabaseSettings:
     )
     t.finish()
     return DatabaseSettings(url=url, retention_days=retention)
+
+
+def _sqlite_beside(url: str, base_dir: Path) -> str:
+    """A relative SQLite path made absolute against the configuration file's directory (as
+    every relative path of the file), not the directory the command was started in."""
+    parts = urlsplit(url)
+    relative = parts.path.removeprefix("/")
+    if relative == ":memory:" or relative.startswith("/"):
+        return url
+    query = f"?{parts.query}" if parts.query else ""
+    return f"sqlite:///{(base_dir / relative).absolute()}{query}"
 
 
 def _rules(t: Table) -> RulesSettings:

@@ -34,11 +34,13 @@ def build_verp(t: Table) -> VerpSettings:
         accept_days=t.integer("accept_days", 14, 1, 365),
         future_skew_seconds=t.integer("future_skew_seconds", 300, 0, 86_400),
         search_headers=_search_headers(t),
-        bouncehandler=_bouncehandler(t.table("bouncehandler")) if t.has("bouncehandler") else None,
+        bouncehandler=(
+            t.table("bouncehandler").guard(_bouncehandler, None) if t.has("bouncehandler") else None
+        ),
         realms=_realms(t, realms_file),
         realms_file=realms_file,
     )
-    if fmt is VerpFormat.BOUNCEHANDLER and settings.bouncehandler is None:
+    if fmt is VerpFormat.BOUNCEHANDLER and not t.has("bouncehandler"):
         raise t.fail("format", '"bouncehandler" needs a [verp.bouncehandler] table')
     t.finish()
     return settings
@@ -63,31 +65,33 @@ def _prefix(t: Table) -> tuple[str, str]:
 
 def _realms(t: Table, realms_file: Path | None) -> tuple[str, ...]:
     """`realms` and the lines of `realms_file` (a MediaWiki *.dblist), lower case, each once;
-    two whose references collide are one error naming both."""
+    two whose references collide are one error naming both.  Each problem is noted (the load
+    fails at the end, with every problem of the file listed)."""
     found: list[str] = []
     for realm in t.strings("realms", ()):
         try:
             found.append(verp.check_realm(realm))
         except ValueError as err:
-            raise t.fail("realms", str(err)) from None
+            t.note("realms", str(err))
     if realms_file is not None:
         try:
             found += verp.parse_realm_list(realms_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeError) as err:
-            raise t.fail("realms_file", f"cannot read {realms_file}: {err}") from err
+            t.note("realms_file", f"cannot read {realms_file}: {err}")
         except ValueError as err:
-            raise t.fail("realms_file", f"{realms_file}, {err}") from None
+            t.note("realms_file", f"{realms_file}, {err}")
     realms = tuple(dict.fromkeys(found))
     try:
         verp.realm_index(realms)
     except verp.RealmCollision as err:
-        raise t.fail("realms", str(err)) from None
+        t.note("realms", str(err))
     return realms
 
 
 def _keys(t: Table, fmt: VerpFormat) -> tuple[VerpKey, ...]:
-    keys = tuple(_verp_key(k) for k in t.tables("keys"))
-    if fmt is VerpFormat.NATIVE and not keys:
+    tables = t.tables("keys")
+    keys = tuple(key for key in (k.guard(_verp_key, None) for k in tables) if key is not None)
+    if fmt is VerpFormat.NATIVE and not tables:
         raise t.fail("keys", 'format "native" needs at least one [[verp.keys]] entry')
     for index, key in enumerate(keys):
         if key.id in (k.id for k in keys[:index]):
@@ -121,7 +125,7 @@ def _verp_key(t: Table) -> VerpKey:
     if not verp.KEY_ID_PATTERN.fullmatch(key_id):
         raise t.fail("id", f'expected one lower-case letter or digit, got "{key_id}"')
     secret = t.secret("secret", literal=True)
-    if len(secret.value) < verp.MIN_KEY_BYTES:
+    if secret.resolved and len(secret.value) < verp.MIN_KEY_BYTES:
         raise t.fail(
             "secret",
             f"the key has {len(secret.value)} bytes; native keys need at "
@@ -141,7 +145,9 @@ def _bouncehandler(t: Table) -> BounceHandlerSettings:
     prefix = t.string("prefix", "wiki")
     if "-" in prefix or "@" in prefix or not prefix.isprintable() or " " in prefix:
         raise t.fail("prefix", f'may not contain "-", "@" or spaces, got "{prefix}"')
-    if secret.value == _SHIPPED_BH_KEY:
+    if not secret.resolved:
+        pass  # not read by this command, or missing (a problem noted already)
+    elif secret.value == _SHIPPED_BH_KEY:
         t.warn("secret", "is BounceHandler's shipped default key: anyone can forge tokens")
     elif len(secret.value) < verp.MIN_KEY_BYTES:
         t.warn(

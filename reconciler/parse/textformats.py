@@ -95,16 +95,24 @@ def _marker(text: str) -> re.Match[str] | None:
     if as_is:
         # lower() changed offsets (rare scripts): search the text as it is
         low, mark_re = text, _ORIGINAL_MARK_RE
-    starts = (found.start() + 1 for found in _MARK_LINE_RES[as_is].finditer(low))
-    for line in itertools.chain((0,), starts):
-        end = low.find("\n", line)
-        key = _MARK_KEYS_RE.search(low, line, len(low) if end < 0 else end)
-        if key is None:
-            continue  # the marker names one of the keys on its first line
-        found = mark_re.match(low, line)
-        if found is not None and found.end() > key.start():
+    found = _mark_at(low, mark_re, 0)
+    if found is not None:
+        return found
+    for line_start in _MARK_LINE_RES[as_is].finditer(low):  # lazily: most stop early
+        found = _mark_at(low, mark_re, line_start.start() + 1)
+        if found is not None:
             return found
     return None
+
+
+def _mark_at(low: str, mark_re: re.Pattern[str], line: int) -> re.Match[str] | None:
+    """The marker on the line starting at `line`, if that line names one of the keys."""
+    end = low.find("\n", line)
+    key = _MARK_KEYS_RE.search(low, line, len(low) if end < 0 else end)
+    if key is None:
+        return None  # the marker names one of the keys on its first line
+    found = mark_re.match(low, line)
+    return found if found is not None and found.end() > key.start() else None
 
 
 def split_notice(text: str) -> tuple[str, str | None]:

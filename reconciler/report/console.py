@@ -34,6 +34,7 @@ from rich.text import Text
 from reconciler.controls import neutralise
 
 __all__ = [
+    "count_items",
     "counts_text",
     "lines",
     "make_console",
@@ -128,11 +129,16 @@ def short_path(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
+def count_items(counter: Counter[str]) -> list[str]:
+    """["a 3", "b 1"] (most frequent first; ties in first-seen order), ["-"] when empty."""
+    return [f"{k} {v}" for k, v in counter.most_common()] or ["-"]
+
+
 def counts_text(counter: Counter[str]) -> str:
     """ "a 3, b 1" (most frequent first), or "-" when empty."""
-    return ", ".join(f"{k} {v}" for k, v in counter.most_common()) or "-"
+    return ", ".join(count_items(counter))
 
 
 def when(moment: datetime | None) -> str:
-    """A time in UTC to the minute, "never" for None."""
+    """A time in UTC to the minute, "never" for None (ISO 8601 date and time, to the minute)."""
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "never"

@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Sequence
 from enum import StrEnum
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from reconciler.records import AuditEntry, DayCount, ModeState, Overview, Standing
-from reconciler.report.console import counts_text, styled, when
+from reconciler.report.console import count_items, styled, when
+from reconciler.report.layout import Cell, Column, print_counts, print_fitted
 
 __all__ = ["print_mode_line", "print_overview"]
 
@@ -20,12 +20,13 @@ _BAR_WIDTH = 40
 _MODE_STYLES = {"enforce": "bold red", "paused": "bold yellow"}
 
 
-def _nonzero(pairs: Sequence[tuple[StrEnum, int]]) -> str:
-    return counts_text(Counter({member.value: n for member, n in pairs if n}))
+def _nonzero(pairs: Sequence[tuple[StrEnum, int]]) -> list[str]:
+    items = count_items(Counter({member.value: n for member, n in pairs if n}))
+    return [] if items == ["-"] else items
 
 
-def _named(pairs: Sequence[tuple[str, int]]) -> str:
-    return counts_text(Counter({(key or "(unknown)"): n for key, n in pairs}))
+def _named(pairs: Sequence[tuple[str, int]]) -> list[str]:
+    return count_items(Counter({(key or "(unknown)"): n for key, n in pairs}))
 
 
 def print_mode_line(console: Console, state: ModeState, last_trip: AuditEntry | None) -> None:
@@ -56,23 +57,32 @@ def _bars(console: Console, days: Sequence[DayCount]) -> None:
 
 def _counts_table(console: Console, o: Overview) -> None:
     e, d = o.events, o.decisions
-    table = Table(box=box.SIMPLE_HEAD, title="Counts", title_justify="left")
-    table.add_column("by")
-    table.add_column("counts", overflow="fold")
-    table.add_row("events", str(e.total))
-    table.add_row("kind", _nonzero(e.kinds))
-    table.add_row("severity", _nonzero(e.severities))
-    table.add_row("reason", _nonzero(e.reasons))
-    table.add_row("fault", _nonzero(e.faults))
-    table.add_row("messages", _nonzero(o.outcomes))
-    table.add_row("top domains", _named(e.domains))
-    table.add_row("top remote MTAs", _named(e.remote_mtas))
-    table.add_row("decisions", f"{d.total}: {_nonzero(d.dispositions)}")
-    table.add_row("triggers", _nonzero(d.triggers))
-    table.add_row("carried out", f"applied {d.applied}, undone {d.undone}")
     actions = Counter({f"{a.action}/{a.status.value}": a.count for a in d.actions})
-    table.add_row("actions", counts_text(actions))
-    console.print(table)
+    rows = [
+        ("events", [str(e.total)]),
+        ("kind", _nonzero(e.kinds)),
+        ("severity", _nonzero(e.severities)),
+        ("reason", _nonzero(e.reasons)),
+        ("fault", _nonzero(e.faults)),
+        ("messages", _nonzero(o.outcomes)),
+        ("top domains", _named(e.domains)),
+        ("top remote MTAs", _named(e.remote_mtas)),
+        ("decisions", [f"{d.total} in all", *_nonzero(d.dispositions)]),
+        ("triggers", _nonzero(d.triggers)),
+        ("carried out", [f"applied {d.applied}", f"undone {d.undone}"]),
+        ("actions", count_items(actions)),
+    ]
+    print_counts(console, "Counts", rows)
+
+
+_STANDING_COLUMNS = (
+    Column("user"),
+    Column("address"),
+    Column("hard", 2, justify="right"),
+    Column("soft", 2, justify="right"),
+    Column("fires"),
+    Column("closeness", 3, justify="right"),
+)
 
 
 def _standings(console: Console, o: Overview, rows: Sequence[Standing]) -> None:
@@ -80,16 +90,15 @@ def _standings(console: Console, o: Overview, rows: Sequence[Standing]) -> None:
     if not rows:
         console.print("closest to a threshold: nobody has counted bounces")
         return
-    title = (f"Closest to a threshold (hard {hard.days}d in {hard.window_days}d, "
-             f"soft {soft.days}d in {soft.window_days}d)")  # fmt: skip
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
-    for col in ("user", "address", "hard days", "soft days", "closeness", "fires"):
-        table.add_column(col, overflow="fold")
-    for s in rows:
-        table.add_row(f"{s.realm}:{s.user_id}", s.address or "-", f"{s.hard_days}/{hard.days}",
-                      f"{s.soft_days}/{soft.days}", f"{s.closeness:.0%}",
-                      s.trigger.value if s.trigger else "")  # fmt: skip
-    console.print(table)
+    title = (f"Closest to a threshold (days with bounces: hard {hard.days} in "
+             f"{hard.window_days}d, soft {soft.days} in {soft.window_days}d)")  # fmt: skip
+    cells: list[list[Cell]] = [
+        [f"{s.realm}:{s.user_id}", s.address or "-", f"{s.hard_days}/{hard.days}",
+         f"{s.soft_days}/{soft.days}", s.trigger.value if s.trigger else "",
+         f"{s.closeness:.0%}"]
+        for s in rows
+    ]  # fmt: skip
+    print_fitted(console, _STANDING_COLUMNS, cells, title=title)
 
 
 def _incidents_and_mailboxes(console: Console, o: Overview) -> None:

@@ -7,9 +7,12 @@ Plain records and dicts, no terminal: `classify --json` writes these without the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from reconciler.analysis import Analysis
 from reconciler.records import MessageKind, VerpMatch
+
+if TYPE_CHECKING:  # a type only: `verp check --json` does not load the parser and the rules
+    from reconciler.analysis import Analysis
 
 __all__ = ["ResultRow", "result_rows", "row_json", "verp_json"]
 

@@ -1,4 +1,5 @@
-"""The `--json` shapes of `report`, `user show` and `status` (documented in docs/cli.md).
+"""The `--json` shapes of `report`, `user show` and `status` (documented in docs/cli.md; the
+other commands' shapes are in `opshapes`).
 
 These shapes are a stable interface for scripts and monitoring: keys are only ever added.
 Times are ISO 8601 in UTC (`...+00:00`), or null.  Enum values are the strings of
@@ -32,7 +33,14 @@ from reconciler.records import (
     UserSelector,
 )
 
-__all__ = ["JSON_VERSION", "health_json", "overview_json", "trail_json"]
+__all__ = [
+    "JSON_VERSION",
+    "decision_json",
+    "health_json",
+    "mode_json",
+    "overview_json",
+    "trail_json",
+]
 
 JSON_VERSION = 1  # raised only when a key changes meaning or goes away
 
@@ -47,7 +55,7 @@ def _counts(pairs: Sequence[tuple[StrEnum, int]]) -> dict[str, int]:
     return {member.value: n for member, n in pairs}
 
 
-def _mode(state: ModeState, last_trip: AuditEntry | None) -> Json:
+def mode_json(state: ModeState, last_trip: AuditEntry | None) -> Json:
     return {
         "mode": state.mode.value,
         "since": _time(state.since),
@@ -128,7 +136,7 @@ def overview_json(o: Overview) -> Json:
         "since": _time(o.since),
         "until": _time(o.until),
         "mailbox": o.mailbox,
-        "mode": _mode(o.mode, o.last_trip),
+        "mode": mode_json(o.mode, o.last_trip),
         "events": _events(e),
         "per_day": [_day(c) for c in e.days],
         "top_domains": [{"domain": k, "count": n} for k, n in e.domains],
@@ -183,7 +191,7 @@ def _event(stored: StoredEvent, mode: Mode) -> Json:
     }
 
 
-def _decision(stored: StoredDecision) -> Json:
+def decision_json(stored: StoredDecision) -> Json:
     d = stored.decision
     return {
         "id": stored.id,
@@ -239,7 +247,7 @@ def trail_json(t: Trail) -> Json:
         "version": JSON_VERSION,
         "query": _selector(t.selector),
         "events": [_event(e, m) for e, m in t.events],
-        "decisions": [_decision(d) for d in t.decisions],
+        "decisions": [decision_json(d) for d in t.decisions],
         "actions": [_action(a, m) for a, m in t.actions],
         "audit": [_audit(a, m) for a, m in t.audit],
         "suppressions": [
@@ -276,6 +284,6 @@ def health_json(h: Health) -> Json:
         "ok": h.ok,
         "now": _time(h.now),
         "stale_after_seconds": h.stale_after,
-        "mode": _mode(h.mode, h.last_trip),
+        "mode": mode_json(h.mode, h.last_trip),
         "mailboxes": [_mailbox(m) for m in h.mailboxes],
     }

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from reconciler.records import Health, Mode, StoredDecision, StoredEvent, Trail, UserSelector
 from reconciler.report.console import lines, styled, when
+from reconciler.report.layout import Cell, Column, print_fitted
 from reconciler.report.overview import print_mode_line
 
 __all__ = ["print_health", "print_trail", "selector_text"]
@@ -63,13 +62,20 @@ def _rows(t: Trail) -> list[Row]:
 def print_trail(console: Console, t: Trail) -> None:
     """Every event, decision, action and undo in time order, with the mode in force."""
     rows = _rows(t)
+    if not rows and not t.suppressions:
+        console.print(f"nothing is known about {selector_text(t.selector)}")
+        return
     title = f"Evidence trail of {selector_text(t.selector)}: {len(rows)} entries"
-    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left")
-    for col in ("when (UTC)", "what", "mode", "detail"):
-        table.add_column(col, overflow="fold")
-    for moment, what, mode, detail in rows:
-        table.add_row(f"{moment:%Y-%m-%d %H:%M}", what, mode, detail)
-    console.print(table)
+    columns = (
+        Column("when (UTC)"),
+        Column("what"),
+        Column("mode", 2),
+        Column("detail", wrap=True, min_width=24),
+    )
+    cells = [
+        [f"{moment:%Y-%m-%d %H:%M}", what, mode, detail] for moment, what, mode, detail in rows
+    ]
+    print_fitted(console, columns, cells, title=title)
     for s in t.suppressions:
         console.print(f"suppressed: {s.address} since {when(s.since)} ({s.reason})")
     if not t.suppressions:
@@ -90,17 +96,24 @@ def _age(seconds: int | None) -> str:
 def print_health(console: Console, h: Health) -> None:
     """One line per mailbox; stale ones marked.  The exit code tells monitoring the verdict."""
     print_mode_line(console, h.mode, h.last_trip)
-    table = Table(box=box.SIMPLE_HEAD, title="Mailboxes", title_justify="left")
-    for col in ("mailbox", "last success", "age", "state", "unmoved", "retrying", "backlog"):
-        table.add_column(col, overflow="fold")
+    columns = (
+        Column("mailbox"),
+        Column("state"),
+        Column("last success"),
+        Column("age", justify="right"),
+        Column("backlog", justify="right"),
+        Column("unmoved", 2, justify="right"),
+        Column("retrying", 2, justify="right"),
+    )
+    rows: list[list[Cell]] = []
     for m in h.mailboxes:
-        age = _age(m.age_seconds)
         state = styled("STALE", "bold red") if m.stale else "ok"
         backlog = str(m.imap_backlog) if m.imap_backlog is not None else "unknown"
+        rows.append([m.mailbox, state, when(m.last_success), _age(m.age_seconds), backlog,
+                     str(m.unmoved), str(m.retrying)])  # fmt: skip
+    print_fitted(console, columns, rows, title="Mailboxes")
+    for m in h.mailboxes:
         if m.imap_error:
-            backlog += f" ({m.imap_error})"
-        table.add_row(m.mailbox, when(m.last_success), age, state, str(m.unmoved),
-                      str(m.retrying), backlog)  # fmt: skip
-    console.print(table)
+            console.print(f"{m.mailbox}: backlog unknown: {m.imap_error}")
     verdict = "ok" if h.ok else f"STALE: not polled within {h.stale_after}s"
     console.print(f"status: {verdict}")

@@ -246,17 +246,22 @@ def _start_watchers(
 
 
 def run_daemon(plan: DaemonPlan) -> int:
-    """Run until SIGTERM or SIGINT; returns the exit code (0 after a clean stop)."""
+    """Run until SIGTERM or SIGINT; returns the exit code: 0 after SIGTERM (a service stop),
+    130 after SIGINT (Ctrl-C, as a shell reports it), in both cases after a clean stop."""
     scheduler = BlockingScheduler(timezone=UTC)
     crew = Crew(lease_terms(plan.daemon), len(plan.mailboxes))
     crew.heartbeat(plan.store, plan.ctx.clock())  # present before the first claim
     woken = {folders.name: threading.Event() for folders in plan.mailboxes}
     _schedule(plan, crew, scheduler, woken)
 
+    stopped_by: list[int] = []
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         if plan.ctx.stop.is_set():
             return
-        log.info("signal %s: finishing the current batch, then stopping", signum)
+        stopped_by.append(signum)
+        name = signal.Signals(signum).name
+        log.info("%s: finishing the current batch, then stopping", name)
         plan.ctx.stop.set()
         # shutdown(wait=True) waits for the running cycle; from a thread, so that the main
         # thread (blocked in the scheduler loop) is woken only once the cycle has finished.
@@ -281,4 +286,4 @@ def run_daemon(plan: DaemonPlan) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     log.info("daemon stopped")
-    return 0
+    return 128 + signal.SIGINT if stopped_by == [signal.SIGINT] else 0

@@ -120,7 +120,7 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     if new:  # new ones: say so once, not at every batch
         for incident in found:
             if incident.active:
-                log.warning("incident %s", describe_incident(incident))
+                log.warning("%s", describe_incident(incident))  # "incident active ..."
     # the spans decide whether an event is covered; their (many) event ids are not needed
     since = now - timedelta(days=evidence_days(dctx.policy))
     return store.incidents(since, with_events=False) + unrecorded

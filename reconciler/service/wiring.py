@@ -68,16 +68,25 @@ def _utcnow() -> datetime:
 
 @contextmanager
 def open_service(
-    settings: Settings, *, clock: Callable[[], datetime] = _utcnow, serve_metrics: bool = False
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = _utcnow,
+    serve_metrics: bool = False,
+    create: bool = True,
 ) -> Iterator[Service]:
     """Open and migrate the store, build classifier, actions and stages; close at the end.
 
-    `serve_metrics` (the daemon) starts the configured Prometheus endpoint.
+    `serve_metrics` (the daemon) starts the configured Prometheus endpoint.  `create=False`
+    (the read-only commands) refuses a database that does not exist yet.
     """
     now = clock()
     helpers: HelperPool[RawMessage, Analysed] | None = None
-    metrics = start_metrics(settings.metrics) if serve_metrics else NoMetrics()
-    store = open_database(settings.database.url)
+    store = open_database(settings.database.url, create=create)
+    try:
+        metrics = start_metrics(settings.metrics) if serve_metrics else NoMetrics()
+    except BaseException:
+        store.close()
+        raise
     try:
         store.migrate(now)
         actions = tuple(

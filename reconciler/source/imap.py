@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import logging
+import re
 import ssl
 from array import array
 from collections.abc import Iterator, Sequence
@@ -57,6 +58,31 @@ def check_security(settings: MailboxSettings) -> None:
         )
 
 
+# What OpenSSL says when the server answered in plaintext (an IMAP greeting) to a TLS hello.
+_PLAINTEXT_REASONS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+_NOT_TLS = (
+    "the server answered without TLS: port {port} is a plaintext port; for security = "
+    '"tls" use the TLS port (993), or set security = "starttls" (port 143)'
+)
+_BYTES_TEXT = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
+
+
+def _plaintext_answer(err: ssl.SSLError) -> bool:
+    return any(reason in str(err) for reason in _PLAINTEXT_REASONS) or (
+        getattr(err, "reason", None) in _PLAINTEXT_REASONS
+    )
+
+
+def server_text(err: BaseException) -> str:
+    """What the server said, as text: imapclient hands it over as bytes (`b'[AUTH...]'`)."""
+    said = err.args[0] if err.args else str(err)
+    if isinstance(said, bytes):
+        return said.decode("utf-8", "replace")
+    text = str(said)
+    quoted = _BYTES_TEXT.match(text)
+    return quoted.group(2) if quoted else text
+
+
 def _ssl_context(settings: MailboxSettings) -> ssl.SSLContext:
     cafile = str(settings.ca_file) if settings.ca_file else None
     context = ssl.create_default_context(cafile=cafile)
@@ -87,7 +113,10 @@ def _connect_once(settings: MailboxSettings, tokens: AccessTokens | None) -> IMA
     try:
         if settings.security == "starttls":
             if not client.has_capability("STARTTLS"):
-                raise SourceError(f"{settings.host}: server does not offer STARTTLS")
+                raise SourceError(
+                    f"{settings.host}:{settings.port}: the server does not offer STARTTLS "
+                    '(is it its TLS port? then set security = "tls")'
+                )
             client.starttls(context)
         if tokens is None:
             client.login(settings.username, settings.password)
@@ -119,7 +148,7 @@ def _sasl_login(client: IMAPClient, settings: MailboxSettings, tokens: AccessTok
             tokens.discard(token)
             raise _RefusedCachedToken(str(err)) from err
         said = f" ({exchange.error})" if exchange.error else ""
-        raise LoginError(f"{mechanism} with a new token: {err}{said}") from err
+        raise LoginError(f"{mechanism} with a new token: {server_text(err)}{said}") from err
 
 
 def _shutdown(client: IMAPClient) -> None:
@@ -379,9 +408,13 @@ class ImapSource:
         except SourceError:
             raise
         except LoginError as err:
-            raise SourceError(f"{where}: login failed: {err}") from err
+            raise SourceError(f"{where}: login failed: {server_text(err)}") from err
         except ssl.SSLCertVerificationError as err:
             raise SourceError(f"{where}: {err}") from err
+        except ssl.SSLError as err:
+            if not _plaintext_answer(err):
+                raise SourceUnavailable(f"{where}: {err}") from err
+            raise SourceError(f"{where}: {_NOT_TLS.format(port=s.port)}") from err
         except (imaplib.IMAP4.abort, OSError) as err:
             raise SourceUnavailable(f"{where}: {err}") from err
         except imaplib.IMAP4.error as err:

@@ -37,8 +37,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 
+from reconciler.errors import StoreError
 from reconciler.records import (
     BatchResult,
     BounceEvent,
@@ -56,7 +58,7 @@ from reconciler.store.checkpoints import (
     write_checkpoint,
     write_watermark,
 )
-from reconciler.store.connection import bind, to_db, unbind, wrap_errors
+from reconciler.store.connection import bind, redact, sqlite_file, to_db, unbind, wrap_errors
 from reconciler.store.evidence import (
     count_events,
     event_span_after,
@@ -78,7 +80,7 @@ from reconciler.store.ledger import (
     record_batch,
 )
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
-from reconciler.store.models import database
+from reconciler.store.models import SchemaVersion, database
 from reconciler.store.policyapi import PolicyStore
 from reconciler.store.reportapi import ReportStore
 
@@ -87,14 +89,35 @@ __all__ = ["INCIDENT_EVIDENCE", "LATEST_VERSION", "Store", "open_database"]
 LATEST_VERSION = MIGRATIONS[-1].number
 
 
-def open_database(url: str) -> Store:
+def open_database(url: str, *, create: bool = True) -> Store:
     """Bind the store to `url` and connect.  One store per process at a time.
 
     URLs: ``sqlite:///path.db`` (WAL, foreign keys, busy timeout), ``postgresql://user@host/db``
     and ``mysql://`` or ``mariadb://user@host/db``; query parameters go to the driver.
+    `create=False` (the read-only commands) refuses a database that does not exist yet, an
+    SQLite file or a server database without our tables, instead of creating an empty one.
     """
+    path = sqlite_file(url)
+    if not create and path is not None and not Path(path).exists():
+        raise StoreError(f"no database at {path}{_NOTHING_YET}")
     _db, backend = bind(url)
-    return Store(backend)
+    store = Store(backend)
+    if not create and path is None and not _has_schema():
+        store.close()
+        raise StoreError(f"no database at {redact(url)} (no reconciler tables){_NOTHING_YET}")
+    return store
+
+
+_NOTHING_YET = (
+    ": nothing was recorded there yet (`reconciler poll --once` creates it), or [database] url "
+    "names another place"
+)
+
+
+@wrap_errors("reading the schema")
+def _has_schema() -> bool:
+    db = database.obj
+    return db is not None and SchemaVersion._meta.table_name in db.get_tables()
 
 
 class Store(PolicyStore, ReportStore, LeaseStore):

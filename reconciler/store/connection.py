@@ -14,7 +14,16 @@ from playhouse import db_url
 from reconciler.errors import StoreError
 from reconciler.store.models import database
 
-__all__ = ["backend_of", "bind", "from_db", "redact", "to_db", "unbind", "wrap_errors"]
+__all__ = [
+    "backend_of",
+    "bind",
+    "from_db",
+    "redact",
+    "sqlite_file",
+    "to_db",
+    "unbind",
+    "wrap_errors",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -24,6 +33,11 @@ _SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 5000,
     "synchronous": "normal",
+}
+# the driver each backend needs, and the extra of the package that installs it
+_DRIVERS = {
+    "postgresql": ("PostgreSQL", "psycopg2", "postgres"),
+    "mysql": ("MariaDB/MySQL", "PyMySQL", "mysql"),
 }
 _SCHEMES = {
     "sqlite": "sqlite",
@@ -51,6 +65,22 @@ def backend_of(url: str) -> str:
     return _SCHEMES[scheme]
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a sqlite:/// URL (None for another backend or an in-memory database)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite":
+        return None
+    path = parts.path.removeprefix("/")
+    return None if not path or path == ":memory:" else path
+
+
+def _missing_driver(backend: str, err: pw.ImproperlyConfigured) -> StoreError:
+    name, driver, extra = _DRIVERS.get(backend, (backend, "its driver", backend))
+    return StoreError(
+        f"the {name} driver ({driver}) is not installed: pip install 'reconciler[{extra}]' ({err})"
+    )
+
+
 def _make_database(url: str, backend: str) -> pw.Database:
     rest = url[url.index(":") :]
     db: pw.Database
@@ -72,6 +102,9 @@ def bind(url: str) -> tuple[pw.Database, str]:
         db = _make_database(url, backend)
         database.initialize(db)
         db.connect(reuse_if_open=True)
+    except pw.ImproperlyConfigured as err:
+        database.initialize(None)
+        raise _missing_driver(backend, err) from err
     except (pw.PeeweeException, ValueError, RuntimeError) as err:
         database.initialize(None)
         raise StoreError(f"cannot open database {redact(url)}: {err}{hint(err)}") from err

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import replace
 from typing import Final
 
@@ -396,12 +397,17 @@ def find_token(message: ParsedMessage, settings: VerpSettings, now: int) -> Verp
 
 def describe_match(match: VerpMatch) -> list[tuple[str, str]]:
     """(field, value) lines for `reconciler verp check`: the verdict first, then what is known."""
+    if match.failure is VerpFailure.NOT_FOUND:
+        return [("result", "no token"), *(("tried", f"{a}: {f}") for a, f in match.tried)]
     verdict = "valid" if match.valid else f"invalid: {match.failure}"
     lines = [("result", verdict)]
     fields = ("format", "key_id", "user_id", "realm", "realm_ref", "issued", "send_ref", "found_in")
     for name in fields:
         value = getattr(match, name)
-        if value is not None:
+        if name == "issued" and value is not None:
+            moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+            lines.append((name, f"{moment} (unix {value})"))
+        elif value is not None:
             lines.append((name, str(value)))
     if match.valid:
         bound = match.recipient_digest

@@ -86,8 +86,9 @@ def test_mode_promotion_with_apply_pending_then_reinstate_and_back(
 
 def test_bad_input_is_one_line_and_exit_2(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(config, "mode", "enforce") == 2  # no --reason
-    assert run(config, "undo", "--since", "yesterday", "--note", "x", "--yes") == 2
-    assert run(config, "undo", "--since", "1d", "--reason", "nosuch", "--note", "x", "--yes") == 2
+    assert run(config, "undo", "--since", "yesterday", "--reason", "x", "--yes") == 2
+    assert run(config, "undo", "--since", "1d", "--bounce-reason", "nosuch", "--reason", "x",
+               "--yes") == 2  # fmt: skip
     assert run(config, "reinstate", "not-a-user", "--reason", "x", "--yes") == 2
     assert run(config, "suppressions", "check") == 2
     errors = capsys.readouterr().err.strip().splitlines()

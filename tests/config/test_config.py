@@ -96,10 +96,34 @@ def test_example_loads() -> None:
     settings = load_settings(EXAMPLE, _example_env())
     assert settings.mailboxes[0].name == "bounces"
     assert settings.verp is not None
-    assert settings.verp.bouncehandler is not None
+    assert settings.verp.bouncehandler is None  # optional: commented out in the example
     assert settings.verp.keys[0].id == "a"
-    assert settings.database == DatabaseSettings()
+    # the default SQLite file lies beside the configuration file, wherever the command runs
+    assert settings.database == DatabaseSettings(url=f"sqlite:///{EXAMPLE.parent}/reconciler.db")
     assert settings.warnings == ()
+
+
+def test_example_needs_exactly_the_variables_the_readme_exports() -> None:
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    quick = readme.split("## Quick start")[1].split("\n## ")[0]
+    exported = re.findall(r"^\s*export (RECONCILER_\w+)=", quick, re.M)
+    assert set(exported) == set(_example_env()), "README and example disagree on the secrets"
+    load_settings(EXAMPLE, dict.fromkeys(exported, "x" * 32))
+
+
+def test_the_optional_bouncehandler_section_loads_when_uncommented(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    block = text.split("\n# [verp.bouncehandler]\n")[1].split("\n\n")[0]
+    keys = [line[2:] for line in block.splitlines() if re.match(r"# [a-z_]+ = ", line)]
+    keys = [k for k in keys if not k.startswith(("secret_file", "secret ="))]
+    on = text.replace(block, "\n".join(keys)).replace(
+        "\n# [verp.bouncehandler]\n", "\n[verp.bouncehandler]\n"
+    )
+    path = write(tmp_path, on)
+    env = _example_env() | {"RECONCILER_BOUNCEHANDLER_KEY": "bh-secret-0123456789abcdef"}
+    settings = load_settings(path, env)
+    assert settings.verp is not None and settings.verp.bouncehandler is not None
+    assert settings.verp.bouncehandler.domain == "wikimedia.org"
 
 
 def test_example_shows_the_dataclass_defaults() -> None:
@@ -311,8 +335,32 @@ def test_plaintext_elsewhere_needs_allow_plaintext(tmp_path: Path) -> None:
 )
 def test_database_urls_accepted(tmp_path: Path, url: str) -> None:
     settings = load(tmp_path, document(extra=f'[database]\nurl = "{url}"\n'))
+    relative = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and not relative.startswith(("/", ":memory:")):
+        url = f"sqlite:///{tmp_path / relative}"  # beside the configuration file
     assert settings.database.url == url
     assert settings.warnings == ()
+
+
+def test_relative_paths_start_at_the_configuration_file_not_the_working_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (tmp_path / "bin").mkdir()
+    hook = tmp_path / "bin" / "on-suppress"
+    hook.write_text("#!/bin/sh\n")
+    hook.chmod(0o755)
+    extra = (
+        '[database]\nurl = "sqlite:///state/db.sqlite?timeout=5"\n'
+        '[actions]\nenabled = ["suppress", "command"]\n'
+        '[actions.command]\nargv = ["bin/on-suppress", "--quiet"]\n'
+    )
+    settings = load(tmp_path, document(extra=extra))
+    assert settings.database.url == f"sqlite:///{tmp_path}/state/db.sqlite?timeout=5"
+    assert settings.actions.command is not None
+    assert settings.actions.command.argv == (str(hook), "--quiet")
 
 
 def test_secret_file_and_relative_paths(tmp_path: Path) -> None:
@@ -373,7 +421,7 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     settings = load(tmp_path, "")
     assert settings.mailboxes == ()
     assert settings.verp is None
-    assert settings.database == DatabaseSettings()
+    assert settings.database == DatabaseSettings(url=f"sqlite:///{tmp_path}/reconciler.db")
 
 
 # --- secrets stay hidden -----------------------------------------------------------------------

@@ -208,7 +208,7 @@ def test_check_config_prints_no_oauth_secret(
     path = tmp_path / "reconciler.toml"
     path.write_text(_document(ENDPOINT))
     path.chmod(0o600)
-    assert main(["--config", str(path), "check-config"]) == 0
+    assert main(["--config", str(path), "check-config", "--all"]) == 0
     out, err = capsys.readouterr()
     assert "(hidden; from environment variable RT)" in out
     assert CLIENT_SECRET not in out + err and REFRESH_TOKEN not in out + err

@@ -616,6 +616,8 @@ def test_describe_is_one_line_and_masks_the_address() -> None:
     assert "decision=suppress disposition=would mode=log-only user=shop:42" in line
     assert "address=***@example.net rule=hard:3d/14d hard_days=3" in line
     assert "reasons=userunknown" in line
+    ids = ",".join(map(str, decision.event_ids))
+    assert f"event_ids=[{ids}]" in line and len(decision.event_ids) == 3  # ids, not a count
     assert "ignored=sender_fault:1" in line
     assert ADDRESS not in line
     assert f"address={ADDRESS}" in describe(decision, show_address=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from dovecot import Account, Dovecot
-from support import NOW, ROOT
+from support import NOW, ROOT, check_documented
 
 from reconciler.cli import main
 from reconciler.config import DatabaseSettings, MailboxSettings, Settings, VerpKey, VerpSettings
@@ -337,39 +337,11 @@ def test_status_tolerates_an_unreachable_server(
 # -- the documented JSON keys ----------------------------------------------------------------
 
 
-def _documented(command: str) -> tuple[set[str], set[str]]:
-    """Key paths of one command's section in docs/cli.md, and those documented as maps."""
-    text = DOCS.read_text("utf-8")
-    section = text.split(f"\n## `{command}`")[1].split("\n## ")[0]
-    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", section, flags=re.MULTILINE)
-    return {path for path, _ in rows}, {path for path, kind in rows if "map" in kind}
-
-
-def _paths(value: Any, maps: set[str], prefix: str = "") -> set[str]:
-    found: set[str] = set()
-    if isinstance(value, list):
-        for item in value:
-            found |= _paths(item, maps, f"{prefix}[]")
-    elif isinstance(value, dict) and prefix not in maps:
-        for key, item in value.items():
-            path = f"{prefix}.{key}" if prefix else key
-            found |= {path} | _paths(item, maps, path)
-    return found
-
-
-def _check_documented(command: str, outputs: list[Any]) -> None:
-    documented, maps = _documented(command)
-    real: set[str] = set()
-    for output in outputs:
-        real |= _paths(output, maps)
-    assert real == documented, (sorted(real - documented), sorted(documented - real))
-
-
 def test_docs_cli_md_documents_every_json_key(
     seeded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = ["--config", str(seeded)]
-    _check_documented("report --json", [_json(capsys, *config, "report", "--json")[1]])
+    check_documented("report --json", [_json(capsys, *config, "report", "--json")[1]])
     trails = [
         _json(capsys, *config, "user", "show", t, "--json")[1]
         for t in ("wiki:1", "who@three.example")
@@ -377,8 +349,8 @@ def test_docs_cli_md_documents_every_json_key(
     with open_database(f"sqlite:///{seeded.parent / 'state.db'}") as store:  # a live suppression
         store.add_suppression(Suppression("bob@two.example", "wiki", 2, "hard", datetime.now(UTC)))
     trails.append(_json(capsys, *config, "user", "show", "wiki:2", "--json")[1])
-    _check_documented("user show --json", trails)
-    _check_documented("status --json", [_json(capsys, *config, "status", "--json")[1]])
+    check_documented("user show --json", trails)
+    check_documented("status --json", [_json(capsys, *config, "status", "--json")[1]])
     monkeypatch.chdir(seeded.parent)
     garbage = seeded.parent / "garbage.eml"
     garbage.write_bytes(b"")  # an empty message: a row with "error"
@@ -387,7 +359,7 @@ def test_docs_cli_md_documents_every_json_key(
                      str(CORPUS / "lhost-postfix-33.eml"))  # fmt: skip
     rows = [json.loads(line) for line in out.splitlines()]
     assert any(r["verp"] for r in rows) and any("error" in r for r in rows)
-    _check_documented("classify --json", rows)
+    check_documented("classify --json", rows)
 
 
 def _verp_sample(directory: Path, user: int, address: str, when: datetime | None = None) -> Path:

@@ -144,9 +144,14 @@ def test_forged_bounces_at_a_domain_make_no_incident_and_hide_no_real_bounce(
     assert any("domain=spike.example" in line and "not counted" in line for line in bursts)
 
 
-def test_verified_bounces_still_make_an_incident(store: Store) -> None:
+def test_verified_bounces_still_make_an_incident(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     _record(store, *[_event(f"u{n}@spike.example", 20 + n, user=600 + n) for n in range(6)])
-    run_decisions(store, _context(store), "run-1", NOW)
+    with caplog.at_level(logging.WARNING, logger="reconciler.service.decisions"):
+        run_decisions(store, _context(store), "run-1", NOW)
+    said = [r.getMessage() for r in caplog.records if "spike.example" in r.getMessage()]
+    assert said and all(line.startswith("incident active ") for line in said), said
     keys = {(i.scope.value, i.key) for i in store.incidents(NOW - timedelta(days=1))}
     assert keys == {("domain", "spike.example"), ("remote_mta", "mx.spike.example")}
     assert store.suppressions() == []

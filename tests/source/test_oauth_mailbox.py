@@ -439,7 +439,7 @@ def test_no_token_or_secret_in_any_log_line_or_output(
     oauth_dovecot.append(account, "INBOX", _bounces("secret", 1))
     seen: list[str] = []
     try:
-        for argv in (["check-config"], ["poll", "--once"], ["status"], ["dry-run"]):
+        for argv in (["check-config", "--all"], ["poll", "--once"], ["status"], ["dry-run"]):
             code, out, err = _run(capsys, "--config", config, *argv)
             assert code == 0, err
             seen += [out, err]

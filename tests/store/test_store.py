@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import peewee
 import pytest
@@ -138,6 +139,19 @@ def test_same_bytes_twice_in_one_batch(store: Store) -> None:
     assert result == BatchResult(recorded=(1,), duplicates=(2,))
     assert store.seen_fingerprint(hashlib.sha256(b"same").hexdigest())
     assert not store.seen_fingerprint(hashlib.sha256(b"other").hexdigest())
+
+
+def test_a_read_only_open_refuses_a_database_that_is_not_there(database_url: str) -> None:
+    """create=False (report, status, mode, ...): no empty database is made in its place; the
+    SQLite file is not created, a server database without our tables is left as it is."""
+    with pytest.raises(StoreError, match=r"^no database at .*: nothing was recorded there yet"):
+        open_database(database_url, create=False)
+    if database_url.startswith("sqlite:///"):
+        assert not Path(database_url.removeprefix("sqlite:///")).exists()
+    with open_database(database_url) as store:  # a cycle creates it
+        store.migrate(NOW)
+    with open_database(database_url, create=False) as store:
+        assert store.get_mode().mode.value == "log-only"
 
 
 def test_pending_moves_survive_a_crash_between_commit_and_move(database_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import string
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -419,8 +420,12 @@ def test_describe_match() -> None:
     assert lines[0] == ("result", "valid")
     assert ("user_id", "12345") in lines
     assert ("realm", "enwiki") in lines
+    issued = check_address(SETTINGS, VECTOR, 1_700_000_000).issued
+    assert issued is not None
+    iso = datetime.fromtimestamp(issued, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert ("issued", f"{iso} (unix {issued})") in lines  # a date a person reads
     assert verp.describe_match(VerpMatch(valid=False, failure=VerpFailure.NOT_FOUND)) == [
-        ("result", "invalid: not_found")
+        ("result", "no token")  # none was found: not "invalid"
     ]
 
 

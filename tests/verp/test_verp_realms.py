@@ -185,7 +185,7 @@ def test_check_config_shows_a_farm_in_short(
     with path.open("a") as config:
         config.write('[actions.mediawiki]\nurl = "mysql://rc@db1/{realm}"\n'
                      '[actions.mediawiki.wikis]\nenwiki = "mysql://rc@db2/enwiki"\n')  # fmt: skip
-    assert main(["--config", str(path), "check-config"]) == 0
+    assert main(["--config", str(path), "check-config", "--all"]) == 0
     out = capsys.readouterr().out
     assert "actions.mediawiki.wikis.enwiki = mysql://rc@db2/enwiki\n" in out
     assert "verp.realms = wiki0, wiki1, " in out and ", ... (900 in all)\n" in out
