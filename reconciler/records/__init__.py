@@ -26,6 +26,7 @@ from reconciler.records.ledger import (
     BatchResult,
     BounceEvent,
     Checkpoint,
+    HeldMessage,
     LeaseScope,
     LeaseTerms,
     LedgerEntry,
@@ -69,6 +70,7 @@ from reconciler.records.policy import (
     Trigger,
     UserHistory,
 )
+from reconciler.records.probes import OPEN_PROBE_STATES, Probe, ProbeState, ProbeVerdict
 from reconciler.records.reports import (
     ActionCount,
     DayCount,
@@ -88,6 +90,7 @@ from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings,
 __all__ = [
     "ADDRESS_REASONS",
     "ADDRESS_STAGES",
+    "OPEN_PROBE_STATES",
     "SENDER_REASONS",
     "SENDER_STAGES",
     "UNDISCLOSED_RECIPIENT",
@@ -114,6 +117,7 @@ __all__ = [
     "EvidenceEvent",
     "Fault",
     "Health",
+    "HeldMessage",
     "Ignored",
     "Incident",
     "IncidentScope",
@@ -133,6 +137,9 @@ __all__ = [
     "ParsedBounce",
     "ParsedMessage",
     "PolicySettings",
+    "Probe",
+    "ProbeState",
+    "ProbeVerdict",
     "RawMessage",
     "Reason",
     "Rule",

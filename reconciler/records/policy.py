@@ -54,6 +54,8 @@ class Disposition(StrEnum):
     WOULD = "would"  # LOG_ONLY: the action would be applied
     WITHHELD = "withheld"  # PAUSED: the breaker withholds the action
     NONE = "none"  # the decision has no action
+    PROBING = "probing"  # ENFORCE with probes: the action waits for the probe's verdict
+    PROBE_DELIVERED = "probe-delivered"  # the probe did not bounce: nothing applied, cleared
 
 
 class Ignored(StrEnum):
@@ -68,6 +70,7 @@ class Ignored(StrEnum):
     FUTURE = "future"  # recorded after `now`: not yet known at the time of the decision
     EXPIRED = "expired"  # older than the window of its rule
     BEFORE_QUIET = "before_quiet"  # before the last quiet period, which reset the count
+    PROBED = "probed"  # before a probe to the address that did not bounce (it reset the count)
 
 
 class IncidentScope(StrEnum):
@@ -116,6 +119,9 @@ class UserHistory:
     user_id: int
     events: tuple[EvidenceEvent, ...]
     current_address: str | None = None  # the user's address now, when an adapter can tell
+    # (address, unix seconds): a probe sent to the address then did not bounce, so the
+    # evidence about it up to that time no longer counts (see `reconciler.policy.probes`)
+    cleared: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

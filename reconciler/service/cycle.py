@@ -100,6 +100,7 @@ class CycleReport:
     events: int = 0
     duplicates: int = 0
     already: int = 0
+    requeued: int = 0  # of the recorded: requeued messages analysed again (events replaced)
     moved: int = 0
     unexpunged: int = 0  # moved by COPY, left flagged \\Deleted (the server has no UIDPLUS)
     failed: list[Unprocessed] = field(default_factory=list)
@@ -116,6 +117,7 @@ class CycleReport:
             f"skipped={o[MessageOutcome.SKIPPED]} quarantined={o[MessageOutcome.QUARANTINED]} "
             f"duplicates={self.duplicates} events={self.events} hard={self.severities['hard']} "
             f"soft={self.severities['soft']} unprocessed={len(self.failed)} moved={self.moved}"
+            + (f" requeued={self.requeued}" if self.requeued else "")
             + (f" refused={len(self.refused)}" if self.refused else "")
             + (f" unexpunged={self.unexpunged}" if self.unexpunged else "")
             + (" rescanned=yes" if self.rescanned else "")
@@ -217,6 +219,7 @@ def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchRes
     """Count what the batch recorded: replays (duplicates, already) add no outcome or event."""
     report.duplicates += len(result.duplicates)
     report.already += len(result.already)
+    report.requeued += len(result.requeued)
     recorded = set(result.recorded)
     for entry in entries:
         if entry.uid not in recorded:
