@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from reconciler.config.auth import build_credentials
 from reconciler.config.monitor import build_digest, build_metrics
-from reconciler.config.policy import build_actions, build_policy
+from reconciler.config.policy import build_actions, build_policy, build_probe
 from reconciler.config.read import Context, Table, field_default, world_readable
 from reconciler.config.verp import build_verp
 from reconciler.settings import (
@@ -24,6 +24,7 @@ from reconciler.settings import (
     MailboxSettings,
     RulesSettings,
     Settings,
+    VerpSettings,
     is_loopback,
 )
 
@@ -50,6 +51,9 @@ def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) 
     actions = build_actions(root.table("actions"))
     metrics = build_metrics(root.table("metrics"))
     digest = build_digest(root.table("digest"))
+    probe = build_probe(root.table("probe"), policy.probe)
+    if policy.probe:
+        _check_probes(root, verp_settings, policy.probe_days)
     root.finish()
     if ctx.literal_secrets and world_readable(path):
         keys = ", ".join(ctx.literal_secrets)
@@ -70,7 +74,21 @@ def build_settings(data: Mapping[str, Any], path: Path, env: Mapping[str, str]) 
         actions=actions,
         metrics=metrics,
         digest=digest,
+        probe=probe,
     )
+
+
+def _check_probes(root: Table, verp: VerpSettings | None, days: int) -> None:
+    """Probes need native VERP keys (their token carries a send reference and binds the
+    address), and their bounce must come while the token is still accepted."""
+    if verp is None or not verp.keys:
+        raise root.fail("policy.probe", "needs [verp] with [[verp.keys]] to sign the probes")
+    if days > verp.accept_days:
+        raise root.fail(
+            "policy.probe_days",
+            f"{days} is longer than verp.accept_days ({verp.accept_days}): the probe's bounce "
+            "would come back with an expired token",
+        )
 
 
 def _check_unique_names(root: Table, mailboxes: tuple[MailboxSettings, ...]) -> None:
