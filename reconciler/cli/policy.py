@@ -7,15 +7,12 @@ a confirmation (`--yes` for scripts); every change is audited with who and why.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
-import sys
 from dataclasses import asdict
 
 from reconciler import actions
 from reconciler.actions import apply_pending
-from reconciler.cli.common import now, parse_since, settings
+from reconciler.cli.common import actor, confirm, now, parse_since, settings
 from reconciler.errors import ConfigError
 from reconciler.records import Mode, Reason, StoredDecision, UndoFilter
 from reconciler.report.console import make_console, progress
@@ -24,19 +21,6 @@ from reconciler.service.wiring import open_service
 from reconciler.settings import Settings
 
 __all__ = ["mode", "reinstate", "suppressions", "undo"]
-
-
-def _actor(args: argparse.Namespace) -> str:
-    name = args.by or os.environ.get("SUDO_USER") or getpass.getuser()
-    return f"operator:{name}"
-
-
-def _confirm(question: str, args: argparse.Namespace) -> bool:
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        raise ConfigError("confirmation needed and no terminal to ask on: add --yes")
-    return input(f"{question} [type yes]: ").strip().lower() == "yes"
 
 
 def mode(args: argparse.Namespace) -> int:
@@ -56,12 +40,12 @@ def mode(args: argparse.Namespace) -> int:
                     else "left as they are (add --apply-pending to apply them)")  # fmt: skip
             print_decisions(console, pending, f"Pending 'would' decisions: {note}")
             console.print("From the next cycle on, new decisions are applied.")
-        if not _confirm(f"Switch to {target.value}?", args):
+        if not confirm(f"Switch to {target.value}?", args):
             console.print("nothing changed")
             return 1
-        state = store.set_mode(target, _actor(args), args.reason, now())
+        state = store.set_mode(target, actor(args), args.reason, now())
         if target is Mode.ENFORCE and args.apply_pending:
-            done = apply_pending(store, service.actions, _actor(args), now())
+            done = apply_pending(store, service.actions, actor(args), now())
             console.print(f"applied {len(done)} pending decision(s)")
         print_mode(console, state, [])
     return 0
@@ -105,7 +89,7 @@ def _undo_with_preview(
         if not found and not is_address:
             console.print("nothing to undo")
             return 0
-        if not _confirm(f"{what.capitalize()} these?", args):
+        if not confirm(f"{what.capitalize()} these?", args):
             console.print("nothing changed")
             return 1
         run = actions.reinstate if what == "reinstate" else actions.undo
@@ -114,7 +98,7 @@ def _undo_with_preview(
                 service.store,
                 service.actions,
                 wanted,
-                (_actor(args), args.why),
+                (actor(args), args.why),
                 now(),
                 advance=advance,
             )
