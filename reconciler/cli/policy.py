@@ -17,7 +17,8 @@ from reconciler.errors import ConfigError
 from reconciler.records import Mode, Reason, StoredDecision, UndoFilter
 from reconciler.report.console import make_console, progress
 from reconciler.report.ops import print_decisions, print_mode, print_suppressions
-from reconciler.service.wiring import open_service
+from reconciler.service.probes import ProbeRun
+from reconciler.service.wiring import Service, open_service
 from reconciler.settings import Settings
 
 __all__ = ["mode", "reinstate", "suppressions", "undo"]
@@ -38,6 +39,8 @@ def mode(args: argparse.Namespace) -> int:
             pending = store.pending_decisions()
             note = ("applied now (--apply-pending)" if args.apply_pending
                     else "left as they are (add --apply-pending to apply them)")  # fmt: skip
+            if args.apply_pending and service.decide.probes is not None:
+                note = "probed first, or applied (--apply-pending; [policy] probe)"
             print_decisions(console, pending, f"Pending 'would' decisions: {note}")
             console.print("From the next cycle on, new decisions are applied.")
         if not confirm(f"Switch to {target.value}?", args):
@@ -45,10 +48,20 @@ def mode(args: argparse.Namespace) -> int:
             return 1
         state = store.set_mode(target, actor(args), args.reason, now())
         if target is Mode.ENFORCE and args.apply_pending:
-            done = apply_pending(store, service.actions, actor(args), now())
-            console.print(f"applied {len(done)} pending decision(s)")
+            console.print(_apply_pending(service, actor(args)))
         print_mode(console, state, [])
     return 0
+
+
+def _apply_pending(service: Service, who: str) -> str:
+    """`--apply-pending`: with probes on, the decisions about an address get a probe first."""
+    if service.decide.probes is None:
+        done = apply_pending(service.store, service.actions, who, now())
+        return f"applied {len(done)} pending decision(s)"
+    run = ProbeRun(service.store, service.decide.probes, service.settings.policy,
+                   service.actions, service.run_id, now())  # fmt: skip
+    probed, applied = run.pending(who)
+    return f"probed {probed} pending decision(s) first; applied {applied}"
 
 
 def suppressions(args: argparse.Namespace) -> int:

@@ -54,6 +54,7 @@ class Probe:
     return_path: str  # its VERP address: the envelope sender
     created_at: datetime  # when the intent was recorded
     due_at: datetime  # a bounce must come by then (probe_days after it was sent)
+    attempted_at: datetime | None = None  # when it was last handed to SMTP
     sent_at: datetime | None = None
     resolved_at: datetime | None = None  # BOUNCED or DELIVERED since
     event_id: int | None = None  # the bounce event that confirmed it

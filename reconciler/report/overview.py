@@ -72,6 +72,8 @@ def _counts_table(console: Console, o: Overview) -> None:
     table.add_row("carried out", f"applied {d.applied}, undone {d.undone}")
     actions = Counter({f"{a.action}/{a.status.value}": a.count for a in d.actions})
     table.add_row("actions", counts_text(actions))
+    if o.probes or any(n for _, n in o.probe_counts):
+        table.add_row("probes", _nonzero(o.probe_counts))
     console.print(table)
 
 
@@ -89,6 +91,20 @@ def _standings(console: Console, o: Overview, rows: Sequence[Standing]) -> None:
         table.add_row(f"{s.realm}:{s.user_id}", s.address or "-", f"{s.hard_days}/{hard.days}",
                       f"{s.soft_days}/{soft.days}", f"{s.closeness:.0%}",
                       s.trigger.value if s.trigger else "")  # fmt: skip
+    console.print(table)
+
+
+def _probes(console: Console, o: Overview) -> None:
+    """The probes still open: each a decision that waits for its verdict."""
+    if not o.probes:
+        return
+    table = Table(box=box.SIMPLE_HEAD, title=f"Probes waiting for a bounce: {len(o.probes)} "
+                  "(their decisions are probing)", title_justify="left")  # fmt: skip
+    for col in ("probe", "user", "address", "state", "due (UTC)"):
+        table.add_column(col, overflow="fold")
+    for p in o.probes:
+        table.add_row(str(p.id), f"{p.realm}:{p.user_id}", p.address, p.state.value,
+                      f"{p.due_at:%Y-%m-%d %H:%M}")  # fmt: skip
     console.print(table)
 
 
@@ -111,4 +127,5 @@ def print_overview(console: Console, o: Overview) -> None:
     _counts_table(console, o)
     _bars(console, o.events.days)
     _standings(console, o, o.standings)
+    _probes(console, o)
     _incidents_and_mailboxes(console, o)

@@ -25,6 +25,7 @@ from reconciler.records import (
     Mode,
     ModeState,
     Overview,
+    Probe,
     Standing,
     StoredDecision,
     StoredEvent,
@@ -32,7 +33,7 @@ from reconciler.records import (
     UserSelector,
 )
 
-__all__ = ["JSON_VERSION", "health_json", "overview_json", "trail_json"]
+__all__ = ["JSON_VERSION", "health_json", "overview_json", "probe_json", "trail_json"]
 
 JSON_VERSION = 1  # raised only when a key changes meaning or goes away
 
@@ -120,6 +121,29 @@ def _decisions(d: DecisionSummary) -> Json:
     }
 
 
+def probe_json(p: Probe) -> Json:
+    """One probe, in `report --json` (pending) and `user show --json`."""
+    return {
+        "id": p.id,
+        "decision_id": p.decision_id,
+        "realm": p.realm,
+        "user_id": p.user_id,
+        "address": p.address,
+        "trigger": p.trigger.value,
+        "state": p.state.value,
+        "send_ref": p.send_ref,
+        "message_id": p.message_id,
+        "created_at": _time(p.created_at),
+        "attempted_at": _time(p.attempted_at),
+        "sent_at": _time(p.sent_at),
+        "due_at": _time(p.due_at),
+        "resolved_at": _time(p.resolved_at),
+        "event_id": p.event_id,
+        "attempts": p.attempts,
+        "detail": p.detail,
+    }
+
+
 def overview_json(o: Overview) -> Json:
     """The shape of `reconciler report --json`."""
     e, p = o.events, o.policy
@@ -146,6 +170,10 @@ def overview_json(o: Overview) -> Json:
         ],
         "incidents": [_incident(i) for i in o.incidents],
         "checkpoints": [_checkpoint(c) for c in o.checkpoints],
+        "probes": {
+            "recorded": _counts(o.probe_counts),
+            "pending": [probe_json(p) for p in o.probes],
+        },
     }
 
 
@@ -252,6 +280,7 @@ def trail_json(t: Trail) -> Json:
             }
             for s in t.suppressions
         ],
+        "probes": [{**probe_json(p), "mode": m.value} for p, m in t.probes],
     }
 
 

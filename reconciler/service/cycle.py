@@ -77,6 +77,8 @@ class CycleContext:
     after_batch: Callable[[datetime], object] | None = None
     # helper processes that analyse batches (None: analyse in this process; see helper_pool)
     helpers: HelperPool[RawMessage, Analysed] | None = None
+    # run the decide stage at the end of every cycle, new evidence or not (probes have times)
+    decide_every_cycle: bool = False
 
     def hooks(self) -> CycleHooks:
         """What a mailbox's tenure takes from this context."""
@@ -299,6 +301,8 @@ def poll_mailbox(
             stopped = ctx.stop.is_set()
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
+    if ctx.decide_every_cycle and ctx.after_batch is not None and not stopped:
+        ctx.after_batch(ctx.clock())  # after the checkpoint: this cycle's reading counts
     report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
     _warn_unexpunged(report)
     return report

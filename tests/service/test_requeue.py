@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from dovecot import Account, Dovecot
 from helpers_mail import KEY, folder_counts, hard_bounce, tags_by_folder
+from support import DOCS
 
 from reconciler.cli import main
 from reconciler.config import VerpKey, VerpSettings, load_settings
@@ -101,6 +103,20 @@ def stored(url: str) -> tuple[dict[MessageOutcome, int], int, list[str]]:
     return outcomes, total, [e.rule_id for e in events]
 
 
+def _documented() -> set[str]:
+    section = (DOCS / "cli.md").read_text("utf-8").split("\n## `requeue --json`")[1]
+    return set(re.findall(r"^\| `([^`]+)` \|", section.split("\n## ")[0], flags=re.M))
+
+
+def _paths(value: object, prefix: str = "") -> set[str]:
+    if isinstance(value, list):
+        return {p for item in value for p in _paths(item, f"{prefix}[]")}
+    if isinstance(value, dict) and prefix != "errors":  # a map: its keys are mailbox names
+        return {p for k, v in value.items() for p in {f"{prefix}.{k}".lstrip(".")}
+                | _paths(v, f"{prefix}.{k}".lstrip("."))}  # fmt: skip
+    return set()
+
+
 def test_quarantined_then_requeued_is_analysed_once_with_the_new_rules(
     tmp_path: Path, dovecot: Dovecot, imap_account: Account, database_url: str,
     capsys: pytest.CaptureFixture[str],
@@ -120,6 +136,7 @@ def test_quarantined_then_requeued_is_analysed_once_with_the_new_rules(
 
     shown = requeue(config, capsys, "--folder", "quarantine", "--yes")
     assert shown["requeued"] == 1 and shown["errors"] == {}
+    assert _paths(shown) == _documented()  # docs/cli.md lists exactly these keys
     assert folder_counts(dovecot, imap_account) == {
         "INBOX": 1, "processed": 0, "unmatched": 0, "quarantine": 0
     }  # fmt: skip

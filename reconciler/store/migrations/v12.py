@@ -54,6 +54,7 @@ class _V12Probe(V1Base):
     return_path = pw.CharField(max_length=ADDRESS_LENGTH)
     created_at = pw.DateTimeField()
     due_at = pw.DateTimeField(index=True)
+    attempted_at = pw.DateTimeField(null=True)
     sent_at = pw.DateTimeField(null=True)
     resolved_at = pw.DateTimeField(null=True)
     event_id = pw.BigIntegerField(null=True)
