@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
-from smtpsink import SMTP_PASSWORD, Sink, received
+from dovecot import make_certificate
+from smtpsink import SMTP_PASSWORD, Sink, received, smtp_sink
 
 from reconciler.actions.probe import compose_probe, send_probe
 from reconciler.actions.smtp import Handover, submit
@@ -126,3 +129,16 @@ def test_the_probe_mail_as_sent(smtp: tuple[Sink, int]) -> None:
     assert (mail["From"], mail["To"], mail["Subject"]) == (
         "noreply@example.org", "kim@example.org", "Still there?")  # fmt: skip
     assert mail.get_content().strip() == "Nothing to do."
+
+
+def test_implicit_tls_with_the_configured_certificates(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with smtp_sink(tls=context) as (sink, port):
+        trusted = _settings(port, tls=True, ca_file=cert, username="u", password=SMTP_PASSWORD)
+        assert submit(trusted, _message(), "a@b.c", "d@e.f").handover is Handover.ACCEPTED
+        assert sink.logins == [("u", SMTP_PASSWORD)]  # the password went over TLS only
+        untrusted = submit(_settings(port, tls=True), _message(), "a@b.c", "d@e.f")
+        assert untrusted.handover is Handover.REFUSED and "certificate" in untrusted.detail
+    assert len(sink.envelopes) == 1
