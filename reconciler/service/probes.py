@@ -126,8 +126,11 @@ class ProbeRun:
 
     def begin(self, decision: Decision) -> StoredDecision | None:
         """Record `decision` as `probing` with the probe's intent, then send the probe.
-        None: another worker's probe is open for the address (nothing recorded here)."""
-        draft = self.draft(decision)
+        None: another worker's probe is open for the address, or no probe token can be
+        made for the user (nothing recorded: the decision does not act without its probe)."""
+        draft = self._drafted(decision)
+        if draft is None:
+            return None
         with self.store.transaction():
             probe = self.store.insert_probe(draft)  # the first write: see store.probes
             if probe is None:
@@ -144,8 +147,11 @@ class ProbeRun:
 
     def would(self, stored: StoredDecision) -> None:
         """Log-only mode: record that a probe would be sent for this decision (none is)."""
-        draft = replace(self.draft(stored.decision), state=ProbeState.WOULD,
-                        decision_id=stored.id, detail="log-only: not sent")  # fmt: skip
+        made = self._drafted(stored.decision)
+        if made is None:
+            return
+        draft = replace(made, state=ProbeState.WOULD, decision_id=stored.id,
+                        detail="log-only: not sent")  # fmt: skip
         probe = self.store.insert_probe(draft)
         log.info("decision %d: would probe %s (log-only: nothing sent)%s", stored.id,
                  self._shown(draft.address), f" probe={probe.id}" if probe else "")  # fmt: skip
@@ -188,8 +194,11 @@ class ProbeRun:
             d = stored.decision
             if not self.wants(d) or self.store.acted_on(d.realm, d.user_id, d.address):
                 continue
-            probed.add(stored.id)
-            draft = replace(self.draft(d), decision_id=stored.id)
+            probed.add(stored.id)  # it waits for a probe: never applied here
+            made = self._drafted(d)
+            if made is None:
+                continue
+            draft = replace(made, decision_id=stored.id)
             with self.store.transaction():
                 probe = self.store.insert_probe(draft)  # the first write, as in `begin`
                 if probe is None:
@@ -222,6 +231,16 @@ class ProbeRun:
             return_path=return_path, created_at=self.now,
             due_at=self.now + timedelta(days=self.pctx.days),
         )  # fmt: skip
+
+    def _drafted(self, decision: Decision) -> Probe | None:
+        """`draft`, or None (logged) when no probe token can be made for the user (a realm
+        too long for a token that binds the address and carries a send reference)."""
+        try:
+            return self.draft(decision)
+        except ValueError as err:
+            log.error("user=%s:%s no probe can be made (%s); the decision waits for one",
+                      decision.realm, decision.user_id, err)  # fmt: skip
+            return None
 
     def send(self, probe: Probe) -> None:
         """Hand the probe to SMTP; record SENT (or taken as sent) or UNSENT."""

@@ -464,3 +464,17 @@ def test_probe_bounces_in_an_incident_confirm_nothing(
         w.poll(NOW + timedelta(hours=1))
         assert w.suppressed() == set()
         assert [w.probes(u)[0].state for u in (31, 32)] == [ProbeState.SENT, ProbeState.SENT]
+
+
+def test_no_probe_token_no_action(world: World) -> None:
+    """A realm too long for a token with a binding and a send reference: no probe can be
+    made, and the decision records nothing rather than act without one."""
+    enforce(world)
+    pctx = world.service.decide.probes
+    assert pctx is not None
+    run = ProbeRun(world.store, pctx, world.service.settings.policy, world.service.actions,
+                   "run-1", NOW)  # fmt: skip
+    long_realm = replace(_decision(2**62, "x@long.example"), realm="a-rather-long-wiki-realm")
+    assert run.begin(long_realm) is None
+    assert world.store.probes() == [] and world.sink.envelopes == []
+    assert world.store.decisions(NOW - timedelta(days=1), NOW + timedelta(days=1)) == []
