@@ -180,7 +180,9 @@ def _move_back(
     opener: Opener,
 ) -> int:
     folder = items[0].folder
-    store.grant_requeue(items, actor, now)  # before the move: the cycle may read them at once
+    known = [m for m in items if m.outcome is not None]  # the others are new to the ledger
+    if known:
+        store.grant_requeue(known, actor, now)  # before the move: a cycle may read them at once
     with opener(replace(mailbox, folder=folder), False) as source:
         if source.uidvalidity != items[0].uidvalidity:
             raise ReconcilerError(

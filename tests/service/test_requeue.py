@@ -231,3 +231,18 @@ def test_no_terminal_and_no_yes_changes_nothing(
     assert "add --yes" in capsys.readouterr().err
     assert main(["--config", str(config), "requeue", "--folder", "unmatched", "--json"]) == 2
     assert folder_counts(dovecot, imap_account)["unmatched"] == 1
+
+
+def test_a_message_put_aside_by_hand_is_new_to_the_ledger(
+    tmp_path: Path, dovecot: Dovecot, imap_account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    config = write_config(tmp_path, dovecot, imap_account, url)
+    dovecot.append(imap_account, "quarantine", [hard_bounce(token(), "kim@example.org", "h")])
+    shown = requeue(config, capsys, "--folder", "quarantine", "--yes")
+    assert [m["outcome"] for m in shown["messages"]] == [None]  # type: ignore[index]
+    with open_database(url) as store:
+        assert store.open_requeues() == 0  # nothing to let through: it was never recorded
+    report = cycle(config)
+    assert (report.events, report.requeued) == (1, 0)
+    assert tags_by_folder(dovecot, imap_account)["processed"] == ["h"]
