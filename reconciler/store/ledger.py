@@ -78,15 +78,15 @@ def _granted(digests: Iterable[str]) -> set[str]:
 
 def _replace_earlier(again: dict[str, int], now: datetime) -> None:
     """A requeued content was recorded again as row `again[sha256]`: the events of its earlier
-    rows go (they are replaced, never added to), those rows say `requeued`, the grant is used."""
-    for sha256, row_id in again.items():
-        earlier = (Message.sha256 == sha256) & (Message.id != row_id)
+    rows go (they are replaced, never added to), those rows say `requeued`, the grant is used.
+    A few statements per chunk of contents, however many were requeued."""
+    for part in _chunks(sorted(again)):
+        earlier = Message.sha256.in_(list(part)) & Message.id.not_in([again[d] for d in part])
         older = Message.select(Message.id).where(earlier)
         Event.delete().where(Event.message.in_(older)).execute()
         Message.update(outcome=MessageOutcome.REQUEUED.value).where(
             earlier & (Message.outcome != MessageOutcome.DUPLICATE.value)
         ).execute()
-    for part in _chunks(sorted(again)):
         RequeueRow.update(used_at=to_db(now)).where(
             RequeueRow.sha256.in_(list(part)) & RequeueRow.used_at.is_null()
         ).execute()
