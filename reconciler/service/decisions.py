@@ -91,8 +91,11 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
     span = store.event_span_after(watermark)
+    if span is None:  # nothing new since the last run (one at the end of a cycle): nothing
+        # to detect, the stored incidents stand
+        return store.incidents(now - timedelta(days=evidence_days(dctx.policy)), with_events=False)
     # one window around the new events' times: bounded however large the drained backlog
-    since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
+    since, until = span[0] - window, min(span[1] + window, now)
     # read group by group (the store sorts): memory holds one group, not the whole window;
     # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
     found: list[Incident] = []
