@@ -88,7 +88,13 @@ class World:
         url = settings.database.url.replace("mariadb://", "mysql://", 1)
         smtp = settings.probe.smtp
         config = tmp_path / "cli.toml"
+        box = settings.mailboxes[0]
+        secret = tmp_path / "imap.pw"
+        secret.write_text(box.password)
+        secret.chmod(0o600)
         config.write_text(
+            f'[[mailbox]]\nname = "{box.name}"\nhost = "{box.host}"\nport = {box.port}\n'
+            f'security = "none"\nusername = "{box.username}"\npassword_file = "{secret}"\n'
             f'[database]\nurl = "{url}"\n[policy]\nprobe = true\n'
             f'[probe]\nsender = "{settings.probe.sender}"\nsmtp_host = "{smtp.smtp_host}"\n'
             f"smtp_port = {smtp.smtp_port}\nstarttls = false\n"
@@ -274,6 +280,18 @@ def test_log_only_records_would_probe_and_sends_nothing(
     assert world.cli(tmp_path, "user", "show", "wiki:1") == 0
     out = capsys.readouterr().out
     assert "would probe" in out and max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_poll_once_from_the_configuration_sends_the_probe(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    enforce(world)
+    world.hard_days(1, "ann@one.example", [5, 3, 1])
+    assert world.cli(tmp_path, "poll", "--once") == 0  # as an operator or cron runs it
+    assert [e[1] for e in world.sink.envelopes] == [["ann@one.example"]]
+    with open_database(world.service.settings.database.url) as store:
+        (probe,) = store.probes()
+        assert probe.state is ProbeState.SENT and store.suppressions() == []
 
 
 def test_apply_pending_sends_probes_first(
