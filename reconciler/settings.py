@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "ACTION_NAMES",
+    "PROBE_SUBJECT",
+    "PROBE_TEXT",
     "REALM_TEMPLATE",
     "ActionsSettings",
     "Auth",
@@ -34,8 +36,10 @@ __all__ = [
     "OAuthGrant",
     "OAuthSettings",
     "PolicySettings",
+    "ProbeSettings",
     "RulesSettings",
     "Settings",
+    "SmtpSettings",
     "VerpFormat",
     "VerpKey",
     "VerpSettings",
@@ -313,6 +317,40 @@ class DigestSettings:
     password_file: Path | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """An SMTP submission server, with the keys the digest names the same way (`[probe]`)."""
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    starttls: bool = True  # STARTTLS before anything else
+    tls: bool = False  # implicit TLS from the start (SMTPS, port 465); excludes starttls
+    username: str | None = None  # None: no SMTP AUTH
+    password: str = field(repr=False, default="")  # from password_env / password_file
+    timeout_seconds: float = 30.0
+    ca_file: Path | None = None  # the certificates to trust (default: the system's)
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+PROBE_SUBJECT = "Checking your e-mail address"
+PROBE_TEXT = (
+    "Hello,\n\n"
+    "mail to this address has come back undelivered lately, so we are checking that it still\n"
+    "works. There is nothing to do: if you can read this, all is well.\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """`[probe]`: how a probe is sent when `[policy] probe` is on (see `reconciler.policy`)."""
+
+    smtp: SmtpSettings = field(default_factory=SmtpSettings, metadata={"inline": True})
+    sender: str = ""  # the From address; required when probes are on
+    subject: str = PROBE_SUBJECT
+    text: str = PROBE_TEXT
+
+
 # --- policy (STYLE 2.6, 2.7): the thresholds the pure decision core reads ---------------------
 
 
@@ -353,6 +391,8 @@ class PolicySettings:
     quiet_days: int = 30  # this long without a counted bounce resets the count
     incident: IncidentSettings = field(default_factory=IncidentSettings)
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    probe: bool = False  # in enforce mode, a decision waits for a probe mail's verdict
+    probe_days: int = 3  # how long a bounce of the probe is waited for
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,3 +409,4 @@ class Settings:
     actions: ActionsSettings = ActionsSettings()
     metrics: MetricsSettings = MetricsSettings()
     digest: DigestSettings = DigestSettings()
+    probe: ProbeSettings = field(default_factory=ProbeSettings)

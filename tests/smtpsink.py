@@ -7,7 +7,9 @@ import base64
 import contextlib
 import email
 import email.policy
+import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +31,17 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     sink: Sink
+    tls: ssl.SSLContext | None = None  # implicit TLS (SMTPS) when set
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                sock.close()  # a client that refused our certificate: no session
+                raise
+        return sock, address
 
 
 class _Session(socketserver.StreamRequestHandler):
@@ -80,10 +93,12 @@ class _Session(socketserver.StreamRequestHandler):
 
 
 @contextlib.contextmanager
-def smtp_sink() -> Iterator[tuple[Sink, int]]:
-    """A running sink on a free loopback port: (what it received, its port)."""
+def smtp_sink(tls: ssl.SSLContext | None = None) -> Iterator[tuple[Sink, int]]:
+    """A running sink on a free loopback port: (what it received, its port); with `tls`,
+    the sessions speak implicit TLS (SMTPS)."""
     server = _Server(("127.0.0.1", 0), _Session)
     server.sink = Sink()
+    server.tls = tls
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

@@ -17,6 +17,7 @@ from reconciler.actions.command import CommandAction
 from reconciler.actions.run import (
     PENDING_GRACE,
     apply_pending,
+    apply_recorded,
     carry_out,
     reinstate,
     retry_failed,
@@ -37,6 +38,7 @@ __all__ = [
     "SuppressAction",
     "WebhookAction",
     "apply_pending",
+    "apply_recorded",
     "build_actions",
     "carry_out",
     "deliver_due",

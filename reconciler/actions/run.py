@@ -31,7 +31,15 @@ from reconciler.records import (
 )
 from reconciler.store import Store
 
-__all__ = ["PENDING_GRACE", "apply_pending", "carry_out", "reinstate", "retry_failed", "undo"]
+__all__ = [
+    "PENDING_GRACE",
+    "apply_pending",
+    "apply_recorded",
+    "carry_out",
+    "reinstate",
+    "retry_failed",
+    "undo",
+]
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +153,22 @@ def _keep_claim(store: Store, stored: StoredDecision, claimed: bool) -> bool:
     return False
 
 
-def apply_pending(store: Store, actions: Sequence[Action], actor: str, now: datetime) -> list[Done]:
+def apply_pending(
+    store: Store,
+    actions: Sequence[Action],
+    actor: str,
+    now: datetime,
+    *,
+    only: Callable[[StoredDecision], bool] = lambda _: True,
+) -> list[Done]:
     """Apply every pending decision (`--apply-pending` on promotion); one audit row each.
 
     A pending decision for an address that an applied decision already covers is only
-    marked applied.  Returns the decisions applied with their outcomes.
+    marked applied.  `only` leaves out the decisions it says no to (they wait for a probe).
+    Returns the decisions applied with their outcomes.
     """
     done: list[Done] = []
-    for stored in store.pending_decisions():
+    for stored in filter(only, store.pending_decisions()):
         d = stored.decision
         with store.transaction():
             if not _keep_claim(store, stored, store.claim_acting(d, now)):
@@ -163,6 +179,32 @@ def apply_pending(store: Store, actions: Sequence[Action], actor: str, now: date
         store.audit(actor, "apply-pending", _summary(outcomes), now, stored.id)
         done.append((stored, outcomes))
     return done
+
+
+def apply_recorded(
+    store: Store,
+    actions: Sequence[Action],
+    stored: StoredDecision,
+    now: datetime,
+    *,
+    first: Callable[[], bool] = lambda: True,
+) -> list[ActionOutcome] | None:
+    """Apply one recorded decision now (a probe confirmed it), as `apply_pending` applies
+    each: the claim, then `first` (e.g. resolving the probe: None, and nothing changed, when
+    it says no), the local actions and the "applied" mark in ONE transaction, the outside
+    actions after it.  Nothing is applied (empty outcomes) when another decision already
+    acts for the same user and address."""
+    outside: _Outside = []
+    with store.transaction():
+        claimed = store.claim_acting(stored.decision, now)  # first write: see claim_acting
+        if not first():
+            if claimed:
+                store.bind_acting(stored.decision, None)
+            return None
+        if not _keep_claim(store, stored, claimed):
+            return []
+        outcomes, outside = _apply_local(store, actions, stored, now)
+    return outcomes + _run_outside(store, outside, stored, now)
 
 
 def _undo_one(action: Action | None, record: ActionRecord, now: datetime) -> ActionOutcome:

@@ -6,11 +6,11 @@ Exit codes: 0 success, 1 runtime failure (or a negative verdict where a command 
 One dispatch convention: every command names its handler, ``"module:function"`` of this
 package, and the handler takes the parsed arguments and returns the exit code.  The handlers
 are grouped by what they work on: `classify` (classify, explain, rules check), `verp`,
-`config` (check-config), `service` (poll, dry-run), `daemon` (run), `policy` (mode, suppressions,
-reinstate, undo), `report` (report, user show, status, digest) and `importing` (import).  A
-handler's module, and with it the libraries the command needs (the parser and the rules, rich,
-peewee, imapclient, apscheduler), is imported only when that command runs: this module imports
-none of them.
+`config` (check-config), `service` (poll, dry-run), `requeue`, `daemon` (run), `policy` (mode,
+suppressions, reinstate, undo), `report` (report, user show, status, digest) and `importing`
+(import).  A handler's module, and with it the libraries the command needs (the parser and the
+rules, rich, peewee, imapclient, apscheduler), is imported only when that command runs: this
+module imports none of them.
 """
 
 from __future__ import annotations
@@ -97,6 +97,15 @@ def _add_service_commands(sub: _Commands) -> None:
     p = _command(sub, "dry-run", "service:dry_run",
                  help="read-only preview of what the next cycle would record")  # fmt: skip
     _json_option(p)
+    p = _command(sub, "requeue", "requeue:requeue_command",
+                 help="move quarantined or unmatched mail back to be analysed again")  # fmt: skip
+    p.add_argument("--folder", required=True, choices=["quarantine", "unmatched"],
+                   help="the folder whose mail goes back to the drained folder")  # fmt: skip
+    p.add_argument("--since", help="set aside since: ISO time or 30m, 24h, 7d, 2w (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="preview only: move nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--by", help="who (default: the login name; audited)")
+    _json_option(p, "one JSON object (see docs/cli.md)")
 
 
 def _add_policy_commands(sub: _Commands) -> None:

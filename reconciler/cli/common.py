@@ -4,6 +4,7 @@ and `--since`.  Light on purpose: `reconciler.cli` imports it before any handler
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import re
 import sys
@@ -23,6 +24,8 @@ __all__ = [
     "EXIT_USAGE",
     "NO_SECRETS",
     "Secrets",
+    "actor",
+    "confirm",
     "now",
     "optional_settings",
     "parse_since",
@@ -42,6 +45,27 @@ def print_notice(line: str) -> None:
 
     Plain text, no console: an error may quote a message or a file name, shown like any."""
     print(f"reconciler: {neutralise(line)}", file=sys.stderr)
+
+
+def actor(args: argparse.Namespace) -> str:
+    """Who runs a change, for the audit log: `--by`, else the login name."""
+    name = args.by or os.environ.get("SUDO_USER") or getpass.getuser()
+    return f"operator:{name}"
+
+
+def confirm(question: str, args: argparse.Namespace) -> bool:
+    """True with `--yes`, else when the operator types "yes" on the terminal (Ctrl-D: no)."""
+    if args.yes:
+        return True
+    if getattr(args, "json", False):
+        raise ConfigError("--json prints the outcome of a change: add --yes (no question asked)")
+    if not sys.stdin.isatty():
+        raise ConfigError("confirmation needed and no terminal to ask on: add --yes")
+    try:
+        return input(f"{question} [type yes]: ").strip().lower() == "yes"
+    except EOFError:  # Ctrl-D: no answer is no
+        print()
+        return False
 
 
 def settings(

@@ -9,49 +9,39 @@ they act on what a cycle recorded.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-import sys
 
 from reconciler import actions
 from reconciler.actions import apply_pending
-from reconciler.cli.common import NO_SECRETS, Secrets, now, parse_since, print_notice, settings
+from reconciler.cli.common import (
+    NO_SECRETS,
+    Secrets,
+    actor,
+    confirm,
+    now,
+    parse_since,
+    print_notice,
+    settings,
+)
 from reconciler.controls import dumps
 from reconciler.errors import ConfigError
 from reconciler.records import Mode, Reason, StoredDecision, UndoFilter
 from reconciler.report.console import make_console, progress
 from reconciler.report.ops import print_decisions, print_mode, print_suppressions
 from reconciler.report.opshapes import decisions_json, mode_state_json, suppression_json
-from reconciler.service.wiring import open_service
+from reconciler.service.probes import ProbeRun
+from reconciler.service.wiring import Service, open_service
 from reconciler.settings import Settings
 from reconciler.store import Store
 
 __all__ = ["mode", "reinstate", "suppressions", "undo"]
 
 
-def _actor(args: argparse.Namespace) -> str:
-    name = args.by or os.environ.get("SUDO_USER") or getpass.getuser()
-    return f"operator:{name}"
-
-
-def _confirm(question: str, args: argparse.Namespace) -> bool:
-    if args.yes:
-        return True
-    if args.json:
-        raise ConfigError("--json prints the outcome of a change: add --yes (no question asked)")
-    if not sys.stdin.isatty():
-        raise ConfigError("confirmation needed and no terminal to ask on: add --yes")
-    try:
-        return input(f"{question} [type yes]: ").strip().lower() == "yes"
-    except EOFError:  # Ctrl-D: no answer is no
-        print()
-        return False
-
-
 def mode(args: argparse.Namespace) -> int:
     if args.target is not None and not args.reason:
         raise ConfigError("mode: --reason is required to change the mode (it is audited)")
-    loaded = settings(args, secrets={Secrets.ACTIONS} if args.apply_pending else NO_SECRETS)
+    loaded = settings(
+        args, secrets={Secrets.ACTIONS, Secrets.VERP} if args.apply_pending else NO_SECRETS
+    )
     console = make_console(stderr=args.json)  # with --json, stdout has the JSON alone
     with open_service(loaded, create=False) as service:
         store = service.store
@@ -63,15 +53,16 @@ def mode(args: argparse.Namespace) -> int:
             pending = store.pending_decisions()
             note = ("applied now: --apply-pending" if args.apply_pending
                     else "kept as they are; --apply-pending applies them")  # fmt: skip
+            if args.apply_pending and service.decide.probes is not None:
+                note = "probed first, or applied: --apply-pending, [policy] probe"
             print_decisions(console, pending, f"Pending 'would' decisions ({note})")
             console.print("From the next cycle on, new decisions are applied.")
-        if not _confirm(f"Switch to {target.value}?", args):
+        if not confirm(f"Switch to {target.value}?", args):
             console.print("nothing changed")
             return 1
-        store.set_mode(target, _actor(args), args.reason, now())
+        store.set_mode(target, actor(args), args.reason, now())
         if target is Mode.ENFORCE and args.apply_pending:
-            done = apply_pending(store, service.actions, _actor(args), now())
-            console.print(f"applied {len(done)} pending decision(s)")
+            console.print(_apply_pending(service, actor(args)))
         _show_mode(args, store)
     return 0
 
@@ -83,6 +74,17 @@ def _show_mode(args: argparse.Namespace, store: Store) -> None:
         print(dumps(mode_state_json(state, trips[0] if trips else None, recent), indent=2))
     else:
         print_mode(make_console(), state, recent if args.target is None else [])
+
+
+def _apply_pending(service: Service, who: str) -> str:
+    """`--apply-pending`: with probes on, the decisions about an address get a probe first."""
+    if service.decide.probes is None:
+        done = apply_pending(service.store, service.actions, who, now())
+        return f"applied {len(done)} pending decision(s)"
+    run = ProbeRun(service.store, service.decide.probes, service.settings.policy,
+                   service.actions, service.run_id, now())  # fmt: skip
+    probed, applied = run.pending(who)
+    return f"probed {probed} pending decision(s) first; applied {applied}"
 
 
 def suppressions(args: argparse.Namespace) -> int:
@@ -132,7 +134,7 @@ def _undo_with_preview(
         print_decisions(console, found, f"Applied decisions that {what} would undo")
         if on_list and not found:
             console.print(f"{wanted.address} is on the suppression list (added by hand)")
-        if not _confirm(f"{what.capitalize()} these?", args):
+        if not confirm(f"{what.capitalize()} these?", args):
             console.print("nothing changed")
             return 1
         run = actions.reinstate if what == "reinstate" else actions.undo
@@ -141,7 +143,7 @@ def _undo_with_preview(
                 service.store,
                 service.actions,
                 wanted,
-                (_actor(args), args.why),
+                (actor(args), args.why),
                 now(),
                 advance=advance,
             )

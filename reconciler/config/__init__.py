@@ -38,8 +38,10 @@ from reconciler.settings import (
     OAuthGrant,
     OAuthSettings,
     PolicySettings,
+    ProbeSettings,
     RulesSettings,
     Settings,
+    SmtpSettings,
     VerpFormat,
     VerpKey,
     VerpSettings,
@@ -70,9 +72,11 @@ __all__ = [
     "OAuthGrant",
     "OAuthSettings",
     "PolicySettings",
+    "ProbeSettings",
     "RulesSettings",
     "Secrets",
     "Settings",
+    "SmtpSettings",
     "VerpFormat",
     "VerpKey",
     "VerpSettings",
@@ -133,6 +137,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
     _describe("actions", settings.actions, lines)
     _describe("metrics", settings.metrics, lines)
     _describe("digest", settings.digest, lines)
+    if settings.policy.probe:
+        _describe("probe", settings.probe, lines)
     if settings.verp is None:
         lines.append(("verp", "(not configured)"))
     else:

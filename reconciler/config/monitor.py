@@ -7,15 +7,13 @@ Split from `config.sections` because these follow `reconciler.service.metrics` a
 from __future__ import annotations
 
 import ipaddress
-import re
 
-from reconciler.config.read import SecretRef, Table, field_default
+from reconciler.config.read import Table, field_default
+from reconciler.config.smtp import ADDRESS as _ADDRESS
+from reconciler.config.smtp import smtp_login
 from reconciler.settings import DigestSettings, MetricsSettings, is_loopback
 
 __all__ = ["build_digest", "build_metrics"]
-
-# A plain addr-spec check: enough to catch typos; the SMTP server has the last word.
-_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 
 
 def build_metrics(t: Table) -> MetricsSettings:
@@ -50,30 +48,12 @@ def _addresses(t: Table, enabled: bool) -> tuple[str, tuple[str, ...]]:
     return sender, recipients
 
 
-def _login(t: Table, host: str, starttls: bool) -> tuple[str | None, str, SecretRef | None]:
-    """(username, password, where the password came from); no username: no SMTP AUTH."""
-    if t.has("password"):
-        raise t.fail("password", "not accepted inline; use password_env or password_file")
-    username = t.optional_string("username")
-    has_secret = t.has("password_env") or t.has("password_file")
-    if username is None:
-        if has_secret:
-            raise t.fail("username", "required when a password is set")
-        return None, "", None
-    secret = t.secret("password", literal=False)
-    if not starttls and not is_loopback(host):
-        raise t.fail(
-            "starttls", f"false would send the SMTP password in clear to {host}; set it true"
-        )
-    return username, t.text_secret("password", secret), secret
-
-
 def build_digest(t: Table) -> DigestSettings:
     """Validate `[digest]`; sender and recipients are required only when it is enabled."""
     enabled = t.boolean("enabled", False)
     host = t.string("smtp_host", field_default(DigestSettings, "smtp_host"))
     starttls = t.boolean("starttls", True)
-    username, password, source = _login(t, host, starttls)
+    username, password, source = smtp_login(t, host, starttls)
     sender, recipients = _addresses(t, enabled)
     settings = DigestSettings(
         enabled=enabled,

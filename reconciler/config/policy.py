@@ -11,8 +11,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from reconciler.config.read import SecretRef, Table
+from reconciler.config.smtp import ADDRESS, build_smtp
 from reconciler.settings import (
     ACTION_NAMES,
+    PROBE_SUBJECT,
+    PROBE_TEXT,
     ActionsSettings,
     BreakerSettings,
     CommandSettings,
@@ -20,12 +23,13 @@ from reconciler.settings import (
     IncidentSettings,
     MediaWikiSettings,
     PolicySettings,
+    ProbeSettings,
     WebhookSettings,
 )
 from reconciler.settings import REALM_TEMPLATE as TEMPLATE
 from reconciler.verp.realms import check_realm
 
-__all__ = ["build_actions", "build_policy"]
+__all__ = ["build_actions", "build_policy", "build_probe"]
 
 _PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
 _MANY = 1_000_000
@@ -41,9 +45,28 @@ def build_policy(t: Table) -> PolicySettings:
         quiet_days=t.integer("quiet_days", 30, 0, 3650),
         incident=t.table("incident").guard(_incident, defaults.incident),
         breaker=t.table("breaker").guard(_breaker, defaults.breaker),
+        probe=t.boolean("probe", False),
+        probe_days=t.integer("probe_days", 3, 1, 30),
     )
     t.finish()
     return policy
+
+
+def build_probe(t: Table, enabled: bool) -> ProbeSettings:
+    """Validate `[probe]`: the SMTP server, the From address and the text of a probe.  The
+    sender is required when `[policy] probe` is on."""
+    smtp = build_smtp(t)
+    sender = t.string("sender") if enabled else t.optional_string("sender") or ""
+    if sender and not ADDRESS.fullmatch(sender):
+        raise t.fail("sender", f'expected an address like noreply@example.org, got "{sender}"')
+    subject = t.string("subject", PROBE_SUBJECT)
+    if any(ch in subject for ch in "\r\n"):
+        raise t.fail("subject", "one line, please")
+    settings = ProbeSettings(
+        smtp=smtp, sender=sender, subject=subject, text=t.string("text", PROBE_TEXT)
+    )
+    t.finish()
+    return settings
 
 
 def _threshold(t: Table, default: DayThreshold) -> DayThreshold:

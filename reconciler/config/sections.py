@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from reconciler.config.auth import build_credentials
 from reconciler.config.monitor import build_digest, build_metrics
-from reconciler.config.policy import build_actions, build_policy
+from reconciler.config.policy import build_actions, build_policy, build_probe
 from reconciler.config.read import Context, Table, field_default, world_readable
 from reconciler.config.verp import build_verp
 from reconciler.errors import ConfigError
@@ -28,8 +28,10 @@ from reconciler.settings import (
     MailboxSettings,
     MetricsSettings,
     PolicySettings,
+    ProbeSettings,
     RulesSettings,
     Settings,
+    VerpSettings,
     is_loopback,
 )
 
@@ -42,8 +44,8 @@ class Secrets(StrEnum):
 
     MAILBOX = "mailbox"  # IMAP passwords, OAuth2 client secrets and refresh tokens
     VERP = "verp"  # VERP signing keys, the BounceHandler secret
-    ACTIONS = "actions"  # webhook secret, MediaWiki database password
-    DIGEST = "digest"  # SMTP password
+    ACTIONS = "actions"  # webhook secret, MediaWiki database password, the probe's SMTP password
+    DIGEST = "digest"  # SMTP password of the digest
 
 
 ALL_SECRETS: frozenset[Secrets] = frozenset(Secrets)
@@ -83,6 +85,10 @@ def build_settings(
     metrics = root.table("metrics").guard(build_metrics, MetricsSettings())
     ctx.resolve = Secrets.DIGEST in secrets
     digest = root.table("digest").guard(build_digest, DigestSettings())
+    ctx.resolve = Secrets.ACTIONS in secrets  # a probe is sent by the decide stage, as actions
+    probe = root.table("probe").guard(lambda t: build_probe(t, policy.probe), ProbeSettings())
+    if policy.probe:
+        _check_probes(root, verp_settings, policy.probe_days)
     root.finish()
     if ctx.problems:
         raise ConfigError(*ctx.problems)
@@ -105,7 +111,21 @@ def build_settings(
         actions=actions,
         metrics=metrics,
         digest=digest,
+        probe=probe,
     )
+
+
+def _check_probes(root: Table, verp: VerpSettings | None, days: int) -> None:
+    """Probes need native VERP keys (their token carries a send reference and binds the
+    address), and their bounce must come while the token is still accepted."""
+    if verp is None or not verp.keys:
+        root.note("policy.probe", "needs [verp] with [[verp.keys]] to sign the probes")
+    elif days > verp.accept_days:
+        root.note(
+            "policy.probe_days",
+            f"{days} is longer than verp.accept_days ({verp.accept_days}): the probe's bounce "
+            "would come back with an expired token",
+        )
 
 
 def _check_unique_names(root: Table, mailboxes: tuple[MailboxSettings, ...]) -> None:

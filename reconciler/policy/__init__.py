@@ -18,11 +18,13 @@ from reconciler.policy.incidents import (
     incidents_of_group,
     unverified_bursts,
 )
+from reconciler.policy.probes import confirms, judge_probe, needs_probe
 
 __all__ = [
     "DAY",
     "IncidentIndex",
     "check_breaker",
+    "confirms",
     "covers",
     "decide",
     "describe",
@@ -32,6 +34,8 @@ __all__ = [
     "disposition",
     "event_order",
     "incidents_of_group",
+    "judge_probe",
+    "needs_probe",
     "rule_label",
     "tally_events",
     "unverified_bursts",

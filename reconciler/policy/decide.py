@@ -18,7 +18,8 @@ decides (STYLE 2.6):
   on `hard.days` different days within `hard.window_days` act, soft bounces on `soft.days`
   different days within `soft.window_days` act, and a complaint (ARF) acts at once (while it is
   younger than `complaint_window_days`).  Evidence older than its window expires, and a gap of
-  `quiet_days` without a counted bounce (up to `now`) resets the count.
+  `quiet_days` without a counted bounce (up to `now`) resets the count, and so does a probe
+  to the address that did not bounce (`UserHistory.cleared`: the evidence up to its sending).
 * The mode decides what becomes of an action: applied (ENFORCE), would (LOG_ONLY) or withheld
   (PAUSED, set by the breaker).  A history that says why nothing may be done for the user
   (`UserHistory.withhold`, e.g. the realm has no wiki database) makes an acting decision
@@ -229,12 +230,17 @@ def _sort_out(
     """Counted events grouped by address (in time order), and the others counted by cause."""
     groups: dict[str, list[EvidenceEvent]] = {}
     ignored: Counter[Ignored] = Counter()
+    cleared = {_norm(address): at for address, at in history.cleared}
     for event in sorted(history.events, key=event_order):
         cause = next((c for c, check in _CHECKS if check(event, context)), None)
         if cause is not None:
             ignored[cause] += 1
             continue
-        groups.setdefault(_group(event, history.current_address), []).append(event)
+        group = _group(event, history.current_address)
+        if group in cleared and event.at <= cleared[group]:
+            ignored[Ignored.PROBED] += 1  # a probe sent after it was delivered
+            continue
+        groups.setdefault(group, []).append(event)
     return groups, ignored
 
 

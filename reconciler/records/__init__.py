@@ -27,6 +27,7 @@ from reconciler.records.ledger import (
     BounceEvent,
     BounceRecord,
     Checkpoint,
+    HeldMessage,
     LeaseScope,
     LeaseTerms,
     LedgerEntry,
@@ -70,6 +71,7 @@ from reconciler.records.policy import (
     Trigger,
     UserHistory,
 )
+from reconciler.records.probes import OPEN_PROBE_STATES, Probe, ProbeState, ProbeVerdict
 from reconciler.records.reports import (
     ActionCount,
     DayCount,
@@ -89,6 +91,7 @@ from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings,
 __all__ = [
     "ADDRESS_REASONS",
     "ADDRESS_STAGES",
+    "OPEN_PROBE_STATES",
     "SENDER_REASONS",
     "SENDER_STAGES",
     "UNDISCLOSED_RECIPIENT",
@@ -116,6 +119,7 @@ __all__ = [
     "EvidenceEvent",
     "Fault",
     "Health",
+    "HeldMessage",
     "Ignored",
     "Incident",
     "IncidentScope",
@@ -135,6 +139,9 @@ __all__ = [
     "ParsedBounce",
     "ParsedMessage",
     "PolicySettings",
+    "Probe",
+    "ProbeState",
+    "ProbeVerdict",
     "RawMessage",
     "Reason",
     "Rule",

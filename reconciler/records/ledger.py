@@ -15,6 +15,7 @@ __all__ = [
     "BounceEvent",
     "BounceRecord",
     "Checkpoint",
+    "HeldMessage",
     "LeaseScope",
     "LeaseTerms",
     "LedgerEntry",
@@ -31,6 +32,7 @@ class MessageOutcome(StrEnum):
     SKIPPED = "skipped"  # nothing to record (not a bounce, or nothing usable in it)
     QUARANTINED = "quarantined"  # failed too often; moved aside for a human
     DUPLICATE = "duplicate"  # same bytes as a message already in the ledger (replay, re-UID)
+    REQUEUED = "requeued"  # moved back to be analysed again: a later row holds its verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,28 @@ class BatchResult:
     recorded: tuple[int, ...] = ()  # new ledger rows with their events
     duplicates: tuple[int, ...] = ()  # new ledger rows, but known bytes: events not counted
     already: tuple[int, ...] = ()  # (mailbox, uidvalidity, uid) was in the ledger: no change
+    requeued: tuple[int, ...] = ()  # of `recorded`: known bytes let through once (`requeue`)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message in a quarantine or unmatched folder, as `requeue` finds and previews it."""
+
+    mailbox: str  # the configured mailbox name
+    folder: str  # the folder it is in
+    uidvalidity: int
+    uid: int
+    sha256: str  # of the bytes as the cycle fetches them: what the ledger knows it by
+    size: int
+    received_at: datetime | None  # its INTERNALDATE (kept by a move)
+    subject: str = ""
+    outcome: MessageOutcome | None = None  # what the ledger recorded for it (None: unknown)
+    recorded_at: datetime | None = None  # when the ledger recorded it
+
+    @property
+    def since(self) -> datetime | None:
+        """When it was set aside: recorded by the ledger, else its arrival."""
+        return self.recorded_at or self.received_at
 
 
 @dataclass(frozen=True, slots=True)

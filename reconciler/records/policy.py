@@ -54,6 +54,8 @@ class Disposition(StrEnum):
     WOULD = "would"  # LOG_ONLY: the action would be applied
     WITHHELD = "withheld"  # PAUSED (the breaker), or `Decision.withheld` says why
     NONE = "none"  # the decision has no action
+    PROBING = "probing"  # ENFORCE with probes: the action waits for the probe's verdict
+    PROBE_DELIVERED = "probe-delivered"  # the probe did not bounce: nothing applied, cleared
 
 
 class Ignored(StrEnum):
@@ -68,6 +70,7 @@ class Ignored(StrEnum):
     FUTURE = "future"  # recorded after `now`: not yet known at the time of the decision
     EXPIRED = "expired"  # older than the window of its rule
     BEFORE_QUIET = "before_quiet"  # before the last quiet period, which reset the count
+    PROBED = "probed"  # before a probe to the address that did not bounce (it reset the count)
 
 
 class IncidentScope(StrEnum):
@@ -119,6 +122,9 @@ class UserHistory:
     # why no action may be carried out for this user whatever the mode (e.g. the realm has no
     # wiki database): a decision that acts is then WITHHELD with this reason; None: none
     withhold: str | None = None
+    # (address, unix seconds): a probe sent to the address then did not bounce, so the
+    # evidence about it up to that time no longer counts (see `reconciler.policy.probes`)
+    cleared: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

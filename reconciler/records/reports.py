@@ -16,6 +16,7 @@ from reconciler.records.actions import (
 from reconciler.records.ledger import BounceEvent, Checkpoint, MessageOutcome
 from reconciler.records.mail import Fault, MessageKind, Reason, Severity
 from reconciler.records.policy import Disposition, Incident, Mode, Trigger
+from reconciler.records.probes import Probe, ProbeState
 from reconciler.settings import PolicySettings
 
 __all__ = [
@@ -147,6 +148,8 @@ class Overview:
     decisions: DecisionSummary
     incidents: tuple[Incident, ...]
     checkpoints: tuple[Checkpoint, ...]
+    probes: tuple[Probe, ...] = ()  # open probes (any time): decisions waiting for them
+    probe_counts: tuple[tuple[ProbeState, int], ...] = ()  # probes recorded in the period
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ class Trail:
     actions: tuple[tuple[ActionRecord, Mode], ...]
     audit: tuple[tuple[AuditEntry, Mode], ...]  # undo / reinstate / apply-pending rows
     suppressions: tuple[Suppression, ...]
+    probes: tuple[tuple[Probe, Mode], ...] = ()  # probes to the user or address (any state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,8 @@ def gather_overview(
     """The report of [since, now) (events and ledger of `mailbox` only, when given)."""
     window_start = now - timedelta(days=evidence_days(policy))
     incidents = store.incidents(min(since, window_start))
-    histories = store.period_histories(window_start, now + timedelta(seconds=1), mailbox)
+    period = store.period_histories(window_start, now + timedelta(seconds=1), mailbox)
+    histories = _cleared(store, period)
     trips = store.audit_log(action="breaker", limit=1)
     checkpoints = store.checkpoints()
     if mailbox is not None:
@@ -85,7 +86,21 @@ def gather_overview(
         decisions=store.decision_summary(since, now),
         incidents=tuple(i for i in incidents if i.active or i.end >= since.timestamp()),
         checkpoints=tuple(checkpoints),
+        probes=tuple(store.open_probes()),
+        probe_counts=tuple(store.probe_counts(since, now + timedelta(seconds=1)).items()),
     )
+
+
+def _cleared(store: Store, histories: Sequence[UserHistory]) -> list[UserHistory]:
+    """The histories with the addresses a delivered probe cleared (as the decide stage reads
+    them), so the standings count what a decision would."""
+    cleared = store.probe_clearances([(h.realm, h.user_id) for h in histories])
+    return [
+        replace(h, cleared=tuple(sorted(cleared[(h.realm, h.user_id)].items())))
+        if (h.realm, h.user_id) in cleared
+        else h
+        for h in histories
+    ]
 
 
 def mode_at(changes: Sequence[AuditEntry], moment: datetime) -> Mode:
@@ -122,6 +137,7 @@ def gather_trail(store: Store, selector: UserSelector) -> Trail:
             (a, mode_at(changes, a.at)) for a in store.decision_audit([d.id for d in decisions])
         ),
         suppressions=suppressions,
+        probes=tuple((p, mode_at(changes, p.created_at)) for p in store.probes(selector)),
     )
 
 

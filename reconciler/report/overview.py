@@ -72,6 +72,8 @@ def _counts_table(console: Console, o: Overview) -> None:
         ("carried out", [f"applied {d.applied}", f"undone {d.undone}"]),
         ("actions", count_items(actions)),
     ]
+    if o.probes or any(n for _, n in o.probe_counts):
+        rows.append(("probes", _nonzero(o.probe_counts)))
     print_counts(console, "Counts", rows)
 
 
@@ -101,6 +103,28 @@ def _standings(console: Console, o: Overview, rows: Sequence[Standing]) -> None:
     print_fitted(console, _STANDING_COLUMNS, cells, title=title)
 
 
+_PROBE_COLUMNS = (
+    Column("probe", justify="right"),
+    Column("user"),
+    Column("address"),
+    Column("state", 2),
+    Column("due (UTC)", 3),
+)
+
+
+def _probes(console: Console, o: Overview) -> None:
+    """The probes still open: each a decision that waits for its verdict."""
+    if not o.probes:
+        return
+    title = f"Probes waiting for a bounce: {len(o.probes)} (their decisions are probing)"
+    cells: list[list[Cell]] = [
+        [str(p.id), f"{p.realm}:{p.user_id}", p.address, p.state.value,
+         f"{p.due_at:%Y-%m-%d %H:%M}"]
+        for p in o.probes
+    ]  # fmt: skip
+    print_fitted(console, _PROBE_COLUMNS, cells, title=title)
+
+
 def _incidents_and_mailboxes(console: Console, o: Overview) -> None:
     for i in o.incidents:
         state = "active" if i.active else "over"
@@ -120,4 +144,5 @@ def print_overview(console: Console, o: Overview) -> None:
     _counts_table(console, o)
     _bars(console, o.events.days)
     _standings(console, o, o.standings)
+    _probes(console, o)
     _incidents_and_mailboxes(console, o)

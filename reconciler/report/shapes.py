@@ -26,6 +26,7 @@ from reconciler.records import (
     Mode,
     ModeState,
     Overview,
+    Probe,
     Standing,
     StoredDecision,
     StoredEvent,
@@ -39,6 +40,7 @@ __all__ = [
     "health_json",
     "mode_json",
     "overview_json",
+    "probe_json",
     "trail_json",
 ]
 
@@ -128,6 +130,29 @@ def _decisions(d: DecisionSummary) -> Json:
     }
 
 
+def probe_json(p: Probe) -> Json:
+    """One probe, in `report --json` (pending) and `user show --json`."""
+    return {
+        "id": p.id,
+        "decision_id": p.decision_id,
+        "realm": p.realm,
+        "user_id": p.user_id,
+        "address": p.address,
+        "trigger": p.trigger.value,
+        "state": p.state.value,
+        "send_ref": p.send_ref,
+        "message_id": p.message_id,
+        "created_at": _time(p.created_at),
+        "attempted_at": _time(p.attempted_at),
+        "sent_at": _time(p.sent_at),
+        "due_at": _time(p.due_at),
+        "resolved_at": _time(p.resolved_at),
+        "event_id": p.event_id,
+        "attempts": p.attempts,
+        "detail": p.detail,
+    }
+
+
 def overview_json(o: Overview) -> Json:
     """The shape of `reconciler report --json`."""
     e, p = o.events, o.policy
@@ -154,6 +179,10 @@ def overview_json(o: Overview) -> Json:
         ],
         "incidents": [_incident(i) for i in o.incidents],
         "checkpoints": [_checkpoint(c) for c in o.checkpoints],
+        "probes": {
+            "recorded": _counts(o.probe_counts),
+            "pending": [probe_json(p) for p in o.probes],
+        },
     }
 
 
@@ -261,6 +290,7 @@ def trail_json(t: Trail) -> Json:
             }
             for s in t.suppressions
         ],
+        "probes": [{**probe_json(p), "mode": m.value} for p, m in t.probes],
     }
 
 

@@ -8,7 +8,16 @@ from datetime import datetime
 from rich.console import Console
 from rich.text import Text
 
-from reconciler.records import Health, Mode, StoredDecision, StoredEvent, Trail, UserSelector
+from reconciler.records import (
+    Health,
+    Mode,
+    Probe,
+    ProbeState,
+    StoredDecision,
+    StoredEvent,
+    Trail,
+    UserSelector,
+)
 from reconciler.report.console import lines, styled, when
 from reconciler.report.layout import Cell, Column, print_fitted
 from reconciler.report.overview import print_mode_line
@@ -46,6 +55,23 @@ def _decision_row(stored: StoredDecision) -> Row:
     return stored.recorded_at, f"decision {stored.id}", d.mode.value, detail
 
 
+def _probe_row(p: Probe, mode: Mode) -> Row:
+    for_decision = f"for decision {p.decision_id}" if p.decision_id else "(no decision)"
+    if p.state is ProbeState.WOULD:
+        return p.created_at, f"probe {p.id}", mode.value, (
+            f"would probe {p.address} {for_decision} (log-only: not sent)")  # fmt: skip
+    parts = [f"{p.state.value}: to {p.address} {for_decision}, ref {p.send_ref}"]
+    if p.sent_at is not None:
+        parts.append(f"sent {when(p.sent_at)}")
+    parts.append(f"due {when(p.due_at)}")
+    if p.event_id is not None:
+        parts.append(f"bounce: event {p.event_id}")
+    elif p.resolved_at is not None:
+        parts.append(f"no bounce: cleared {when(p.resolved_at)}")
+    detail = lines(", ".join(parts), f"  {p.detail}") if p.detail else ", ".join(parts)
+    return p.created_at, f"probe {p.id}", mode.value, detail
+
+
 def _rows(t: Trail) -> list[Row]:
     rows = [_event_row(stored, mode) for stored, mode in t.events]
     rows.extend(_decision_row(stored) for stored in t.decisions)
@@ -56,6 +82,7 @@ def _rows(t: Trail) -> list[Row]:
         rows.append((action.at, what, mode.value, detail))
     for entry, mode in t.audit:
         rows.append((entry.at, entry.action, mode.value, f"{entry.actor}: {entry.detail}"))
+    rows.extend(_probe_row(probe, mode) for probe, mode in t.probes)
     return sorted(rows, key=lambda r: r[0])
 
 

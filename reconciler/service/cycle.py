@@ -77,6 +77,8 @@ class CycleContext:
     after_batch: Callable[[datetime], object] | None = None
     # helper processes that analyse batches (None: analyse in this process; see helper_pool)
     helpers: HelperPool[RawMessage, Analysed] | None = None
+    # run the decide stage at the end of every cycle, new evidence or not (probes have times)
+    decide_every_cycle: bool = False
 
     def hooks(self) -> CycleHooks:
         """What a mailbox's tenure takes from this context."""
@@ -100,6 +102,7 @@ class CycleReport:
     events: int = 0
     duplicates: int = 0
     already: int = 0
+    requeued: int = 0  # of the recorded: requeued messages analysed again (events replaced)
     moved: int = 0
     unexpunged: int = 0  # moved by COPY, left flagged \\Deleted (the server has no UIDPLUS)
     failed: list[Unprocessed] = field(default_factory=list)
@@ -116,6 +119,7 @@ class CycleReport:
             f"skipped={o[MessageOutcome.SKIPPED]} quarantined={o[MessageOutcome.QUARANTINED]} "
             f"duplicates={self.duplicates} events={self.events} hard={self.severities['hard']} "
             f"soft={self.severities['soft']} unprocessed={len(self.failed)} moved={self.moved}"
+            + (f" requeued={self.requeued}" if self.requeued else "")
             + (f" refused={len(self.refused)}" if self.refused else "")
             + (f" unexpunged={self.unexpunged}" if self.unexpunged else "")
             + (" rescanned=yes" if self.rescanned else "")
@@ -217,6 +221,7 @@ def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchRes
     """Count what the batch recorded: replays (duplicates, already) add no outcome or event."""
     report.duplicates += len(result.duplicates)
     report.already += len(result.already)
+    report.requeued += len(result.requeued)
     recorded = set(result.recorded)
     for entry in entries:
         if entry.uid not in recorded:
@@ -296,6 +301,8 @@ def poll_mailbox(
             stopped = ctx.stop.is_set()
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
+    if ctx.decide_every_cycle and ctx.after_batch is not None and not stopped:
+        ctx.after_batch(ctx.clock())  # after the checkpoint: this cycle's reading counts
     report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
     _warn_unexpunged(report)
     return report

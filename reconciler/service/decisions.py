@@ -37,6 +37,7 @@ from reconciler.records import (
     Mode,
     UserHistory,
 )
+from reconciler.service.probes import ProbeContext, ProbeRun, with_clearances
 from reconciler.settings import PolicySettings, WebhookSettings
 from reconciler.store import INCIDENT_EVIDENCE, Store
 
@@ -59,6 +60,7 @@ class DecideContext:
     current_address: Callable[[str, int], str | None] | None = None  # e.g. MediaWiki's
     # why no action may be carried out in a realm (e.g. MediaWiki's: no database serves it)
     unserved: Callable[[str], str | None] | None = None
+    probes: ProbeContext | None = None  # `[policy] probe`: decisions wait for a probe mail
 
 
 @dataclass(slots=True)
@@ -91,8 +93,11 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
     span = store.event_span_after(watermark)
+    if span is None:  # nothing new since the last run (one at the end of a cycle): nothing
+        # to detect, the stored incidents stand
+        return store.incidents(now - timedelta(days=evidence_days(dctx.policy)), with_events=False)
     # one window around the new events' times: bounded however large the drained backlog
-    since, until = (span[0] - window, min(span[1] + window, now)) if span else (now - window, now)
+    since, until = span[0] - window, min(span[1] + window, now)
     # read group by group (the store sorts): memory holds one group, not the whole window;
     # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
     found: list[Incident] = []
@@ -160,6 +165,7 @@ class _Run:
     mode: Mode
     incidents: IncidentIndex
     report: DecideReport
+    probes: ProbeRun | None = None
 
 
 def _decide_user(
@@ -169,9 +175,16 @@ def _decide_user(
     now = run.now
     decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
                       mode=run.mode, incidents=run.incidents)  # fmt: skip
+    probing = run.probes.settle(history, run.mode) if run.probes is not None else set()
     if decision.kind is DecisionKind.NONE or _already_recorded(store, dctx, decision, now):
         return None
+    if (decision.address or "").strip().lower() in probing:
+        return None  # the address's probe decides (it waits, or it just did)
+    if run.probes is not None and _probe_first(store, run.probes, decision):
+        return _waits(run, decision, dctx.show_address)
     stored, outcomes = carry_out(store, dctx.actions, decision, run.run_id, now)
+    if run.probes is not None and run.probes.wants(decision) and run.mode is Mode.LOG_ONLY:
+        run.probes.would(stored)
     log.info("decision %d %s", stored.id, describe(decision, show_address=dctx.show_address))
     for outcome in outcomes:
         run.report.actions[(outcome.action, outcome.status.value)] += 1
@@ -179,6 +192,31 @@ def _decide_user(
     run.report.ids.append(stored.id)
     run.report.dispositions[decision.disposition.value] += 1
     return decision
+
+
+def _probe_first(store: Store, probes: ProbeRun, decision: Decision) -> bool:
+    """A decision to apply waits for a probe, unless one applied already covers the address
+    (then `carry_out` records it without applying it twice)."""
+    return (
+        probes.wants(decision)
+        and decision.disposition is Disposition.APPLIED
+        and store.acted_on(decision.realm, decision.user_id, decision.address) is None
+    )
+
+
+def _waits(run: _Run, decision: Decision, show_address: bool) -> Decision | None:
+    """Record the decision as `probing` and send its probe (None: another worker's probe
+    for the address is open: it decides)."""
+    assert run.probes is not None
+    stored = run.probes.begin(decision)
+    if stored is None:
+        return None
+    waiting = stored.decision
+    log.info("decision %d %s", stored.id, describe(waiting, show_address=show_address))
+    run.report.kinds[waiting.kind.value] += 1
+    run.report.ids.append(stored.id)
+    run.report.dispositions[waiting.disposition.value] += 1
+    return waiting
 
 
 def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> str | None:
@@ -199,6 +237,19 @@ def _breaker(store: Store, dctx: DecideContext, mode: Mode, now: datetime) -> st
     return trip.detail
 
 
+def _confirmed(probes: ProbeRun | None, before: int) -> bool:
+    return probes is not None and probes.applied > before
+
+
+def _after_applying(store: Store, dctx: DecideContext, run: _Run, applied: bool) -> None:
+    """In ENFORCE the breaker is checked after every applied decision; once it trips, the
+    rest of the run is decided as PAUSED."""
+    if run.mode is Mode.ENFORCE and applied:
+        run.report.tripped = _breaker(store, dctx, run.mode, run.now)
+        if run.report.tripped is not None:
+            run.mode = Mode.PAUSED
+
+
 def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime) -> DecideReport:
     """Decide every user with evidence newer than the watermark; apply per the mode.
 
@@ -216,18 +267,25 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     report.incidents = sum(1 for i in incidents.incidents if i.active)
     report.users = len(users)
     since = now - timedelta(days=evidence_days(dctx.policy))
-    run = _Run(run_id, now, mode, incidents, report)
+    probes = None
+    if dctx.probes is not None:
+        probes = ProbeRun(store, dctx.probes, dctx.policy, dctx.actions, run_id, now, incidents)
+    run = _Run(run_id, now, mode, incidents, report, probes)
     for start in range(0, len(users), _USERS_AT_ONCE):  # bounded memory however many users
         chunk = users[start : start + _USERS_AT_ONCE]
         histories = store.user_histories(chunk, since)
+        if probes is not None:
+            with_clearances(store, histories)
         for user in chunk:
+            confirmed = probes.applied if probes is not None else 0
             decision = _decide_user(store, dctx, histories[user], run)
-            if decision is None:
-                continue
-            if run.mode is Mode.ENFORCE and decision.disposition is Disposition.APPLIED:
-                report.tripped = _breaker(store, dctx, run.mode, now)
-                if report.tripped is not None:
-                    run.mode = Mode.PAUSED
+            applied = decision is not None and decision.disposition is Disposition.APPLIED
+            # a bounce of a probe that confirmed a decision applied it just the same
+            _after_applying(store, dctx, run, applied or _confirmed(probes, confirmed))
+    if probes is not None:
+        before = probes.applied
+        probes.sweep(run.mode)
+        _after_applying(store, dctx, run, _confirmed(probes, before))
     mode = run.mode
     store.set_watermark(WATERMARK, top, now)
     retry_failed(store, dctx.actions, now)

@@ -92,4 +92,5 @@ def _merged(results: Sequence[BatchResult]) -> BatchResult:
         recorded=tuple(uid for r in results for uid in r.recorded),
         duplicates=tuple(uid for r in results for uid in r.duplicates),
         already=tuple(uid for r in results for uid in r.already),
+        requeued=tuple(uid for r in results for uid in r.requeued),
     )

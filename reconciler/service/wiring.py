@@ -22,6 +22,7 @@ from reconciler.service.cycle import CycleContext
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.service.helper_pool import HelperPool
 from reconciler.service.metrics import NoMetrics, start_metrics
+from reconciler.service.probes import ProbeContext
 from reconciler.settings import Settings
 from reconciler.store import Store, open_database
 
@@ -62,6 +63,19 @@ def _unserved(actions: tuple[Action, ...]) -> Callable[[str], str | None] | None
     return None
 
 
+def _probes(settings: Settings) -> ProbeContext | None:
+    """`[policy] probe`: the probes' settings (the loader checked the VERP keys)."""
+    if not settings.policy.probe or settings.verp is None:
+        return None
+    return ProbeContext(
+        settings=settings.probe,
+        verp=settings.verp,
+        days=settings.policy.probe_days,
+        mailboxes=tuple(m.name for m in settings.mailboxes),
+        show_address=settings.logging.log_addresses,
+    )
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -99,6 +113,7 @@ def open_service(
             show_address=settings.logging.log_addresses,
             current_address=_current_address(actions),
             unserved=_unserved(actions),
+            probes=_probes(settings),
         )
         run_id = new_run_id(now)
         ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
@@ -116,6 +131,7 @@ def open_service(
                 run_decisions(store, decide, run_id, at)
             ),
             helpers=helpers,
+            decide_every_cycle=decide.probes is not None,  # probes are judged in time
         )
         yield Service(settings, store, actions, decide, cycle, run_id, metrics)
     finally:

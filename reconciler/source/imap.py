@@ -186,14 +186,16 @@ class ImapSource:
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Connect, log in, SELECT (or EXAMINE) the folder, read UIDVALIDITY and delimiter."""
+        """Connect, log in, read the delimiter, SELECT (or EXAMINE) the folder ("/" separates
+        levels, as in the names of the destination folders), read UIDVALIDITY."""
         with self._errors("connecting"):
             client = _connect(self._settings, self._tokens)
         try:
             with self._errors(f"opening folder {self._settings.folder}"):
-                info = client.select_folder(self._settings.folder, readonly=self._read_only)
-                self._uidvalidity = int(info[b"UIDVALIDITY"])
                 self._delimiter = self._read_delimiter(client)
+                folder = self.server_folder(self._settings.folder)  # as the moves name it
+                info = client.select_folder(folder, readonly=self._read_only)
+                self._uidvalidity = int(info[b"UIDVALIDITY"])
         except SourceError:
             _shutdown(client)
             raise
@@ -322,6 +324,12 @@ class ImapSource:
     def server_folder(self, name: str) -> str:
         """A configured folder name ("/" separates levels) in the server's hierarchy."""
         return name.replace("/", self._delimiter) if self._delimiter != "/" else name
+
+    def folder_exists(self, name: str) -> bool:
+        """Whether a configured folder ("/" separates levels) exists on the server."""
+        folder = self.server_folder(name)
+        with self._errors(f"looking for folder {folder}"):
+            return bool(self._imap.folder_exists(folder))
 
     def ensure_folder(self, name: str) -> str:
         """Create (and subscribe) the folder when missing; returns its server name."""

@@ -79,6 +79,7 @@ from reconciler.store.ledger import (
     prune_evidence,
     record_batch,
 )
+from reconciler.store.loopapi import LoopStore
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import SchemaVersion, database
 from reconciler.store.policyapi import PolicyStore
@@ -120,11 +121,12 @@ def _has_schema() -> bool:
     return db is not None and SchemaVersion._meta.table_name in db.get_tables()
 
 
-class Store(PolicyStore, ReportStore, LeaseStore):
+class Store(PolicyStore, ReportStore, LeaseStore, LoopStore):
     """An open database.  Use as a context manager or call `close()`.
 
     The ledger and event methods are below; mode, audit, decisions, suppressions, action log,
-    outbox and incidents come from `PolicyStore` (store/policyapi.py).
+    outbox and incidents come from `PolicyStore` (store/policyapi.py), requeue grants and
+    probes from `LoopStore` (store/loopapi.py).
     """
 
     def __init__(self, backend: str) -> None:
@@ -177,7 +179,9 @@ class Store(PolicyStore, ReportStore, LeaseStore):
 
         Idempotent: a (mailbox, uidvalidity, uid) already in the ledger is left as it is
         (`already`); a message whose bytes are known gets a DUPLICATE row without events
-        (`duplicates`); an event repeated for the same (message, recipient) is ignored.
+        (`duplicates`), unless they were requeued (`grant_requeue`): then, once, they are
+        recorded again and their earlier rows' events are replaced (`requeued`, among
+        `recorded`); an event repeated for the same (message, recipient) is ignored.
         Recording a message clears its failed attempts.  `now` stamps the events' creation
         time (what `prune_evidence` compares) and the checkpoint's update time.
 

@@ -15,7 +15,7 @@ from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutc
 from reconciler.store.bulk import insert_rows
 from reconciler.store.checkpoints import write_checkpoint
 from reconciler.store.connection import to_db
-from reconciler.store.models import Attempt, Event, Message, database
+from reconciler.store.models import Attempt, Event, Message, RequeueRow, database
 from reconciler.store.rows import event_row, to_entry
 
 __all__ = [
@@ -64,6 +64,34 @@ def known_fingerprints(digests: Iterable[str]) -> set[str]:
     return set(_first_rows(digests))
 
 
+def _granted(digests: Iterable[str]) -> set[str]:
+    """The contents requeued and not recorded again since (`requeue` grants them once)."""
+    wanted = sorted(set(digests))
+    found: set[str] = set()
+    for part in _chunks(wanted):
+        query = RequeueRow.select(RequeueRow.sha256).where(
+            RequeueRow.sha256.in_(list(part)) & RequeueRow.used_at.is_null()
+        )
+        found.update(row.sha256 for row in query)
+    return found
+
+
+def _replace_earlier(again: dict[str, int], now: datetime) -> None:
+    """A requeued content was recorded again as row `again[sha256]`: the events of its earlier
+    rows go (they are replaced, never added to), those rows say `requeued`, the grant is used.
+    A few statements per chunk of contents, however many were requeued."""
+    for part in _chunks(sorted(again)):
+        earlier = Message.sha256.in_(list(part)) & Message.id.not_in([again[d] for d in part])
+        older = Message.select(Message.id).where(earlier)
+        Event.delete().where(Event.message.in_(older)).execute()
+        Message.update(outcome=MessageOutcome.REQUEUED.value).where(
+            earlier & (Message.outcome != MessageOutcome.DUPLICATE.value)
+        ).execute()
+        RequeueRow.update(used_at=to_db(now)).where(
+            RequeueRow.sha256.in_(list(part)) & RequeueRow.used_at.is_null()
+        ).execute()
+
+
 def _row(entry: LedgerEntry, original: int | None) -> dict[str, Any]:
     return {
         "mailbox": entry.mailbox,
@@ -106,21 +134,25 @@ def _key(entry: LedgerEntry) -> tuple[str, int, int]:
 
 
 def _record_new(
-    entries: Sequence[LedgerEntry], first: dict[str, int], now: datetime
+    entries: Sequence[LedgerEntry], first: dict[str, int], granted: set[str], now: datetime
 ) -> tuple[list[int], ...]:
     """Insert new ledger rows and the events of the first copy of each content.
 
     Two rounds: the first copy of each new content (and copies of contents already in the
     ledger) first; then copies repeated within this batch, which point at a row of round one.
+    A content in `granted` (requeued) is new once more: its first copy replaces the earlier.
     """
     seen: set[str] = set()
     round_one: list[tuple[LedgerEntry, int | None]] = []
     round_two: list[LedgerEntry] = []
     for entry in entries:
-        if entry.sha256 in first:
-            round_one.append((entry, first[entry.sha256]))
+        if entry.sha256 in granted and entry.sha256 not in seen:
+            seen.add(entry.sha256)
+            round_one.append((entry, None))
         elif entry.sha256 in seen:
             round_two.append(entry)
+        elif entry.sha256 in first:
+            round_one.append((entry, first[entry.sha256]))
         else:
             seen.add(entry.sha256)
             round_one.append((entry, None))
@@ -130,6 +162,9 @@ def _record_new(
             first[entry.sha256] = ids[_key(entry)]
     _insert_all([(entry, first[entry.sha256]) for entry in round_two])
     recorded = [entry for entry, original in round_one if original is None]
+    again = {e.sha256: ids[_key(e)] for e in recorded if e.sha256 in granted}
+    if again:
+        _replace_earlier(again, now)
     events = [
         event_row(ids[_key(entry)], event, to_db(now))
         for entry in recorded
@@ -139,7 +174,8 @@ def _record_new(
     _clear_attempts(entries)
     duplicates = [entry.uid for entry, original in round_one if original is not None]
     duplicates += [entry.uid for entry in round_two]
-    return [entry.uid for entry in recorded], duplicates
+    requeued = [entry.uid for entry in recorded if entry.sha256 in granted]
+    return [entry.uid for entry in recorded], duplicates, requeued
 
 
 def _clear_attempts(entries: Sequence[LedgerEntry]) -> None:
@@ -165,10 +201,12 @@ def record_batch(
             already.extend(entry.uid for entry in group if entry.uid in existing)
             fresh.extend(entry for entry in group if entry.uid not in existing)
         fresh = _dedupe_keys(fresh)
-        recorded, duplicates = _record_new(fresh, _first_rows(e.sha256 for e in fresh), now)
+        first = _first_rows(e.sha256 for e in fresh)
+        granted = _granted(first) if first else set()
+        recorded, duplicates, again = _record_new(fresh, first, granted, now)
         if checkpoint is not None:
             write_checkpoint(checkpoint, now)
-    return BatchResult(tuple(recorded), tuple(duplicates), tuple(already))
+    return BatchResult(tuple(recorded), tuple(duplicates), tuple(already), tuple(again))
 
 
 def _by_mailbox(entries: Sequence[LedgerEntry]) -> dict[tuple[str, int], list[LedgerEntry]]:

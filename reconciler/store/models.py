@@ -28,6 +28,8 @@ __all__ = [
     "Message",
     "ModeRow",
     "OutboxRow",
+    "ProbeRow",
+    "RequeueRow",
     "SchemaVersion",
     "SuppressionRow",
     "Watermark",
@@ -335,6 +337,57 @@ class LeaseRow(_Base):
         table_name = "lease"
 
 
+# -- version 12: requeued messages and probes (issue 17) ---------------------------------------
+
+
+class RequeueRow(_Base):
+    """A message moved back to its mailbox's folder to be analysed again (`requeue`): the
+    ledger lets its bytes through once more, replacing the events recorded for them."""
+
+    id = pw.AutoField()
+    sha256 = pw.CharField(max_length=64, unique=True)
+    mailbox = pw.CharField(max_length=255)
+    folder = pw.CharField(max_length=255)  # where it was taken from
+    granted_at = pw.DateTimeField()
+    granted_by = pw.CharField(max_length=128)
+    used_at = pw.DateTimeField(null=True)  # when the cycle recorded it again (None: not yet)
+
+    class Meta:
+        table_name = "requeue"
+
+
+class ProbeRow(_Base):
+    """A probe mail sent (or to be sent) before a decision acts (see records.probes).
+
+    `open_key` is a digest of (realm, user, address) while the probe is open and NULL after:
+    unique, so two workers never open two probes for one address; the insert is the first
+    write of the transaction that records the decision waiting for it."""
+
+    id = pw.AutoField()
+    decision = pw.ForeignKeyField(DecisionRow, null=True, on_delete="SET NULL")
+    realm = pw.CharField(max_length=64)
+    user_id = pw.BigIntegerField()
+    address = pw.CharField(max_length=ADDRESS_LENGTH)
+    trigger = pw.CharField(max_length=16)
+    state = pw.CharField(max_length=16)
+    open_key = pw.CharField(max_length=64, null=True, unique=True)
+    message_id = pw.CharField(max_length=255)
+    send_ref = pw.CharField(max_length=16)
+    return_path = pw.CharField(max_length=ADDRESS_LENGTH)
+    created_at = pw.DateTimeField()
+    due_at = pw.DateTimeField(index=True)
+    attempted_at = pw.DateTimeField(null=True)
+    sent_at = pw.DateTimeField(null=True)
+    resolved_at = pw.DateTimeField(null=True)
+    event_id = pw.BigIntegerField(null=True)
+    detail = pw.TextField()
+    attempts = pw.IntegerField()
+
+    class Meta:
+        indexes = ((("realm", "user_id"), False), (("state", "due_at"), False))
+        table_name = "probe"
+
+
 MODELS: tuple[type[Any], ...] = (
     SchemaVersion,
     Message,
@@ -351,4 +404,6 @@ MODELS: tuple[type[Any], ...] = (
     Watermark,
     LeaseRow,
     ActingRow,
+    RequeueRow,
+    ProbeRow,
 )

@@ -21,8 +21,10 @@ from reconciler.config import (
     MailboxSettings,
     MetricsSettings,
     OAuthSettings,
+    ProbeSettings,
     RulesSettings,
     Settings,
+    SmtpSettings,
     VerpKey,
     VerpSettings,
     describe_settings,
@@ -146,7 +148,7 @@ def test_example_shows_the_dataclass_defaults() -> None:
 # <stem>), nested tables written as [[...]] or [...], and bookkeeping of Settings.
 _NOT_KEYS = {
     "password", "secret", "client_secret", "refresh_token", "keys", "bouncehandler", "mailboxes",
-    "source_path", "warnings", "oauth",
+    "source_path", "warnings", "oauth", "smtp",
 }  # fmt: skip
 _RECORDS = (
     MailboxSettings,
@@ -160,6 +162,8 @@ _RECORDS = (
     LoggingSettings,
     MetricsSettings,
     DigestSettings,
+    ProbeSettings,
+    SmtpSettings,
     Settings,
 )
 

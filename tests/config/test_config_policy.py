@@ -14,7 +14,9 @@ from reconciler.config import (
     ActionsSettings,
     CommandSettings,
     MediaWikiSettings,
+    ProbeSettings,
     Settings,
+    SmtpSettings,
     WebhookSettings,
     describe_settings,
     load_settings,
@@ -212,3 +214,53 @@ def test_a_farm_of_wikis_with_centralauth(tmp_path: Path) -> None:
     )
     every = dataclasses.replace(one, wikis=(), realm=None)  # one wiki for every realm, as before
     assert database_for(every, "dewiki") == database_for(every, "") == "mysql://rc@db1/wikidb"
+
+
+# --- probes before acting: [policy] probe, probe_days and the [probe] section -----------------
+
+VERP_KEYS = (
+    '[verp]\ndomain = "bounces.example.org"\n[[verp.keys]]\nid = "a"\nsecret_env = "HOOK_KEY"\n'
+)
+PROBES = '[policy]\nprobe = true\n[probe]\nsender = "noreply@example.org"\n' + VERP_KEYS
+
+
+def test_probes_load_with_their_defaults_and_hide_the_password(tmp_path: Path) -> None:
+    settings = load(tmp_path, PROBES)
+    assert (settings.policy.probe, settings.policy.probe_days) == (True, 3)
+    assert settings.probe == ProbeSettings(sender="noreply@example.org")
+    text = PROBES.replace('sender = "noreply@example.org"\n', 'sender = "noreply@example.org"\n'
+                          'tls = true\nusername = "probe"\npassword_env = "WIKI_PW"\n'
+                          'smtp_host = "smtp.example.org"\n')  # fmt: skip
+    tls = load(tmp_path, text)
+    assert tls.probe.smtp == SmtpSettings(
+        smtp_host="smtp.example.org", smtp_port=465, starttls=False, tls=True, username="probe",
+        password=WIKI_PASSWORD, password_env="WIKI_PW",
+    )  # fmt: skip
+    shown = dict(describe_settings(tls))
+    assert shown["probe.password"] == "(hidden; from environment variable WIKI_PW)"
+    assert shown["probe.smtp_port"] == "465" and WIKI_PASSWORD not in repr(tls)
+    assert "probe.sender" not in dict(describe_settings(load(tmp_path, VERP_KEYS)))
+
+
+PROBE_BAD = [
+    ("[policy]\nprobe = true\n" + VERP_KEYS, "probe.sender"),
+    ('[policy]\nprobe = true\n[probe]\nsender = "noreply@example.org"\n', "policy.probe"),
+    (PROBES.replace("probe = true", "probe = true\nprobe_days = 20"), "policy.probe_days"),
+    (PROBES.replace("probe = true", "probe = true\nprobe_days = 0"), "policy.probe_days"),
+    (PROBES.replace("noreply@", "noreply"), "probe.sender"),
+    (PROBES.replace("[probe]\n", "[probe]\ntls = true\nstarttls = true\n"), "probe.tls"),
+    (PROBES.replace("[probe]\n", '[probe]\nsmtp_host = "smtp.example.org"\nstarttls = false\n'
+                    'username = "u"\npassword_env = "WIKI_PW"\n'), "probe.starttls"),
+    (PROBES.replace("[probe]\n", '[probe]\npassword = "inline-secret-1"\n'), "probe.password"),
+    (PROBES.replace("[probe]\n", '[probe]\nsubject = "two\\nlines"\n'), "probe.subject"),
+    (PROBES.replace("[probe]\n", "[probe]\nsmtp_port = 0\n"), "probe.smtp_port"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "key"), PROBE_BAD)
+def test_bad_probe_settings_name_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text)
+    message = str(caught.value)
+    assert f": {key}:" in message and "\n" not in message
+    assert "inline-secret" not in message

@@ -35,6 +35,8 @@ from reconciler.records import (
     MessageKind,
     MessageOutcome,
     Mode,
+    Probe,
+    ProbeState,
     Reason,
     Severity,
     Suppression,
@@ -341,6 +343,13 @@ def test_docs_cli_md_documents_every_json_key(
     seeded: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = ["--config", str(seeded)]
+    with open_database(f"sqlite:///{seeded.parent / 'state.db'}") as store:  # a pending probe
+        at = datetime.now(UTC)
+        store.insert_probe(Probe(
+            0, None, "wiki", 1, "ann@one.example", Trigger.HARD, ProbeState.SENDING,
+            "p1@bounces.example.org", "abcd", "bounces+t@bounces.example.org", at,
+            at + timedelta(days=3),
+        ))  # fmt: skip
     check_documented("report --json", [_json(capsys, *config, "report", "--json")[1]])
     trails = [
         _json(capsys, *config, "user", "show", t, "--json")[1]

@@ -33,9 +33,11 @@ def total_events(store: Store) -> int:
 
 
 def test_migrations_are_recorded_once(store: Store) -> None:
-    assert store.schema_versions() == list(range(1, LATEST_VERSION + 1))
+    numbers = [step.number for step in migrations.MIGRATIONS]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == LATEST_VERSION
+    assert store.schema_versions() == numbers
     assert store.migrate(NOW) == []
-    assert store.schema_versions() == list(range(1, LATEST_VERSION + 1))
+    assert store.schema_versions() == numbers
 
 
 def test_a_second_migration_applies_once_on_top(
@@ -50,7 +52,8 @@ def test_a_second_migration_applies_once_on_top(
     store.set_checkpoint(Checkpoint(BOX, 1, 5), NOW)
     assert store.migrate(LATER) == [LATEST_VERSION + 1]
     assert store.migrate(LATER) == []
-    assert store.schema_versions() == list(range(1, LATEST_VERSION + 2))
+    # the patched list: every step, the new one last
+    assert store.schema_versions() == [m.number for m in migrations.MIGRATIONS]
     assert store.get_checkpoint(BOX) == Checkpoint(BOX, 1, 5)
 
 

@@ -4,7 +4,7 @@ Each migration is a function of the (bound) database, applied once, in order, ea
 transaction where the backend allows DDL in transactions (MySQL commits DDL implicitly, which
 is why every step is written to be re-runnable: `IF NOT EXISTS` tables, `safe=True` indexes).
 
-One module per migration, `v1` … `v9`, each with its `apply(db)`.  Migration 1 creates the
+One module per migration, `v1` … `v12`, each with its `apply(db)`.  Migration 1 creates the
 schema from a *frozen copy* of the models as they were at version 1 (`v1`), never from the
 live models: when a later migration adds a column to a live model, a fresh database still goes
 1 → 2 → … and ends with the same schema as an upgraded one; later migrations that create tables
@@ -22,7 +22,7 @@ from datetime import datetime
 
 import peewee as pw
 
-from reconciler.store.migrations import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10
+from reconciler.store.migrations import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v12
 from reconciler.store.models import SchemaVersion, database
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
@@ -50,6 +50,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "acting: one acting decision per user and address at a time", v8.apply),
     Migration(9, "original recipient and SMTP stage of each event", v9.apply),
     Migration(10, "why a decision is withheld other than by the mode", v10.apply),
+    Migration(12, "requeued messages, probes before acting", v12.apply),
 )
 
 
