@@ -40,6 +40,7 @@ __all__ = [
 # The modules of the per-message path.  Not compiled: the package __init__ files, and
 # parse/fallback.py (flufl.bounce's own code dominates there).
 COMPILED = (
+    "reconciler.classify.facts",
     "reconciler.classify.match",
     "reconciler.classify.patterns",
     "reconciler.parse.context",

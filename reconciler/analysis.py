@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from reconciler.classify.facts import rule_facts
 from reconciler.classify.match import Classifier
 from reconciler.parse import parse
 from reconciler.records import (
+    FACT_LIMITS,
     BounceEvent,
     Classification,
     LedgerEntry,
@@ -28,6 +30,7 @@ from reconciler.records import (
     ParsedBounce,
     ParsedMessage,
     RawMessage,
+    RuleFacts,
     VerpFailure,
     VerpMatch,
 )
@@ -52,10 +55,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RecipientVerdict:
-    """One recipient result with its classification."""
+    """One recipient result with its classification, and what the rules read of it."""
 
     bounce: ParsedBounce
     classification: Classification
+    facts: RuleFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +82,12 @@ def analyse_parsed(
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts = tuple(RecipientVerdict(b, classifier.classify(b, message)) for b in message.bounces)
+    verdicts: list[RecipientVerdict] = []
+    for bounce in message.bounces:
+        facts = rule_facts(bounce, message)
+        verdicts.append(RecipientVerdict(bounce, classifier.classify_facts(facts), facts))
     match = find_token(message, verp, now) if verp is not None else None
-    return Analysis(message=message, verdicts=verdicts, verp=match)
+    return Analysis(message=message, verdicts=tuple(verdicts), verp=match)
 
 
 def analyse(data: bytes, classifier: Classifier, verp: VerpSettings | None, now: int) -> Analysis:
@@ -193,7 +200,8 @@ def _events(
                 event_time=when,
                 status=v.bounce.status,
                 reply_code=v.bounce.reply_code,
-                diagnostic=v.bounce.diagnostic[:2000],
+                # as much as the rules read; the store makes it valid text, as the rules did
+                diagnostic=v.bounce.diagnostic[: FACT_LIMITS["diagnostic"]],
                 remote_mta=v.bounce.remote_mta,
                 original_message_id=original.message_id if original else None,
                 realm=(match.realm or "") if valid and match else None,
@@ -204,6 +212,12 @@ def _events(
                 address_bound=bound is True,
                 original_recipient=(v.bounce.original_recipient or "").lower() or None,
                 stage=v.bounce.stage,
+                action=v.facts.action,
+                diagnostic_type=v.facts.diagnostic_type,
+                reporting_mta=v.facts.reporting_mta,
+                sender_domain=v.facts.sender_domain,
+                final_domain=v.facts.domain,
+                detector=v.bounce.detector,
             )
         )
     return tuple(events)
@@ -249,12 +263,16 @@ def ledger_entry(
         message_id=analysis.message.message_id,
         destination=destination,
         events=events,
+        error=None if understood else f"not understood: {analysis.message.error or '-'}",
     )
     return entry, analysis
 
 
-def quarantined(raw: RawMessage, folders: Folders, now: datetime) -> LedgerEntry:
-    """The entry of a message given up on: recorded without events, moved to quarantine."""
+def quarantined(
+    raw: RawMessage, folders: Folders, now: datetime, error: str | None = None
+) -> LedgerEntry:
+    """The entry of a message given up on: recorded without events, moved to quarantine,
+    with the `error` its analysis last failed with."""
     return LedgerEntry(
         mailbox=raw.mailbox,
         uidvalidity=raw.uidvalidity,
@@ -265,6 +283,7 @@ def quarantined(raw: RawMessage, folders: Folders, now: datetime) -> LedgerEntry
         received_at=_event_time(raw, now),
         processed_at=now,
         destination=folders.quarantine_folder,
+        error=error,
     )
 
 

@@ -1,6 +1,7 @@
 """The main job, end to end on this machine: a private dovecot on loopback seeded with real
 sample bounces (some carrying valid VERP tokens, one forged, one that is not mail at all), then the
-operator's view: a dry run, one log-only poll cycle, and the report of what it recorded.
+operator's view: a dry run, one log-only poll cycle, the report of what it recorded, and the
+review of what it could not use (the start of the operator's loop).
 
 Run through `scripts/demo`, which sets everything up first.  Everything lives in
 ./demo-state/ (removed and rebuilt on each run); dovecot is stopped at the end, unless:
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nmailbox after the cycle:", ", ".join(f"{f}={n}" for f, n in folders.items()))
         codes.append(_run(config, "poll", "--once"))  # a second cycle finds nothing new
         codes.append(_run(config, "report", "--since", "1d"))  # what the operator reads
+        codes.append(_run(config, "review", "--since", "1d"))  # what it could not use
         print(f"\nstate kept in {_shown(state())}/ (the database: reconciler.db)")
         _next_steps(config, kept=args.keep)
         if args.keep:

@@ -127,3 +127,21 @@ def test_safe_getaddresses_survives_any_depth() -> None:
 
 def _found(pairs: list[tuple[str, str]]) -> list[str]:
     return [address for _, address in pairs if address]
+
+
+def test_a_message_not_understood_is_quarantined_with_why(classifier: Classifier) -> None:
+    """The ledger entry keeps the parser's reason, for `reconciler review`."""
+    from datetime import UTC, datetime
+
+    from reconciler.analysis import Destinations, Stages, ledger_entry
+    from reconciler.records import MessageOutcome, RawMessage
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    folders = Destinations("processed", "unmatched", "quarantine")
+    entry, _ = ledger_entry(RawMessage("box", 1, 1, b""), Stages(classifier, None), folders, now)
+    assert (entry.outcome, entry.error) == (
+        MessageOutcome.QUARANTINED,
+        "not understood: empty message",
+    )
+    fine = RawMessage("box", 1, 2, b"Subject: hi\r\n\r\nhello\r\n")
+    assert ledger_entry(fine, Stages(classifier, None), folders, now)[0].error is None

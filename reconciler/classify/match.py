@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reconciler.classify.facts import has_code, provider_hosts, rule_facts
 from reconciler.classify.patterns import PatternSet
 from reconciler.classify.patterns import find as find_pattern
 from reconciler.records import (
@@ -33,6 +34,7 @@ from reconciler.records import (
     ParsedMessage,
     Reason,
     Rule,
+    RuleFacts,
     RuleMatch,
     Severity,
     Stage,
@@ -76,57 +78,7 @@ _TRANSIENT_REASONS = frozenset(
         Reason.MAILERERROR,
     }
 )
-_GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
-_HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
 _MEMO_CODES = 4096  # distinct status or reply codes remembered per classifier
-_SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
-
-
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """The fields of a ParsedBounce that rules look at, normalised once."""
-
-    kind: MessageKind
-    status: str
-    reply_code: str
-    diagnostic: str
-    remote_mta: str
-    domain: str
-    stage: Stage
-    action: str
-    diagnostic_type: str
-    report: ParsedMessage | None  # the whole report: provider evidence
-
-    def hosts(self) -> list[str]:
-        """Provider evidence: the remote and reporting MTAs' host names, the domain the notice
-        came from, and the recipient's domain."""
-        report = self.report
-        if report is None:
-            return [*_HOST_RE.findall(self.remote_mta.lower()), self.domain]
-        mtas = f"{self.remote_mta} {report.reporting_mta or ''}".lower()
-        sender = _SENDER_DOMAIN_RE.findall((report.from_ or "").lower())[-1:]
-        return [*_HOST_RE.findall(mtas), *sender, self.domain]
-
-    @property
-    def has_code(self) -> bool:
-        specific = bool(self.status) and not _GENERIC_STATUS.match(self.status)
-        return specific or bool(self.reply_code)
-
-
-def _facts(bounce: ParsedBounce, report: ParsedMessage | None) -> _Facts:
-    recipient = bounce.recipient or ""
-    return _Facts(
-        kind=bounce.kind,
-        status=bounce.status or "",
-        reply_code=bounce.reply_code or "",
-        diagnostic=bounce.diagnostic or "",
-        remote_mta=bounce.remote_mta or "",
-        domain=recipient.rpartition("@")[2].lower(),
-        stage=bounce.stage,
-        action=(bounce.action or "").lower(),
-        diagnostic_type=(bounce.diagnostic_type or "").lower(),
-        report=report,
-    )
 
 
 def derive_severity(reason: Reason, kind: MessageKind, status: str, reply_code: str) -> Severity:
@@ -157,14 +109,14 @@ def derive_fault(reason: Reason) -> Fault:
     return Fault.UNKNOWN
 
 
-def _match_kind(m: RuleMatch, f: _Facts) -> list[str] | None:
+def _match_kind(m: RuleMatch, f: RuleFacts) -> list[str] | None:
     hits = []
     if m.kinds is not None:
         if f.kind not in m.kinds:
             return None
         hits.append(f"kind {f.kind.value}")
     if m.no_code is not None:
-        if m.no_code == f.has_code:
+        if m.no_code == has_code(f):
             return None
         hits.append("no status or reply code" if m.no_code else "has a status or reply code")
     if m.stages is not None:
@@ -174,7 +126,7 @@ def _match_kind(m: RuleMatch, f: _Facts) -> list[str] | None:
     return hits
 
 
-def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
+def _match_fields(m: RuleMatch, f: RuleFacts) -> list[str] | None:
     hits = []
     for name, pattern, value in (
         ("status", m.statuses, f.status),
@@ -197,15 +149,15 @@ def _match_fields(m: RuleMatch, f: _Facts) -> list[str] | None:
     return hits
 
 
-def _match_hosts(m: RuleMatch, f: _Facts) -> list[str] | None:
-    """The recipient's domain, and the provider evidence (see `_Facts.hosts`)."""
+def _match_hosts(m: RuleMatch, f: RuleFacts) -> list[str] | None:
+    """The recipient's domain, and the provider evidence (see `facts.provider_hosts`)."""
     hits = []
     if m.domains is not None:
         if not m.domains.match(f.domain):
             return None
         hits.append(f"domain {f.domain}")
     if m.providers is not None:
-        host = next((h for h in f.hosts() if m.providers.match(h)), None)
+        host = next((h for h in provider_hosts(f) if m.providers.match(h)), None)
         if host is None:
             return None
         hits.append(f"provider {host}")
@@ -271,7 +223,10 @@ class Classifier:
     def classify(self, bounce: ParsedBounce, report: ParsedMessage | None = None) -> Classification:
         """Classify one recipient result with the first rule that matches it (`report`, the
         parsed message it came from, gives provider rules their evidence)."""
-        facts = _facts(bounce, report)
+        return self.classify_facts(rule_facts(bounce, report))
+
+    def classify_facts(self, facts: RuleFacts) -> Classification:
+        """Classify what the rules read of a result (of a message, or of a stored event)."""
         texts = self._texts(facts)
         for index in self._candidates(texts, facts):
             hits = self._match(index, facts, texts)
@@ -283,7 +238,10 @@ class Classifier:
         self, bounce: ParsedBounce, report: ParsedMessage | None = None
     ) -> list[tuple[Rule, tuple[str, ...]]]:
         """Every rule that matches, in order (the first decides), with what it matched on."""
-        facts = _facts(bounce, report)
+        return self.explain_facts(rule_facts(bounce, report))
+
+    def explain_facts(self, facts: RuleFacts) -> list[tuple[Rule, tuple[str, ...]]]:
+        """`explain` of what the rules read of a result."""
         texts = self._texts(facts)
         out = []
         for index in self._candidates(texts, facts):
@@ -292,7 +250,7 @@ class Classifier:
                 out.append((self.rules[index], hits))
         return out
 
-    def _candidates(self, texts: _TextHits, f: _Facts) -> list[int]:
+    def _candidates(self, texts: _TextHits, f: RuleFacts) -> list[int]:
         """The rules that can match, in order: one set lookup spares trying the others."""
         rows = self._rows(self._by_status, f.status, True) + self._rows(
             self._by_reply, f.reply_code, False
@@ -315,7 +273,7 @@ class Classifier:
                 memo[code] = found
         return found
 
-    def _texts(self, f: _Facts) -> _TextHits:
+    def _texts(self, f: RuleFacts) -> _TextHits:
         diagnostic: dict[int, str] = {}
         negative: set[int] = set()
         for i in sorted(self._diag.match(f.diagnostic)):
@@ -331,7 +289,7 @@ class Classifier:
         return _TextHits(diagnostic, frozenset(negative), remote)
 
     def _match(
-        self, index: int, f: _Facts, texts: _TextHits, show_text: bool = False
+        self, index: int, f: RuleFacts, texts: _TextHits, show_text: bool = False
     ) -> tuple[str, ...] | None:
         """The matched conditions as readable strings, or None when the rule does not match.
 
@@ -374,7 +332,7 @@ def _shown(pattern: str, text: str, show_text: bool) -> str:
     return f"~ /{pattern}/"
 
 
-def _decide(rule: Rule, f: _Facts, hits: tuple[str, ...]) -> Classification:
+def _decide(rule: Rule, f: RuleFacts, hits: tuple[str, ...]) -> Classification:
     severity = rule.severity or derive_severity(rule.reason, f.kind, f.status, f.reply_code)
     if f.kind is not MessageKind.BOUNCE:  # only a final failure can be hard
         severity = derive_severity(rule.reason, f.kind, f.status, f.reply_code)
@@ -398,7 +356,7 @@ _STAGE_REASONS = {
 }
 
 
-def _fallback(f: _Facts) -> Classification:
+def _fallback(f: RuleFacts) -> Classification:
     """No rule and no code table decided: the kind says what it is.  A final failure refused
     at the greeting, HELO or MAIL FROM is about our side; else it is on hold, or expired when
     its status says only "temporary" (the reporting MTA stopped retrying).  A delay warning is

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,7 +48,7 @@ from reconciler.records import (
     Stage,
 )
 
-__all__ = ["RuleSet", "load_rule_files", "load_rules", "shipped_rules_dir"]
+__all__ = ["RuleSet", "load_rule_files", "load_rules", "rule_file_text", "shipped_rules_dir"]
 
 _RULE_KEYS = {"id", "description", "match", "reason", "severity", "fault", "examples"}
 _REQUIRED = ("id", "description", "match", "reason")
@@ -125,6 +126,25 @@ def shipped_rules_dir() -> Path:
     package = Path(__file__).resolve().parent.parent  # reconciler/
     packaged = package / "_rules"
     return packaged if packaged.is_dir() else package.parent / "rules"
+
+
+def rule_file_text(rules: Sequence[Mapping[str, object]], comment: str = "") -> str:
+    """The YAML text of a rule file holding `rules` (mappings with the keys of a rule, in the
+    order given), after `comment` as `#` lines: what `rules suggest` writes."""
+    wrapped = [
+        part
+        for line in comment.splitlines()
+        for part in textwrap.wrap(line, 76, break_on_hyphens=False) or [""]
+    ]
+    head = "".join(f"# {line}".rstrip() + "\n" for line in wrapped)
+    body = yaml.safe_dump(
+        {"rules": [dict(rule) for rule in rules]},
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=None,
+        width=66,
+    )
+    return head + body
 
 
 def load_rules(operator_dir: Path | None = None, *, use_shipped: bool = True) -> RuleSet:

@@ -7,10 +7,10 @@ One dispatch convention: every command names its handler, ``"module:function"`` 
 package, and the handler takes the parsed arguments and returns the exit code.  The handlers
 are grouped by what they work on: `classify` (classify, explain, rules check), `verp`,
 `config` (check-config), `service` (poll, dry-run), `requeue`, `daemon` (run), `policy` (mode,
-suppressions, reinstate, undo), `report` (report, user show, status, digest) and `importing`
-(import).  A handler's module, and with it the libraries the command needs (the parser and the
-rules, rich, peewee, imapclient, apscheduler), is imported only when that command runs: this
-module imports none of them.
+suppressions, reinstate, undo), `report` (report, user show, status, digest), `loop` (review,
+rules suggest, rules replay, reclassify) and `importing` (import).  A handler's module, and with
+it the libraries the command needs (the parser and the rules, rich, peewee, imapclient,
+apscheduler), is imported only when that command runs: this module imports none of them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from reconciler import __version__
 from reconciler.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, print_notice
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 from reconciler.logs import guard_last_resort
-from reconciler.records import Mode
+from reconciler.records import Fault, Mode, Reason, ReviewKind, Severity
 from reconciler.settings import VerpFormat
 
 __all__ = ["main"]
@@ -85,6 +85,31 @@ def _add_stage_commands(sub: _Commands) -> None:
     check.add_argument("dir", nargs="?", type=Path,
                        help="a directory of rule files (default: the rules in force)")  # fmt: skip
     _json_option(check)
+    _add_rule_loop_commands(rules_sub)
+
+
+def _add_rule_loop_commands(rules_sub: _Commands) -> None:
+    p = _command(rules_sub, "suggest", "loop:rules_suggest",
+                 help="write a rule from one example (an event id or a message file)")  # fmt: skip
+    p.add_argument("example", metavar="EVENT_ID|FILE",
+                   help="an event id (`review` shows them) or a message file")  # fmt: skip
+    p.add_argument("--reason", choices=[r.value for r in Reason], metavar="REASON",
+                   help="what the example is (default: what the rules say now)")  # fmt: skip
+    p.add_argument("--severity", choices=[s.value for s in Severity],
+                   help="default: derived from the reason")  # fmt: skip
+    p.add_argument("--fault", choices=[f.value for f in Fault],
+                   help="default: derived from the reason")  # fmt: skip
+    p.add_argument("--id", help="the rule id (default: local-REASON-HASH)")
+    p.add_argument("--since", default="90d", help="the stored evidence shown (default: 90d)")
+    p.add_argument("--yes", action="store_true", help="save without asking")
+    p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+
+    p = _command(rules_sub, "replay", "loop:rules_replay",
+                 help="classify the stored evidence again with a rule set")  # fmt: skip
+    p.add_argument("dir", nargs="?", type=Path,
+                   help="rules in place of [rules] dir (default: the rules in force)")  # fmt: skip
+    p.add_argument("--since", default="90d", help="ISO time or 30m, 24h, 7d, 2w (default: 90d)")
+    p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
 
 
 def _add_service_commands(sub: _Commands) -> None:
@@ -188,6 +213,29 @@ def _add_import_commands(sub: _Commands) -> None:
     _json_option(bh, "one JSON object (see docs/cli.md)")
 
 
+def _add_loop_commands(sub: _Commands) -> None:
+    p = _command(sub, "review", "loop:review",
+                 help="the bounces the reconciler could not use, grouped by shape")  # fmt: skip
+    p.add_argument("--since", default="7d", help="ISO time or 30m, 24h, 7d, 2w (default: 7d)")
+    p.add_argument("--kind", choices=[k.value for k in ReviewKind], help="default: every kind")
+    p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+    review_sub = p.add_subparsers(dest="review_command", metavar="ACTION")
+    show = _command(review_sub, "show", "loop:review_show",
+                    help="an example's fields and rule chain, as explain shows them")  # fmt: skip
+    show.add_argument("target", metavar="GROUP|EVENT", help="a group id or an event id of `review`")
+    show.add_argument("--since", default="7d", help="for a GROUP: the period of the review")
+    show.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+
+    p = _command(sub, "reclassify", "loop:reclassify",
+                 help="classify the stored evidence again with the rules in force")  # fmt: skip
+    p.add_argument("--since", default="90d", help="ISO time or 30m, 24h, 7d, 2w (default: 90d)")
+    p.add_argument("--apply", action="store_true", help="write the new verdicts (audited)")
+    p.add_argument("--reason", help="why (audited with --apply)")
+    p.add_argument("--by", help="who (default: the login name)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
+
+
 def _add_verp_commands(sub: _Commands) -> None:
     verp_sub = _group(sub, "verp", help="make or check VERP return paths", dest="verp_command")
     make = _command(verp_sub, "make", "verp:make", help="print a signed return path for a user")
@@ -221,6 +269,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_service_commands(sub)
     _add_policy_commands(sub)
     _add_report_commands(sub)
+    _add_loop_commands(sub)
     p = _command(sub, "check-config", "config:check_config",
                  help="validate the configuration (every mistake, one line each)")  # fmt: skip
     p.add_argument("--all", action="store_true",

@@ -1,5 +1,6 @@
-"""What the command handlers share: exit codes, the operator's one-line notices, the settings
-and `--since`.  Light on purpose: `reconciler.cli` imports it before any handler."""
+"""What the command handlers share: exit codes, the operator's one-line notices, the settings,
+`--since`, and the actor and the confirmation of a change.  Light on purpose: `reconciler.cli`
+imports it before any handler."""
 
 from __future__ import annotations
 

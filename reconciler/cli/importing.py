@@ -13,7 +13,7 @@ import sys
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from reconciler.cli.common import EXIT_FAIL, EXIT_OK, now, parse_since, settings
+from reconciler.cli.common import EXIT_FAIL, EXIT_OK, Secrets, now, parse_since, settings
 from reconciler.errors import ConfigError
 from reconciler.service.decisions import evidence_days
 from reconciler.service.importing import ImportPlan, prepare_import, run_import
@@ -69,7 +69,7 @@ def _confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def bouncehandler(args: argparse.Namespace) -> int:
-    loaded = settings(args)
+    loaded = settings(args, secrets={Secrets.ACTIONS})
     url = _checked_url(args.url)
     at = now()
     since = (parse_since(args.since, at) if args.since

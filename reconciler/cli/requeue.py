@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from reconciler.cli.common import EXIT_FAIL, EXIT_OK, actor, confirm, now, parse_since, settings
+from reconciler.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    Secrets,
+    actor,
+    confirm,
+    now,
+    parse_since,
+    settings,
+)
 from reconciler.controls import dumps
 from reconciler.errors import ConfigError
 from reconciler.report.console import make_console, working
@@ -21,7 +30,7 @@ __all__ = ["requeue_command"]
 
 
 def requeue_command(args: argparse.Namespace) -> int:
-    loaded = settings(args)
+    loaded = settings(args, secrets={Secrets.MAILBOX})
     if not loaded.mailboxes:
         raise ConfigError("requeue: no [[mailbox]] is configured")
     if args.json and not (args.yes or args.dry_run):

@@ -67,6 +67,15 @@ class BounceEvent:
     # `recipient` is the final one when routable, else this one
     original_recipient: str | None = None
     stage: Stage = Stage.UNKNOWN  # where in the SMTP dialogue it failed
+    # the rest of what the rules read (`RuleFacts`; migration 11), so that a replay classifies
+    # the stored event exactly as the message was classified: `final_domain` None marks an
+    # event recorded before (replayed from the fields it has)
+    action: str = ""
+    diagnostic_type: str = ""
+    reporting_mta: str = ""
+    sender_domain: str = ""
+    final_domain: str | None = None
+    detector: str = ""  # which parser read it (shown by `review show`)
 
     def names(self, address: str) -> bool:
         """The result is about `address`: its recipient or its original recipient (matching a
@@ -96,6 +105,7 @@ class LedgerEntry:
     destination: str | None = None
     moved_at: datetime | None = None
     events: tuple[BounceEvent, ...] = ()
+    error: str | None = None  # why it was quarantined (not understood, failed, refused)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from reconciler.settings import VerpFormat
 __all__ = [
     "ADDRESS_REASONS",
     "ADDRESS_STAGES",
+    "FACT_LIMITS",
     "SENDER_REASONS",
     "SENDER_STAGES",
     "UNDISCLOSED_RECIPIENT",
@@ -29,6 +30,7 @@ __all__ = [
     "RawMessage",
     "Reason",
     "Rule",
+    "RuleFacts",
     "RuleMatch",
     "Severity",
     "Stage",
@@ -244,6 +246,44 @@ class ParsedMessage:
     original: OriginalMessage | None = None
     error: str | None = None  # why the message could not be understood (kind ERROR)
     notes: tuple[str, ...] = field(default=())  # limits hit, fallbacks used
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFacts:
+    """Everything the rules read of one recipient result, normalised once (lower case where
+    the rules compare without case, cut to `FACT_LIMITS`, valid text).
+
+    The classifier matches these, and the store keeps every one of them with the event, so
+    that classifying the stored event again (`rules replay`, `reclassify`) gives exactly what
+    classifying the message afresh gives.
+    """
+
+    kind: MessageKind
+    status: str = ""  # enhanced status code, "" when none
+    reply_code: str = ""
+    diagnostic: str = ""
+    remote_mta: str = ""
+    domain: str = ""  # the (final) recipient's domain, lower case: what `domain` rules read
+    stage: Stage = Stage.UNKNOWN
+    action: str = ""  # the DSN Action field, lower case
+    diagnostic_type: str = ""  # lower case
+    reporting_mta: str = ""  # provider evidence: the host that wrote the report
+    sender_domain: str = ""  # provider evidence: the domain of the notice's From, lower case
+
+
+# How much of each field the rules read (and the store keeps: at least as much): a longer
+# diagnostic or host name is cut to this many characters before any rule sees it.
+FACT_LIMITS = {
+    "status": 32,
+    "reply_code": 16,
+    "diagnostic": 4000,
+    "remote_mta": 4000,
+    "domain": 255,
+    "action": 32,
+    "diagnostic_type": 64,
+    "reporting_mta": 4000,
+    "sender_domain": 255,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC
 from enum import StrEnum
 
 from rich.console import Console
 from rich.table import Table
 
-from reconciler.records import AuditEntry, DayCount, ModeState, Overview, Standing
+from reconciler.records import (
+    AuditEntry,
+    DayCount,
+    MessageOutcome,
+    ModeState,
+    Overview,
+    Reason,
+    Standing,
+)
 from reconciler.report.console import count_items, styled, when
 from reconciler.report.layout import Cell, Column, print_counts, print_fitted
 
@@ -136,6 +145,19 @@ def _incidents_and_mailboxes(console: Console, o: Overview) -> None:
         console.print(f"mailbox {c.mailbox}: last successful cycle {when(c.last_success)}")
 
 
+def _to_review(console: Console, o: Overview) -> None:
+    """What could not be used, and the command that shows it (the operator's loop)."""
+    outcomes = dict(o.outcomes)
+    unmatched, held = outcomes[MessageOutcome.UNMATCHED], outcomes[MessageOutcome.QUARANTINED]
+    reasons = dict(o.events.reasons)
+    unknown = reasons.get(Reason.ONHOLD, 0) + reasons.get(Reason.UNDEFINED, 0)
+    if not (unmatched or held or unknown):
+        return
+    console.print(f"to review: {unmatched} unmatched, {held} quarantined message(s), "
+                  f"{unknown} result(s) no rule knew:")  # fmt: skip
+    console.print(f"  reconciler review --since {o.since.astimezone(UTC):%Y-%m-%dT%H:%M}")
+
+
 def print_overview(console: Console, o: Overview) -> None:
     """The whole report, in sections; readable without colour and when piped."""
     scope = f" mailbox {o.mailbox}" if o.mailbox else ""
@@ -146,3 +168,4 @@ def print_overview(console: Console, o: Overview) -> None:
     _standings(console, o, o.standings)
     _probes(console, o)
     _incidents_and_mailboxes(console, o)
+    _to_review(console, o)

@@ -160,7 +160,7 @@ def _entries(
         log.error("uid=%s analysis failed: %s\n%s", raw.uid, result.error, result.trace.rstrip())
         item = Unprocessed(raw.mailbox, raw.uidvalidity, raw.uid, "analyse", result.error)
         if store.record_failure(item, now) >= ctx.max_attempts:
-            entries.append(quarantined(raw, folders, now))
+            entries.append(quarantined(raw, folders, now, error=f"analysis: {result.error}"))
         else:
             failed.append(item)
     return entries, failed

@@ -41,7 +41,7 @@ from reconciler.service.probes import ProbeContext, ProbeRun, with_clearances
 from reconciler.settings import PolicySettings, WebhookSettings
 from reconciler.store import INCIDENT_EVIDENCE, Store
 
-__all__ = ["DecideContext", "DecideReport", "evidence_days", "run_decisions"]
+__all__ = ["DecideContext", "DecideReport", "decide_users", "evidence_days", "run_decisions"]
 
 log = logging.getLogger(__name__)
 WATERMARK = "decide:events"
@@ -250,6 +250,58 @@ def _after_applying(store: Store, dctx: DecideContext, run: _Run, applied: bool)
             run.mode = Mode.PAUSED
 
 
+def _probe_run(
+    store: Store, dctx: DecideContext, run_id: str, now: datetime, incidents: IncidentIndex
+) -> ProbeRun | None:
+    if dctx.probes is None:
+        return None
+    return ProbeRun(store, dctx.probes, dctx.policy, dctx.actions, run_id, now, incidents)
+
+
+def _decide_all(
+    store: Store, dctx: DecideContext, users: Sequence[tuple[str, int]], run: _Run
+) -> None:
+    """Decide `users` one chunk at a time (bounded memory however many users); in ENFORCE the
+    breaker is checked after every applied decision, and once it trips the rest is decided as
+    PAUSED (withheld).  With probes, the open ones are then judged (`ProbeRun.sweep`)."""
+    since = run.now - timedelta(days=evidence_days(dctx.policy))
+    probes = run.probes
+    for start in range(0, len(users), _USERS_AT_ONCE):
+        chunk = users[start : start + _USERS_AT_ONCE]
+        histories = store.user_histories(chunk, since)
+        if probes is not None:
+            with_clearances(store, histories)
+        for user in chunk:
+            confirmed = probes.applied if probes is not None else 0
+            decision = _decide_user(store, dctx, histories[user], run)
+            applied = decision is not None and decision.disposition is Disposition.APPLIED
+            # a bounce of a probe that confirmed a decision applied it just the same
+            _after_applying(store, dctx, run, applied or _confirmed(probes, confirmed))
+    if probes is not None:
+        before = probes.applied
+        probes.sweep(run.mode)
+        _after_applying(store, dctx, run, _confirmed(probes, before))
+
+
+def decide_users(
+    store: Store, dctx: DecideContext, users: Sequence[tuple[str, int]], run_id: str, now: datetime
+) -> DecideReport:
+    """Decide these users now, as a decide run decides users with new evidence (in the mode
+    in force, with the breaker and the probes): after `reclassify` rewrote the verdicts of
+    their events."""
+    unique = sorted(set(users))
+    mode = store.get_mode().mode
+    report = DecideReport(mode=mode, users=len(unique))
+    since = now - timedelta(days=evidence_days(dctx.policy))
+    incidents = IncidentIndex(store.incidents(since, with_events=False))
+    report.incidents = sum(1 for i in incidents.incidents if i.active)
+    run = _Run(
+        run_id, now, mode, incidents, report, _probe_run(store, dctx, run_id, now, incidents)
+    )
+    _decide_all(store, dctx, unique, run)
+    return report
+
+
 def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime) -> DecideReport:
     """Decide every user with evidence newer than the watermark; apply per the mode.
 
@@ -266,26 +318,10 @@ def run_decisions(store: Store, dctx: DecideContext, run_id: str, now: datetime)
     incidents = IncidentIndex(_incidents(store, dctx, watermark, now))
     report.incidents = sum(1 for i in incidents.incidents if i.active)
     report.users = len(users)
-    since = now - timedelta(days=evidence_days(dctx.policy))
-    probes = None
-    if dctx.probes is not None:
-        probes = ProbeRun(store, dctx.probes, dctx.policy, dctx.actions, run_id, now, incidents)
-    run = _Run(run_id, now, mode, incidents, report, probes)
-    for start in range(0, len(users), _USERS_AT_ONCE):  # bounded memory however many users
-        chunk = users[start : start + _USERS_AT_ONCE]
-        histories = store.user_histories(chunk, since)
-        if probes is not None:
-            with_clearances(store, histories)
-        for user in chunk:
-            confirmed = probes.applied if probes is not None else 0
-            decision = _decide_user(store, dctx, histories[user], run)
-            applied = decision is not None and decision.disposition is Disposition.APPLIED
-            # a bounce of a probe that confirmed a decision applied it just the same
-            _after_applying(store, dctx, run, applied or _confirmed(probes, confirmed))
-    if probes is not None:
-        before = probes.applied
-        probes.sweep(run.mode)
-        _after_applying(store, dctx, run, _confirmed(probes, before))
+    run = _Run(
+        run_id, now, mode, incidents, report, _probe_run(store, dctx, run_id, now, incidents)
+    )
+    _decide_all(store, dctx, users, run)
     mode = run.mode
     store.set_watermark(WATERMARK, top, now)
     retry_failed(store, dctx.actions, now)

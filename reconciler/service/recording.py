@@ -61,7 +61,7 @@ def record_entries(
             continue
         except StoreError as err:
             why = Unprocessed(entry.mailbox, entry.uidvalidity, entry.uid, "store", str(err))
-        held = _quarantined(entry, quarantine_folder)
+        held = _quarantined(entry, quarantine_folder, why.error)
         results.append(store.record_batch([held], now))  # refused too: the database's fault
         log.error(
             "mailbox=%s uid=%s quarantined: the database refused it: %s",
@@ -76,14 +76,16 @@ def record_entries(
     return Recorded(_merged(results), tuple(kept), tuple(refused))
 
 
-def _quarantined(entry: LedgerEntry, folder: str) -> LedgerEntry:
-    """The entry without what the message's author wrote, bound for the quarantine folder."""
+def _quarantined(entry: LedgerEntry, folder: str, error: str) -> LedgerEntry:
+    """The entry without what the message's author wrote, bound for the quarantine folder,
+    with the database's refusal as its error."""
     return replace(
         entry,
         outcome=MessageOutcome.QUARANTINED,
         destination=folder,
         message_id=None,
         events=(),
+        error=f"store: {error}",
     )
 
 

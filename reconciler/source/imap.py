@@ -16,13 +16,14 @@ more, on a new connection, with a new token.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import imaplib
 import logging
 import re
 import ssl
 from array import array
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -30,16 +31,17 @@ from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import LoginError
 
 from reconciler.errors import SourceError, SourceUnavailable
-from reconciler.records import RawMessage
+from reconciler.records import LedgerEntry, RawMessage
 from reconciler.settings import Auth, MailboxSettings, is_loopback
 from reconciler.source.oauth import SaslExchange
 from reconciler.source.tokens import AccessTokens, tokens_for
 
-__all__ = ["ImapSource", "SourceUnavailable", "check_security"]
+__all__ = ["ImapSource", "SourceUnavailable", "check_security", "find_message"]
 
 log = logging.getLogger(__name__)
 
 _MOVE_CHUNK = 1000  # UIDs per MOVE/COPY command: keeps command lines short
+_FIND_CANDIDATES = 50  # messages of the right size fetched at most to find one by its digest
 _SECURITY = ("tls", "starttls", "none")
 
 
@@ -398,6 +400,28 @@ class ImapSource:
                 imap.idle_done()
         return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
+    # -- finding a recorded message --------------------------------------------------------
+
+    def _find(self, folder: str, entry: LedgerEntry) -> RawMessage | None:
+        """EXAMINE `folder` and look for the message of `entry`: SEARCH by its size (first on
+        the days around its arrival), FETCH the candidates as the cycle did and compare their
+        SHA-256 with the ledger's.  Leaves `folder` selected (a source opened for this only)."""
+        name = self.server_folder(folder)
+        with self._errors(f"examining {name}"):
+            if not self._imap.folder_exists(name):
+                return None
+            self._imap.select_folder(name, readonly=True)
+        size = ["LARGER", entry.size - 1, "SMALLER", entry.size + 1]
+        day = entry.received_at.astimezone(UTC).date()
+        around = ["SINCE", day - timedelta(days=1), "BEFORE", day + timedelta(days=2)]
+        for criteria in ([*size, *around], size):
+            with self._errors(f"searching {name} for a message of {entry.size} bytes"):
+                found = sorted(int(uid) for uid in self._imap.search(criteria))
+            for raw in self.fetch(found[-_FIND_CANDIDATES:]):
+                if hashlib.sha256(raw.data).hexdigest() == entry.sha256:
+                    return raw
+        return None
+
     # -- plumbing --------------------------------------------------------------------------
 
     @property
@@ -427,3 +451,18 @@ class ImapSource:
             raise SourceUnavailable(f"{where}: {err}") from err
         except imaplib.IMAP4.error as err:
             raise SourceError(f"{where}: {err}") from err
+
+
+def find_message(
+    settings: MailboxSettings, folders: Sequence[str], entry: LedgerEntry
+) -> RawMessage | None:
+    """The message a ledger entry records, looked for in `folders` of the mailbox (configured
+    names, e.g. its destination folder, then the folder it was read from) over one read-only
+    connection; None when none holds it any more.  Its bytes are what the cycle fetched (the
+    head only of a message over `max_message_bytes`), checked against the ledger's SHA-256."""
+    with ImapSource(settings, read_only=True) as source:
+        for folder in folders:
+            found = source._find(folder, entry)
+            if found is not None:
+                return found
+    return None

@@ -83,6 +83,7 @@ from reconciler.store.loopapi import LoopStore
 from reconciler.store.migrations import MIGRATIONS, applied_versions, migrate
 from reconciler.store.models import SchemaVersion, database
 from reconciler.store.policyapi import PolicyStore
+from reconciler.store.probeapi import ProbeStore
 from reconciler.store.reportapi import ReportStore
 
 __all__ = ["INCIDENT_EVIDENCE", "LATEST_VERSION", "Store", "open_database"]
@@ -121,12 +122,13 @@ def _has_schema() -> bool:
     return db is not None and SchemaVersion._meta.table_name in db.get_tables()
 
 
-class Store(PolicyStore, ReportStore, LeaseStore, LoopStore):
+class Store(PolicyStore, ReportStore, LeaseStore, LoopStore, ProbeStore):
     """An open database.  Use as a context manager or call `close()`.
 
     The ledger and event methods are below; mode, audit, decisions, suppressions, action log,
     outbox and incidents come from `PolicyStore` (store/policyapi.py), requeue grants and
-    probes from `LoopStore` (store/loopapi.py).
+    probes from `ProbeStore` (store/probeapi.py), the review queue, the replay's reads and
+    `reclassify` from `LoopStore` (store/loopapi.py).
     """
 
     def __init__(self, backend: str) -> None:

@@ -107,6 +107,7 @@ def _row(entry: LedgerEntry, original: int | None) -> dict[str, Any]:
         "moved": entry.moved_at is not None,
         "moved_at": to_db(entry.moved_at) if entry.moved_at is not None else None,
         "duplicate_of": original,
+        "error": entry.error,
     }
 
 

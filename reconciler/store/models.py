@@ -14,6 +14,8 @@ from typing import Any
 
 import peewee as pw
 
+from reconciler.records import FACT_LIMITS
+
 __all__ = [
     "MODELS",
     "ActingRow",
@@ -29,6 +31,7 @@ __all__ = [
     "ModeRow",
     "OutboxRow",
     "ProbeRow",
+    "ReclassifiedRow",
     "RequeueRow",
     "SchemaVersion",
     "SuppressionRow",
@@ -74,6 +77,7 @@ class Message(_Base):
     moved = pw.BooleanField(default=False)
     moved_at = pw.DateTimeField(null=True)
     duplicate_of = pw.ForeignKeyField("self", null=True, backref="replays", on_delete="SET NULL")
+    error = pw.TextField(null=True)  # why it was quarantined (migration 11)
 
     class Meta:
         indexes = (
@@ -113,6 +117,14 @@ class Event(_Base):
     # the address the report says was mailed, and the SMTP stage of the failure (migration 9)
     original_recipient = pw.CharField(max_length=ADDRESS_LENGTH, null=True)
     stage = pw.CharField(max_length=16, null=True)
+    # the rest of what the rules read (RuleFacts), so that a replay classifies the stored
+    # event as the message was classified (migration 11; `final_domain` NULL: recorded before)
+    action = pw.CharField(max_length=FACT_LIMITS["action"], null=True)
+    diagnostic_type = pw.CharField(max_length=FACT_LIMITS["diagnostic_type"], null=True)
+    reporting_mta = pw.TextField(null=True)
+    sender_domain = pw.CharField(max_length=FACT_LIMITS["sender_domain"], null=True)
+    final_domain = pw.CharField(max_length=FACT_LIMITS["domain"], null=True)
+    detector = pw.CharField(max_length=32, null=True)
 
     class Meta:
         indexes = (
@@ -337,6 +349,30 @@ class LeaseRow(_Base):
         table_name = "lease"
 
 
+# -- version 11: what the rules read, reclassification (issue 17) ---------------------------
+
+
+class ReclassifiedRow(_Base):
+    """Migration 11: one row per event whose verdict `reconciler reclassify` rewrote, with
+    the verdict and the rule before and after, under one audit row (who, when, why)."""
+
+    id = pw.AutoField()
+    event = pw.ForeignKeyField(Event, on_delete="CASCADE")
+    audit_id = pw.BigIntegerField(index=True)
+    at = pw.DateTimeField()
+    old_rule = pw.CharField(max_length=128)
+    new_rule = pw.CharField(max_length=128)
+    old_reason = pw.CharField(max_length=32)
+    new_reason = pw.CharField(max_length=32)
+    old_severity = pw.CharField(max_length=16)
+    new_severity = pw.CharField(max_length=16)
+    old_fault = pw.CharField(max_length=16)
+    new_fault = pw.CharField(max_length=16)
+
+    class Meta:
+        table_name = "reclassification"
+
+
 # -- version 12: requeued messages and probes (issue 17) ---------------------------------------
 
 
@@ -404,6 +440,7 @@ MODELS: tuple[type[Any], ...] = (
     Watermark,
     LeaseRow,
     ActingRow,
+    ReclassifiedRow,
     RequeueRow,
     ProbeRow,
 )

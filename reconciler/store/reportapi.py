@@ -47,7 +47,7 @@ from reconciler.store.models import (
     Event,
     Message,
 )
-from reconciler.store.rows import normalise, to_audit, to_event, to_evidence, to_stored
+from reconciler.store.rows import normalise, to_audit, to_evidence, to_stored, to_stored_event
 
 __all__ = ["ReportStore"]
 
@@ -120,18 +120,6 @@ def _decision_where(selector: UserSelector) -> Any:
         return DecisionRow.address == normalise(selector.address)
     where = DecisionRow.user_id == selector.user_id
     return where & (DecisionRow.realm == selector.realm) if selector.realm is not None else where
-
-
-def _stored_event(row: Event) -> StoredEvent:
-    message = row.message
-    return StoredEvent(
-        id=int(row.id),
-        mailbox=message.mailbox,
-        uidvalidity=int(message.uidvalidity),
-        uid=int(message.uid),
-        recorded_at=from_db(row.created_at),
-        event=to_event(row),
-    )
 
 
 class ReportStore:
@@ -269,7 +257,7 @@ class ReportStore:
             .order_by(Event.event_time, Event.id)
             .limit(_TRAIL_LIMIT)
         )
-        return [_stored_event(row) for row in query]
+        return [to_stored_event(row) for row in query]
 
     @wrap_errors("reading a user's decisions")
     def selected_decisions(self, selector: UserSelector) -> list[StoredDecision]:

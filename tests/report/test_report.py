@@ -49,7 +49,6 @@ from reconciler.service.wiring import open_service
 from reconciler.store import Store, open_database
 from reconciler.verp import make_address
 
-DOCS = ROOT / "docs" / "cli.md"
 CORPUS = ROOT / "tests" / "corpus" / "sisimai" / "emails"
 KEY = "report-test-key-0123456789abcdef"
 _SAMPLES = itertools.count(1)

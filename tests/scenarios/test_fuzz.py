@@ -33,7 +33,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers_mail import VERP, token_for
@@ -45,6 +45,7 @@ from support import CORPUS
 
 from reconciler.analysis import Analysis, Destinations, Stages, analyse, ledger_entry
 from reconciler.classify import Classifier, explain
+from reconciler.classify.facts import stored_facts
 from reconciler.classify.rules import load_rules
 from reconciler.controls import neutralise
 from reconciler.parse import MAX_RECIPIENTS
@@ -71,6 +72,7 @@ from reconciler.records import (
     Overview,
     RawMessage,
     Reason,
+    RuleFacts,
     Severity,
     Standing,
     StoredDecision,
@@ -89,7 +91,7 @@ from reconciler.report.trail import print_trail
 from reconciler.settings import PolicySettings
 from reconciler.store import Store
 from reconciler.store.models import Event, Message
-from reconciler.validtext import is_valid_text
+from reconciler.validtext import is_valid_text, valid_text
 
 pytestmark = pytest.mark.fuzz
 
@@ -719,12 +721,13 @@ class Recorder:
         self.folders = Destinations("processed", "unmatched", "quarantine")
         self.uid = 0
         self.invalid_before = 0  # entries that held invalid text before the store's boundary
+        self.after = 0  # the last event read back
 
     def record(self, data: bytes) -> LedgerEntry:
         self.uid += 1
         when = datetime.fromtimestamp(NOW, UTC)
         raw = RawMessage("fuzz", 1, self.uid, data, len(data), when)
-        entry, _ = ledger_entry(raw, self.stages, self.folders, when)  # never raises
+        entry, analysis = ledger_entry(raw, self.stages, self.folders, when)  # never raises
         self.invalid_before += not all(is_valid_text(t) for t in _texts(entry))
         result = self.store.record_batch([entry], when)  # accepted, on every backend
         assert self.uid in result.recorded + result.duplicates
@@ -732,6 +735,15 @@ class Recorder:
         held += list(Event.select().join(Message).where(Message.uid == self.uid).dicts())
         texts = [v for row in held for v in row.values() if isinstance(v, str)]
         assert texts and all(is_valid_text(t) for t in texts), texts
+        # and what the rules read comes back as they read it: a replay classifies the same
+        fresh: dict[str, RuleFacts] = {}  # by the recipient as stored (the first one kept)
+        for event, verdict in zip(entry.events, analysis.verdicts, strict=True):
+            fresh.setdefault(valid_text(event.recipient[:320]).casefold(), verdict.facts)
+        window = (when - timedelta(days=1), when + timedelta(seconds=1))
+        for stored in self.store.window_events(*window, self.after, 10_000):
+            assert stored.uid == self.uid
+            assert stored_facts(stored.event) == fresh[stored.event.recipient.casefold()]
+            self.after = stored.id
         return entry
 
 

@@ -606,6 +606,7 @@ def test_a_message_whose_analysis_fails_is_retried_then_quarantined(
     entry = sqlite_store.get_entry(settings.name, report.uidvalidity, 2)
     assert entry is not None
     assert (entry.outcome, entry.destination) == (QUARANTINED, "quarantine")
+    assert entry.error == "analysis: RuntimeError('analysis blew up')"  # for `review`
     assert count("bounce_event") == total_events(others)
     assert count("attempt") == 0
     checkpoint = sqlite_store.get_checkpoint(settings.name)

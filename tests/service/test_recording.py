@@ -108,6 +108,7 @@ def _check_recorded_around(store: Store, recorded: Recorded, culprit: LedgerEntr
     held = store.get_entry(BOX, 1, 2)
     assert held is not None
     assert (held.outcome, held.destination, held.message_id) == (QUARANTINED, "quarantine", None)
+    assert held.error is not None and held.error.startswith("store: recording a batch failed: ")
     assert held.sha256 == culprit.sha256  # its bytes are known: a replay is a duplicate
     assert store.moves_due(BOX, 1) == {"processed": [1, 3], "quarantine": [2]}
     events = store.user_events("wiki", 7, NOW - timedelta(days=1))
@@ -160,6 +161,7 @@ def test_a_store_that_refuses_everything_quarantines_nothing(database_url: str) 
     store = open_database(database_url)
     try:
         store.migrate(NOW)
+        database.execute_sql("DROP TABLE reclassification")  # it refers to the events
         database.execute_sql("DROP TABLE bounce_event")  # every batch with events fails...
         database.execute_sql("DROP TABLE message_ledger")  # ...and so does every entry
         with pytest.raises(StoreError, match="recording a batch failed"):

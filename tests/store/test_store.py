@@ -32,6 +32,9 @@ def total_events(store: Store) -> int:
     return sum(store.count_events(NOW - timedelta(days=30), LATER).values())
 
 
+ALL_VERSIONS = [step.number for step in migrations.MIGRATIONS]
+
+
 def test_migrations_are_recorded_once(store: Store) -> None:
     numbers = [step.number for step in migrations.MIGRATIONS]
     assert numbers == sorted(set(numbers)) and numbers[-1] == LATEST_VERSION

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import peewee as pw
 
-from reconciler.store.migrations import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v12
+from reconciler.store.migrations import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12
 from reconciler.store.models import SchemaVersion, database
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
@@ -50,6 +50,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "acting: one acting decision per user and address at a time", v8.apply),
     Migration(9, "original recipient and SMTP stage of each event", v9.apply),
     Migration(10, "why a decision is withheld other than by the mode", v10.apply),
+    Migration(
+        11, "what the rules read with each event; quarantine errors; reclassification", v11.apply
+    ),
     Migration(12, "requeued messages, probes before acting", v12.apply),
 )
 

@@ -1,0 +1,114 @@
+"""What the rules read of a recipient result (`RuleFacts`), from a parsed message or from a
+stored event: one normalisation for both, so that a replay of the stored evidence classifies
+exactly as the message was classified when it arrived.
+
+Every text is cut to its `FACT_LIMITS` length and made valid text (no lone surrogate, no NUL:
+what the store keeps of it), the fields the rules compare without case are lower-cased, and
+the provider evidence is reduced to what the rules look at: the reporting MTA and the domain
+of the notice's sender.  Pure.
+"""
+
+from __future__ import annotations
+
+import re
+
+from reconciler.records import (
+    FACT_LIMITS,
+    BounceEvent,
+    MessageKind,
+    ParsedBounce,
+    ParsedMessage,
+    RuleFacts,
+    Stage,
+)
+from reconciler.validtext import valid_text
+
+__all__ = ["has_code", "provider_hosts", "rule_facts", "stored_facts"]
+
+_GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
+_HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
+_SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
+
+
+def _cut(name: str, text: str | None) -> str:
+    return valid_text((text or "")[: FACT_LIMITS[name]])
+
+
+def _domain(address: str) -> str:
+    """The part after the last "@" (the whole text when there is none), lower case."""
+    return address.rpartition("@")[2].lower()
+
+
+def _facts(kind: MessageKind, stage: Stage, fields: dict[str, str | None]) -> RuleFacts:
+    return RuleFacts(
+        kind=kind,
+        status=_cut("status", fields["status"]),
+        reply_code=_cut("reply_code", fields["reply_code"]),
+        diagnostic=_cut("diagnostic", fields["diagnostic"]),
+        remote_mta=_cut("remote_mta", fields["remote_mta"]),
+        domain=_cut("domain", (fields["domain"] or "").lower()),
+        stage=stage,
+        action=_cut("action", (fields["action"] or "").lower()),
+        diagnostic_type=_cut("diagnostic_type", (fields["diagnostic_type"] or "").lower()),
+        reporting_mta=_cut("reporting_mta", fields["reporting_mta"]),
+        sender_domain=_cut("sender_domain", (fields["sender_domain"] or "").lower()),
+    )
+
+
+def rule_facts(bounce: ParsedBounce, report: ParsedMessage | None = None) -> RuleFacts:
+    """The facts of one recipient result (`report`, the parsed message it came from, gives
+    the provider evidence: the reporting MTA and the domain the notice came from)."""
+    sender = _SENDER_DOMAIN_RE.findall((report.from_ or "").lower())[-1:] if report else []
+    return _facts(
+        bounce.kind,
+        bounce.stage,
+        {
+            "status": bounce.status,
+            "reply_code": bounce.reply_code,
+            "diagnostic": bounce.diagnostic,
+            "remote_mta": bounce.remote_mta,
+            "domain": _domain(bounce.recipient or ""),
+            "action": bounce.action,
+            "diagnostic_type": bounce.diagnostic_type,
+            "reporting_mta": report.reporting_mta if report else None,
+            "sender_domain": sender[0] if sender else None,
+        },
+    )
+
+
+def stored_facts(event: BounceEvent) -> RuleFacts:
+    """The facts of a stored event.  An event recorded before the store kept them all
+    (`final_domain` None) gives what it has: its recipient's domain, no DSN action, no
+    diagnostic type and no provider evidence beyond the remote MTA."""
+    domain = event.final_domain
+    if domain is None:
+        domain = _domain(event.recipient) if "@" in event.recipient else ""
+    return _facts(
+        event.kind,
+        event.stage,
+        {
+            "status": event.status,
+            "reply_code": event.reply_code,
+            "diagnostic": event.diagnostic,
+            "remote_mta": event.remote_mta,
+            "domain": domain,
+            "action": event.action,
+            "diagnostic_type": event.diagnostic_type,
+            "reporting_mta": event.reporting_mta,
+            "sender_domain": event.sender_domain,
+        },
+    )
+
+
+def provider_hosts(facts: RuleFacts) -> list[str]:
+    """Provider evidence: the remote and reporting MTAs' host names, the domain the notice
+    came from, and the recipient's domain."""
+    mtas = f"{facts.remote_mta} {facts.reporting_mta}".lower()
+    sender = [facts.sender_domain] if facts.sender_domain else []
+    return [*_HOST_RE.findall(mtas), *sender, facts.domain]
+
+
+def has_code(facts: RuleFacts) -> bool:
+    """A specific status (not X.0.0) or a reply code is known."""
+    specific = bool(facts.status) and not _GENERIC_STATUS.match(facts.status)
+    return specific or bool(facts.reply_code)
