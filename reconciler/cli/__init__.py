@@ -79,7 +79,12 @@ def _add_stage_commands(sub: _Commands) -> None:
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
     p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
 
-    rules_sub = _group(sub, "rules", help="check rule files", dest="rules_command")
+    rules_sub = _group(
+        sub,
+        "rules",
+        help="check rules, suggest one from an example, replay a change",
+        dest="rules_command",
+    )
     check = _command(rules_sub, "check", "classify:rules_check",
                      help="validate rule files (a dir, or those in force)")  # fmt: skip
     check.add_argument("dir", nargs="?", type=Path,
@@ -260,7 +265,11 @@ def _add_verp_commands(sub: _Commands) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="reconciler", description="Bounce reconciler: classify bounces, match VERP tokens."
+        prog="reconciler",
+        description=(
+            "Bounce reconciler: reads bounces from IMAP mailboxes, finds the user by the"
+            " VERP token, classifies hard and soft, and decides when to suppress."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     parser.add_argument("--config", help=_CONFIG_HELP)

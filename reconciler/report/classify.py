@@ -18,7 +18,14 @@ from reconciler.report.console import count_items, styled
 from reconciler.report.layout import Cell, Column, print_counts, print_fitted
 from reconciler.report.results import ResultRow
 
-__all__ = ["print_classify", "print_explain", "print_rules", "rule_place", "verp_text"]
+__all__ = [
+    "print_chain",
+    "print_classify",
+    "print_explain",
+    "print_rules",
+    "rule_place",
+    "verp_text",
+]
 
 _CLASSIFY_COLUMNS = (
     Column("file", wrap=True, min_width=14, want=40),
@@ -154,6 +161,11 @@ def _print_recipient(
     fields.add_row("fault", decision.fault.value)
     fields.add_row("rule", decision.rule_id)
     console.print(fields)
+    print_chain(console, chain)
+
+
+def print_chain(console: Console, chain: Sequence[tuple[Rule, tuple[str, ...]]]) -> None:
+    """The rules that match a recipient result and what each matched on (the first decides)."""
     if not chain:
         console.print("  no rule matched: the fallback decided")
         return

@@ -93,8 +93,8 @@ def _decisions_table(console: Console, shifts: Sequence[DecisionShift]) -> None:
 def print_replay(console: Console, r: Replay, title: str) -> None:
     """What the replay changes: verdicts by old → new, users, recorded decisions."""
     files = ", ".join(short_path(f) for f in r.files)
-    console.print(styled(title, "bold"), f": {r.events} events of {when(r.since)} .. "
-                  f"{when(r.until)}", sep="")  # fmt: skip
+    console.print(styled(title, "bold"))
+    console.print(f"events: {r.events} of {when(r.since)} .. {when(r.until)}")
     console.print(f"rules: {files}")
     if r.legacy:
         console.print(f"{r.legacy} events were recorded before the store kept every fact the "

@@ -23,6 +23,7 @@ from reconciler.records import (
     RuleFacts,
     StoredEvent,
 )
+from reconciler.report.classify import print_chain
 from reconciler.report.console import lines, styled, when
 
 __all__ = [
@@ -162,18 +163,10 @@ def print_event(
     ):  # fmt: skip
         console.print(f"  the rules in force now: {now.reason.value}/{now.severity.value}/"
                       f"{now.fault.value} by {now.rule_id}")  # fmt: skip
-    _print_chain(console, chain)
+    print_chain(console, chain)
     for r in history:
         console.print(f"  reclassified {when(r.at)} (audit {r.audit_id}): {r.old.rule_id} -> "
                       f"{r.new.rule_id}, {r.old.reason.value} -> {r.new.reason.value}")  # fmt: skip
-
-
-def _print_chain(console: Console, chain: Sequence[tuple[Rule, tuple[str, ...]]]) -> None:
-    if not chain:
-        console.print("  no rule matches: the fallback decides")
-    for index, (rule, hits) in enumerate(chain):
-        mark = styled("  decides", "bold green") if index == 0 else styled("  also matches", "dim")
-        console.print(mark, f"{rule.id} ({rule.file}:{rule.line}) on: {'; '.join(hits)}")
 
 
 def print_entry(console: Console, group: ReviewGroup, entry: ReviewExample) -> None:
