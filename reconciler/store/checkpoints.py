@@ -74,12 +74,17 @@ def read_watermark(name: str) -> int:
 
 
 def write_watermark(name: str, value: int, now: datetime) -> None:
-    """Insert or update (portable: MySQL has no ON CONFLICT target, so update-then-insert)."""
+    """Insert or update, safe when two workers write the same watermark at once.
+
+    Update first (the usual case: one row lock, so two writers queue); only when no row is
+    there, insert skipping a row another writer inserted meanwhile (portable, unlike an ON
+    CONFLICT target: MySQL has none), and update if it did.  A check-then-insert raced on
+    PostgreSQL (duplicate key)."""
+    moment = to_db(now)
     with database.atomic():
-        changed = (
-            Watermark.update(value=value, updated_at=to_db(now))
-            .where(Watermark.name == name)
-            .execute()
-        )
-        if not changed and Watermark.get_or_none(Watermark.name == name) is None:
-            Watermark.insert(name=name, value=value, updated_at=to_db(now)).execute()
+        row = Watermark.update(value=value, updated_at=moment).where(Watermark.name == name)
+        if row.execute():
+            return
+        new = Watermark.insert(name=name, value=value, updated_at=moment).on_conflict_ignore()
+        if not new.as_rowcount().execute():
+            row.execute()

@@ -85,7 +85,11 @@ def _make_database(url: str, backend: str) -> pw.Database:
     rest = url[url.index(":") :]
     db: pw.Database
     if backend == "sqlite":
-        db = db_url.connect(url, pragmas=_SQLITE_PRAGMAS)
+        # IMMEDIATE: a transaction takes the write lock when it begins, so another process's
+        # commit cannot make its first write fail at once ("database is locked": in WAL mode a
+        # deferred transaction that has read cannot write after another commit, whatever the
+        # busy timeout); other writers wait for it instead, readers never do
+        db = db_url.connect(url, pragmas=_SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     elif backend == "mysql":
         db = db_url.connect("mysql" + rest, charset="utf8mb4")  # mariadb:// is an alias
     else:
