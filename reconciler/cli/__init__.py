@@ -6,11 +6,13 @@ Exit codes: 0 success, 1 runtime failure (or a negative verdict where a command 
 One dispatch convention: every command names its handler, ``"module:function"`` of this
 package, and the handler takes the parsed arguments and returns the exit code.  The handlers
 are grouped by what they work on: `classify` (classify, explain, rules check), `verp`,
-`config` (check-config), `service` (poll, dry-run), `requeue`, `daemon` (run), `policy` (mode,
-suppressions, reinstate, undo), `report` (report, user show, status, digest), `loop` (review,
-rules suggest, rules replay, reclassify) and `importing` (import).  A handler's module, and with
-it the libraries the command needs (the parser and the rules, rich, peewee, imapclient,
-apscheduler), is imported only when that command runs: this module imports none of them.
+`config` (check-config), `service` (poll, dry-run), `requeue`, `daemon` (run), `suppressions`
+(check; list and export go on to policy's), `policy` (mode, suppressions, reinstate, undo),
+`report` (report, user show, status, digest), `loop` (review, rules suggest, rules replay,
+reclassify) and `importing` (import).  A handler's module, and with it the libraries the
+command needs (the parser and the rules, rich, peewee, imapclient, apscheduler), is imported
+only when that command runs: this module imports none of them, and builds the arguments of
+that command alone (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def _add_mode(sub: _Commands, help: str) -> None:
 
 
 def _add_suppressions(sub: _Commands, help: str) -> None:
-    p = _command(sub, "suppressions", "policy:suppressions", help=help)
+    p = _command(sub, "suppressions", "suppressions:suppressions", help=help)
     p.add_argument("action", choices=["list", "export", "check"],
                    help="list it, export it as JSON, or check one address")  # fmt: skip
     p.add_argument("address", nargs="?", help="for check: exit 0 when suppressed, 1 when not")
