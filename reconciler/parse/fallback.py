@@ -10,8 +10,6 @@ import email
 import logging
 from email import policy
 
-from flufl.bounce import all_failures
-
 from reconciler.errors import ParseError
 from reconciler.parse.fields import bare_address, is_system_address
 
@@ -29,6 +27,10 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
     Raises ParseError when a flufl detector fails (several call str methods on header values,
     which compat32 returns as Header objects for 8-bit headers, or index an empty From).
     """
+    # imported the first time a message needs it: its detectors compile some 150 regexes, and
+    # a run whose messages our own parser answers never needs them (bench/startup.py)
+    from flufl.bounce import all_failures
+
     try:
         # parsed here, and only here: the stdlib parser reads every body line (slow)
         temporary, permanent = all_failures(email.message_from_bytes(data, policy=policy.compat32))
