@@ -61,7 +61,8 @@ def classify(args: argparse.Namespace) -> int:
     classifier = Classifier(_rules_for(args.rules, settings).rules)
     verp = settings.verp if settings else None
     now = args.now if args.now is not None else int(time.time())
-    files = discover(args.paths)
+    found = [(path, discover([path])) for path in args.paths]  # one walk of each path
+    files = [file for _, files_of in found for file in files_of]
     rows: list[ResultRow] = []
     unread: list[str] = []
     out = sys.stdout
@@ -86,7 +87,7 @@ def classify(args: argparse.Namespace) -> int:
         from reconciler.report.console import make_console
 
         print_classify(make_console(), rows)
-    empty = [p for p in args.paths if p.is_dir() and not discover([p])]
+    empty = [path for path, files_of in found if not files_of and path.is_dir()]
     return _verdict(unread, [f"{p}: no message in it" for p in empty])
 
 

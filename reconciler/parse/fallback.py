@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import logging
-from email import policy
 
 from reconciler.errors import ParseError
 from reconciler.parse.fields import bare_address, is_system_address
@@ -33,7 +32,9 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
 
     try:
         # parsed here, and only here: the stdlib parser reads every body line (slow)
-        temporary, permanent = all_failures(email.message_from_bytes(data, policy=policy.compat32))
+        # (compat32, the parser's default: flufl's detectors expect it; email.policy, whose
+        # import builds the header registry, is not imported for it)
+        temporary, permanent = all_failures(email.message_from_bytes(data))
     # flufl's detectors are third-party code run on hostile input: any of their failures
     # means "no answer from the fallback", never a failed parse.
     except Exception as err:
