@@ -48,7 +48,14 @@ from reconciler.records import (
     Stage,
 )
 
-__all__ = ["RuleSet", "load_rule_files", "load_rules", "rule_file_text", "shipped_rules_dir"]
+__all__ = [
+    "RuleSet",
+    "load_rule_files",
+    "load_rules",
+    "rule_file_text",
+    "rule_files",
+    "shipped_rules_dir",
+]
 
 _RULE_KEYS = {"id", "description", "match", "reason", "severity", "fault", "examples"}
 _REQUIRED = ("id", "description", "match", "reason")
@@ -154,6 +161,11 @@ def rule_file_text(rules: Sequence[Mapping[str, object]], comment: str = "") -> 
 
 def load_rules(operator_dir: Path | None = None, *, use_shipped: bool = True) -> RuleSet:
     """Operator rule files first (sorted by name), then the shipped ones."""
+    return load_rule_files(rule_files(operator_dir, use_shipped=use_shipped))
+
+
+def rule_files(operator_dir: Path | None = None, *, use_shipped: bool = True) -> list[Path]:
+    """The files `load_rules` loads, in order."""
     files: list[Path] = []
     if operator_dir is not None:
         if not operator_dir.is_dir():
@@ -161,7 +173,7 @@ def load_rules(operator_dir: Path | None = None, *, use_shipped: bool = True) ->
         files.extend(_yaml_files(operator_dir))
     if use_shipped:
         files.extend(_yaml_files(shipped_rules_dir()))
-    return load_rule_files(files)
+    return files
 
 
 def load_rule_files(paths: Iterable[Path]) -> RuleSet:

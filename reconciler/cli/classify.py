@@ -17,7 +17,8 @@ from pathlib import Path
 
 from reconciler.analysis import analyse
 from reconciler.classify.match import Classifier
-from reconciler.classify.rules import RuleSet, load_rule_files, load_rules
+from reconciler.classify.rulecache import cache_dir, load_rules_cached
+from reconciler.classify.rules import RuleSet, load_rule_files
 from reconciler.cli.exits import EXIT_FAIL, EXIT_OK, print_notice
 from reconciler.controls import dumps
 from reconciler.errors import RuleError
@@ -48,12 +49,16 @@ def _optional_settings(args: argparse.Namespace, *, verp: bool) -> Settings | No
     return optional_settings(args, {Secrets.VERP} if verp else NO_SECRETS)
 
 
-def _rules_for(rules_dir: Path | None, settings: Settings | None) -> RuleSet:
+def _rules_for(rules_dir: Path | None, settings: Settings | None, *, cache: bool = True) -> RuleSet:
+    """The rules in force: --rules, else the configuration's, else the shipped ones; kept in
+    the user's cache between runs (classify/rulecache.py) unless `cache` is false."""
+    directory = cache_dir(os.environ) if cache else None
     if rules_dir is not None:
-        return load_rules(rules_dir)
+        return load_rules_cached(rules_dir, use_shipped=True, directory=directory)
     if settings is not None:
-        return load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
-    return load_rules()
+        rules = settings.rules
+        return load_rules_cached(rules.dir, use_shipped=rules.use_shipped, directory=directory)
+    return load_rules_cached(None, use_shipped=True, directory=directory)
 
 
 def classify(args: argparse.Namespace) -> int:
@@ -143,7 +148,7 @@ def rules_check(args: argparse.Namespace) -> int:
             raise RuleError(f"{args.dir}: not a directory")
         ruleset = load_rule_files(sorted(args.dir.glob("*.y*ml")))
     else:
-        ruleset = _rules_for(None, _optional_settings(args, verp=False))
+        ruleset = _rules_for(None, _optional_settings(args, verp=False), cache=False)
     if args.json:
         print(dumps(rules_json(ruleset.rules, ruleset.files), indent=2))
         return EXIT_OK
