@@ -3,7 +3,14 @@ process, best of several runs; beside it, Perl Sisimai on the same files in the 
 it is installed (`apt-get install libsisimai-perl`), and the ratio.  Both sides read each file
 in the timed pass (Sisimai->make takes a path), and the passes alternate.
 
-    python bench/classify.py [--runs 7] [DIR]
+    python bench/classify.py [--runs 7] [--whole-runs 5] [--copies 4] [DIR]
+
+Then the whole-process comparison, as a user runs it: `reconciler classify --json` against
+`Sisimai->dump` (both print JSON) over the corpus taken --copies times (4 x 315 = 1,260
+messages), three ways: every file named on the command line, the directory, and one mbox of
+them; median, min and max of --whole-runs runs each (alternating), messages per second and
+the ratio of the medians.  The reconciler timed is the console script beside this Python (the
+virtual environment's), or --reconciler PATH (the installed wheel).
 
 The classify path runs compiled when scripts/native.py has built it (scripts/bootstrap does);
 RECONCILER_PURE=1 times the pure-Python modules.  Prints figures; it is not a timed test.
@@ -12,9 +19,12 @@ RECONCILER_PURE=1 times the pure-Python modules.  Prints figures; it is not a ti
 from __future__ import annotations
 
 import argparse
+import mailbox
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,10 +77,70 @@ def _sisimai_once(perl: subprocess.Popen[str]) -> tuple[int, float, int]:
     return int(count), float(seconds), int(results)
 
 
+_PERL_FILES = 'use Sisimai; for my $f (@ARGV) { print Sisimai->dump($f), "\\n" }'
+_PERL_ONE = "use Sisimai; print Sisimai->dump(shift)"
+
+
+def _corpus(files: list[Path], copies: int, work: Path) -> tuple[list[str], Path, Path]:
+    """The corpus `copies` times: the file names, their directory, and one mbox of them."""
+    directory = work / "messages"
+    directory.mkdir()
+    names: list[str] = []
+    box = mailbox.mbox(work / "messages.mbox")
+    for copy in range(copies):
+        for f in files:
+            target = directory / f"{copy}-{f.name}"
+            data = f.read_bytes()
+            target.write_bytes(data)
+            names.append(str(target))
+            box.add(data)
+    box.close()
+    return names, directory, work / "messages.mbox"
+
+
+def _run(argv: list[str]) -> tuple[float, bytes]:
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, check=False)
+    return time.perf_counter() - start, done.stdout
+
+
+def _whole_process(files: list[Path], args: argparse.Namespace, perl: bool) -> None:
+    command = args.reconciler or str(Path(sys.executable).parent / "reconciler")
+    with tempfile.TemporaryDirectory(prefix="reconciler-classify-") as tmp:
+        names, directory, mbox = _corpus(files, args.copies, Path(tmp))
+        ways = {"files": names, "directory": [str(directory)], "mbox": [str(mbox)]}
+        print(f"whole process: {len(names)} messages ({args.copies} x {len(files)}); "
+              f"{command}; {args.whole_runs} runs each, seconds: median (min-max)")  # fmt: skip
+        for way, paths in ways.items():
+            sides = {"reconciler": [command, "classify", "--json", *paths]}
+            if perl:
+                script = _PERL_FILES if way == "files" else _PERL_ONE
+                sides["sisimai"] = ["perl", "-e", script, *paths]
+            times: dict[str, list[float]] = {side: [] for side in sides}
+            sizes: dict[str, int] = {}
+            for _ in range(args.whole_runs):
+                for side, argv in sides.items():
+                    seconds, out = _run(argv)
+                    times[side].append(seconds)
+                    sizes[side] = len(out)
+            rates = {}
+            for side, seconds in times.items():
+                median = statistics.median(seconds)
+                rates[side] = len(names) / median
+                print(f"  {way:9} {side:10} {median:.3f} ({min(seconds):.3f}-{max(seconds):.3f})"
+                      f" -> {rates[side]:,.0f} msg/s, {sizes[side]:,} bytes of JSON")  # fmt: skip
+            if perl:
+                ratio = rates["reconciler"] / rates["sisimai"]
+                print(f"  {way:9} ratio reconciler/sisimai: {ratio:.2f}x the rate (medians)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--whole-runs", type=int, default=5, help="0: in-process figures only")
+    parser.add_argument("--copies", type=int, default=4, help="the corpus this many times")
+    parser.add_argument("--reconciler", help="the console script (default: this venv's)")
     args = parser.parse_args()
     files = sorted(args.dir.glob("*.eml"))
     rules = Classifier(load_rules().rules)
@@ -102,6 +172,8 @@ def main() -> int:
     )
     if not theirs:
         print("sisimai: not installed (apt-get install libsisimai-perl); no ratio")
+        if args.whole_runs:
+            _whole_process(files, args, perl=False)
         return 0
     perl_rate = count / min(theirs)
     print(
@@ -113,6 +185,8 @@ def main() -> int:
         f"ratio reconciler/sisimai: {rate / perl_rate:.2f}x (best against best); "
         f"pass by pass: median {pairs[len(pairs) // 2]:.2f}x, range {pairs[0]:.2f}-{pairs[-1]:.2f}x"
     )
+    if args.whole_runs:
+        _whole_process(files, args, perl=True)
     return 0
 
 

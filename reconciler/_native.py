@@ -8,22 +8,27 @@ slower.  The build writes MANIFEST, the SHA-256 of each compiled source.
 
 Python prefers an extension module to the source file beside it, so a source edited after the
 build would silently run its old compiled code.  `guard()` (called by `reconciler/__init__`,
-before any compiled module can be imported) compares the manifest with the sources; when any
-differs, or RECONCILER_PURE is set, it makes every compiled module load from its source (all
-or none: compiled modules call each other directly) and keeps the reason in `pure_reason`
-(printed by bench/classify.py).  It says nothing on stderr: commands' output stays the same.
+before any compiled module can be imported) puts a finder in front of the import system that,
+when the first compiled module is imported (a command that never classifies never pays for
+the check), compares the manifest with the sources; when any differs, or RECONCILER_PURE is
+set, every compiled module loads from its source (all or none: compiled modules call each
+other directly) and the reason is kept in `pure_reason` (printed by bench/classify.py).
+It says nothing on stderr: commands' output stays the same.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import sys
-from collections.abc import Sequence
-from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
-from pathlib import Path
-from types import ModuleType
+
+TYPE_CHECKING = False  # not typing's: it is not imported at run time here
+# Imported by every command before it runs (reconciler/__init__): the modules of the check
+# itself (hashlib, pathlib, importlib.util) are imported when it runs, not here.
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from pathlib import Path
+    from types import ModuleType
 
 __all__ = [
     "COMPILED",
@@ -58,17 +63,25 @@ COMPILED = (
 )
 MANIFEST = "_native_manifest.txt"
 PURE_ENV = "RECONCILER_PURE"
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 pure_reason: str | None = None  # why the pure-Python modules run although a build exists
 
 
-def source_path(module: str, package_dir: Path = _PACKAGE) -> Path:
-    """The .py file of a module of the package."""
-    return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
+def _package(package_dir: Path | None) -> Path:
+    from pathlib import Path
+
+    return Path(_PACKAGE) if package_dir is None else package_dir
 
 
-def manifest_text(package_dir: Path = _PACKAGE) -> str:
+def source_path(module: str, package_dir: Path | None = None) -> Path:
+    """The .py file of a module of the package (of this one by default)."""
+    return _package(package_dir).joinpath(*module.split(".")[1:]).with_suffix(".py")
+
+
+def manifest_text(package_dir: Path | None = None) -> str:
     """What the build writes: one "sha256 module" line per compiled module."""
+    import hashlib
+
     lines = (
         f"{hashlib.sha256(source_path(m, package_dir).read_bytes()).hexdigest()} {m}\n"
         for m in COMPILED
@@ -76,8 +89,9 @@ def manifest_text(package_dir: Path = _PACKAGE) -> str:
     return "".join(lines)
 
 
-def stale(package_dir: Path = _PACKAGE) -> str | None:
+def stale(package_dir: Path | None = None) -> str | None:
     """Why the compiled modules must not run (None: they may, or there are none)."""
+    package_dir = _package(package_dir)
     manifest = package_dir / MANIFEST
     try:
         built = manifest.read_text(encoding="ascii")
@@ -98,6 +112,8 @@ def stale(package_dir: Path = _PACKAGE) -> str | None:
 
 
 def _extensions(package_dir: Path) -> bool:
+    from importlib.machinery import EXTENSION_SUFFIXES
+
     return any(
         source_path(m, package_dir).with_suffix(suffix).exists()
         for m in COMPILED
@@ -108,31 +124,63 @@ def _extensions(package_dir: Path) -> bool:
 class _SourceFinder:
     """A meta-path finder that loads the compiled modules from their .py files."""
 
-    def __init__(self, modules: Sequence[str], package_dir: Path) -> None:
+    def __init__(self, modules: Sequence[str], package_dir: Path | None = None) -> None:
         self._paths = {m: source_path(m, package_dir) for m in modules}
 
     def find_spec(
         self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
+        import importlib.util
+
         source = self._paths.get(name)
         return None if source is None else importlib.util.spec_from_file_location(name, source)
 
 
+class _Guard:
+    """A meta-path finder that decides, when the first compiled module is imported (not when
+    the package is: `reconciler --version` and the store's commands never hash the sources),
+    whether the compiled modules may run; when not, it loads every one from its source."""
+
+    def __init__(self, reason: str | None) -> None:
+        self._decided = reason is not None
+        self._sources = _SourceFinder(COMPILED) if reason is not None else None
+
+    def pure(self) -> bool:
+        """Decide now if not yet: True when the sources run in place of the compiled build."""
+        global pure_reason  # noqa: PLW0603 - set once, before any compiled module is imported
+        if not self._decided:
+            self._decided = True
+            pure_reason = stale()
+            if pure_reason is not None:
+                self._sources = _SourceFinder(COMPILED)
+        return self._sources is not None
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name not in _COMPILED_SET or not self.pure():
+            return None
+        assert self._sources is not None
+        return self._sources.find_spec(name, path, target)
+
+
+_COMPILED_SET = frozenset(COMPILED)
+
+
 def guard() -> None:
-    """Run the pure-Python modules when asked to, or when the compiled ones are stale."""
+    """Run the pure-Python modules when asked to (decided now), or when the compiled ones are
+    stale (decided at the first import of one of them)."""
     global pure_reason  # noqa: PLW0603 - set once, before any compiled module is imported
-    if any(isinstance(f, _SourceFinder) for f in sys.meta_path):
+    if any(isinstance(f, _Guard) for f in sys.meta_path):
         return
-    reason = f"{PURE_ENV} is set" if os.environ.get(PURE_ENV) else stale()
-    if reason is None:
-        return
-    pure_reason = reason
-    sys.meta_path.insert(0, _SourceFinder(COMPILED, _PACKAGE))
+    if os.environ.get(PURE_ENV):
+        pure_reason = f"{PURE_ENV} is set"
+    sys.meta_path.insert(0, _Guard(pure_reason))
 
 
 def active() -> bool:
     """True when the compiled modules are the ones imported (tests, bench/classify.py): they
     are built, and `guard()` did not make them load from their sources.  (Decided without
     importing them: this guard sits below every module it guards.)"""
-    guarded = any(isinstance(f, _SourceFinder) for f in sys.meta_path)
-    return not guarded and _extensions(_PACKAGE)
+    guarded = any(isinstance(f, _Guard) and f.pure() for f in sys.meta_path)
+    return not guarded and _extensions(_package(None))

@@ -19,7 +19,10 @@ import sys
 from datetime import UTC, datetime
 
 from reconciler.controls import dumps, neutralise
-from reconciler.settings import LoggingSettings
+
+TYPE_CHECKING = False  # (not typing's) the settings are only named here: `reconciler.cli`
+if TYPE_CHECKING:  # imports this module for every command, before it needs any settings
+    from reconciler.settings import LoggingSettings
 
 __all__ = ["configure_logging", "guard_last_resort", "mask_address"]
 

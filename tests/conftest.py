@@ -9,6 +9,7 @@ tests that need it are skipped with the reason, except under CI=true, where they
 from __future__ import annotations
 
 import itertools
+import os
 import secrets
 import shutil
 import tempfile
@@ -25,6 +26,9 @@ from reconciler.config import MailboxSettings
 from reconciler.store import Store, open_database
 
 _names = itertools.count(1)
+# the rules cache of `classify` (reconciler/classify/rulecache.py): a private temporary
+# directory, for this process and the commands it starts, not the home of who runs the tests
+os.environ.setdefault("RECONCILER_CACHE_DIR", tempfile.mkdtemp(prefix="reconciler-cache-"))
 
 
 # -- corpus ----------------------------------------------------------------------------------

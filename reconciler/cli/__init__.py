@@ -6,11 +6,13 @@ Exit codes: 0 success, 1 runtime failure (or a negative verdict where a command 
 One dispatch convention: every command names its handler, ``"module:function"`` of this
 package, and the handler takes the parsed arguments and returns the exit code.  The handlers
 are grouped by what they work on: `classify` (classify, explain, rules check), `verp`,
-`config` (check-config), `service` (poll, dry-run), `requeue`, `daemon` (run), `policy` (mode,
-suppressions, reinstate, undo), `report` (report, user show, status, digest), `loop` (review,
-rules suggest, rules replay, reclassify) and `importing` (import).  A handler's module, and with
-it the libraries the command needs (the parser and the rules, rich, peewee, imapclient,
-apscheduler), is imported only when that command runs: this module imports none of them.
+`config` (check-config), `service` (poll, dry-run), `requeue`, `daemon` (run), `suppressions`
+(check; list and export go on to policy's), `policy` (mode, suppressions, reinstate, undo),
+`report` (report, user show, status, digest), `loop` (review, rules suggest, rules replay,
+reclassify) and `importing` (import).  A handler's module, and with it the libraries the
+command needs (the parser and the rules, rich, peewee, imapclient, apscheduler), is imported
+only when that command runs: this module imports none of them, and builds the arguments of
+that command alone (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
@@ -19,22 +21,23 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeAlias
 
 from reconciler import __version__
-from reconciler.cli.common import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, print_notice
+from reconciler.cli.exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, print_notice
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
-from reconciler.logs import guard_last_resort
-from reconciler.records import Fault, Mode, Reason, ReviewKind, Severity
-from reconciler.settings import VerpFormat
 
 __all__ = ["main"]
 
-Handler = Callable[[argparse.Namespace], int]
-_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-_MODES = [Mode.ENFORCE.value, Mode.LOG_ONLY.value]  # PAUSED is the breaker's alone
+# typing, collections.abc and pathlib are not imported at run time here: `--version` and the
+# commands that need none of them start without them (tests/cli/test_startup.py)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeAlias
+
+    Handler: TypeAlias = Callable[[argparse.Namespace], int]
+    _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    _Builder: TypeAlias = Callable[[_Commands, str], None]
 _CONFIG_HELP = "configuration file (default: $RECONCILER_CONFIG, else ./reconciler.toml)"
 _JSON_HELP = "one JSON object instead of tables (docs/cli.md lists its keys)"
 _INTERRUPTED = {  # what an interrupted command leaves behind, said in its one line
@@ -62,29 +65,32 @@ def _json_option(p: argparse.ArgumentParser, text: str = _JSON_HELP) -> None:
     p.add_argument("--json", action="store_true", help=text)
 
 
-def _add_stage_commands(sub: _Commands) -> None:
-    p = _command(sub, "classify", "classify:classify",
-                 help="classify bounce messages from files, dirs, mbox, Maildir")  # fmt: skip
+def _add_classify(sub: _Commands, help: str) -> None:
+    from pathlib import Path
+
+    p = _command(sub, "classify", "classify:classify", help=help)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a message file, a directory of them, an mbox or a Maildir")  # fmt: skip
     _json_option(p, "JSON Lines, one object per recipient (docs/cli.md)")
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
     p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
 
-    p = _command(sub, "explain", "classify:explain",
-                 help="show the parsed fields and the rule chain of a message")  # fmt: skip
+
+def _add_explain(sub: _Commands, help: str) -> None:
+    from pathlib import Path
+
+    p = _command(sub, "explain", "classify:explain", help=help)
     p.add_argument("file", type=Path, metavar="PATH",
                    help="a message file (a directory, mbox, Maildir: each message)")  # fmt: skip
     _json_option(p, "JSON Lines, one object per message (docs/cli.md)")
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
     p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
 
-    rules_sub = _group(
-        sub,
-        "rules",
-        help="check rules, suggest one from an example, replay a change",
-        dest="rules_command",
-    )
+
+def _add_rules(sub: _Commands, help: str) -> None:
+    from pathlib import Path
+
+    rules_sub = _group(sub, "rules", help=help, dest="rules_command")
     check = _command(rules_sub, "check", "classify:rules_check",
                      help="validate rule files (a dir, or those in force)")  # fmt: skip
     check.add_argument("dir", nargs="?", type=Path,
@@ -94,6 +100,10 @@ def _add_stage_commands(sub: _Commands) -> None:
 
 
 def _add_rule_loop_commands(rules_sub: _Commands) -> None:
+    from pathlib import Path
+
+    from reconciler.records import Fault, Reason, Severity
+
     p = _command(rules_sub, "suggest", "loop:rules_suggest",
                  help="write a rule from one example (an event id or a message file)")  # fmt: skip
     p.add_argument("example", metavar="EVENT_ID|FILE",
@@ -117,18 +127,23 @@ def _add_rule_loop_commands(rules_sub: _Commands) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
 
 
-def _add_service_commands(sub: _Commands) -> None:
-    p = _command(sub, "poll", "service:poll",
-                 help="run exactly one poll cycle over every mailbox (needs --once)")  # fmt: skip
+def _add_poll(sub: _Commands, help: str) -> None:
+    p = _command(sub, "poll", "service:poll", help=help)
     p.add_argument("--once", action="store_true",
                    help="one cycle, then exit (cron); `reconciler run` is the daemon")  # fmt: skip
     _json_option(p)
-    _command(sub, "run", "daemon:run", help="run the daemon: poll every mailbox at its interval")
-    p = _command(sub, "dry-run", "service:dry_run",
-                 help="read-only preview of what the next cycle would record")  # fmt: skip
-    _json_option(p)
-    p = _command(sub, "requeue", "requeue:requeue_command",
-                 help="move quarantined or unmatched mail back to be analysed again")  # fmt: skip
+
+
+def _add_run(sub: _Commands, help: str) -> None:
+    _command(sub, "run", "daemon:run", help=help)
+
+
+def _add_dry_run(sub: _Commands, help: str) -> None:
+    _json_option(_command(sub, "dry-run", "service:dry_run", help=help))
+
+
+def _add_requeue(sub: _Commands, help: str) -> None:
+    p = _command(sub, "requeue", "requeue:requeue_command", help=help)
     p.add_argument("--folder", required=True, choices=["quarantine", "unmatched"],
                    help="the folder whose mail goes back to the drained folder")  # fmt: skip
     p.add_argument("--since", help="set aside since: ISO time or 30m, 24h, 7d, 2w (default: all)")
@@ -138,9 +153,12 @@ def _add_service_commands(sub: _Commands) -> None:
     _json_option(p, "one JSON object (see docs/cli.md)")
 
 
-def _add_policy_commands(sub: _Commands) -> None:
-    p = _command(sub, "mode", "policy:mode", help="show or change the mode (log-only / enforce)")
-    p.add_argument("target", nargs="?", choices=_MODES,
+def _add_mode(sub: _Commands, help: str) -> None:
+    from reconciler.records import Mode
+
+    p = _command(sub, "mode", "policy:mode", help=help)
+    modes = [Mode.ENFORCE.value, Mode.LOG_ONLY.value]  # PAUSED is the breaker's alone
+    p.add_argument("target", nargs="?", choices=modes,
                    help="the mode to switch to (none: show the mode in force)")  # fmt: skip
     p.add_argument("--reason", help="why (required to change the mode; audited)")
     p.add_argument("--by", help="who (default: the login name)")
@@ -149,19 +167,23 @@ def _add_policy_commands(sub: _Commands) -> None:
                    help="also apply the pending 'would' decisions now")  # fmt: skip
     _json_option(p)
 
-    p = _command(sub, "suppressions", "policy:suppressions", help="the suppression list")
+
+def _add_suppressions(sub: _Commands, help: str) -> None:
+    p = _command(sub, "suppressions", "suppressions:suppressions", help=help)
     p.add_argument("action", choices=["list", "export", "check"],
                    help="list it, export it as JSON, or check one address")  # fmt: skip
     p.add_argument("address", nargs="?", help="for check: exit 0 when suppressed, 1 when not")
     _json_option(p, "JSON output (export is always JSON)")
 
-    p = _command(sub, "reinstate", "policy:reinstate",
-                 help="undo the actions against a user or an address")  # fmt: skip
+
+def _add_reinstate(sub: _Commands, help: str) -> None:
+    p = _command(sub, "reinstate", "policy:reinstate", help=help)
     p.add_argument("target", help="an address, or a user as REALM:ID or ID")
     _change_options(p)
 
-    p = _command(sub, "undo", "policy:undo",
-                 help="batch undo of applied decisions (preview first)")  # fmt: skip
+
+def _add_undo(sub: _Commands, help: str) -> None:
+    p = _command(sub, "undo", "policy:undo", help=help)
     p.add_argument("--since", required=True, help="applied since: ISO time or 30m, 24h, 7d, 2w")
     p.add_argument("--rule", help="policy rule (hard:3d/14d, hard, soft, complaint) or rule id")
     p.add_argument("--bounce-reason", help="only decisions with this bounce reason (userunknown)")
@@ -179,34 +201,36 @@ def _change_options(p: argparse.ArgumentParser, *, required: bool = True) -> Non
     _json_option(p, "print the outcome as one JSON object (needs --yes)")
 
 
-def _add_report_commands(sub: _Commands) -> None:
-    p = _command(sub, "report", "report:report",
-                 help="counts, trends, closest users, decisions, mode, breaker")  # fmt: skip
+def _add_report(sub: _Commands, help: str) -> None:
+    p = _command(sub, "report", "report:report", help=help)
     p.add_argument("--since", default="7d", help="ISO time or 30m, 24h, 7d, 2w (default: 7d)")
     p.add_argument("--mailbox", help="events and messages of this mailbox only")
     _json_option(p)
 
-    user_sub = _group(sub, "user", help="one user's evidence trail", dest="user_command")
+
+def _add_user(sub: _Commands, help: str) -> None:
+    user_sub = _group(sub, "user", help=help, dest="user_command")
     show = _command(user_sub, "show", "report:user_show",
                     help="events, decisions, actions and undos of a user")  # fmt: skip
     show.add_argument("target", help="a user as ID or REALM:ID, or an address")
     _json_option(show)
 
-    p = _command(sub, "status", "report:status",
-                 help="health for monitoring: exit 1 when a mailbox is stale")  # fmt: skip
+
+def _add_status(sub: _Commands, help: str) -> None:
+    p = _command(sub, "status", "report:status", help=help)
     _json_option(p)
     p.add_argument("--no-imap", action="store_true",
                    help="do not ask the IMAP servers for their backlog")  # fmt: skip
 
-    p = _command(sub, "digest", "report:digest",
-                 help="send the operators' digest mail now if it is due")  # fmt: skip
+
+def _add_digest(sub: _Commands, help: str) -> None:
+    p = _command(sub, "digest", "report:digest", help=help)
     p.add_argument("--force", action="store_true", help="send even if not due yet")
     _json_option(p)
 
 
-def _add_import_commands(sub: _Commands) -> None:
-    import_sub = _group(sub, "import", help="import the evidence of another bounce handler",
-                        dest="import_command")  # fmt: skip
+def _add_import(sub: _Commands, help: str) -> None:
+    import_sub = _group(sub, "import", help=help, dest="import_command")
     bh = _command(import_sub, "bouncehandler", "importing:bouncehandler",
                   help="MediaWiki BounceHandler's bounce_records, as soft bounces")  # fmt: skip
     bh.add_argument("--url", required=True,
@@ -218,9 +242,10 @@ def _add_import_commands(sub: _Commands) -> None:
     _json_option(bh, "one JSON object (see docs/cli.md)")
 
 
-def _add_loop_commands(sub: _Commands) -> None:
-    p = _command(sub, "review", "loop:review",
-                 help="the bounces the reconciler could not use, grouped by shape")  # fmt: skip
+def _add_review(sub: _Commands, help: str) -> None:
+    from reconciler.records import ReviewKind
+
+    p = _command(sub, "review", "loop:review", help=help)
     p.add_argument("--since", default="7d", help="ISO time or 30m, 24h, 7d, 2w (default: 7d)")
     p.add_argument("--kind", choices=[k.value for k in ReviewKind], help="default: every kind")
     p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
@@ -231,8 +256,9 @@ def _add_loop_commands(sub: _Commands) -> None:
     show.add_argument("--since", default="7d", help="for a GROUP: the period of the review")
     show.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
 
-    p = _command(sub, "reclassify", "loop:reclassify",
-                 help="classify the stored evidence again with the rules in force")  # fmt: skip
+
+def _add_reclassify(sub: _Commands, help: str) -> None:
+    p = _command(sub, "reclassify", "loop:reclassify", help=help)
     p.add_argument("--since", default="90d", help="ISO time or 30m, 24h, 7d, 2w (default: 90d)")
     p.add_argument("--apply", action="store_true", help="write the new verdicts (audited)")
     p.add_argument("--reason", help="why (audited with --apply)")
@@ -241,8 +267,17 @@ def _add_loop_commands(sub: _Commands) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object (see docs/cli.md)")
 
 
-def _add_verp_commands(sub: _Commands) -> None:
-    verp_sub = _group(sub, "verp", help="make or check VERP return paths", dest="verp_command")
+def _add_check_config(sub: _Commands, help: str) -> None:
+    p = _command(sub, "check-config", "config:check_config", help=help)
+    p.add_argument("--all", action="store_true",
+                   help="print every effective key (secrets masked), not the summary")  # fmt: skip
+    _json_option(p)
+
+
+def _add_verp(sub: _Commands, help: str) -> None:
+    from reconciler.settings import VerpFormat
+
+    verp_sub = _group(sub, "verp", help=help, dest="verp_command")
     make = _command(verp_sub, "make", "verp:make", help="print a signed return path for a user")
     make.add_argument("--user", type=int, required=True, help="user id (0 .. 2**63-1)")
     bind = make.add_mutually_exclusive_group()
@@ -263,7 +298,37 @@ def _add_verp_commands(sub: _Commands) -> None:
     _json_option(check)
 
 
-def _parser() -> argparse.ArgumentParser:
+_CHECK_CONFIG = "validate the configuration (every mistake, one line each)"
+# Every command in the order --help lists them: its one-line help and what adds its arguments.
+# Only the command being run is built (with the records its choices come from): the others
+# are names with a help line, which is all --help and --version need.
+_COMMANDS: dict[str, tuple[str, _Builder]] = {
+    "classify": ("classify bounce messages from files, dirs, mbox, Maildir", _add_classify),
+    "explain": ("show the parsed fields and the rule chain of a message", _add_explain),
+    "rules": ("check rules, suggest one from an example, replay a change", _add_rules),
+    "poll": ("run exactly one poll cycle over every mailbox (needs --once)", _add_poll),
+    "run": ("run the daemon: poll every mailbox at its interval", _add_run),
+    "dry-run": ("read-only preview of what the next cycle would record", _add_dry_run),
+    "requeue": ("move quarantined or unmatched mail back to be analysed again", _add_requeue),
+    "mode": ("show or change the mode (log-only / enforce)", _add_mode),
+    "suppressions": ("the suppression list", _add_suppressions),
+    "reinstate": ("undo the actions against a user or an address", _add_reinstate),
+    "undo": ("batch undo of applied decisions (preview first)", _add_undo),
+    "report": ("counts, trends, closest users, decisions, mode, breaker", _add_report),
+    "user": ("one user's evidence trail", _add_user),
+    "status": ("health for monitoring: exit 1 when a mailbox is stale", _add_status),
+    "digest": ("send the operators' digest mail now if it is due", _add_digest),
+    "review": ("the bounces the reconciler could not use, grouped by shape", _add_review),
+    "reclassify": ("classify the stored evidence again with the rules in force", _add_reclassify),
+    "check-config": (_CHECK_CONFIG, _add_check_config),
+    "verp": ("make or check VERP return paths", _add_verp),
+    "import": ("import the evidence of another bounce handler", _add_import),
+}
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: every command built (`only` None), or only the command named
+    `only` (the others, and all of them for "", take no arguments: enough for --help)."""
     parser = argparse.ArgumentParser(
         prog="reconciler",
         description=(
@@ -274,19 +339,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     parser.add_argument("--config", help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_stage_commands(sub)
-    _add_service_commands(sub)
-    _add_policy_commands(sub)
-    _add_report_commands(sub)
-    _add_loop_commands(sub)
-    p = _command(sub, "check-config", "config:check_config",
-                 help="validate the configuration (every mistake, one line each)")  # fmt: skip
-    p.add_argument("--all", action="store_true",
-                   help="print every effective key (secrets masked), not the summary")  # fmt: skip
-    _json_option(p)
-    _add_verp_commands(sub)
-    _add_import_commands(sub)
+    for name, (text, build) in _COMMANDS.items():
+        if only is None or name == only:
+            build(sub, text)
+        else:
+            sub.add_parser(name, help=text, description=text)
     return parser
+
+
+def _command_word(argv: list[str]) -> str:
+    """The command named in `argv` ("" when none is): the first word that is neither an option
+    nor the value of the top-level --config (which argparse takes abbreviated, too)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, "")
+        if len(word) > 2 and "--config".startswith(word):
+            next(words, None)  # its value
+        elif not word.startswith("-"):
+            return word if word in _COMMANDS else ""
+    return ""
 
 
 def _handler(name: str) -> Handler:
@@ -298,12 +370,16 @@ def _handler(name: str) -> Handler:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `reconciler` console script; returns the exit code."""
-    guard_last_resort()
     handler = ""
+    words = sys.argv[1:] if argv is None else argv
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(_command_word(words)).parse_args(words)
         handler = args.handler
-        return int(_handler(handler)(args))
+        run = _handler(handler)
+        from reconciler.logs import guard_last_resort  # settings: not for --version
+
+        guard_last_resort()
+        return int(run(args))
     except ConfigError as err:
         for line in err.problems or (str(err),):
             print_notice(line)

@@ -8,53 +8,70 @@ message at all: the output would leave out what was asked for.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from reconciler.analysis import analyse
 from reconciler.classify.match import Classifier
-from reconciler.classify.rules import RuleSet, load_rule_files, load_rules
-from reconciler.cli.common import (
-    EXIT_FAIL,
-    EXIT_OK,
-    NO_SECRETS,
-    Secrets,
-    optional_settings,
-    print_notice,
-)
+from reconciler.classify.rulecache import cache_dir, load_rules_cached
+from reconciler.classify.rules import RuleSet, load_rule_files
+from reconciler.cli.exits import EXIT_FAIL, EXIT_OK, print_notice
 from reconciler.controls import dumps
 from reconciler.errors import RuleError
 from reconciler.records import MessageKind
-from reconciler.report.classify import print_classify, print_explain, print_rules
-from reconciler.report.console import make_console, progress
-from reconciler.report.opshapes import explain_json, rules_json
 from reconciler.report.results import ResultRow, result_rows, row_json
-from reconciler.settings import Settings
+from reconciler.senders import CONFIG_ENV, DEFAULT_CONFIG_NAME
 from reconciler.source.files import discover, read_messages
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from reconciler.settings import Settings
+
+# The tables (rich) are imported by the commands that print them, not by `classify --json`
+# (issue 16: a command imports what it uses).
 
 __all__ = ["classify", "explain", "rules_check"]
 
 
-def _rules_for(rules_dir: Path | None, settings: Settings | None) -> RuleSet:
+def _optional_settings(args: argparse.Namespace, *, verp: bool) -> Settings | None:
+    """The settings when a configuration is named or present (the rules and the VERP keys are
+    read from it); without one, as most runs on local files, the configuration code is not
+    even imported."""
+    named = args.config is not None or CONFIG_ENV in os.environ
+    if not named and not os.path.exists(DEFAULT_CONFIG_NAME):
+        return None
+    from reconciler.cli.common import NO_SECRETS, Secrets, optional_settings
+
+    return optional_settings(args, {Secrets.VERP} if verp else NO_SECRETS)
+
+
+def _rules_for(rules_dir: Path | None, settings: Settings | None, *, cache: bool = True) -> RuleSet:
+    """The rules in force: --rules, else the configuration's, else the shipped ones; kept in
+    the user's cache between runs (classify/rulecache.py) unless `cache` is false."""
+    directory = cache_dir(os.environ) if cache else None
     if rules_dir is not None:
-        return load_rules(rules_dir)
+        return load_rules_cached(rules_dir, use_shipped=True, directory=directory)
     if settings is not None:
-        return load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
-    return load_rules()
+        rules = settings.rules
+        return load_rules_cached(rules.dir, use_shipped=rules.use_shipped, directory=directory)
+    return load_rules_cached(None, use_shipped=True, directory=directory)
 
 
 def classify(args: argparse.Namespace) -> int:
-    settings = optional_settings(args, {Secrets.VERP})
+    settings = _optional_settings(args, verp=True)
     classifier = Classifier(_rules_for(args.rules, settings).rules)
     verp = settings.verp if settings else None
     now = args.now if args.now is not None else int(time.time())
-    files = discover(args.paths)
-    err_console = make_console(stderr=True)
+    found = [(path, discover([path])) for path in args.paths]  # one walk of each path
+    files = [file for _, files_of in found for file in files_of]
     rows: list[ResultRow] = []
     unread: list[str] = []
     out = sys.stdout
-    with progress(err_console, len(files), "classifying") as advance:
+    with _progress(len(files)) as advance:
         for item in read_messages(files):
             if item.error is not None:
                 unread.append(f"{item.label}: {item.error}")
@@ -71,9 +88,21 @@ def classify(args: argparse.Namespace) -> int:
                 rows.extend(new)
             advance()
     if not args.json:
+        from reconciler.report.classify import print_classify
+        from reconciler.report.console import make_console
+
         print_classify(make_console(), rows)
-    empty = [p for p in args.paths if p.is_dir() and not discover([p])]
+    empty = [path for path, files_of in found if not files_of and path.is_dir()]
     return _verdict(unread, [f"{p}: no message in it" for p in empty])
+
+
+def _progress(total: int) -> AbstractContextManager[Callable[[], None]]:
+    """The progress bar on a terminal's stderr (rich's); nothing to import otherwise."""
+    if not sys.stderr.isatty():
+        return nullcontext(lambda: None)
+    from reconciler.report.console import make_console, progress
+
+    return progress(make_console(stderr=True), total, "classifying")
 
 
 def _verdict(unread: list[str], empty: list[str]) -> int:
@@ -85,7 +114,11 @@ def _verdict(unread: list[str], empty: list[str]) -> int:
 
 
 def explain(args: argparse.Namespace) -> int:
-    settings = optional_settings(args, {Secrets.VERP})
+    from reconciler.report.classify import print_explain
+    from reconciler.report.console import make_console
+    from reconciler.report.opshapes import explain_json
+
+    settings = _optional_settings(args, verp=True)
     classifier = Classifier(_rules_for(args.rules, settings).rules)
     verp = settings.verp if settings else None
     now = args.now if args.now is not None else int(time.time())
@@ -106,12 +139,16 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def rules_check(args: argparse.Namespace) -> int:
+    from reconciler.report.classify import print_rules
+    from reconciler.report.console import make_console
+    from reconciler.report.opshapes import rules_json
+
     if args.dir is not None:
         if not args.dir.is_dir():
             raise RuleError(f"{args.dir}: not a directory")
         ruleset = load_rule_files(sorted(args.dir.glob("*.y*ml")))
     else:
-        ruleset = _rules_for(None, optional_settings(args, NO_SECRETS))
+        ruleset = _rules_for(None, _optional_settings(args, verp=False), cache=False)
     if args.json:
         print(dumps(rules_json(ruleset.rules, ruleset.files), indent=2))
         return EXIT_OK

@@ -1,6 +1,6 @@
-"""What the command handlers share: exit codes, the operator's one-line notices, the settings,
-`--since`, and the actor and the confirmation of a change.  Light on purpose: `reconciler.cli`
-imports it before any handler."""
+"""What the command handlers share: exit codes and the operator's one-line notices (from
+`exits`, which `reconciler.cli` imports before it knows the command), the settings, `--since`,
+and the actor and the confirmation of a change."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reconciler.cli.exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, print_notice
 from reconciler.config import ALL_SECRETS, Secrets, load_settings, resolve_config_path
-from reconciler.controls import neutralise
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 
@@ -34,18 +34,9 @@ __all__ = [
     "settings",
 ]
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 NO_SECRETS: frozenset[Secrets] = frozenset()
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def print_notice(line: str) -> None:
-    """One line on stderr for the operator (an error, a warning): `reconciler: line`.
-
-    Plain text, no console: an error may quote a message or a file name, shown like any."""
-    print(f"reconciler: {neutralise(line)}", file=sys.stderr)
 
 
 def actor(args: argparse.Namespace) -> str:

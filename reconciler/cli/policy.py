@@ -88,17 +88,9 @@ def _apply_pending(service: Service, who: str) -> str:
 
 
 def suppressions(args: argparse.Namespace) -> int:
+    """`suppressions list` and `export` (`check` is cli/suppressions.py's)."""
     loaded = settings(args, secrets=NO_SECRETS)
     with open_service(loaded, create=False) as service:
-        if args.action == "check":
-            if not args.address:
-                raise ConfigError("suppressions check: give the ADDRESS to check")
-            found = service.store.check_suppression(args.address) is not None
-            if args.json:
-                print(dumps({"version": 1, "address": args.address, "suppressed": found}))
-            else:
-                print("suppressed" if found else "not suppressed")
-            return 0 if found else 1
         entries = service.store.suppressions()
     if args.action == "export" or args.json:
         rows = [suppression_json(e) for e in entries]

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import email
 import logging
-from email import policy
-
-from flufl.bounce import all_failures
 
 from reconciler.errors import ParseError
 from reconciler.parse.fields import bare_address, is_system_address
@@ -29,9 +26,15 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
     Raises ParseError when a flufl detector fails (several call str methods on header values,
     which compat32 returns as Header objects for 8-bit headers, or index an empty From).
     """
+    # imported the first time a message needs it: its detectors compile some 150 regexes, and
+    # a run whose messages our own parser answers never needs them (bench/startup.py)
+    from flufl.bounce import all_failures
+
     try:
         # parsed here, and only here: the stdlib parser reads every body line (slow)
-        temporary, permanent = all_failures(email.message_from_bytes(data, policy=policy.compat32))
+        # (compat32, the parser's default: flufl's detectors expect it; email.policy, whose
+        # import builds the header registry, is not imported for it)
+        temporary, permanent = all_failures(email.message_from_bytes(data))
     # flufl's detectors are third-party code run on hostile input: any of their failures
     # means "no answer from the fallback", never a failed parse.
     except Exception as err:

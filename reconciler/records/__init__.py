@@ -11,96 +11,103 @@ stays a public name).
 
 from __future__ import annotations
 
-from reconciler.records.actions import (
-    ActionOutcome,
-    ActionRecord,
-    ActionStatus,
-    AuditEntry,
-    ModeState,
-    OutboxItem,
-    StoredDecision,
-    Suppression,
-    UndoFilter,
-)
-from reconciler.records.ledger import (
-    BatchResult,
-    BounceEvent,
-    BounceRecord,
-    Checkpoint,
-    HeldMessage,
-    LeaseScope,
-    LeaseTerms,
-    LedgerEntry,
-    MessageOutcome,
-    Unprocessed,
-)
-from reconciler.records.loop import (
-    DecisionShift,
-    Reclassified,
-    Replay,
-    Review,
-    ReviewExample,
-    ReviewGroup,
-    ReviewKind,
-    UserShift,
-    Verdict,
-    VerdictChange,
-)
-from reconciler.records.mail import (
-    ADDRESS_REASONS,
-    ADDRESS_STAGES,
-    FACT_LIMITS,
-    SENDER_REASONS,
-    SENDER_STAGES,
-    UNDISCLOSED_RECIPIENT,
-    Classification,
-    Fault,
-    MessageKind,
-    OriginalMessage,
-    ParsedBounce,
-    ParsedMessage,
-    RawMessage,
-    Reason,
-    Rule,
-    RuleFacts,
-    RuleMatch,
-    Severity,
-    Stage,
-    VerpFailure,
-    VerpMatch,
-    known_address,
-)
-from reconciler.records.policy import (
-    BreakerCause,
-    BreakerTrip,
-    Decision,
-    DecisionKind,
-    Disposition,
-    EventTally,
-    EvidenceEvent,
-    Ignored,
-    Incident,
-    IncidentScope,
-    Mode,
-    Trigger,
-    UserHistory,
-)
-from reconciler.records.probes import OPEN_PROBE_STATES, Probe, ProbeState, ProbeVerdict
-from reconciler.records.reports import (
-    ActionCount,
-    DayCount,
-    DecisionSummary,
-    EventSummary,
-    Health,
-    MailboxHealth,
-    MailboxState,
-    Overview,
-    Standing,
-    StoredEvent,
-    Trail,
-    UserSelector,
-)
-from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
+import importlib
+
+# The names are imported when first used (PEP 562), not all at once: a command imports the
+# record modules it uses only (each is some milliseconds of dataclass creation), so
+# `reconciler --version` and `suppressions check` import none.  Type checkers read this block.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from reconciler.records.actions import (
+        ActionOutcome,
+        ActionRecord,
+        ActionStatus,
+        AuditEntry,
+        ModeState,
+        OutboxItem,
+        StoredDecision,
+        Suppression,
+        UndoFilter,
+    )
+    from reconciler.records.ledger import (
+        BatchResult,
+        BounceEvent,
+        BounceRecord,
+        Checkpoint,
+        HeldMessage,
+        LeaseScope,
+        LeaseTerms,
+        LedgerEntry,
+        MessageOutcome,
+        Unprocessed,
+    )
+    from reconciler.records.loop import (
+        DecisionShift,
+        Reclassified,
+        Replay,
+        Review,
+        ReviewExample,
+        ReviewGroup,
+        ReviewKind,
+        UserShift,
+        Verdict,
+        VerdictChange,
+    )
+    from reconciler.records.mail import (
+        ADDRESS_REASONS,
+        ADDRESS_STAGES,
+        FACT_LIMITS,
+        SENDER_REASONS,
+        SENDER_STAGES,
+        UNDISCLOSED_RECIPIENT,
+        Classification,
+        Fault,
+        MessageKind,
+        OriginalMessage,
+        ParsedBounce,
+        ParsedMessage,
+        RawMessage,
+        Reason,
+        Rule,
+        RuleFacts,
+        RuleMatch,
+        Severity,
+        Stage,
+        VerpFailure,
+        VerpMatch,
+        known_address,
+    )
+    from reconciler.records.policy import (
+        BreakerCause,
+        BreakerTrip,
+        Decision,
+        DecisionKind,
+        Disposition,
+        EventTally,
+        EvidenceEvent,
+        Ignored,
+        Incident,
+        IncidentScope,
+        Mode,
+        Trigger,
+        UserHistory,
+    )
+    from reconciler.records.probes import OPEN_PROBE_STATES, Probe, ProbeState, ProbeVerdict
+    from reconciler.records.reports import (
+        ActionCount,
+        DayCount,
+        DecisionSummary,
+        EventSummary,
+        Health,
+        MailboxHealth,
+        MailboxState,
+        Overview,
+        Standing,
+        StoredEvent,
+        Trail,
+        UserSelector,
+    )
+    from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
 
 __all__ = [
     "ADDRESS_REASONS",
@@ -188,3 +195,103 @@ __all__ = [
     "VerpMatch",
     "known_address",
 ]
+
+_HOME = {  # name -> the module that defines it
+    "ADDRESS_REASONS": "reconciler.records.mail",
+    "ADDRESS_STAGES": "reconciler.records.mail",
+    "ActionCount": "reconciler.records.reports",
+    "ActionOutcome": "reconciler.records.actions",
+    "ActionRecord": "reconciler.records.actions",
+    "ActionStatus": "reconciler.records.actions",
+    "AuditEntry": "reconciler.records.actions",
+    "BatchResult": "reconciler.records.ledger",
+    "BounceEvent": "reconciler.records.ledger",
+    "BounceRecord": "reconciler.records.ledger",
+    "BreakerCause": "reconciler.records.policy",
+    "BreakerSettings": "reconciler.settings",
+    "BreakerTrip": "reconciler.records.policy",
+    "Checkpoint": "reconciler.records.ledger",
+    "Classification": "reconciler.records.mail",
+    "DayCount": "reconciler.records.reports",
+    "DayThreshold": "reconciler.settings",
+    "Decision": "reconciler.records.policy",
+    "DecisionKind": "reconciler.records.policy",
+    "DecisionShift": "reconciler.records.loop",
+    "DecisionSummary": "reconciler.records.reports",
+    "Disposition": "reconciler.records.policy",
+    "EventSummary": "reconciler.records.reports",
+    "EventTally": "reconciler.records.policy",
+    "EvidenceEvent": "reconciler.records.policy",
+    "FACT_LIMITS": "reconciler.records.mail",
+    "Fault": "reconciler.records.mail",
+    "Health": "reconciler.records.reports",
+    "HeldMessage": "reconciler.records.ledger",
+    "Ignored": "reconciler.records.policy",
+    "Incident": "reconciler.records.policy",
+    "IncidentScope": "reconciler.records.policy",
+    "IncidentSettings": "reconciler.settings",
+    "LeaseScope": "reconciler.records.ledger",
+    "LeaseTerms": "reconciler.records.ledger",
+    "LedgerEntry": "reconciler.records.ledger",
+    "MailboxHealth": "reconciler.records.reports",
+    "MailboxState": "reconciler.records.reports",
+    "MessageKind": "reconciler.records.mail",
+    "MessageOutcome": "reconciler.records.ledger",
+    "Mode": "reconciler.records.policy",
+    "ModeState": "reconciler.records.actions",
+    "OPEN_PROBE_STATES": "reconciler.records.probes",
+    "OriginalMessage": "reconciler.records.mail",
+    "OutboxItem": "reconciler.records.actions",
+    "Overview": "reconciler.records.reports",
+    "ParsedBounce": "reconciler.records.mail",
+    "ParsedMessage": "reconciler.records.mail",
+    "PolicySettings": "reconciler.settings",
+    "Probe": "reconciler.records.probes",
+    "ProbeState": "reconciler.records.probes",
+    "ProbeVerdict": "reconciler.records.probes",
+    "RawMessage": "reconciler.records.mail",
+    "Reason": "reconciler.records.mail",
+    "Reclassified": "reconciler.records.loop",
+    "Replay": "reconciler.records.loop",
+    "Review": "reconciler.records.loop",
+    "ReviewExample": "reconciler.records.loop",
+    "ReviewGroup": "reconciler.records.loop",
+    "ReviewKind": "reconciler.records.loop",
+    "Rule": "reconciler.records.mail",
+    "RuleFacts": "reconciler.records.mail",
+    "RuleMatch": "reconciler.records.mail",
+    "SENDER_REASONS": "reconciler.records.mail",
+    "SENDER_STAGES": "reconciler.records.mail",
+    "Severity": "reconciler.records.mail",
+    "Stage": "reconciler.records.mail",
+    "Standing": "reconciler.records.reports",
+    "StoredDecision": "reconciler.records.actions",
+    "StoredEvent": "reconciler.records.reports",
+    "Suppression": "reconciler.records.actions",
+    "Trail": "reconciler.records.reports",
+    "Trigger": "reconciler.records.policy",
+    "UNDISCLOSED_RECIPIENT": "reconciler.records.mail",
+    "UndoFilter": "reconciler.records.actions",
+    "Unprocessed": "reconciler.records.ledger",
+    "UserHistory": "reconciler.records.policy",
+    "UserSelector": "reconciler.records.reports",
+    "UserShift": "reconciler.records.loop",
+    "Verdict": "reconciler.records.loop",
+    "VerdictChange": "reconciler.records.loop",
+    "VerpFailure": "reconciler.records.mail",
+    "VerpMatch": "reconciler.records.mail",
+    "known_address": "reconciler.records.mail",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next use is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

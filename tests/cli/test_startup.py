@@ -1,0 +1,104 @@
+"""What a command imports before it runs (issue 16): each one imports only what it uses, so a
+start stays fast as the code grows.  Each case runs in a fresh interpreter and reads
+`sys.modules` after the command; the figures are bench/startup.py's (no timing here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import ROOT
+
+# Never needed by --version or --help: the stages, the records, the configuration, and every
+# third-party library the commands use.
+HEAVY = [
+    "apscheduler",
+    "email",
+    "flufl",
+    "imapclient",
+    "peewee",
+    "rich",
+    "yaml",
+    "reconciler.actions",
+    "reconciler.analysis",
+    "reconciler.classify",
+    "reconciler.config",
+    "reconciler.parse",
+    "reconciler.policy",
+    "reconciler.records",
+    "reconciler.report",
+    "reconciler.service",
+    "reconciler.settings",
+    "reconciler.source",
+    "reconciler.store",
+    "reconciler.verp",
+]
+
+_PROBE = """
+import json, sys
+from reconciler.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _imported(*argv: str, **env: str) -> tuple[int, set[str]]:
+    """Run `reconciler ARGV` in a fresh interpreter: its exit code and every module imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *argv], check=False, cwd=ROOT, capture_output=True,
+        text=True, env=os.environ | env,
+    )  # fmt: skip
+    last = done.stderr.strip().splitlines()[-1]
+    report = json.loads(last)
+    return report["code"], set(report["modules"])
+
+
+def _loaded(modules: set[str], names: list[str]) -> list[str]:
+    return [n for n in names if any(m == n or m.startswith(n + ".") for m in modules)]
+
+
+def test_version_imports_nothing_heavy() -> None:
+    code, modules = _imported("--version")
+    assert code == 0
+    assert _loaded(modules, HEAVY) == []
+    assert _loaded(modules, ["typing", "pathlib", "hashlib"]) == []  # not even these
+
+
+def test_help_lists_every_command_without_building_them() -> None:
+    code, modules = _imported("--help")
+    assert code == 0
+    assert _loaded(modules, HEAVY) == []
+
+
+def test_the_probe_sees_what_a_command_imports() -> None:
+    """The check above can fail: a command that classifies imports the parser and the rules."""
+    code, modules = _imported(
+        "classify", "--json", str(ROOT / "tests/samples"), RECONCILER_CACHE_DIR=""
+    )
+    assert code == 0
+    assert _loaded(modules, ["reconciler.parse", "reconciler.classify", "yaml"]) == [
+        "reconciler.parse",
+        "reconciler.classify",
+        "yaml",
+    ]
+
+
+def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Path) -> None:
+    """`classify --json ONE.eml` without a configuration: no rich, no configuration code, and
+    once the rules are cached (the second run) no YAML either."""
+    one = str(ROOT / "tests/corpus/sisimai/emails/lhost-postfix-01.eml")
+    cache = str(tmp_path / "cache")
+    first = _imported("classify", "--json", one, RECONCILER_CACHE_DIR=cache)
+    again = _imported("classify", "--json", one, RECONCILER_CACHE_DIR=cache)
+    for code, modules in (first, again):
+        assert code == 0
+        assert _loaded(modules, ["rich", "reconciler.config", "reconciler.report.classify"]) == []
+        assert _loaded(modules, ["reconciler.parse", "reconciler.classify.match"]) != []
+    assert _loaded(first[1], ["yaml"]) == ["yaml"]
+    assert _loaded(again[1], ["yaml", "flufl"]) == []
