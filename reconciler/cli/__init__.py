@@ -169,11 +169,15 @@ def _add_mode(sub: _Commands, help: str) -> None:
 
 
 def _add_suppressions(sub: _Commands, help: str) -> None:
-    p = _command(sub, "suppressions", "suppressions:suppressions", help=help)
-    p.add_argument("action", choices=["list", "export", "check"],
-                   help="list it, export it as JSON, or check one address")  # fmt: skip
-    p.add_argument("address", nargs="?", help="for check: exit 0 when suppressed, 1 when not")
-    _json_option(p, "JSON output (export is always JSON)")
+    actions = _group(sub, "suppressions", help=help, dest="action")
+    listed = _command(actions, "list", "suppressions:suppressions", help="list the addresses")
+    _json_option(listed)
+    export = _command(actions, "export", "suppressions:suppressions", help="export it as JSON")
+    _json_option(export, "JSON output (export is always JSON)")
+    check = _command(actions, "check", "suppressions:suppressions",
+                     help="check one address: exit 0 when suppressed, 1 when not")  # fmt: skip
+    check.add_argument("address", nargs="?", help="the address to check")
+    _json_option(check)
 
 
 def _add_reinstate(sub: _Commands, help: str) -> None:

@@ -122,6 +122,8 @@ def test_suppressions_json(config: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert [e["address"] for e in listed] == ["u7@example.org"]
     checked = _json(capsys, "suppressions", "check", "u7@example.org", "--json")
     assert checked == {"version": 1, "address": "u7@example.org", "suppressed": True}
+    # the option before the address, as `--json` goes anywhere after the command
+    assert _json(capsys, "suppressions", "check", "--json", "u7@example.org") == checked
 
 
 def test_reinstate_and_undo_json(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
