@@ -7,7 +7,7 @@ over a big folder.
 
 from __future__ import annotations
 
-import mailbox
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,44 +38,56 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+# A directory is read once (os.scandir: the entry types come with the names, no stat of each
+# file on most file systems) and sorted by name, which is the order of its Path objects.
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
 def _walk(directory: Path) -> Iterator[Path]:
     if (directory / "cur").is_dir() and (directory / "new").is_dir():
         for sub in ("new", "cur"):
-            yield from sorted(p for p in (directory / sub).iterdir() if _is_message_name(p))
+            yield from (directory / sub / e.name for e in _entries(directory / sub) if _message(e))
         # Maildir++ sub-folders are dot directories beside cur/new.
-        for sub_dir in sorted(p for p in directory.iterdir() if p.name.startswith(".")):
-            if sub_dir.is_dir():
-                yield from _walk(sub_dir)
+        for entry in _entries(directory):
+            if entry.name.startswith(".") and entry.is_dir():
+                yield from _walk(directory / entry.name)
         return
-    for entry in sorted(directory.iterdir()):
-        if entry.is_dir() and not entry.name.startswith("."):
-            yield from _walk(entry)
-        elif entry.is_file() and _is_message_name(entry):
-            yield entry
+    for entry in _entries(directory):
+        if entry.is_dir():
+            if not entry.name.startswith("."):
+                yield from _walk(directory / entry.name)
+        elif _message(entry):
+            yield directory / entry.name
 
 
-def _is_message_name(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith(_SKIP_NAMES)
+def _message(entry: os.DirEntry[str]) -> bool:
+    return not entry.name.startswith(_SKIP_NAMES) and entry.is_file()
 
 
 def read_messages(files: Iterable[Path]) -> Iterator[MailFile]:
     """Yield each message of each file; an mbox file yields one item per message."""
     for path in files:
         try:
-            with path.open("rb") as handle:
+            with path.open("rb") as handle:  # opened once; an mbox is read by mailbox
                 head = handle.read(len(_MBOX_MAGIC))
-            # a .eml file is one message, even one saved with a From_ line and an unescaped
-            # "From " line in its body, which an mbox reader would take for a second message
-            if head == _MBOX_MAGIC and path.suffix.lower() != ".eml":
+                # a .eml file is one message, even one saved with a From_ line and an unescaped
+                # "From " line in its body, which an mbox reader would take for a second one
+                box = head == _MBOX_MAGIC and path.suffix.lower() != ".eml"
+                data = b"" if box else head + handle.read()
+            if box:
                 yield from _read_mbox(path)
             else:
-                yield MailFile(str(path), path.read_bytes())
+                yield MailFile(str(path), data)
         except OSError as err:
             yield MailFile(str(path), b"", error=f"cannot read: {err.strerror or err}")
 
 
 def _read_mbox(path: Path) -> Iterator[MailFile]:
     """A saved message with a leading From_ line is a one-message mbox: keep its plain name."""
+    import mailbox  # only for an mbox (it imports much of the email package)
+
     box = mailbox.mbox(path, create=False)
     try:
         keys = list(box.iterkeys())
