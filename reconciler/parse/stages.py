@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from reconciler.parse.lazyre import Lazy
 from reconciler.records import Stage
 
 __all__ = ["smtp_stage"]
@@ -43,7 +44,7 @@ _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
 _NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
-_NAMED_RE = re.compile(
+_NAMED_RE = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
     r"|most\s+progress\s+was)\s+"
@@ -59,12 +60,12 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     ("refused to talk to me", Stage.CONNECT),
 )
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
-_SENT_RE = re.compile(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
-_REPLY_RE = re.compile(r"<<<\s*([245])\d\d\b")
+_SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
+_REPLY_RE = Lazy(r"<<<\s*([245])\d\d\b")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
-_START_RE = re.compile(r"\s*(?:" + _COMMAND + r")\s*:")
-_BRACKETED_RE = re.compile(r"\[(?:" + _COMMAND + r")\]")
+_START_RE = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
+_BRACKETED_RE = Lazy(r"\[(?:" + _COMMAND + r")\]")
 
 
 def _stage_of(found: re.Match[str]) -> Stage:
@@ -75,7 +76,7 @@ def _stage_of(found: re.Match[str]) -> Stage:
     index = found.lastindex
     if index is None:
         return Stage.UNKNOWN
-    if found.re is _SENT_RE and index > len(_COMMANDS):
+    if found.re is _SENT_RE.compiled() and index > len(_COMMANDS):
         return Stage.END_OF_DATA
     return _STAGE_OF[index]
 
