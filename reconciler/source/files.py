@@ -7,6 +7,7 @@ over a big folder.
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -86,6 +87,48 @@ def read_messages(files: Iterable[Path]) -> Iterator[MailFile]:
 
 def _read_mbox(path: Path) -> Iterator[MailFile]:
     """A saved message with a leading From_ line is a one-message mbox: keep its plain name."""
+    if os.linesep != "\n":  # mailbox converts line endings there: leave it to mailbox
+        yield from _read_mbox_by_mailbox(path)
+        return
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        spans = _mbox_spans(buf)
+        for index, (start, stop) in enumerate(spans):
+            label = str(path) if len(spans) == 1 else f"{path}#{index + 1}"
+            yield MailFile(label, buf[_body_start(buf, start) : stop])
+
+
+def _mbox_spans(buf: mmap.mmap | bytes) -> list[tuple[int, int]]:
+    """(start, stop) of each message of an mbox, From_ line included, exactly as the standard
+    library's `mailbox.mbox` finds them (its table of contents, without reading the file line
+    by line in Python: some 100 ms of 1,260 messages): a message starts at each line that
+    begins with "From "; it stops before the empty line that precedes the next one (or the
+    end of the file), else right there."""
+    starts = [0] if buf[:5] == _MBOX_MAGIC else []
+    at = buf.find(b"\nFrom ")
+    while at >= 0:
+        starts.append(at + 1)
+        at = buf.find(b"\nFrom ", at + 1)
+    if not starts:
+        return []
+    ends = [*starts[1:], len(buf)]
+    return [
+        (start, end - 1 if _after_empty_line(buf, end) else end)
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+
+def _after_empty_line(buf: mmap.mmap | bytes, end: int) -> bool:
+    """Whether the line that ends at `end` is a lone line feed."""
+    return end >= 2 and buf[end - 2 : end] == b"\n\n"
+
+
+def _body_start(buf: mmap.mmap | bytes, start: int) -> int:
+    """After the From_ line that starts at `start`."""
+    end = buf.find(b"\n", start)
+    return len(buf) if end < 0 else end + 1
+
+
+def _read_mbox_by_mailbox(path: Path) -> Iterator[MailFile]:
     import mailbox  # only for an mbox (it imports much of the email package)
 
     box = mailbox.mbox(path, create=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mailbox
+import random
 from pathlib import Path
 
 from reconciler.source.files import discover, read_messages
@@ -53,3 +55,33 @@ def test_a_file_is_read_whole_and_an_mbox_message_by_message(tmp_path: Path) -> 
     assert items[1].data == MESSAGE  # mailbox drops the separating blank line
     assert items[3].data == b"Fro"
     assert items[4].error == "cannot read: No such file or directory"
+
+
+def _by_mailbox(path: Path) -> list[bytes]:
+    box = mailbox.mbox(path, create=False)
+    try:
+        return [box.get_bytes(key) for key in box.iterkeys()]
+    finally:
+        box.close()
+
+
+LINES = [b"From a@b Mon Jan  1 00:00:00 2024\n", b"From \n", b"From x", b"\n", b"\r\n", b"body\n",
+         b">From quoted\n", b"Subject: s\n", b" From indented\n", b"tail"]  # fmt: skip
+
+
+def test_an_mbox_splits_exactly_as_the_standard_library_reads_it(tmp_path: Path) -> None:
+    """Every arrangement of From_ lines, blank lines (LF and CRLF), text and a last line
+    without its line feed: the same messages as mailbox.mbox, byte for byte."""
+    rng = random.Random(16)
+    cases = [LINES[:1] + [rng.choice(LINES) for _ in range(rng.randrange(12))] for _ in range(800)]
+    cases += [[LINES[0]], [LINES[0], b"\n"], [LINES[0], b"\n", b"\n"], [LINES[0], LINES[0]]]
+    for number, lines in enumerate(cases):
+        path = tmp_path / f"box{number}"
+        path.write_bytes(b"".join(lines))
+        items = list(read_messages([path]))
+        expected = _by_mailbox(path)
+        assert [i.data for i in items] == expected, b"".join(lines)
+        labels = (
+            [str(path)] if len(expected) == 1 else [f"{path}#{n + 1}" for n in range(len(expected))]
+        )
+        assert [i.label for i in items] == labels
