@@ -105,6 +105,8 @@ def _transcript(low: str) -> Stage | None:
 def smtp_stage(text: str) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none."""
     low = text[:3000].lower()
+    if "\n" in low:  # a folded line ("(in reply\n    to MAIL FROM command)", Postfix's notice)
+        low = " ".join(low.split())
     found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
