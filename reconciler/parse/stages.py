@@ -57,6 +57,9 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     ("but my name was rejected", Stage.HELO),
     ("but greeting failed", Stage.CONNECT),
     ("refused to talk to me", Stage.CONNECT),
+    # the TCP connection itself failed (Postfix "connect to mx[192.0.2.1]:25: Connection
+    # refused", Sendmail/Exim alike): nothing of SMTP was said yet
+    (": connection refused", Stage.CONNECT),
 )
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = re.compile(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")

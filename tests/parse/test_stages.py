@@ -20,6 +20,7 @@ from reconciler.records import Stage
         ("said: 553 5.1.8 sender domain (in reply to MAIL FROM command)", Stage.MAIL),
         ("said: 550 go away (in reply to EHLO command)", Stage.HELO),
         ("host mx[192.0.2.1] refused to talk to me: 554 5.7.1 blocked", Stage.CONNECT),
+        ("connect to mx[192.0.2.1]:25: Connection refused", Stage.CONNECT),
         # a line folded inside the phrase (Postfix's notice wraps at 80 columns)
         ("said: 550 5.7.25 no PTR (in reply\n    to MAIL FROM command)", Stage.MAIL),
         ("host mx[192.0.2.1] refused to talk\n    to me: 554 5.7.0 Blocked", Stage.CONNECT),
@@ -61,7 +62,6 @@ from reconciler.records import Stage
         # nothing stated
         ("550 5.1.1 user unknown", None),
         ("Data format error", None),
-        ("connect to mx.example.net[192.0.2.1]:25: Connection refused", None),
         ("in reply to authentication", None),
     ],
 )
