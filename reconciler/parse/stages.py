@@ -7,7 +7,9 @@ TO:<a@b>:", "after end of data:", "after initial connection:"; qmail "does not l
 "failed after I sent the message", "Connected to ... but sender was rejected"; Sendmail and
 Courier a session transcript (">>> RCPT To:<a@b>" then "<<< 550 ..."); Yahoo "[RCPT_TO]".
 
-A Sendmail transcript needs one more step: with PIPELINING the RCPT TO commands and DATA are
+A Sendmail transcript needs more steps. A refusal right after "... while talking to
+<host>:", no command sent, is the greeting's. A multi-line reply ("<<< 550-5.7.26 ...",
+"<<< 550 5.7.26 ...") is one reply. And with PIPELINING the RCPT TO commands and DATA are
 sent together, and the refusals of the recipients arrive after ">>> DATA", followed by the
 reply to DATA itself ("554 no valid recipients"). A refusal that is not the last reply after
 ">>> DATA" is therefore the reply to a RCPT TO.
@@ -63,7 +65,11 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
 )
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = re.compile(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
-_REPLY_RE = re.compile(r"<<<\s*([245])\d\d\b")
+# A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
+# Sendmail's "... while talking to mx.example.net.:" followed at once by a refusal, no command
+# sent: the server's greeting (RFC 5321 3.1)
+_GREETING_RE = re.compile(r"while talking to \S+\s+<<<\s*[45]\d\d")
+_REPLY_RE = re.compile(r"<<<\s*([245])\d\d(?![-\d])")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
 _START_RE = re.compile(r"\s*(?:" + _COMMAND + r")\s*:")
@@ -85,6 +91,8 @@ def _stage_of(found: re.Match[str]) -> Stage:
 
 def _transcript(low: str) -> Stage | None:
     """The stage of the first refusal in a session transcript (PIPELINING: see above)."""
+    if ">>>" not in low and _GREETING_RE.search(low):
+        return Stage.CONNECT
     if ">>>" not in low or "<<<" not in low:
         lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None

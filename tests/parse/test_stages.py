@@ -50,6 +50,18 @@ from reconciler.records import Stage
         ("554 delivery error: dd This user doesn't have an account [RCPT_TO]", Stage.RCPT),
         ("RCPT TO:<a@b.example>: 550 5.1.1 user unknown", Stage.RCPT),
         # Sendmail transcripts
+        # a multi-line reply is one reply (not a pipelined RCPT refusal before DATA's own)
+        (
+            ">>> DATA\n<<< 550-5.7.26 Unauthenticated email\n<<< 550 5.7.26 DMARC policy.\n"
+            "554 5.0.0 Service unavailable",
+            Stage.DATA,
+        ),
+        # refused at the greeting: no command sent
+        (
+            "... while talking to [192.0.2.1]:\n<<< 521 5.3.2 mx does not accept mail\n"
+            "554 5.0.0 Service unavailable",
+            Stage.CONNECT,
+        ),
         (">>> RCPT To:<a@b.example> <<< 550 5.1.1 <a@b.example>... User unknown", Stage.RCPT),
         (">>> DATA <<< 554 5.7.1 Message refused by content filter", Stage.DATA),
         (">>> MAIL From:<x@y.example> <<< 553 5.1.8 Domain of sender does not exist", Stage.MAIL),
