@@ -113,15 +113,25 @@ def _transcript(low: str) -> Stage | None:
     return stage
 
 
-def smtp_stage(text: str) -> Stage | None:
-    """The stage a report's text names for the failure, or None when it names none."""
-    low = text[:3000].lower()
-    if "\n" in low:  # a folded line ("(in reply\n    to MAIL FROM command)", Postfix's notice)
-        low = " ".join(low.split())
+def _named(low: str) -> Stage | None:
+    """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me")."""
     found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:
         if phrase in low:
             return stage
-    return _transcript(low)
+    return None
+
+
+def smtp_stage(text: str) -> Stage | None:
+    """The stage a report's text names for the failure, or None when it names none."""
+    low = text[:3000].lower()
+    stage = _named(low)
+    if stage is None:
+        stage = _transcript(low)
+    if stage is None and "\n" in low:
+        # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
+        # wraps its notice); only then is the text's whitespace collapsed
+        stage = _named(" ".join(low.split()))
+    return stage
