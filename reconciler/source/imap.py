@@ -388,17 +388,23 @@ class ImapSource:
 
         The IDLE command is always ended (DONE) before returning, so the connection can be
         used or closed normally afterwards.  Servers without IDLE: returns False at once.
+        Mail that arrived since the last look counts too: a NOOP first reports what came
+        before IDLE began (dovecot reports what comes later after its "+ idling"), and the
+        answer to DONE what came as IDLE ended.
         """
         imap = self._imap
         if not imap.has_capability("IDLE"):
             return False
         with self._errors("waiting in IDLE"):
+            if _announces_mail(imap.noop()[1]):
+                return True
             imap.idle()
+            responses: list[Any] = []
             try:
-                responses = imap.idle_check(timeout=timeout)
+                responses = list(imap.idle_check(timeout=timeout))
             finally:
-                imap.idle_done()
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+                done = imap.idle_done()[1]
+        return _announces_mail(responses) or _announces_mail(done)
 
     # -- finding a recorded message --------------------------------------------------------
 
@@ -466,3 +472,10 @@ def find_message(
             if found is not None:
                 return found
     return None
+
+
+def _announces_mail(responses: list[Any]) -> bool:
+    """Whether untagged responses announce mail: `* N EXISTS` or `* N RECENT`."""
+    return any(
+        isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses
+    )
