@@ -37,7 +37,7 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.settings import PolicySettings
-from reconciler.store import Store, migrations
+from reconciler.store import Store, evidence, migrations
 from reconciler.store.models import database
 
 T = int(NOW.timestamp())
@@ -367,9 +367,15 @@ def test_times_are_utc(store: Store) -> None:
     assert stored.recorded_at == NOW == datetime.fromtimestamp(stored.decision.at, UTC)
 
 
-def test_incidents_read_group_by_group_are_those_of_the_whole_window(store: Store) -> None:
+@pytest.mark.parametrize("run", [(4096, 400), (7, 2)], ids=["one-run", "runs-of-2-groups"])
+def test_incidents_read_group_by_group_are_those_of_the_whole_window(
+    store: Store, run: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a mixed window: spikes at a domain and at a remote MTA (in mixed case), one user bouncing
-    # often, complaints and delays (never counted), a small group and an event outside
+    # often, complaints and delays (never counted), a small group and an event outside; the
+    # groups read in one query, or a few at a time (as a large window is read)
+    monkeypatch.setattr(evidence, "GROUP_ROWS", run[0])
+    monkeypatch.setattr(evidence, "GROUPS_AT_ONCE", run[1])
     rng = random.Random(5)
     domains = ["Example.ORG", "example.net", "mail.example.jp"]
     mtas = ["MX1.example.net", "mx1.example.net", "mx.example.jp", ""]
