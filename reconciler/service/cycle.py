@@ -280,6 +280,8 @@ def poll_mailbox(
     _move_pending(source, store, ctx, report)
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
+    if ctx.helpers is not None and ctx.helpers.wanted(len(uids)):
+        ctx.helpers.start()  # they start while the first batch is fetched, not after it
     drain = _Drain(folders, report, last_uid)
     queued: _Queued | None = None  # the batch to commit next
     stopped = False

@@ -44,6 +44,10 @@ def _start(work: Callable[..., list[Any]], context: Any) -> None:
     _helper.update(work=work, context=context)
 
 
+def _ready() -> None:
+    """Nothing: submitted once per helper by `HelperPool.start`, so that each one starts."""
+
+
 def _run(*args: Any) -> list[Any]:
     work: Callable[..., list[Any]] = _helper["work"]
     return work(_helper["context"], *args)
@@ -97,9 +101,26 @@ class HelperPool(Generic[Item, Result]):
         processes = getattr(executor, "_processes", None) or {}
         return sorted(int(pid) for pid in processes)
 
+    def wanted(self, items: int) -> bool:
+        """Whether a batch of `items` would go to the helpers (else it is done here)."""
+        return items >= self._min_batch
+
+    def start(self) -> None:
+        """Start the helpers now, not at the first batch: each one starts an interpreter and
+        loads the rules (about half a second of a core), meanwhile the polling process
+        connects and fetches.  A helper that cannot start breaks the pool as `submit` says."""
+        pool = self._pool()
+        if pool is None or self.pids():
+            return
+        try:
+            for _ in range(self.processes):  # one each: a spawned pool adds one per submit
+                pool.submit(_ready)
+        except Exception as err:  # a broken pool: the first batch is analysed here
+            self._broken(err, (), ())
+
     def submit(self, items: Sequence[Item], *args: Any) -> Callable[[], list[Result]]:
         """Start the work on `items`; the returned call waits for and returns the results."""
-        pool = self._pool() if len(items) >= self._min_batch else None
+        pool = self._pool() if self.wanted(len(items)) else None
         if pool is None:
             return lambda: self._here(items, args)
         size = -(-len(items) // self.processes)

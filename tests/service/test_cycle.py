@@ -687,6 +687,19 @@ def test_helpers_drain_exactly_as_the_polling_process_does(
 
 
 @live
+def test_helpers_are_not_started_for_an_empty_mailbox(
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    helpers: HelperPool[RawMessage, entries.Analysed],
+) -> None:
+    report = run(mailbox_settings, sqlite_store, replace(ctx, helpers=helpers))
+
+    assert report.seen == 0
+    assert helpers.pids() == [] and helpers.batches == Counter()  # a cron poll pays no spawn
+
+
+@live
 def test_a_helper_killed_mid_drain_costs_nothing_but_time(
     dovecot: Dovecot,
     imap_account: Account,

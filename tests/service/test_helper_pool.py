@@ -61,6 +61,21 @@ def test_results_come_back_in_order_across_chunks_and_processes() -> None:
     assert pool.pids() == []
 
 
+def test_started_helpers_are_running_before_the_first_batch_and_do_it() -> None:
+    pool = HelperPool[int, tuple[int, int]](2, tagged, "context", min_batch=4)
+    try:
+        pool.start()
+        started = pool.pids()
+        assert len(started) == 2  # both spawned now, not by the first batch
+        pool.start()  # started already: nothing more
+        assert pool.pids() == started
+        results = pool.submit(list(range(40)), 0)()
+        assert {pid for _, pid in results} <= set(started)
+        assert pool.batches == Counter(helpers=1)
+    finally:
+        pool.close()
+
+
 def test_a_small_batch_stays_in_this_process() -> None:
     pool = HelperPool[int, tuple[int, int]](1, tagged, "context", min_batch=32)
     try:
