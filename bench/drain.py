@@ -99,8 +99,11 @@ def _seed(server: Dovecot, account: Account, backlog: Backlog) -> float:
     return time.perf_counter() - start
 
 
-def _reference(server: Dovecot, account: Account, batch: int) -> tuple[float, int]:
-    """(a): fetch in batches, parse with compat32, UID MOVE each batch. Returns (seconds, n)."""
+def _reference(server: Dovecot, account: Account, batch: int) -> tuple[float, int, float]:
+    """(a): fetch in batches, parse with compat32, UID MOVE each batch.
+
+    Returns (seconds, messages, CPU seconds of this process)."""
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     done = 0
     client = IMAPClient(server.host, server.imap_port, ssl=False, timeout=60)
@@ -118,7 +121,8 @@ def _reference(server: Dovecot, account: Account, batch: int) -> tuple[float, in
             client.move(chunk, "processed")
     finally:
         client.logout()
-    return time.perf_counter() - start, done
+    seconds, used = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF)
+    return seconds, done, used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
 
 
 def _config(
@@ -167,6 +171,7 @@ class ChildRun:
     status: int
     output: str
     tree_rss_mb: float = 0.0  # peak of the whole process tree, helpers included (sampled)
+    cpu_seconds: float = 0.0  # user + system of the whole process tree (its rusage)
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -233,8 +238,9 @@ def _poll(config: Path, work: Path, profile: Path | None = None) -> ChildRun:
     seconds = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen quiet
     kilobytes = int(peak.read_text().split()[-1]) if TIME.exists() else usage.ru_maxrss
+    cpu = usage.ru_utime + usage.ru_stime  # waited-for descendants included: the helpers
     return ChildRun(
-        seconds, kilobytes / 1024, child.returncode, log.read_text(), sampler.peak_kb / 1024
+        seconds, kilobytes / 1024, child.returncode, log.read_text(), sampler.peak_kb / 1024, cpu
     )
 
 
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds = _seed(server, account, backlog)
             print(f"seeded {account.name}: {args.n / seconds:,.0f} msg/s (MULTIAPPEND)")
 
-        seconds, parsed = _reference(server, raw_account, args.batch)
+        seconds, parsed, raw_cpu = _reference(server, raw_account, args.batch)
         raw_rate = parsed / seconds
         print(f"(a) reference  {parsed} msgs in {seconds:6.2f} s = {raw_rate:8,.0f} msg/s")
 
@@ -296,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(b) reconciler {args.n} msgs in {run.seconds:6.2f} s = {rate:8,.0f} msg/s "
               f"({net:,.0f} msg/s without the {idle.seconds:.2f} s process start)")  # fmt: skip
         print(f"    moved: {left}  {'OK' if ok else 'NOT DRAINED'}")
+        print(f"CPU user+sys (dovecot's not counted): (a) {raw_cpu:.2f} s, (b) "
+              f"{run.cpu_seconds:.2f} s\n    (helpers included; {idle.cpu_seconds:.2f} s "
+              "polling an empty mailbox)")  # fmt: skip
         print(f"ratio (b)/(a): {rate / raw_rate:.0%} (without start: {net / raw_rate:.0%}); "
               "target >= 80%")  # fmt: skip
         print(f"peak RSS of (b): {run.max_rss_mb:.1f} MB (empty-mailbox run: "
