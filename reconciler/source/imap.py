@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _MOVE_CHUNK = 1000  # UIDs per MOVE/COPY command: keeps command lines short
 _FIND_CANDIDATES = 50  # messages of the right size fetched at most to find one by its digest
 _SECURITY = ("tls", "starttls", "none")
+_NEWS = ("EXPUNGE", "VANISHED", "EXISTS", "RECENT", "FETCH", "OK")  # untagged, kept by imaplib
 
 
 class _RefusedCachedToken(SourceError):
@@ -258,6 +259,16 @@ class ImapSource:
         with self._errors("reading capabilities"):
             return frozenset(cap.decode().upper() for cap in self._imap.capabilities())
 
+    def reader(self) -> ImapSource:
+        """A second connection to this folder, read-only (EXAMINE), for fetching ahead in a
+        thread (`source.ahead`) while this one moves; the same UIDVALIDITY, or SourceError."""
+        other = ImapSource(self._settings, read_only=True, tokens=self._tokens)
+        other.open()
+        if other.uidvalidity != self._uidvalidity:
+            other.close()
+            raise SourceError(f"{self.mailbox}: UIDVALIDITY changed while opening a reader")
+        return other
+
     # -- reading ---------------------------------------------------------------------------
 
     def uids_after(self, last_uid: int) -> Sequence[int]:
@@ -310,6 +321,7 @@ class ImapSource:
         typ, data = self._imap._imap.uid(
             "FETCH", ",".join(str(uid) for uid in uids), "(" + " ".join(items) + ")"
         )
+        self._forget_untagged()
         if typ != "OK":
             raise imaplib.IMAP4.error(f"UID FETCH answered {typ}: {server_text(Exception(*data))}")
         lean = _lean_fetch(data)
@@ -384,6 +396,7 @@ class ImapSource:
                     self._imap.move(chunk, folder)
                 else:
                     self._copy_and_flag(chunk, folder, expunge)
+        self._forget_untagged()
         left = 0 if with_move or expunge else len(ordered)
         if left:
             log.debug("%s: no MOVE or UIDPLUS: %d left flagged \\Deleted", self.mailbox, left)
@@ -446,6 +459,14 @@ class ImapSource:
         if self._client is None:
             raise SourceError(f"{self.mailbox}: not open")
         return self._client
+
+    def _forget_untagged(self) -> None:
+        """Drop what imaplib keeps of the server's news (EXPUNGE after every MOVE, here or by
+        another connection, EXISTS, ...): nothing reads it, and in a drain it grows by one per
+        message.  A SELECT flushes it anyway (imaplib), before reading its own."""
+        kept = self._imap._imap.untagged_responses
+        for name in _NEWS:
+            kept.pop(name, None)
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
