@@ -236,9 +236,9 @@ def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchRes
 
 def _analyse(batch: Sequence[RawMessage], ctx: CycleContext, folders: Folders) -> _Queued:
     now = ctx.clock()
-    if ctx.helpers is not None:
+    if ctx.helpers is not None and ctx.helpers.wanted(len(batch)):
         return _Queued(batch, ctx.helpers.submit(batch, Destinations.of(folders), now), now)
-    stages = Stages(ctx.classifier, ctx.verp)
+    stages = Stages(ctx.classifier, ctx.verp)  # a small batch: here, with this context's rules
     return _Queued(batch, lambda: analyse_batch(stages, batch, folders, now), now)
 
 
