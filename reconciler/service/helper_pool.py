@@ -10,7 +10,8 @@ The helpers are *spawned* (a fresh interpreter), not forked: the daemon holds so
 database connection and scheduler threads that a forked child must not inherit.  Each helper
 gets the work function and its context (the compiled rules, the VERP keys) once, when it
 starts; they ignore SIGINT and SIGTERM, so that a stop request reaches the polling process
-only, which finishes its batch and then shuts them down.  A helper that dies (killed, out of
+only, which finishes its batch and then shuts them down (a helper whose polling process was
+killed exits on its own within a second).  A helper that dies (killed, out of
 memory) costs nothing but time: the batch is analysed in the polling process instead, and a
 new pool is started for the next batch (after three broken pools, helpers are not used again).
 """
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,14 +37,24 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _MAX_BREAKS = 3
+_WATCH_SECONDS = 1.0  # how often a helper checks that the polling process is still there
 # in a helper process, set by `_start`: "work" (the function) and "context"
 _helper: dict[str, Any] = {}
 
 
-def _start(work: Callable[..., list[Any]], context: Any) -> None:
+def _start(work: Callable[..., list[Any]], context: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _helper.update(work=work, context=context)
+    threading.Thread(target=_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    """Exit once the polling process `parent` is gone: killed (SIGKILL, out of memory), it
+    never shuts its helpers down, and they ignore SIGTERM."""
+    while os.getppid() == parent:
+        time.sleep(_WATCH_SECONDS)
+    os._exit(0)
 
 
 def _ready() -> None:
@@ -87,7 +100,7 @@ class HelperPool(Generic[Item, Result]):
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start,
-                    initargs=(self._work, self._context),
+                    initargs=(self._work, self._context, os.getpid()),
                 )
             return self._executor
 
