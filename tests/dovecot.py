@@ -91,6 +91,9 @@ listen = {host}
 disable_plaintext_auth = no
 auth_mechanisms = plain login{oauth2_mechanisms}
 auth_failure_delay = 0
+# where inotify is short (many dovecots on one machine), IDLE falls back to a check at this
+# interval (default 30 s)
+mailbox_idle_check_interval = 1 secs
 default_login_user = {login}
 default_internal_user = {internal}
 {not_root}mail_location = {mail}

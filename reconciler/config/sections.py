@@ -6,6 +6,7 @@ This module holds the rules each key is checked against; `config` reads the file
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection, Mapping
 from enum import StrEnum
@@ -35,7 +36,7 @@ from reconciler.settings import (
     is_loopback,
 )
 
-__all__ = ["Secrets", "build_settings"]
+__all__ = ["Secrets", "build_settings", "default_analysis_processes"]
 
 
 class Secrets(StrEnum):
@@ -248,10 +249,27 @@ def _daemon(t: Table) -> DaemonSettings:
         max_attempts=t.integer("max_attempts", 3, 1, 100),
         worker_id=_worker_id(t),
         lease_seconds=t.integer("lease_seconds", 120, 2, 3_600),
-        analysis_processes=t.integer("analysis_processes", 0, 0, 32),
+        analysis_processes=t.integer(
+            "analysis_processes", default_analysis_processes(_cores()), 0, 32
+        ),
     )
     t.finish()
     return daemon
+
+
+def default_analysis_processes(cores: int) -> int:
+    """`[daemon] analysis_processes` when the file leaves it out: one helper process when
+    this process may run on more than one core (it analyses a batch while the poller
+    fetches, records and moves), none on one core (a helper would only take turns)."""
+    return 1 if cores > 1 else 0
+
+
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system tells)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity (macOS): every core of the machine
+        return os.cpu_count() or 1
 
 
 def _worker_id(t: Table) -> str | None:

@@ -7,7 +7,9 @@ TO:<a@b>:", "after end of data:", "after initial connection:"; qmail "does not l
 "failed after I sent the message", "Connected to ... but sender was rejected"; Sendmail and
 Courier a session transcript (">>> RCPT To:<a@b>" then "<<< 550 ..."); Yahoo "[RCPT_TO]".
 
-A Sendmail transcript needs one more step: with PIPELINING the RCPT TO commands and DATA are
+A Sendmail transcript needs more steps. A refusal right after "... while talking to
+<host>:", no command sent, is the greeting's. A multi-line reply ("<<< 550-5.7.26 ...",
+"<<< 550 5.7.26 ...") is one reply. And with PIPELINING the RCPT TO commands and DATA are
 sent together, and the refusals of the recipients arrive after ">>> DATA", followed by the
 reply to DATA itself ("554 no valid recipients"). A refusal that is not the last reply after
 ">>> DATA" is therefore the reply to a RCPT TO.
@@ -58,10 +60,17 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     ("but my name was rejected", Stage.HELO),
     ("but greeting failed", Stage.CONNECT),
     ("refused to talk to me", Stage.CONNECT),
+    # the TCP connection itself failed (Postfix "connect to mx[192.0.2.1]:25: Connection
+    # refused", Sendmail/Exim alike): nothing of SMTP was said yet
+    (": connection refused", Stage.CONNECT),
 )
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
-_REPLY_RE = Lazy(r"<<<\s*([245])\d\d\b")
+# A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
+# Sendmail's "... while talking to mx.example.net.:" followed at once by a refusal, no command
+# sent: the server's greeting (RFC 5321 3.1)
+_GREETING_RE = Lazy(r"while talking to \S+\s+<<<\s*[45]\d\d")
+_REPLY_RE = Lazy(r"<<<\s*([245])\d\d(?![-\d])")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
 _START_RE = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
@@ -83,6 +92,8 @@ def _stage_of(found: re.Match[str]) -> Stage:
 
 def _transcript(low: str) -> Stage | None:
     """The stage of the first refusal in a session transcript (PIPELINING: see above)."""
+    if ">>>" not in low and _GREETING_RE.search(low):
+        return Stage.CONNECT
     if ">>>" not in low or "<<<" not in low:
         lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None
@@ -103,13 +114,25 @@ def _transcript(low: str) -> Stage | None:
     return stage
 
 
-def smtp_stage(text: str) -> Stage | None:
-    """The stage a report's text names for the failure, or None when it names none."""
-    low = text[:3000].lower()
+def _named(low: str) -> Stage | None:
+    """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me")."""
     found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:
         if phrase in low:
             return stage
-    return _transcript(low)
+    return None
+
+
+def smtp_stage(text: str) -> Stage | None:
+    """The stage a report's text names for the failure, or None when it names none."""
+    low = text[:3000].lower()
+    stage = _named(low)
+    if stage is None:
+        stage = _transcript(low)
+    if stage is None and "\n" in low:
+        # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
+        # wraps its notice); only then is the text's whitespace collapsed
+        stage = _named(" ".join(low.split()))
+    return stage

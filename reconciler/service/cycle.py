@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -33,7 +34,7 @@ from reconciler.analysis import (
     quarantined,
 )
 from reconciler.classify.match import Classifier
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, SourceError
 from reconciler.records import (
     BatchResult,
     Checkpoint,
@@ -48,6 +49,7 @@ from reconciler.service.leasing import CycleHooks, LeaseTerms, Tenure, claim, le
 from reconciler.service.recording import record_entries
 from reconciler.settings import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.source import MailSource, fetch_batches
+from reconciler.source.ahead import ReadAhead
 from reconciler.source.backoff import Backoff, connect_with_retry
 from reconciler.source.imap import ImapSource
 from reconciler.store import Store
@@ -234,9 +236,9 @@ def _tally(report: CycleReport, entries: Sequence[LedgerEntry], result: BatchRes
 
 def _analyse(batch: Sequence[RawMessage], ctx: CycleContext, folders: Folders) -> _Queued:
     now = ctx.clock()
-    if ctx.helpers is not None:
+    if ctx.helpers is not None and ctx.helpers.wanted(len(batch)):
         return _Queued(batch, ctx.helpers.submit(batch, Destinations.of(folders), now), now)
-    stages = Stages(ctx.classifier, ctx.verp)
+    stages = Stages(ctx.classifier, ctx.verp)  # a small batch: here, with this context's rules
     return _Queued(batch, lambda: analyse_batch(stages, batch, folders, now), now)
 
 
@@ -271,34 +273,21 @@ def poll_mailbox(
 ) -> CycleReport:
     """Drain one opened mailbox into the store; returns the counts of the cycle.
 
-    With helper processes, the next batch is fetched and analysed while the one before is
-    committed and moved (batches are still committed one at a time, in order).  A stop
-    request ends the cycle after the batch being committed; a batch fetched ahead is left
-    for the next cycle (nothing of it was recorded or moved).
+    With helper processes, the next batch is analysed while the one before is committed and
+    moved (batches are still committed one at a time, in order); over IMAP, a backlog of
+    more than one batch is fetched one batch ahead over a second, read-only connection
+    (`source.ahead`).  A stop request ends the cycle after the batch being committed; a batch
+    fetched or analysed ahead is left for the next cycle (nothing of it was recorded or moved).
     """
     report = CycleReport(mailbox=source.mailbox, uidvalidity=source.uidvalidity)
     _move_pending(source, store, ctx, report)
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
+    if ctx.helpers is not None and ctx.helpers.wanted(len(uids)):
+        ctx.helpers.start()  # they start while the first batch is fetched, not after it
     drain = _Drain(folders, report, last_uid)
-    queued: _Queued | None = None  # the batch to commit next
-    stopped = False
-    for batch in fetch_batches(source, uids, folders.batch_size, folders.fetch_bytes):
-        ahead: _Queued | None = _analyse(batch, ctx, folders)  # helpers start on it now
-        if ctx.helpers is None:  # nothing runs meanwhile: commit this very batch
-            queued, ahead = ahead, None
-        if queued is not None:
-            _commit(queued, source, store, ctx, drain)
-            if ctx.stop.is_set():
-                stopped, queued = True, None  # a batch analysed ahead waits for next cycle
-                break
-        queued = ahead
-    if queued is not None:  # the last batch, analysed ahead
-        if ctx.stop.is_set():
-            stopped = True
-        else:
-            _commit(queued, source, store, ctx, drain)
-            stopped = ctx.stop.is_set()
+    with _batches(source, uids, folders) as batches:
+        stopped = _drain(batches, source, store, ctx, drain)
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
     if ctx.decide_every_cycle and ctx.after_batch is not None and not stopped:
@@ -306,6 +295,55 @@ def poll_mailbox(
     report.backlog = max(len(uids) - report.seen, 0) + len(report.failed)
     _warn_unexpunged(report)
     return report
+
+
+def _drain(
+    batches: Iterable[list[RawMessage]],
+    source: MailSource,
+    store: Store,
+    ctx: CycleContext,
+    drain: _Drain,
+) -> bool:
+    """Analyse, commit and move each batch in turn (with helpers, the next batch is analysed
+    while one is committed); True when a stop request ended it."""
+    queued: _Queued | None = None  # the batch to commit next
+    for batch in batches:
+        ahead: _Queued | None = _analyse(batch, ctx, drain.folders)  # helpers start on it now
+        if ctx.helpers is None:  # nothing runs meanwhile: commit this very batch
+            queued, ahead = ahead, None
+        if queued is not None:
+            _commit(queued, source, store, ctx, drain)
+            if ctx.stop.is_set():
+                return True  # a batch analysed ahead waits for the next cycle
+        queued = ahead
+    if queued is None:  # the last batch, analysed ahead
+        return False
+    if ctx.stop.is_set():
+        return True
+    _commit(queued, source, store, ctx, drain)
+    return ctx.stop.is_set()
+
+
+@contextmanager
+def _batches(
+    source: MailSource, uids: Sequence[int], folders: MailboxSettings
+) -> Iterator[Iterable[list[RawMessage]]]:
+    """The batches of `uids`: fetched ahead over a second connection (IMAP), while this one
+    records and moves; else, or when the server refuses a second connection, in turn."""
+    reader = None
+    if isinstance(source, ImapSource) and len(uids) > folders.batch_size:
+        try:
+            reader = source.reader()
+        except SourceError as err:
+            log.info("mailbox=%s no second connection (%s): fetching in turn", source.mailbox, err)
+    if reader is None:
+        yield fetch_batches(source, uids, folders.batch_size, folders.fetch_bytes)
+        return
+    try:
+        with ReadAhead(reader, uids, folders.batch_size, folders.fetch_bytes) as ahead:
+            yield ahead
+    finally:
+        reader.close()
 
 
 def _finished(store: Store, source: MailSource, ctx: CycleContext) -> Checkpoint:

@@ -10,7 +10,8 @@ The helpers are *spawned* (a fresh interpreter), not forked: the daemon holds so
 database connection and scheduler threads that a forked child must not inherit.  Each helper
 gets the work function and its context (the compiled rules, the VERP keys) once, when it
 starts; they ignore SIGINT and SIGTERM, so that a stop request reaches the polling process
-only, which finishes its batch and then shuts them down.  A helper that dies (killed, out of
+only, which finishes its batch and then shuts them down (a helper whose polling process was
+killed exits on its own within a second).  A helper that dies (killed, out of
 memory) costs nothing but time: the batch is analysed in the polling process instead, and a
 new pool is started for the next batch (after three broken pools, helpers are not used again).
 """
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,14 +37,28 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 _MAX_BREAKS = 3
+_WATCH_SECONDS = 1.0  # how often a helper checks that the polling process is still there
 # in a helper process, set by `_start`: "work" (the function) and "context"
 _helper: dict[str, Any] = {}
 
 
-def _start(work: Callable[..., list[Any]], context: Any) -> None:
+def _start(work: Callable[..., list[Any]], context: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _helper.update(work=work, context=context)
+    threading.Thread(target=_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    """Exit once the polling process `parent` is gone: killed (SIGKILL, out of memory), it
+    never shuts its helpers down, and they ignore SIGTERM."""
+    while os.getppid() == parent:
+        time.sleep(_WATCH_SECONDS)
+    os._exit(0)
+
+
+def _ready() -> None:
+    """Nothing: submitted once per helper by `HelperPool.start`, so that each one starts."""
 
 
 def _run(*args: Any) -> list[Any]:
@@ -83,7 +100,7 @@ class HelperPool(Generic[Item, Result]):
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_start,
-                    initargs=(self._work, self._context),
+                    initargs=(self._work, self._context, os.getpid()),
                 )
             return self._executor
 
@@ -97,9 +114,26 @@ class HelperPool(Generic[Item, Result]):
         processes = getattr(executor, "_processes", None) or {}
         return sorted(int(pid) for pid in processes)
 
+    def wanted(self, items: int) -> bool:
+        """Whether a batch of `items` would go to the helpers (else it is done here)."""
+        return items >= self._min_batch
+
+    def start(self) -> None:
+        """Start the helpers now, not at the first batch: each one starts an interpreter and
+        loads the rules (about half a second of a core), meanwhile the polling process
+        connects and fetches.  A helper that cannot start breaks the pool as `submit` says."""
+        pool = self._pool()
+        if pool is None or self.pids():
+            return
+        try:
+            for _ in range(self.processes):  # one each: a spawned pool adds one per submit
+                pool.submit(_ready)
+        except Exception as err:  # a broken pool: the first batch is analysed here
+            self._broken(err, (), ())
+
     def submit(self, items: Sequence[Item], *args: Any) -> Callable[[], list[Result]]:
         """Start the work on `items`; the returned call waits for and returns the results."""
-        pool = self._pool() if len(items) >= self._min_batch else None
+        pool = self._pool() if self.wanted(len(items)) else None
         if pool is None:
             return lambda: self._here(items, args)
         size = -(-len(items) // self.processes)

@@ -28,7 +28,9 @@ from types import TracebackType
 from typing import Any
 
 from imapclient import DELETED, IMAPClient
+from imapclient.datetime_util import parse_to_datetime
 from imapclient.exceptions import LoginError
+from imapclient.response_parser import parse_fetch_response
 
 from reconciler.errors import SourceError, SourceUnavailable
 from reconciler.records import LedgerEntry, RawMessage
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 _MOVE_CHUNK = 1000  # UIDs per MOVE/COPY command: keeps command lines short
 _FIND_CANDIDATES = 50  # messages of the right size fetched at most to find one by its digest
 _SECURITY = ("tls", "starttls", "none")
+_NEWS = ("EXPUNGE", "VANISHED", "EXISTS", "RECENT", "FETCH", "OK")  # untagged, kept by imaplib
 
 
 class _RefusedCachedToken(SourceError):
@@ -256,6 +259,16 @@ class ImapSource:
         with self._errors("reading capabilities"):
             return frozenset(cap.decode().upper() for cap in self._imap.capabilities())
 
+    def reader(self) -> ImapSource:
+        """A second connection to this folder, read-only (EXAMINE), for fetching ahead in a
+        thread (`source.ahead`) while this one moves; the same UIDVALIDITY, or SourceError."""
+        other = ImapSource(self._settings, read_only=True, tokens=self._tokens)
+        other.open()
+        if other.uidvalidity != self._uidvalidity:
+            other.close()
+            raise SourceError(f"{self.mailbox}: UIDVALIDITY changed while opening a reader")
+        return other
+
     # -- reading ---------------------------------------------------------------------------
 
     def uids_after(self, last_uid: int) -> Sequence[int]:
@@ -274,7 +287,7 @@ class ImapSource:
             return {}
         cap = self._settings.max_message_bytes
         with self._errors(f"reading the sizes of {len(uids)} messages from UID {min(uids)}"):
-            response = self._imap.fetch(list(uids), ["RFC822.SIZE"])
+            response = self._fetch_data(uids, ["RFC822.SIZE"])
         wanted = set(uids)
         return {
             int(uid): min(int(data.get(b"RFC822.SIZE", cap)), cap)
@@ -283,7 +296,7 @@ class ImapSource:
         }
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
-        """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE) for all `uids` in one command.
+        """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE INTERNALDATE) for all `uids` in one command.
 
         A message larger than `max_message_bytes` comes back as its first bytes only:
         `len(raw.data) < raw.size` tells the cycle it holds a head.  \\Seen is never set.
@@ -292,11 +305,27 @@ class ImapSource:
             return []
         cap = self._settings.max_message_bytes
         with self._errors(f"fetching {len(uids)} messages from UID {min(uids)}"):
-            response = self._imap.fetch(
-                list(uids), [f"BODY.PEEK[]<0.{cap}>", "RFC822.SIZE", "INTERNALDATE"]
+            response = self._fetch_data(
+                uids, [f"BODY.PEEK[]<0.{cap}>", "RFC822.SIZE", "INTERNALDATE"]
             )
         wanted = set(uids)
         return [self._raw(uid, response[uid]) for uid in sorted(response) if uid in wanted]
+
+    def _fetch_data(self, uids: Sequence[int], items: list[str]) -> dict[int, dict[bytes, Any]]:
+        """One UID FETCH, its responses by UID as imapclient's `fetch` gives them.
+
+        imapclient's parser reads every byte of the response through its lexer, message
+        bodies included; `_lean_fetch` takes the common shape apart with two regular
+        expressions instead, and anything else is left to imapclient's parser.
+        """
+        typ, data = self._imap._imap.uid(
+            "FETCH", ",".join(str(uid) for uid in uids), "(" + " ".join(items) + ")"
+        )
+        self._forget_untagged()
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"UID FETCH answered {typ}: {server_text(Exception(*data))}")
+        lean = _lean_fetch(data)
+        return lean if lean is not None else _parsed_fetch(data)
 
     def _raw(self, uid: int, data: dict[bytes, Any]) -> RawMessage:
         body = data.get(b"BODY[]<0>", data.get(b"BODY[]"))
@@ -367,6 +396,7 @@ class ImapSource:
                     self._imap.move(chunk, folder)
                 else:
                     self._copy_and_flag(chunk, folder, expunge)
+        self._forget_untagged()
         left = 0 if with_move or expunge else len(ordered)
         if left:
             log.debug("%s: no MOVE or UIDPLUS: %d left flagged \\Deleted", self.mailbox, left)
@@ -388,17 +418,23 @@ class ImapSource:
 
         The IDLE command is always ended (DONE) before returning, so the connection can be
         used or closed normally afterwards.  Servers without IDLE: returns False at once.
+        Mail that arrived since the last look counts too: a NOOP first reports what came
+        before IDLE began (dovecot reports what comes later after its "+ idling"), and the
+        answer to DONE what came as IDLE ended.
         """
         imap = self._imap
         if not imap.has_capability("IDLE"):
             return False
         with self._errors("waiting in IDLE"):
+            if _announces_mail(imap.noop()[1]):
+                return True
             imap.idle()
+            responses: list[Any] = []
             try:
-                responses = imap.idle_check(timeout=timeout)
+                responses = list(imap.idle_check(timeout=timeout))
             finally:
-                imap.idle_done()
-        return any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
+                done = imap.idle_done()[1]
+        return _announces_mail(responses) or _announces_mail(done)
 
     # -- finding a recorded message --------------------------------------------------------
 
@@ -430,6 +466,14 @@ class ImapSource:
             raise SourceError(f"{self.mailbox}: not open")
         return self._client
 
+    def _forget_untagged(self) -> None:
+        """Drop what imaplib keeps of the server's news (EXPUNGE after every MOVE, here or by
+        another connection, EXISTS, ...): nothing reads it, and in a drain it grows by one per
+        message.  A SELECT flushes it anyway (imaplib), before reading its own."""
+        kept = self._imap._imap.untagged_responses
+        for name in _NEWS:
+            kept.pop(name, None)
+
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         """Turn library and socket errors into SourceError / SourceUnavailable with context."""
@@ -453,6 +497,61 @@ class ImapSource:
             raise SourceError(f"{where}: {err}") from err
 
 
+# The FETCH responses of our two commands, as imaplib hands them over: a message's items, then
+# its body as a literal ("... BODY[]<0> {n}", the n bytes) and the ")" closing the response;
+# or (sizes) the items alone.  UID, RFC822.SIZE and INTERNALDATE, in any order.
+_ONE = rb'(?:UID \d+|RFC822\.SIZE \d+|INTERNALDATE "[^"\\]*")'
+_ITEMS = _ONE + rb"(?: " + _ONE + rb")*"
+_WITH_BODY = re.compile(rb"\d+ \((" + _ITEMS + rb") (BODY\[\](?:<0>)?) \{(\d+)\}", re.ASCII)
+_WITHOUT_BODY = re.compile(rb"\d+ \((" + _ITEMS + rb")\)", re.ASCII)
+_ITEM = re.compile(rb'(UID|RFC822\.SIZE|INTERNALDATE) (\d+|"[^"\\]*")', re.ASCII)
+
+
+def _lean_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]] | None:
+    """The FETCH responses in imaplib's `data` by UID, as `parse_fetch_response` gives them,
+    when each is of the shape our commands ask for (None: any other, e.g. an unsolicited
+    FLAGS response, a body as NIL or a quoted string, a UID twice; imapclient parses those).
+    """
+    found: dict[int, dict[bytes, Any]] = {}
+    items = iter(data)
+    for item in items:
+        if isinstance(item, tuple):
+            head, body = item
+            match = _WITH_BODY.fullmatch(head)
+            if match is None or next(items, None) != b")" or int(match[3]) != len(body):
+                return None
+            values = _values(match[1])
+            values[match[2]] = body
+        elif isinstance(item, bytes) and (match := _WITHOUT_BODY.fullmatch(item)) is not None:
+            values = _values(match[1])
+        else:
+            return None
+        uid = values.pop(b"UID", None)
+        if not isinstance(uid, int) or uid in found:
+            return None
+        found[uid] = values
+    return found
+
+
+def _values(items: bytes) -> dict[bytes, Any]:
+    """UID and RFC822.SIZE as int, INTERNALDATE as a datetime in the server's zone."""
+    values: dict[bytes, Any] = {}
+    for name, value in _ITEM.findall(items):
+        if name != b"INTERNALDATE":
+            values[name] = int(value)
+            continue
+        try:
+            values[name] = parse_to_datetime(value[1:-1], normalise=False)
+        except ValueError:  # as imapclient: an unreadable date is None
+            values[name] = None
+    return values
+
+
+def _parsed_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:
+    """imapclient's own reading of FETCH responses (UIDs as keys, times as the server's)."""
+    return {int(uid): values for uid, values in parse_fetch_response(data, False, True).items()}
+
+
 def find_message(
     settings: MailboxSettings, folders: Sequence[str], entry: LedgerEntry
 ) -> RawMessage | None:
@@ -466,3 +565,10 @@ def find_message(
             if found is not None:
                 return found
     return None
+
+
+def _announces_mail(responses: list[Any]) -> bool:
+    """Whether untagged responses announce mail: `* N EXISTS` or `* N RECENT`."""
+    return any(
+        isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses
+    )

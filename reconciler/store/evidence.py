@@ -175,6 +175,10 @@ def recent_events(since: datetime, until: datetime) -> list[EvidenceEvent]:
     return [evidence(row) for row in query.order_by(Event.event_time, Event.id).tuples().iterator()]
 
 
+GROUP_ROWS = 4096  # events of the groups `bounce_groups` reads in one query (one larger alone)
+GROUPS_AT_ONCE = 400  # groups per query: their keys and reasons are bound parameters
+
+
 def bounce_groups(
     since: datetime, until: datetime, scope: IncidentScope, min_events: int
 ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
@@ -182,10 +186,11 @@ def bounce_groups(
     key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
     than `min_events` events are skipped.
 
-    The database counts the groups first and only the groups big enough are read, one query
-    each: one group is in memory at a time, however large the window (a drained backlog puts
-    every event in one window), on every backend (psycopg2 and PyMySQL fetch a whole result
-    before the first row, so one sorted query of the window would be held whole there).
+    The database counts the groups first and only the groups big enough are read, a run of
+    groups of about `GROUP_ROWS` events per query (a larger group alone): memory holds one
+    run, however large the window (a drained backlog puts every event in one window), on
+    every backend (psycopg2 and PyMySQL fetch a whole result before the first row), and a
+    window of many small groups costs a few scans of it, not one per group.
     """
     key = (
         Event.domain if scope is IncidentScope.DOMAIN else pw.fn.LOWER(pw.fn.TRIM(Event.remote_mta))
@@ -198,22 +203,47 @@ def bounce_groups(
         & (key != "")
     )
     counted = (
-        Event.select(key, Event.reason)
+        Event.select(key, Event.reason, pw.fn.COUNT(Event.id))
         .where(window)
         .group_by(key, Event.reason)
         .having(pw.fn.COUNT(Event.id) >= max(min_events, 1))
         .order_by(key, Event.reason)
         .tuples()
     )
-    groups = [(str(row[0]), str(row[1])) for row in counted.iterator()]  # big enough: few
-    for group_key, reason in groups:
+    groups = [(str(row[0]), str(row[1]), int(row[2])) for row in counted.iterator()]
+    for run in _runs(groups, GROUP_ROWS, GROUPS_AT_ONCE):
+        keys = sorted({group_key for group_key, _ in run})
+        reasons = sorted({reason for _, reason in run})
         rows = (
-            Event.select(*EVIDENCE_FIELDS)
-            .where(window & (key == group_key) & (Event.reason == reason))
+            Event.select(key, Event.reason, *EVIDENCE_FIELDS)
+            .where(window & key.in_(keys) & Event.reason.in_(reasons))
             .order_by(Event.event_time, Event.id)
             .tuples()
         )
-        yield group_key, Reason(reason), [evidence(row) for row in rows.iterator()]
+        found: dict[tuple[str, str], list[EvidenceEvent]] = {group: [] for group in run}
+        for row in rows.iterator():
+            events = found.get((str(row[0]), str(row[1])))
+            if events is not None:  # else a small group of a key or reason of this run
+                events.append(evidence(row[2:]))
+        for (group_key, reason), events in found.items():
+            yield group_key, Reason(reason), events
+
+
+def _runs(
+    groups: Sequence[tuple[str, str, int]], most: int, width: int
+) -> Iterator[list[tuple[str, str]]]:
+    """(key, reason) groups, in order, in runs of at most `most` events (a larger one alone)
+    and at most `width` groups (the bound parameters of one query)."""
+    run: list[tuple[str, str]] = []
+    total = 0
+    for group_key, reason, count in groups:
+        if run and (total + count > most or len(run) >= width):
+            yield run
+            run, total = [], 0
+        run.append((group_key, reason))
+        total += count
+    if run:
+        yield run
 
 
 def _recorded(since: datetime, until: datetime) -> pw.Expression:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from reconciler.records import Incident
@@ -24,17 +24,38 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _overlapping(incident: Incident) -> IncidentRow | None:
-    """The stored incident of the same scope, key and reason whose span meets this one."""
-    query = IncidentRow.select().where(
-        (IncidentRow.scope == incident.scope.value)
-        & (IncidentRow.incident_key == key_digest(incident.key))
-        & (IncidentRow.reason == incident.reason.value)
-        & (IncidentRow.start_at <= from_unix(incident.end))
-        & (IncidentRow.end_at >= from_unix(incident.start))
+_KEYS_AT_ONCE = 400  # key digests per query (bound parameters)
+
+
+def _stored(incidents: Sequence[Incident]) -> dict[tuple[str, str, str], list[IncidentRow]]:
+    """The stored incidents that may meet any of `incidents` (a key of theirs, a span that
+    meets the span of them all), by (scope, key digest, reason), oldest first: a query per
+    `_KEYS_AT_ONCE` keys, not one per incident (a drained backlog brings hundreds)."""
+    if not incidents:
+        return {}
+    low = from_unix(min(incident.start for incident in incidents))
+    high = from_unix(max(incident.end for incident in incidents))
+    digests = sorted({key_digest(incident.key) for incident in incidents})
+    found: dict[tuple[str, str, str], list[IncidentRow]] = {}
+    for first in range(0, len(digests), _KEYS_AT_ONCE):
+        query = IncidentRow.select().where(
+            IncidentRow.incident_key.in_(digests[first : first + _KEYS_AT_ONCE])
+            & (IncidentRow.start_at <= high)
+            & (IncidentRow.end_at >= low)
+        )
+        for row in query.order_by(IncidentRow.id):
+            found.setdefault((str(row.scope), str(row.incident_key), str(row.reason)), []).append(
+                row
+            )
+    return found
+
+
+def _overlapping(rows: list[IncidentRow], incident: Incident) -> IncidentRow | None:
+    """The first stored incident of `rows` (same scope, key and reason) that meets this one."""
+    return next(
+        (r for r in rows if unix(r.start_at) <= incident.end and unix(r.end_at) >= incident.start),
+        None,
     )
-    row: IncidentRow | None = query.order_by(IncidentRow.id).first()
-    return row
 
 
 # Event ids kept per incident, the first ones (its span, not this list, decides what it covers).
@@ -43,15 +64,20 @@ _MAX_IDS = INCIDENT_EVIDENCE
 
 
 def _merge(row: IncidentRow, incident: Incident, now: datetime) -> None:
+    """Extend the stored incident `row` by `incident` (and `row` with it, as now stored)."""
     stored: list[int] = json.loads(row.event_ids)
     ids = stored if len(stored) >= _MAX_IDS else sorted({*stored, *incident.event_ids})
-    ids = ids[:_MAX_IDS]
+    row.users = max(int(row.users), incident.users)
+    row.start_at = from_unix(min(unix(row.start_at), incident.start))
+    row.end_at = from_unix(max(unix(row.end_at), incident.end))
+    row.active = incident.active
+    row.event_ids = json.dumps(ids[:_MAX_IDS])
     IncidentRow.update(
-        users=max(int(row.users), incident.users),
-        start_at=from_unix(min(unix(row.start_at), incident.start)),
-        end_at=from_unix(max(unix(row.end_at), incident.end)),
-        active=incident.active,
-        event_ids=json.dumps(ids),
+        users=row.users,
+        start_at=row.start_at,
+        end_at=row.end_at,
+        active=row.active,
+        event_ids=row.event_ids,
         last_seen=to_db(now),
     ).where(IncidentRow.id == row.id).execute()
 
@@ -64,15 +90,19 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
     """
     new = 0
     touched: list[int] = []
+    detected = list(incidents)
     with database.atomic():
-        for incident in incidents:
-            row = _overlapping(incident)
+        stored = _stored(detected)
+        for incident in detected:
+            group = (incident.scope.value, key_digest(incident.key), incident.reason.value)
+            rows = stored.setdefault(group, [])
+            row = _overlapping(rows, incident)
             if row is not None:
                 _merge(row, incident, now)
                 touched.append(int(row.id))
                 continue
             created = IncidentRow.create(
-                scope=incident.scope.value, incident_key=key_digest(incident.key),
+                scope=incident.scope.value, incident_key=group[1],
                 key_text=incident.key,
                 reason=incident.reason.value, users=incident.users,
                 start_at=from_unix(incident.start), end_at=from_unix(incident.end),
@@ -80,6 +110,7 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
                 event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
                 first_seen=to_db(now), last_seen=to_db(now),
             )  # fmt: skip
+            rows.append(created)  # a later incident of this run may meet it
             touched.append(int(created.id))
             new += 1
         IncidentRow.update(active=False).where(

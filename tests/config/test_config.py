@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -31,6 +32,7 @@ from reconciler.config import (
     load_settings,
     resolve_config_path,
 )
+from reconciler.config.sections import default_analysis_processes
 from reconciler.errors import ConfigError
 
 EXAMPLE = ROOT / "config.example.toml"
@@ -128,9 +130,26 @@ def test_the_optional_bouncehandler_section_loads_when_uncommented(tmp_path: Pat
     assert settings.verp.bouncehandler.domain == "wikimedia.org"
 
 
+@pytest.mark.parametrize(("cores", "helpers"), [(1, 0), (2, 1), (16, 1)])
+def test_one_analysis_helper_by_default_where_there_is_a_second_core(
+    cores: int, helpers: int
+) -> None:
+    assert default_analysis_processes(cores) == helpers
+
+
+def test_analysis_processes_left_out_or_zero(tmp_path: Path) -> None:
+    left_out = load_settings(write(tmp_path, document()), ENV)
+    cores = len(os.sched_getaffinity(0))
+    assert left_out.daemon.analysis_processes == (1 if cores > 1 else 0)
+    zero = load_settings(write(tmp_path, document(extra="[daemon]\nanalysis_processes = 0\n")), ENV)
+    assert zero.daemon.analysis_processes == 0
+
+
 def test_example_shows_the_dataclass_defaults() -> None:
     settings = load_settings(EXAMPLE, _example_env())
-    assert settings.daemon == DaemonSettings()
+    # one helper process by default where there are cores for it (commented in the example)
+    helpers = default_analysis_processes(len(os.sched_getaffinity(0)))
+    assert settings.daemon == dataclasses.replace(DaemonSettings(), analysis_processes=helpers)
     assert settings.logging == LoggingSettings()
     assert settings.rules == RulesSettings()
     verp = settings.verp

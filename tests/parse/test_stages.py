@@ -20,6 +20,10 @@ from reconciler.records import Stage
         ("said: 553 5.1.8 sender domain (in reply to MAIL FROM command)", Stage.MAIL),
         ("said: 550 go away (in reply to EHLO command)", Stage.HELO),
         ("host mx[192.0.2.1] refused to talk to me: 554 5.7.1 blocked", Stage.CONNECT),
+        ("connect to mx[192.0.2.1]:25: Connection refused", Stage.CONNECT),
+        # a line folded inside the phrase (Postfix's notice wraps at 80 columns)
+        ("said: 550 5.7.25 no PTR (in reply\n    to MAIL FROM command)", Stage.MAIL),
+        ("host mx[192.0.2.1] refused to talk\n    to me: 554 5.7.0 Blocked", Stage.CONNECT),
         ("lost connection with mx[192.0.2.1] while sending RCPT TO", Stage.RCPT),
         ("timed out while receiving the initial server greeting", Stage.CONNECT),
         ("conversation timed out while sending message body", Stage.END_OF_DATA),
@@ -46,6 +50,18 @@ from reconciler.records import Stage
         ("554 delivery error: dd This user doesn't have an account [RCPT_TO]", Stage.RCPT),
         ("RCPT TO:<a@b.example>: 550 5.1.1 user unknown", Stage.RCPT),
         # Sendmail transcripts
+        # a multi-line reply is one reply (not a pipelined RCPT refusal before DATA's own)
+        (
+            ">>> DATA\n<<< 550-5.7.26 Unauthenticated email\n<<< 550 5.7.26 DMARC policy.\n"
+            "554 5.0.0 Service unavailable",
+            Stage.DATA,
+        ),
+        # refused at the greeting: no command sent
+        (
+            "... while talking to [192.0.2.1]:\n<<< 521 5.3.2 mx does not accept mail\n"
+            "554 5.0.0 Service unavailable",
+            Stage.CONNECT,
+        ),
         (">>> RCPT To:<a@b.example> <<< 550 5.1.1 <a@b.example>... User unknown", Stage.RCPT),
         (">>> DATA <<< 554 5.7.1 Message refused by content filter", Stage.DATA),
         (">>> MAIL From:<x@y.example> <<< 553 5.1.8 Domain of sender does not exist", Stage.MAIL),
@@ -58,7 +74,6 @@ from reconciler.records import Stage
         # nothing stated
         ("550 5.1.1 user unknown", None),
         ("Data format error", None),
-        ("connect to mx.example.net[192.0.2.1]:25: Connection refused", None),
         ("in reply to authentication", None),
     ],
 )

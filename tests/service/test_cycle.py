@@ -9,6 +9,7 @@ analysis of one message raise.  The clock is injected; nothing sleeps.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import signal
@@ -29,6 +30,7 @@ from reconciler.analysis import Analysis, ledger_entry
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
+from reconciler.errors import SourceError
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
 from reconciler.service import cycle
 from reconciler.service.cycle import CycleContext, CycleReport, open_source, poll_mailbox
@@ -687,6 +689,19 @@ def test_helpers_drain_exactly_as_the_polling_process_does(
 
 
 @live
+def test_helpers_are_not_started_for_an_empty_mailbox(
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    helpers: HelperPool[RawMessage, entries.Analysed],
+) -> None:
+    report = run(mailbox_settings, sqlite_store, replace(ctx, helpers=helpers))
+
+    assert report.seen == 0
+    assert helpers.pids() == [] and helpers.batches == Counter()  # a cron poll pays no spawn
+
+
+@live
 def test_a_helper_killed_mid_drain_costs_nothing_but_time(
     dovecot: Dovecot,
     imap_account: Account,
@@ -745,3 +760,116 @@ def test_a_stop_leaves_the_batch_analysed_ahead_for_the_next_cycle(
     assert rest.seen == len(SEEDS) - 3 and not rest.stopped
     assert placement(dovecot, imap_account) == expected_placement(SEEDS)
     assert events_by_sha() == expected_events(SEEDS)
+
+
+# -- fetching ahead over a second connection (reconciler.source.ahead) -----------------------
+
+
+@pytest.fixture
+def readers(monkeypatch: pytest.MonkeyPatch) -> list[ImapSource]:
+    """The second connections the cycle opens (the real `ImapSource.reader`, recorded)."""
+    opened: list[ImapSource] = []
+    real = ImapSource.reader
+
+    def reader(self: ImapSource) -> ImapSource:
+        opened.append(real(self))
+        return opened[-1]
+
+    monkeypatch.setattr(ImapSource, "reader", reader)
+    return opened
+
+
+def fetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "fetch-ahead"]
+
+
+@live
+def test_a_backlog_is_fetched_ahead_over_a_read_only_second_connection(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    any_store: Store,
+    ctx: CycleContext,
+    readers: list[ImapSource],
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    report = run(settings, any_store, ctx)
+
+    assert len(readers) == 1 and readers[0].read_only
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS) and report.failed == []
+    assert events_by_sha() == expected_events(SEEDS)
+    assert count("message_ledger") == len(SEEDS)
+    assert fetch_threads() == []
+    with pytest.raises(SourceError, match="not open"):  # closed with the cycle
+        readers[0].fetch([1])
+
+
+@live
+def test_one_batch_needs_no_second_connection(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    readers: list[ImapSource],
+) -> None:
+    seed_inbox(dovecot, imap_account, SEEDS)
+    report = run(replace(mailbox_settings, batch_size=len(SEEDS)), sqlite_store, ctx)
+    assert readers == [] and report.moved == len(SEEDS)
+
+
+@live
+def test_a_refused_second_connection_fetches_in_turn(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def refused(self: ImapSource) -> ImapSource:
+        raise SourceError("too many connections")
+
+    monkeypatch.setattr(ImapSource, "reader", refused)
+    caplog.set_level(logging.INFO, logger="reconciler.service.cycle")
+    seed_inbox(dovecot, imap_account, SEEDS)
+    report = run(replace(mailbox_settings, batch_size=3), sqlite_store, ctx)
+
+    assert "no second connection (too many connections): fetching in turn" in caplog.text
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS)
+
+
+@live
+def test_a_crash_before_the_move_with_a_batch_fetched_ahead_loses_nothing(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    readers: list[ImapSource],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    real_move = ImapSource.move
+
+    def crash(self: ImapSource, uids: Sequence[int], destination: str) -> int:
+        raise Crash("killed after the commit, before the MOVE")
+
+    monkeypatch.setattr(ImapSource, "move", crash)
+    with pytest.raises(Crash):  # batch 1 committed, batch 2 fetched ahead (or under way)
+        run(settings, sqlite_store, ctx)
+    assert fetch_threads() == []  # the thread ended with the cycle
+    assert len(folder_contents(dovecot, imap_account, "INBOX")) == len(SEEDS)
+    assert count("message_ledger") == 3  # only what was committed
+
+    monkeypatch.setattr(ImapSource, "move", real_move)
+    report = run(settings, sqlite_store, ctx)
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.moved == len(SEEDS) and report.seen == len(SEEDS) - 3
+    assert events_by_sha() == expected_events(SEEDS)  # nothing counted twice
+    assert count("message_ledger") == len(SEEDS)

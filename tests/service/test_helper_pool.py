@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -59,6 +61,28 @@ def test_results_come_back_in_order_across_chunks_and_processes() -> None:
     finally:
         pool.close()
     assert pool.pids() == []
+
+
+def test_started_helpers_are_running_before_the_first_batch_and_do_it() -> None:
+    pool = HelperPool[int, tuple[int, int]](2, tagged, "context", min_batch=4)
+    try:
+        pool.start()
+        started = pool.pids()
+        assert len(started) == 2  # both spawned now, not by the first batch
+        pool.start()  # started already: nothing more
+        assert pool.pids() == started
+        results = pool.submit(list(range(40)), 0)()
+        assert {pid for _, pid in results} <= set(started)
+        assert pool.batches == Counter(helpers=1)
+    finally:
+        pool.close()
+
+
+def test_a_helper_whose_polling_process_is_gone_exits() -> None:
+    # in a process of its own whose parent is not `parent`: as a helper of a killed poller
+    code = "from reconciler.service.helper_pool import _orphaned; _orphaned(0); print('alive')"
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "")
 
 
 def test_a_small_batch_stays_in_this_process() -> None:

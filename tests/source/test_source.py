@@ -320,3 +320,19 @@ def test_starttls_required_but_not_offered(own_dovecot: Dovecot) -> None:
     )  # fmt: skip
     with pytest.raises(SourceError, match="does not offer STARTTLS"):
         ImapSource(settings).open()
+
+
+# -- waiting for new mail ---------------------------------------------------------------------
+
+
+@live
+def test_idle_reports_mail_that_came_before_it_began(
+    dovecot: Dovecot, imap_account: Account, mailbox_settings: MailboxSettings, samples: list[bytes]
+) -> None:
+    """The IDLE watcher opens its connection, then waits: mail that arrives in between (the
+    connection is slow to open under load) must wake it, not wait for the next interval."""
+    with ImapSource(mailbox_settings, read_only=True) as src:
+        assert src.uidvalidity > 0  # selected: the watcher's state before its first IDLE
+        seed(dovecot, imap_account, samples[:1])
+        assert src.wait_for_new(3)
+        assert not src.wait_for_new(1)  # nothing more came: no wake-up

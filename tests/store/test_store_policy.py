@@ -37,7 +37,7 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.settings import PolicySettings
-from reconciler.store import Store, migrations
+from reconciler.store import Store, evidence, migrations
 from reconciler.store.models import database
 
 T = int(NOW.timestamp())
@@ -361,15 +361,44 @@ def test_incidents_merge_by_overlap_and_clear(store: Store) -> None:
     assert store.incidents(NOW - HOUR, active_only=True) == []
 
 
+def test_one_run_merges_into_stored_incidents_and_into_those_it_just_created(
+    store: Store,
+) -> None:
+    stored = incident(T - 1800, T - 600, True, (1, 2))
+    assert store.record_incidents([stored], NOW) == 1
+    net = replace(incident(T - 600, T, True, (10, 11)), key="example.net")
+    run = [
+        incident(T - 900, T - 300, True, (2, 3)),  # meets the stored one
+        net,  # new
+        replace(net, start=T - 100, end=T + 100, event_ids=(12,), users=9),  # meets `net`
+        replace(stored, reason=Reason.MAILBOXFULL),  # same key, another reason: new
+    ]
+    assert store.record_incidents(run, NOW + HOUR) == 2
+    found = {(i.key, i.reason): i for i in store.incidents(NOW - HOUR, active_only=True)}
+    assert found == {
+        ("example.org", Reason.USERUNKNOWN): incident(T - 1800, T - 300, True, (1, 2, 3)),
+        ("example.net", Reason.USERUNKNOWN): replace(
+            net, end=T + 100, event_ids=(10, 11, 12), users=9
+        ),
+        ("example.org", Reason.MAILBOXFULL): replace(stored, reason=Reason.MAILBOXFULL),
+    }
+
+
 def test_times_are_utc(store: Store) -> None:
     stored = store.record_decision(applied(7), "run-1", NOW.astimezone())
     assert stored.recorded_at.tzinfo is UTC
     assert stored.recorded_at == NOW == datetime.fromtimestamp(stored.decision.at, UTC)
 
 
-def test_incidents_read_group_by_group_are_those_of_the_whole_window(store: Store) -> None:
+@pytest.mark.parametrize("run", [(4096, 400), (7, 2)], ids=["one-run", "runs-of-2-groups"])
+def test_incidents_read_group_by_group_are_those_of_the_whole_window(
+    store: Store, run: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # a mixed window: spikes at a domain and at a remote MTA (in mixed case), one user bouncing
-    # often, complaints and delays (never counted), a small group and an event outside
+    # often, complaints and delays (never counted), a small group and an event outside; the
+    # groups read in one query, or a few at a time (as a large window is read)
+    monkeypatch.setattr(evidence, "GROUP_ROWS", run[0])
+    monkeypatch.setattr(evidence, "GROUPS_AT_ONCE", run[1])
     rng = random.Random(5)
     domains = ["Example.ORG", "example.net", "mail.example.jp"]
     mtas = ["MX1.example.net", "mx1.example.net", "mx.example.jp", ""]
