@@ -8,7 +8,9 @@ when Perl Sisimai is installed (`apt-get install libsisimai-perl`), Sisimai on t
 - `reconciler suppressions check ADDRESS` (a suppressed address and one that is not) against
   a SQLite store of 10,000 suppressions this script seeds in a temporary directory
 - `reconciler classify --json ONE.eml`, and Sisimai's `Sisimai->dump(ONE.eml)` (it prints
-  JSON too) and `Sisimai->make(ONE.eml)` (no output)
+  JSON too) and `Sisimai->make(ONE.eml)` (no output); the commands run in the directory of
+  the seeded configuration, which classify reads (for its [rules] and [verp]), and classify
+  once more from a directory without one (as a run on local files without a configuration)
 
 The reconciler timed is the console script beside this Python (the virtual environment's),
 or --reconciler: time the installed package as a user runs it (`pip install .` builds the
@@ -89,7 +91,10 @@ def main() -> int:
                 command, "--config", config, "suppressions", "check", "kim@example.net"
             ],
             "classify --json ONE.eml": [command, "classify", "--json", one],
+            "classify, no configuration": [command, "classify", "--json", one],
         }  # fmt: skip
+        bare = work / "no-configuration"  # where classify finds no reconciler.toml
+        bare.mkdir()
         if _sisimai():
             cases["sisimai dump ONE.eml"] = [
                 "perl",
@@ -100,21 +105,23 @@ def main() -> int:
             ]
             cases["sisimai make ONE.eml"] = ["perl", "-MSisimai", "-e", "Sisimai->make(shift)", one]
         times: dict[str, list[float]] = {name: [] for name in cases}
-        for argv in cases.values():  # one warm-up each: the page cache, .pyc files
-            _time(argv, work)
+        where = {name: bare if "no configuration" in name else work for name in cases}
+        for name, argv in cases.items():  # one warm-up each: the page cache, .pyc files
+            _time(argv, where[name])
         for _ in range(args.runs):
             for name, argv in cases.items():
-                times[name].append(_time(argv, work))
+                times[name].append(_time(argv, where[name]))
     print(f"reconciler: {command}; {args.runs} runs each, seconds: median (min-max)")
     for name, seconds in times.items():
         print(
             f"  {name:34} {statistics.median(seconds):.3f} ({min(seconds):.3f}-{max(seconds):.3f})"
         )
     if "sisimai make ONE.eml" in times:
-        ours = statistics.median(times["classify --json ONE.eml"])
-        for theirs in ("sisimai dump ONE.eml", "sisimai make ONE.eml"):
-            ratio = ours / statistics.median(times[theirs])
-            print(f"classify one file / {theirs}: {ratio:.2f}x the time (medians)")
+        for name in ("classify --json ONE.eml", "classify, no configuration"):
+            ours = statistics.median(times[name])
+            for theirs in ("sisimai dump ONE.eml", "sisimai make ONE.eml"):
+                ratio = ours / statistics.median(times[theirs])
+                print(f"{name} / {theirs}: {ratio:.2f}x the time (medians)")
     else:
         print("sisimai: not installed (apt-get install libsisimai-perl); no ratio")
     return 0

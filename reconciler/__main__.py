@@ -5,6 +5,6 @@ import sys
 # guarded, and the command line imported only then: a spawned helper process (see offload)
 # imports this module under another name and needs none of it
 if __name__ == "__main__":
-    from reconciler.cli import main
+    from reconciler.cli import console
 
-    sys.exit(main())
+    sys.exit(console())

@@ -52,6 +52,7 @@ COMPILED = (
     "reconciler.parse.detectors",
     "reconciler.parse.entity",
     "reconciler.parse.fields",
+    "reconciler.parse.lazyre",
     "reconciler.parse.mime",
     "reconciler.parse.nonbounce",
     "reconciler.parse.original",

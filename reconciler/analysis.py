@@ -10,32 +10,37 @@ module and what it needs only, not the store, IMAP or the command line.
 
 from __future__ import annotations
 
-import hashlib
-import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from reconciler.classify.facts import rule_facts
 from reconciler.classify.match import Classifier
 from reconciler.parse import parse
 from reconciler.records import (
-    FACT_LIMITS,
-    BounceEvent,
     Classification,
-    LedgerEntry,
     MessageKind,
-    MessageOutcome,
     ParsedBounce,
     ParsedMessage,
-    RawMessage,
     RuleFacts,
-    VerpFailure,
-    VerpMatch,
 )
-from reconciler.settings import VerpSettings
-from reconciler.verp import binds, find_token
+
+# `classify` imports this module for `analyse` alone: what only the ledger entry of a fetched
+# message needs (the ledger records, hashlib, traceback), and the VERP stage when no VERP
+# settings are given, is imported by the functions that use it (issue 16: some 20 ms of a
+# one-file `classify --json`, the settings and email.utils among them).
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from reconciler.records import (
+        BounceEvent,
+        LedgerEntry,
+        MessageOutcome,
+        RawMessage,
+        VerpFailure,
+        VerpMatch,
+    )
+    from reconciler.settings import VerpSettings
 
 __all__ = [
     "Analysed",
@@ -86,7 +91,11 @@ def analyse_parsed(
     for bounce in message.bounces:
         facts = rule_facts(bounce, message)
         verdicts.append(RecipientVerdict(bounce, classifier.classify_facts(facts), facts))
-    match = find_token(message, verp, now) if verp is not None else None
+    match = None
+    if verp is not None:
+        from reconciler.verp import find_token
+
+        match = find_token(message, verp, now)
     return Analysis(message=message, verdicts=tuple(verdicts), verp=match)
 
 
@@ -138,7 +147,7 @@ class Failed:
     trace: str  # its traceback, for the log
 
 
-Analysed = LedgerEntry | Failed
+Analysed: TypeAlias = "LedgerEntry | Failed"
 
 
 class _Inputs(Protocol):
@@ -152,6 +161,8 @@ class _Inputs(Protocol):
 
 def _event_time(raw: RawMessage, now: datetime) -> datetime:
     """The server's INTERNALDATE (not forgeable by the bounce's author), never in the future."""
+    from datetime import UTC
+
     if raw.received_at is None:
         return now
     return min(raw.received_at.astimezone(UTC), now)
@@ -169,6 +180,8 @@ def _recipient(
     final = (bounce.recipient or "").lower()
     if verp is None or match is None or not match.valid:
         return final, None
+    from reconciler.verp import binds
+
     named = (final, (bounce.original_recipient or "").strip().strip("<>").lower())
     verdicts = [(address, binds(verp, match, address)) for address in named if address]
     for address, bound in verdicts:
@@ -182,6 +195,9 @@ def _recipient(
 def _events(
     analysis: Analysis, verp: VerpSettings | None, when: datetime
 ) -> tuple[BounceEvent, ...]:
+    from reconciler.records.ledger import BounceEvent
+    from reconciler.records.mail import FACT_LIMITS, VerpFailure
+
     match = analysis.verp
     valid = match is not None and match.valid
     original = analysis.message.original
@@ -232,6 +248,8 @@ def _outcome(
 ) -> tuple[MessageOutcome, str]:
     """Where a message goes: quarantine if not understood, processed if its token verified
     (for at least one of its results: every one an address mismatch is unmatched)."""
+    from reconciler.records.ledger import MessageOutcome
+
     if analysis.kind is MessageKind.ERROR:
         return MessageOutcome.QUARANTINED, folders.quarantine_folder
     valid = analysis.verp is not None and analysis.verp.valid
@@ -247,6 +265,10 @@ def ledger_entry(
     raw: RawMessage, ctx: _Inputs, folders: Folders, now: datetime
 ) -> tuple[LedgerEntry, Analysis]:
     """Analyse one fetched message into the ledger entry (with events) to record."""
+    import hashlib
+
+    from reconciler.records.ledger import LedgerEntry
+
     analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
     understood = analysis.kind is not MessageKind.ERROR
     events = _events(analysis, ctx.verp, _event_time(raw, now)) if understood else ()
@@ -273,6 +295,10 @@ def quarantined(
 ) -> LedgerEntry:
     """The entry of a message given up on: recorded without events, moved to quarantine,
     with the `error` its analysis last failed with."""
+    import hashlib
+
+    from reconciler.records.ledger import LedgerEntry, MessageOutcome
+
     return LedgerEntry(
         mailbox=raw.mailbox,
         uidvalidity=raw.uidvalidity,
@@ -297,5 +323,7 @@ def analyse_batch(
         try:
             out.append(ledger_entry(raw, stages, folders, now)[0])
         except Exception as err:  # the cycle boundary: one bad message never stops the cycle
+            import traceback
+
             out.append(Failed(repr(err)[:500], traceback.format_exc(limit=20)))
     return out

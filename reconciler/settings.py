@@ -1,9 +1,9 @@
 """The typed settings: frozen dataclasses built once from the configuration file (STYLE 2.9).
 
-A leaf: it imports nothing of ours, so that every stage can take its settings without
-importing the loader.  `reconciler.config` reads and validates the TOML file into these (and
-re-exports them: `reconciler.config.VerpSettings` is the same class).  Secrets never appear in
-`repr()`.
+A leaf: it imports nothing of ours (but the leaf `verpformat`), so that every stage can take its
+settings without importing the loader.  `reconciler.config` reads and validates the TOML file
+into these (and re-exports them: `reconciler.config.VerpSettings` is the same class).  Secrets
+never appear in `repr()`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from reconciler.verpformat import VerpFormat  # its own leaf (the pure stages' records use it)
 
 __all__ = [
     "ACTION_NAMES",
@@ -176,13 +178,6 @@ class BounceHandlerSettings:
     accept_seconds: int = 3 * 24 * 3600
     secret_env: str | None = None
     secret_file: Path | None = None
-
-
-class VerpFormat(StrEnum):
-    """The VERP token formats (docs/verp.md): which one `verp make` writes."""
-
-    NATIVE = "native"  # signed, expiring, case-insensitive; binds the recipient
-    BOUNCEHANDLER = "bouncehandler"  # MediaWiki BounceHandler's (a case-sensitive MAC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -106,6 +105,8 @@ def _read(path: Path) -> RuleSet | None:
 
 
 def _write(directory: Path, path: Path, ruleset: RuleSet) -> None:
+    import tempfile  # a miss only (some milliseconds of every run otherwise)
+
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not _private(os.stat(directory)):
         return

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from reconciler.parse.entity import Entity
 from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
+from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
 from reconciler.parse.original import from_parts, from_text
 from reconciler.parse.textformats import BOUNCE_PHRASE_RE, split_notice
@@ -17,8 +18,8 @@ __all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
 ADDRESSING_HEADERS = frozenset(
     {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
 )
-_TAG_RE = re.compile(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
-_BOUNCE_SUBJECT_RE = re.compile(
+_TAG_RE = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+_BOUNCE_SUBJECT_RE = Lazy(
     r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
     r"|failure\s+notice|mail\s+delivery|could\s+not\s+be\s+delivered|not\s+(?:be\s+)?delivered"
     r"|nondeliverable|non\s*remis|unzustellbar|mail\s+(?:system\s+)?error|delivery\s+failure"
@@ -26,12 +27,12 @@ _BOUNCE_SUBJECT_RE = re.compile(
     re.IGNORECASE,
 )
 # A mailing-list manager's error notice to the poster (fml's X-MLServer; Sisimai's Lhost::FML).
-_LIST_ERROR_SUBJECT_RE = re.compile(
+_LIST_ERROR_SUBJECT_RE = Lazy(
     r"loop\s+(?:alert|back\s+warning)|not\s+member|security\s+alert|system\s+error"
     r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
     re.IGNORECASE,
 )
-_DAEMON_NAME_RE = re.compile(
+_DAEMON_NAME_RE = Lazy(
     r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
 )
 

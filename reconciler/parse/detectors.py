@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -17,6 +16,7 @@ from reconciler.parse.fields import (
     remote_host,
     reply_code,
 )
+from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, cap_parts
 from reconciler.parse.nonbounce import (
     auto_reply,
@@ -40,10 +40,10 @@ _STATUS_TYPES = (
 )
 # Searched in lower-cased text.
 # (Two regexes: a leading "^" alternative stops the engine from skipping ahead.)
-_DELAY_START_RE = re.compile(
+_DELAY_START_RE = Lazy(
     r"\W*(?:warning\b|delayed\s+mail|mail\s+delivery\s+delayed|delivery\s+delayed)"
 )
-_DELAY_RE = re.compile(
+_DELAY_RE = Lazy(
     r"\(delay\)|message\s+delayed|has\s+not\s+yet\s+been\s+delivered|will\s+keep\s+trying"
 )
 
@@ -217,7 +217,7 @@ def _text(ctx: Context) -> Found | None:
     return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))
 
 
-_BRACKETED_RE = re.compile(r"<([^<>\s@]{1,64}@[^<>\s@]{1,253})>")
+_BRACKETED_RE = Lazy(r"<([^<>\s@]{1,64}@[^<>\s@]{1,253})>")
 
 
 def _list_manager(ctx: Context) -> Found | None:

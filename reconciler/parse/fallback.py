@@ -7,17 +7,30 @@ diagnostic, status and reply code stay empty unless the caller finds them elsewh
 from __future__ import annotations
 
 import email
-import logging
+import functools
+from typing import Any
 
 from reconciler.errors import ParseError
 from reconciler.parse.fields import bare_address, is_system_address
 
 __all__ = ["flufl_failures"]
 
-# flufl.bounce logs a traceback for every detector that fails on a message (hostile input
-# makes several fail); a failure here only means "no answer from the fallback", so its log
-# stays quiet whatever command runs (not only where reconciler.logs configures logging).
-logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+@functools.cache
+def _all_failures() -> Any:
+    """flufl.bounce's `all_failures`, imported the first time a message needs it: its
+    detectors compile some 150 regexes, and a run whose messages our own parser answers never
+    needs them (bench/startup.py); nor the logging package, imported here to quiet it."""
+    import logging
+
+    # flufl.bounce logs a traceback for every detector that fails on a message (hostile input
+    # makes several fail); a failure here only means "no answer from the fallback", so its
+    # log stays quiet whatever command runs (not only where reconciler.logs configures
+    # logging): set before flufl.bounce runs for the first time.
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+    from flufl.bounce import all_failures
+
+    return all_failures
 
 
 def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool]]:
@@ -26,10 +39,7 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
     Raises ParseError when a flufl detector fails (several call str methods on header values,
     which compat32 returns as Header objects for 8-bit headers, or index an empty From).
     """
-    # imported the first time a message needs it: its detectors compile some 150 regexes, and
-    # a run whose messages our own parser answers never needs them (bench/startup.py)
-    from flufl.bounce import all_failures
-
+    all_failures = _all_failures()
     try:
         # parsed here, and only here: the stdlib parser reads every body line (slow)
         # (compat32, the parser's default: flufl's detectors expect it; email.policy, whose

@@ -6,10 +6,8 @@ nested or broken message still gives a (partial) result in bounded time.
 
 from __future__ import annotations
 
-import email.errors
 import re
 from dataclasses import dataclass
-from email.header import decode_header, make_header
 
 from reconciler.parse.entity import Entity, parse_entity
 
@@ -180,7 +178,12 @@ def _decode_words(text: str) -> str:
         text = text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
     if "=?" not in text:
         return text
+    # imported by the first encoded word (email.header imports the charset and codec modules:
+    # some 4 ms of a process that never meets one)
+    from email.errors import MessageError
+    from email.header import decode_header, make_header
+
     try:
         return str(make_header(decode_header(text)))
-    except (LookupError, ValueError, UnicodeError, email.errors.MessageError):
+    except (LookupError, ValueError, UnicodeError, MessageError):
         return text

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 
 from reconciler.parse.fields import all_addresses, bare_address, fold
+from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import Part, decoded, header_text
 from reconciler.parse.rfc3464 import fields_from_part
 from reconciler.records import UNDISCLOSED_RECIPIENT, MessageKind, OriginalMessage, ParsedBounce
 
 __all__ = ["auto_reply", "complaint_copy", "feedback_report", "unsubscribe_request"]
 
-_AUTO_SUBJECT_RE = re.compile(
+_AUTO_SUBJECT_RE = Lazy(
     r"^\W*(?:auto(?:matic)?[ _-]?(?:reply|response|respons|answer|antwort)\b|auto:|"
     r"automatische\s+antwort|réponse\s+automatique|respuesta\s+automática|"
     r"out\s+of\s+(?:the\s+)?office|away\s+(?:from|until|till)|on\s+(?:vacation|leave)|"

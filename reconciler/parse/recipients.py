@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from reconciler.parse.fields import ADDRESS_RE, fold, is_system_address
+from reconciler.parse.lazyre import Lazy
 
 __all__ = ["mailto_targets", "scan"]
 
@@ -70,19 +71,19 @@ _HIT_RES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("", "", _LINE_START_RE),
 )
 # The announcement of an explicit list of failed addresses, and how far the list may go.
-_FAILED_LIST_RE = re.compile(
+_FAILED_LIST_RE = Lazy(
     r"following\s+address(?:\(es\)|es)?\s+failed\s*:"
     r"|following\s+addresses\s+had\s+permanent\s+fatal\s+errors"
 )
 _LISTED_LINES = 60
 # "display (address)<mailto:target>" at the start of a line (searched in lower-cased text).
-_MAILTO_RE = re.compile(
+_MAILTO_RE = Lazy(
     rf"^[ \t]*{_ADDR}[ \t]*(?:\([ \t]*{_ADDR}[ \t]*\))?[ \t]*<mailto:{_ADDR}>", re.MULTILINE
 )
 # A sendmail recipient line "554 <a@b>... text", and the session lines that lead up to one.
-_TRANSCRIPT_RE = re.compile(r"\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d+\.\d+\s+)?<[^<>\s]+>\.\.\.")
-_BREAK_RE = re.compile(r"\s*(?:while\s+talking\s+to\b|-{3,})", re.IGNORECASE)
-_EXCHANGE_RE = re.compile(r"\s*(?:>>>|<<<|[245]\d\d[ -]\S+\s+\(\w+\)\.\.\.)")
+_TRANSCRIPT_RE = Lazy(r"\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d+\.\d+\s+)?<[^<>\s]+>\.\.\.")
+_BREAK_RE = Lazy(r"\s*(?:while\s+talking\s+to\b|-{3,})", re.IGNORECASE)
+_EXCHANGE_RE = Lazy(r"\s*(?:>>>|<<<|[245]\d\d[ -]\S+\s+\(\w+\)\.\.\.)")
 
 
 def _hit(line: str, exclude: frozenset[str], listed: bool) -> str | None:

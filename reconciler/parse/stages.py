@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from reconciler.parse.lazyre import Lazy
 from reconciler.records import Stage
 
 __all__ = ["smtp_stage"]
@@ -45,7 +46,7 @@ _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
 _NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
-_NAMED_RE = re.compile(
+_NAMED_RE = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
     r"|most\s+progress\s+was)\s+"
@@ -64,16 +65,16 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     (": connection refused", Stage.CONNECT),
 )
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
-_SENT_RE = re.compile(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
+_SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
 # Sendmail's "... while talking to mx.example.net.:" followed at once by a refusal, no command
 # sent: the server's greeting (RFC 5321 3.1)
-_GREETING_RE = re.compile(r"while talking to \S+\s+<<<\s*[45]\d\d")
-_REPLY_RE = re.compile(r"<<<\s*([245])\d\d(?![-\d])")
+_GREETING_RE = Lazy(r"while talking to \S+\s+<<<\s*[45]\d\d")
+_REPLY_RE = Lazy(r"<<<\s*([245])\d\d(?![-\d])")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
-_START_RE = re.compile(r"\s*(?:" + _COMMAND + r")\s*:")
-_BRACKETED_RE = re.compile(r"\[(?:" + _COMMAND + r")\]")
+_START_RE = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
+_BRACKETED_RE = Lazy(r"\[(?:" + _COMMAND + r")\]")
 
 
 def _stage_of(found: re.Match[str]) -> Stage:
@@ -84,7 +85,7 @@ def _stage_of(found: re.Match[str]) -> Stage:
     index = found.lastindex
     if index is None:
         return Stage.UNKNOWN
-    if found.re is _SENT_RE and index > len(_COMMANDS):
+    if found.re is _SENT_RE.compiled() and index > len(_COMMANDS):
         return Stage.END_OF_DATA
     return _STAGE_OF[index]
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import itertools
 import re
 
+from reconciler.parse.lazyre import Lazy
+
 __all__ = ["BOUNCE_PHRASE_RE", "family", "split_notice"]
 
 # Where the notice ends and the copy of the original message begins.
-_ORIGINAL_MARK_RE = re.compile(
+_ORIGINAL_MARK_RE = Lazy(
     r"[ \t]*(?:[-=_*#|>]{2,}[ \t]*)?(?:"
     r"(?:this\s+is\s+a\s+|a\s+)?copy\s+of\s+(?:the|your)\s+(?:original\s+)?message"
     r"|below\s+this\s+line\s+is\s+a\s+copy|original\s+message|unsent\s+message"
@@ -33,7 +35,7 @@ _MARK_KEYS = (
     "以下",
 )  # fmt: skip
 # The marker for lower-cased text (IGNORECASE makes every literal slower).
-_ORIGINAL_MARK_LOW_RE = re.compile(_ORIGINAL_MARK_RE.pattern)
+_ORIGINAL_MARK_LOW_RE = Lazy(_ORIGINAL_MARK_RE.pattern)
 _MARK_KEYS_RE = re.compile("|".join(re.escape(key) for key in _MARK_KEYS))
 # Lines where a marker can start (a superset): the first word of each alternative, or a run
 # of punctuation.  Starts with a line feed, which the engine finds fast.
@@ -50,14 +52,14 @@ _MARK_LINE_RES = {
 _HEADER_START = (
     r"[^\S\n]*\n(?=(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:)"
 )
-_HEADER_START_RE = re.compile(r"\n" + _HEADER_START)
-_FIRST_HEADER_START_RE = re.compile(_HEADER_START)
-_FIELD_LINE_RE = re.compile(r"(?:[\w-]{1,40}:|[ \t]+\S)")
+_HEADER_START_RE = Lazy(r"\n" + _HEADER_START)
+_FIRST_HEADER_START_RE = Lazy(_HEADER_START)
+_FIELD_LINE_RE = Lazy(r"(?:[\w-]{1,40}:|[ \t]+\S)")
 # A quoted copy: three lines in a row quoted with ">" (not a ">>>" line of a session
 # transcript).  Its words are the original's, never the report's.
-_QUOTED_RUN_RE = re.compile(r"\n(?:[ \t]*>(?!>>)[^\n]*\n){3}")
+_QUOTED_RUN_RE = Lazy(r"\n(?:[ \t]*>(?!>>)[^\n]*\n){3}")
 # Searched in lower-cased text (much faster than re.IGNORECASE), so every literal is lower-case.
-BOUNCE_PHRASE_RE = re.compile(
+BOUNCE_PHRASE_RE = Lazy(
     r"(?:could\s+not\s+be\s+delivered|undeliver|delivery\s+(?:to\s+the\s+following|has\s+failed"
     r"|failed|failure|status\s+notification|incomplete|problem)|failed\s+(?:permanently|recipient)"
     r"|permanent(?:ly)?\s+(?:error|fatal|failure)|wasn't\s+able\s+to\s+deliver|unable\s+to\s+deliver"
@@ -69,8 +71,8 @@ BOUNCE_PHRASE_RE = re.compile(
 )
 # Searched in lower-cased text: (family, phrases, regex or None); plain phrases are found
 # with `in`, much faster than a regex alternation of them.
-_FAMILIES: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | None], ...] = (
-    ("qmail", ("qmail-send", "i'm afraid i wasn't able"), re.compile(r"\(#[245]\.\d+\.\d+\)")),
+_FAMILIES: tuple[tuple[str, tuple[str, ...], Lazy | None], ...] = (
+    ("qmail", ("qmail-send", "i'm afraid i wasn't able"), Lazy(r"\(#[245]\.\d+\.\d+\)")),
     ("exim", ("mail delivery software", "address(es) failed"), None),
     ("sendmail", ("transcript of session follows", "... user unknown"), None),
     ("exchange", ("did not reach the following recipient", "msexch", "microsoft"), None),
@@ -105,7 +107,7 @@ def _marker(text: str) -> re.Match[str] | None:
     return None
 
 
-def _mark_at(low: str, mark_re: re.Pattern[str], line: int) -> re.Match[str] | None:
+def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
     """The marker on the line starting at `line`, if that line names one of the keys."""
     end = low.find("\n", line)
     key = _MARK_KEYS_RE.search(low, line, len(low) if end < 0 else end)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from reconciler.settings import VerpFormat
+from reconciler.verpformat import VerpFormat
 
 __all__ = [
     "ADDRESS_REASONS",

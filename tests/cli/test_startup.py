@@ -102,3 +102,24 @@ def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Pat
         assert _loaded(modules, ["reconciler.parse", "reconciler.classify.match"]) != []
     assert _loaded(first[1], ["yaml"]) == ["yaml"]
     assert _loaded(again[1], ["yaml", "flufl"]) == []
+
+
+def test_classify_json_of_a_dsn_imports_only_the_pure_stages_it_runs(tmp_path: Path) -> None:
+    """Classifying a plain DSN without a configuration never needs the settings, the VERP
+    stage, the ledger records, mailbox or the email package's header and address code, nor
+    (the rules cached) tempfile (issue 16, part C: each some milliseconds of a one-file run)."""
+    one = str(ROOT / "tests/corpus/sisimai/emails/lhost-postfix-01.eml")
+    _imported("classify", "--json", one, RECONCILER_CACHE_DIR=str(tmp_path))  # caches the rules
+    code, modules = _imported("classify", "--json", one, RECONCILER_CACHE_DIR=str(tmp_path))
+    assert code == 0
+    unused = [
+        "reconciler.settings",
+        "reconciler.verp",
+        "reconciler.records.ledger",
+        "mailbox",
+        "email.header",
+        "email.utils",
+        "tempfile",
+    ]
+    assert _loaded(modules, unused) == []
+    assert _loaded(modules, ["reconciler.verpformat", "reconciler.analysis"]) != []

@@ -1,0 +1,48 @@
+"""Regular expressions compiled when first used, not when their module is imported.
+
+The parser's modules hold some sixty regexes; compiling them all at import is some 20 ms of
+every process that classifies, and a one-message `classify` uses fewer than half of them (a
+DSN never needs the text formats' or the transcripts').  A `Lazy` is written and called like
+the `re.Pattern` it stands for (`_X_RE = Lazy(r"...")`, `_X_RE.search(text)`); the pattern is
+compiled by its first call and kept.  Compiled with the parser (reconciler/_native.py).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+
+__all__ = ["Lazy"]
+
+
+class Lazy:
+    """A `re.Pattern[str]` compiled on first use (the methods the parser calls)."""
+
+    __slots__ = ("_compiled", "_flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern = pattern
+        self._flags = flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        found = self._compiled
+        if found is None:
+            found = self._compiled = re.compile(self.pattern, self._flags)
+        return found
+
+    def search(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().search(text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.compiled().match(text, pos, endpos)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled().finditer(text)
+
+    def findall(self, text: str) -> list[str]:
+        return self.compiled().findall(text)
+
+    def sub(self, repl: str | Callable[[re.Match[str]], str], text: str) -> str:
+        return self.compiled().sub(repl, text)

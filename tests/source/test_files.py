@@ -1,0 +1,87 @@
+"""Local files as `classify` and `explain` read them: which files, in which order."""
+
+from __future__ import annotations
+
+import mailbox
+import random
+from pathlib import Path
+
+from reconciler.source.files import discover, read_messages
+
+MESSAGE = b"From: a@example.org\nSubject: x\n\nbody\n"
+
+
+def _touch(path: Path, data: bytes = MESSAGE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_a_directory_is_walked_in_name_order_without_dot_and_dovecot_files(tmp_path: Path) -> None:
+    for name in ("b.eml", "a.eml", "B.eml", "10.eml", "9.eml", ".hidden", "dovecot.index"):
+        _touch(tmp_path / name)
+    _touch(tmp_path / "sub" / "z.eml")
+    _touch(tmp_path / ".dot" / "skipped.eml")
+    (tmp_path / "link.eml").symlink_to(tmp_path / "a.eml")
+    (tmp_path / "dangling.eml").symlink_to(tmp_path / "missing")
+    names = [str(p.relative_to(tmp_path)) for p in discover([tmp_path])]
+    assert names == ["10.eml", "9.eml", "B.eml", "a.eml", "b.eml", "link.eml", "sub/z.eml"]
+
+
+def test_a_maildir_reads_new_then_cur_then_its_dot_folders(tmp_path: Path) -> None:
+    box = tmp_path / "Maildir"
+    for path in ("cur/2", "cur/1", "new/3", "tmp/4", ".Sub/new/5", ".Sub/cur/6", "other/7"):
+        _touch(box / path)
+    (box / ".Empty").mkdir()
+    names = [str(p.relative_to(box)) for p in discover([box])]
+    assert names == ["new/3", "cur/1", "cur/2", ".Sub/new/5", ".Sub/cur/6"]
+
+
+def test_a_file_is_read_whole_and_an_mbox_message_by_message(tmp_path: Path) -> None:
+    single = _touch(tmp_path / "one.eml", b"From someone Mon Jan  1 00:00:00 2024\n" + MESSAGE)
+    box = _touch(tmp_path / "box", b"From a Mon Jan  1 00:00:00 2024\n" + MESSAGE)
+    with box.open("ab") as handle:
+        handle.write(b"\nFrom b Mon Jan  1 00:00:00 2024\n" + MESSAGE)
+    short = _touch(tmp_path / "short", b"Fro")
+    items = list(read_messages([single, box, short, tmp_path / "missing"]))
+    assert [i.label for i in items] == [
+        str(single),
+        f"{box}#1",
+        f"{box}#2",
+        str(short),
+        str(tmp_path / "missing"),
+    ]
+    assert items[0].data == single.read_bytes()
+    assert items[1].data == MESSAGE  # mailbox drops the separating blank line
+    assert items[3].data == b"Fro"
+    assert items[4].error == "cannot read: No such file or directory"
+
+
+def _by_mailbox(path: Path) -> list[bytes]:
+    box = mailbox.mbox(path, create=False)
+    try:
+        return [box.get_bytes(key) for key in box.iterkeys()]
+    finally:
+        box.close()
+
+
+LINES = [b"From a@b Mon Jan  1 00:00:00 2024\n", b"From \n", b"From x", b"\n", b"\r\n", b"body\n",
+         b">From quoted\n", b"Subject: s\n", b" From indented\n", b"tail"]  # fmt: skip
+
+
+def test_an_mbox_splits_exactly_as_the_standard_library_reads_it(tmp_path: Path) -> None:
+    """Every arrangement of From_ lines, blank lines (LF and CRLF), text and a last line
+    without its line feed: the same messages as mailbox.mbox, byte for byte."""
+    rng = random.Random(16)
+    cases = [LINES[:1] + [rng.choice(LINES) for _ in range(rng.randrange(12))] for _ in range(800)]
+    cases += [[LINES[0]], [LINES[0], b"\n"], [LINES[0], b"\n", b"\n"], [LINES[0], LINES[0]]]
+    for number, lines in enumerate(cases):
+        path = tmp_path / f"box{number}"
+        path.write_bytes(b"".join(lines))
+        items = list(read_messages([path]))
+        expected = _by_mailbox(path)
+        assert [i.data for i in items] == expected, b"".join(lines)
+        labels = (
+            [str(path)] if len(expected) == 1 else [f"{path}#{n + 1}" for n in range(len(expected))]
+        )
+        assert [i.label for i in items] == labels
