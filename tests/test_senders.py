@@ -115,3 +115,18 @@ def test_suppressions_check_imports_no_parser_report_or_orm(tmp_path: Path) -> N
                  "reconciler.store", "reconciler.settings", "email")  # fmt: skip
         loaded = [m for m in report["modules"] if m.startswith(heavy)]
         assert loaded == []
+
+
+def test_check_that_cannot_tell_never_says_not_suppressed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 1 is "not suppressed" and a sender sends on it: a database that is not there
+    (or cannot be read) is exit 2 with one line, like grep's "trouble", never 1."""
+    from reconciler.cli import main
+
+    config = tmp_path / "reconciler.toml"
+    config.write_text('[database]\nurl = "sqlite:///nosuch.db"\n')
+    assert main(["--config", str(config), "suppressions", "check", "kim@example.net"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("reconciler: no database at ")
+    assert len(err.strip().splitlines()) == 1
