@@ -22,6 +22,7 @@ import os
 from urllib.parse import quote, urlsplit
 
 from reconciler.errors import ConfigError, StoreError
+from reconciler.tomlfile import CONFIG_ENV, DEFAULT_CONFIG_NAME, read_config_file
 
 __all__ = [
     "CONFIG_ENV",
@@ -33,9 +34,7 @@ __all__ = [
     "normalise",
 ]
 
-# the same as reconciler.config's and the store's (tests/test_senders.py compares them)
-CONFIG_ENV = "RECONCILER_CONFIG"
-DEFAULT_CONFIG_NAME = "reconciler.toml"
+# the same as the store's (tests/test_senders.py compares them)
 DEFAULT_DATABASE_URL = "sqlite:///reconciler.db"
 _QUERY = "SELECT 1 FROM suppression WHERE address = ? LIMIT 1"  # the unique index's column
 _NOTHING_YET = (
@@ -96,20 +95,7 @@ def config_path(cli_path: str | None = None) -> str:
 def database_url(config: str) -> str:
     """The store's URL named by the configuration file `config` (a relative SQLite path made
     absolute against the file's directory); raises `ConfigError` when it cannot be read."""
-    import tomllib
-
-    try:
-        with open(config, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as err:
-        raise ConfigError(
-            f"{config}: cannot read the configuration: no such file (copy config.example.toml "
-            f"there, or name one with --config PATH or ${CONFIG_ENV})"
-        ) from err
-    except OSError as err:
-        raise ConfigError(f"{config}: cannot read the configuration: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{config}: invalid TOML: {err}") from err
+    data = read_config_file(config)
     section = data.get("database", {})
     url = section.get("url", DEFAULT_DATABASE_URL) if isinstance(section, dict) else None
     if not isinstance(url, str) or not url:

@@ -12,13 +12,11 @@ the contract other modules build on, and `reconciler.config.VerpSettings` stays 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from reconciler.config.sections import ALL_SECRETS, Secrets, build_settings
-from reconciler.errors import ConfigError
 from reconciler.settings import (
     ACTION_NAMES,
     ActionsSettings,
@@ -49,6 +47,7 @@ from reconciler.settings import (
     is_loopback,
     mask_url,
 )
+from reconciler.tomlfile import CONFIG_ENV, DEFAULT_CONFIG_NAME, read_config_file
 
 __all__ = [
     "ACTION_NAMES",
@@ -89,9 +88,6 @@ __all__ = [
     "summarise_settings",
 ]
 
-CONFIG_ENV = "RECONCILER_CONFIG"
-DEFAULT_CONFIG_NAME = "reconciler.toml"
-
 
 def resolve_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path:
     """`--config`, else `$RECONCILER_CONFIG`, else `./reconciler.toml` (relative to `cwd`)."""
@@ -107,18 +103,7 @@ def load_settings(
     Only the groups of `secrets` named are read from their variables or files (a command
     loads the secrets it uses); the keys of the others are still checked.
     """
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as err:
-        raise ConfigError(
-            f"{path}: cannot read the configuration: no such file (copy config.example.toml "
-            f"there, or name one with --config PATH or ${CONFIG_ENV})"
-        ) from err
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the configuration: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    data = read_config_file(path)
     return build_settings(data, path, env, secrets)
 
 

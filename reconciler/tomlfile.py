@@ -1,0 +1,35 @@
+"""The configuration file itself: where it is looked for and how it is read, in one place for
+the whole configuration (reconciler.config) and for the senders' check (reconciler.senders),
+which reads its `[database] url` only and must start without the rest.  A leaf: it imports
+nothing of ours but the errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from reconciler.errors import ConfigError
+
+__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG_NAME", "read_config_file"]
+
+CONFIG_ENV = "RECONCILER_CONFIG"
+DEFAULT_CONFIG_NAME = "reconciler.toml"
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The TOML document at `path`; one `ConfigError` line a person can act on when it cannot
+    be read or is not TOML."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"{path}: cannot read the configuration: no such file (copy config.example.toml "
+            f"there, or name one with --config PATH or ${CONFIG_ENV})"
+        ) from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the configuration: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
