@@ -22,7 +22,7 @@ import os
 from urllib.parse import quote, urlsplit
 
 from reconciler.errors import ConfigError, StoreError
-from reconciler.tomlfile import CONFIG_ENV, DEFAULT_CONFIG_NAME, read_config_file
+from reconciler.tomlfile import CONFIG_ENV, DEFAULT_CONFIG_NAME, chosen_config, read_config_file
 
 __all__ = [
     "CONFIG_ENV",
@@ -89,7 +89,7 @@ def _sqlite_path(url: str) -> str | None:
 
 def config_path(cli_path: str | None = None) -> str:
     """`--config`, else `$RECONCILER_CONFIG`, else ./reconciler.toml (as every command)."""
-    return os.path.expanduser(cli_path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
+    return chosen_config(cli_path, os.environ)
 
 
 def database_url(config: str) -> str:

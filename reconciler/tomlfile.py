@@ -6,14 +6,21 @@ nothing of ours but the errors."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.errors import ConfigError
 
-__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG_NAME", "read_config_file"]
+__all__ = ["CONFIG_ENV", "DEFAULT_CONFIG_NAME", "chosen_config", "read_config_file"]
 
 CONFIG_ENV = "RECONCILER_CONFIG"
 DEFAULT_CONFIG_NAME = "reconciler.toml"
+
+
+def chosen_config(cli_path: str | None, env: Mapping[str, str]) -> str:
+    """`--config`, else `$RECONCILER_CONFIG`, else ./reconciler.toml; `~` expanded (a relative
+    path stays relative to the working folder)."""
+    return os.path.expanduser(cli_path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME)
 
 
 def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from reconciler.settings import (
     is_loopback,
     mask_url,
 )
-from reconciler.tomlfile import CONFIG_ENV, DEFAULT_CONFIG_NAME, read_config_file
+from reconciler.tomlfile import CONFIG_ENV, DEFAULT_CONFIG_NAME, chosen_config, read_config_file
 
 __all__ = [
     "ACTION_NAMES",
@@ -91,8 +91,7 @@ __all__ = [
 
 def resolve_config_path(cli_path: str | None, env: Mapping[str, str], cwd: Path) -> Path:
     """`--config`, else `$RECONCILER_CONFIG`, else `./reconciler.toml` (relative to `cwd`)."""
-    chosen = cli_path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
-    return cwd / Path(chosen).expanduser()
+    return cwd / chosen_config(cli_path, env)
 
 
 def load_settings(
