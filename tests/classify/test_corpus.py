@@ -207,7 +207,9 @@ def test_others_no_false_hard_and_no_non_bounce_reported(
                 "an unknown user in a remote reply at an unstated stage without an address "
                 "status is filtered, soft (Sisimai's Filtered.pm; leaning soft keeps good "
                 "addresses): that turned four work-part rows right and one validation-part row "
-                "wrong, and the work part's remaining errors are the label conflicts above"
+                "wrong; the boundaries drawn since (an address status after DATA, Postfix's "
+                "access-table refusal under 5.7.1) are documented ones, and the work part's "
+                "remaining errors are the label conflicts above"
             ),
         ),
         ("sisimai", "reason_acc"),
