@@ -363,3 +363,66 @@ def test_a_provider_rule_needs_the_providers_evidence() -> None:
     assert (result.reason, result.severity) == (Reason.USERUNKNOWN, Severity.HARD)
     chain = explain(post, RULES, google)
     assert "provider googlemail.com" in chain[0][1]
+
+
+_UNKNOWN = "550 5.1.1 <user@example.net>: Recipient address rejected: User unknown"
+_ACCESS_TABLE = _UNKNOWN.replace("5.1.1", "5.7.1")
+_HARD = (Reason.USERUNKNOWN, Severity.HARD)
+_FILTERED = (Reason.FILTERED, Severity.SOFT)
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "stage", "expected"),
+    [
+        # after DATA: hard only under the receiver's own address status (LMTP, RFC 2033)
+        (_UNKNOWN, "5.1.1", Stage.END_OF_DATA, _HARD),
+        ("550 User unknown", "5.1.1", Stage.DATA, _HARD),
+        ("550 User unknown", "5.0.0", Stage.END_OF_DATA, _FILTERED),
+        ("550 User unknown", "5.2.1", Stage.END_OF_DATA, _FILTERED),
+        # at RCPT: hard whatever the status, but Postfix's access-table refusal under 5.7.1
+        (_UNKNOWN, "5.1.1", Stage.RCPT, _HARD),
+        (_ACCESS_TABLE, "5.7.1", Stage.RCPT, _FILTERED),
+        ("550 5.7.1 No such user!", "5.7.1", Stage.RCPT, _HARD),
+        # before any recipient was named: about us, never hard
+        (_UNKNOWN, "5.1.1", Stage.MAIL, (Reason.REJECTED, Severity.SOFT)),
+        # no stage: an address status, or a remote reply without one (lean soft)
+        ("550 User unknown", "5.1.1", Stage.UNKNOWN, _HARD),
+        ("550 User unknown", None, Stage.UNKNOWN, _FILTERED),
+    ],
+)
+def test_the_unknown_user_boundary(
+    text: str, status: str | None, stage: Stage, expected: tuple[Reason, Severity]
+) -> None:
+    result = classify(_bounce(text, status, "550", stage), RULES)
+    assert (result.reason, result.severity) == expected, result.rule_id
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "reply", "reason"),
+    [
+        # Gmail's SMTP error reference: 421 4.7.28 rate limited, 550 5.7.1 blocked
+        ("421 4.7.28 Our system has detected an unusual rate of unsolicited mail originating"
+         " from your IP address.", "4.7.28", "421", Reason.SPEEDING),
+        ("550 5.7.1 Our system has detected an unusual rate of unsolicited mail originating"
+         " from your IP address.", "5.7.1", "550", Reason.BLOCKED),
+        # the reporting MTA gave up retrying: expired
+        ("450 4.2.1 Mailbox busy, try again later", "4.2.1", "450", Reason.EXPIRED),
+        ("421 Server busy, try again later: retry timeout exceeded", "5.0.0", "421",
+         Reason.EXPIRED),
+        ("Deferred: 421 Try again later. Message could not be delivered for 30 minutes", "4.7.0",
+         "421", Reason.EXPIRED),
+    ],
+)  # fmt: skip
+def test_published_refusals_of_our_ip_and_give_ups(
+    text: str, status: str, reply: str, reason: Reason
+) -> None:
+    result = classify(_bounce(text, status, reply, recipient="someone@gmail.com"), RULES)
+    assert (result.reason, result.severity) == (reason, Severity.SOFT), result.rule_id
+
+
+def test_yahoo_ip_refusals_need_yahoo() -> None:
+    text = "554 5.7.9 [TS03] All messages from 192.0.2.1 will be permanently deferred"
+    yahoo = classify(_bounce(text, "5.7.9", "554", recipient="someone@yahoo.com"), RULES)
+    assert (yahoo.reason, yahoo.rule_id) == (Reason.BLOCKED, "provider-yahoo-ip-deferred")
+    other = classify(_bounce(text, "5.7.9", "554", recipient="someone@example.org"), RULES)
+    assert other.rule_id != "provider-yahoo-ip-deferred"
