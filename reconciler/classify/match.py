@@ -185,6 +185,7 @@ class Classifier:
     __slots__ = (
         "_by_reply",
         "_by_status",
+        "_decided",
         "_diag",
         "_diag_owner",
         "_mta",
@@ -215,6 +216,7 @@ class Classifier:
         self._table = tuple(i for i, rule in enumerate(self.rules) if rule.table)
         self._by_status: dict[str, tuple[int, ...]] = {}
         self._by_reply: dict[str, tuple[int, ...]] = {}
+        self._decided: dict[tuple[object, ...], Classification] = {}
 
     def __reduce__(self) -> tuple[type[Classifier], tuple[tuple[Rule, ...]]]:
         """Pickled as its rules (compiled sets are not picklable): for helper processes."""
@@ -231,7 +233,7 @@ class Classifier:
         for index in self._candidates(texts, facts):
             hits = self._match(index, facts, texts)
             if hits is not None:
-                return _decide(self.rules[index], facts, hits)
+                return self._decide(index, facts, hits)
         return _fallback(facts)
 
     def explain(
@@ -256,6 +258,19 @@ class Classifier:
             self._by_reply, f.reply_code, False
         )
         return sorted(self._untexted.union(texts.diagnostic, rows))
+
+    def _decide(self, index: int, f: RuleFacts, hits: tuple[str, ...]) -> Classification:
+        """`_decide` of the rule, remembered: a classification (frozen) depends only on the
+        rule, what it matched on, the kind, whether the stage is a sender's and the class of
+        the code, so results alike share one (building a frozen record costs more than the
+        lookup)."""
+        key = (index, hits, f.kind, f.stage in SENDER_STAGES, (f.status or f.reply_code)[:1])
+        found = self._decided.get(key)
+        if found is None:
+            found = _decide(self.rules[index], f, hits)
+            if len(self._decided) < _MEMO_CODES:  # bounded, as the code rows
+                self._decided[key] = found
+        return found
 
     def _rows(self, memo: dict[str, tuple[int, ...]], code: str, status: bool) -> tuple[int, ...]:
         """The code-table rows whose status (or reply code) pattern matches `code`."""

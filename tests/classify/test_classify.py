@@ -426,3 +426,19 @@ def test_yahoo_ip_refusals_need_yahoo() -> None:
     assert (yahoo.reason, yahoo.rule_id) == (Reason.BLOCKED, "provider-yahoo-ip-deferred")
     other = classify(_bounce(text, "5.7.9", "554", recipient="someone@example.org"), RULES)
     assert other.rule_id != "provider-yahoo-ip-deferred"
+
+
+def test_results_alike_share_a_classification_and_only_those() -> None:
+    """A classifier remembers its decisions by what they depend on: the rule, what it matched
+    on, the kind, a sender's stage and the class of the code; nothing else is shared."""
+    classifier = Classifier(load_rules().rules)
+    text = "Domain example.net does not accept mail (nullMX)"
+    permanent = classify(_bounce(text, None, "550"), classifier)
+    assert permanent is classify(_bounce(text, None, "550"), classifier)
+    temporary = classify(_bounce(text, None, "450"), classifier)
+    assert (permanent.severity, temporary.severity) == (Severity.HARD, Severity.SOFT)
+    delay = classify(_bounce(text, None, "550", kind=MessageKind.DELAY), classifier)
+    assert delay.severity is Severity.SOFT
+    at_mail = classify(_bounce(text, None, "550", Stage.MAIL), classifier)
+    assert (at_mail.severity, at_mail.fault) != (permanent.severity, permanent.fault)
+    assert classify(_bounce(text, None, "550"), classifier) == permanent
