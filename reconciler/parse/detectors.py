@@ -43,8 +43,16 @@ _STATUS_TYPES = (
 _DELAY_START_RE = Lazy(
     r"\W*(?:warning\b|delayed\s+mail|mail\s+delivery\s+delayed|delivery\s+delayed)"
 )
+# The vendors' delay-warning templates: Sendmail "Will keep trying until message is 5 days
+# old", Exim "has not yet been delivered ... Delivery attempts will continue for some time",
+# Postfix "THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE." (its delay
+# template), Gmail "THIS IS A WARNING MESSAGE ONLY ... Message will be retried for 2 more
+# day(s)", Symantec's gateway "Delivery attempts will continue to be made for 5 day(s)".
+# Each says the delivery goes on, which a final failure never does.
 _DELAY_RE = Lazy(
     r"\(delay\)|message\s+delayed|has\s+not\s+yet\s+been\s+delivered|will\s+keep\s+trying"
+    r"|delivery\s+attempts\s+will\s+continue|will\s+be\s+retried\s+(?:for|until)"
+    r"|warning\s+(?:message\s+)?only|(?:do\s+not|don't)\s+need\s+to\s+resend"
 )
 
 
