@@ -39,7 +39,7 @@ SISIMAI_KEYS = ("hard_soft_none_acc", "false_hard_rows", "reason_acc", "recipien
 OTHERS_KEYS = (
     "recipient_recall",
     "recall_without_delays",
-    "recall_delay_rows_found",
+    "recall_delays_found",
     "hard_recall",
     "false_hard",
     "not_bounce_fp",
@@ -167,7 +167,7 @@ def main() -> int:
                     ]
                     delays_found = as_bounces(pred, Path(tmp) / "delays-found.jsonl")
                     found = score_others(delays_found, subset, False)[0]
-                    result["recall_delay_rows_found"] = found["recipient_recall"]
+                    result["recall_delays_found"] = found["recipient_recall"]
                 result["files"] = len(subset)
                 figures[corpus_name][scope] = result
     for corpus_name, keys in (("sisimai", SISIMAI_KEYS), ("others", OTHERS_KEYS)):
