@@ -5,7 +5,8 @@ back as `ParsedMessage(kind=MessageKind.ERROR, error=...)`.  The work per messag
 `Limits` (size, MIME parts, nesting depth, header lines); every limit hit is listed in `notes`.
 
 Detectors run in a fixed order, most authoritative first, and the first that finds recipients
-answers (see `detectors.DETECTORS`):  ARF complaints, RFC 3464 status blocks, Amazon SES JSON,
+answers (see `detectors.DETECTORS`):  ARF complaints, RFC 3464 status blocks, a Sieve reject's
+MDN (RFC 5429), Amazon SES JSON,
 DSN fields in plain text, auto-replies, the generic plain-text scanner, and flufl.bounce.
 """
 

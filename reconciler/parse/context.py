@@ -32,6 +32,12 @@ _LIST_ERROR_SUBJECT_RE = Lazy(
     r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
     re.IGNORECASE,
 )
+# A delivery status report by its container (RFC 6522 multipart/report with report-type
+# delivery-status, RFC 3464; global-delivery-status, RFC 6533): a bounce even when its status
+# part names no recipient and the text must.
+_DSN_REPORT_RE = Lazy(
+    r"multipart/report\b.*\breport-type\s*=\s*\"?(?:global-)?delivery-status", re.DOTALL
+)
 _DAEMON_NAME_RE = Lazy(
     r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
 )
@@ -127,6 +133,8 @@ def _own_addresses(
 
 def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | None) -> bool:
     if "x-failed-recipients" in heads:
+        return True
+    if _DSN_REPORT_RE.search(heads.get("content-type", "")[:MAX_VALUE].lower()):
         return True
     if "x-mlserver" in heads and subject and _LIST_ERROR_SUBJECT_RE.search(subject):
         return True

@@ -10,6 +10,7 @@ from reconciler.parse.context import Context
 from reconciler.parse.fallback import flufl_failures
 from reconciler.parse.fields import (
     all_addresses,
+    bare_address,
     enhanced_status,
     fold,
     pick_status,
@@ -43,8 +44,16 @@ _STATUS_TYPES = (
 _DELAY_START_RE = Lazy(
     r"\W*(?:warning\b|delayed\s+mail|mail\s+delivery\s+delayed|delivery\s+delayed)"
 )
+# The vendors' delay-warning templates: Sendmail "Will keep trying until message is 5 days
+# old", Exim "has not yet been delivered ... Delivery attempts will continue for some time",
+# Postfix "THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE." (its delay
+# template), Gmail "THIS IS A WARNING MESSAGE ONLY ... Message will be retried for 2 more
+# day(s)", Symantec's gateway "Delivery attempts will continue to be made for 5 day(s)".
+# Each says the delivery goes on, which a final failure never does.
 _DELAY_RE = Lazy(
     r"\(delay\)|message\s+delayed|has\s+not\s+yet\s+been\s+delivered|will\s+keep\s+trying"
+    r"|delivery\s+attempts\s+will\s+continue|will\s+be\s+retried\s+(?:for|until)"
+    r"|warning\s+(?:message\s+)?only|(?:do\s+not|don't)\s+need\s+to\s+resend"
 )
 
 
@@ -169,6 +178,26 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     return Found(bounces, report.reporting_mta, report.arrival_date)
 
 
+# RFC 5429 2.2.2: a Sieve `reject` after delivery answers with an MDN (RFC 8098) whose
+# disposition is "automatic-action/MDN-sent-automatically; deleted" and whose text gives the
+# reason (Dovecot's and Cyrus's Sieve): a refusal by the recipient's system, about the
+# Final-Recipient.  Searched in lower-cased text.
+_REJECTED_RE = Lazy(r"\s*automatic-action\s*/\s*mdn-sent-automatically\s*;\s*deleted\b")
+
+
+def _sieve_reject(ctx: Context) -> Found | None:
+    parts = [p for p in ctx.parts if p.content_type == "message/disposition-notification"]
+    fields = [f for p in parts if not p.in_original for b in fields_from_part(p.entity) for f in b]
+    values = dict(reversed(fields))  # the first value of each field
+    if not _REJECTED_RE.match(values.get("disposition", "").lower()):
+        return None
+    address = bare_address(values.get("final-recipient") or values.get("original-recipient"))
+    if address is None or address in ctx.exclude:
+        return None
+    text = fold(ctx.notice)
+    return Found((_text_bounce(address, text, MessageKind.BOUNCE, "sieve-reject"),))
+
+
 def _dsn_text(ctx: Context) -> Found | None:
     head = ctx.notice[:50000]
     if "final-recipient:" not in head.lower():
@@ -290,6 +319,7 @@ def _original_to(ctx: Context) -> Found | None:
 DETECTORS: tuple[Detector, ...] = (
     Detector("arf", "complaint: RFC 5965 report, JMRP copy, unsubscribe request", _arf),
     Detector("rfc3464", "message/delivery-status blocks, enriched from the notice", _dsn),
+    Detector("sieve-reject", "a Sieve reject's MDN (RFC 5429): its Final-Recipient", _sieve_reject),
     Detector("amazonses-json", "Amazon SES notification (JSON, possibly in SNS)", _ses),
     Detector("rfc3464-text", "DSN fields written into the text of the notice", _dsn_text),
     Detector("rfc3834", "automatic reply without any bounce signal in its headers", _vacation),

@@ -46,13 +46,15 @@ _HIT_RES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         "",
         re.compile(rf"^\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d{{1,3}}\.\d{{1,3}}\s+)?<{_ADDR}>"),
     ),
-    # "could not be delivered to <a@b>", "error delivering your mail to a@b"
+    # "could not be delivered to <a@b>", "error delivering your mail to a@b", "undeliverable
+    # to a@b"; "addressed to 'a@b'" (SurfControl "Addressed To: a@b", "(Originally addressed
+    # to a@b)", "The following message, addressed to 'a@b', failed")
     (
         "to",
         "",
         re.compile(
-            rf"(?:deliver(?:ed|ing|y)?|sen[dt]|send(?:ing)?|relay(?:ed|ing)?)\b[^@\n]{{0,40}}?"
-            rf"\bto:?\s+<?{_ADDR}"
+            rf"(?:deliver(?:ed|ing|y|able)?|sen[dt]|send(?:ing)?|relay(?:ed|ing)?|addressed)\b"
+            rf"[^@\n]{{0,40}}?\bto:?\s+[<'\"]?{_ADDR}"
         ),
     ),
     # "rejected recipient <a@b>", "[Status: Error, Address: <a@b>, ..."

@@ -48,7 +48,9 @@ OTHERS_HARD_RECALL = 90.0
 # what the classifier reaches (whole corpora): regression floors
 REACHED = {
     "sisimai": {"hard_soft_none_acc": 97.2, "reason_acc": 92.1, "recipient_recall": 99.0},
-    "others": {"recipient_recall": 91.1, "hard_recall": 80.0},
+    # recipient_recall fell from 91.1 when a delay warning read as a soft bounce became a
+    # delay (the scorer counts no row of kind delay); recall_delays_found counts them
+    "others": {"recipient_recall": 89.8, "recall_delays_found": 96.2, "hard_recall": 80.0},
 }
 SISIMAI_FALSE_HARD_REACHED = 1
 GAP = 2.0  # points between the work and the validation part
@@ -118,18 +120,32 @@ def others(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     tmp = tmp_path_factory.mktemp("others")
     out = tmp / "others.jsonl"
     _predict(OTHERS, out)
+    # the same rows with a delay warning's counted as found (the scorer reads kind bounce only)
+    delays = tmp / "delays-found.jsonl"
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    delays.write_text(
+        "".join(json.dumps({**r, "kind": "bounce" if r["kind"] == "delay" else r["kind"]}) + "\n"
+                for r in rows),
+        encoding="utf-8",
+    )  # fmt: skip
     scores: dict[str, dict[str, Any]] = {}
     for scope in ("work", "validation", "whole"):
         only = tmp / f"{scope}.txt"
         only.write_text("\n".join(_scoped(_files(OTHERS), scope)) + "\n", encoding="utf-8")
-        command = [sys.executable, str(CORPUS / "score_others.py"), "--json", "--show"]
-        command += ["--labels", str(OTHERS / "labels.jsonl"), "--only", str(only)]
-        done = subprocess.run([*command, "--pred", str(out)], capture_output=True, check=True)
-        first, _, rest = done.stdout.decode().partition("\n")
-        scores[scope] = json.loads(first)
-        scores[scope]["shows"] = [line.strip() for line in rest.splitlines() if line.strip()]
+        scores[scope], shows = _score_others(only, out)
+        scores[scope]["shows"] = shows
+        found = _score_others(only, delays)[0]["recipient_recall"]
+        scores[scope]["recall_delays_found"] = found
     print(json.dumps({s: {k: v for k, v in r.items() if k != "shows"} for s, r in scores.items()}))
     return scores
+
+
+def _score_others(only: Path, pred: Path) -> tuple[dict[str, Any], list[str]]:
+    command = [sys.executable, str(CORPUS / "score_others.py"), "--json", "--show"]
+    command += ["--labels", str(OTHERS / "labels.jsonl"), "--only", str(only)]
+    done = subprocess.run([*command, "--pred", str(pred)], capture_output=True, check=True)
+    first, _, rest = done.stdout.decode().partition("\n")
+    return json.loads(first), [line.strip() for line in rest.splitlines() if line.strip()]
 
 
 def _work_misses(scores: dict[str, dict[str, Any]]) -> list[Any]:
