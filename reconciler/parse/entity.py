@@ -24,9 +24,9 @@ __all__ = ["Entity", "parse_entity"]
 
 # A field line, a continuation line or a unix "From " line (compat32's headerRE).
 _HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
-# A block of well-formed fields, and one field with its continuation lines.
-_BLOCK_RE = re.compile(r"(?:[\041-\071\073-\176]+:.*\n(?:[ \t].*\n)*)*")
-_FIELD_RE = re.compile(r"([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n")
+# One field with its continuation lines, from the start of a line.  A block is well-formed
+# when its fields cover every line of it: one regex pass reads and checks it (see _head).
+_FIELD_RE = re.compile(r"^([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n", re.MULTILINE)
 # The two Content-Type parameters that are read: name=value, value quoted or not.
 _PARAM_RES = {
     name: re.compile(rf';\s*{name}\*?\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE)
@@ -149,10 +149,15 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tup
         for _ in range(_MAX_FIELD_LINES):
             read_end = data.find(b"\n", read_end, block_end) + 1
     text = data[start:read_end].decode("ascii", "surrogateescape")
-    block = _BLOCK_RE.match(text)
-    if text.endswith("\n") and block is not None and block.end() == len(text):
-        # well-formed fields up to the blank line (the common case): one regex pass
-        return _FIELD_RE.findall(text), min(block_end + 1, end) if stop >= 0 else end
+    if text.endswith("\n"):
+        # well-formed fields up to the blank line (the common case): one regex pass, whose
+        # fields (each from a line start, with its continuation lines) cover every line
+        fields: list[tuple[str, str]] = _FIELD_RE.findall(text)
+        covered = len(fields)
+        for _, value in fields:
+            covered += value.count("\n")
+        if covered == text.count("\n"):
+            return fields, min(block_end + 1, end) if stop >= 0 else end
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
