@@ -24,9 +24,6 @@ __all__ = ["Entity", "parse_entity"]
 
 # A field line, a continuation line or a unix "From " line (compat32's headerRE).
 _HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
-# One field with its continuation lines, from the start of a line.  A block is well-formed
-# when its fields cover every line of it: one regex pass reads and checks it (see _head).
-_FIELD_RE = re.compile(r"^([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n", re.MULTILINE)
 # The two Content-Type parameters that are read: name=value, value quoted or not.
 _PARAM_RES = {
     name: re.compile(rf';\s*{name}\*?\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE)
@@ -39,6 +36,9 @@ _ATTACHED = ("message/rfc822", "message/global")
 # block (bound the work on hostile input; the top-level header is cut earlier, see mime.load).
 _MAX_CANDIDATES = 10_000
 _MAX_FIELD_LINES = 5_000
+# Field names already checked (see _field_name), at most this many.
+_NAMES: dict[str, bool] = {}
+_MAX_NAMES = 4096
 
 
 class _Line(NamedTuple):
@@ -132,6 +132,48 @@ def _field(lines: list[str]) -> tuple[str, str]:
     return name, "\n".join([value, *lines[1:]]) if len(lines) > 1 else value
 
 
+def _field_name(name: str) -> bool:
+    """A field name: printable ASCII but space and colon (the names seen are remembered)."""
+    known = _NAMES.get(name)
+    if known is None:
+        known = " " not in name and name.isascii() and name.isprintable()
+        if len(_NAMES) < _MAX_NAMES:  # bounded: hostile input has endless distinct names
+            _NAMES[name] = known
+    return known
+
+
+def _block(lines: list[str]) -> list[tuple[str, str]] | None:
+    """The fields of a well-formed header block (its lines without their line feeds), or
+    None when a line is neither a field nor the continuation of one.
+
+    What the regex `([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n` finds in a block
+    it covers line for line (a name of printable ASCII but space and colon), read with
+    string methods: some four times fewer instructions than the regex engine.
+    """
+    items: list[tuple[str, str]] = []
+    name = ""
+    current: list[str] = []  # the field's value on its first line, then its continuation lines
+    for line in lines:
+        if not line:
+            return None
+        if line[0] in " \t":
+            if not current:
+                return None
+            current.append(line)
+            continue
+        colon = line.find(":")
+        key = line[:colon]
+        if colon < 1 or not _field_name(key):
+            return None
+        if current:
+            items.append((name, current[0] if len(current) == 1 else "\n".join(current)))
+        name = key
+        current = [line[colon + 1 :].lstrip(" \t")]
+    if current:
+        items.append((name, current[0] if len(current) == 1 else "\n".join(current)))
+    return items
+
+
 def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tuple[str, str]], int]:
     """The header fields at the start of data[span], and where the body begins.
 
@@ -149,18 +191,13 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tup
         for _ in range(_MAX_FIELD_LINES):
             read_end = data.find(b"\n", read_end, block_end) + 1
     text = data[start:read_end].decode("ascii", "surrogateescape")
-    if text.endswith("\n"):
-        # well-formed fields up to the blank line (the common case): one regex pass, whose
-        # fields (each from a line start, with its continuation lines) cover every line
-        fields: list[tuple[str, str]] = _FIELD_RE.findall(text)
-        covered = len(fields)
-        for _, value in fields:
-            covered += value.count("\n")
-        if covered == text.count("\n"):
-            return fields, min(block_end + 1, end) if stop >= 0 else end
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+        # well-formed fields up to the blank line: the common case, read in one pass
+        fields = _block(lines)
+        if fields is not None:
+            return fields, min(block_end + 1, end) if stop >= 0 else end
     for index, line in enumerate(lines):
         if not _HEADER_LINE_RE.match(line):
             # the first line that is not a header starts the body (one character per byte)
