@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 __all__ = ["Entity", "parse_entity"]
 
@@ -47,16 +46,26 @@ class _Line(NamedTuple):
     close: bool
 
 
-@dataclass(slots=True)
+# A plain class, not a dataclass: constructed natively by the compiled build (see mime.Part).
 class Entity:
     """One MIME entity: its header fields in order, and its body or its sub-entities."""
 
-    items: list[tuple[str, str]]  # (name as written, raw value); 8-bit bytes surrogate-escaped
-    body: bytes = b""  # the body of a leaf (transfer-encoded); b"" for a container
-    content_type: str = "text/plain"
-    parts: list[Entity] = field(default_factory=list)
-    multipart: bool = False  # a container (multipart/* split at its boundary, message/rfc822)
-    first: dict[str, str] = field(default_factory=dict)  # first value by lower-case name
+    __slots__ = ("body", "content_type", "first", "items", "multipart", "parts")
+
+    def __init__(
+        self,
+        items: list[tuple[str, str]],
+        content_type: str,
+        first: dict[str, str],
+    ) -> None:
+        # (name as written, raw value); 8-bit bytes surrogate-escaped
+        self.items: Final = items
+        self.body = b""  # the body of a leaf (transfer-encoded); b"" for a container
+        self.content_type: Final = content_type
+        self.parts: list[Entity] = []
+        # a container (multipart/* split at its boundary, message/rfc822)
+        self.multipart = False
+        self.first: Final = first  # first value by lower-case name
 
     def get(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), or None."""
@@ -238,11 +247,13 @@ def _line_start(data: bytes, needle: bytes, pos: int, end: int) -> int:
     return found + 1 if found >= 0 else -1
 
 
-@dataclass(slots=True)
 class _Budget:
-    max_depth: int
-    parts_left: int  # entities that may still be created (parts without a Content-Type too)
-    notes: list[str]
+    __slots__ = ("max_depth", "notes", "parts_left")
+
+    def __init__(self, max_depth: int, parts_left: int, notes: list[str]) -> None:
+        self.max_depth: Final = max_depth
+        self.parts_left = parts_left  # entities that may still be created (without a type too)
+        self.notes: Final = notes
 
 
 def _split(entity: Entity, data: bytes, span: tuple[int, int], depth: int, budget: _Budget) -> None:
@@ -288,7 +299,7 @@ def _entity(
     items, body_start = _head(data, span, budget)
     first = {name.lower(): value for name, value in reversed(items)}
     ctype = _content_type(first.get("content-type"), default)
-    entity = Entity(items, b"", ctype, [], False, first)
+    entity = Entity(items, ctype, first)
     _split(entity, data, (body_start, span[1]), depth, budget)
     return entity
 
