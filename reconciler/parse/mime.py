@@ -29,7 +29,6 @@ __all__ = [
 # Longest header line (top level) and header or field value the parsers look at.
 MAX_VALUE = 16384
 _CONTENT_TYPE_RE = re.compile(rb"(?im)^content-type:")
-_HEADER_END_RE = re.compile(rb"\n\n")
 # The lone surrogates that surrogateescape makes of 8-bit bytes (chr: mypyc refuses them as
 # string literals).
 _ESCAPED_MIN, _ESCAPED_MAX = chr(0xDC80), chr(0xDCFF)
@@ -74,8 +73,8 @@ class Part:
 
 def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
     """At most max_headers header lines of at most MAX_VALUE bytes each (top level)."""
-    end = _HEADER_END_RE.search(data)
-    head_end = end.start() if end else len(data)
+    end = data.find(b"\n\n")
+    head_end = end if end >= 0 else len(data)
     many = data.count(b"\n", 0, head_end) >= limits.max_headers
     if not many and head_end <= MAX_VALUE:
         return data
