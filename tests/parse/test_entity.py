@@ -83,3 +83,29 @@ def test_damaged_blocks_read_as_before() -> None:
 def test_generated_blocks_read_as_before(lines: list[str]) -> None:
     if lines:
         _same("\n".join(lines) + "\n")
+
+
+_OLD_PARAM_RES = {
+    name: re.compile(rf';\s*{name}\*?\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE)
+    for name in ("boundary", "charset")
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from('abc;= \t\n"\\\\Boundary*charsetſK'), max_size=60))
+def test_content_type_parameters_read_as_before(tail: str) -> None:
+    value = f"multipart/mixed; {tail}"
+    parsed = entity.Entity([], "text/plain", {"content-type": value})
+    for name, old in _OLD_PARAM_RES.items():
+        found = old.search(value)
+        expected = found.group(1) if found else None
+        new = entity._PARAM_RES[name].search(value)
+        assert (new.group(1) if new else None) == expected, value
+        assert (parsed.param(name) is None) == (expected is None)
+
+
+def test_quoted_parameters_with_escapes() -> None:
+    value = 'multipart/report; boundary="a\\"b\\\\c"; charset="x'
+    parsed = entity.Entity([], "multipart/report", {"content-type": value})
+    assert parsed.param("boundary") == 'a"b\\c'
+    assert parsed.param("charset") == "x"
