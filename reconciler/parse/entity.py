@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Final, NamedTuple
+from typing import Final
 
 __all__ = ["Entity", "parse_entity"]
 
@@ -41,10 +41,15 @@ _NAMES: dict[str, bool] = {}
 _MAX_NAMES = 4096
 
 
-class _Line(NamedTuple):
-    start: int
-    end: int  # at the line feed (or the end of the data)
-    close: bool
+class _Line:
+    """A delimiter line (a plain class: see Entity)."""
+
+    __slots__ = ("close", "end", "start")
+
+    def __init__(self, start: int, end: int, close: bool) -> None:
+        self.start: Final = start
+        self.end: Final = end  # at the line feed (or the end of the data)
+        self.close: Final = close
 
 
 # A plain class, not a dataclass: constructed natively by the compiled build (see mime.Part).
@@ -285,9 +290,10 @@ def _split(entity: Entity, data: bytes, span: tuple[int, int], depth: int, budge
         return
     entity.multipart = True
     default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
-    for here, after in zip(found, [*found[1:], None], strict=True):
+    for index, here in enumerate(found):
         if here.close:
             break
+        after = found[index + 1] if index + 1 < len(found) else None
         part_start = min(here.end + 1, end)
         part_end = max(after.start - 1, part_start) if after is not None else end
         entity.parts.append(_entity(data, (part_start, part_end), default, depth + 1, budget))
