@@ -8,7 +8,7 @@ an MTA that does not build a proper report).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Final
 
 from reconciler.parse.entity import Entity
 from reconciler.parse.fields import (
@@ -45,13 +45,24 @@ _ACTION_KINDS = {
 _STATUS_KINDS = {"5": MessageKind.BOUNCE, "4": MessageKind.BOUNCE, "2": MessageKind.DELIVERED}
 
 
-@dataclass(frozen=True, slots=True)
 class StatusReport:
-    """What the status blocks said: per-message fields and one result per recipient."""
+    """What the status blocks said: per-message fields and one result per recipient.
 
-    reporting_mta: str | None
-    arrival_date: str | None
-    bounces: tuple[ParsedBounce, ...]
+    A plain class with read-only fields: the compiled build constructs it natively (mypyc runs
+    a dataclass's __init__ as Python)."""
+
+    __slots__ = ("arrival_date", "bounces", "reporting_mta")
+
+    def __init__(
+        self,
+        *,
+        reporting_mta: str | None,
+        arrival_date: str | None,
+        bounces: tuple[ParsedBounce, ...],
+    ) -> None:
+        self.reporting_mta: Final = reporting_mta
+        self.arrival_date: Final = arrival_date
+        self.bounces: Final = bounces
 
 
 def fields_from_part(part: Entity) -> list[list[Field]]:
