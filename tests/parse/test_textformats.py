@@ -10,12 +10,13 @@ from support import TESTS
 
 from reconciler.parse import textformats
 from reconciler.parse.context import _notice_text
+from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import Limits, load, walk
 
 _KEYS_RE = re.compile("|".join(re.escape(key) for key in textformats._MARK_KEYS))
 
 
-def _old_mark_at(low: str, mark_re: textformats.Lazy, line: int) -> re.Match[str] | None:
+def _old_mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
     """The marker test before the keys were found with str.find (one regex search)."""
     end = low.find("\n", line)
     key = _KEYS_RE.search(low, line, len(low) if end < 0 else end)
