@@ -24,7 +24,6 @@ from reconciler.records import MessageKind, ParsedBounce, Stage
 __all__ = ["StatusReport", "fields_from_part", "fields_from_text", "read_report"]
 
 Field = tuple[str, str]
-_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
 _SOURCE_ROUTE_RE = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
 # Domains no other system can route to: a name that is not fully qualified (RFC 5321 2.3.5;
 # Sun Messaging Server's "user@sims-ms-daemon") or a special-use one (RFC 6761, 6762, 8375,
@@ -82,10 +81,24 @@ def fields_from_text(text: str) -> list[list[Field]]:
             name, value = blocks[-1][-1]
             blocks[-1][-1] = (name, f"{value} {line.strip()}"[:MAX_VALUE])
             continue
-        found = _FIELD_RE.match(line[:MAX_VALUE])
-        if found:
-            blocks[-1].append((found.group(1).lower(), found.group(2).strip()))
+        field = _field(line[:MAX_VALUE])
+        if field is not None:
+            blocks[-1].append(field)
     return [block for block in blocks if block]
+
+
+def _field(line: str) -> Field | None:
+    """(lower-case name, value) of a field line, or None: what the regex
+    `^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$` reads, with string methods."""
+    colon = line.find(":")
+    if colon < 2:
+        return None
+    name = line[:colon].rstrip(" \t")
+    if not 2 <= len(name) <= 41 or not name.isascii() or not name[0].isalpha():
+        return None
+    if not name.replace("-", "").isalnum():
+        return None
+    return name.lower(), line[colon + 1 :].strip()
 
 
 def _records(blocks: list[list[Field]]) -> tuple[dict[str, str], list[list[Field]]]:
