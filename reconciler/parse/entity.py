@@ -200,7 +200,11 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tup
     if data.startswith(b"\n", start, end):
         return [], start + 1
     read_end = block_end
-    if data.count(b"\n", start, block_end) > _MAX_FIELD_LINES:
+    # (a block shorter than the limit in bytes cannot have more lines: no count)
+    if (
+        block_end - start > _MAX_FIELD_LINES
+        and data.count(b"\n", start, block_end) > _MAX_FIELD_LINES
+    ):
         budget.notes.append(f"limit: header block over {_MAX_FIELD_LINES} lines cut")
         read_end = start
         for _ in range(_MAX_FIELD_LINES):
