@@ -34,7 +34,9 @@ _SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
 
 
 def _cut(name: str, text: str | None) -> str:
-    return valid_text((text or "")[: FACT_LIMITS[name]])
+    cut = (text or "")[: FACT_LIMITS[name]]
+    # ASCII without NUL is valid text as it is (the common case: no call into validtext)
+    return cut if cut.isascii() and "\x00" not in cut else valid_text(cut)
 
 
 def _domain(address: str) -> str:

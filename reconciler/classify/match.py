@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Final
 
 from reconciler.classify.facts import has_code, provider_hosts, rule_facts
 from reconciler.classify.patterns import PatternSet
@@ -164,13 +164,23 @@ def _match_hosts(m: RuleMatch, f: RuleFacts) -> list[str] | None:
     return hits
 
 
-@dataclass(frozen=True, slots=True)
 class _TextHits:
-    """Which rules' text conditions hold for one recipient result (from one set match)."""
+    """Which rules' text conditions hold for one recipient result (from one set match).
 
-    diagnostic: dict[int, str]  # rule -> its first diagnostic pattern that matches
-    not_diagnostic: frozenset[int]  # rules with a not_diagnostic pattern that matches
-    remote_mta: dict[int, str]  # rule -> its first remote_mta pattern that matches
+    A plain class with read-only fields: the compiled build constructs it natively (mypyc runs
+    a dataclass's __init__ as Python)."""
+
+    __slots__ = ("diagnostic", "not_diagnostic", "remote_mta")
+
+    def __init__(
+        self,
+        diagnostic: dict[int, str],
+        not_diagnostic: frozenset[int],
+        remote_mta: dict[int, str],
+    ) -> None:
+        self.diagnostic: Final = diagnostic  # rule -> its first diagnostic pattern that matches
+        self.not_diagnostic: Final = not_diagnostic  # rules whose not_diagnostic pattern matches
+        self.remote_mta: Final = remote_mta  # rule -> its first remote_mta pattern that matches
 
 
 class Classifier:
@@ -315,12 +325,13 @@ class Classifier:
         m = rule.match
         if rule.reason in ADDRESS_REASONS and f.stage not in ADDRESS_STAGES and m.stages is None:
             return None  # the address itself is refused at RCPT (or a stage not stated)
-        hits: list[str] = []
-        for check in (_match_kind, _match_fields, _match_hosts):
-            found = check(m, f)
-            if found is None:
-                return None
-            hits.extend(found)
+        # called one by one, not from a tuple of functions: native calls in the compiled build
+        kind = _match_kind(m, f)
+        fields = _match_fields(m, f) if kind is not None else None
+        hosts = _match_hosts(m, f) if fields is not None else None
+        if kind is None or fields is None or hosts is None:
+            return None
+        hits = [*kind, *fields, *hosts]
         if m.remote_mta is not None:
             if index not in texts.remote_mta:
                 return None

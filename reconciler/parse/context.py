@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Final
 
 from reconciler.parse.entity import Entity
 from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
@@ -43,27 +43,63 @@ _DAEMON_NAME_RE = Lazy(
 )
 
 
-# Not frozen: it never leaves the stage, and a frozen __init__ of 15 fields costs microseconds.
-@dataclass(slots=True)
+# A plain class with read-only (Final) fields, not a dataclass: the compiled build constructs
+# it natively (a dataclass's __init__ runs as Python there; see mime.Part).
 class Context:
     """One message, parsed once, as the detectors see it (detectors only read it)."""
 
-    root: Entity
-    data: bytes  # the message as split (LF line endings, limits applied)
-    headers: dict[str, str]  # first value of each top-level header, by lower-case name
-    parts: list[Part]
-    limits: Limits
-    subject: str | None
-    sender: str | None  # the From header of the bounce itself
-    notice: str  # the human-readable text, without the copy of the original
-    original: OriginalMessage | None
-    addressee: frozenset[str]  # the bounce's To: ours, unless it is the only candidate
-    strong_signal: bool  # headers say bounce: daemon sender, subject, X-Failed-Recipients
-    notes: list[str]
-    size: int  # bytes of the message as parsed (after the size limit)
-    # computed when a detector first asks (most messages are answered without them)
-    _exclude: frozenset[str] | None = None
-    _bounce_like: bool | None = None
+    __slots__ = (
+        "_bounce_like",
+        "_exclude",
+        "addressee",
+        "data",
+        "headers",
+        "limits",
+        "notes",
+        "notice",
+        "original",
+        "parts",
+        "root",
+        "sender",
+        "size",
+        "strong_signal",
+        "subject",
+    )
+
+    def __init__(  # every field by keyword, as build_context gives them
+        self,
+        *,
+        root: Entity,
+        data: bytes,
+        headers: dict[str, str],
+        parts: list[Part],
+        limits: Limits,
+        subject: str | None,
+        sender: str | None,
+        notice: str,
+        original: OriginalMessage | None,
+        addressee: frozenset[str],
+        strong_signal: bool,
+        notes: list[str],
+        size: int,
+    ) -> None:
+        self.root: Final = root
+        self.data: Final = data  # the message as split (LF line endings, limits applied)
+        self.headers: Final = headers  # first value of each top-level header, by lower-case name
+        self.parts: Final = parts
+        self.limits: Final = limits
+        self.subject: Final = subject
+        self.sender: Final = sender  # the From header of the bounce itself
+        self.notice: Final = notice  # the human-readable text, without the copy of the original
+        self.original: Final = original
+        self.addressee: Final = addressee  # the bounce's To: ours, unless it is the only one
+        # headers say bounce: daemon sender, subject, X-Failed-Recipients
+        self.strong_signal: Final = strong_signal
+        self.notes: Final = notes
+        self.size: Final = size  # bytes of the message as parsed (after the size limit)
+        # computed when a detector first asks (most messages are answered without them)
+        self._exclude: frozenset[str] | None = None
+        self._bounce_like: bool | None = None
 
     @property
     def exclude(self) -> frozenset[str]:

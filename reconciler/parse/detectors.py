@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Final
 
 from reconciler.errors import ParseError
 from reconciler.parse.context import Context
@@ -63,13 +64,22 @@ _MAX_RECIPIENTS = 200
 _FLUFL_KINDS = {True: MessageKind.BOUNCE, False: MessageKind.DELAY}
 
 
-@dataclass(frozen=True, slots=True)
+# A plain class with read-only (Final) fields: constructed natively by the compiled build (a
+# dataclass's __init__ runs as Python there; see mime.Part).
 class Found:
     """What a detector found: results plus per-message facts of the report."""
 
-    bounces: tuple[ParsedBounce, ...]
-    reporting_mta: str | None = None
-    arrival_date: str | None = None
+    __slots__ = ("arrival_date", "bounces", "reporting_mta")
+
+    def __init__(
+        self,
+        bounces: tuple[ParsedBounce, ...],
+        reporting_mta: str | None = None,
+        arrival_date: str | None = None,
+    ) -> None:
+        self.bounces: Final = bounces
+        self.reporting_mta: Final = reporting_mta
+        self.arrival_date: Final = arrival_date
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,9 +101,16 @@ def reply_code(text: str | None) -> str | None:
     """The first SMTP reply code (e.g. "550") in `text`."""
     if not text:
         return None
-    codes = _REPLY_RE.findall(text[:4000])
-    # a greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure
-    return next((code for code in codes if code[0] != "2"), codes[0] if codes else None)
+    # a greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure:
+    # the first code that is not 2xx, else the first code (the scan stops at the answer)
+    first: str | None = None
+    for found in _REPLY_RE.finditer(text[:4000]):
+        code = found.group(1)
+        if code[0] != "2":
+            return code
+        if first is None:
+            first = code
+    return first
 
 
 def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | None]:

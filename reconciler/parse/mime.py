@@ -7,7 +7,9 @@ nested or broken message still gives a (partial) result in bounded time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from reconciler.parse.entity import Entity, parse_entity
 
@@ -27,7 +29,6 @@ __all__ = [
 # Longest header line (top level) and header or field value the parsers look at.
 MAX_VALUE = 16384
 _CONTENT_TYPE_RE = re.compile(rb"(?im)^content-type:")
-_HEADER_END_RE = re.compile(rb"\n\n")
 # The lone surrogates that surrogateescape makes of 8-bit bytes (chr: mypyc refuses them as
 # string literals).
 _ESCAPED_MIN, _ESCAPED_MAX = chr(0xDC80), chr(0xDCFF)
@@ -44,25 +45,38 @@ class Limits:
     max_text: int = 256 * 1024  # characters of one text part that are scanned
 
 
-@dataclass(frozen=True, slots=True)
+# Not a dataclass: the parser's own objects are plain classes with read-only (Final)
+# attributes, which the compiled build constructs natively; a dataclass's __init__ runs as
+# Python there (frozen: one object.__setattr__ per field), some 10x the cost.
 class Part:
     """One leaf or container of the MIME tree, flattened in document order."""
 
-    entity: Entity
-    depth: int
-    in_original: bool  # inside an attached message/rfc822 (the returned original)
-    content_type: str
-    # not the failure report: inside the returned original, or the returned content of a
-    # multipart/report (its parts after the human-readable notice and the status, RFC 6522),
-    # or a part attached as a file
-    returned: bool = False
+    __slots__ = ("content_type", "depth", "entity", "in_original", "returned")
+
+    def __init__(
+        self,
+        entity: Entity,
+        depth: int,
+        in_original: bool,
+        content_type: str,
+        returned: bool = False,
+    ) -> None:
+        self.entity: Final = entity
+        self.depth: Final = depth
+        self.in_original: Final = in_original  # inside an attached message/rfc822 (the original)
+        self.content_type: Final = content_type
+        # not the failure report: inside the returned original, or the returned content of a
+        # multipart/report (its parts after the human-readable notice and the status, RFC
+        # 6522), or a part attached as a file
+        self.returned: Final = returned
 
 
 def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
     """At most max_headers header lines of at most MAX_VALUE bytes each (top level)."""
-    end = _HEADER_END_RE.search(data)
-    head_end = end.start() if end else len(data)
-    many = data.count(b"\n", 0, head_end) >= limits.max_headers
+    end = data.find(b"\n\n")
+    head_end = end if end >= 0 else len(data)
+    # (a header shorter than the limit in bytes cannot have that many lines: no count)
+    many = head_end >= limits.max_headers and data.count(b"\n", 0, head_end) >= limits.max_headers
     if not many and head_end <= MAX_VALUE:
         return data
     lines = data[:head_end].split(b"\n")
@@ -178,12 +192,27 @@ def _decode_words(text: str) -> str:
         text = text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
     if "=?" not in text:
         return text
+    words = _WORDS.get("decode")
+    if words is None:
+        words = _WORDS["decode"] = _word_decoder()
+    return words(text)
+
+
+# The RFC 2047 decoder, made by the first encoded word and kept (a function-level import runs
+# the import machinery at every call: some 1 % of a corpus pass).
+_WORDS: dict[str, Callable[[str], str]] = {}
+
+
+def _word_decoder() -> Callable[[str], str]:
     # imported by the first encoded word (email.header imports the charset and codec modules:
     # some 4 ms of a process that never meets one)
     from email.errors import MessageError
     from email.header import decode_header, make_header
 
-    try:
-        return str(make_header(decode_header(text)))
-    except (LookupError, ValueError, UnicodeError, MessageError):
-        return text
+    def decode(text: str) -> str:
+        try:
+            return str(make_header(decode_header(text)))
+        except (LookupError, ValueError, UnicodeError, MessageError):
+            return text
+
+    return decode

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from reconciler.parse.entity import Entity
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, part_text
 from reconciler.records import OriginalMessage
 
 __all__ = ["from_headers", "from_parts", "from_text"]
 
-# A field line (not indented) with its continuation lines; other lines are skipped.
-_FIELD_RE = re.compile(r"^([^:\n \t][^:\n]*):(.*(?:\n[ \t].*)*)", re.MULTILINE)
 _NAMES = ("message-id", "return-path", "sender", "from", "to", "subject", "date")
 _ATTACHED = ("message/rfc822", "message/global")
 _HEADERS_ONLY = ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header")
@@ -32,16 +28,28 @@ def from_headers(entity: Entity) -> OriginalMessage | None:
 
 
 def from_text(text: str) -> OriginalMessage | None:
-    """Read the header block at the start of `text` (an inline or headers-only original)."""
+    """Read the header block at the start of `text` (an inline or headers-only original).
+
+    A field is a line that starts with neither white space nor a colon and holds a colon,
+    with the indented lines after it; other lines are skipped (read with string methods: what
+    the regex `^([^:\n \t][^:\n]*):(.*(?:\n[ \t].*)*)` finds, at a fraction of the cost).
+    """
     head = text.lstrip("\n")[:65536].split("\n\n", 1)[0]
     fields: dict[str, str] = {}
-    for found in _FIELD_RE.finditer(head):
-        name = found.group(1).strip().lower()
-        if name in _NAMES and name not in fields:  # a repeated header: the first counts
-            lines = found.group(2).split("\n")
-            fields[name] = (
-                " ".join(line.strip() for line in lines) if len(lines) > 1 else lines[0].strip()
-            )
+    lines = head.split("\n")
+    for index, line in enumerate(lines):
+        if not line or line[0] in " \t:":
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip().lower()
+        if not colon or name not in _NAMES or name in fields:
+            continue  # a repeated header: the first counts
+        more = []
+        for continued in lines[index + 1 :]:
+            if not continued or continued[0] not in " \t":
+                break
+            more.append(continued.strip())
+        fields[name] = " ".join([value.strip(), *more]) if more else value.strip()
     return _record(fields)
 
 

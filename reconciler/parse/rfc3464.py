@@ -8,7 +8,7 @@ an MTA that does not build a proper report).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Final
 
 from reconciler.parse.entity import Entity
 from reconciler.parse.fields import (
@@ -24,7 +24,6 @@ from reconciler.records import MessageKind, ParsedBounce, Stage
 __all__ = ["StatusReport", "fields_from_part", "fields_from_text", "read_report"]
 
 Field = tuple[str, str]
-_FIELD_RE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$")
 _SOURCE_ROUTE_RE = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
 # Domains no other system can route to: a name that is not fully qualified (RFC 5321 2.3.5;
 # Sun Messaging Server's "user@sims-ms-daemon") or a special-use one (RFC 6761, 6762, 8375,
@@ -45,13 +44,24 @@ _ACTION_KINDS = {
 _STATUS_KINDS = {"5": MessageKind.BOUNCE, "4": MessageKind.BOUNCE, "2": MessageKind.DELIVERED}
 
 
-@dataclass(frozen=True, slots=True)
 class StatusReport:
-    """What the status blocks said: per-message fields and one result per recipient."""
+    """What the status blocks said: per-message fields and one result per recipient.
 
-    reporting_mta: str | None
-    arrival_date: str | None
-    bounces: tuple[ParsedBounce, ...]
+    A plain class with read-only fields: the compiled build constructs it natively (mypyc runs
+    a dataclass's __init__ as Python)."""
+
+    __slots__ = ("arrival_date", "bounces", "reporting_mta")
+
+    def __init__(
+        self,
+        *,
+        reporting_mta: str | None,
+        arrival_date: str | None,
+        bounces: tuple[ParsedBounce, ...],
+    ) -> None:
+        self.reporting_mta: Final = reporting_mta
+        self.arrival_date: Final = arrival_date
+        self.bounces: Final = bounces
 
 
 def fields_from_part(part: Entity) -> list[list[Field]]:
@@ -71,10 +81,24 @@ def fields_from_text(text: str) -> list[list[Field]]:
             name, value = blocks[-1][-1]
             blocks[-1][-1] = (name, f"{value} {line.strip()}"[:MAX_VALUE])
             continue
-        found = _FIELD_RE.match(line[:MAX_VALUE])
-        if found:
-            blocks[-1].append((found.group(1).lower(), found.group(2).strip()))
+        field = _field(line[:MAX_VALUE])
+        if field is not None:
+            blocks[-1].append(field)
     return [block for block in blocks if block]
+
+
+def _field(line: str) -> Field | None:
+    """(lower-case name, value) of a field line, or None: what the regex
+    `^([A-Za-z][A-Za-z0-9-]{1,40})[ \t]*:[ \t]*(.*)$` reads, with string methods."""
+    colon = line.find(":")
+    if colon < 2:
+        return None
+    name = line[:colon].rstrip(" \t")
+    if not 2 <= len(name) <= 41 or not name.isascii() or not name[0].isalpha():
+        return None
+    if not name.replace("-", "").isalnum():
+        return None
+    return name.lower(), line[colon + 1 :].strip()
 
 
 def _records(blocks: list[list[Field]]) -> tuple[dict[str, str], list[list[Field]]]:

@@ -36,7 +36,6 @@ _MARK_KEYS = (
 )  # fmt: skip
 # The marker for lower-cased text (IGNORECASE makes every literal slower).
 _ORIGINAL_MARK_LOW_RE = Lazy(_ORIGINAL_MARK_RE.pattern)
-_MARK_KEYS_RE = re.compile("|".join(re.escape(key) for key in _MARK_KEYS))
 # Lines where a marker can start (a superset): the first word of each alternative, or a run
 # of punctuation.  Starts with a line feed, which the engine finds fast.
 _MARK_LINE = (
@@ -110,11 +109,16 @@ def _marker(text: str) -> re.Match[str] | None:
 def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
     """The marker on the line starting at `line`, if that line names one of the keys."""
     end = low.find("\n", line)
-    key = _MARK_KEYS_RE.search(low, line, len(low) if end < 0 else end)
-    if key is None:
+    end = len(low) if end < 0 else end
+    key = -1  # where the first key on the line starts (str.find: a third of a regex search)
+    for name in _MARK_KEYS:
+        at = low.find(name, line, end)
+        if at >= 0 and (key < 0 or at < key):
+            key = at
+    if key < 0:
         return None  # the marker names one of the keys on its first line
     found = mark_re.match(low, line)
-    return found if found is not None and found.end() > key.start() else None
+    return found if found is not None and found.end() > key else None
 
 
 def split_notice(text: str) -> tuple[str, str | None]:

@@ -1,0 +1,111 @@
+"""The MIME splitter's header reader: one regex pass gives what the two-pass reader gave."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import TESTS
+
+from reconciler.parse import entity
+from reconciler.parse.mime import Limits, load
+
+# The reader before the one-pass change: a block regex checked the whole block, then the
+# (unanchored) field regex read it; anything else was read line by line.
+_OLD_BLOCK_RE = re.compile(r"(?:[\041-\071\073-\176]+:.*\n(?:[ \t].*\n)*)*")
+_OLD_FIELD_RE = re.compile(r"([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n")
+_CORPORA = [TESTS / "corpus" / "sisimai" / "emails", TESTS / "corpus" / "others" / "emails"]
+
+
+def _old_head(text: str) -> tuple[list[tuple[str, str]], int, bool]:
+    """What the two-pass reader returned for a header block `text` followed by a blank line:
+    the fields, where the body starts, and whether the block was read in one regex pass."""
+    block = _OLD_BLOCK_RE.match(text)
+    if text.endswith("\n") and block is not None and block.end() == len(text):
+        return _OLD_FIELD_RE.findall(text), len(text) + 1, True
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for index, line in enumerate(lines):
+        if not entity._HEADER_LINE_RE.match(line):
+            head = lines[:index]
+            return entity._fields(head), sum(len(h) + 1 for h in head), False
+    return entity._fields(lines), len(text) + 1, False
+
+
+def _head(text: str) -> tuple[list[tuple[str, str]], int]:
+    data = text.encode("ascii", "surrogateescape") + b"\nbody\n"
+    budget = entity._Budget(max_depth=8, parts_left=8, notes=[])
+    return entity._head(data, (0, len(data)), budget)
+
+
+def _same(text: str) -> bool:
+    fields, body, one_pass = _old_head(text)
+    assert _head(text) == (fields, body), text
+    return one_pass
+
+
+def _blocks() -> list[str]:
+    """Every header block of both corpora (each message's and each part's)."""
+    out = []
+    for corpus in _CORPORA:
+        for path in sorted(corpus.glob("*.eml")):
+            data = load(path.read_bytes(), Limits())[2]
+            for found in re.finditer(rb"(?:^|\n\n)((?:[^\n]+\n)+)\n", data):
+                out.append(found.group(1).decode("ascii", "surrogateescape"))
+    return out
+
+
+def test_corpus_header_blocks_read_as_before() -> None:
+    blocks = _blocks()
+    assert len(blocks) > 1000
+    well_formed = sum(_same(text) for text in blocks)
+    assert len(blocks) > well_formed > 300  # both paths are exercised
+
+
+def test_damaged_blocks_read_as_before() -> None:
+    rnd = random.Random(16)
+    blocks = _blocks()
+    pieces = [" x", "\tfolded", "no colon", ":", "From x", "a: b", " ", "\udcff: v"]
+    well_formed = 0
+    for _ in range(3000):
+        lines = rnd.choice(blocks).split("\n")[:-1]
+        at = rnd.randrange(len(lines) + 1)
+        lines[at:at] = [rnd.choice(pieces)]
+        well_formed += _same("\n".join(lines) + "\n")
+    assert 0 < well_formed < 3000
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["a: b", "X-Y:", " c", "\td", "e f: g", "h:i", ":j", "k"])))
+def test_generated_blocks_read_as_before(lines: list[str]) -> None:
+    if lines:
+        _same("\n".join(lines) + "\n")
+
+
+_OLD_PARAM_RES = {
+    name: re.compile(rf';\s*{name}\*?\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)', re.IGNORECASE)
+    for name in ("boundary", "charset")
+}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from('abc;= \t\n"\\\\Boundary*charsetſK'), max_size=60))
+def test_content_type_parameters_read_as_before(tail: str) -> None:
+    value = f"multipart/mixed; {tail}"
+    parsed = entity.Entity([], "text/plain", {"content-type": value})
+    for name, old in _OLD_PARAM_RES.items():
+        found = old.search(value)
+        expected = found.group(1) if found else None
+        new = entity._PARAM_RES[name].search(value)
+        assert (new.group(1) if new else None) == expected, value
+        assert (parsed.param(name) is None) == (expected is None)
+
+
+def test_quoted_parameters_with_escapes() -> None:
+    value = 'multipart/report; boundary="a\\"b\\\\c"; charset="x'
+    parsed = entity.Entity([], "multipart/report", {"content-type": value})
+    assert parsed.param("boundary") == 'a"b\\c'
+    assert parsed.param("charset") == "x"

@@ -1,0 +1,54 @@
+"""Where a plain-text notice ends: the marker line is found as by a regex search for its keys."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support import TESTS
+
+from reconciler.parse import textformats
+from reconciler.parse.context import _notice_text
+from reconciler.parse.lazyre import Lazy
+from reconciler.parse.mime import Limits, load, walk
+
+_KEYS_RE = re.compile("|".join(re.escape(key) for key in textformats._MARK_KEYS))
+
+
+def _old_mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
+    """The marker test before the keys were found with str.find (one regex search)."""
+    end = low.find("\n", line)
+    key = _KEYS_RE.search(low, line, len(low) if end < 0 else end)
+    if key is None:
+        return None
+    found = mark_re.match(low, line)
+    return found if found is not None and found.end() > key.start() else None
+
+
+def _same_on_every_line(text: str) -> int:
+    low, marks = text.lower(), 0
+    for line in [0, *(m.end() for m in re.finditer("\n", low))]:
+        for mark_re in (textformats._ORIGINAL_MARK_LOW_RE, textformats._ORIGINAL_MARK_RE):
+            old = _old_mark_at(low, mark_re, line)
+            new = textformats._mark_at(low, mark_re, line)
+            assert (old and old.span()) == (new and new.span()), (text, line)
+            marks += old is not None
+    return marks
+
+
+def test_corpus_notices_are_cut_at_the_same_line() -> None:
+    marks = 0
+    for path in sorted((TESTS / "corpus" / "sisimai" / "emails").glob("*.eml")):
+        root = load(path.read_bytes(), Limits())[0]
+        marks += _same_on_every_line(_notice_text(walk(root), Limits()))
+    assert marks > 100
+
+
+_WORDS = ["original message", "copy of the message", "returned", "follow", "以下 原文", "was:"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*_WORDS, "-- ", "\n", " ", "x", "this is a "]), max_size=30))
+def test_generated_lines_are_cut_alike(pieces: list[str]) -> None:
+    _same_on_every_line("".join(pieces))
