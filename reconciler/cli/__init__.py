@@ -34,6 +34,9 @@ __all__ = ["console", "main"]
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
     from typing import TypeAlias
 
     Handler: TypeAlias = Callable[[argparse.Namespace], int]
@@ -384,6 +387,51 @@ def _handler(name: str) -> Handler:
     return handler
 
 
+class _WhenLogging:
+    """A meta-path finder that guards Python's last-resort log handler (`logs.
+    guard_last_resort`) as soon as `logging` is imported, and then leaves: a command that
+    never logs (`classify`) never imports logging (some milliseconds of its start)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> ModuleSpec | None:
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            # a Loader in all but its base class (importlib.abc is not imported to start)
+            spec.loader = _GuardingLoader(spec.loader)  # type: ignore[assignment]
+        return spec
+
+
+class _GuardingLoader:
+    """`logging`'s own loader, then the guard once the module is whole."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        from reconciler.logs import guard_last_resort
+
+        guard_last_resort()
+
+
+def _guard_logging() -> None:
+    """The warnings of a command that sets up no logging (`report`, `mode`, `undo`, ...) are
+    printed by the last-resort handler: guarded now, or when logging is first imported."""
+    if "logging" in sys.modules:
+        from reconciler.logs import guard_last_resort
+
+        guard_last_resort()
+    elif not any(isinstance(f, _WhenLogging) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WhenLogging())
+
+
 def console() -> int:
     """The `reconciler` console script (and `python -m reconciler`): `main()`, then what the
     process holds is set aside from the collector (gc.freeze), so that the interpreter's exit
@@ -402,10 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser(_command_word(words)).parse_args(words)
         handler = args.handler
+        _guard_logging()
         run = _handler(handler)
-        from reconciler.logs import guard_last_resort  # settings: not for --version
-
-        guard_last_resort()
         return int(run(args))
     except ConfigError as err:
         for line in err.problems or (str(err),):
