@@ -129,12 +129,13 @@ def test_classify_json_of_a_dsn_imports_only_the_pure_stages_it_runs(tmp_path: P
 def test_the_last_resort_handler_is_guarded_when_logging_is_imported_later() -> None:
     """A command's module that imports logging after the dispatch (the service's, the
     actions') gets the guarded last-resort handler, as when logging came first."""
-    probe = (
-        "import sys; from reconciler.cli import _guard_logging; _guard_logging(); "
-        "assert 'logging' not in sys.modules; import logging; "
-        "print(type(logging.lastResort.formatter).__name__)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.stdout.strip() == "_TextFormatter"
+    for first in ("logging", "reconciler.logs"):  # the latter imports logging itself
+        probe = (
+            "import sys; from reconciler.cli import _guard_logging; _guard_logging(); "
+            f"assert 'logging' not in sys.modules; import {first}; import logging; "
+            "print(type(logging.lastResort.formatter).__name__)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.stdout.strip() == "TextFormatter", first
