@@ -64,6 +64,13 @@ def neutralise(text: str, *, lines: bool = False) -> str:
     return _pattern("shown").sub(_escape, text)
 
 
+@functools.cache
+def _encoder(indent: int | None) -> json.JSONEncoder:
+    """One encoder per indent, as `json.dumps(value, ensure_ascii=False, indent=indent)` makes
+    for each call (`classify --json` encodes a row per recipient result)."""
+    return json.JSONEncoder(ensure_ascii=False, indent=indent)
+
+
 def _json_escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
@@ -72,5 +79,5 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     """`value` as JSON text (UTF-8 kept) that no terminal obeys and that decodes faithfully.
 
     Those characters can only occur inside JSON strings, where `\\uXXXX` means the same."""
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    text = _encoder(indent).encode(value)
     return text if text.isprintable() else _pattern("json_raw").sub(_json_escape, text)
