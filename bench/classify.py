@@ -99,8 +99,9 @@ def _corpus(files: list[Path], copies: int, work: Path) -> tuple[list[str], Path
     return names, directory, work / "messages.mbox"
 
 
-# the bytecode cached, as in an installed package (see bench/startup.py)
-_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# the bytecode cached, as in an installed package, the output buffered (see bench/startup.py)
+_NOT_A_USERS = ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+_ENV = {k: v for k, v in os.environ.items() if k not in _NOT_A_USERS}
 
 
 def _run(argv: list[str]) -> tuple[float, bytes]:

@@ -36,8 +36,10 @@ SUPPRESSED = 10_000
 # The commands run as a user's do: with the bytecode of each module cached (pip writes it at
 # install; a checkout writes it at the warm-up run), even when this shell says not to write
 # any (PYTHONDONTWRITEBYTECODE: every run would compile the package's sources again, some
-# 30 ms of a one-file classify that no installed package pays).
-_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+# 30 ms of a one-file classify that no installed package pays), and with their output
+# buffered as Python buffers a pipe (PYTHONUNBUFFERED: a write per line of JSON).
+_NOT_A_USERS = ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+_ENV = {k: v for k, v in os.environ.items() if k not in _NOT_A_USERS}
 
 
 def _seed(directory: Path) -> Path:
