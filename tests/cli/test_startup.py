@@ -89,6 +89,46 @@ def test_the_probe_sees_what_a_command_imports() -> None:
     ]
 
 
+# What classifying files never needs, with a configuration or without: the store and its
+# driver, the IMAP client, the scheduler, the tables, the actions, logging.
+_NOT_FOR_CLASSIFY = [
+    "apscheduler",
+    "imapclient",
+    "logging",
+    "peewee",
+    "rich",
+    "reconciler.actions",
+    "reconciler.service",
+    "reconciler.store",
+]
+
+
+def test_classify_json_with_a_configuration_imports_no_store_client_or_tables(
+    tmp_path: Path,
+) -> None:
+    """The configuration (read whole, every key checked) names a database and a mailbox;
+    classifying a file still imports neither the store, the IMAP client nor the tables."""
+    (tmp_path / "reconciler.toml").write_text(
+        '[database]\nurl = "sqlite:///reconciler.db"\n\n[[mailbox]]\nname = "main"\n'
+        'host = "imap.example.org"\nusername = "bounces"\npassword_env = "NOT_SET_HERE"\n',
+        "utf-8",
+    )
+    one = str(ROOT / "tests/corpus/sisimai/emails/lhost-postfix-01.eml")
+    probe = _PROBE.replace(
+        "main(sys.argv[1:])",
+        f"main(['--config', {str(tmp_path / 'reconciler.toml')!r}, *sys.argv[1:]])",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "classify", "--json", one], check=False, cwd=ROOT,
+        capture_output=True, text=True, env=os.environ | {"RECONCILER_CACHE_DIR": ""},
+    )  # fmt: skip
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    modules = set(report["modules"])
+    assert _loaded(modules, ["reconciler.config", "reconciler.settings"]) != []  # it was read
+    assert _loaded(modules, _NOT_FOR_CLASSIFY) == []
+
+
 def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Path) -> None:
     """`classify --json ONE.eml` without a configuration: no rich, no configuration code, and
     once the rules are cached (the second run) no YAML either."""
@@ -99,6 +139,7 @@ def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Pat
     for code, modules in (first, again):
         assert code == 0
         assert _loaded(modules, ["rich", "reconciler.config", "reconciler.report.classify"]) == []
+        assert _loaded(modules, _NOT_FOR_CLASSIFY) == []
         assert _loaded(modules, ["reconciler.parse", "reconciler.classify.match"]) != []
     assert _loaded(first[1], ["yaml"]) == ["yaml"]
     assert _loaded(again[1], ["yaml", "flufl"]) == []
