@@ -20,6 +20,7 @@ Imports nothing of ours: any layer may use it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -29,10 +30,23 @@ __all__ = ["dumps", "neutralise"]
 # DEL, C1; the bidi controls (ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI);
 # the line and paragraph separators; lone surrogates (no terminal can even encode them)
 _BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff"
-_SHOWN = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")  # with C0: NUL, tab, line feed, ESC, ...
-_SHOWN_BUT_LINES = re.compile(f"[\x00-\x09\x0b-\x1f{_BEYOND_C0}]")  # C0 but the line feed
-_JSON_RAW = re.compile(f"[{_BEYOND_C0}]")  # JSON escapes C0 itself
 _SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# Every character the patterns below find is one that `str.isprintable` rejects (categories
+# Cc, Cf, Cs, Zl, Zp), so a printable text has none and is returned as it is, without a
+# search.  The patterns are compiled the first time a text needs one: their character
+# classes (the surrogates' range) cost some milliseconds of every start otherwise, and most
+# runs never meet such a character (issue 16).
+
+
+@functools.cache
+def _pattern(which: str) -> re.Pattern[str]:
+    return re.compile(
+        {
+            "shown": f"[\x00-\x1f{_BEYOND_C0}]",  # with C0: NUL, tab, line feed, ESC, ...
+            "shown_but_lines": f"[\x00-\x09\x0b-\x1f{_BEYOND_C0}]",  # C0 but the line feed
+            "json_raw": f"[{_BEYOND_C0}]",  # JSON escapes C0 itself
+        }[which]
+    )
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -43,9 +57,18 @@ def _escape(match: re.Match[str]) -> str:
 
 def neutralise(text: str, *, lines: bool = False) -> str:
     """`text` with every control character shown as its escape (`lines`: keep line feeds)."""
+    if text.isprintable():
+        return text
     if lines:
-        return _SHOWN_BUT_LINES.sub(_escape, text.replace("\r\n", "\n"))
-    return _SHOWN.sub(_escape, text)
+        return _pattern("shown_but_lines").sub(_escape, text.replace("\r\n", "\n"))
+    return _pattern("shown").sub(_escape, text)
+
+
+@functools.cache
+def _encoder(indent: int | None) -> json.JSONEncoder:
+    """One encoder per indent, as `json.dumps(value, ensure_ascii=False, indent=indent)` makes
+    for each call (`classify --json` encodes a row per recipient result)."""
+    return json.JSONEncoder(ensure_ascii=False, indent=indent)
 
 
 def _json_escape(match: re.Match[str]) -> str:
@@ -56,4 +79,5 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
     """`value` as JSON text (UTF-8 kept) that no terminal obeys and that decodes faithfully.
 
     Those characters can only occur inside JSON strings, where `\\uXXXX` means the same."""
-    return _JSON_RAW.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
+    text = _encoder(indent).encode(value)
+    return text if text.isprintable() else _pattern("json_raw").sub(_json_escape, text)

@@ -18,7 +18,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from reconciler.controls import dumps, neutralise
+from reconciler.controls import dumps
+from reconciler.lastresort import TextFormatter, guard_last_resort
 
 TYPE_CHECKING = False  # (not typing's) the settings are only named here: `reconciler.cli`
 if TYPE_CHECKING:  # imports this module for every command, before it needs any settings
@@ -27,12 +28,6 @@ if TYPE_CHECKING:  # imports this module for every command, before it needs any 
 __all__ = ["configure_logging", "guard_last_resort", "mask_address"]
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_CONTINUED = "\n    "  # how the further lines of one record start
-
-
-class _TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return neutralise(super().format(record), lines=True).replace("\n", _CONTINUED)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -54,7 +49,7 @@ def configure_logging(settings: LoggingSettings) -> None:
     if settings.format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(_TextFormatter(_TEXT_FORMAT))
+        handler.setFormatter(TextFormatter(_TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())
@@ -62,13 +57,6 @@ def configure_logging(settings: LoggingSettings) -> None:
     # At DEBUG these libraries log SQL parameters and whole message bodies (addresses)
     for chatty in ("peewee", "imapclient"):
         logging.getLogger(chatty).setLevel(max(root.level, logging.INFO))
-
-
-def guard_last_resort() -> None:
-    """The same safe text for the warnings of a command that sets up no logging (`report`,
-    `mode`, `undo`, ...): Python prints them bare through its last-resort handler."""
-    if logging.lastResort is not None:
-        logging.lastResort.setFormatter(_TextFormatter("%(message)s"))
 
 
 def mask_address(address: str | None, allowed: bool) -> str:

@@ -51,3 +51,16 @@ def test_dumps_is_faithful_and_has_no_raw_control(value: object) -> None:
     text = dumps(value, indent=2)
     assert json.loads(text) == value
     assert not any(char in text for char in UNSAFE if char != "\n")  # the indent's own
+
+
+def test_every_character_escaped_is_one_isprintable_rejects() -> None:
+    """The premise of the shortcut: a printable text holds nothing to escape, so `neutralise`
+    and `dumps` return it without a search (and without compiling their patterns)."""
+    from reconciler.controls import _pattern
+
+    for which in ("shown", "shown_but_lines", "json_raw"):
+        found = [c for c in range(0x110000) if _pattern(which).fullmatch(chr(c))]
+        assert len(found) > 2000  # the surrogates at least: the classes are not empty
+        assert [hex(c) for c in found if chr(c).isprintable()] == []
+    text = "ünïcödé ✓ 550 5.1.1 <kim@example.org>"
+    assert text.isprintable() and neutralise(text) is text and dumps(text) == f'"{text}"'

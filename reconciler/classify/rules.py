@@ -22,10 +22,8 @@ wins), then the shipped ones; the rows of the code tables of all files come afte
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import re
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +149,8 @@ def shipped_rules_dir() -> Path:
 def rule_file_text(rules: Sequence[Mapping[str, object]], comment: str = "") -> str:
     """The YAML text of a rule file holding `rules` (mappings with the keys of a rule, in the
     order given), after `comment` as `#` lines: what `rules suggest` writes."""
+    import textwrap
+
     import yaml
 
     wrapped = [
@@ -403,6 +403,8 @@ def _regexes(where: str, key: str, value: object) -> tuple[str, ...] | None:
 def _domains(value: object) -> re.Pattern[str] | None:
     if value is None:
         return None
+    import fnmatch  # loading from the files only: a cached rule set needs none
+
     globs = [fnmatch.translate(d.lower()) for d in _as_list(value)]
     return re.compile("|".join(f"(?:{g})" for g in globs))
 

@@ -34,6 +34,9 @@ __all__ = ["console", "main"]
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from importlib.abc import Loader
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
     from typing import TypeAlias
 
     Handler: TypeAlias = Callable[[argparse.Namespace], int]
@@ -47,10 +50,28 @@ _INTERRUPTED = {  # what an interrupted command leaves behind, said in its one l
 }
 
 
+def _formatter(*, prog: str) -> argparse.HelpFormatter:
+    """argparse's help formatter, as wide as `shutil.get_terminal_size` says (argparse's own
+    way) but without importing shutil, and with it bz2 and lzma: argparse makes a formatter
+    for every argument added, to check it, though this run prints no help (issue 16)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    out = sys.__stdout__
+    if columns <= 0 and out is not None:
+        try:
+            columns = os.get_terminal_size(out.fileno()).columns
+        except (AttributeError, ValueError, OSError):  # closed, detached, not a terminal
+            columns = 0
+    columns = columns if columns > 0 else 80
+    return argparse.HelpFormatter(prog, width=columns - 2)
+
+
 def _command(sub: _Commands, name: str, handler: str, *, help: str) -> argparse.ArgumentParser:
     """A subcommand run by `handler` ("module:function" of reconciler.cli); its --help shows
     `help` as its description, and it takes --config too (after the command name)."""
-    parser = sub.add_parser(name, help=help, description=help)
+    parser = sub.add_parser(name, help=help, description=help, formatter_class=_formatter)
     parser.set_defaults(handler=handler)
     parser.add_argument("--config", default=argparse.SUPPRESS, help=_CONFIG_HELP)
     return parser
@@ -58,7 +79,7 @@ def _command(sub: _Commands, name: str, handler: str, *, help: str) -> argparse.
 
 def _group(sub: _Commands, name: str, *, help: str, dest: str) -> _Commands:
     """A command with actions of its own (`rules check`, `user show`, `verp make`)."""
-    parser = sub.add_parser(name, help=help, description=help)
+    parser = sub.add_parser(name, help=help, description=help, formatter_class=_formatter)
     return parser.add_subparsers(dest=dest, required=True, metavar="ACTION")
 
 
@@ -338,6 +359,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     (Each command's parser costs some 0.4 ms to build, most of it argparse's gettext lookups.)"""
     parser = argparse.ArgumentParser(
         prog="reconciler",
+        formatter_class=_formatter,
         description=(
             "Bounce reconciler: reads bounces from IMAP mailboxes, finds the user by the"
             " VERP token, classifies hard and soft, and decides when to suppress."
@@ -350,7 +372,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is None or name == only:
             build(sub, text)
         elif not only:
-            sub.add_parser(name, help=text, description=text)
+            sub.add_parser(name, help=text, description=text, formatter_class=_formatter)
     return parser
 
 
@@ -384,6 +406,51 @@ def _handler(name: str) -> Handler:
     return handler
 
 
+class _WhenLogging:
+    """A meta-path finder that guards Python's last-resort log handler (`lastresort.
+    guard_last_resort`) as soon as `logging` is imported, and then leaves: a command that
+    never logs (`classify`) never imports logging (some milliseconds of its start)."""
+
+    def find_spec(self, name: str, path: object, target: object = None) -> ModuleSpec | None:
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            # a Loader in all but its base class (importlib.abc is not imported to start)
+            spec.loader = _GuardingLoader(spec.loader)  # type: ignore[assignment]
+        return spec
+
+
+class _GuardingLoader:
+    """`logging`'s own loader, then the guard once the module is whole."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        from reconciler.lastresort import guard_last_resort  # not logs: it may be the importer
+
+        guard_last_resort()
+
+
+def _guard_logging() -> None:
+    """The warnings of a command that sets up no logging (`report`, `mode`, `undo`, ...) are
+    printed by the last-resort handler: guarded now, or when logging is first imported."""
+    if "logging" in sys.modules:
+        from reconciler.lastresort import guard_last_resort
+
+        guard_last_resort()
+    elif not any(isinstance(f, _WhenLogging) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WhenLogging())
+
+
 def console() -> int:
     """The `reconciler` console script (and `python -m reconciler`): `main()`, then what the
     process holds is set aside from the collector (gc.freeze), so that the interpreter's exit
@@ -402,10 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser(_command_word(words)).parse_args(words)
         handler = args.handler
+        _guard_logging()
         run = _handler(handler)
-        from reconciler.logs import guard_last_resort  # settings: not for --version
-
-        guard_last_resort()
         return int(run(args))
     except ConfigError as err:
         for line in err.problems or (str(err),):

@@ -5,7 +5,6 @@ and the actor and the confirmation of a change."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import re
 import sys
@@ -41,6 +40,8 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 def actor(args: argparse.Namespace) -> str:
     """Who runs a change, for the audit log: `--by`, else the login name."""
+    import getpass  # a change's actor only: not on every start
+
     name = args.by or os.environ.get("SUDO_USER") or getpass.getuser()
     return f"operator:{name}"
 

@@ -15,7 +15,6 @@ belongs to; secrets are never accepted inline.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -152,6 +151,8 @@ def _program(t: Table, key: str) -> tuple[str, ...]:
     program = argv[0]
     if "/" in program and not Path(program).expanduser().is_absolute():
         program = str(t.base_dir / program)  # relative to the configuration file, as every path
+    import shutil  # a program named by its name only: not on every start
+
     found = program if Path(program).is_absolute() else shutil.which(program)
     if found is None or not Path(found).is_file() or not os.access(found, os.X_OK):
         raise t.fail(key, f'program "{program}" not found or not executable (absolute or on PATH)')

@@ -6,7 +6,6 @@ Apart from `config.sections` because these follow `reconciler.policy` and `recon
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -153,6 +152,8 @@ def _program(t: Table, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     if not argv:
         return argv
     program = _beside(t, argv[0])
+    import shutil  # a program named by its name only: not on every start
+
     found = program if Path(program).is_absolute() else shutil.which(program)
     if found is None or not Path(found).is_file():
         raise t.fail(key, f'program "{program}" not found (give an absolute path or one on PATH)')

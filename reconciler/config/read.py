@@ -12,7 +12,6 @@ refuses, and resolves them only when the command needs them (`Context.resolve`).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -306,6 +305,8 @@ class Table:
         """Note every key that no reader asked for, suggesting the closest known one."""
         for key in self._data:
             if key not in self._seen:
+                import difflib  # a mistake only: not on every start
+
                 close = difflib.get_close_matches(key, sorted(self._seen), n=1)
                 hint = f'; did you mean "{close[0]}"?' if close else ""
                 self.note(key, f"unknown key{hint}")

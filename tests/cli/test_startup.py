@@ -89,6 +89,46 @@ def test_the_probe_sees_what_a_command_imports() -> None:
     ]
 
 
+# What classifying files never needs, with a configuration or without: the store and its
+# driver, the IMAP client, the scheduler, the tables, the actions, logging.
+_NOT_FOR_CLASSIFY = [
+    "apscheduler",
+    "imapclient",
+    "logging",
+    "peewee",
+    "rich",
+    "reconciler.actions",
+    "reconciler.service",
+    "reconciler.store",
+]
+
+
+def test_classify_json_with_a_configuration_imports_no_store_client_or_tables(
+    tmp_path: Path,
+) -> None:
+    """The configuration (read whole, every key checked) names a database and a mailbox;
+    classifying a file still imports neither the store, the IMAP client nor the tables."""
+    (tmp_path / "reconciler.toml").write_text(
+        '[database]\nurl = "sqlite:///reconciler.db"\n\n[[mailbox]]\nname = "main"\n'
+        'host = "imap.example.org"\nusername = "bounces"\npassword_env = "NOT_SET_HERE"\n',
+        "utf-8",
+    )
+    one = str(ROOT / "tests/corpus/sisimai/emails/lhost-postfix-01.eml")
+    probe = _PROBE.replace(
+        "main(sys.argv[1:])",
+        f"main(['--config', {str(tmp_path / 'reconciler.toml')!r}, *sys.argv[1:]])",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "classify", "--json", one], check=False, cwd=ROOT,
+        capture_output=True, text=True, env=os.environ | {"RECONCILER_CACHE_DIR": ""},
+    )  # fmt: skip
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    modules = set(report["modules"])
+    assert _loaded(modules, ["reconciler.config", "reconciler.settings"]) != []  # it was read
+    assert _loaded(modules, _NOT_FOR_CLASSIFY) == []
+
+
 def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Path) -> None:
     """`classify --json ONE.eml` without a configuration: no rich, no configuration code, and
     once the rules are cached (the second run) no YAML either."""
@@ -99,6 +139,7 @@ def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Pat
     for code, modules in (first, again):
         assert code == 0
         assert _loaded(modules, ["rich", "reconciler.config", "reconciler.report.classify"]) == []
+        assert _loaded(modules, _NOT_FOR_CLASSIFY) == []
         assert _loaded(modules, ["reconciler.parse", "reconciler.classify.match"]) != []
     assert _loaded(first[1], ["yaml"]) == ["yaml"]
     assert _loaded(again[1], ["yaml", "flufl"]) == []
@@ -120,6 +161,22 @@ def test_classify_json_of_a_dsn_imports_only_the_pure_stages_it_runs(tmp_path: P
         "email.header",
         "email.utils",
         "tempfile",
+        "logging",  # nothing logs: the last-resort guard waits for an import of it
     ]
     assert _loaded(modules, unused) == []
     assert _loaded(modules, ["reconciler.verpformat", "reconciler.analysis"]) != []
+
+
+def test_the_last_resort_handler_is_guarded_when_logging_is_imported_later() -> None:
+    """A command's module that imports logging after the dispatch (the service's, the
+    actions') gets the guarded last-resort handler, as when logging came first."""
+    for first in ("logging", "reconciler.logs"):  # the latter imports logging itself
+        probe = (
+            "import sys; from reconciler.cli import _guard_logging; _guard_logging(); "
+            f"assert 'logging' not in sys.modules; import {first}; import logging; "
+            "print(type(logging.lastResort.formatter).__name__)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.stdout.strip() == "TextFormatter", first
