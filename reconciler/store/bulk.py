@@ -23,7 +23,7 @@ from typing import Any
 
 import peewee as pw
 
-from reconciler.validtext import valid_text
+from reconciler.validtext import is_valid_text, valid_text
 
 __all__ = ["insert_rows"]
 
@@ -70,8 +70,32 @@ def _storable(field: pw.Field) -> Callable[[Any], Any]:
     return text
 
 
-def _converters(model: type[pw.Model], names: tuple[str, ...]) -> list[Callable[[Any], Any]]:
-    return [_storable(model._meta.fields[name]) for name in names]
+# fields whose `db_value` gives back a value of these types as it is (exact classes: a
+# subclass may convert); a text field's value still has to be valid text within its length
+_AS_IS: dict[type[pw.Field], tuple[type, ...]] = {
+    pw.IntegerField: (int,),
+    pw.BigIntegerField: (int,),
+    pw.AutoField: (int,),
+    pw.BigAutoField: (int,),
+    pw.BooleanField: (bool,),
+    pw.CharField: (str,),
+    pw.TextField: (str,),
+}
+
+
+def _column(field: pw.Field, values: list[Any]) -> list[Any]:
+    """A column's values as the database takes them: as they are when the field would give
+    each of them back unchanged (checked for the whole column at once), else one by one."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if kinds <= set(_AS_IS.get(type(field), ())):
+        if not isinstance(field, pw.CharField | pw.TextField):
+            return values
+        texts = [value for value in values if value is not None]
+        limit = int(field.max_length) if isinstance(field, pw.CharField) else TEXT_LIMIT
+        if max(map(len, texts), default=0) <= limit and is_valid_text("".join(texts)):
+            return values
+    return [*map(_storable(field), values)]
 
 
 def insert_rows(
@@ -91,11 +115,9 @@ def insert_rows(
     per_statement = 1 if sqlite else max(1, _SERVER_PARAMETERS // len(names))
     if _statement(model, names, ignore, 1, backend) is None:
         raise ValueError(f"insert_rows: rows of {model.__name__} must give every column")
-    converters = _converters(model, names)
-    values = [
-        tuple(convert(row[name]) for convert, name in zip(converters, names, strict=True))
-        for row in rows
-    ]
+    fields = model._meta.fields
+    columns = [_column(fields[name], [row[name] for row in rows]) for name in names]
+    values = list(zip(*columns, strict=True))
     if sqlite:
         sql = _statement(model, names, ignore, 1, backend)
         with _AS_PEEWEE_ERRORS:

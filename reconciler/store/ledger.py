@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 import peewee as pw
@@ -15,6 +16,7 @@ from reconciler.records import BatchResult, Checkpoint, LedgerEntry, MessageOutc
 from reconciler.store.bulk import insert_rows
 from reconciler.store.checkpoints import write_checkpoint
 from reconciler.store.connection import to_db
+from reconciler.store.inlist import execute_in
 from reconciler.store.models import Attempt, Event, Message, RequeueRow, database
 from reconciler.store.rows import event_row, to_entry
 
@@ -40,12 +42,16 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 def _existing_uids(mailbox: str, uidvalidity: int, uids: Sequence[int]) -> set[int]:
     found: set[int] = set()
     for part in _chunks(uids):
-        query = Message.select(Message.uid).where(
-            (Message.mailbox == mailbox)
-            & (Message.uidvalidity == uidvalidity)
-            & Message.uid.in_(list(part))
+        rows = execute_in(
+            lambda values: Message.select(Message.uid).where(
+                (Message.mailbox == mailbox)
+                & (Message.uidvalidity == uidvalidity)
+                & Message.uid.in_(values)
+            ),
+            Message.uid,
+            part,
         )
-        found.update(row.uid for row in query)
+        found.update(int(uid) for (uid,) in rows)
     return found
 
 
@@ -54,9 +60,17 @@ def _first_rows(digests: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(digests))
     first: dict[str, int] = {}
     for part in _chunks(wanted):
-        query = Message.select(Message.id, Message.sha256).where(Message.sha256.in_(list(part)))
-        for row in query.order_by(Message.id):
-            first.setdefault(row.sha256, row.id)
+        rows = execute_in(
+            lambda values: (
+                Message.select(Message.id, Message.sha256)
+                .where(Message.sha256.in_(values))
+                .order_by(Message.id)
+            ),
+            Message.sha256,
+            part,
+        )
+        for row_id, sha256 in rows:
+            first.setdefault(sha256, int(row_id))
     return first
 
 
@@ -111,6 +125,18 @@ def _row(entry: LedgerEntry, original: int | None) -> dict[str, Any]:
     }
 
 
+def _select_ids(mailbox: str, uidvalidity: int, uids: list[int]) -> Any:
+    return Message.select(Message.id, Message.uid).where(
+        (Message.mailbox == mailbox) & (Message.uidvalidity == uidvalidity) & Message.uid.in_(uids)
+    )
+
+
+def _delete_attempts(mailbox: str, uidvalidity: int, uids: list[int]) -> Any:
+    return Attempt.delete().where(
+        (Attempt.mailbox == mailbox) & (Attempt.uidvalidity == uidvalidity) & Attempt.uid.in_(uids)
+    )
+
+
 def _insert_all(pairs: Sequence[tuple[LedgerEntry, int | None]]) -> dict[tuple[str, int, int], int]:
     """Insert ledger rows in multi-row INSERTs; return their ids by (mailbox, uidvalidity, uid).
 
@@ -121,12 +147,8 @@ def _insert_all(pairs: Sequence[tuple[LedgerEntry, int | None]]) -> dict[tuple[s
     ids: dict[tuple[str, int, int], int] = {}
     for key, group in _by_mailbox([entry for entry, _ in pairs]).items():
         for part in _chunks([entry.uid for entry in group]):
-            query = Message.select(Message.id, Message.uid).where(
-                (Message.mailbox == key[0])
-                & (Message.uidvalidity == key[1])
-                & Message.uid.in_(list(part))
-            )
-            ids.update(((key[0], key[1], int(row.uid)), int(row.id)) for row in query)
+            rows = execute_in(partial(_select_ids, *key), Message.uid, part)
+            ids.update(((key[0], key[1], int(uid)), int(row_id)) for row_id, uid in rows)
     return ids
 
 
@@ -183,11 +205,7 @@ def _clear_attempts(entries: Sequence[LedgerEntry]) -> None:
     """Recording a message clears its failed attempts (one DELETE per mailbox and chunk)."""
     for key, group in _by_mailbox(entries).items():
         for part in _chunks([entry.uid for entry in group]):
-            Attempt.delete().where(
-                (Attempt.mailbox == key[0])
-                & (Attempt.uidvalidity == key[1])
-                & Attempt.uid.in_(list(part))
-            ).execute()
+            execute_in(partial(_delete_attempts, *key), Attempt.uid, part)
 
 
 def record_batch(
@@ -269,16 +287,17 @@ def mark_moved(mailbox: str, uidvalidity: int, uids: Sequence[int], now: datetim
     changed = 0
     with database.atomic():
         for part in _chunks(sorted(set(uids))):
-            changed += (
-                Message.update(moved=True, moved_at=to_db(now))
-                .where(
+            cursor = execute_in(
+                lambda values: Message.update(moved=True, moved_at=to_db(now)).where(
                     (Message.mailbox == mailbox)
                     & (Message.uidvalidity == uidvalidity)
-                    & Message.uid.in_(list(part))
                     & (Message.moved == False)  # noqa: E712
-                )
-                .execute()
+                    & Message.uid.in_(values)
+                ),
+                Message.uid,
+                part,
             )
+            changed += int(cursor.rowcount)
     return changed
 
 
