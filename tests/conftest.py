@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from dovecot import Account, Dovecot, DovecotError  # tests/dovecot.py (tests/ is on sys.path)
+from hypothesis import settings as hypothesis_settings
 from smtpsink import Sink, smtp_sink
 from support import NOW, TESTS, host_port, unavailable
 from tokenservice import TokenService
@@ -29,6 +30,11 @@ _names = itertools.count(1)
 # the rules cache of `classify` (reconciler/classify/rulecache.py): a private temporary
 # directory, for this process and the commands it starts, not the home of who runs the tests
 os.environ.setdefault("RECONCILER_CACHE_DIR", tempfile.mkdtemp(prefix="reconciler-cache-"))
+
+# property tests assert results, never time: Hypothesis' default 200 ms deadline per example
+# turned a loaded machine into a failure (DeadlineExceeded) of a pure test
+hypothesis_settings.register_profile("reconciler", deadline=None)
+hypothesis_settings.load_profile("reconciler")
 
 
 # -- corpus ----------------------------------------------------------------------------------
