@@ -64,6 +64,11 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
 )
+# A word of every _NAMED_KEYS key and every _PHRASES phrase: collapsing whitespace keeps each
+# word, so a text holding none of them names no stage collapsed either (and is not joined).
+_FOLD_WORDS = (
+    "after", "reply", "response", "failed", "like", "while", "progress", "rejected", "refused",
+)  # fmt: skip
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
@@ -131,7 +136,7 @@ def smtp_stage(text: str) -> Stage | None:
     stage = _named(low)
     if stage is None:
         stage = _transcript(low)
-    if stage is None and "\n" in low:
+    if stage is None and "\n" in low and any(word in low for word in _FOLD_WORDS):
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
         # wraps its notice); only then is the text's whitespace collapsed
         stage = _named(" ".join(low.split()))
