@@ -46,6 +46,8 @@ _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
 _NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
+# The first word of each _NAMED_RE alternative but "in", "reply" and "response".
+_NAMED_FIRST = ("after", "failed", "did", "while", "most")
 _NAMED_RE = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
@@ -119,9 +121,27 @@ def _transcript(low: str) -> Stage | None:
     return stage
 
 
+def _named_from(low: str) -> int:
+    """No match of _NAMED_RE starts before this offset (its search is a regex attempt at every
+    offset; str.find is far cheaper).  A match starts with one of its first words, or with "in"
+    and whitespace before "reply"/"response"; the first occurrence gives the lowest start."""
+    first = len(low)
+    for word in _NAMED_FIRST:
+        at = low.find(word, 0, first + len(word))
+        if 0 <= at < first:
+            first = at
+    for word in ("reply", "response"):
+        at = low.find(word)
+        if at >= 0:
+            while at > 0 and low[at - 1].isspace():
+                at -= 1
+            first = min(first, max(at - 2, 0))
+    return first
+
+
 def _named(low: str) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me")."""
-    found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
+    found = _NAMED_RE.search(low, _named_from(low)) if any(k in low for k in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:

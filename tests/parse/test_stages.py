@@ -133,3 +133,34 @@ def test_folded_phrase_reader_agrees_with_collapsing_always() -> None:
         assert stages.smtp_stage(text) == expected, text
         found += expected is not None
     assert found > 100  # the generated texts do name stages
+
+
+def _same_named_search(low: str) -> bool:
+    named = stages._NAMED_RE
+    old, new = named.search(low), named.search(low, stages._named_from(low))
+    assert (old and old.span()) == (new and new.span()), low
+    return old is not None
+
+
+_NAMED_PIECES = [
+    "in", "reply", "response", "to", "after", "rcpt", "data", "end of", "failed", "at",
+    "did", "not", "didn't", "like", "our", "while", "sending", "most", "progress", "was",
+    "mail from", " ", "  ", "\n", "\t", "\u00a0", "\u2003", "\x1c", "x", "(", ":",
+]  # fmt: skip
+
+
+def test_named_phrase_search_starts_late_alike() -> None:
+    rng = random.Random(1605)
+    found = 0
+    for _ in range(6000):
+        found += _same_named_search(
+            "".join(rng.choice(_NAMED_PIECES) for _ in range(rng.randint(1, 14)))
+        )
+    for gap in (" ", "\t", "\n   ", "\u00a0", "\u2003 ", "\x1c", "\r\n"):
+        for phrase in ("in{}reply to rcpt", "x in{}response to data", "in {}reply{}to mail from"):
+            assert _same_named_search("said: 550 " + phrase.replace("{}", gap))
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "sisimai" / "emails"
+    for path in sorted(corpus.glob("*.eml")):
+        low = path.read_bytes().decode("utf-8", "replace").lower()
+        found += _same_named_search(low[:3000]) + _same_named_search(" ".join(low.split()))
+    assert found > 100
