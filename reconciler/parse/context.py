@@ -51,6 +51,7 @@ class Context:
     __slots__ = (
         "_bounce_like",
         "_exclude",
+        "_low_notice",
         "addressee",
         "data",
         "headers",
@@ -100,6 +101,7 @@ class Context:
         # computed when a detector first asks (most messages are answered without them)
         self._exclude: frozenset[str] | None = None
         self._bounce_like: bool | None = None
+        self._low_notice: str | None = None
 
     @property
     def exclude(self) -> frozenset[str]:
@@ -107,6 +109,13 @@ class Context:
         if self._exclude is None:
             self._exclude = _own_addresses(self.headers, self.original, self.addressee)
         return self._exclude
+
+    @property
+    def low_notice(self) -> str:
+        """The notice lower-cased (once: several detectors search it)."""
+        if self._low_notice is None:
+            self._low_notice = self.notice.lower()
+        return self._low_notice
 
     @property
     def bounce_like(self) -> bool:

@@ -93,7 +93,7 @@ class Detector:
 
 def _hits(ctx: Context) -> list[tuple[str, str]]:
     """Recipients the notice names; the bounce's own To only when nobody else is named."""
-    hits = scan(ctx.notice, ctx.exclude, _MAX_RECIPIENTS)
+    hits = scan(ctx.notice, ctx.exclude, _MAX_RECIPIENTS, ctx.low_notice)
     return [hit for hit in hits if hit[0] not in ctx.addressee] or hits
 
 
@@ -153,7 +153,7 @@ def _complete(bounce: ParsedBounce) -> bool:
 def _canonical(ctx: Context, bounces: tuple[ParsedBounce, ...]) -> tuple[ParsedBounce, ...]:
     """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
     is the address the report is about; the status block's value is kept as an extension."""
-    targets = mailto_targets(ctx.notice)
+    targets = mailto_targets(ctx.notice, ctx.low_notice)
     if not targets:
         return bounces
     return tuple(
@@ -179,7 +179,7 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
         if stage is not single.stage:
             single = replace(single, stage=stage)
         return Found((single,), report.reporting_mta, report.arrival_date)
-    low = ctx.notice.lower()
+    low = ctx.low_notice
     # a recipient the notice never names has no segment of its own: skip the scan then
     named = any(b.recipient and b.recipient in low for b in reported)
     segments = _segments(ctx) if named else {}

@@ -111,12 +111,14 @@ def _hit(line: str, exclude: frozenset[str], listed: bool) -> str | None:
     return None
 
 
-def mailto_targets(notice: str) -> dict[str, str]:
+def mailto_targets(notice: str, low: str | None = None) -> dict[str, str]:
     """Microsoft's NDR lines "display (address)<mailto:target>": display address → target.
 
     The mailto target is the address the NDR is about; only differing pairs are returned.
+    `low` is the notice lower-cased, when the caller has it.
     """
-    low = notice.lower()
+    if low is None:
+        low = notice.lower()
     if "<mailto:" not in low:
         return {}
     targets: dict[str, str] = {}
@@ -128,9 +130,9 @@ def mailto_targets(notice: str) -> dict[str, str]:
     return targets
 
 
-def _listed(notice: str) -> range:
-    """Line numbers of an explicit list of failed addresses (Exim, Sendmail), if any."""
-    low = notice.lower()
+def _listed(notice: str, low: str) -> range:
+    """Line numbers of an explicit list of failed addresses (Exim, Sendmail), if any (`low`:
+    the notice lower-cased)."""
     found = _FAILED_LIST_RE.search(low) if len(low) == len(notice) else None
     if found is None:
         return range(0)
@@ -171,11 +173,17 @@ def _spans(lines: list[str], starts: list[tuple[int, str]]) -> list[tuple[int, i
     ]
 
 
-def scan(notice: str, exclude: frozenset[str], limit: int = 200) -> list[tuple[str, str]]:
-    """(recipient, diagnostic text) in notice order; a recipient seen twice gets both texts."""
+def scan(
+    notice: str, exclude: frozenset[str], limit: int = 200, low: str | None = None
+) -> list[tuple[str, str]]:
+    """(recipient, diagnostic text) in notice order; a recipient seen twice gets both texts.
+
+    `low` is the notice lower-cased, when the caller has it."""
+    if low is None:
+        low = notice.lower()
     lines = notice.split("\n")
-    listed = _listed(notice)
-    targets = mailto_targets(notice)
+    listed = _listed(notice, low)
+    targets = mailto_targets(notice, low)
     starts: list[tuple[int, str]] = []
     for index, line in enumerate(lines):
         address = _hit(line, exclude, index in listed)

@@ -46,6 +46,8 @@ _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
 _NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
+# The first word of each _NAMED_RE alternative but "in", "reply" and "response".
+_NAMED_FIRST = ("after", "failed", "did", "while", "most")
 _NAMED_RE = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
@@ -64,6 +66,11 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
 )
+# A word of every _NAMED_KEYS key and every _PHRASES phrase: collapsing whitespace keeps each
+# word, so a text holding none of them names no stage collapsed either (and is not joined).
+_FOLD_WORDS = (
+    "after", "reply", "response", "failed", "like", "while", "progress", "rejected", "refused",
+)  # fmt: skip
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
@@ -114,9 +121,27 @@ def _transcript(low: str) -> Stage | None:
     return stage
 
 
+def _named_from(low: str) -> int:
+    """No match of _NAMED_RE starts before this offset (its search is a regex attempt at every
+    offset; str.find is far cheaper).  A match starts with one of its first words, or with "in"
+    and whitespace before "reply"/"response"; the first occurrence gives the lowest start."""
+    first = len(low)
+    for word in _NAMED_FIRST:
+        at = low.find(word, 0, first + len(word))
+        if 0 <= at < first:
+            first = at
+    for word in ("reply", "response"):
+        at = low.find(word)
+        if at >= 0:
+            while at > 0 and low[at - 1].isspace():
+                at -= 1
+            first = min(first, max(at - 2, 0))
+    return first
+
+
 def _named(low: str) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me")."""
-    found = _NAMED_RE.search(low) if any(key in low for key in _NAMED_KEYS) else None
+    found = _NAMED_RE.search(low, _named_from(low)) if any(k in low for k in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:
@@ -131,7 +156,7 @@ def smtp_stage(text: str) -> Stage | None:
     stage = _named(low)
     if stage is None:
         stage = _transcript(low)
-    if stage is None and "\n" in low:
+    if stage is None and "\n" in low and any(word in low for word in _FOLD_WORDS):
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
         # wraps its notice); only then is the text's whitespace collapsed
         stage = _named(" ".join(low.split()))

@@ -111,12 +111,20 @@ def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
     end = low.find("\n", line)
     end = len(low) if end < 0 else end
     key = -1  # where the first key on the line starts (str.find: a third of a regex search)
+    follow_only = True  # no key on the line but "follow"
     for name in _MARK_KEYS:
         at = low.find(name, line, end)
-        if at >= 0 and (key < 0 or at < key):
-            key = at
+        if at >= 0:
+            follow_only = follow_only and name == "follow"
+            if key < 0 or at < key:
+                key = at
     if key < 0:
         return None  # the marker names one of the keys on its first line
+    if follow_only and mark_re is _ORIGINAL_MARK_LOW_RE and low.find("message", line, key) < 0:
+        # ("----- The following addresses had permanent fatal errors -----"): a match that
+        # runs past the "follow" is one of the "message ... follow(s)" alternatives, from the
+        # line start (every other one that covers it names a key of its own on the line)
+        return None
     found = mark_re.match(low, line)
     return found if found is not None and found.end() > key else None
 

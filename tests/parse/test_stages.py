@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import pytest
 from support import SAMPLES
 
-from reconciler.parse import parse
+from reconciler.parse import parse, stages
 from reconciler.parse.stages import smtp_stage
 from reconciler.records import Stage
 
@@ -88,3 +91,76 @@ def test_a_parsed_result_carries_its_stage() -> None:
     assert [b.stage for b in result.bounces] == [Stage.END_OF_DATA]
     result = parse((SAMPLES / "mta" / "exim-nxdomain-failed.eml").read_bytes())
     assert [b.stage for b in result.bounces] == [Stage.UNKNOWN]
+
+
+def _stage_collapsing_always(text: str) -> object:
+    """The reader before the _FOLD_WORDS test: collapsed whenever nothing was found."""
+    low = text[:3000].lower()
+    stage = stages._named(low)
+    if stage is None:
+        stage = stages._transcript(low)
+    if stage is None and "\n" in low:
+        stage = stages._named(" ".join(low.split()))
+    return stage
+
+
+def _fold_texts() -> list[str]:
+    words = [
+        "in", "reply", "to", "rcpt", "mail", "from", "data", "after", "end", "of",
+        "while", "sending", "failed", "at", "response", "did", "not", "like", "our",
+        "recipient", "but", "sender", "was", "rejected", "refused", "talk", "me",
+        ": connection", "greeting", "most", "progress", "command", "x", "550",
+    ]  # fmt: skip
+    gaps = [" ", "\n", "\n    ", "\t", " \r\n ", "  "]
+    rng = random.Random(16)
+    texts = []
+    for _ in range(3000):
+        parts = [rng.choice(words) + rng.choice(gaps) for _ in range(rng.randint(1, 9))]
+        texts.append("".join(parts))
+    for phrase in ("in reply to RCPT TO command", "does not like recipient",
+                   "refused to talk to me", "while sending MAIL FROM"):  # fmt: skip
+        texts.append("Error:\n(" + phrase.replace(" ", "\n    ", 1) + ")")
+    return texts
+
+
+def test_folded_phrase_reader_agrees_with_collapsing_always() -> None:
+    texts = _fold_texts()
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "sisimai" / "emails"
+    texts += [f.read_bytes().decode("utf-8", "replace") for f in sorted(corpus.glob("*.eml"))]
+    found = 0
+    for text in texts:
+        expected = _stage_collapsing_always(text)
+        assert stages.smtp_stage(text) == expected, text
+        found += expected is not None
+    assert found > 100  # the generated texts do name stages
+
+
+def _same_named_search(low: str) -> bool:
+    named = stages._NAMED_RE
+    old, new = named.search(low), named.search(low, stages._named_from(low))
+    assert (old and old.span()) == (new and new.span()), low
+    return old is not None
+
+
+_NAMED_PIECES = [
+    "in", "reply", "response", "to", "after", "rcpt", "data", "end of", "failed", "at",
+    "did", "not", "didn't", "like", "our", "while", "sending", "most", "progress", "was",
+    "mail from", " ", "  ", "\n", "\t", "\u00a0", "\u2003", "\x1c", "x", "(", ":",
+]  # fmt: skip
+
+
+def test_named_phrase_search_starts_late_alike() -> None:
+    rng = random.Random(1605)
+    found = 0
+    for _ in range(6000):
+        found += _same_named_search(
+            "".join(rng.choice(_NAMED_PIECES) for _ in range(rng.randint(1, 14)))
+        )
+    for gap in (" ", "\t", "\n   ", "\u00a0", "\u2003 ", "\x1c", "\r\n"):
+        for phrase in ("in{}reply to rcpt", "x in{}response to data", "in {}reply{}to mail from"):
+            assert _same_named_search("said: 550 " + phrase.replace("{}", gap))
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "sisimai" / "emails"
+    for path in sorted(corpus.glob("*.eml")):
+        low = path.read_bytes().decode("utf-8", "replace").lower()
+        found += _same_named_search(low[:3000]) + _same_named_search(" ".join(low.split()))
+    assert found > 100

@@ -52,3 +52,29 @@ _WORDS = ["original message", "copy of the message", "returned", "follow", "ไปฅไ
 @given(st.lists(st.sampled_from([*_WORDS, "-- ", "\n", " ", "x", "this is a "]), max_size=30))
 def test_generated_lines_are_cut_alike(pieces: list[str]) -> None:
     _same_on_every_line("".join(pieces))
+
+
+# Lines around the "follow"-only shortcut: "follow" with and without "message" before it,
+# the "message ... follow(s)" phrasings, punctuation runs and words that carry other keys.
+_FOLLOW_PIECES = [
+    "follow", "follows", "following", "message", "messages", "headers", "header", "the",
+    "original", "-----", "== ", "#", "\n", " ", "\t", "was:", "copy of", "returned", "x",
+]  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_FOLLOW_PIECES), max_size=14))
+def test_follow_only_lines_are_cut_alike(pieces: list[str]) -> None:
+    _same_on_every_line("".join(pieces))
+
+
+def test_follow_only_shortcut_cases() -> None:
+    for text, marked in [
+        ("----- The following addresses had permanent fatal errors -----", False),
+        ("----- Transcript of session follows -----", False),
+        ("Message headers follow:", True),
+        ("The message follows", True),
+        ("--- the following is the original message ---", True),
+        ("the\nmessage follows", False),
+    ]:
+        assert (_same_on_every_line(text) > 0) is marked, text
