@@ -5,7 +5,7 @@ Any other MDN (a read receipt) is not a bounce."""
 from __future__ import annotations
 
 from reconciler.parse import parse
-from reconciler.records import MessageKind
+from reconciler.records import MessageKind, ParsedMessage
 
 _MDN = (
     "From: {sender}\nTo: <list-bounces@example.org>\n"
@@ -19,14 +19,17 @@ _MDN = (
 )
 
 
+def _parse_mdn(sender: str, subject: str, text: str, disposition: str) -> ParsedMessage:
+    mdn = _MDN.format(sender=sender, subject=subject, text=text, disposition=disposition)
+    return parse(mdn.encode())
+
+
 def test_a_sieve_reject_is_a_bounce_for_its_final_recipient() -> None:
-    result = parse(
-        _MDN.format(
-            sender="Mail Delivery Subsystem <admin@mail.example.com>",
-            subject="Automatically rejected mail",
-            text="Your message to <ann@example.com> was automatically rejected:\nQuota exceeded",
-            disposition="automatic-action/MDN-sent-automatically; deleted",
-        ).encode()
+    result = _parse_mdn(
+        "Mail Delivery Subsystem <admin@mail.example.com>",
+        "Automatically rejected mail",
+        "Your message to <ann@example.com> was automatically rejected:\nQuota exceeded",
+        "automatic-action/MDN-sent-automatically; deleted",
     )
     assert result.kind is MessageKind.BOUNCE
     (bounce,) = result.bounces
@@ -35,13 +38,11 @@ def test_a_sieve_reject_is_a_bounce_for_its_final_recipient() -> None:
 
 
 def test_a_read_receipt_is_not_a_bounce() -> None:
-    result = parse(
-        _MDN.format(
-            sender="Ann <ann@example.com>",
-            subject="Read: your newsletter",
-            text="The message was displayed on the recipient's computer.",
-            disposition="manual-action/MDN-sent-manually; displayed",
-        ).encode()
+    result = _parse_mdn(
+        "Ann <ann@example.com>",
+        "Read: your newsletter",
+        "The message was displayed on the recipient's computer.",
+        "manual-action/MDN-sent-manually; displayed",
     )
     assert result.kind is MessageKind.OTHER
     assert result.bounces == ()
