@@ -46,8 +46,8 @@ def load_truth(folder: Path) -> list[dict[str, Any]]:
 
 def predict(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """(file name, recipient) -> the `classify --json` row."""
-    done = subprocess.run(
-        ["reconciler", "classify", "--json", str(folder)],
+    done = subprocess.run(  # this interpreter's package, whatever the PATH holds
+        [sys.executable, "-m", "reconciler", "classify", "--json", str(folder)],
         capture_output=True,
         text=True,
         check=False,
