@@ -13,17 +13,20 @@ How (run as root, on Debian 12; about five minutes per run, the MTAs side by sid
   a work directory (LD_LIBRARY_PATH points at the root's libraries). Postfix: `postfix -c`
   (its own config directory; submission by SMTP to its smtpd on 127.0.13.2:2526, because
   its sendmail drops LD_LIBRARY_PATH for postdrop). Exim: `-C` (its own configuration) with
-  a queue-runner daemon; it runs deliveries as its built-in user Debian-exim, which only
-  exists in the namespace (a bind-mounted copy of /etc/passwd and /etc/group), and re-executes
-  itself from /usr/sbin/exim4 (a bind-mounted copy of /usr/sbin that has it). Sendmail: a
+  a queue-runner daemon and a root queue run every 10 s started by this script; it runs
+  deliveries as its built-in user Debian-exim, which only exists in the namespace (a
+  bind-mounted copy of /etc/passwd and /etc/group), and re-executes itself from
+  /usr/sbin/exim4 (a bind-mounted copy of /usr/sbin that has it; its libraries are in a
+  bind-mounted copy of the loader's cache, as a set-uid program ignores LD_LIBRARY_PATH).
+  Sendmail: a
   sendmail.cf built with m4 from sendmail-cf (its own queue, aliases for the pipes, ruleset 0
   routes per address), `-C` and a queue-runner daemon.
 - The script re-executes itself in a private mount and UTS namespace (`unshare -m -u`; its
   host name there is mx.example.org, as Sendmail wants a qualified one) where
   /etc/resolv.conf is bind-mounted to a file naming a tiny DNS server this script runs on
   127.0.13.53 (null MX for nullmx.test per RFC 7505, an MX to a missing host for
-  mxnohost.test, SERVFAIL for servfail.test, NXDOMAIN for everything else): the machine's
-  own resolver is not touched.
+  mxnohost.test, SERVFAIL for servfail.test, a name with no record of any type for
+  nodata.test, NXDOMAIN for everything else): the machine's own resolver is not touched.
 - Every scenario of scripts/mta_grid.py gets its own scripted SMTP server on
   127.0.13.N:2525 (N from 10; one address per scenario, so an MTA's per-host retry state
   for one scenario never delays another), which answers at the scenario's stage (greeting,
@@ -34,10 +37,14 @@ How (run as root, on Debian 12; about five minutes per run, the MTAs side by sid
   program that exits with the code named in the local part, mx.example.org is the MTA's own
   local domain (unknown local user), and the DNS scenarios go through DNS.
 - Queue lifetime two minutes, delay warning after one minute: a temporary refusal gives a
-  delay warning, then a final failure. Each bounce (to bounces+<mta>-<tag>@example.org) is
-  routed to a capture server on 127.0.13.1:2525 and saved as it arrived, named
+  delay warning, then a final failure; a server that never greets is given up after 20 s
+  (Postfix smtp_helo_timeout, Exim command_timeout, Sendmail Timeout.initial). Each bounce
+  (to bounces+<mta>-<tag>@example.org) is routed to a capture server on 127.0.13.1:2525 and
+  saved as it arrived, named
   <mta>-<tag>-<failed|delayed>.eml; `truth.jsonl` gets one row per recipient of each saved
-  file, from the scenario's truth (written before any classifier ran: see mta_grid.py).
+  file, from the scenario's truth (written before any classifier ran: see mta_grid.py),
+  appended for the files it has no rows for yet (its existing rows stay byte-identical), so
+  a run with `--tags` of new scenarios adds to the samples.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ PACKAGES = {
 }
 LIFETIME_S = 120
 WARN_S = 60
+# queue runs the script starts itself every 10 s, as root (command, environment)
+QUEUE_RUNS: list[tuple[list[str], dict[str, str]]] = []
 
 
 def address_of(index: int) -> str:
@@ -114,6 +123,9 @@ class _Session(socketserver.StreamRequestHandler):
         stage = scenario.stage if scenario else ""
         reply = scenario.reply if scenario else ""
         if stage == "connect":
+            if not reply:  # no greeting at all: wait until the client gives up
+                self.rfile.read()
+                return
             _reply(self.wfile, reply)
             return
         self._say("220 mx.remote.test ESMTP")
@@ -226,6 +238,8 @@ def _dns_answer(query: bytes) -> bytes:
     rcode, answers = 3, b""
     if name == "servfail.test":
         rcode = 2
+    elif name == "nodata.test":
+        rcode = 0  # the name exists, with no record of any type (no MX, no address)
     elif name in ("nullmx.test", "mxnohost.test"):
         rcode = 0
         if qtype == 15:  # MX
@@ -321,7 +335,7 @@ def _postfix(root: Path, work: Path) -> tuple[list[str], dict[str, str]]:
         "\n".join(
             [
                 *lines,
-                "/@(nxdomain|nullmx|mxnohost|servfail)\\.test$/ smtp:",
+                "/@(nxdomain|nullmx|mxnohost|servfail|nodata)\\.test$/ smtp:",
                 *(f"/^pipe{c}@pipe\\.test$/ pipe{c}:" for c in range(64, 79)),
                 "",
             ]
@@ -363,6 +377,7 @@ queue_run_delay = 10s
 minimal_backoff_time = 10s
 maximal_backoff_time = 20s
 smtp_connect_timeout = 5s
+smtp_helo_timeout = 20s
 smtp_data_done_timeout = 10s
 smtp_tls_security_level = none
 smtp_address_preference = ipv4
@@ -408,6 +423,13 @@ def _exim_account(cache: Path) -> None:
     shutil.copytree("/usr/sbin", sbin, symlinks=True)
     shutil.copy2(cache / "root-exim/usr/sbin/exim4", sbin / "exim4")
     subprocess.run(["mount", "--bind", str(sbin), "/usr/sbin"], check=True)
+    # a set-uid Exim run by Debian-exim ignores LD_LIBRARY_PATH (glibc secure mode), so its
+    # library directory goes into a copy of the loader's cache, bind-mounted over the real
+    # one (this namespace only; -X: no links are made in the system's library directories)
+    cache_file = cache / "ld.so.cache"
+    lib = cache / "root-exim/usr/lib/x86_64-linux-gnu"
+    subprocess.run(["ldconfig", "-X", "-C", str(cache_file), str(lib)], check=True)
+    subprocess.run(["mount", "--bind", str(cache_file), "/etc/ld.so.cache"], check=True)
 
 
 def _exim(root: Path, work: Path) -> tuple[list[str], dict[str, str]]:
@@ -442,7 +464,7 @@ acl_smtp_rcpt = accept
 begin routers
 by_dns:
   driver = dnslookup
-  domains = nxdomain.test : nullmx.test : mxnohost.test : servfail.test
+  domains = nxdomain.test : nullmx.test : mxnohost.test : servfail.test : nodata.test
   transport = remote_smtp
   no_more
 {pipe_routers}local_user:
@@ -461,6 +483,7 @@ remote_smtp:
   driver = smtp
   port = {PORT}
   connect_timeout = 5s
+  command_timeout = 20s
   hosts_avoid_tls = *
   allow_localhost
 {pipe_transports}local_file:
@@ -477,6 +500,9 @@ begin retry
         env={**os.environ, **env},
         check=True,
     )
+    # the daemon above runs as Debian-exim, and its queue runs did not deliver (a re-executed
+    # Exim with -C is no longer trusted): a root queue run every 10 s does
+    QUEUE_RUNS.append(([exim, "-C", str(conf), "-q"], env))
     return [exim, "-C", str(conf), "-odq", "-f"], env
 
 
@@ -521,6 +547,7 @@ define(`confTO_QUEUEWARN', `{WARN_S}s')
 define(`confTO_QUEUERETURN', `{LIFETIME_S}s')
 define(`confMIN_QUEUE_AGE', `0')
 define(`confTO_CONNECT', `5s')
+define(`confTO_INITIAL', `20s')
 define(`confDONT_PROBE_INTERFACES', `True')
 define(`confBIND_OPTS', `-DNSRCH -DEFNAMES')
 define(`confDEF_USER_ID', `daemon:daemon')
@@ -573,16 +600,22 @@ def _submit(
 
 
 def _truth(out: Path) -> int:
+    """Append the rows of the files truth.jsonl does not have yet (its rows stay as they are)."""
     by_tag = {s.tag: s for s in SCENARIOS}
+    truth = out / "truth.jsonl"
+    old = truth.read_text() if truth.exists() else ""
+    done = {json.loads(line)["file"] for line in old.splitlines() if line.strip()}
     rows = []
     for path in sorted(out.glob("*.eml")):
+        if path.name in done:
+            continue
         mta, rest = path.stem.split("-", 1)
         tag, _, kind = rest.rpartition("-")
         scenario = by_tag[tag]
         for r in scenario.recipients:
             rows.append(_row(path.name, mta, scenario, r, kind))
     rows = [r for r in rows if r is not None]
-    (out / "truth.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    truth.write_text(old + "".join(json.dumps(r) + "\n" for r in rows))
     return len(rows)
 
 
@@ -666,12 +699,15 @@ def main() -> int:
                 sender = f"bounces+{mta}-{scenario.tag}@example.org"
                 _submit(submit, env, sender, rcpts, message(mta, scenario))
         deadline = time.monotonic() + LIFETIME_S + 120
+        runs: list[subprocess.Popen[bytes]] = []
         while time.monotonic() < deadline:
             time.sleep(10)
+            runs = [r for r in runs if r.poll() is None]
+            runs += [subprocess.Popen(c, env={**os.environ, **e}) for c, e in QUEUE_RUNS]
             print(f"{len(list(args.out.glob('*.eml')))} bounces so far", flush=True)
     finally:
         _stop(started)
-    print(f"{_truth(args.out)} truth rows in {args.out / 'truth.jsonl'}")
+    print(f"{_truth(args.out)} truth rows added to {args.out / 'truth.jsonl'}")
     return 0
 
 

@@ -8,7 +8,9 @@ A rule file may carry, beside its `rules:`, two tables that decide a result no r
     reply_codes:                       # RFC 5321 reply codes, optionally per SMTP stage
       - {code: '550', stage: [rcpt], reason: userunknown, title: ..., ref: RFC 5321}
 
-`X` in a status code stands for the class (4 or 5), `x` in a reply code for one digit.  Each
+`X` in a status code stands for the class (4 or 5) and a detail `x` for any detail (a
+subject's row for the details no row names: RFC 3463 section 2, the subject "classifies the
+status"); `x` in a reply code stands for one digit.  Each
 row becomes a rule (id `status-x.1.1`, `reply-550-rcpt`) that only applies to final failures;
 rules.py validates it like any rule and places every table after every rule list: the status
 table first, then the reply table.  This module only turns rows into rule mappings.
@@ -24,7 +26,7 @@ __all__ = ["TABLE_KEYS", "row_rule", "table_rule_id"]
 TABLE_KEYS = ("status_codes", "reply_codes")  # in the order they apply
 _ROW_KEYS = {"code", "reason", "title", "ref", "severity", "fault", "stage"}
 _REQUIRED = ("code", "reason", "title", "ref")
-_STATUS_CODE_RE = re.compile(r"^[45X]\.\d{1,3}\.\d{1,3}$")
+_STATUS_CODE_RE = re.compile(r"^[45X]\.\d{1,3}\.(\d{1,3}|x)$")
 _REPLY_CODE_RE = re.compile(r"^[45][0-9x]{2}$")
 
 
@@ -57,7 +59,9 @@ def row_rule(key: str, row: object) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"code {code!r} is not a valid {'status' if status else 'reply'} code"
     match: dict[str, Any] = {"kind": "bounce"}
     if status:
-        match["status"] = ["*" + code[1:]] if code.startswith("X") else [code]
+        klass, subject, detail = code.split(".")
+        glob = ("*" if klass == "X" else klass, subject, "*" if detail == "x" else detail)
+        match["status"] = [".".join(glob)]
     else:
         match["reply_code"] = [code]
     if "stage" in row:

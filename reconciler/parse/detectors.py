@@ -28,6 +28,7 @@ from reconciler.parse.nonbounce import (
 )
 from reconciler.parse.providers import ses_notification
 from reconciler.parse.recipients import mailto_targets, scan
+from reconciler.parse.replies import whole_reply
 from reconciler.parse.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
 from reconciler.parse.stages import smtp_stage
 from reconciler.parse.textformats import family
@@ -168,10 +169,20 @@ def _canonical(ctx: Context, bounces: tuple[ParsedBounce, ...]) -> tuple[ParsedB
     )
 
 
+def _whole(bounce: ParsedBounce, notice: str) -> ParsedBounce:
+    """The bounce with its diagnostic's multi-line reply made whole (Sendmail keeps the first
+    line only: parse/replies.py)."""
+    diagnostic = bounce.diagnostic
+    if not diagnostic or diagnostic[3:4] != "-":
+        return bounce
+    whole = whole_reply(diagnostic, notice)
+    return bounce if whole == diagnostic else replace(bounce, diagnostic=whole)
+
+
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     if not report.bounces:
         return None
-    reported = _canonical(ctx, report.bounces)
+    reported = tuple(_whole(b, ctx.notice) for b in _canonical(ctx, report.bounces))
     if len(reported) == 1 and _complete(reported[0]):
         # nothing to fill but the SMTP stage: read it from the notice, skip the scan
         single = reported[0]

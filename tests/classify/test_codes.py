@@ -136,6 +136,22 @@ def test_a_refusal_at_a_sender_stage_is_about_our_side(
         assert (result.reason, result.fault) == (alone, Fault.SENDER)
 
 
+def test_a_detail_no_row_names_falls_to_its_subject_at_rcpt() -> None:
+    """RFC 3463 section 2: the subject classifies the status. Microsoft's "550 5.7.124"
+    (sender not allowed for the group) at RCPT is a policy refusal, not a 550 user unknown."""
+    result = classify(_bounce("5.7.124", "550", stage=Stage.RCPT), SHIPPED)
+    assert (result.reason, result.severity) == (Reason.SECURITYERROR, Severity.SOFT)
+    assert result.rule_id == "status-x.7.x-rcpt"
+    result = classify(_bounce("5.2.121", "550", stage=Stage.RCPT), SHIPPED)
+    assert (result.reason, result.severity) == (Reason.FILTERED, Severity.SOFT)
+    # an unregistered X.1 detail has no subject row: the reply code at RCPT decides
+    result = classify(_bounce("5.1.99", "550", stage=Stage.RCPT), SHIPPED)
+    assert (result.reason, result.severity) == (Reason.USERUNKNOWN, Severity.HARD)
+    # at the other stages the reply table's stage rows decide (our sending host here)
+    result = classify(_bounce("5.7.708", "550", stage=Stage.CONNECT), SHIPPED)
+    assert (result.reason, result.rule_id) == (Reason.BLOCKED, "reply-5xx-connect-helo")
+
+
 def test_the_reply_code_decides_when_the_status_is_only_a_class() -> None:
     result = classify(_bounce("5.0.0", "552"), SHIPPED)
     assert (result.reason, result.rule_id) == (Reason.MAILBOXFULL, "reply-552")
