@@ -212,7 +212,9 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     if len(reported) == 1 and _complete(reported[0]):
         # nothing to fill but the SMTP stage: read it from the notice, skip the scan
         single = reported[0]
-        stage = _stage(single.stage, ctx.notice)
+        stage = single.stage
+        if stage is Stage.UNKNOWN:  # (as _stage, with the notice lower-cased at hand)
+            stage = smtp_stage(ctx.notice, _low_head(ctx, 3000)) or Stage.UNKNOWN
         if stage is not single.stage:
             single = _rebuilt(
                 single,
