@@ -23,6 +23,7 @@ from reconciler.records import (
     ParsedMessage,
     RuleFacts,
 )
+from reconciler.records.frozen import quick_init
 
 # `classify` imports this module for `analyse` alone: what only the ledger entry of a fetched
 # message needs (the ledger records, hashlib, traceback), and the VERP stage when no VERP
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RecipientVerdict:
     """One recipient result with its classification, and what the rules read of it."""
@@ -67,6 +69,7 @@ class RecipientVerdict:
     facts: RuleFacts
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Analysis:
     """Everything the pure stages say about one message."""

@@ -114,7 +114,7 @@ def _match_kind(m: RuleMatch, f: RuleFacts) -> list[str] | None:
     if m.kinds is not None:
         if f.kind not in m.kinds:
             return None
-        hits.append(f"kind {f.kind.value}")
+        hits.append(f"kind {f.kind}")  # a StrEnum: its value (.value is a Python call)
     if m.no_code is not None:
         if m.no_code == has_code(f):
             return None
@@ -122,7 +122,7 @@ def _match_kind(m: RuleMatch, f: RuleFacts) -> list[str] | None:
     if m.stages is not None:
         if f.stage not in m.stages:
             return None
-        hits.append(f"stage {f.stage.value}")
+        hits.append(f"stage {f.stage}")
     return hits
 
 

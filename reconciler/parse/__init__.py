@@ -20,6 +20,12 @@ from reconciler.records import MessageKind, ParsedBounce, ParsedMessage
 __all__ = ["DETECTORS", "MAX_RECIPIENTS", "Detector", "Limits", "parse"]
 
 _DEFAULTS = Limits()
+_DEFAULT_GIVEN = (
+    _DEFAULTS.max_bytes,
+    _DEFAULTS.max_parts,
+    _DEFAULTS.max_depth,
+    _DEFAULTS.max_headers,
+)
 _PRIORITY = (
     MessageKind.BOUNCE,
     MessageKind.DELAY,
@@ -87,7 +93,9 @@ def parse(
     data = bytes(data)
     if not data.strip():
         return ParsedMessage(kind=MessageKind.ERROR, error="empty message")
-    limits = Limits(max_bytes, max_parts, max_depth, max_headers)
+    given = (max_bytes, max_parts, max_depth, max_headers)
+    # the defaults' record is shared (building a frozen record is some 10,000 instructions)
+    limits = _DEFAULTS if given == _DEFAULT_GIVEN else Limits(*given)
     try:
         return _parse(data, limits)
     # The contract of parse() is "never raises": one malformed message must not stop a cycle,

@@ -10,7 +10,7 @@ from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address
 from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
 from reconciler.parse.original import from_parts, from_text
-from reconciler.parse.textformats import BOUNCE_PHRASE_RE, split_notice
+from reconciler.parse.textformats import BOUNCE_PHRASE_RE, notice_parts
 from reconciler.records import OriginalMessage
 
 __all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
@@ -83,6 +83,7 @@ class Context:
         strong_signal: bool,
         notes: list[str],
         size: int,
+        low_notice: str | None = None,
     ) -> None:
         self.root: Final = root
         self.data: Final = data  # the message as split (LF line endings, limits applied)
@@ -101,7 +102,7 @@ class Context:
         # computed when a detector first asks (most messages are answered without them)
         self._exclude: frozenset[str] | None = None
         self._bounce_like: bool | None = None
-        self._low_notice: str | None = None
+        self._low_notice = low_notice  # the notice lower-cased, when the split had it
 
     @property
     def exclude(self) -> frozenset[str]:
@@ -198,7 +199,7 @@ def _weak_signal(heads: dict[str, str], notice: str) -> bool:
 def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -> Context:
     """Walk the parts once and gather everything the detectors share."""
     parts = walk(root)
-    notice, inline = split_notice(_notice_text(parts, limits))
+    notice, inline, low_notice = notice_parts(_notice_text(parts, limits))
     original = from_parts(parts, limits)
     if original is None and inline:
         original = from_text(inline)
@@ -220,4 +221,5 @@ def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -
         strong_signal=strong,
         notes=notes,
         size=len(data),
+        low_notice=low_notice,
     )

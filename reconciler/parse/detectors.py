@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from reconciler.errors import ParseError
@@ -125,13 +125,45 @@ def _enrich(bounce: ParsedBounce, text: str, fallback: str) -> ParsedBounce:
     extensions = bounce.extensions
     if raw is not None and not any(n == "status-field" for n, _ in extensions):
         extensions = (*extensions, ("status-field", raw))
-    return replace(
+    return _rebuilt(
         bounce,
         status=status,
         reply_code=bounce.reply_code or reply_code(text) or reply_code(fallback),
         diagnostic=bounce.diagnostic or text or fold(fallback, 1000),
         stage=_stage(bounce.stage, text, fallback),
         remote_mta=bounce.remote_mta or remote_host(text),
+        extensions=extensions,
+    )
+
+
+def _rebuilt(
+    b: ParsedBounce,
+    *,
+    recipient: str | None = None,
+    status: str | None = None,
+    reply_code: str | None = None,
+    diagnostic: str = "",
+    stage: Stage,
+    remote_mta: str | None = None,
+    extensions: tuple[tuple[str, str], ...],
+) -> ParsedBounce:
+    """`b` with the fields the enrichment sets (`dataclasses.replace` of them, built directly:
+    replace reads every field through the dataclass machinery, in Python, some twice the
+    instructions of the construction itself).  `recipient` None keeps b's."""
+    return ParsedBounce(
+        kind=b.kind,
+        recipient=b.recipient if recipient is None else recipient,
+        detector=b.detector,
+        original_recipient=b.original_recipient,
+        action=b.action,
+        status=status,
+        reply_code=reply_code,
+        diagnostic=diagnostic,
+        diagnostic_type=b.diagnostic_type,
+        remote_mta=remote_mta,
+        stage=stage,
+        last_attempt=b.last_attempt,
+        feedback_type=b.feedback_type,
         extensions=extensions,
     )
 
@@ -158,9 +190,14 @@ def _canonical(ctx: Context, bounces: tuple[ParsedBounce, ...]) -> tuple[ParsedB
     if not targets:
         return bounces
     return tuple(
-        replace(
+        _rebuilt(
             bounce,
             recipient=targets[bounce.recipient],
+            status=bounce.status,
+            reply_code=bounce.reply_code,
+            diagnostic=bounce.diagnostic,
+            stage=bounce.stage,
+            remote_mta=bounce.remote_mta,
             extensions=(*bounce.extensions, ("final-recipient-field", bounce.recipient)),
         )
         if bounce.recipient in targets
@@ -186,9 +223,19 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     if len(reported) == 1 and _complete(reported[0]):
         # nothing to fill but the SMTP stage: read it from the notice, skip the scan
         single = reported[0]
-        stage = _stage(single.stage, ctx.notice)
+        stage = single.stage
+        if stage is Stage.UNKNOWN:  # (as _stage, with the notice lower-cased at hand)
+            stage = smtp_stage(ctx.notice, _low_head(ctx, 3000)) or Stage.UNKNOWN
         if stage is not single.stage:
-            single = replace(single, stage=stage)
+            single = _rebuilt(
+                single,
+                status=single.status,
+                reply_code=single.reply_code,
+                diagnostic=single.diagnostic,
+                stage=stage,
+                remote_mta=single.remote_mta,
+                extensions=single.extensions,
+            )
         return Found((single,), report.reporting_mta, report.arrival_date)
     low = ctx.low_notice
     # a recipient the notice never names has no segment of its own: skip the scan then
@@ -221,9 +268,16 @@ def _sieve_reject(ctx: Context) -> Found | None:
 
 def _dsn_text(ctx: Context) -> Found | None:
     head = ctx.notice[:50000]
-    if "final-recipient:" not in head.lower():
+    if "final-recipient:" not in _low_head(ctx, 50000):
         return None
     return _enriched(ctx, read_report(fields_from_text(head), detector="rfc3464-text"))
+
+
+def _low_head(ctx: Context, size: int) -> str:
+    """The notice's first `size` characters lower-cased (the lower-cased notice cut, when
+    lower() kept its length: the same text but for a final sigma at the cut)."""
+    low = ctx.low_notice
+    return low[:size] if len(low) == len(ctx.notice) else ctx.notice[:size].lower()
 
 
 def _failed_recipients(ctx: Context) -> list[str]:
@@ -260,10 +314,10 @@ def _text(ctx: Context) -> Found | None:
         ctx.notes.append(f"limit: only the first {_MAX_RECIPIENTS} recipients of the notice")
     if len(hits) == 1 and not reply_code(hits[0][1]) and not enhanced_status(hits[0][1]):
         hits = [(hits[0][0], fold(f"{hits[0][1]} {ctx.notice}"))]
-    head = f"{ctx.subject or ''}\n{ctx.notice[:3000]}".lower()
+    head = f"{(ctx.subject or '').lower()}\n{_low_head(ctx, 3000)}"
     delayed = bool(_DELAY_START_RE.match(head) or _DELAY_RE.search(head))
     kind = MessageKind.DELAY if delayed else MessageKind.BOUNCE
-    detector = family(ctx.notice)
+    detector = family(ctx.notice, ctx.low_notice)
     return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))
 
 

@@ -59,7 +59,7 @@ def fold(text: str, limit: int = 2000) -> str:
 
 def bare_address(value: str | None) -> str | None:
     """The first address in `value`, lower-cased, without name, brackets or `rfc822;` type."""
-    if not value:
+    if not value or "@" not in value:  # (both patterns need one)
         return None
     _, _, rest = value.rpartition(";") if ";" in value[:16] else ("", "", value)
     found = ADDRESS_RE.search(rest) or _LOOSE_ADDRESS_RE.search(rest)
@@ -70,7 +70,8 @@ def bare_address(value: str | None) -> str | None:
 
 def all_addresses(*values: str | None) -> list[str]:
     """Every address in the header values, lower-cased, in order, without repeats."""
-    found = [m.group(1).strip(".").lower() for v in values if v for m in ADDRESS_RE.finditer(v)]
+    # findall: the group's text without a match object each; no "@", no address
+    found = [a.strip(".").lower() for v in values if v and "@" in v for a in ADDRESS_RE.findall(v)]
     return list(dict.fromkeys(found))
 
 

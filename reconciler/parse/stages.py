@@ -150,9 +150,10 @@ def _named(low: str) -> Stage | None:
     return None
 
 
-def smtp_stage(text: str) -> Stage | None:
-    """The stage a report's text names for the failure, or None when it names none."""
-    low = text[:3000].lower()
+def smtp_stage(text: str, low: str | None = None) -> Stage | None:
+    """The stage a report's text names for the failure, or None when it names none (`low`:
+    the text's first 3,000 characters lower-cased, when the caller has them)."""
+    low = text[:3000].lower() if low is None else low
     stage = _named(low)
     if stage is None:
         stage = _transcript(low)

@@ -13,7 +13,7 @@ import re
 
 from reconciler.parse.lazyre import Lazy
 
-__all__ = ["BOUNCE_PHRASE_RE", "family", "split_notice"]
+__all__ = ["BOUNCE_PHRASE_RE", "family", "notice_parts", "split_notice"]
 
 # Where the notice ends and the copy of the original message begins.
 _ORIGINAL_MARK_RE = Lazy(
@@ -80,30 +80,33 @@ _FAMILIES: tuple[tuple[str, tuple[str, ...], Lazy | None], ...] = (
 )
 
 
-def family(notice: str) -> str:
-    """A label for the MTA family whose phrasing the notice uses ("text" when none matches)."""
-    head = notice[:4000].lower()
+def family(notice: str, low: str | None = None) -> str:
+    """A label for the MTA family whose phrasing the notice uses ("text" when none matches).
+    `low`: the notice lower-cased, when the caller has it (as long as the notice)."""
+    head = low[:4000] if low is not None and len(low) == len(notice) else notice[:4000].lower()
     for name, phrases, regex in _FAMILIES:
         if any(phrase in head for phrase in phrases) or (regex and regex.search(head)):
             return f"text:{name}"
     return "text"
 
 
-def _marker(text: str) -> re.Match[str] | None:
-    """The first line that announces the copy of the original (fast: keyword lines only)."""
+def _marker(text: str) -> tuple[re.Match[str] | None, str | None]:
+    """The first line that announces the copy of the original (fast: keyword lines only),
+    and the text lower-cased (None when lower() changed its length)."""
     low, mark_re = text.lower(), _ORIGINAL_MARK_LOW_RE
     as_is = len(low) != len(text)
     if as_is:
         # lower() changed offsets (rare scripts): search the text as it is
         low, mark_re = text, _ORIGINAL_MARK_RE
+    lowered = None if as_is else low
     found = _mark_at(low, mark_re, 0)
     if found is not None:
-        return found
+        return found, lowered
     for line_start in _MARK_LINE_RES[as_is].finditer(low):  # lazily: most stop early
         found = _mark_at(low, mark_re, line_start.start() + 1)
         if found is not None:
-            return found
-    return None
+            return found, lowered
+    return None, lowered
 
 
 def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
@@ -132,18 +135,31 @@ def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
 def split_notice(text: str) -> tuple[str, str | None]:
     """Split a plain-text bounce into (notice, inline copy of the original or None); a quoted
     copy of a message is cut from the notice too."""
-    notice, original = _split(text)
-    quoted = _QUOTED_RUN_RE.search(notice) if ">" in notice else None
-    if quoted is not None:
-        notice = notice[: quoted.start() + 1]
+    notice, original, _ = notice_parts(text)
     return notice, original
 
 
-def _split(text: str) -> tuple[str, str | None]:
-    mark = _marker(text)
+def notice_parts(text: str) -> tuple[str, str | None, str | None]:
+    """`split_notice`, and the notice lower-cased when the split had it at hand (None when
+    not: the notice's own lower() is then needed)."""
+    notice, original, low = _split(text)
+    quoted = _QUOTED_RUN_RE.search(notice) if ">" in notice else None
+    if quoted is not None:
+        notice = notice[: quoted.start() + 1]
+    # The notice is a prefix of the text, and lower() maps it character for character (it
+    # kept the length): the prefix of the lower-cased text is the notice lower-cased, but for
+    # a capital sigma, whose lower case depends on what follows it (final sigma).
+    if low is None or "\u03a3" in notice:
+        return notice, original, None
+    return notice, original, low[: len(notice)]
+
+
+def _split(text: str) -> tuple[str, str | None, str | None]:
+    """(notice, original, the whole text lower-cased or None)."""
+    mark, low = _marker(text)
     if mark is not None and mark.start() > 0:
         after = text.find("\n", mark.end())  # the original starts on the line after the mark
-        return text[: mark.start()], text[after + 1 :] if after >= 0 else ""
+        return text[: mark.start()], text[after + 1 :] if after >= 0 else "", low
     # no marker: an inline original starts at a header line after a blank line, followed by
     # two more header (or continuation) lines
     first = _FIRST_HEADER_START_RE.match(text)
@@ -154,5 +170,5 @@ def _split(text: str) -> tuple[str, str | None]:
         if not third:
             break  # fewer than three lines left
         if _FIELD_LINE_RE.match(text, second) and _FIELD_LINE_RE.match(text, third):
-            return text[: start - 1], text[start:]
-    return text, None
+            return text[: start - 1], text[start:], low
+    return text, None, low

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.records.frozen import quick_init
 from reconciler.verpformat import VerpFormat
 
 __all__ = [
@@ -196,6 +197,7 @@ class RawMessage:
     received_at: datetime | None = None  # IMAP INTERNALDATE: when the server got it (unforgeable)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OriginalMessage:
     """Headers of the returned original message (message/rfc822 or text/rfc822-headers)."""
@@ -209,6 +211,7 @@ class OriginalMessage:
     date: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedBounce:
     """One recipient result of a message: what the reporting system said about one address."""
@@ -229,6 +232,7 @@ class ParsedBounce:
     extensions: tuple[tuple[str, str], ...] = ()  # X-* fields of the per-recipient block
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
     """Everything the parser learned from one message."""
@@ -248,6 +252,7 @@ class ParsedMessage:
     notes: tuple[str, ...] = field(default=())  # limits hit, fallbacks used
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RuleFacts:
     """Everything the rules read of one recipient result, normalised once (lower case where
@@ -286,6 +291,7 @@ FACT_LIMITS = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Classification:
     """The decision of the rules about one ParsedBounce."""
@@ -314,6 +320,7 @@ class VerpFailure(StrEnum):
     ADDRESS_MISMATCH = "address-mismatch"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class VerpMatch:
     """The result of looking for a VERP token in a message."""

@@ -18,6 +18,7 @@ from reconciler.parse import parse
 from reconciler.records import (
     UNDISCLOSED_RECIPIENT,
     MessageKind,
+    ParsedBounce,
     ParsedMessage,
     Reason,
     Severity,
@@ -518,3 +519,52 @@ def test_only_the_failure_report_is_evidence(name: str) -> None:
         assert word not in bounce.diagnostic.lower(), bounce.diagnostic
     verdict = classify(bounce, Classifier(load_rules().rules))
     assert (verdict.reason, verdict.severity) == (Reason.USERUNKNOWN, Severity.HARD)
+
+
+def test_enrichment_rebuilds_every_field_of_a_result() -> None:
+    """detectors._rebuilt builds a ParsedBounce field by field (not dataclasses.replace): a
+    field it does not copy would be lost; every field here differs from its default."""
+    from dataclasses import fields, replace
+
+    from reconciler.parse.detectors import _rebuilt
+
+    bounce = ParsedBounce(
+        kind=MessageKind.DELAY,
+        recipient="a@example.org",
+        detector="rfc3464",
+        original_recipient="rfc822; b@example.org",
+        action="delayed",
+        status="4.2.2",
+        reply_code="452",
+        diagnostic="mailbox full",
+        diagnostic_type="smtp",
+        remote_mta="mx.example.org",
+        stage=Stage.RCPT,
+        last_attempt="Mon, 1 Jan 2024 00:00:00 +0000",
+        feedback_type="abuse",
+        extensions=(("x-a", "b"),),
+    )
+    defaults = ParsedBounce(kind=MessageKind.BOUNCE, recipient=None, detector="")
+    assert all(getattr(bounce, f.name) != getattr(defaults, f.name) for f in fields(bounce))
+    same = {"status": "4.2.2", "reply_code": "452", "diagnostic": "mailbox full"}
+    assert (
+        _rebuilt(
+            bounce,
+            **same,
+            stage=Stage.RCPT,
+            remote_mta="mx.example.org",
+            extensions=(("x-a", "b"),),
+        )
+        == bounce
+    )
+    changed = _rebuilt(bounce, recipient="c@example.org", stage=Stage.DATA, extensions=())
+    assert changed == replace(
+        bounce,
+        recipient="c@example.org",
+        status=None,
+        reply_code=None,
+        diagnostic="",
+        stage=Stage.DATA,
+        remote_mta=None,
+        extensions=(),
+    )

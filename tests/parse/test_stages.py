@@ -84,6 +84,18 @@ def test_stage_is_read_from_each_mtas_phrasing(text: str, stage: Stage | None) -
     assert smtp_stage(text) == stage
 
 
+def test_stage_read_from_the_lower_cased_text_given_alike() -> None:
+    texts = [
+        "said: 550 5.1.1 NO (IN REPLY TO RCPT TO COMMAND)",
+        ">>> DATA\n<<< 550 5.1.1 <a@b>... User unknown\n<<< 554 no valid recipients",
+        "Connected to 192.0.2.1 but sender was rejected.",
+        "",
+    ]
+    for text in texts:
+        assert smtp_stage(text, text[:3000].lower()) == smtp_stage(text), text
+    assert smtp_stage("RCPT TO:<a@b>: 550 unknown", "rcpt to:<a@b>: 550 unknown") is Stage.RCPT
+
+
 def test_a_parsed_result_carries_its_stage() -> None:
     result = parse((SAMPLES / "mta" / "exim-nouser-failed.eml").read_bytes())
     assert [b.stage for b in result.bounces] == [Stage.RCPT]

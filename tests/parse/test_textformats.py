@@ -78,3 +78,40 @@ def test_follow_only_shortcut_cases() -> None:
         ("the\nmessage follows", False),
     ]:
         assert (_same_on_every_line(text) > 0) is marked, text
+
+
+def _lowered_alike(text: str) -> None:
+    notice, original, low = textformats.notice_parts(text)
+    assert (notice, original) == textformats.split_notice(text)
+    if low is not None:  # given: it is the notice's own lower()
+        assert low == notice.lower(), text
+
+
+def test_corpus_notices_come_with_their_lower_case() -> None:
+    given_low = 0
+    for path in sorted((TESTS / "corpus" / "sisimai" / "emails").glob("*.eml")):
+        text = _notice_text(walk(load(path.read_bytes(), Limits())[0]), Limits())
+        _lowered_alike(text)
+        given_low += textformats.notice_parts(text)[2] is not None
+    assert given_low > 300
+
+
+# Capital sigma lower-cases by what follows it (final sigma), dotted capital I to two
+# characters: the notice's own lower() is needed then, never a cut of the text's.
+_CASE_PIECES = [
+    "ΟΔΟΣ", "Σ", "σ", "İ", "ß", "\n", " ", ">", "> quoted\n", "Original Message\n", "x", "X",
+    "\nFrom: a@b\nTo: c@d\nSubject: s\n",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_CASE_PIECES), max_size=16))
+def test_generated_notices_come_with_their_lower_case(pieces: list[str]) -> None:
+    _lowered_alike("".join(pieces))
+
+
+def test_final_sigma_at_the_cut_is_lowered_by_the_notice() -> None:
+    text = "ΟΔΟΣ\n----- Original message -----\nΑΒ"
+    notice, _, low = textformats.notice_parts(text)
+    assert notice == "ΟΔΟΣ\n"
+    assert low is None  # not cut from the text's: the notice holds a capital sigma
