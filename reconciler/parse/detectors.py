@@ -213,7 +213,17 @@ def _whole(bounce: ParsedBounce, notice: str) -> ParsedBounce:
     if not diagnostic or diagnostic[3:4] != "-":
         return bounce
     whole = whole_reply(diagnostic, notice)
-    return bounce if whole == diagnostic else replace(bounce, diagnostic=whole)
+    if whole == diagnostic:
+        return bounce
+    return _rebuilt(
+        bounce,
+        status=bounce.status,
+        reply_code=bounce.reply_code,
+        diagnostic=whole,
+        stage=bounce.stage,
+        remote_mta=bounce.remote_mta,
+        extensions=bounce.extensions,
+    )
 
 
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
