@@ -12,6 +12,7 @@ which a receiver uses to ignore a repeat after a crash).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -125,15 +126,20 @@ def carry_out(
     workers apply at once: the claim (`claim_acting`) comes first in the transaction, and one
     of them gets it.  Returns the stored decision and the outcomes (empty when nothing was
     applied)."""
-    outside: _Outside = []
-    with store.transaction():
+
+    def work() -> tuple[StoredDecision, tuple[list[ActionOutcome], _Outside] | None]:
         claimed = _acts(decision) and store.claim_acting(decision, now)
         stored = store.record_decision(decision, run_id, now)
-        for action in actions:
-            log.info("decision %d: %s", stored.id, action.describe(stored))
         if not _acts(decision) or not _keep_claim(store, stored, claimed):
-            return stored, []
-        outcomes, outside = _apply_local(store, actions, stored, now)
+            return stored, None
+        return stored, _apply_local(store, actions, stored, now)
+
+    stored, local = store.run_transaction(work)  # again if aborted in a deadlock
+    for action in actions:
+        log.info("decision %d: %s", stored.id, action.describe(stored))
+    if local is None:
+        return stored, []
+    outcomes, outside = local
     applied = store.get_decision(stored.id) or stored
     return applied, outcomes + _run_outside(store, outside, applied, now)
 
@@ -169,16 +175,27 @@ def apply_pending(
     """
     done: list[Done] = []
     for stored in filter(only, store.pending_decisions()):
-        d = stored.decision
-        with store.transaction():
-            if not _keep_claim(store, stored, store.claim_acting(d, now)):
-                store.supersede_pending(d, now)  # an enforced decision already covers it
-                continue
-            outcomes, outside = _apply_local(store, actions, stored, now)
+        local = store.run_transaction(  # again if aborted in a deadlock
+            functools.partial(_apply_pending_one, store, actions, stored, now)
+        )
+        if local is None:
+            continue
+        outcomes, outside = local
         outcomes += _run_outside(store, outside, stored, now)
         store.audit(actor, "apply-pending", _summary(outcomes), now, stored.id)
         done.append((stored, outcomes))
     return done
+
+
+def _apply_pending_one(
+    store: Store, actions: Sequence[Action], stored: StoredDecision, now: datetime
+) -> tuple[list[ActionOutcome], _Outside] | None:
+    """Inside the caller's transaction: the claim, then the local actions of one pending
+    decision; None (and it is marked superseded) when an enforced decision covers it."""
+    if not _keep_claim(store, stored, store.claim_acting(stored.decision, now)):
+        store.supersede_pending(stored.decision, now)
+        return None
+    return _apply_local(store, actions, stored, now)
 
 
 def apply_recorded(
@@ -194,16 +211,21 @@ def apply_recorded(
     it says no), the local actions and the "applied" mark in ONE transaction, the outside
     actions after it.  Nothing is applied (empty outcomes) when another decision already
     acts for the same user and address."""
-    outside: _Outside = []
-    with store.transaction():
+
+    def work() -> tuple[list[ActionOutcome], _Outside] | None:
         claimed = store.claim_acting(stored.decision, now)  # first write: see claim_acting
         if not first():
             if claimed:
                 store.bind_acting(stored.decision, None)
             return None
         if not _keep_claim(store, stored, claimed):
-            return []
-        outcomes, outside = _apply_local(store, actions, stored, now)
+            return [], []
+        return _apply_local(store, actions, stored, now)
+
+    local = store.run_transaction(work)  # again if aborted in a deadlock
+    if local is None:
+        return None
+    outcomes, outside = local
     return outcomes + _run_outside(store, outside, stored, now)
 
 

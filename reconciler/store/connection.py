@@ -19,6 +19,7 @@ __all__ = [
     "bind",
     "from_db",
     "redact",
+    "rerun_aborted",
     "sqlite_file",
     "to_db",
     "unbind",
@@ -175,3 +176,43 @@ def wrap_errors(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+# The database aborted the transaction to let another one go on: a deadlock it broke (MariaDB
+# and MySQL error 1213; PostgreSQL SQLSTATE 40P01) or a serialization failure (40001).  Both
+# manuals ask the application to run such a transaction again from its start ("always be
+# prepared to re-issue a transaction if it fails due to deadlock", MySQL 8.0 manual 17.7.5;
+# PostgreSQL 16 manual 13.6 and appendix A, class 40).
+_ABORTED_MYSQL = frozenset({1213})
+_ABORTED_PG = frozenset({"40P01", "40001"})
+_ATTEMPTS = 4
+
+
+def aborted_to_let_another_go_on(err: BaseException) -> bool:
+    """Whether `err`, or an error it was raised from or while handling, is the driver's
+    deadlock or serialization abort (psycopg2 gives the SQLSTATE as `pgcode`, PyMySQL the
+    server's error number as the first argument)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if getattr(seen, "pgcode", None) in _ABORTED_PG:
+            return True
+        if seen.args and isinstance(seen.args[0], int) and seen.args[0] in _ABORTED_MYSQL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def rerun_aborted(work: Callable[[], R]) -> R:
+    """`work()` in one transaction; run again from its start (up to four times in all) when
+    the database aborted it to break a deadlock or a serialization conflict.  Inside an outer
+    transaction it runs once, as a savepoint: the outer one is what the database aborted, so
+    only its owner can run it again."""
+    nested = database.in_transaction()
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with database.atomic():
+                return work()
+        except (pw.PeeweeException, StoreError) as err:
+            if nested or attempt == _ATTEMPTS or not aborted_to_let_another_go_on(err):
+                raise
+    raise AssertionError("unreachable")  # the last attempt returned or raised

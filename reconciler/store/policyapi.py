@@ -9,9 +9,10 @@ log rows are then committed together, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 
 import peewee as pw
 
@@ -51,7 +52,7 @@ from reconciler.store.actions import (
     unfinished_actions,
     update_action,
 )
-from reconciler.store.connection import hint, wrap_errors
+from reconciler.store.connection import hint, rerun_aborted, wrap_errors
 from reconciler.store.decisions import (
     acted_on,
     applied_decisions,
@@ -80,6 +81,8 @@ from reconciler.store.modes import add_audit, audit_entries, read_mode, set_mode
 
 __all__ = ["PolicyStore"]
 
+T = TypeVar("T")
+
 
 class PolicyStore:
     """Mixin: the policy, action and audit queries of `Store`."""
@@ -90,6 +93,15 @@ class PolicyStore:
         try:
             with database.atomic():
                 yield
+        except pw.PeeweeException as err:
+            raise StoreError(f"transaction failed: {err}") from err
+
+    def run_transaction(self, work: Callable[[], T]) -> T:
+        """`work()` in one transaction, as `transaction`, run again from its start when the
+        database aborted it to break a deadlock (two workers deciding at once on PostgreSQL
+        or MariaDB): `work` must do nothing outside the database that it cannot repeat."""
+        try:
+            return rerun_aborted(work)
         except pw.PeeweeException as err:
             raise StoreError(f"transaction failed: {err}") from err
 
