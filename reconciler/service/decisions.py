@@ -39,7 +39,7 @@ from reconciler.records import (
 )
 from reconciler.service.probes import ProbeContext, ProbeRun, with_clearances
 from reconciler.settings import PolicySettings, WebhookSettings
-from reconciler.store import INCIDENT_EVIDENCE, Store
+from reconciler.store import INCIDENT_EVIDENCE, GroupFilter, Store
 
 __all__ = ["DecideContext", "DecideReport", "decide_users", "evidence_days", "run_decisions"]
 
@@ -85,11 +85,29 @@ def evidence_days(policy: PolicySettings) -> int:
     )
 
 
+def _changed(active: Sequence[Incident], watermark: int, scope: IncidentScope) -> GroupFilter:
+    """The groups of `scope` a run reads again: those with new evidence (an event above the
+    watermark), and those with an active stored incident (whether it is still active
+    depends on the time).
+
+    Any other group is left as stored, and that changes no decision: an incident's span
+    covers the events of the windows with enough users, and a window of old events only was
+    read whole in the run that recorded its newest event (each run reads one window around
+    every new event), so its span is stored already.  Event times are never after the time
+    they are recorded at (`analysis`: INTERNALDATE, never in the future), so the time that
+    passed cannot make such a group active either.
+    """
+    keys = [(i.key, i.reason.value) for i in active if i.scope is scope]
+    return GroupFilter(watermark, keys)
+
+
 def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime) -> list[Incident]:
     """Detect spikes around the new evidence, store them, and return those still relevant.
 
     The span looked at starts one window before the earliest new event: a drained backlog
-    brings old spikes, and they must be seen as spikes too.
+    brings old spikes, and they must be seen as spikes too.  Only the groups with new
+    evidence or an active incident are read (`_changed`): a drain reads each run's groups,
+    not every group of the window again at every run.
     """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
     span = store.event_span_after(watermark)
@@ -102,9 +120,10 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
     found: list[Incident] = []
     bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
+    active = store.incidents(now, active_only=True, with_events=False)
     for scope in IncidentScope:
         for key, reason, events in store.bounce_groups(
-            since, until, scope, dctx.policy.incident.min_users
+            since, until, scope, dctx.policy.incident.min_users, _changed(active, watermark, scope)
         ):
             group, at = (scope, key, reason), int(now.timestamp())
             found += [

@@ -10,7 +10,7 @@ conversion of every column of every row was most of their time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,9 +29,17 @@ from reconciler.records import (
 )
 from reconciler.store.connection import from_db, to_db
 from reconciler.store.models import Event
-from reconciler.store.rows import EVIDENCE_FIELDS, evidence, from_unix, to_event, to_evidence
+from reconciler.store.rows import (
+    EVIDENCE_FIELDS,
+    evidence,
+    from_unix,
+    key_digest,
+    to_event,
+    to_evidence,
+)
 
 __all__ = [
+    "GroupFilter",
     "bounce_groups",
     "count_events",
     "earliest_event_after",
@@ -204,11 +212,16 @@ GROUPS_AT_ONCE = 400  # groups per query: their keys and reasons are bound param
 
 
 def bounce_groups(
-    since: datetime, until: datetime, scope: IncidentScope, min_events: int
+    since: datetime,
+    until: datetime,
+    scope: IncidentScope,
+    min_events: int,
+    changed: GroupFilter | None = None,
 ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
     """The bounces with event time in [since, until], one (key, reason) group at a time:
     key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
-    than `min_events` events are skipped.
+    than `min_events` events are skipped, and so, with `changed`, are the groups it leaves
+    out (no event newer than its watermark, no group it names).
 
     The database counts the groups first and only the groups big enough are read, a run of
     groups of about `GROUP_ROWS` events per query (a larger group alone): memory holds one
@@ -227,14 +240,18 @@ def bounce_groups(
         & (key != "")
     )
     counted = (
-        Event.select(key, Event.reason, pw.fn.COUNT(Event.id))
+        Event.select(key, Event.reason, pw.fn.COUNT(Event.id), pw.fn.MAX(Event.id))
         .where(window)
         .group_by(key, Event.reason)
         .having(pw.fn.COUNT(Event.id) >= max(min_events, 1))
         .order_by(key, Event.reason)
         .tuples()
     )
-    groups = [(str(row[0]), str(row[1]), int(row[2])) for row in counted.iterator()]
+    groups = [
+        (str(row[0]), str(row[1]), int(row[2]))
+        for row in counted.iterator()
+        if changed is None or changed.keeps(str(row[0]), str(row[1]), int(row[3]))
+    ]
     for run in _runs(groups, GROUP_ROWS, GROUPS_AT_ONCE):
         keys = sorted({group_key for group_key, _ in run})
         reasons = sorted({reason for _, reason in run})
@@ -250,6 +267,24 @@ def bounce_groups(
                 events.append(evidence(row[2:]))
         for (group_key, reason), events in found.items():
             yield group_key, Reason(reason), events
+
+
+class GroupFilter:
+    """Which (key, reason) groups `bounce_groups` reads: those with an event id above
+    `watermark`, and those of `also` (keys as they are, or as `key_digest` gives them)."""
+
+    __slots__ = ("_also", "watermark")
+
+    def __init__(self, watermark: int, also: Iterable[tuple[str, str]] = ()) -> None:
+        self.watermark = watermark
+        self._also = frozenset(also)
+
+    def keeps(self, key: str, reason: str, newest: int) -> bool:
+        if newest > self.watermark:
+            return True
+        return bool(self._also) and (
+            (key, reason) in self._also or (key_digest(key), reason) in self._also
+        )
 
 
 def _runs(

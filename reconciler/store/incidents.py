@@ -6,7 +6,6 @@ bounce says, of any length, and the indexed column holds 255 characters.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -14,14 +13,9 @@ from datetime import datetime
 from reconciler.records import Incident
 from reconciler.store.connection import to_db
 from reconciler.store.models import IncidentRow, database
-from reconciler.store.rows import from_unix, to_incident, unix
+from reconciler.store.rows import from_unix, key_digest, to_incident, unix
 
 __all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incidents"]
-
-
-def key_digest(key: str) -> str:
-    """What `incident_key` holds: the SHA-256 (hex) of the key's UTF-8."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _KEYS_AT_ONCE = 400  # key digests per query (bound parameters)

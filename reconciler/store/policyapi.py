@@ -67,6 +67,7 @@ from reconciler.store.decisions import (
     supersede_pending,
 )
 from reconciler.store.evidence import (
+    GroupFilter,
     bounce_groups,
     earliest_event_after,
     recent_events,
@@ -200,12 +201,18 @@ class PolicyStore:
         return recent_events(since, until)
 
     def bounce_groups(
-        self, since: datetime, until: datetime, scope: IncidentScope, min_events: int
+        self,
+        since: datetime,
+        until: datetime,
+        scope: IncidentScope,
+        min_events: int,
+        changed: GroupFilter | None = None,
     ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
         """Bounces in [since, until] by (domain or remote MTA, reason), one group at a time,
-        groups of fewer than `min_events` skipped: for `incidents_of_group`."""
+        groups of fewer than `min_events` skipped, and those `changed` leaves out (no new
+        event, no group it names): for `incidents_of_group`."""
         try:
-            yield from bounce_groups(since, until, scope, min_events)
+            yield from bounce_groups(since, until, scope, min_events, changed)
         except pw.PeeweeException as err:
             raise StoreError(f"reading bounces by {scope} failed: {err}{hint(err)}") from err
 
