@@ -162,11 +162,15 @@ def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:
     return replace(history, current_address=current)
 
 
+def _recorded_span(dctx: DecideContext, now: datetime) -> tuple[datetime, datetime]:
+    """When the decisions `_already_recorded` compares with were made."""
+    return now - timedelta(days=evidence_days(dctx.policy)), now + timedelta(seconds=1)
+
+
 def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now: datetime) -> bool:
     """The same decision on the same evidence was recorded before (a run killed between its
     decisions and its watermark is run again): record and apply it once only."""
-    since = now - timedelta(days=evidence_days(dctx.policy))
-    earlier = store.decisions(since, now + timedelta(seconds=1), decision.realm, decision.user_id)
+    earlier = store.decisions(*_recorded_span(dctx, now), decision.realm, decision.user_id)
     return any(
         (e.decision.kind, e.decision.rule, e.decision.address, e.decision.event_ids)
         == (decision.kind, decision.rule, decision.address, decision.event_ids)
@@ -185,6 +189,10 @@ class _Run:
     incidents: IncidentIndex
     report: DecideReport
     probes: ProbeRun | None = None
+    # the users of the chunk being decided that have earlier decisions (`_already_recorded`
+    # looks only at theirs: a run decides each user once, and records decisions for the
+    # user it decides only)
+    decided: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _decide_user(
@@ -195,7 +203,10 @@ def _decide_user(
     decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
                       mode=run.mode, incidents=run.incidents)  # fmt: skip
     probing = run.probes.settle(history, run.mode) if run.probes is not None else set()
-    if decision.kind is DecisionKind.NONE or _already_recorded(store, dctx, decision, now):
+    if decision.kind is DecisionKind.NONE:
+        return None
+    earlier = (decision.realm, decision.user_id) in run.decided
+    if earlier and _already_recorded(store, dctx, decision, now):
         return None
     if (decision.address or "").strip().lower() in probing:
         return None  # the address's probe decides (it waits, or it just did)
@@ -288,6 +299,7 @@ def _decide_all(
     for start in range(0, len(users), _USERS_AT_ONCE):
         chunk = users[start : start + _USERS_AT_ONCE]
         histories = store.user_histories(chunk, since)
+        run.decided = store.decided_users(chunk, *_recorded_span(dctx, run.now))
         if probes is not None:
             with_clearances(store, histories)
         for user in chunk:

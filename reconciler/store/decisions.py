@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import peewee as pw
 
@@ -18,6 +19,7 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.store.connection import to_db
+from reconciler.store.inlist import execute_in
 from reconciler.store.models import ActingRow, DecisionRow, Event, database
 from reconciler.store.rows import (
     decision_row,
@@ -31,6 +33,7 @@ __all__ = [
     "applied_decisions",
     "bind_acting",
     "claim_acting",
+    "decided_users",
     "get_decision",
     "list_decisions",
     "mark_applied",
@@ -65,6 +68,36 @@ def list_decisions(
     if user_id is not None:
         query = query.where(DecisionRow.user_id == user_id)
     return [to_stored(row) for row in query.order_by(DecisionRow.id)]
+
+
+def decided_users(
+    users: Sequence[tuple[str, int]], since: datetime, until: datetime
+) -> set[tuple[str, int]]:
+    """Which of `users` ((realm, user id)) have a decision made in [since, until): a query
+    per few hundred users of one realm (the (realm, user_id) index finds them)."""
+    realms: dict[str, list[int]] = {}
+    for realm, user_id in set(users):
+        realms.setdefault(realm, []).append(user_id)
+    found: set[tuple[str, int]] = set()
+    for realm, user_ids in sorted(realms.items()):
+        ids = sorted(user_ids)
+
+        def query(values: list[Any], realm: str = realm) -> Any:
+            return (
+                DecisionRow.select(DecisionRow.user_id)
+                .where(
+                    (DecisionRow.realm == realm)
+                    & (DecisionRow.at >= to_db(since))
+                    & (DecisionRow.at < to_db(until))
+                    & DecisionRow.user_id.in_(values)  # last: `execute_in` binds the list
+                )
+                .distinct()
+            )
+
+        for start in range(0, len(ids), 500):
+            rows = execute_in(query, DecisionRow.user_id, ids[start : start + 500])
+            found.update((realm, int(user_id)) for (user_id,) in rows)
+    return found
 
 
 def _pending_query() -> pw.ModelSelect[DecisionRow]:

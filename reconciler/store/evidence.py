@@ -28,6 +28,7 @@ from reconciler.records import (
     UserHistory,
 )
 from reconciler.store.connection import from_db, to_db
+from reconciler.store.inlist import execute_in
 from reconciler.store.models import Event
 from reconciler.store.rows import (
     EVIDENCE_FIELDS,
@@ -158,18 +159,21 @@ def user_histories(
         realms.setdefault(realm, set()).add(user_id)
     for realm, user_ids in sorted(realms.items()):
         ids = sorted(user_ids)
-        for start in range(0, len(ids), 500):
-            query = (
+
+        def query(values: list[Any], realm: str = realm) -> Any:
+            return (
                 Event.select(*EVIDENCE_FIELDS)
                 .where(
                     _realm_is(realm)
-                    & Event.user_id.in_(ids[start : start + 500])
                     & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from ==)
                     & (Event.event_time >= to_db(since))
+                    & Event.user_id.in_(values)  # last: `execute_in` binds the list
                 )
                 .order_by(Event.event_time, Event.id)
             )
-            for row in _driver_rows(query):
+
+        for start in range(0, len(ids), 500):
+            for row in execute_in(query, Event.user_id, ids[start : start + 500]):
                 event = evidence(row)
                 key = (event.realm or "", int(cast(int, event.user_id)))
                 if key in found:

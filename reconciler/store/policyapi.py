@@ -57,6 +57,7 @@ from reconciler.store.decisions import (
     applied_decisions,
     bind_acting,
     claim_acting,
+    decided_users,
     get_decision,
     list_decisions,
     mark_applied,
@@ -145,6 +146,13 @@ class PolicyStore:
     ) -> list[StoredDecision]:
         """Decisions made in [since, until), oldest first, optionally of one realm or user."""
         return list_decisions(since, until, realm, user_id)
+
+    @wrap_errors("listing decided users")
+    def decided_users(
+        self, users: Sequence[tuple[str, int]], since: datetime, until: datetime
+    ) -> set[tuple[str, int]]:
+        """Which of `users` ((realm, user id)) have a decision made in [since, until)."""
+        return decided_users(users, since, until)
 
     @wrap_errors("listing pending decisions")
     def pending_decisions(self, limit: int | None = None) -> list[StoredDecision]:
