@@ -241,7 +241,11 @@ class _TreePeak(threading.Thread):
         while not self.done.wait(0.05):
             kilobytes, used = _tree(self.root)
             self.peak_kb = max(self.peak_kb, kilobytes)
-            self.cpu.update(used)
+            for pid, (role, seconds) in used.items():
+                # an ended process (a zombie until reaped) has no command line: its role
+                # stays the one it was seen with
+                known = self.cpu.get(pid, (role, 0.0))[0]
+                self.cpu[pid] = (role if known == "other" else known, seconds)
 
     def cpu_of(self, role: str) -> float:
         return sum(seconds for kind, seconds in self.cpu.values() if kind == role)
