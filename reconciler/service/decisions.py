@@ -20,6 +20,7 @@ from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.errors import StoreError
 from reconciler.policy import (
     IncidentIndex,
+    cannot_act,
     check_breaker,
     decide,
     describe,
@@ -200,6 +201,10 @@ def _decide_user(
 ) -> Decision | None:
     """Decide for one user; record and carry out a decision that acts (None: nothing new)."""
     now = run.now
+    if cannot_act(history, dctx.policy):  # NONE, as `decide` would say (most of a drain's)
+        if run.probes is not None:
+            run.probes.settle(history, run.mode)
+        return None
     decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
                       mode=run.mode, incidents=run.incidents)  # fmt: skip
     probing = run.probes.settle(history, run.mode) if run.probes is not None else set()
