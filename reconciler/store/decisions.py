@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import peewee as pw
@@ -49,7 +50,30 @@ _ACTS = DecisionRow.kind != DecisionKind.NONE.value
 
 def record_decision(decision: Decision, run_id: str, now: datetime) -> StoredDecision:
     row = DecisionRow.create(**decision_row(decision, run_id, to_db(now)))
-    return to_stored(DecisionRow.get_by_id(row.id))
+    return to_stored(_read_back(int(row.id)))
+
+
+@lru_cache(maxsize=8)
+def _by_id(backend: str) -> str:
+    """The SELECT of one decision row by id, as peewee writes it for `backend` (once: peewee
+    renders each of the 21 columns anew for every query, most of a decision's recording)."""
+    sql, params = DecisionRow.select().where(DecisionRow.id == 0).sql()
+    if params != [0]:
+        raise AssertionError(f"unexpected parameters for the decision read-back: {params}")
+    return str(sql)
+
+
+def _read_back(decision_id: int) -> DecisionRow:
+    """The decision row just written, as the database stores it (`get_by_id`: the values
+    converted by each field as peewee converts them)."""
+    database = DecisionRow._meta.database
+    bound = database.obj if isinstance(database, pw.DatabaseProxy) else database
+    cursor = database.execute_sql(_by_id(type(bound).__name__), [decision_id])
+    values = cursor.fetchone()
+    if values is None:
+        raise pw.DoesNotExist(f"decision {decision_id} is not stored")
+    fields = DecisionRow._meta.sorted_fields
+    return DecisionRow(**{f.name: f.python_value(v) for f, v in zip(fields, values, strict=True)})
 
 
 def get_decision(decision_id: int) -> StoredDecision | None:
