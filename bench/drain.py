@@ -337,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         backlog = Backlog(_templates(args.corpus), args.n, int(time.time()))
         raw_account, ours, empty = server.add_user(), server.add_user(), server.add_user()
-        print(f"backlog: {args.n} messages from {len(backlog.templates)} samples, "
-              f"mean {backlog.mean_size() / 1024:.1f} KB; dovecot sdbox on loopback")  # fmt: skip
+        print(f"backlog: {args.n} messages from {len(backlog.templates)} samples, mean "
+              f"{backlog.mean_size() / 1024:.1f} KB;\n    dovecot sdbox on loopback")  # fmt: skip
         for account in (raw_account, ours):
             seconds = _seed(server, account, backlog)
             print(f"seeded {account.name}: {args.n / seconds:,.0f} msg/s (MULTIAPPEND)")
@@ -369,8 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         net = args.n / max(run.seconds - idle.seconds, 1e-9)
         print("(b) runs " + ("with no bytecode cache (--cold)" if args.cold else
               "with a bytecode cache, as an installed package"))  # fmt: skip
-        print(f"(b) reconciler {args.n} msgs in {run.seconds:6.2f} s = {rate:8,.0f} msg/s "
-              f"({net:,.0f} msg/s without the {idle.seconds:.2f} s process start)")  # fmt: skip
+        print(f"(b) reconciler {args.n} msgs in {run.seconds:6.2f} s = {rate:8,.0f} msg/s\n"
+              f"    ({net:,.0f} msg/s without the {idle.seconds:.2f} s process start)")  # fmt: skip
         print(f"    moved: {left}  {'OK' if ok else 'NOT DRAINED'}")
         print(f"CPU user+sys (dovecot's not counted): (a) {raw_cpu:.2f} s, (b) "
               f"{run.cpu_seconds:.2f} s\n    (helpers included; {idle.cpu_seconds:.2f} s "
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{idle.max_rss_mb:.1f} MB); target <= 100 MB")  # fmt: skip
         helpers = "default" if args.processes is None else args.processes
         print(f"peak RSS of (b)'s process tree, helpers ({helpers}) included: "
-              f"{run.tree_rss_mb:.1f} MB (sampled every 50 ms)")  # fmt: skip
+              f"{run.tree_rss_mb:.1f} MB\n    (sampled every 50 ms)")  # fmt: skip
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(this driver process, incl. reference (a): {own:.1f} MB)")
         return 0 if ok else 1
