@@ -7,7 +7,7 @@ other directly, never this package.
 from __future__ import annotations
 
 from reconciler.policy.breaker import check_breaker, tally_events
-from reconciler.policy.decide import DAY, decide, describe, disposition, rule_label
+from reconciler.policy.decide import DAY, cannot_act, decide, describe, disposition, rule_label
 from reconciler.policy.incidents import (
     IncidentIndex,
     covers,
@@ -23,6 +23,7 @@ from reconciler.policy.probes import confirms, judge_probe, needs_probe
 __all__ = [
     "DAY",
     "IncidentIndex",
+    "cannot_act",
     "check_breaker",
     "confirms",
     "covers",

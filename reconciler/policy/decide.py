@@ -54,7 +54,7 @@ from reconciler.records import (
 )
 from reconciler.settings import PolicySettings
 
-__all__ = ["DAY", "decide", "describe", "disposition", "rule_label"]
+__all__ = ["DAY", "cannot_act", "decide", "describe", "disposition", "rule_label"]
 
 DAY = 86_400
 
@@ -242,6 +242,17 @@ def _sort_out(
             continue
         groups.setdefault(group, []).append(event)
     return groups, ignored
+
+
+def cannot_act(history: UserHistory, settings: PolicySettings) -> bool:
+    """Whether `decide` surely says NONE for this history, read without deciding: it holds no
+    complaint (which acts at once) and its events fall on fewer UTC days than either
+    threshold asks (the days a rule counts are days of some of these events).  A run that
+    decides thousands of users, most with a bounce or two, decides only the others."""
+    if any(e.kind is MessageKind.FEEDBACK for e in history.events):
+        return False
+    fewest = min(settings.hard.days, settings.soft.days)
+    return _days(history.events) < fewest
 
 
 def decide(

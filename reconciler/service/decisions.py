@@ -20,6 +20,7 @@ from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.errors import StoreError
 from reconciler.policy import (
     IncidentIndex,
+    cannot_act,
     check_breaker,
     decide,
     describe,
@@ -39,7 +40,7 @@ from reconciler.records import (
 )
 from reconciler.service.probes import ProbeContext, ProbeRun, with_clearances
 from reconciler.settings import PolicySettings, WebhookSettings
-from reconciler.store import INCIDENT_EVIDENCE, Store
+from reconciler.store import INCIDENT_EVIDENCE, GroupFilter, Store
 
 __all__ = ["DecideContext", "DecideReport", "decide_users", "evidence_days", "run_decisions"]
 
@@ -85,11 +86,29 @@ def evidence_days(policy: PolicySettings) -> int:
     )
 
 
+def _changed(active: Sequence[Incident], watermark: int, scope: IncidentScope) -> GroupFilter:
+    """The groups of `scope` a run reads again: those with new evidence (an event above the
+    watermark), and those with an active stored incident (whether it is still active
+    depends on the time).
+
+    Any other group is left as stored, and that changes no decision: an incident's span
+    covers the events of the windows with enough users, and a window of old events only was
+    read whole in the run that recorded its newest event (each run reads one window around
+    every new event), so its span is stored already.  Event times are never after the time
+    they are recorded at (`analysis`: INTERNALDATE, never in the future), so the time that
+    passed cannot make such a group active either.
+    """
+    keys = [(i.key, i.reason.value) for i in active if i.scope is scope]
+    return GroupFilter(watermark, keys)
+
+
 def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime) -> list[Incident]:
     """Detect spikes around the new evidence, store them, and return those still relevant.
 
     The span looked at starts one window before the earliest new event: a drained backlog
-    brings old spikes, and they must be seen as spikes too.
+    brings old spikes, and they must be seen as spikes too.  Only the groups with new
+    evidence or an active incident are read (`_changed`): a drain reads each run's groups,
+    not every group of the window again at every run.
     """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
     span = store.event_span_after(watermark)
@@ -102,9 +121,10 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
     found: list[Incident] = []
     bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
+    active = store.incidents(now, active_only=True, with_events=False)
     for scope in IncidentScope:
         for key, reason, events in store.bounce_groups(
-            since, until, scope, dctx.policy.incident.min_users
+            since, until, scope, dctx.policy.incident.min_users, _changed(active, watermark, scope)
         ):
             group, at = (scope, key, reason), int(now.timestamp())
             found += [
@@ -143,11 +163,15 @@ def _with_address(dctx: DecideContext, history: UserHistory) -> UserHistory:
     return replace(history, current_address=current)
 
 
+def _recorded_span(dctx: DecideContext, now: datetime) -> tuple[datetime, datetime]:
+    """When the decisions `_already_recorded` compares with were made."""
+    return now - timedelta(days=evidence_days(dctx.policy)), now + timedelta(seconds=1)
+
+
 def _already_recorded(store: Store, dctx: DecideContext, decision: Decision, now: datetime) -> bool:
     """The same decision on the same evidence was recorded before (a run killed between its
     decisions and its watermark is run again): record and apply it once only."""
-    since = now - timedelta(days=evidence_days(dctx.policy))
-    earlier = store.decisions(since, now + timedelta(seconds=1), decision.realm, decision.user_id)
+    earlier = store.decisions(*_recorded_span(dctx, now), decision.realm, decision.user_id)
     return any(
         (e.decision.kind, e.decision.rule, e.decision.address, e.decision.event_ids)
         == (decision.kind, decision.rule, decision.address, decision.event_ids)
@@ -166,6 +190,10 @@ class _Run:
     incidents: IncidentIndex
     report: DecideReport
     probes: ProbeRun | None = None
+    # the users of the chunk being decided that have earlier decisions (`_already_recorded`
+    # looks only at theirs: a run decides each user once, and records decisions for the
+    # user it decides only)
+    decided: set[tuple[str, int]] = field(default_factory=set)
 
 
 def _decide_user(
@@ -173,10 +201,17 @@ def _decide_user(
 ) -> Decision | None:
     """Decide for one user; record and carry out a decision that acts (None: nothing new)."""
     now = run.now
+    if cannot_act(history, dctx.policy):  # NONE, as `decide` would say (most of a drain's)
+        if run.probes is not None:
+            run.probes.settle(history, run.mode)
+        return None
     decision = decide(_with_address(dctx, history), dctx.policy, int(now.timestamp()),
                       mode=run.mode, incidents=run.incidents)  # fmt: skip
     probing = run.probes.settle(history, run.mode) if run.probes is not None else set()
-    if decision.kind is DecisionKind.NONE or _already_recorded(store, dctx, decision, now):
+    if decision.kind is DecisionKind.NONE:
+        return None
+    earlier = (decision.realm, decision.user_id) in run.decided
+    if earlier and _already_recorded(store, dctx, decision, now):
         return None
     if (decision.address or "").strip().lower() in probing:
         return None  # the address's probe decides (it waits, or it just did)
@@ -269,6 +304,7 @@ def _decide_all(
     for start in range(0, len(users), _USERS_AT_ONCE):
         chunk = users[start : start + _USERS_AT_ONCE]
         histories = store.user_histories(chunk, since)
+        run.decided = store.decided_users(chunk, *_recorded_span(dctx, run.now))
         if probes is not None:
             with_clearances(store, histories)
         for user in chunk:

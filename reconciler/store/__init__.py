@@ -60,6 +60,7 @@ from reconciler.store.checkpoints import (
 )
 from reconciler.store.connection import bind, redact, sqlite_file, to_db, unbind, wrap_errors
 from reconciler.store.evidence import (
+    GroupFilter,
     count_events,
     event_span_after,
     user_events,
@@ -86,7 +87,7 @@ from reconciler.store.policyapi import PolicyStore
 from reconciler.store.probeapi import ProbeStore
 from reconciler.store.reportapi import ReportStore
 
-__all__ = ["INCIDENT_EVIDENCE", "LATEST_VERSION", "Store", "open_database"]
+__all__ = ["INCIDENT_EVIDENCE", "LATEST_VERSION", "GroupFilter", "Store", "open_database"]
 
 LATEST_VERSION = MIGRATIONS[-1].number
 

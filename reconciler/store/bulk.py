@@ -25,7 +25,7 @@ import peewee as pw
 
 from reconciler.validtext import is_valid_text, valid_text
 
-__all__ = ["insert_rows"]
+__all__ = ["insert_rows", "update_rows"]
 
 # turns driver exceptions into peewee's, as `execute_sql` does (the store's error handling
 # knows peewee's)
@@ -127,3 +127,38 @@ def insert_rows(
         part = values[start : start + per_statement]
         sql = _statement(model, names, ignore, len(part), backend)
         database.execute_sql(sql, [value for row in part for value in row])
+
+
+def update_rows(model: type[pw.Model], rows: Sequence[Mapping[str, Any]], key: str = "id") -> None:
+    """UPDATE each row of `model` whose `key` is the row's `key` value with the row's other
+    values (dicts with the same keys: field names), as `insert_rows` inserts: peewee writes
+    the statement once, for the first row, and every row is bound to it (SQLite:
+    `executemany`; elsewhere one statement each, not rendered again).  When the statement is
+    not of that shape (its parameters are not the first row's values, in order), peewee
+    writes each row's.  Runs in the caller's transaction."""
+    if not rows:
+        return
+    fields = model._meta.fields
+    names = tuple(name for name in rows[0] if name != key)
+    columns = [_column(fields[name], [row[name] for row in rows]) for name in names]
+    keys = _column(fields[key], [row[key] for row in rows])
+    values = [(*row, at) for row, at in zip(zip(*columns, strict=True), keys, strict=True)]
+
+    def statement(row: Sequence[Any]) -> Any:
+        changes = {fields[name]: value for name, value in zip(names, row, strict=False)}
+        return model.update(changes).where(fields[key] == row[-1])
+
+    sql, params = statement(values[0]).sql()  # converted already: converted again alike
+    if list(params) != list(values[0]):
+        for row_values in values:
+            statement(row_values).execute()
+        return
+    database = model._meta.database
+    bound = database.obj if isinstance(database, pw.DatabaseProxy) else database
+    sqlite = isinstance(bound, pw.SqliteDatabase)
+    if sqlite:
+        with _AS_PEEWEE_ERRORS:
+            bound.cursor().executemany(sql, values)
+        return
+    for row_values in values:
+        database.execute_sql(sql, row_values)

@@ -7,6 +7,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 import peewee as pw
 
@@ -18,6 +20,7 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.store.connection import to_db
+from reconciler.store.inlist import execute_in
 from reconciler.store.models import ActingRow, DecisionRow, Event, database
 from reconciler.store.rows import (
     decision_row,
@@ -31,6 +34,7 @@ __all__ = [
     "applied_decisions",
     "bind_acting",
     "claim_acting",
+    "decided_users",
     "get_decision",
     "list_decisions",
     "mark_applied",
@@ -46,7 +50,30 @@ _ACTS = DecisionRow.kind != DecisionKind.NONE.value
 
 def record_decision(decision: Decision, run_id: str, now: datetime) -> StoredDecision:
     row = DecisionRow.create(**decision_row(decision, run_id, to_db(now)))
-    return to_stored(DecisionRow.get_by_id(row.id))
+    return to_stored(_read_back(int(row.id)))
+
+
+@lru_cache(maxsize=8)
+def _by_id(backend: str) -> str:
+    """The SELECT of one decision row by id, as peewee writes it for `backend` (once: peewee
+    renders each of the 21 columns anew for every query, most of a decision's recording)."""
+    sql, params = DecisionRow.select().where(DecisionRow.id == 0).sql()
+    if params != [0]:
+        raise AssertionError(f"unexpected parameters for the decision read-back: {params}")
+    return str(sql)
+
+
+def _read_back(decision_id: int) -> DecisionRow:
+    """The decision row just written, as the database stores it (`get_by_id`: the values
+    converted by each field as peewee converts them)."""
+    database = DecisionRow._meta.database
+    bound = database.obj if isinstance(database, pw.DatabaseProxy) else database
+    cursor = database.execute_sql(_by_id(type(bound).__name__), [decision_id])
+    values = cursor.fetchone()
+    if values is None:
+        raise pw.DoesNotExist(f"decision {decision_id} is not stored")
+    fields = DecisionRow._meta.sorted_fields
+    return DecisionRow(**{f.name: f.python_value(v) for f, v in zip(fields, values, strict=True)})
 
 
 def get_decision(decision_id: int) -> StoredDecision | None:
@@ -65,6 +92,36 @@ def list_decisions(
     if user_id is not None:
         query = query.where(DecisionRow.user_id == user_id)
     return [to_stored(row) for row in query.order_by(DecisionRow.id)]
+
+
+def decided_users(
+    users: Sequence[tuple[str, int]], since: datetime, until: datetime
+) -> set[tuple[str, int]]:
+    """Which of `users` ((realm, user id)) have a decision made in [since, until): a query
+    per few hundred users of one realm (the (realm, user_id) index finds them)."""
+    realms: dict[str, list[int]] = {}
+    for realm, user_id in set(users):
+        realms.setdefault(realm, []).append(user_id)
+    found: set[tuple[str, int]] = set()
+    for realm, user_ids in sorted(realms.items()):
+        ids = sorted(user_ids)
+
+        def query(values: list[Any], realm: str = realm) -> Any:
+            return (
+                DecisionRow.select(DecisionRow.user_id)
+                .where(
+                    (DecisionRow.realm == realm)
+                    & (DecisionRow.at >= to_db(since))
+                    & (DecisionRow.at < to_db(until))
+                    & DecisionRow.user_id.in_(values)  # last: `execute_in` binds the list
+                )
+                .distinct()
+            )
+
+        for start in range(0, len(ids), 500):
+            rows = execute_in(query, DecisionRow.user_id, ids[start : start + 500])
+            found.update((realm, int(user_id)) for (user_id,) in rows)
+    return found
 
 
 def _pending_query() -> pw.ModelSelect[DecisionRow]:

@@ -10,7 +10,7 @@ conversion of every column of every row was most of their time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -28,10 +28,19 @@ from reconciler.records import (
     UserHistory,
 )
 from reconciler.store.connection import from_db, to_db
+from reconciler.store.inlist import execute_in
 from reconciler.store.models import Event
-from reconciler.store.rows import EVIDENCE_FIELDS, evidence, from_unix, to_event, to_evidence
+from reconciler.store.rows import (
+    EVIDENCE_FIELDS,
+    evidence,
+    from_unix,
+    key_digest,
+    to_event,
+    to_evidence,
+)
 
 __all__ = [
+    "GroupFilter",
     "bounce_groups",
     "count_events",
     "earliest_event_after",
@@ -127,28 +136,48 @@ def _driver_rows(query: Any) -> Any:
     return Event._meta.database.execute_sql(*query.sql())
 
 
+def _realm_is(realm: str) -> pw.Expression:
+    """Events of `realm` ("" stands for none: NULL or empty), as an indexed condition."""
+    if realm:
+        return Event.realm == realm
+    return Event.realm.is_null() | (Event.realm == "")
+
+
 def user_histories(
     users: Sequence[tuple[str, int]], since: datetime
 ) -> dict[tuple[str, int], UserHistory]:
-    """`user_history` for many users with one query per few hundred users."""
+    """`user_history` for many users with one query per few hundred users of a realm.
+
+    The realm is part of each query's condition, so the (realm, user_id, event_time) index
+    finds the users' events: without it, the database would read every event of the window
+    once per query (a drain decides thousands of users, a few hundred per query).
+    """
     wanted = set(users)
     found: dict[tuple[str, int], list[EvidenceEvent]] = {user: [] for user in wanted}
-    ids = sorted({user_id for _, user_id in wanted})
-    for start in range(0, len(ids), 500):
-        query = (
-            Event.select(*EVIDENCE_FIELDS)
-            .where(
-                Event.user_id.in_(ids[start : start + 500])
-                & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from the comparison)
-                & (Event.event_time >= to_db(since))
+    realms: dict[str, set[int]] = {}
+    for realm, user_id in wanted:
+        realms.setdefault(realm, set()).add(user_id)
+    for realm, user_ids in sorted(realms.items()):
+        ids = sorted(user_ids)
+
+        def query(values: list[Any], realm: str = realm) -> Any:
+            return (
+                Event.select(*EVIDENCE_FIELDS)
+                .where(
+                    _realm_is(realm)
+                    & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from ==)
+                    & (Event.event_time >= to_db(since))
+                    & Event.user_id.in_(values)  # last: `execute_in` binds the list
+                )
+                .order_by(Event.event_time, Event.id)
             )
-            .order_by(Event.event_time, Event.id)
-        )
-        for row in _driver_rows(query):
-            event = evidence(row)
-            key = (event.realm or "", int(cast(int, event.user_id)))
-            if key in found:
-                found[key].append(event)
+
+        for start in range(0, len(ids), 500):
+            for row in execute_in(query, Event.user_id, ids[start : start + 500]):
+                event = evidence(row)
+                key = (event.realm or "", int(cast(int, event.user_id)))
+                if key in found:
+                    found[key].append(event)
     return {
         key: UserHistory(realm=key[0], user_id=key[1], events=tuple(events))
         for key, events in found.items()
@@ -187,11 +216,16 @@ GROUPS_AT_ONCE = 400  # groups per query: their keys and reasons are bound param
 
 
 def bounce_groups(
-    since: datetime, until: datetime, scope: IncidentScope, min_events: int
+    since: datetime,
+    until: datetime,
+    scope: IncidentScope,
+    min_events: int,
+    changed: GroupFilter | None = None,
 ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
     """The bounces with event time in [since, until], one (key, reason) group at a time:
     key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
-    than `min_events` events are skipped.
+    than `min_events` events are skipped, and so, with `changed`, are the groups it leaves
+    out (no event newer than its watermark, no group it names).
 
     The database counts the groups first and only the groups big enough are read, a run of
     groups of about `GROUP_ROWS` events per query (a larger group alone): memory holds one
@@ -210,14 +244,18 @@ def bounce_groups(
         & (key != "")
     )
     counted = (
-        Event.select(key, Event.reason, pw.fn.COUNT(Event.id))
+        Event.select(key, Event.reason, pw.fn.COUNT(Event.id), pw.fn.MAX(Event.id))
         .where(window)
         .group_by(key, Event.reason)
         .having(pw.fn.COUNT(Event.id) >= max(min_events, 1))
         .order_by(key, Event.reason)
         .tuples()
     )
-    groups = [(str(row[0]), str(row[1]), int(row[2])) for row in counted.iterator()]
+    groups = [
+        (str(row[0]), str(row[1]), int(row[2]))
+        for row in counted.iterator()
+        if changed is None or changed.keeps(str(row[0]), str(row[1]), int(row[3]))
+    ]
     for run in _runs(groups, GROUP_ROWS, GROUPS_AT_ONCE):
         keys = sorted({group_key for group_key, _ in run})
         reasons = sorted({reason for _, reason in run})
@@ -233,6 +271,24 @@ def bounce_groups(
                 events.append(evidence(row[2:]))
         for (group_key, reason), events in found.items():
             yield group_key, Reason(reason), events
+
+
+class GroupFilter:
+    """Which (key, reason) groups `bounce_groups` reads: those with an event id above
+    `watermark`, and those of `also` (keys as they are, or as `key_digest` gives them)."""
+
+    __slots__ = ("_also", "watermark")
+
+    def __init__(self, watermark: int, also: Iterable[tuple[str, str]] = ()) -> None:
+        self.watermark = watermark
+        self._also = frozenset(also)
+
+    def keeps(self, key: str, reason: str, newest: int) -> bool:
+        if newest > self.watermark:
+            return True
+        return bool(self._also) and (
+            (key, reason) in self._also or (key_digest(key), reason) in self._also
+        )
 
 
 def _runs(

@@ -6,22 +6,17 @@ bounce says, of any length, and the indexed column holds 255 characters.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from reconciler.records import Incident
+from reconciler.store.bulk import update_rows
 from reconciler.store.connection import to_db
 from reconciler.store.models import IncidentRow, database
-from reconciler.store.rows import from_unix, to_incident, unix
+from reconciler.store.rows import from_unix, key_digest, to_incident, unix
 
 __all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incidents"]
-
-
-def key_digest(key: str) -> str:
-    """What `incident_key` holds: the SHA-256 (hex) of the key's UTF-8."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 _KEYS_AT_ONCE = 400  # key digests per query (bound parameters)
@@ -63,8 +58,9 @@ INCIDENT_EVIDENCE = 100
 _MAX_IDS = INCIDENT_EVIDENCE
 
 
-def _merge(row: IncidentRow, incident: Incident, now: datetime) -> None:
-    """Extend the stored incident `row` by `incident` (and `row` with it, as now stored)."""
+def _merge(row: IncidentRow, incident: Incident, changed: dict[int, IncidentRow]) -> None:
+    """Extend the stored incident `row` by `incident` (in memory; `changed` collects the rows
+    to write: one UPDATE statement for them all, however many merges)."""
     stored: list[int] = json.loads(row.event_ids)
     ids = stored if len(stored) >= _MAX_IDS else sorted({*stored, *incident.event_ids})
     row.users = max(int(row.users), incident.users)
@@ -72,14 +68,25 @@ def _merge(row: IncidentRow, incident: Incident, now: datetime) -> None:
     row.end_at = from_unix(max(unix(row.end_at), incident.end))
     row.active = incident.active
     row.event_ids = json.dumps(ids[:_MAX_IDS])
-    IncidentRow.update(
-        users=row.users,
-        start_at=row.start_at,
-        end_at=row.end_at,
-        active=row.active,
-        event_ids=row.event_ids,
-        last_seen=to_db(now),
-    ).where(IncidentRow.id == row.id).execute()
+    changed[int(row.id)] = row
+
+
+def _write(changed: dict[int, IncidentRow], now: datetime) -> None:
+    update_rows(
+        IncidentRow,
+        [
+            {
+                "id": row_id,
+                "users": row.users,
+                "start_at": row.start_at,
+                "end_at": row.end_at,
+                "active": row.active,
+                "event_ids": row.event_ids,
+                "last_seen": to_db(now),
+            }
+            for row_id, row in sorted(changed.items())
+        ],
+    )
 
 
 def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
@@ -90,6 +97,7 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
     """
     new = 0
     touched: list[int] = []
+    changed: dict[int, IncidentRow] = {}
     detected = list(incidents)
     with database.atomic():
         stored = _stored(detected)
@@ -98,7 +106,7 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
             rows = stored.setdefault(group, [])
             row = _overlapping(rows, incident)
             if row is not None:
-                _merge(row, incident, now)
+                _merge(row, incident, changed)
                 touched.append(int(row.id))
                 continue
             created = IncidentRow.create(
@@ -113,6 +121,7 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
             rows.append(created)  # a later incident of this run may meet it
             touched.append(int(created.id))
             new += 1
+        _write(changed, now)
         IncidentRow.update(active=False).where(
             (IncidentRow.active == True) & IncidentRow.id.not_in(touched)  # noqa: E712
         ).execute()

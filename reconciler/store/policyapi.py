@@ -58,6 +58,7 @@ from reconciler.store.decisions import (
     applied_decisions,
     bind_acting,
     claim_acting,
+    decided_users,
     get_decision,
     list_decisions,
     mark_applied,
@@ -68,6 +69,7 @@ from reconciler.store.decisions import (
     supersede_pending,
 )
 from reconciler.store.evidence import (
+    GroupFilter,
     bounce_groups,
     earliest_event_after,
     recent_events,
@@ -157,6 +159,13 @@ class PolicyStore:
         """Decisions made in [since, until), oldest first, optionally of one realm or user."""
         return list_decisions(since, until, realm, user_id)
 
+    @wrap_errors("listing decided users")
+    def decided_users(
+        self, users: Sequence[tuple[str, int]], since: datetime, until: datetime
+    ) -> set[tuple[str, int]]:
+        """Which of `users` ((realm, user id)) have a decision made in [since, until)."""
+        return decided_users(users, since, until)
+
     @wrap_errors("listing pending decisions")
     def pending_decisions(self, limit: int | None = None) -> list[StoredDecision]:
         """ "Would act" decisions never applied: the latest per (realm, user, address), newest
@@ -212,12 +221,18 @@ class PolicyStore:
         return recent_events(since, until)
 
     def bounce_groups(
-        self, since: datetime, until: datetime, scope: IncidentScope, min_events: int
+        self,
+        since: datetime,
+        until: datetime,
+        scope: IncidentScope,
+        min_events: int,
+        changed: GroupFilter | None = None,
     ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
         """Bounces in [since, until] by (domain or remote MTA, reason), one group at a time,
-        groups of fewer than `min_events` skipped: for `incidents_of_group`."""
+        groups of fewer than `min_events` skipped, and those `changed` leaves out (no new
+        event, no group it names): for `incidents_of_group`."""
         try:
-            yield from bounce_groups(since, until, scope, min_events)
+            yield from bounce_groups(since, until, scope, min_events, changed)
         except pw.PeeweeException as err:
             raise StoreError(f"reading bounces by {scope} failed: {err}{hint(err)}") from err
 

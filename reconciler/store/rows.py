@@ -8,6 +8,7 @@ backend reads them back the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,7 @@ __all__ = [
     "event_row",
     "evidence",
     "from_unix",
+    "key_digest",
     "maybe",
     "normalise",
     "stored_event",
@@ -402,6 +404,11 @@ def to_outbox(row: OutboxRow) -> OutboxItem:
         failed_at=maybe(row.failed_at),
         last_error=row.last_error,
     )
+
+
+def key_digest(key: str) -> str:
+    """What `incident_key` holds: the SHA-256 (hex) of the key's UTF-8."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:

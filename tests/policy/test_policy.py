@@ -19,6 +19,7 @@ from reconciler import policy
 from reconciler.policy import (
     DAY,
     IncidentIndex,
+    cannot_act,
     check_breaker,
     decide,
     describe,
@@ -45,7 +46,7 @@ from reconciler.records import (
     UserHistory,
     known_address,
 )
-from reconciler.settings import BreakerSettings, IncidentSettings, PolicySettings
+from reconciler.settings import BreakerSettings, DayThreshold, IncidentSettings, PolicySettings
 
 SETTINGS = PolicySettings()
 NOW = 100 * DAY + 12 * 3600  # day 100, noon UTC
@@ -810,3 +811,37 @@ def test_a_realm_that_cannot_be_served_withholds_in_every_mode(mode: Mode) -> No
     assert f"withheld={why.replace(' ', '?')}" in policy.describe(decision)
     quiet = decide(dataclasses.replace(history(ev(0)), withhold=why), SETTINGS, NOW, mode=mode)
     assert (quiet.disposition, quiet.withheld) == (Disposition.NONE, "")
+
+
+# --- cannot_act: NONE told without deciding (the decide stage skips those users) -------------
+
+_FEW = st.integers(0, 6).flatmap(
+    lambda size: st.tuples(*(_events(i, 2) for i in range(1, size + 1)))
+)  # a bounce or a few, as most users of a drained backlog have
+_THRESHOLDS = st.builds(
+    PolicySettings,
+    hard=st.builds(DayThreshold, st.integers(1, 4), st.sampled_from([1, 14])),
+    soft=st.builds(DayThreshold, st.integers(1, 10), st.sampled_from([1, 30])),
+    quiet_days=st.sampled_from([0, 5, 30]),
+    complaint_window_days=st.sampled_from([1, 30]),
+)
+
+
+@given(st.one_of(_FEW, _HISTORIES), _THRESHOLDS, st.booleans(), st.sampled_from(list(Mode)))
+def test_cannot_act_only_where_decide_says_none(
+    events: tuple[EvidenceEvent, ...], settings: PolicySettings, with_current: bool, mode: Mode
+) -> None:
+    history = UserHistory("shop", 42, events, ADDRESS if with_current else None)
+    if cannot_act(history, settings):
+        assert decide(history, settings, NOW, mode=mode).kind is DecisionKind.NONE
+
+
+def test_cannot_act_on_fewer_days_than_a_threshold_and_no_complaint() -> None:
+    one_day = (ev(1), ev(1.1, Severity.SOFT))
+    assert cannot_act(history(*one_day), SETTINGS)  # 1 day: hard needs 3, soft 10
+    assert not cannot_act(history(ev(1), ev(2), ev(3)), SETTINGS)  # acts (3 hard days)
+    assert not cannot_act(history(ev(1), ev(5), ev(9, Severity.SOFT)), SETTINGS)  # may act
+    assert not cannot_act(history(ev(1, kind=MessageKind.FEEDBACK)), SETTINGS)  # a complaint
+    once = dataclasses.replace(SETTINGS, hard=DayThreshold(1, 14))
+    assert not cannot_act(history(ev(1)), once)  # one hard day acts
+    assert cannot_act(history(), once)

@@ -8,7 +8,7 @@ from typing import Any
 from support import NOW
 
 from reconciler.store import Store
-from reconciler.store.bulk import TEXT_LIMIT, insert_rows
+from reconciler.store.bulk import TEXT_LIMIT, insert_rows, update_rows
 from reconciler.store.connection import to_db
 from reconciler.store.models import Attempt, database
 from reconciler.validtext import REPLACEMENT
@@ -53,3 +53,35 @@ def test_valid_columns_go_in_unchanged(store: Store) -> None:
     with database.atomic():
         insert_rows(Attempt, rows)
     assert {row.error for row in stored().values()} == {"naïve, ünïcode ✓"}
+
+
+def test_update_rows_writes_each_row_by_its_key(store: Store) -> None:
+    """Each row is updated by its key with its own values (the others left as they are),
+    text made valid and cut as when inserted, also in the first row (the one the statement
+    is written from)."""
+    with database.atomic():
+        insert_rows(Attempt, [attempt(uid) for uid in range(1, 8)])
+    ids = {int(row.uid): int(row.id) for row in Attempt.select()}
+    later = to_db(NOW.replace(year=NOW.year + 1))
+    changes = [
+        {"id": ids[2], "attempts": 5, "error": "two", "last_at": later},
+        {"id": ids[5], "attempts": 6, "error": "nul\x00five", "last_at": later},
+        {"id": ids[6], "attempts": 7, "error": "x" * (TEXT_LIMIT + 9), "last_at": later},
+    ]
+    odd_first = [
+        {"id": ids[7], "attempts": 8, "error": "lone \udc80", "last_at": later},
+        {"id": ids[3], "attempts": 9, "error": "three", "last_at": later},
+    ]
+    with database.atomic():
+        update_rows(Attempt, changes)
+        update_rows(Attempt, odd_first)
+        update_rows(Attempt, [])
+    rows = stored()
+    assert {uid: int(row.attempts) for uid, row in rows.items()} == {
+        1: 1, 2: 5, 3: 9, 4: 1, 5: 6, 6: 7, 7: 8,
+    }  # fmt: skip
+    assert rows[2].error == "two" and rows[1].error == "error 1" and rows[4].error == "error 4"
+    assert rows[5].error == "nul" + REPLACEMENT + "five"
+    assert rows[6].error == "x" * TEXT_LIMIT
+    assert rows[7].error == "lone " + REPLACEMENT and rows[3].error == "three"
+    assert rows[2].last_at == rows[3].last_at != rows[1].last_at

@@ -255,6 +255,34 @@ def test_user_history_and_counts(store: Store) -> None:
     assert store.event_span_after(top) is None
 
 
+def test_user_histories_keep_realms_apart(store: Store) -> None:
+    """Histories are read realm by realm (the realm is part of the indexed condition): the
+    same user id in two realms, and a verified event without a realm (key ""), each get
+    their own events only."""
+    store.record_batch(
+        [
+            entry(1, events=(event("a@example.org"),)),
+            entry(2, events=(event("b@example.org", realm="other"),)),
+            entry(3, events=(event("c@example.org", realm=None, verp_valid=True),)),
+            entry(4, events=(event("d@example.org", realm="", verp_valid=True),)),
+            entry(5, events=(event("e@example.org", user_id=8),)),
+        ],
+        NOW,
+    )
+    since = NOW - timedelta(days=1)
+    users = [("wiki", 7), ("other", 7), ("", 7), ("wiki", 8), ("nowhere", 7)]
+    many = store.user_histories(users, since)
+    addresses = {user: [e.address for e in history.events] for user, history in many.items()}
+    assert addresses == {
+        ("wiki", 7): ["a@example.org"],
+        ("other", 7): ["b@example.org"],
+        ("", 7): ["c@example.org", "d@example.org"],
+        ("wiki", 8): ["e@example.org"],
+        ("nowhere", 7): [],
+    }
+    assert many[("wiki", 7)] == store.user_history("wiki", 7, since)
+
+
 def test_one_store_per_process(store: Store, tmp_path: object) -> None:
     with pytest.raises(StoreError, match="already open"):
         open_database("sqlite:///:memory:")

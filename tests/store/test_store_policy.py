@@ -165,6 +165,34 @@ def test_a_decision_round_trips(store: Store) -> None:
     assert store.decisions(NOW + HOUR, NOW + 2 * HOUR) == []
 
 
+def test_decided_users_are_those_with_a_decision_in_the_span(store: Store) -> None:
+    """What the decide stage asks before comparing with earlier decisions: which users of a
+    chunk have one made in [since, until), realm by realm (a NONE decision counts too)."""
+
+    def at(when: datetime) -> int:
+        return int(when.timestamp())
+
+    store.record_decision(decision(7, at=at(NOW)), "run-1", NOW)
+    store.record_decision(decision(8, realm="other", at=at(NOW)), "run-1", NOW)
+    store.record_decision(decision(9, realm="", at=at(NOW + HOUR)), "run-1", NOW)
+    none = decision(10, kind=DecisionKind.NONE, disposition=Disposition.NONE, at=at(NOW))
+    store.record_decision(none, "run-1", NOW)
+    store.record_decision(decision(11, at=at(NOW - 3 * HOUR)), "run-0", NOW)
+    users = [("wiki", n) for n in range(1, 12)] + [("other", 7), ("other", 8), ("", 9)]
+    wide = users * 60  # more than one query's worth of ids, with repeats
+    assert store.decided_users(wide, NOW - HOUR, NOW + 2 * HOUR) == {
+        ("wiki", 7), ("other", 8), ("", 9), ("wiki", 10),
+    }  # fmt: skip
+    assert store.decided_users(users, NOW - HOUR, NOW + HOUR) == {
+        ("wiki", 7), ("other", 8), ("wiki", 10),
+    }  # fmt: skip
+    many = [("wiki", n) for n in range(1, 1200)]
+    assert store.decided_users(many, NOW - 4 * HOUR, NOW + HOUR) == {
+        ("wiki", 7), ("wiki", 10), ("wiki", 11),
+    }  # fmt: skip
+    assert store.decided_users([], NOW - HOUR, NOW + HOUR) == set()
+
+
 def test_pending_would_decisions_latest_per_user_until_applied(store: Store) -> None:
     old = store.record_decision(decision(7), "run-1", NOW)
     new = store.record_decision(decision(7, hard_days=4), "run-2", NOW + HOUR)
