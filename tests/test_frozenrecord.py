@@ -1,0 +1,164 @@
+"""`@frozen_record` behaves as `@dataclass(frozen=True, slots=True)` wherever the program
+and its tests use a settings record (reconciler/frozenrecord.py)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+from pathlib import Path
+
+import pytest
+
+from reconciler.frozenrecord import field, frozen_record
+from reconciler.settings import (
+    DatabaseSettings,
+    DayThreshold,
+    MailboxSettings,
+    PolicySettings,
+    Settings,
+    VerpKey,
+)
+
+
+@frozen_record
+class _Record:
+    name: str
+    secret: bytes = field(repr=False)
+    size: int = 3
+    tags: tuple[str, ...] = ()
+    path: Path | None = field(default=None, metadata={"inline": True})
+    made: list[int] = field(default_factory=list)  # each record its own list
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Reference:  # the stdlib's record of the same fields
+    name: str
+    secret: bytes = dataclasses.field(repr=False)
+    size: int = 3
+    tags: tuple[str, ...] = ()
+    path: Path | None = dataclasses.field(default=None, metadata={"inline": True})
+    made: list[int] = dataclasses.field(default_factory=list)
+
+
+def _both(*args: object, **kwargs: object) -> tuple[object, object]:
+    return _Record(*args, **kwargs), _Reference(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("a", b"s"), {}),
+        (("a",), {"secret": b"s", "size": 5}),
+        ((), {"name": "a", "secret": b"s", "tags": ("x",), "path": Path("/p")}),
+        (("a", b"s", 7, ("y", "z")), {}),
+    ],
+)
+def test_constructs_and_shows_as_the_stdlib_dataclass(
+    args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    ours, theirs = _both(*args, **kwargs)
+    assert repr(ours).replace("_Record", "_Reference") == repr(theirs)
+    assert "secret" not in repr(ours)
+    assert dataclasses.astuple(ours) == dataclasses.astuple(theirs)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "problem"),
+    [
+        ((), {}, "missing required argument: 'name'"),
+        (("a",), {}, "missing required argument: 'secret'"),
+        (("a", b"s"), {"name": "b"}, "multiple values for argument 'name'"),
+        (("a", b"s"), {"colour": 1}, "unexpected keyword argument 'colour'"),
+        (("a", b"s", 1, (), None, [], 9), {}, "takes 6 arguments but 7 were given"),
+    ],
+)
+def test_refuses_a_wrong_call_as_a_dataclass_does(
+    args: tuple[object, ...], kwargs: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(TypeError, match=problem):
+        _Record(*args, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _Reference(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_frozen_slotted_and_compared_by_value() -> None:
+    record = _Record("a", b"s")
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'size'"):
+        record.size = 4  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del record.size  # type: ignore[misc]
+    assert not hasattr(record, "__dict__")
+    assert _Record.__slots__ == ("name", "secret", "size", "tags", "path", "made")
+    assert _Record.__match_args__ == _Reference.__match_args__
+    assert record == _Record("a", b"s")
+    assert record != _Record("a", b"t")  # a field hidden from repr still counts
+    assert record != _Reference("a", b"s")  # another class: never equal
+    assert record.made is not _Record("a", b"s").made  # default_factory: a fresh list each
+    hashable = _Record("a", b"s", made=None)  # type: ignore[arg-type]
+    assert hash(hashable) == hash(_Record("a", b"s", made=None))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        hash(record)  # holds a list: unhashable, as the stdlib's record
+
+
+def test_the_stdlib_functions_see_the_fields() -> None:
+    record = _Record("a", b"s", path=Path("/p"))
+    assert dataclasses.is_dataclass(record) and dataclasses.is_dataclass(_Record)
+    names = [f.name for f in dataclasses.fields(record)]
+    assert names == [f.name for f in dataclasses.fields(_Reference)]
+    secret = next(f for f in dataclasses.fields(_Record) if f.name == "secret")
+    assert secret.repr is False and secret.default is dataclasses.MISSING
+    path = next(f for f in dataclasses.fields(_Record) if f.name == "path")
+    assert path.metadata["inline"] is True and path.type == "Path | None"
+    changed = dataclasses.replace(record, size=9)
+    assert (changed.size, changed.name, changed.path) == (9, "a", Path("/p"))
+    assert dataclasses.asdict(record)["secret"] == b"s"
+
+
+def test_copies_and_pickles() -> None:
+    settings = Settings(
+        mailboxes=(MailboxSettings(name="m", host="h", username="u", password="pw"),),
+        database=DatabaseSettings(url="postgresql://u:pw@db/x"),
+        policy=PolicySettings(hard=DayThreshold(2, 7)),
+    )
+    for copied in (pickle.loads(pickle.dumps(settings)), copy.deepcopy(settings)):
+        assert copied == settings and copied is not settings
+        assert copied.mailboxes[0].password == "pw"
+    assert copy.copy(settings) == settings
+
+
+def test_a_method_of_the_class_is_kept() -> None:
+    assert repr(DatabaseSettings(url="postgresql://u:pw@db/x")) == (
+        "DatabaseSettings(url='postgresql://u:***@db/x', retention_days=400)"
+    )
+    shown = "VerpKey(id='a', secret_env=None, secret_file=None)"
+    assert repr(VerpKey(id="a", secret=b"k")) == shown
+
+
+def test_refuses_what_it_does_not_build() -> None:
+    with pytest.raises(TypeError, match="without a default follows"):
+
+        @frozen_record
+        class _Order:
+            first: int = 1
+            second: int
+
+    with pytest.raises(ValueError, match="mutable default"):
+
+        @frozen_record
+        class _Mutable:
+            items: list[int] = []  # noqa: RUF012 - the mistake under test
+
+    with pytest.raises(TypeError, match="__post_init__"):
+
+        @frozen_record
+        class _Post:
+            value: int
+
+            def __post_init__(self) -> None: ...
+
+    with pytest.raises(TypeError, match="field options"):
+
+        @frozen_record
+        class _KeywordOnly:
+            value: int = field(default=1, kw_only=True)
