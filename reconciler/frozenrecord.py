@@ -1,13 +1,18 @@
 """`@frozen_record`: a frozen, slotted record class, as `@dataclass(frozen=True, slots=True)`
-makes one, without writing code for each class (issue 16).
+makes one, without compiling code for each class when it is defined (issue 16).
 
-Python 3.11's dataclass decorator writes the source of about six methods for every class
+Python 3.11's dataclass decorator writes the source of six methods for every class
 (`__init__`, `__repr__`, `__eq__`, `__hash__`, `__setattr__`, `__delattr__`) and compiles
-each with `exec`; for the 22 records of `reconciler.settings` that is some 14 ms of every
-command that reads a configuration, `classify` of one file among them.  Here the methods are
-written once, below, and read the fields of the instance's class: defining a record costs one
-new class (for `__slots__`) and no compiling.  Records are built once per run, so a generic
-`__init__` costs nothing that matters.
+each with `exec` when the class is defined: some 5M instructions a class, 14 ms of every
+command that reads the configuration (22 settings records) and as much again of every
+`classify` (the records of the classify path).  Most of those methods never run in a
+one-file command, and most records are built a few times a run.
+
+Here the methods are written once, below, and read the fields of the instance's class:
+defining a record costs one class (built with its `__slots__`) and no compiling.  A class
+that is used often (`_HOT` constructions, comparisons or hashes: the per-message records of a
+backlog) then gets the `__init__`, `__eq__` and `__hash__` the dataclass decorator would have
+written, compiled at that moment; its objects are built as fast as a dataclass's from there on.
 
 To the rest of the program (and to mypy, through `typing.dataclass_transform`) a record is a
 frozen dataclass: keyword or positional construction, `field(default=..., default_factory=...,
@@ -18,38 +23,55 @@ fields, assignment raising `dataclasses.FrozenInstanceError`, pickling, and
 dataclass decorator marks them (`Field._field_type`: the one private name relied on;
 tests/test_frozenrecord.py checks that the stdlib functions still see the fields).
 
-Not supported (refused when a class asks for it): `__post_init__`, `InitVar`, `ClassVar`
-and keyword-only fields; no record of ours uses them.  A method the class defines itself
-(`DatabaseSettings.__repr__`) is kept, as the dataclass decorator keeps it.
+Not supported (refused when a class asks for it): `__post_init__`, `InitVar`, `ClassVar`,
+keyword-only fields, base classes and field options beyond default, repr and metadata; no
+record of ours uses them.  A method the class defines itself (`DatabaseSettings.__repr__`) is
+kept, as the dataclass decorator keeps it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect  # imported by dataclasses already
+from collections.abc import Callable
 from dataclasses import MISSING, Field, FrozenInstanceError, field
-from typing import Any, TypeVar, cast, dataclass_transform
+from typing import Any, NoReturn, TypeVar, cast, dataclass_transform
 
 __all__ = ["field", "frozen_record"]
 
 T = TypeVar("T")
 _set = object.__setattr__
+_HOT = 64  # uses of a class's methods after which they are compiled for it
+_uses: dict[type, int] = {}
 
 
-def _fields(record: object) -> tuple[Field[Any], ...]:
-    fields: tuple[Field[Any], ...] = type(record).__record_fields__  # type: ignore[attr-defined]
+def _fields_of(cls: type) -> tuple[Field[Any], ...]:
+    fields: tuple[Field[Any], ...] = cls.__record_fields__  # type: ignore[attr-defined]
     return fields
 
 
+def _fields(record: object) -> tuple[Field[Any], ...]:
+    return _fields_of(type(record))
+
+
+def _used(cls: type) -> None:
+    """Count a use of the generic methods; compile the class's own at the `_HOT`th."""
+    count = _uses.get(cls, 0) + 1
+    _uses[cls] = count
+    if count == _HOT:
+        _compile(cls)
+
+
 def _init(self: object, /, *args: object, **kwargs: object) -> None:
-    fields = _fields(self)
-    name = type(self).__name__
+    cls = type(self)
+    _used(cls)
+    fields = _fields_of(cls)
     if len(args) > len(fields):
-        raise TypeError(f"{name}() takes {len(fields)} arguments but {len(args)} were given")
+        _refuse(self, args, kwargs)
     for index, item in enumerate(fields):
         if index < len(args):
             if item.name in kwargs:
-                raise TypeError(f"{name}() got multiple values for argument {item.name!r}")
+                _refuse(self, args, kwargs)
             value = args[index]
         elif item.name in kwargs:
             value = kwargs.pop(item.name)
@@ -58,14 +80,23 @@ def _init(self: object, /, *args: object, **kwargs: object) -> None:
         elif item.default_factory is not MISSING:
             value = item.default_factory()
         else:
-            raise TypeError(f"{name}() missing required argument: {item.name!r}")
+            _refuse(self, args, kwargs)
         _set(self, item.name, value)
     if kwargs:
-        raise TypeError(f"{name}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        _refuse(self, args, kwargs)
+
+
+def _refuse(self: object, args: tuple[object, ...], kwargs: dict[str, object]) -> NoReturn:
+    """A call that binds no field list: compile the class's `__init__` and let Python word
+    the `TypeError` (the very one a dataclass raises)."""
+    cls = type(self)
+    _compile(cls)
+    cls.__init__(self, *args, **kwargs)
+    raise TypeError(f"{cls.__qualname__}(): a call that binds no field list")  # not reached
 
 
 def _values(self: object) -> tuple[object, ...]:
-    return tuple(getattr(self, item.name) for item in _fields(self))
+    return tuple([getattr(self, item.name) for item in _fields(self)])
 
 
 def _repr(self: object) -> str:
@@ -76,10 +107,12 @@ def _repr(self: object) -> str:
 def _eq(self: object, other: object) -> object:  # NotImplemented: ask `other`
     if other.__class__ is not self.__class__:
         return NotImplemented
+    _used(type(self))
     return _values(self) == _values(other)
 
 
 def _hash(self: object) -> int:
+    _used(type(self))
     return hash(_values(self))
 
 
@@ -96,7 +129,7 @@ def _setstate(self: object, state: tuple[object, ...]) -> None:
         _set(self, item.name, value)
 
 
-_METHODS = {
+_METHODS: dict[str, Callable[..., Any]] = {
     "__init__": _init,
     "__repr__": _repr,
     "__eq__": _eq,
@@ -106,6 +139,38 @@ _METHODS = {
     "__getstate__": _values,
     "__setstate__": _setstate,
 }
+
+
+def _compile(cls: type) -> None:
+    """Give a class used often the `__init__`, `__eq__` and `__hash__` the dataclass decorator
+    writes (where the class has ours: not where it defines its own)."""
+    env: dict[str, Any] = {"__set": _set, "__missing": MISSING}
+    params, body = ["__self"], []
+    for index, item in enumerate(_fields_of(cls)):
+        name = item.name
+        if item.default is not MISSING:
+            env[f"__default_{index}"] = item.default
+            params.append(f"{name}=__default_{index}")
+        elif item.default_factory is not MISSING:
+            env[f"__factory_{index}"] = item.default_factory
+            params.append(f"{name}=__missing")
+            body.append(f" if {name} is __missing: {name} = __factory_{index}()")
+        else:
+            params.append(name)
+        body.append(f" __set(__self, {name!r}, {name})")
+    mine = "".join(f"__self.{f.name}," for f in _fields_of(cls))
+    theirs = "".join(f"other.{f.name}," for f in _fields_of(cls))
+    source = (
+        f"def __init__({', '.join(params)}):\n{chr(10).join(body) or ' pass'}\n"
+        f"def __eq__(__self, other):\n if other.__class__ is __self.__class__:\n"
+        f"  return ({mine}) == ({theirs})\n return NotImplemented\n"
+        f"def __hash__(__self):\n return hash(({mine}))\n"
+    )
+    exec(source, env)  # the same code `dataclasses` compiles, for a class that earns it
+    for method in ("__init__", "__eq__", "__hash__"):
+        if cls.__dict__.get(method) is _METHODS[method]:
+            env[method].__qualname__ = f"{cls.__qualname__}.{method}"
+            setattr(cls, method, env[method])
 
 
 def _field(cls: type, name: str, annotation: object) -> Field[Any]:
@@ -129,6 +194,8 @@ def _check(cls: type, fields: tuple[Field[Any], ...]) -> None:
     for item in fields:
         if "ClassVar" in str(item.type) or "InitVar" in str(item.type):
             raise TypeError(f"{cls.__name__}.{item.name}: ClassVar and InitVar not supported")
+        if item.name.startswith("__"):
+            raise TypeError(f"{cls.__name__}.{item.name}: a field's name starts with one _")
         required = item.default is MISSING and item.default_factory is MISSING
         if required and optional:
             raise TypeError(
@@ -151,6 +218,7 @@ def frozen_record(cls: type[T]) -> type[T]:
     namespace.pop("__weakref__", None)
     for method, function in _METHODS.items():
         namespace.setdefault(method, function)
+    namespace["__qualname__"] = cls.__qualname__  # not in __dict__: the repr shows it
     namespace["__slots__"] = names
     namespace["__match_args__"] = names
     namespace["__record_fields__"] = fields

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.frozenrecord import field, frozen_record
+from reconciler.frozenrecord import _HOT, field, frozen_record
 from reconciler.settings import (
     DatabaseSettings,
     DayThreshold,
@@ -63,23 +63,59 @@ def test_constructs_and_shows_as_the_stdlib_dataclass(
     assert dataclasses.astuple(ours) == dataclasses.astuple(theirs)  # type: ignore[call-overload]
 
 
-@pytest.mark.parametrize(
-    ("args", "kwargs", "problem"),
-    [
-        ((), {}, "missing required argument: 'name'"),
-        (("a",), {}, "missing required argument: 'secret'"),
-        (("a", b"s"), {"name": "b"}, "multiple values for argument 'name'"),
-        (("a", b"s"), {"colour": 1}, "unexpected keyword argument 'colour'"),
-        (("a", b"s", 1, (), None, [], 9), {}, "takes 6 arguments but 7 were given"),
-    ],
-)
+_WRONG_CALLS = [
+    ((), {}),
+    (("a",), {}),
+    (("a", b"s"), {"name": "b"}),
+    (("a", b"s"), {"colour": 1}),
+    (("a", b"s", 1, (), None, [], 9), {}),
+]
+
+
+def _error(cls: type, args: tuple[object, ...], kwargs: dict[str, object]) -> str:
+    with pytest.raises(TypeError) as caught:
+        cls(*args, **kwargs)
+    return str(caught.value).replace(cls.__qualname__, "Record")
+
+
+@pytest.mark.parametrize(("args", "kwargs"), _WRONG_CALLS)
 def test_refuses_a_wrong_call_as_a_dataclass_does(
-    args: tuple[object, ...], kwargs: dict[str, object], problem: str
+    args: tuple[object, ...], kwargs: dict[str, object]
 ) -> None:
-    with pytest.raises(TypeError, match=problem):
-        _Record(*args, **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        _Reference(*args, **kwargs)  # type: ignore[arg-type]
+    assert _error(_Record, args, kwargs) == _error(_Reference, args, kwargs)
+
+
+def test_a_class_used_often_gets_compiled_methods_that_behave_the_same() -> None:
+    @frozen_record
+    class _Busy:
+        name: str
+        size: int = 3
+        made: list[int] = field(default_factory=list)
+
+    first, twin = _Busy("a", made=[1]), _Busy("a", made=[1])
+    generic = _Busy.__init__
+    assert "_Busy" not in generic.__qualname__  # the records' shared, generic one
+    for number in range(_HOT):
+        _Busy(f"n{number}")
+    assert _Busy.__init__ is not generic  # its own now, compiled
+    assert _Busy.__init__.__qualname__ == f"{_Busy.__qualname__}.__init__"
+    assert _Busy.__qualname__.endswith("<locals>._Busy")
+    later = _Busy("b", 4)
+    assert (later.name, later.size, later.made) == ("b", 4, [])
+    assert later.made is not _Busy("c").made
+    assert first == twin and first != later and first != _Reference("a", b"")
+    frozen_busy = _Busy("a", made=None)  # type: ignore[arg-type]
+    assert hash(frozen_busy) == hash(("a", 3, None))  # as before: a dict keeps its keys
+    wrong: list[tuple[tuple[object, ...], dict[str, object]]] = [
+        ((), {}),
+        (("a",), {"name": "b"}),
+        (("a",), {"colour": 1}),
+        (("a", 1, [], 9), {}),
+    ]
+    for args, kwargs in wrong:
+        assert _error(_Busy, args, kwargs).startswith("Record.__init__()")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        later.size = 5  # type: ignore[misc]
 
 
 def test_frozen_slotted_and_compared_by_value() -> None:

@@ -8,10 +8,10 @@ stable surface.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.frozenrecord import field, frozen_record
 from reconciler.verpformat import VerpFormat
 
 __all__ = [
@@ -184,7 +184,7 @@ def known_address(address: str | None) -> str | None:
     return address
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RawMessage:
     """One message as fetched from a source, before any parsing."""
 
@@ -196,7 +196,7 @@ class RawMessage:
     received_at: datetime | None = None  # IMAP INTERNALDATE: when the server got it (unforgeable)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class OriginalMessage:
     """Headers of the returned original message (message/rfc822 or text/rfc822-headers)."""
 
@@ -209,7 +209,7 @@ class OriginalMessage:
     date: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ParsedBounce:
     """One recipient result of a message: what the reporting system said about one address."""
 
@@ -229,7 +229,7 @@ class ParsedBounce:
     extensions: tuple[tuple[str, str], ...] = ()  # X-* fields of the per-recipient block
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ParsedMessage:
     """Everything the parser learned from one message."""
 
@@ -248,7 +248,7 @@ class ParsedMessage:
     notes: tuple[str, ...] = field(default=())  # limits hit, fallbacks used
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RuleFacts:
     """Everything the rules read of one recipient result, normalised once (lower case where
     the rules compare without case, cut to `FACT_LIMITS`, valid text).
@@ -286,7 +286,7 @@ FACT_LIMITS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Classification:
     """The decision of the rules about one ParsedBounce."""
 
@@ -314,7 +314,7 @@ class VerpFailure(StrEnum):
     ADDRESS_MISMATCH = "address-mismatch"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class VerpMatch:
     """The result of looking for a VERP token in a message."""
 
@@ -333,7 +333,7 @@ class VerpMatch:
     realm_ref: str | None = None  # how a listed realm was carried (native; `realm` is its name)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RuleMatch:
     """The conditions of one rule; every given condition must hold (lists are any-of).
 
@@ -356,7 +356,7 @@ class RuleMatch:
     sources: tuple[tuple[str, str], ...] = ()  # (condition, source text) for explain
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Rule:
     """One classification rule, loaded and validated from a YAML file (STYLE 2.4)."""
 
