@@ -19,9 +19,12 @@ frozen dataclass: keyword or positional construction, `field(default=..., defaul
 repr=False, metadata=...)`, equality and hashing by value, a repr without the `repr=False`
 fields, assignment raising `dataclasses.FrozenInstanceError`, pickling, and
 `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work on it.  For those,
-`__dataclass_fields__` holds the stdlib's own `Field` objects, marked as fields the way the
-dataclass decorator marks them (`Field._field_type`: the one private name relied on;
-tests/test_frozenrecord.py checks that the stdlib functions still see the fields).
+`__dataclass_fields__` holds the stdlib's own `Field` objects, made when first asked for and
+marked as fields the way the dataclass decorator marks them (`Field._field_type`: the one
+private name relied on; tests/test_frozenrecord.py checks that the stdlib still sees them).
+Defining and using records imports neither `dataclasses` nor `inspect` (with the modules they
+import, some 35M instructions of a one-file `classify`); `replace` here is
+`dataclasses.replace` without them (and is that function to mypy).
 
 Not supported (refused when a class asks for it): `__post_init__`, `InitVar`, `ClassVar`,
 keyword-only fields, base classes and field options beyond default, repr and metadata; no
@@ -31,13 +34,10 @@ kept, as the dataclass decorator keeps it.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect  # imported by dataclasses already
-from collections.abc import Callable
-from dataclasses import MISSING, Field, FrozenInstanceError, field
-from typing import Any, NoReturn, TypeVar, cast, dataclass_transform
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, dataclass_transform, overload
 
-__all__ = ["field", "frozen_record"]
+__all__ = ["field", "fields", "frozen_record", "replace"]
 
 T = TypeVar("T")
 _set = object.__setattr__
@@ -45,13 +45,84 @@ _HOT = 64  # uses of a class's methods after which they are compiled for it
 _uses: dict[type, int] = {}
 
 
-def _fields_of(cls: type) -> tuple[Field[Any], ...]:
-    fields: tuple[Field[Any], ...] = cls.__record_fields__  # type: ignore[attr-defined]
-    return fields
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
 
 
-def _fields(record: object) -> tuple[Field[Any], ...]:
+MISSING: Any = _Missing()  # no default (the stdlib's own sentinel stands in its Fields)
+
+
+class Field:
+    """One field of a record: what `field()` says of it, and its name and annotation."""
+
+    __slots__ = ("default", "default_factory", "metadata", "name", "repr", "type")
+
+    def __init__(
+        self,
+        default: Any,
+        default_factory: Any,
+        repr: bool,
+        metadata: Mapping[str, Any] | None,
+    ) -> None:
+        self.default = default
+        self.default_factory: Any = default_factory  # Callable[[], Any] or MISSING
+        self.repr = repr
+        self.metadata: Mapping[str, Any] = metadata or {}
+        self.name = ""
+        self.type: object = None
+
+
+@overload
+def field(*, default: T, repr: bool = True, metadata: Mapping[str, Any] | None = None) -> T: ...
+@overload
+def field(
+    *,
+    default_factory: Callable[[], T],
+    repr: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+) -> T: ...
+@overload
+def field(*, repr: bool = True, metadata: Mapping[str, Any] | None = None) -> Any: ...
+def field(
+    *,
+    default: Any = MISSING,
+    default_factory: Any = MISSING,
+    repr: bool = True,
+    metadata: Mapping[str, Any] | None = None,
+) -> Any:
+    """As `dataclasses.field`, with the options records use."""
+    if default is not MISSING and default_factory is not MISSING:
+        raise ValueError("cannot specify both default and default_factory")
+    return Field(default, default_factory, repr, metadata)
+
+
+def fields(record: object) -> tuple[Field, ...]:
+    """The fields of a record or record class, in order (as `dataclasses.fields`)."""
+    return _fields_of(record if isinstance(record, type) else type(record))
+
+
+def _fields_of(cls: type) -> tuple[Field, ...]:
+    found: tuple[Field, ...] = cls.__record_fields__  # type: ignore[attr-defined]
+    return found
+
+
+def _fields(record: object) -> tuple[Field, ...]:
     return _fields_of(type(record))
+
+
+if TYPE_CHECKING:  # mypy checks the changes against the fields, as for any dataclass
+    from dataclasses import replace
+else:
+
+    def replace(record, /, **changes):
+        """A copy of a record with some fields changed (as `dataclasses.replace`)."""
+        for item in _fields(record):
+            if item.name not in changes:
+                changes[item.name] = getattr(record, item.name)
+        return type(record)(**changes)
 
 
 def _used(cls: type) -> None:
@@ -117,11 +188,37 @@ def _hash(self: object) -> int:
 
 
 def _setattr(self: object, name: str, value: object) -> None:
+    from dataclasses import FrozenInstanceError  # a mistake only: not at every start
+
     raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
 def _delattr(self: object, name: str) -> None:
+    from dataclasses import FrozenInstanceError
+
     raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+class _StdlibFields:
+    """`__dataclass_fields__`, made when first asked for (by `dataclasses.fields`, `replace`,
+    `asdict`, `is_dataclass`): the stdlib's `Field` objects of the record's fields."""
+
+    def __get__(self, record: object, cls: type) -> dict[str, Any]:
+        import dataclasses
+
+        made: dict[str, Any] = {}
+        for item in _fields_of(cls):
+            options: dict[str, Any] = {"repr": item.repr, "metadata": item.metadata or None}
+            if item.default is not MISSING:
+                options["default"] = item.default
+            if item.default_factory is not MISSING:
+                options["default_factory"] = item.default_factory
+            stdlib: Any = dataclasses.field(**options)
+            stdlib.name, stdlib.type, stdlib.kw_only = item.name, item.type, False
+            stdlib._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+            made[item.name] = stdlib
+        setattr(cls, "__dataclass_fields__", made)  # asked once per class  # noqa: B010
+        return made
 
 
 def _setstate(self: object, state: tuple[object, ...]) -> None:
@@ -173,21 +270,20 @@ def _compile(cls: type) -> None:
             setattr(cls, method, env[method])
 
 
-def _field(cls: type, name: str, annotation: object) -> Field[Any]:
-    """The stdlib `Field` of one annotated name, as the dataclass decorator makes it."""
+def _field(cls: type, name: str, annotation: object) -> Field:
+    """The field of one annotated name."""
     given = cls.__dict__.get(name, MISSING)
-    item: Field[Any] = given if isinstance(given, Field) else field(default=given)
-    if item.kw_only is True or not (item.init and item.compare and item.hash is None):
-        raise TypeError(f"{cls.__name__}.{name}: field options beyond default, repr, metadata")
+    if type(given).__module__ == "dataclasses":
+        raise TypeError(f"{cls.__name__}.{name}: use reconciler.frozenrecord.field")
+    item = given if isinstance(given, Field) else field(default=given)
     default = item.default
     if default is not MISSING and type(default).__hash__ is None:
         raise ValueError(f"{cls.__name__}.{name}: mutable default: use default_factory")
-    item.name, item.type, item.kw_only = name, annotation, False
-    item._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+    item.name, item.type = name, annotation
     return item
 
 
-def _check(cls: type, fields: tuple[Field[Any], ...]) -> None:
+def _check(cls: type, fields: tuple[Field, ...]) -> None:
     if "__post_init__" in cls.__dict__:
         raise TypeError(f"{cls.__name__}: __post_init__ is not supported")
     optional = False
@@ -204,15 +300,16 @@ def _check(cls: type, fields: tuple[Field[Any], ...]) -> None:
         optional = optional or not required
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def frozen_record(cls: type[T]) -> type[T]:
     """The class rebuilt with `__slots__` and the methods of a frozen dataclass."""
     if cls.__bases__ != (object,):
         raise TypeError(f"{cls.__name__}: a record derives from no other class")
-    annotations = inspect.get_annotations(cls)  # the strings as written (not evaluated)
-    fields = tuple(_field(cls, name, kind) for name, kind in annotations.items())
-    _check(cls, fields)
-    names = tuple(item.name for item in fields)
+    # the strings as written (inspect.get_annotations would import inspect: see above)
+    annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    found = tuple(_field(cls, name, kind) for name, kind in annotations.items())
+    _check(cls, found)
+    names = tuple(item.name for item in found)
     namespace = {k: v for k, v in cls.__dict__.items() if k not in names}
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)
@@ -221,6 +318,6 @@ def frozen_record(cls: type[T]) -> type[T]:
     namespace["__qualname__"] = cls.__qualname__  # not in __dict__: the repr shows it
     namespace["__slots__"] = names
     namespace["__match_args__"] = names
-    namespace["__record_fields__"] = fields
-    namespace["__dataclass_fields__"] = {item.name: item for item in fields}
+    namespace["__record_fields__"] = found
+    namespace["__dataclass_fields__"] = _StdlibFields()
     return cast("type[T]", type(cls.__name__, cls.__bases__, namespace))

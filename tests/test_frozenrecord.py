@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -193,8 +195,26 @@ def test_refuses_what_it_does_not_build() -> None:
 
             def __post_init__(self) -> None: ...
 
-    with pytest.raises(TypeError, match="field options"):
+    with pytest.raises(TypeError, match=r"use reconciler\.frozenrecord\.field"):
 
         @frozen_record
-        class _KeywordOnly:
-            value: int = field(default=1, kw_only=True)
+        class _StdlibField:
+            value: int = dataclasses.field(default=1)
+
+
+def test_defining_and_using_records_imports_no_dataclasses() -> None:
+    """The point of it (issue 16): `dataclasses` imports `inspect`, and with it ast, dis and
+    tokenize; a command that classifies needs none of them."""
+    code = (
+        "import sys\n"
+        "from reconciler.frozenrecord import field, frozen_record, replace\n"
+        "@frozen_record\n"
+        "class R:\n"
+        "    a: int\n"
+        "    b: tuple[int, ...] = field(default=(), repr=False)\n"
+        "r = replace(R(1), b=(2,))\n"
+        "assert (r.a, r.b, r == R(1, (2,)), repr(r)) == (1, (2,), True, 'R(a=1)')\n"
+        "print(sorted({'dataclasses', 'inspect'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

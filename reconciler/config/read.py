@@ -11,7 +11,6 @@ refuses, and resolves them only when the command needs them (`Context.resolve`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from reconciler.errors import ConfigError
-from reconciler.frozenrecord import frozen_record
+from reconciler.frozenrecord import fields, frozen_record
 
 __all__ = ["Context", "SecretRef", "Table", "field_default", "show", "world_readable"]
 
@@ -318,8 +317,8 @@ class Table:
 
 
 def field_default(cls: type, name: str) -> Any:
-    """The declared default of a dataclass field (slots hide it from class attributes)."""
-    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+    """The declared default of a record's field (slots hide it from class attributes)."""
+    return next(f.default for f in fields(cls) if f.name == name)
 
 
 def world_readable(path: Path) -> bool:
