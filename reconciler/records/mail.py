@@ -8,11 +8,14 @@ stable surface.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from enum import StrEnum
 
 from reconciler.frozenrecord import field, frozen_record
 from reconciler.verpformat import VerpFormat
+
+TYPE_CHECKING = False  # not typing's: an annotation only (datetime is not imported to classify)
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "ADDRESS_REASONS",
