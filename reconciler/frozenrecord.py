@@ -20,8 +20,9 @@ repr=False, metadata=...)`, equality and hashing by value, a repr without the `r
 fields, assignment raising `dataclasses.FrozenInstanceError`, pickling, and
 `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work on it.  For those,
 `__dataclass_fields__` holds the stdlib's own `Field` objects, made when first asked for and
-marked as fields the way the dataclass decorator marks them (`Field._field_type`: the one
-private name relied on; tests/test_frozenrecord.py checks that the stdlib still sees them).
+marked as fields the way the dataclass decorator marks them (`Field._field_type` set to
+`dataclasses._FIELD`: the private names relied on; tests/test_frozenrecord.py checks that the
+stdlib still sees the fields).
 Defining and using records imports neither `dataclasses` nor `inspect` (with the modules they
 import, some 35M instructions of a one-file `classify`); `replace` here is
 `dataclasses.replace` without them (and is that function to mypy).
