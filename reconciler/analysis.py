@@ -10,11 +10,11 @@ module and what it needs only, not the store, IMAP or the command line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from reconciler.classify.facts import rule_facts
 from reconciler.classify.match import Classifier
+from reconciler.frozenrecord import frozen_record
 from reconciler.parse import parse
 from reconciler.records import (
     Classification,
@@ -23,7 +23,6 @@ from reconciler.records import (
     ParsedMessage,
     RuleFacts,
 )
-from reconciler.records.frozen import quick_init
 
 # `classify` imports this module for `analyse` alone: what only the ledger entry of a fetched
 # message needs (the ledger records, hashlib, traceback), and the VERP stage when no VERP
@@ -59,8 +58,7 @@ __all__ = [
 ]
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RecipientVerdict:
     """One recipient result with its classification, and what the rules read of it."""
 
@@ -69,8 +67,7 @@ class RecipientVerdict:
     facts: RuleFacts
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Analysis:
     """Everything the pure stages say about one message."""
 
@@ -121,7 +118,7 @@ class Folders(Protocol):
     def quarantine_folder(self) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Destinations:
     """A mailbox's destination folders alone (what a helper process is given; no secrets)."""
 
@@ -134,7 +131,7 @@ class Destinations:
         return cls(folders.processed_folder, folders.unmatched_folder, folders.quarantine_folder)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Stages:
     """The pure stages' inputs: the compiled rules and the VERP keys (picklable)."""
 
@@ -142,7 +139,7 @@ class Stages:
     verp: VerpSettings | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Failed:
     """A message whose analysis raised: retried on later cycles, then quarantined."""
 

@@ -1,19 +1,21 @@
-"""The typed settings: frozen dataclasses built once from the configuration file (STYLE 2.9).
+"""The typed settings: frozen records built once from the configuration file (STYLE 2.9).
 
-A leaf: it imports nothing of ours (but the leaf `verpformat`), so that every stage can take its
-settings without importing the loader.  `reconciler.config` reads and validates the TOML file
-into these (and re-exports them: `reconciler.config.VerpSettings` is the same class).  Secrets
-never appear in `repr()`.
+Each is a `@frozen_record` (reconciler/frozenrecord.py): a frozen, slotted dataclass to every
+reader and to mypy, defined without compiling methods for each of the 22 classes (issue 16).
+A leaf: it imports nothing of ours (but the leaves `frozenrecord` and `verpformat`), so that
+every stage can take its settings without importing the loader.  `reconciler.config` reads
+and validates the TOML file into these (and re-exports them: `reconciler.config.VerpSettings`
+is the same class).  Secrets never appear in `repr()`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.frozenrecord import field, frozen_record
 from reconciler.verpformat import VerpFormat  # its own leaf (the pure stages' records use it)
 
 __all__ = [
@@ -90,7 +92,7 @@ class OAuthGrant(StrEnum):
     CLIENT_CREDENTIALS = "client_credentials"  # section 4.4: the application's own access
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class OAuthSettings:
     """Where an OAuth2 mailbox gets its access tokens: `token_command`, or `token_url`.
 
@@ -110,7 +112,7 @@ class OAuthSettings:
     refresh_token_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MailboxSettings:
     """One `[[mailbox]]` table: an IMAP folder to drain and where to move what was read."""
 
@@ -138,7 +140,7 @@ class MailboxSettings:
     oauth: OAuthSettings | None = field(default=None, metadata={"inline": True})
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DatabaseSettings:
     """`[database]`: sqlite:///path, postgresql://..., or mysql://... (checked at load)."""
 
@@ -149,7 +151,7 @@ class DatabaseSettings:
         return f"DatabaseSettings(url={mask_url(self.url)!r}, retention_days={self.retention_days})"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RulesSettings:
     """Operator rule files (`dir`) come first; the shipped rules follow unless disabled."""
 
@@ -157,7 +159,7 @@ class RulesSettings:
     use_shipped: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class VerpKey:
     """One `[[verp.keys]]` entry.  `id` is one character [a-z0-9]; it is written in the token."""
 
@@ -167,7 +169,7 @@ class VerpKey:
     secret_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BounceHandlerSettings:
     """MediaWiki BounceHandler-compatible VERP (`[verp.bouncehandler]`)."""
 
@@ -180,7 +182,7 @@ class BounceHandlerSettings:
     secret_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class VerpSettings:
     domain: str
     keys: tuple[VerpKey, ...]  # the first one signs
@@ -206,7 +208,7 @@ class VerpSettings:
     realms_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DaemonSettings:
     interval_seconds: int = 300
     idle: bool = False
@@ -217,7 +219,7 @@ class DaemonSettings:
     analysis_processes: int = 0  # helper processes that analyse batches (0: in the poller)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class LoggingSettings:
     """`[logging]`: level, text or JSON lines, and whether addresses may be logged at INFO."""
 
@@ -230,7 +232,7 @@ ACTION_NAMES = ("suppress", "webhook", "command", "mediawiki")
 REALM_TEMPLATE = "{realm}"  # in `[actions.mediawiki] url`: the realm's database name
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class WebhookSettings:
     """`[actions.webhook]`: POST signed JSON events from the outbox, with retries."""
 
@@ -244,7 +246,7 @@ class WebhookSettings:
     secret_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class CommandSettings:
     """`[actions.command]`: a program run with the decision as JSON on stdin (no shell)."""
 
@@ -253,7 +255,7 @@ class CommandSettings:
     undo_argv: tuple[str, ...] = ()  # run on reinstate/undo with the same JSON; () = no undo
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MediaWikiSettings:
     """`[actions.mediawiki]`: un-confirm the address in a MediaWiki `user` table, or of the
     global account (CentralAuth) that a user's local account is attached to.
@@ -273,7 +275,7 @@ class MediaWikiSettings:
     centralauth_url: str | None = None  # the CentralAuth database (globaluser, localuser)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ActionsSettings:
     """`[actions]`: which actions carry out a decision (in this order), and their tables."""
 
@@ -283,7 +285,7 @@ class ActionsSettings:
     mediawiki: MediaWikiSettings | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MetricsSettings:
     """`[metrics]`: an optional Prometheus endpoint (needs the `metrics` extra)."""
 
@@ -292,7 +294,7 @@ class MetricsSettings:
     port: int = 9187
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DigestSettings:
     """`[digest]`: an optional summary mail to operators (unmatched, quarantined, incidents)."""
 
@@ -312,7 +314,7 @@ class DigestSettings:
     password_file: Path | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class SmtpSettings:
     """An SMTP submission server, with the keys the digest names the same way (`[probe]`)."""
 
@@ -336,7 +338,7 @@ PROBE_TEXT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ProbeSettings:
     """`[probe]`: how a probe is sent when `[policy] probe` is on (see `reconciler.policy`)."""
 
@@ -349,7 +351,7 @@ class ProbeSettings:
 # --- policy (STYLE 2.6, 2.7): the thresholds the pure decision core reads ---------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DayThreshold:
     """Act when bounces fall on at least `days` different UTC days within `window_days`."""
 
@@ -357,7 +359,7 @@ class DayThreshold:
     window_days: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class IncidentSettings:
     """A domain (or remote MTA) incident: one reason for `min_users` distinct users in a window."""
 
@@ -365,7 +367,7 @@ class IncidentSettings:
     min_users: int = 5
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BreakerSettings:
     """The circuit breaker's limits over a sliding window (shares are fractions 0..1)."""
 
@@ -376,7 +378,7 @@ class BreakerSettings:
     min_sample: int = 20  # shares are judged only on at least this many users / bounces
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class PolicySettings:
     """Every threshold of the policy; built by the config loader (validation happens there)."""
 
@@ -390,7 +392,7 @@ class PolicySettings:
     probe_days: int = 3  # how long a bounce of the probe is waited for
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Settings:
     mailboxes: tuple[MailboxSettings, ...] = ()
     database: DatabaseSettings = DatabaseSettings()

@@ -25,13 +25,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.classify.codetable import TABLE_KEYS, row_rule
 from reconciler.classify.patterns import check as check_pattern
 from reconciler.errors import RuleError
+from reconciler.frozenrecord import frozen_record
 from reconciler.records import (
     ADDRESS_REASONS,
     SENDER_REASONS,
@@ -92,7 +92,7 @@ _COMMAND_STAGES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RuleSet:
     """The ordered rules in force, and where they came from."""
 

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 NO_SECRETS: frozenset[Secrets] = frozenset()
-_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+_RELATIVE = r"(\d+)([mhdw])"  # compiled by `re` when --since is given
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -93,7 +93,7 @@ def now() -> datetime:
 
 def parse_since(text: str, now: datetime) -> datetime:
     """`--since`: an ISO time (UTC if no zone) or a span back from now: 30m, 24h, 7d, 2w."""
-    relative = _RELATIVE.match(text.strip())
+    relative = re.fullmatch(_RELATIVE, text.strip())
     if relative:
         amount, unit = int(relative.group(1)), _UNITS[relative.group(2)]
         return now - timedelta(**{unit: amount})

@@ -11,7 +11,6 @@ the contract other modules build on, and `reconciler.config.VerpSettings` stays 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -182,6 +181,8 @@ def _describe(prefix: str, record: Any, lines: list[tuple[str, str]]) -> None:
     """Every field; a secret (a field hidden from repr) is shown as where it came from, and
     its `<name>_env` / `<name>_file` fields are not listed apart.  A field marked `inline`
     (written as keys of the same TOML table) is listed under the record's own prefix."""
+    import dataclasses  # check-config only: not imported by every command that loads settings
+
     fields = dataclasses.fields(record)
     secrets = {item.name for item in fields if not item.repr}
     sources = {f"{name}_{kind}" for name in secrets for kind in ("env", "file")}

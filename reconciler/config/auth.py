@@ -15,12 +15,12 @@ belongs to; secrets are never accepted inline.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 from reconciler.config.read import SecretRef, Table
+from reconciler.frozenrecord import frozen_record
 from reconciler.settings import Auth, OAuthGrant, OAuthSettings, is_loopback
 
 __all__ = ["Credentials", "build_credentials"]
@@ -34,7 +34,7 @@ _OAUTH_KEYS: Final = ("token_command", "token_url", *_ENDPOINT_KEYS, *_SECRETS)
 _OAUTH_AUTH: Final = '"xoauth2" or "oauthbearer"'
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Credentials:
     """What `[[mailbox]]` says about logging in."""
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 from reconciler.config.read import Table, field_default
-from reconciler.config.smtp import ADDRESS as _ADDRESS
-from reconciler.config.smtp import smtp_login
+from reconciler.config.smtp import is_address, smtp_login
 from reconciler.settings import DigestSettings, MetricsSettings, is_loopback
 
 __all__ = ["build_digest", "build_metrics"]
@@ -38,10 +37,10 @@ def build_metrics(t: Table) -> MetricsSettings:
 def _addresses(t: Table, enabled: bool) -> tuple[str, tuple[str, ...]]:
     sender = t.string("sender") if enabled else t.optional_string("sender") or ""
     recipients = t.strings("recipients", ())
-    if sender and not _ADDRESS.fullmatch(sender):
+    if sender and not is_address(sender):
         raise t.fail("sender", f'expected an address like ops@example.org, got "{sender}"')
     for address in recipients:
-        if not _ADDRESS.fullmatch(address):
+        if not is_address(address):
             raise t.fail("recipients", f'expected addresses like ops@example.org, got "{address}"')
     if enabled and not recipients:
         raise t.fail("recipients", "required when the digest is enabled: at least one address")

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from reconciler.config.read import SecretRef, Table
-from reconciler.config.smtp import ADDRESS, build_smtp
+from reconciler.config.smtp import build_smtp, is_address
 from reconciler.settings import (
     ACTION_NAMES,
     PROBE_SUBJECT,
@@ -26,11 +26,10 @@ from reconciler.settings import (
     WebhookSettings,
 )
 from reconciler.settings import REALM_TEMPLATE as TEMPLATE
-from reconciler.verp.realms import check_realm
 
 __all__ = ["build_actions", "build_policy", "build_probe"]
 
-_PREFIX = re.compile(r"[A-Za-z0-9_]{0,32}")
+_PREFIX = r"[A-Za-z0-9_]{0,32}"  # compiled by `re` when a table prefix is given
 _MANY = 1_000_000
 
 
@@ -56,7 +55,7 @@ def build_probe(t: Table, enabled: bool) -> ProbeSettings:
     sender is required when `[policy] probe` is on."""
     smtp = build_smtp(t)
     sender = t.string("sender") if enabled else t.optional_string("sender") or ""
-    if sender and not ADDRESS.fullmatch(sender):
+    if sender and not is_address(sender):
         raise t.fail("sender", f'expected an address like noreply@example.org, got "{sender}"')
     subject = t.string("subject", PROBE_SUBJECT)
     if any(ch in subject for ch in "\r\n"):
@@ -201,6 +200,8 @@ def _mysql_url(t: Table, key: str, url: str, *, database: bool = True) -> str:
 
 def _wikis(t: Table) -> tuple[tuple[str, str], ...]:
     """`[actions.mediawiki.wikis]`: realm = URL of its database (several hosts are normal)."""
+    from reconciler.verp.realms import check_realm  # a farm's table only: not at every start
+
     wikis: list[tuple[str, str]] = []
     for name in t.names():
         try:
@@ -234,7 +235,7 @@ def _mediawiki(t: Table) -> MediaWikiSettings:
         raise t.fail("realm", f"a url with {TEMPLATE} serves every realm: leave realm out")
     password, secret = _mediawiki_password(t)
     prefix = t.string("table_prefix", "_") if t.has("table_prefix") else ""
-    if not _PREFIX.fullmatch(prefix):
+    if not re.fullmatch(_PREFIX, prefix):
         raise t.fail("table_prefix", "expected up to 32 of A-Z a-z 0-9 _")
     central = t.optional_string("centralauth_url")
     settings = MediaWikiSettings(

@@ -11,25 +11,25 @@ refuses, and resolves them only when the command needs them (`Context.resolve`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from reconciler.errors import ConfigError
+from reconciler.frozenrecord import fields, frozen_record
 
 __all__ = ["Context", "SecretRef", "Table", "field_default", "show", "world_readable"]
 
 T = TypeVar("T")
 
 _MISSING: Final = object()
-_ENV_NAME: Final = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
-_PATH_LIKE: Final = re.compile(r"[/.~]")  # a missing secret file is echoed if it looks like a path
+# patterns, compiled by `re` (and kept in its cache) when a secret is read, not at start
+_ENV_NAME: Final = r"[A-Z_][A-Z0-9_]{0,127}"
+_PATH_LIKE: Final = r"[/.~]"  # a missing secret file is echoed if it looks like a path
 _NOT_ECHOED: Final = "not found; the value is not shown: is the secret itself written in this key?"
 
 
@@ -53,19 +53,23 @@ class _KeyProblem(ConfigError):
         self.key = key
 
 
-@dataclass
 class Context:
     """What every table of one file shares: its name, env, directory, the warnings and the
-    problems found so far, and whether the secrets of the section being read are resolved."""
+    problems found so far, and whether the secrets of the section being read are resolved.
+    (A plain class: a dataclass compiles its methods when defined, at every start.)"""
 
-    file: str
-    env: Mapping[str, str]
-    base_dir: Path
-    warnings: list[str] = field(default_factory=list)
-    literal_secrets: list[str] = field(default_factory=list)  # keys that hold a secret inline
-    problems: list[str] = field(default_factory=list)
-    resolve: bool = True  # False: a secret's key is checked, its variable or file not read
-    _failed: set[str] = field(default_factory=set)
+    __slots__ = ("_failed", "base_dir", "env", "file", "literal_secrets", "problems",
+                 "resolve", "warnings")  # fmt: skip
+
+    def __init__(self, file: str, env: Mapping[str, str], base_dir: Path) -> None:
+        self.file = file
+        self.env = env
+        self.base_dir = base_dir
+        self.warnings: list[str] = []
+        self.literal_secrets: list[str] = []  # keys that hold a secret inline
+        self.problems: list[str] = []
+        self.resolve = True  # False: a secret's key is checked, its variable or file not read
+        self._failed: set[str] = set()
 
     def note(self, err: ConfigError) -> None:
         """Keep a problem for the end of the run (once per key: no echoes of one mistake)."""
@@ -76,7 +80,7 @@ class Context:
         self.problems.extend(p for p in err.problems if p not in self.problems)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class SecretRef:
     """A resolved secret and where it came from (for `check-config` output)."""
 
@@ -269,7 +273,7 @@ class Table:
         if not value:
             # A value that does not look like a variable name may be the secret itself,
             # written in the wrong key: never echo it (the error is printed and logged).
-            if not _ENV_NAME.fullmatch(name):
+            if not re.fullmatch(_ENV_NAME, name):
                 raise self.fail(key, f"environment variable {_NOT_ECHOED}")
             raise self.fail(key, f"environment variable {name} is not set or empty")
         return SecretRef(value.encode(), env=name)
@@ -277,7 +281,7 @@ class Table:
     def _secret_from_file(self, key: str) -> SecretRef:
         given = self.string(key)
         path = self._ctx.base_dir / Path(given).expanduser()
-        if not path.is_file() and not _PATH_LIKE.search(given):  # maybe the secret itself
+        if not path.is_file() and not re.search(_PATH_LIKE, given):  # maybe the secret itself
             raise self.fail(key, f"file {_NOT_ECHOED}")
         path = self.file_path(key)
         try:
@@ -313,8 +317,8 @@ class Table:
 
 
 def field_default(cls: type, name: str) -> Any:
-    """The declared default of a dataclass field (slots hide it from class attributes)."""
-    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+    """The declared default of a record's field (slots hide it from class attributes)."""
+    return next(f.default for f in fields(cls) if f.name == name)
 
 
 def world_readable(path: Path) -> bool:

@@ -18,7 +18,6 @@ from reconciler.config.auth import build_credentials
 from reconciler.config.monitor import build_digest, build_metrics
 from reconciler.config.policy import build_actions, build_policy, build_probe
 from reconciler.config.read import Context, Table, field_default, world_readable
-from reconciler.config.verp import build_verp
 from reconciler.errors import ConfigError
 from reconciler.settings import (
     ActionsSettings,
@@ -51,9 +50,10 @@ class Secrets(StrEnum):
 
 ALL_SECRETS: frozenset[Secrets] = frozenset(Secrets)
 
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# patterns compiled by `re` (and kept in its cache) when a key uses them, not at every start
+_NAME = r"[A-Za-z0-9_.-]{1,64}"
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql")
-_WORKER = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
+_WORKER = r"[A-Za-z0-9_.:@-]{1,200}"
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -79,7 +79,7 @@ def build_settings(
     daemon = root.table("daemon").guard(_daemon, DaemonSettings())
     logging = root.table("logging").guard(_logging, LoggingSettings())
     ctx.resolve = Secrets.VERP in secrets
-    verp_settings = root.table("verp").guard(build_verp, None) if root.has("verp") else None
+    verp_settings = root.table("verp").guard(_verp, None) if root.has("verp") else None
     policy = root.table("policy").guard(build_policy, PolicySettings())
     ctx.resolve = Secrets.ACTIONS in secrets
     actions = root.table("actions").guard(build_actions, ActionsSettings())
@@ -114,6 +114,14 @@ def build_settings(
         digest=digest,
         probe=probe,
     )
+
+
+def _verp(t: Table) -> VerpSettings:
+    """`[verp]`: its rules (and `reconciler.verp`, whose alphabets and limits they follow) are
+    imported by a file that has the section, not by every start."""
+    from reconciler.config.verp import build_verp
+
+    return build_verp(t)
 
 
 def _check_probes(root: Table, verp: VerpSettings | None, days: int) -> None:
@@ -160,7 +168,7 @@ def _folders(t: Table) -> dict[str, str]:
 
 def _mailbox(t: Table) -> MailboxSettings:
     name, host = t.string("name"), t.string("host")
-    if not _NAME.fullmatch(name):
+    if not re.fullmatch(_NAME, name):
         raise t.fail("name", f'expected 1-64 of A-Z a-z 0-9 _ . -, got "{name}"')
     security, allow_plaintext = _security(t, host)
     login = build_credentials(t)
@@ -275,7 +283,7 @@ def _cores() -> int:
 def _worker_id(t: Table) -> str | None:
     """An explicit lease holder id: unique per process among the workers of one database."""
     worker = t.optional_string("worker_id")
-    if worker is not None and not _WORKER.fullmatch(worker):
+    if worker is not None and not re.fullmatch(_WORKER, worker):
         raise t.fail("worker_id", "1-200 characters of A-Z a-z 0-9 _ . : @ -")
     return worker
 

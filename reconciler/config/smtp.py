@@ -12,10 +12,16 @@ import re
 from reconciler.config.read import SecretRef, Table, field_default
 from reconciler.settings import SmtpSettings, is_loopback
 
-__all__ = ["ADDRESS", "build_smtp", "smtp_login"]
+__all__ = ["build_smtp", "is_address", "smtp_login"]
 
-# A plain addr-spec check: enough to catch typos; the SMTP server has the last word.
-ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+# A plain addr-spec check: enough to catch typos; the SMTP server has the last word.  (Compiled
+# by `re` when a section names an address, not at every start.)
+_ADDRESS = r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+"
+
+
+def is_address(text: str) -> bool:
+    """True for something@domain.tld without spaces or brackets."""
+    return re.fullmatch(_ADDRESS, text) is not None
 
 
 def smtp_login(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from reconciler.errors import ParseError
@@ -83,13 +82,16 @@ class Found:
         self.arrival_date: Final = arrival_date
 
 
-@dataclass(frozen=True, slots=True)
 class Detector:
-    """One entry of the ordered detector list."""
+    """One entry of the ordered detector list (a plain class too: no dataclass, and with it
+    no `dataclasses` module, is defined when a command classifies)."""
 
-    id: str
-    description: str
-    run: Callable[[Context], Found | None]
+    __slots__ = ("description", "id", "run")
+
+    def __init__(self, id: str, description: str, run: Callable[[Context], Found | None]) -> None:
+        self.id: Final = id
+        self.description: Final = description
+        self.run: Final = run
 
 
 def _hits(ctx: Context) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
 from reconciler.parse.entity import Entity, parse_entity
@@ -34,15 +33,25 @@ _CONTENT_TYPE_RE = re.compile(rb"(?im)^content-type:")
 _ESCAPED_MIN, _ESCAPED_MAX = chr(0xDC80), chr(0xDCFF)
 
 
-@dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on the work done for one message."""
+    """Bounds on the work done for one message (a plain class, as `Part` below: no dataclass,
+    and with it no `dataclasses` module, is defined when a command classifies)."""
 
-    max_bytes: int = 4 * 1024 * 1024  # the rest of a bigger message is ignored
-    max_parts: int = 256  # MIME entities the splitter makes; Content-Type headers flufl parses
-    max_depth: int = 24  # nesting of multiparts and attached messages
-    max_headers: int = 2000  # header lines of the top-level header block
-    max_text: int = 256 * 1024  # characters of one text part that are scanned
+    __slots__ = ("max_bytes", "max_depth", "max_headers", "max_parts", "max_text")
+
+    def __init__(
+        self,
+        max_bytes: int = 4 * 1024 * 1024,  # the rest of a bigger message is ignored
+        max_parts: int = 256,  # MIME entities the splitter makes; Content-Type headers flufl parses
+        max_depth: int = 24,  # nesting of multiparts and attached messages
+        max_headers: int = 2000,  # header lines of the top-level header block
+        max_text: int = 256 * 1024,  # characters of one text part that are scanned
+    ) -> None:
+        self.max_bytes: Final = max_bytes
+        self.max_parts: Final = max_parts
+        self.max_depth: Final = max_depth
+        self.max_headers: Final = max_headers
+        self.max_text: Final = max_text
 
 
 # Not a dataclass: the parser's own objects are plain classes with read-only (Final)

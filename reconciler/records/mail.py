@@ -8,12 +8,14 @@ stable surface.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 
-from reconciler.records.frozen import quick_init
+from reconciler.frozenrecord import field, frozen_record
 from reconciler.verpformat import VerpFormat
+
+TYPE_CHECKING = False  # not typing's: an annotation only (datetime is not imported to classify)
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "ADDRESS_REASONS",
@@ -185,7 +187,7 @@ def known_address(address: str | None) -> str | None:
     return address
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RawMessage:
     """One message as fetched from a source, before any parsing."""
 
@@ -197,8 +199,7 @@ class RawMessage:
     received_at: datetime | None = None  # IMAP INTERNALDATE: when the server got it (unforgeable)
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class OriginalMessage:
     """Headers of the returned original message (message/rfc822 or text/rfc822-headers)."""
 
@@ -211,8 +212,7 @@ class OriginalMessage:
     date: str | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ParsedBounce:
     """One recipient result of a message: what the reporting system said about one address."""
 
@@ -232,8 +232,7 @@ class ParsedBounce:
     extensions: tuple[tuple[str, str], ...] = ()  # X-* fields of the per-recipient block
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ParsedMessage:
     """Everything the parser learned from one message."""
 
@@ -252,8 +251,7 @@ class ParsedMessage:
     notes: tuple[str, ...] = field(default=())  # limits hit, fallbacks used
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RuleFacts:
     """Everything the rules read of one recipient result, normalised once (lower case where
     the rules compare without case, cut to `FACT_LIMITS`, valid text).
@@ -291,8 +289,7 @@ FACT_LIMITS = {
 }
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Classification:
     """The decision of the rules about one ParsedBounce."""
 
@@ -320,8 +317,7 @@ class VerpFailure(StrEnum):
     ADDRESS_MISMATCH = "address-mismatch"
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class VerpMatch:
     """The result of looking for a VERP token in a message."""
 
@@ -340,7 +336,7 @@ class VerpMatch:
     realm_ref: str | None = None  # how a listed realm was carried (native; `realm` is its name)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class RuleMatch:
     """The conditions of one rule; every given condition must hold (lists are any-of).
 
@@ -363,7 +359,7 @@ class RuleMatch:
     sources: tuple[tuple[str, str], ...] = ()  # (condition, source text) for explain
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Rule:
     """One classification rule, loaded and validated from a YAML file (STYLE 2.4)."""
 

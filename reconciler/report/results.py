@@ -6,9 +6,9 @@ Plain records and dicts, no terminal: `classify --json` writes these without the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records import MessageKind, VerpMatch
 
 if TYPE_CHECKING:  # a type only: `verp check --json` does not load the parser and the rules
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # a type only: `verp check --json` does not load the parser a
 __all__ = ["ResultRow", "result_rows", "row_json", "verp_json"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ResultRow:
     """One output line of `classify`: a (message, recipient) pair, or the message alone."""
 

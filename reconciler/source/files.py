@@ -10,8 +10,9 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from reconciler.frozenrecord import frozen_record
 
 __all__ = ["MailFile", "discover", "read_messages"]
 
@@ -19,7 +20,7 @@ _SKIP_NAMES = ("dovecot", ".")  # dovecot index files, dot files
 _MBOX_MAGIC = b"From "
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MailFile:
     """One message read from disk; `label` is how it is named in output (path or path#n)."""
 

@@ -21,10 +21,10 @@ import hashlib
 import hmac
 import re
 import time
-from dataclasses import replace
 from typing import Final
 
 from reconciler.errors import VerpError
+from reconciler.frozenrecord import replace
 from reconciler.records import ParsedMessage, VerpFailure, VerpMatch, known_address
 from reconciler.settings import VerpFormat, VerpKey, VerpSettings
 from reconciler.verp import bouncehandler

@@ -127,6 +127,8 @@ def test_classify_json_with_a_configuration_imports_no_store_client_or_tables(
     modules = set(report["modules"])
     assert _loaded(modules, ["reconciler.config", "reconciler.settings"]) != []  # it was read
     assert _loaded(modules, _NOT_FOR_CLASSIFY) == []
+    # the settings are records that compile nothing when defined (reconciler/frozenrecord.py)
+    assert _loaded(modules, ["dataclasses", "inspect"]) == []
 
 
 def test_classify_json_imports_no_table_configuration_or_yaml_code(tmp_path: Path) -> None:
@@ -162,6 +164,9 @@ def test_classify_json_of_a_dsn_imports_only_the_pure_stages_it_runs(tmp_path: P
         "email.utils",
         "tempfile",
         "logging",  # nothing logs: the last-resort guard waits for an import of it
+        "dataclasses",  # records are @frozen_record: with inspect, ast, dis and tokenize
+        "inspect",
+        "datetime",  # the records name it in annotations only
     ]
     assert _loaded(modules, unused) == []
     assert _loaded(modules, ["reconciler.verpformat", "reconciler.analysis"]) != []
