@@ -6,14 +6,15 @@ bounce says, of any length, and the indexed column holds 255 characters.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from reconciler.records import Incident
 from reconciler.store.bulk import update_rows
-from reconciler.store.connection import to_db
-from reconciler.store.models import IncidentRow, database
+from reconciler.store.connection import rerun_aborted, to_db
+from reconciler.store.models import IncidentRow
 from reconciler.store.rows import from_unix, key_digest, to_incident, unix
 
 __all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incidents"]
@@ -95,36 +96,41 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
     One that overlaps a stored incident (same scope, key and reason) extends it.  Stored
     incidents still marked active that this run did not report are marked cleared.
     """
+    detected = list(incidents)
+    # a decide run goes on when its incidents cannot be stored, and later runs read again only
+    # groups with new evidence: a deadlock with another worker must not lose them
+    return rerun_aborted(functools.partial(_record, detected, now))
+
+
+def _record(detected: list[Incident], now: datetime) -> int:
     new = 0
     touched: list[int] = []
     changed: dict[int, IncidentRow] = {}
-    detected = list(incidents)
-    with database.atomic():
-        stored = _stored(detected)
-        for incident in detected:
-            group = (incident.scope.value, key_digest(incident.key), incident.reason.value)
-            rows = stored.setdefault(group, [])
-            row = _overlapping(rows, incident)
-            if row is not None:
-                _merge(row, incident, changed)
-                touched.append(int(row.id))
-                continue
-            created = IncidentRow.create(
-                scope=incident.scope.value, incident_key=group[1],
-                key_text=incident.key,
-                reason=incident.reason.value, users=incident.users,
-                start_at=from_unix(incident.start), end_at=from_unix(incident.end),
-                active=incident.active,
-                event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
-                first_seen=to_db(now), last_seen=to_db(now),
-            )  # fmt: skip
-            rows.append(created)  # a later incident of this run may meet it
-            touched.append(int(created.id))
-            new += 1
-        _write(changed, now)
-        IncidentRow.update(active=False).where(
-            (IncidentRow.active == True) & IncidentRow.id.not_in(touched)  # noqa: E712
-        ).execute()
+    stored = _stored(detected)
+    for incident in detected:
+        group = (incident.scope.value, key_digest(incident.key), incident.reason.value)
+        rows = stored.setdefault(group, [])
+        row = _overlapping(rows, incident)
+        if row is not None:
+            _merge(row, incident, changed)
+            touched.append(int(row.id))
+            continue
+        created = IncidentRow.create(
+            scope=incident.scope.value, incident_key=group[1],
+            key_text=incident.key,
+            reason=incident.reason.value, users=incident.users,
+            start_at=from_unix(incident.start), end_at=from_unix(incident.end),
+            active=incident.active,
+            event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
+            first_seen=to_db(now), last_seen=to_db(now),
+        )  # fmt: skip
+        rows.append(created)  # a later incident of this run may meet it
+        touched.append(int(created.id))
+        new += 1
+    _write(changed, now)
+    IncidentRow.update(active=False).where(
+        (IncidentRow.active == True) & IncidentRow.id.not_in(touched)  # noqa: E712
+    ).execute()
     return new
 
 
