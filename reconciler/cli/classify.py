@@ -25,7 +25,7 @@ from reconciler.errors import RuleError
 from reconciler.records import MessageKind
 from reconciler.report.results import ResultRow, result_json, result_rows, row_json
 from reconciler.senders import CONFIG_ENV, DEFAULT_CONFIG_NAME
-from reconciler.source.files import discover, read_messages
+from reconciler.source.files import discover, plain_name, read_messages
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,8 +91,8 @@ def classify(args: argparse.Namespace) -> int:
         from reconciler.report.console import make_console
 
         print_classify(make_console(), rows)
-    empty = [path for path, files_of in found if not files_of and path.is_dir()]
-    return _verdict(unread, [f"{p}: no message in it" for p in empty])
+    empty = [path for path, files_of in found if not files_of and os.path.isdir(path)]
+    return _verdict(unread, [f"{plain_name(p)}: no message in it" for p in empty])
 
 
 def _progress(total: int) -> AbstractContextManager[Callable[[], None]]:
