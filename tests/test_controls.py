@@ -64,3 +64,15 @@ def test_every_character_escaped_is_one_isprintable_rejects() -> None:
         assert [hex(c) for c in found if chr(c).isprintable()] == []
     text = "ünïcödé ✓ 550 5.1.1 <kim@example.org>"
     assert text.isprintable() and neutralise(text) is text and dumps(text) == f'"{text}"'
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_ascii_json_escapes_its_del_and_nothing_else(indent: int | None) -> None:
+    """The ASCII shortcut of `dumps`: JSON escapes C0 itself, DEL is the one ASCII control
+    it leaves raw, and a text without either comes back as encoded."""
+    value = ["a\x7fb", "c\x1bd"]
+    text = dumps(value, indent=indent)
+    assert "\x7f" not in text and "a\\u007fb" in text and json.loads(text) == value
+    assert text == json.dumps(value, indent=indent).replace("\x7f", "\\u007f")
+    plain = {"status": "5.1.1", "diagnostic": "550 user unknown"}
+    assert dumps(plain, indent=indent) == json.dumps(plain, indent=indent)

@@ -91,7 +91,8 @@ def _add_classify(sub: _Commands, help: str) -> None:
     from pathlib import Path
 
     p = _command(sub, "classify", "classify:classify", help=help)
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+    # text, not Path: source.files names files by text (a Path each costs, issue 16)
+    p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a message file, a directory of them, an mbox or a Maildir")  # fmt: skip
     _json_option(p, "JSON Lines, one object per recipient (docs/cli.md)")
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")

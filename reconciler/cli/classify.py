@@ -23,9 +23,9 @@ from reconciler.cli.exits import EXIT_FAIL, EXIT_OK, print_notice
 from reconciler.controls import dumps
 from reconciler.errors import RuleError
 from reconciler.records import MessageKind
-from reconciler.report.results import ResultRow, result_rows, row_json
+from reconciler.report.results import ResultRow, result_json, result_rows, row_json
 from reconciler.senders import CONFIG_ENV, DEFAULT_CONFIG_NAME
-from reconciler.source.files import discover, read_messages
+from reconciler.source.files import discover, plain_name, read_messages
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -75,25 +75,24 @@ def classify(args: argparse.Namespace) -> int:
         for item in read_messages(files):
             if item.error is not None:
                 unread.append(f"{item.label}: {item.error}")
-                new = [
-                    ResultRow(
-                        file=item.label, kind=MessageKind.ERROR, recipient=None, error=item.error
-                    )
-                ]
+                error = ResultRow(item.label, MessageKind.ERROR, recipient=None, error=item.error)
+                if args.json:
+                    out.write(dumps(row_json(error)) + "\n")
+                else:
+                    rows.append(error)
+            elif args.json:  # straight from the analysis to JSON, without the rows
+                analysis = analyse(item.data, classifier, verp, now)
+                out.writelines(dumps(j) + "\n" for j in result_json(item.label, analysis))
             else:
-                new = result_rows(item.label, analyse(item.data, classifier, verp, now))
-            if args.json:
-                out.writelines(dumps(row_json(r)) + "\n" for r in new)
-            else:
-                rows.extend(new)
+                rows.extend(result_rows(item.label, analyse(item.data, classifier, verp, now)))
             advance()
     if not args.json:
         from reconciler.report.classify import print_classify
         from reconciler.report.console import make_console
 
         print_classify(make_console(), rows)
-    empty = [path for path, files_of in found if not files_of and path.is_dir()]
-    return _verdict(unread, [f"{p}: no message in it" for p in empty])
+    empty = [path for path, files_of in found if not files_of and os.path.isdir(path)]
+    return _verdict(unread, [f"{plain_name(p)}: no message in it" for p in empty])
 
 
 def _progress(total: int) -> AbstractContextManager[Callable[[], None]]:

@@ -6,7 +6,10 @@ import mailbox
 import random
 from pathlib import Path
 
-from reconciler.source.files import discover, read_messages
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler.source.files import discover, plain_name, read_messages
 
 MESSAGE = b"From: a@example.org\nSubject: x\n\nbody\n"
 
@@ -24,7 +27,7 @@ def test_a_directory_is_walked_in_name_order_without_dot_and_dovecot_files(tmp_p
     _touch(tmp_path / ".dot" / "skipped.eml")
     (tmp_path / "link.eml").symlink_to(tmp_path / "a.eml")
     (tmp_path / "dangling.eml").symlink_to(tmp_path / "missing")
-    names = [str(p.relative_to(tmp_path)) for p in discover([tmp_path])]
+    names = [str(Path(p).relative_to(tmp_path)) for p in discover([tmp_path])]
     assert names == ["10.eml", "9.eml", "B.eml", "a.eml", "b.eml", "link.eml", "sub/z.eml"]
 
 
@@ -33,7 +36,7 @@ def test_a_maildir_reads_new_then_cur_then_its_dot_folders(tmp_path: Path) -> No
     for path in ("cur/2", "cur/1", "new/3", "tmp/4", ".Sub/new/5", ".Sub/cur/6", "other/7"):
         _touch(box / path)
     (box / ".Empty").mkdir()
-    names = [str(p.relative_to(box)) for p in discover([box])]
+    names = [str(Path(p).relative_to(box)) for p in discover([box])]
     assert names == ["new/3", "cur/1", "cur/2", ".Sub/new/5", ".Sub/cur/6"]
 
 
@@ -85,3 +88,30 @@ def test_an_mbox_splits_exactly_as_the_standard_library_reads_it(tmp_path: Path)
             [str(path)] if len(expected) == 1 else [f"{path}#{n + 1}" for n in range(len(expected))]
         )
         assert [i.label for i in items] == labels
+
+
+NAME_PARTS = ["", ".", "..", "/", "//", "///", "a", "b.eml", ".eml", "..eml", "x.EML", "c.",
+              " ", "d e", "ü.eml", "./", "/./", "a/", "tmp"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(NAME_PARTS), max_size=6).map("".join))
+def test_a_name_is_written_as_pathlib_writes_it(text: str) -> None:
+    """Files are named by text, not Path (issue 16): the same names in the output."""
+    from reconciler.source.files import _join, _suffix
+
+    assert plain_name(text) == str(Path(text))
+    assert plain_name(Path(text)) == str(Path(text))
+    plain = plain_name(text)
+    assert _join(plain, "m.eml") == str(Path(plain) / "m.eml")
+    assert _suffix(plain) == Path(plain).suffix
+
+
+def test_files_and_directories_are_named_as_given_but_plain(tmp_path: Path) -> None:
+    mail = tmp_path / "mail"
+    _touch(mail / "sub" / "a.eml")
+    one = _touch(tmp_path / "one.eml")
+    named = [f"{mail}//", f"{tmp_path}/./one.eml", str(tmp_path / "gone")]
+    assert discover(named) == [str(mail / "sub" / "a.eml"), str(one), str(tmp_path / "gone")]
+    items = list(read_messages(discover(named)))
+    assert [i.label for i in items] == discover(named)
+    assert items[2].error == "cannot read: No such file or directory"
