@@ -15,7 +15,6 @@ Every outcome is a `VerpMatch`; a token that does not verify carries a `VerpFail
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import hmac
@@ -110,14 +109,24 @@ _SIGNED: Final = {
 }
 
 
-def _b32(data: bytes) -> str:
-    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
+_B32_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 section 6, lower case
+# every 10-bit value → its two base32 characters: a 16-character MAC is 8 look-ups (the
+# base64 module encodes in Python, 5 bytes a loop: some 6 µs a token; issue 16)
+_B32_PAIRS: Final = tuple(a + b for a in _B32_ALPHABET for b in _B32_ALPHABET)
+
+
+def _b32(data: bytes, chars: int) -> str:
+    """The first `chars` (even) characters of the lower-case, unpadded base32 of `data`: as
+    ``base64.b32encode(data).decode().rstrip("=").lower()[:chars]``."""
+    value = int.from_bytes(data, "big") >> (len(data) * 8 - chars * 5)
+    pairs = _B32_PAIRS
+    return "".join([pairs[(value >> shift) & 1023] for shift in range(chars * 5 - 10, -1, -10)])
 
 
 def send_ref(message_id: str) -> str:
     """A 4-character reference of one send, from its Message-ID (brackets and case ignored)."""
     core = message_id.strip().strip("<>").strip().lower()
-    return _b32(hashlib.sha256(core.encode()).digest()[:3])[:_REF_CHARS]
+    return _b32(hashlib.sha256(core.encode()).digest()[:3], _REF_CHARS)
 
 
 def max_realm_length(settings: VerpSettings) -> int:
@@ -135,8 +144,8 @@ def _native_mac(
     text = f"reconciler-verp-1\n{key.id}\n{realm}\n{user_id}\n{issued}\n{ref}"
     if to:
         text = f"reconciler-verp-2{text.removeprefix('reconciler-verp-1')}\n{to}"
-    digest = hmac.new(key.secret, text.encode(), hashlib.sha256).digest()
-    return _b32(digest[:_MAC_BYTES])
+    digest = hmac.digest(key.secret, text.encode(), "sha256")  # one call into OpenSSL
+    return _b32(digest[:_MAC_BYTES], _MAC_CHARS)
 
 
 def _normal_address(address: str) -> str:
@@ -152,8 +161,8 @@ def _recipient_digest(key: VerpKey, address: str) -> str:
     """The 6-character digest of a recipient that a token binds: keyed, so that nobody
     without the key can tell which addresses share a digest."""
     text = f"reconciler-verp-recipient-1\n{_normal_address(address)}"
-    digest = hmac.new(key.secret, text.encode(), hashlib.sha256).digest()
-    return _b32(digest[:4])[:_TO_CHARS]
+    digest = hmac.digest(key.secret, text.encode(), "sha256")
+    return _b32(digest[:4], _TO_CHARS)
 
 
 def _checked_recipient(address: str) -> str:
@@ -229,7 +238,9 @@ def _fail(
     return VerpMatch(valid=False, address=address, failure=failure, format=fmt)
 
 
-def _check_native(settings: VerpSettings, address: str, local: str, now: int) -> VerpMatch:
+def _check_native(
+    settings: VerpSettings, address: str, local: str, now: int, found_in: str | None
+) -> VerpMatch:
     token = local.lower()[len(settings.prefix) + len(settings.separator) :]
     parsed = _TOKEN.fullmatch(token)
     realm = parsed["realm"] if parsed and parsed["realm"] else ""
@@ -243,7 +254,7 @@ def _check_native(settings: VerpSettings, address: str, local: str, now: int) ->
     user_id = int(parsed["uid"], 36)
     if layout is None or user_id > MAX_USER_ID:
         return _fail(address, VerpFailure.MALFORMED)
-    key = next((k for k in settings.keys if k.id == parsed["key"]), None)
+    key = _key(settings, parsed["key"])
     if key is None:
         return _fail(address, VerpFailure.UNKNOWN_KEY)
     signed = parsed["signed"]
@@ -262,6 +273,7 @@ def _check_native(settings: VerpSettings, address: str, local: str, now: int) ->
         send_ref=ref or None,
         format=VerpFormat.NATIVE,
         address=address,
+        found_in=found_in,
         recipient_digest=to or None,
         realm_ref=parsed["realm_ref"],
     )
@@ -294,13 +306,26 @@ def _is_native(settings: VerpSettings, local: str) -> bool:
 
 def check_address(settings: VerpSettings, address: str, now: int) -> VerpMatch:
     """Verify one address (bare, or with brackets and display name) in either format."""
+    return _check(settings, address, now, None)
+
+
+def _check(settings: VerpSettings, address: str, now: int, found_in: str | None) -> VerpMatch:
+    """`check_address`, the match saying which header the address was `found_in` (a native
+    token's match is made with it; others are copied, but for no token at all)."""
+    match = _verify(settings, address, now, found_in)
+    if match.found_in == found_in or match.failure is VerpFailure.NOT_FOUND:
+        return match
+    return replace(match, found_in=found_in)
+
+
+def _verify(settings: VerpSettings, address: str, now: int, found_in: str | None) -> VerpMatch:
     address = _bare(address)
     local = address.rpartition("@")[0]
     if not local:
         return _fail(address, VerpFailure.NOT_FOUND, fmt=None)
     native = _is_native(settings, local)
     if native:
-        match = _check_native(settings, address, local, now)
+        match = _check_native(settings, address, local, now, found_in)
         if match.failure is not VerpFailure.MALFORMED:
             return match
     bh = settings.bouncehandler
@@ -321,21 +346,56 @@ def binds(settings: VerpSettings, match: VerpMatch, address: str | None) -> bool
     if not match.valid or match.recipient_digest is None:
         return None
     known = known_address(address)
-    key = next((k for k in settings.keys if k.id == match.key_id), None)
+    key = _key(settings, match.key_id)
     if known is None or key is None:
         return None
     expected = _recipient_digest(key, known)
     return hmac.compare_digest(expected.encode(), match.recipient_digest.encode())
 
 
-def _header_values(message: ParsedMessage, header: str) -> list[str]:
-    if header.startswith("original:"):
-        if message.original is None:
-            return []
-        name = header.removeprefix("original:").replace("-", "_")
-        value = getattr(message.original, "from_" if name == "from" else name, None)
-        return [value] if isinstance(value, str) else []
-    return [value for name, value in message.addressing if name.lower() == header]
+class _Plan:
+    """What the search reads of the settings, worked out once per settings (not per message):
+    the token markers, the headers to search, the keys by id."""
+
+    __slots__ = ("keys", "markers", "order", "original", "plain")
+
+    def __init__(self, settings: VerpSettings) -> None:
+        native = (settings.prefix + settings.separator).lower()
+        bh = settings.bouncehandler
+        # what every token's local part starts with (lower case), in either format
+        self.markers = (native, bh.prefix.lower() + "-") if bh is not None else (native,)
+        self.plain = frozenset(h for h in settings.search_headers if ":" not in h)
+        # "original:sender" → the attribute of the original message that holds it
+        self.original = {
+            h: "from_" if h == "original:from" else h.removeprefix("original:").replace("-", "_")
+            for h in settings.search_headers
+            if h.startswith("original:")
+        }
+        # the search order: (header, the original message's attribute or None)
+        self.order = tuple((h, self.original.get(h)) for h in settings.search_headers)
+        self.keys: dict[str, VerpKey] = {}
+        for key in settings.keys:
+            self.keys.setdefault(key.id, key)  # the first of an id, as a scan finds it
+
+
+_plans: dict[int, tuple[VerpSettings, _Plan]] = {}
+
+
+def _plan(settings: VerpSettings) -> _Plan:
+    """The plan of `settings` (kept while the same settings object is used: the daemon and
+    a helper process use one for their whole run)."""
+    known = _plans.get(id(settings))
+    if known is not None and known[0] is settings:
+        return known[1]
+    if len(_plans) >= 8:
+        _plans.clear()
+    plan = _Plan(settings)
+    _plans[id(settings)] = (settings, plan)  # the settings kept alive: the id stays theirs
+    return plan
+
+
+def _key(settings: VerpSettings, key_id: str | None) -> VerpKey | None:
+    return _plan(settings).keys.get(key_id) if key_id is not None else None
 
 
 def _addresses(values: list[str]) -> list[str]:
@@ -351,26 +411,39 @@ def _addresses(values: list[str]) -> list[str]:
     return out
 
 
-def _markers(settings: VerpSettings) -> tuple[str, ...]:
-    """What every token's local part starts with (lower case), in either format."""
-    native = (settings.prefix + settings.separator).lower()
-    bh = settings.bouncehandler
-    return (native, bh.prefix.lower() + "-") if bh is not None else (native,)
+def _marked(value: str, markers: tuple[str, ...]) -> bool:
+    low = value.lower()
+    if len(markers) == 1:  # the native format alone: most deployments
+        return markers[0] in low
+    return any(marker in low for marker in markers)
 
 
 def _candidates(message: ParsedMessage, settings: VerpSettings) -> list[tuple[str, str]]:
     """(header, address) pairs in search order; each address once, first occurrence wins.
 
-    A header value that contains no token prefix at all cannot hold a token: it is skipped
-    before the (slow) address parsing, which is most values of most bounces.
+    A header value that contains no token marker at all cannot hold a token: it is skipped
+    before the (slow) address parsing, which is most values of most bounces.  The message's
+    headers are read once (not once per searched header).
     """
-    markers = _markers(settings)
+    plan = _plan(settings)
+    markers = plan.markers
+    marked: dict[str, list[str]] = {}  # searched header → its values that hold a marker
+    for name, value in message.addressing:
+        if _marked(value, markers):
+            header = name.lower()
+            if header in plan.plain:
+                marked.setdefault(header, []).append(value)
+    original = message.original
     seen: set[str] = set()
     found: list[tuple[str, str]] = []
-    for header in settings.search_headers:
-        values = [
-            v for v in _header_values(message, header) if any(m in v.lower() for m in markers)
-        ]
+    for header, attribute in plan.order:
+        if attribute is None:
+            values = marked.get(header)
+        else:
+            held = getattr(original, attribute, None) if original is not None else None
+            values = [held] if isinstance(held, str) and _marked(held, markers) else None
+        if not values:
+            continue
         for address in _addresses(values):
             if address and "@" in address and address not in seen:
                 seen.add(address)
@@ -383,11 +456,11 @@ def find_token(message: ParsedMessage, settings: VerpSettings, now: int) -> Verp
     tried: list[tuple[str, str]] = []
     first: VerpMatch | None = None
     for header, address in _candidates(message, settings):
-        match = replace(check_address(settings, address, now), found_in=header)
+        match = _check(settings, address, now, header)
         if match.failure is VerpFailure.NOT_FOUND:
             continue  # an ordinary address, not a token
         if match.valid:
-            return replace(match, tried=tuple(tried))
+            return replace(match, tried=tuple(tried)) if tried else match
         tried.append((address, str(match.failure)))
         first = first or match
     if first is None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import FrozenInstanceError, dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -163,3 +164,71 @@ def test_a_message_whose_analysis_raises_comes_back_as_failed() -> None:
     # (reconciler/_native.py checks argument types)
     assert result[0].error.startswith(("AttributeError", "TypeError"))
     assert "Traceback" in result[0].trace
+
+
+# --- the transfer of results: records as (class, field values) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    left: object
+    right: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Own:
+    """A record with its own state: pickled as it says, not as its fields."""
+
+    value: int
+    extra: int = 0
+
+    def __getstate__(self) -> tuple[int]:
+        return (self.value,)
+
+    def __setstate__(self, state: tuple[int]) -> None:
+        object.__setattr__(self, "value", state[0])
+        object.__setattr__(self, "extra", -1)
+
+
+@dataclass(frozen=True)
+class _Plain:  # no slots: a __dict__, pickled as usual
+    value: int
+    other: int = 0
+
+
+def test_the_transfer_gives_back_equal_records() -> None:
+    from reconciler.records import VerpFailure, VerpMatch
+    from reconciler.service.helper_pool import _dumps, _loads
+
+    stages = Stages(Classifier(load_rules().rules), None)
+    entries = analyse_batch(stages, raws(60), FOLDERS, NOW)
+    assert any(isinstance(e, LedgerEntry) and e.events for e in entries)
+    match = VerpMatch(valid=False, failure=VerpFailure.EXPIRED, tried=(("a@b", "expired"),))
+    sent: list[object] = [
+        *entries,
+        match,
+        _Pair(1, [2]),
+        _Own(5, 6),
+        _Plain(7, 8),
+        Failed("e", "t"),
+    ]
+    back = _loads(_dumps(sent))
+    assert back == [*entries, match, _Pair(1, [2]), _Own(5, -1), _Plain(7, 8), Failed("e", "t")]
+    assert [type(item) for item in back] == [type(item) for item in sent]
+    with pytest.raises(FrozenInstanceError):
+        back[-1].error = "changed"  # type: ignore[attr-defined]
+    shared = _Pair("x")
+    twice = _loads(_dumps([_Pair(shared, shared)]))[0]
+    assert twice.left is twice.right and twice.left == shared
+
+
+def test_only_records_whose_state_is_their_fields_go_as_values() -> None:
+    from reconciler.service.helper_pool import _dumps, _plan, _rebuild
+
+    assert _plan(_Own) is None and _plan(_Plain) is None and _plan(datetime) is None
+    assert _plan(_Pair) is not None and _plan(LedgerEntry) is not None
+    assert b"_rebuild" in _dumps([_Pair(1)]) and b"_rebuild" not in _dumps([_Own(1)])
+    with pytest.raises(ValueError):  # as many values as fields, or nothing is built
+        _rebuild(_Pair, (1, 2, 3))
+    with pytest.raises(pickle.UnpicklingError):
+        _rebuild(_Own, (1, 2))
