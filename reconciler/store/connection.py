@@ -84,6 +84,9 @@ def _missing_driver(backend: str, err: pw.ImproperlyConfigured) -> StoreError:
 
 def _make_database(url: str, backend: str) -> pw.Database:
     rest = url[url.index(":") :]
+    # the user name and password percent-decoded (RFC 3986 3.2.1: a password holding "@",
+    # ":" or "/" is written %40, %3A, %2F in a URL); playhouse passes them on as written
+    decoded = {"unquote_password": True, "unquote_user": True}
     db: pw.Database
     if backend == "sqlite":
         # IMMEDIATE: a transaction takes the write lock when it begins, so another process's
@@ -92,9 +95,12 @@ def _make_database(url: str, backend: str) -> pw.Database:
         # busy timeout); other writers wait for it instead, readers never do
         db = db_url.connect(url, pragmas=_SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     elif backend == "mysql":
-        db = db_url.connect("mysql" + rest, charset="utf8mb4")  # mariadb:// is an alias
+        db = db_url.connect("mysql" + rest, charset="utf8mb4", **decoded)  # mariadb: an alias
+        params = db.connect_params
+        if "passwd" in params:  # playhouse's name for it, which PyMySQL deprecates
+            params["password"] = params.pop("passwd")
     else:
-        db = db_url.connect("postgresql" + rest)
+        db = db_url.connect("postgresql" + rest, **decoded)
     return db
 
 
