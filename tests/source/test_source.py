@@ -68,6 +68,7 @@ def test_protocol_trace_is_off_unless_its_logger_takes_debug(
     nobody reads it; on, with the bodies traced, when its logger takes DEBUG records."""
     seed(dovecot, imap_account, samples[:2])
     trace = "imapclient.imaplib"
+    caplog.clear()  # the seeding's own trace, when an earlier test left the logger at DEBUG
     with caplog.at_level(logging.INFO, logger=trace), ImapSource(mailbox_settings) as source:
         assert [m.data for m in source.fetch(source.uids_after(0))] == samples[:2]
         assert source._imap._imap.debug == 0
