@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 from dataclasses import replace
@@ -53,6 +54,29 @@ def test_fetch_batches_returns_exact_bytes_in_uid_order(
     assert [m.data for m in fetched] == samples
     assert [m.size for m in fetched] == [len(raw) for raw in samples]
     assert {(m.mailbox, m.uidvalidity) for m in fetched} == {(source.mailbox, source.uidvalidity)}
+
+
+@live
+def test_protocol_trace_is_off_unless_its_logger_takes_debug(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    samples: list[bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """imaplib formats its trace (every body's repr) before the logger drops it: off when
+    nobody reads it; on, with the bodies traced, when its logger takes DEBUG records."""
+    seed(dovecot, imap_account, samples[:2])
+    trace = "imapclient.imaplib"
+    caplog.clear()  # the seeding's own trace, when an earlier test left the logger at DEBUG
+    with caplog.at_level(logging.INFO, logger=trace), ImapSource(mailbox_settings) as source:
+        assert [m.data for m in source.fetch(source.uids_after(0))] == samples[:2]
+        assert source._imap._imap.debug == 0
+    assert not [r for r in caplog.records if r.name == trace]
+    with caplog.at_level(logging.DEBUG, logger=trace), ImapSource(mailbox_settings) as source:
+        assert [m.data for m in source.fetch(source.uids_after(0))] == samples[:2]
+        assert source._imap._imap.debug == 5
+    assert any("FETCH" in r.getMessage() for r in caplog.records if r.name == trace)
 
 
 @live
