@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Final
 
 from reconciler.errors import ParseError
@@ -138,35 +139,44 @@ def _enrich(bounce: ParsedBounce, text: str, fallback: str) -> ParsedBounce:
     )
 
 
+class _Keep(Enum):
+    """The default of `_rebuilt`'s changes: the field stays the bounce's own."""
+
+    KEEP = 0
+
+
+_KEEP: Final = _Keep.KEEP
+
+
 def _rebuilt(
     b: ParsedBounce,
     *,
-    recipient: str | None = None,
-    status: str | None = None,
-    reply_code: str | None = None,
-    diagnostic: str = "",
-    stage: Stage,
-    remote_mta: str | None = None,
-    extensions: tuple[tuple[str, str], ...],
+    recipient: str | _Keep | None = _KEEP,
+    status: str | _Keep | None = _KEEP,
+    reply_code: str | _Keep | None = _KEEP,
+    diagnostic: str | _Keep = _KEEP,
+    stage: Stage | _Keep = _KEEP,
+    remote_mta: str | _Keep | None = _KEEP,
+    extensions: tuple[tuple[str, str], ...] | _Keep = _KEEP,
 ) -> ParsedBounce:
-    """`b` with the fields the enrichment sets (`dataclasses.replace` of them, built directly:
-    replace reads every field through the dataclass machinery, in Python, some twice the
-    instructions of the construction itself).  `recipient` None keeps b's."""
+    """`b` with the fields the enrichment sets changed, the others kept (what
+    `dataclasses.replace` does, built directly: replace reads every field through the
+    dataclass machinery, in Python, some twice the instructions of the construction)."""
     return ParsedBounce(
         kind=b.kind,
-        recipient=b.recipient if recipient is None else recipient,
+        recipient=b.recipient if recipient is _KEEP else recipient,
         detector=b.detector,
         original_recipient=b.original_recipient,
         action=b.action,
-        status=status,
-        reply_code=reply_code,
-        diagnostic=diagnostic,
+        status=b.status if status is _KEEP else status,
+        reply_code=b.reply_code if reply_code is _KEEP else reply_code,
+        diagnostic=b.diagnostic if diagnostic is _KEEP else diagnostic,
         diagnostic_type=b.diagnostic_type,
-        remote_mta=remote_mta,
-        stage=stage,
+        remote_mta=b.remote_mta if remote_mta is _KEEP else remote_mta,
+        stage=b.stage if stage is _KEEP else stage,
         last_attempt=b.last_attempt,
         feedback_type=b.feedback_type,
-        extensions=extensions,
+        extensions=b.extensions if extensions is _KEEP else extensions,
     )
 
 
@@ -195,11 +205,6 @@ def _canonical(ctx: Context, bounces: tuple[ParsedBounce, ...]) -> tuple[ParsedB
         _rebuilt(
             bounce,
             recipient=targets[bounce.recipient],
-            status=bounce.status,
-            reply_code=bounce.reply_code,
-            diagnostic=bounce.diagnostic,
-            stage=bounce.stage,
-            remote_mta=bounce.remote_mta,
             extensions=(*bounce.extensions, ("final-recipient-field", bounce.recipient)),
         )
         if bounce.recipient in targets
@@ -217,15 +222,7 @@ def _whole(bounce: ParsedBounce, notice: str) -> ParsedBounce:
     whole = whole_reply(diagnostic, notice)
     if whole == diagnostic:
         return bounce
-    return _rebuilt(
-        bounce,
-        status=bounce.status,
-        reply_code=bounce.reply_code,
-        diagnostic=whole,
-        stage=bounce.stage,
-        remote_mta=bounce.remote_mta,
-        extensions=bounce.extensions,
-    )
+    return _rebuilt(bounce, diagnostic=whole)
 
 
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
@@ -239,15 +236,7 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
         if stage is Stage.UNKNOWN:  # (as _stage, with the notice lower-cased at hand)
             stage = smtp_stage(ctx.notice, _low_head(ctx, 3000)) or Stage.UNKNOWN
         if stage is not single.stage:
-            single = _rebuilt(
-                single,
-                status=single.status,
-                reply_code=single.reply_code,
-                diagnostic=single.diagnostic,
-                stage=stage,
-                remote_mta=single.remote_mta,
-                extensions=single.extensions,
-            )
+            single = _rebuilt(single, stage=stage)
         return Found((single,), report.reporting_mta, report.arrival_date)
     low = ctx.low_notice
     # a recipient the notice never names has no segment of its own: skip the scan then

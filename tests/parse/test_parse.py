@@ -558,13 +558,7 @@ def test_enrichment_rebuilds_every_field_of_a_result() -> None:
         == bounce
     )
     changed = _rebuilt(bounce, recipient="c@example.org", stage=Stage.DATA, extensions=())
-    assert changed == replace(
-        bounce,
-        recipient="c@example.org",
-        status=None,
-        reply_code=None,
-        diagnostic="",
-        stage=Stage.DATA,
-        remote_mta=None,
-        extensions=(),
-    )
+    assert changed == replace(bounce, recipient="c@example.org", stage=Stage.DATA, extensions=())
+    cleared = _rebuilt(bounce, status=None, reply_code=None, diagnostic="", remote_mta=None)
+    assert cleared == replace(bounce, status=None, reply_code=None, diagnostic="", remote_mta=None)
+    assert _rebuilt(bounce) == bounce  # nothing named: every field kept
