@@ -86,8 +86,8 @@ def evidence_days(policy: PolicySettings) -> int:
     )
 
 
-def _changed(active: Sequence[Incident], watermark: int, scope: IncidentScope) -> GroupFilter:
-    """The groups of `scope` a run reads again: those with new evidence (an event above the
+def _changed(active: Sequence[Incident], watermark: int) -> Callable[[IncidentScope], GroupFilter]:
+    """Per scope, the groups a run reads again: those with new evidence (an event above the
     watermark), and those with an active stored incident (whether it is still active
     depends on the time).
 
@@ -98,8 +98,42 @@ def _changed(active: Sequence[Incident], watermark: int, scope: IncidentScope) -
     they are recorded at (`analysis`: INTERNALDATE, never in the future), so the time that
     passed cannot make such a group active either.
     """
-    keys = [(i.key, i.reason.value) for i in active if i.scope is scope]
-    return GroupFilter(watermark, keys)
+
+    def of_scope(scope: IncidentScope) -> GroupFilter:
+        return GroupFilter(watermark, [(i.key, i.reason.value) for i in active if i.scope is scope])
+
+    return of_scope
+
+
+# no event id is above it: a group filter of it reads only the groups it names
+_NO_EVENT = 2**63 - 1
+
+
+def _detect(
+    store: Store,
+    dctx: DecideContext,
+    span: tuple[datetime, datetime],
+    now: datetime,
+    changed: Callable[[IncidentScope], GroupFilter],
+) -> tuple[list[Incident], list[Incident]]:
+    """The incidents and the bursts of unverified bounces of the groups `changed` keeps,
+    from their bounces with event time in `span`, read group by group (the store sorts):
+    memory holds one group, not the whole window; an incident keeps the ids of its first
+    events only (INCIDENT_EVIDENCE), as stored."""
+    found: list[Incident] = []
+    bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
+    at = int(now.timestamp())
+    for scope in IncidentScope:
+        for key, reason, events in store.bounce_groups(
+            *span, scope, dctx.policy.incident.min_users, changed(scope)
+        ):
+            group = (scope, key, reason)
+            found += [
+                replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
+                for incident in incidents_of_group(group, events, dctx.policy, at)
+            ]
+            bursts += unverified_bursts(group, events, dctx.policy, at)
+    return found, bursts
 
 
 def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime) -> list[Incident]:
@@ -108,30 +142,28 @@ def _incidents(store: Store, dctx: DecideContext, watermark: int, now: datetime)
     The span looked at starts one window before the earliest new event: a drained backlog
     brings old spikes, and they must be seen as spikes too.  Only the groups with new
     evidence or an active incident are read (`_changed`): a drain reads each run's groups,
-    not every group of the window again at every run.
+    not every group of the window again at every run.  An active incident is checked
+    against the window ending `now` at every run, new evidence or not: it clears when time
+    has passed, and stays active when the new evidence is older.
     """
     window = timedelta(seconds=dctx.policy.incident.window_seconds)
     span = store.event_span_after(watermark)
-    if span is None:  # nothing new since the last run (one at the end of a cycle): nothing
-        # to detect, the stored incidents stand
+    active = store.incidents(now, active_only=True, with_events=False)
+    if span is None and not active:  # nothing new since the last run (one at the end of a
+        # cycle) and nothing that time may clear: the stored incidents stand
         return store.incidents(now - timedelta(days=evidence_days(dctx.policy)), with_events=False)
-    # one window around the new events' times: bounded however large the drained backlog
-    since, until = span[0] - window, min(span[1] + window, now)
-    # read group by group (the store sorts): memory holds one group, not the whole window;
-    # an incident keeps the ids of its first events only (INCIDENT_EVIDENCE), as stored
     found: list[Incident] = []
     bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
-    active = store.incidents(now, active_only=True, with_events=False)
-    for scope in IncidentScope:
-        for key, reason, events in store.bounce_groups(
-            since, until, scope, dctx.policy.incident.min_users, _changed(active, watermark, scope)
-        ):
-            group, at = (scope, key, reason), int(now.timestamp())
-            found += [
-                replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
-                for incident in incidents_of_group(group, events, dctx.policy, at)
-            ]
-            bursts += unverified_bursts(group, events, dctx.policy, at)
+    until: datetime | None = None
+    if span is not None:
+        # one window around the new events' times: bounded however large the drained backlog
+        since, until = span[0] - window, min(span[1] + window, now)
+        found, bursts = _detect(store, dctx, (since, until), now, _changed(active, watermark))
+    if active and (until is None or until < now):
+        # whether a stored incident is still active depends on the window ending now: when
+        # nothing is new, or the new events are all older (a drained backlog), the groups of
+        # the active ones are read there (and those no longer active are marked cleared)
+        found += _detect(store, dctx, (now - window, now), now, _changed(active, _NO_EVENT))[0]
     for burst in bursts:
         if max(burst.event_ids) > watermark:  # when it grows, not at every run
             log.warning("%s", describe_burst(burst))

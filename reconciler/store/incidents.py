@@ -59,15 +59,18 @@ INCIDENT_EVIDENCE = 100
 _MAX_IDS = INCIDENT_EVIDENCE
 
 
-def _merge(row: IncidentRow, incident: Incident, changed: dict[int, IncidentRow]) -> None:
+def _merge(
+    row: IncidentRow, incident: Incident, changed: dict[int, IncidentRow], again: bool
+) -> None:
     """Extend the stored incident `row` by `incident` (in memory; `changed` collects the rows
-    to write: one UPDATE statement for them all, however many merges)."""
+    to write: one UPDATE statement for them all, however many merges).  `again`: this run
+    merged or created the row already; it stays active when any of its parts is."""
     stored: list[int] = json.loads(row.event_ids)
     ids = stored if len(stored) >= _MAX_IDS else sorted({*stored, *incident.event_ids})
     row.users = max(int(row.users), incident.users)
     row.start_at = from_unix(min(unix(row.start_at), incident.start))
     row.end_at = from_unix(max(unix(row.end_at), incident.end))
-    row.active = incident.active
+    row.active = incident.active or (again and bool(row.active))
     row.event_ids = json.dumps(ids[:_MAX_IDS])
     changed[int(row.id)] = row
 
@@ -112,7 +115,7 @@ def _record(detected: list[Incident], now: datetime) -> int:
         rows = stored.setdefault(group, [])
         row = _overlapping(rows, incident)
         if row is not None:
-            _merge(row, incident, changed)
+            _merge(row, incident, changed, int(row.id) in touched)
             touched.append(int(row.id))
             continue
         created = IncidentRow.create(

@@ -25,7 +25,7 @@ from support import NOW
 
 from reconciler.actions import build_actions
 from reconciler.config import ActionsSettings
-from reconciler.policy import IncidentIndex
+from reconciler.policy import IncidentIndex, detect_incidents
 from reconciler.records import (
     BounceEvent,
     EvidenceEvent,
@@ -78,7 +78,7 @@ _drains = st.lists(
     st.builds(
         _Batch,
         later=st.sampled_from((0, 1, 10, 30, 59, 61, 120, 600)),
-        bounces=st.lists(_bounces, min_size=1, max_size=10).map(tuple),
+        bounces=st.lists(_bounces, min_size=0, max_size=10).map(tuple),  # none: time passes
     ),
     min_size=1,
     max_size=6,
@@ -102,6 +102,17 @@ def _covered(store: Store, now: datetime) -> tuple[bool, ...]:
     index = IncidentIndex(store.incidents(since, with_events=False))
     events: list[EvidenceEvent] = sorted(store.recent_events(since, now), key=lambda e: e.event_id)
     return tuple(index.covers(e) for e in events)
+
+
+def _active(store: Store, now: datetime) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """The groups with an incident stored as active, and those where one is active by
+    `detect_incidents` over every recorded event (the truth: a spike inside the window
+    ending at `now`)."""
+    since = now - timedelta(days=30)
+    stored = {(i.scope, i.key, i.reason) for i in store.incidents(since) if i.active}
+    events = store.recent_events(since, now)
+    truth = detect_incidents(events, POLICY, int(now.timestamp()))
+    return stored, {(i.scope, i.key, i.reason) for i in truth if i.active}
 
 
 def _decisions(store: Store, now: datetime) -> list[tuple[Any, ...]]:
@@ -135,6 +146,8 @@ def _drain(path: Path, batches: list[_Batch]) -> list[tuple[Any, ...]]:
                 )
             store.record_batch(entries, now)
             run_decisions(store, dctx, f"run-{number}", now)
+            stored, truth = _active(store, now)
+            assert stored == truth, f"run {number}: active incidents"
             seen.append((_decisions(store, now), _covered(store, now)))
         return seen
     finally:
@@ -183,3 +196,20 @@ def test_a_group_without_new_evidence_is_not_read_again(tmp_path: Path) -> None:
         seen = _drain(tmp_path / "spy.db", [_Batch(0, tuple(spike)), _Batch(0, tuple(other))])
     assert read == [["a.example"], ["mx1.example.net"], ["b.example"], ["mx2.example.net"]]
     assert seen[-1][1] == (True,) * 6  # every event is covered by its incident
+
+
+def test_an_active_incident_stays_active_when_new_evidence_is_old(tmp_path: Path) -> None:
+    """A spike at one domain a minute ago, then a drained backlog brings one bounce from five
+    hours ago at another domain: the run reads a window around the old bounce, and the
+    outage still going on must not be reported as over (`_active` checks it every run)."""
+    spike = [_Bounce(user, 0, 0, 0, 1, True) for user in (1, 2, 3)]
+    old = [_Bounce(4, 1, 1, 0, 300, True)]
+    _drain(tmp_path / "old.db", [_Batch(0, tuple(spike)), _Batch(1, tuple(old))])
+
+
+def test_an_incident_clears_when_time_passes_without_new_evidence(tmp_path: Path) -> None:
+    """A spike, then a run two hours later with nothing new (the run at the end of a cycle):
+    the incident is over (`_drain` compares the stored flags with the truth at every run)."""
+    spike = [_Bounce(user, 0, 0, 0, 1, True) for user in (1, 2, 3)]
+    seen = _drain(tmp_path / "quiet.db", [_Batch(0, tuple(spike)), _Batch(120, ())])
+    assert seen[-1][1] == (True,) * 3  # the events stay covered after it cleared
