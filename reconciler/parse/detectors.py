@@ -30,7 +30,7 @@ from reconciler.parse.providers import ses_notification
 from reconciler.parse.recipients import mailto_targets, scan
 from reconciler.parse.replies import whole_reply
 from reconciler.parse.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
-from reconciler.parse.stages import smtp_stage
+from reconciler.parse.stages import reply_stage, smtp_stage
 from reconciler.parse.textformats import family
 from reconciler.records import MessageKind, ParsedBounce, Stage
 
@@ -225,10 +225,22 @@ def _whole(bounce: ParsedBounce, notice: str) -> ParsedBounce:
     return _rebuilt(bounce, diagnostic=whole)
 
 
+def _transcribed(bounce: ParsedBounce, low: str) -> ParsedBounce:
+    """The bounce with the stage of its own reply in the notice's session transcript (Sendmail,
+    Courier: parse/stages.py `reply_stage`), when its report gave a reply and no stage."""
+    if bounce.stage is not Stage.UNKNOWN or not bounce.diagnostic:
+        return bounce
+    stage = reply_stage(low, bounce.diagnostic)
+    return bounce if stage is None else _rebuilt(bounce, stage=stage)
+
+
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     if not report.bounces:
         return None
     reported = tuple(_whole(b, ctx.notice) for b in _canonical(ctx, report.bounces))
+    if ">>>" in ctx.low_notice:
+        low = _low_head(ctx, 50000)
+        reported = tuple(_transcribed(b, low) for b in reported)
     if len(reported) == 1 and _complete(reported[0]):
         # nothing to fill but the SMTP stage: read it from the notice, skip the scan
         single = reported[0]

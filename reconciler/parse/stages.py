@@ -13,6 +13,14 @@ A Sendmail transcript needs more steps. A refusal right after "... while talking
 sent together, and the refusals of the recipients arrive after ">>> DATA", followed by the
 reply to DATA itself ("554 no valid recipients"). A refusal that is not the last reply after
 ">>> DATA" is therefore the reply to a RCPT TO.
+
+Sendmail writes only the commands and the refusals, never the "354" that accepts DATA nor a
+">>> ." for the end of the message: a refusal of the DATA command and a refusal of the
+message after it both read ">>> DATA" then "<<< 5xx ...". What tells them apart is the
+recipient's own reply (its Diagnostic-Code: `reply_stage`). Sendmail gives a recipient the
+remote server's reply as its Diagnostic-Code when that reply answered the recipient (RCPT
+TO) or the message it was sent (the end of data); a refused DATA command leaves the
+recipient without one (every Sendmail 8.17 bounce of tests/samples/mta/real/).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import re
 from reconciler.parse.lazyre import Lazy
 from reconciler.records import Stage
 
-__all__ = ["smtp_stage"]
+__all__ = ["reply_stage", "smtp_stage"]
 
 # The command words, most specific first, each with the stage it names (lower-cased text).
 _COMMANDS: tuple[tuple[str, Stage], ...] = (
@@ -78,6 +86,10 @@ _SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # sent: the server's greeting (RFC 5321 3.1)
 _GREETING_RE = Lazy(r"while talking to \S+\s+<<<\s*[45]\d\d")
 _REPLY_RE = Lazy(r"<<<\s*([245])\d\d(?![-\d])")
+# Sendmail's line after a refusal of RCPT TO: "550 5.1.1 <a@b>... User unknown" (sysexits
+# EX_NOUSER, which it gives a recipient refused with 550, 551 or 553 at RCPT TO; a refused
+# message is "554 5.0.0 Service unavailable" or "<a@b>... Deferred: ...")
+_NOUSER_RE = Lazy(r"\s*(?:5\d\d\s+5\.\d{1,3}\.\d{1,3}\s+)?\S+\.\.\.\s*user unknown")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
 _START_RE = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
@@ -119,6 +131,46 @@ def _transcript(low: str) -> Stage | None:
     if stage is Stage.DATA and later:
         return Stage.RCPT  # a pipelined RCPT TO's refusal, before DATA's own reply
     return stage
+
+
+def reply_stage(low: str, reply: str) -> Stage | None:
+    """The stage of a recipient's own reply (`reply`, from its Diagnostic-Code) in the session
+    transcript of a lower-cased notice, or None when the notice has no transcript, the reply
+    is not in it, or the transcript does not settle it.  The command sent before the reply
+    names the stage.  After ">>> DATA" the last reply, with no line of Sendmail's naming a
+    recipient it refused at RCPT TO after it, answered the end of data (the recipient's own
+    reply: see the module's docstring); a reply that another follows is a pipelined RCPT
+    TO's, left to `smtp_stage`."""
+    if ">>>" not in low or "<<<" not in low:
+        return None
+    head = " ".join(reply[:80].lower().split())[:30]
+    at = low.find("<<< " + head) if len(head) >= 5 else -1
+    if at < 0:
+        return None
+    command = None
+    for sent in _SENT_RE.finditer(low):
+        if sent.start() > at:
+            break
+        command = sent
+    if command is None:
+        return None
+    stage = _stage_of(command)
+    return _after_data(low, at) if stage is Stage.DATA else stage
+
+
+def _after_data(low: str, at: int) -> Stage | None:
+    """`reply_stage` of the reply at `at`, sent after ">>> DATA"."""
+    ended = _REPLY_RE.search(low, at)  # the last line of this reply
+    if ended is None:
+        return None
+    following = _REPLY_RE.search(low, ended.end())
+    after = _SENT_RE.search(low, ended.end())
+    if following is not None and (after is None or following.start() < after.start()):
+        return None  # a pipelined RCPT TO's refusal, before DATA's own reply
+    line_end = low.find("\n", ended.end())
+    if line_end >= 0 and _NOUSER_RE.match(low, line_end):
+        return None  # Sendmail's own line for a recipient refused at RCPT TO
+    return Stage.END_OF_DATA
 
 
 def _named_from(low: str) -> int:

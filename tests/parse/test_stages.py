@@ -176,3 +176,45 @@ def test_named_phrase_search_starts_late_alike() -> None:
         low = path.read_bytes().decode("utf-8", "replace").lower()
         found += _same_named_search(low[:3000]) + _same_named_search(" ".join(low.split()))
     assert found > 100
+
+
+# Sendmail 8.17 (tests/samples/mta/real, work part): ">>> DATA" then the refusal, whether the
+# DATA command or the message after it was refused; the recipient's own Diagnostic-Code
+# (present only for the reply to the message) tells them apart.
+@pytest.mark.parametrize(
+    ("name", "stages_found"),
+    [
+        ("sendmail-rfc-eod-big-failed.eml", [Stage.END_OF_DATA]),  # 552 5.3.4 after the data
+        ("sendmail-gm-dmarc-failed.eml", [Stage.END_OF_DATA]),  # a multi-line reply
+        ("sendmail-nc-eod-tmp-failed.eml", [Stage.END_OF_DATA]),  # 452, retried, expired
+        ("sendmail-nc-data-failed.eml", [Stage.DATA]),  # DATA refused: no Diagnostic-Code
+        ("sendmail-nc-data-tmp-failed.eml", [Stage.DATA]),
+        # a pipelined RCPT TO refusal (Sendmail's "<a>... User unknown" line after it)
+        # stays with the transcript reading; the message's refusal is the end of data
+        ("sendmail-mx-rcpt-eod-failed.eml", [Stage.UNKNOWN, Stage.END_OF_DATA, Stage.END_OF_DATA]),
+    ],
+)
+def test_sendmail_transcript_tells_data_from_end_of_data(
+    name: str, stages_found: list[Stage]
+) -> None:
+    result = parse((SAMPLES / "mta" / "real" / name).read_bytes())
+    assert [b.stage for b in result.bounces] == stages_found
+
+
+def test_reply_stage_reads_the_recipients_own_reply() -> None:
+    pipelined = (
+        "... while talking to mx.example.net.:\n>>> data\n<<< 550 5.1.1 <c@d>... user unknown\n"
+        "550 5.1.1 <c@d>... user unknown\n<<< 554 5.5.1 no valid recipients\n"
+    )
+    assert stages.reply_stage(pipelined, "550 5.1.1 <c@d>... User unknown") is None
+    last = "... while talking to mx.example.net.:\n>>> data\n<<< 552 5.3.4 too big\n"
+    assert stages.reply_stage(last, "552 5.3.4 Too big") is Stage.END_OF_DATA
+    assert stages.reply_stage(last + "554 5.0.0 service unavailable\n", "552 5.3.4 too big") is (
+        Stage.END_OF_DATA
+    )
+    no_user = last + "550 5.1.1 <c@d>... user unknown\n"  # Sendmail's RCPT TO line after it
+    assert stages.reply_stage(no_user, "552 5.3.4 too big") is None
+    mail = ">>> mail from:<a@b> size=10\n<<< 553 5.1.8 sender domain\n"
+    assert stages.reply_stage(mail, "553 5.1.8 Sender domain") is Stage.MAIL
+    assert stages.reply_stage(last, "421 not in the transcript") is None
+    assert stages.reply_stage("550 no transcript", "550 no transcript") is None
