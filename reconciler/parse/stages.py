@@ -173,27 +173,42 @@ def _after_data(low: str, at: int) -> Stage | None:
     return Stage.END_OF_DATA
 
 
-def _named_from(low: str) -> int:
-    """No match of _NAMED_RE starts before this offset (its search is a regex attempt at every
-    offset; str.find is far cheaper).  A match starts with one of its first words, or with "in"
-    and whitespace before "reply"/"response"; the first occurrence gives the lowest start."""
-    first = len(low)
+def _named_starts(low: str) -> list[int]:
+    """Every offset where a match of _NAMED_RE can start, in order: where one of its first
+    words stands, and "in" with whitespace before "reply"/"response".  Its search tries a
+    match at every offset of the text; matching at these few finds the same first match."""
+    starts: list[int] = []
     for word in _NAMED_FIRST:
-        at = low.find(word, 0, first + len(word))
-        if 0 <= at < first:
-            first = at
+        at = low.find(word)
+        while at >= 0:
+            starts.append(at)
+            at = low.find(word, at + 1)
     for word in ("reply", "response"):
         at = low.find(word)
-        if at >= 0:
-            while at > 0 and low[at - 1].isspace():
-                at -= 1
-            first = min(first, max(at - 2, 0))
-    return first
+        while at >= 0:
+            starts.append(at)
+            before = at
+            while before > 0 and low[before - 1].isspace():
+                before -= 1
+            if before < at and before >= 2:
+                starts.append(before - 2)  # "in" is checked by the match itself
+            at = low.find(word, at + 1)
+    starts.sort()
+    return starts
+
+
+def _named_search(low: str) -> re.Match[str] | None:
+    """`_NAMED_RE.search(low)`, matched at the offsets where a match can start only."""
+    for start in _named_starts(low):
+        found = _NAMED_RE.match(low, start)
+        if found is not None:
+            return found
+    return None
 
 
 def _named(low: str) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me")."""
-    found = _NAMED_RE.search(low, _named_from(low)) if any(k in low for k in _NAMED_KEYS) else None
+    found = _named_search(low) if any(k in low for k in _NAMED_KEYS) else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:
