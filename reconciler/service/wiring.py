@@ -28,6 +28,10 @@ from reconciler.store import Store, open_database
 
 __all__ = ["Service", "new_run_id", "open_service"]
 
+# messages per chunk of a batch sent to the helpers: the poller analyses the chunks no helper
+# has started by the time it has recorded the batch before (see helper_pool)
+SHARE_CHUNK = 50
+
 
 def new_run_id(now: datetime) -> str:
     """An id for one process run, recorded with its decisions (for `undo --decision-run`)."""
@@ -121,7 +125,9 @@ def open_service(
         processes = settings.daemon.analysis_processes
         if processes:
             stages = Stages(classifier, settings.verp)
-            helpers = HelperPool[RawMessage, Analysed](processes, analyse_batch, stages)
+            helpers = HelperPool[RawMessage, Analysed](
+                processes, analyse_batch, stages, share=SHARE_CHUNK
+            )
         cycle = CycleContext(
             classifier=classifier,
             verp=settings.verp,

@@ -690,6 +690,34 @@ def test_helpers_drain_exactly_as_the_polling_process_does(
 
 
 @live
+def test_sharing_the_analysis_with_a_helper_drains_exactly_the_same(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    classifier: Classifier,
+) -> None:
+    # as `poll` has it by default on two cores: chunks of a batch to the helper, the rest here
+    settings = replace(mailbox_settings, batch_size=4)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    pool = HelperPool[RawMessage, entries.Analysed](
+        1, entries.analyse_batch, entries.Stages(classifier, VERP), min_batch=1, share=1
+    )
+    try:
+        report = run(settings, sqlite_store, replace(ctx, helpers=pool))
+    finally:
+        pool.close()
+
+    assert sum(pool.chunks.values()) == len(SEEDS)  # one message a chunk, each done once
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS) and not report.stopped
+    assert report.outcomes == Counter(seed.outcome for seed in SEEDS)
+    assert report.events == total_events(SEEDS) == count("bounce_event")
+    assert events_by_sha() == expected_events(SEEDS)
+
+
+@live
 def test_helpers_are_not_started_for_an_empty_mailbox(
     mailbox_settings: MailboxSettings,
     sqlite_store: Store,
