@@ -82,6 +82,8 @@ class CycleContext:
     helpers: HelperPool[RawMessage, Analysed] | None = None
     # run the decide stage at the end of every cycle, new evidence or not (probes have times)
     decide_every_cycle: bool = False
+    # runs the decide stage owed by the committed batches now (a tenure's `settle`)
+    settle: Callable[[], object] | None = None
 
     def hooks(self) -> CycleHooks:
         """What a mailbox's tenure takes from this context."""
@@ -89,7 +91,7 @@ class CycleContext:
 
     def under(self, tenure: Tenure) -> CycleContext:
         """This context for one cycle under `tenure`: its stop flag and its after-batch hook."""
-        return replace(self, stop=tenure.stop, after_batch=tenure.after_batch)
+        return replace(self, stop=tenure.stop, after_batch=tenure.after_batch, settle=tenure.settle)
 
 
 @dataclass(slots=True)
@@ -291,6 +293,8 @@ def poll_mailbox(
         apart = isinstance(batches, ReadAhead)
         with Mover(source, store, ctx.clock, report.count_moved, background=apart) as mover:
             stopped = _drain(batches, source, store, ctx, _Drain(folders, report, last_uid, mover))
+            if not stopped and not ctx.decide_every_cycle and ctx.settle is not None:
+                ctx.settle()  # the decide stage owed, while the last batch is moved
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
     if ctx.decide_every_cycle and ctx.after_batch is not None and not stopped:

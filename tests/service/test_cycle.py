@@ -872,6 +872,43 @@ def test_a_backlog_fetched_ahead_is_moved_in_the_background_after_its_commit(
 
 
 @live
+def test_the_decide_stage_owed_at_the_end_runs_while_the_last_batch_is_moved(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    real_move = ImapSource.move
+    decided = threading.Event()
+    said: list[tuple[str, object]] = []
+
+    def move(self: ImapSource, uids: Sequence[int], destination: str) -> int:
+        if len(SEEDS) in uids:  # the last batch: its move waits (10 s at most) for the decide
+            said.append(("the last move saw the decide stage run", decided.wait(timeout=10)))
+        return real_move(self, uids, destination)
+
+    def decide(at: datetime) -> None:
+        said.append(("decide stage read", count("message_ledger")))
+        decided.set()
+
+    monkeypatch.setattr(ImapSource, "move", move)
+    result = cycle.run_once([settings], sqlite_store, replace(ctx, after_batch=decide), "log-only")
+
+    assert result.ok and result.reports[0].moved == len(SEEDS)
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert ("the last move saw the decide stage run", True) in said
+    assert said[-2:] == [  # the stage ran once more at the end, after every commit
+        ("decide stage read", len(SEEDS)),
+        ("the last move saw the decide stage run", True),
+    ]
+    assert count("message_ledger WHERE moved = 1") == len(SEEDS)
+
+
+@live
 def test_one_batch_needs_no_second_connection(
     dovecot: Dovecot,
     imap_account: Account,
