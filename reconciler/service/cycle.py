@@ -46,6 +46,7 @@ from reconciler.records import (
 )
 from reconciler.service.helper_pool import HelperPool
 from reconciler.service.leasing import CycleHooks, LeaseTerms, Tenure, claim, lease_terms
+from reconciler.service.moving import Mover
 from reconciler.service.recording import record_entries
 from reconciler.settings import DaemonSettings, MailboxSettings, VerpSettings
 from reconciler.source import MailSource, fetch_batches
@@ -81,6 +82,8 @@ class CycleContext:
     helpers: HelperPool[RawMessage, Analysed] | None = None
     # run the decide stage at the end of every cycle, new evidence or not (probes have times)
     decide_every_cycle: bool = False
+    # runs the decide stage owed by the committed batches now (a tenure's `settle`)
+    settle: Callable[[], object] | None = None
 
     def hooks(self) -> CycleHooks:
         """What a mailbox's tenure takes from this context."""
@@ -88,7 +91,7 @@ class CycleContext:
 
     def under(self, tenure: Tenure) -> CycleContext:
         """This context for one cycle under `tenure`: its stop flag and its after-batch hook."""
-        return replace(self, stop=tenure.stop, after_batch=tenure.after_batch)
+        return replace(self, stop=tenure.stop, after_batch=tenure.after_batch, settle=tenure.settle)
 
 
 @dataclass(slots=True)
@@ -113,6 +116,11 @@ class CycleReport:
     rescanned: bool = False  # UIDVALIDITY changed: the folder was read from the start
     stopped: bool = False  # a stop was requested; the rest waits for the next cycle
 
+    def count_moved(self, moved: int, unexpunged: int) -> None:
+        """What one move did (`Mover`): `moved` messages, `unexpunged` of them only copied."""
+        self.moved += moved
+        self.unexpunged += unexpunged
+
     def summary(self) -> str:
         o = self.outcomes
         return (
@@ -131,11 +139,13 @@ class CycleReport:
 
 @dataclass(frozen=True, slots=True)
 class _Drain:
-    """One mailbox being drained: its settings, the counts so far, where it started."""
+    """One mailbox being drained: its settings, the counts so far, where it started, and
+    what moves its committed messages."""
 
     folders: MailboxSettings
     report: CycleReport
     last_uid: int  # the checkpoint when the cycle started
+    mover: Mover
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +192,6 @@ def _log_message(entry: LedgerEntry) -> None:
             event.rule_id if event else "-",
             entry.outcome.value,
         )
-
-
-def _move_pending(source: MailSource, store: Store, ctx: CycleContext, report: CycleReport) -> None:
-    """MOVE every committed, unmoved message of this mailbox, grouped by destination."""
-    for destination, uids in store.moves_due(source.mailbox, source.uidvalidity).items():
-        report.unexpunged += source.move(uids, destination)
-        store.mark_moved(source.mailbox, source.uidvalidity, uids, ctx.clock())
-        report.moved += len(uids)
 
 
 def _warn_unexpunged(report: CycleReport) -> None:
@@ -249,7 +251,8 @@ def _commit(
     ctx: CycleContext,
     drain: _Drain,
 ) -> None:
-    """Record one analysed batch in one transaction, then move it; run the decide stage."""
+    """Record one analysed batch in one transaction, then move it (in the background when
+    the mover works so); run the decide stage."""
     folders, report, last_uid = drain.folders, drain.report, drain.last_uid
     entries, failed = _entries(queued, store, ctx, folders)
     report.seen += len(queued.batch)
@@ -263,7 +266,7 @@ def _commit(
     recorded = record_entries(store, entries, ctx.clock(), checkpoint, folders.quarantine_folder)
     report.refused.extend(recorded.refused)
     _tally(report, recorded.entries, recorded.result)
-    _move_pending(source, store, ctx, report)
+    drain.mover.move_due()
     if ctx.after_batch is not None and recorded.result.recorded:
         ctx.after_batch(ctx.clock())
 
@@ -280,14 +283,18 @@ def poll_mailbox(
     fetched or analysed ahead is left for the next cycle (nothing of it was recorded or moved).
     """
     report = CycleReport(mailbox=source.mailbox, uidvalidity=source.uidvalidity)
-    _move_pending(source, store, ctx, report)
+    Mover(source, store, ctx.clock, report.count_moved).move_due()  # an earlier cycle's
     last_uid = _start_uid(source, store, report)
     uids = source.uids_after(last_uid)
     if ctx.helpers is not None and ctx.helpers.wanted(len(uids)):
         ctx.helpers.start()  # they start while the first batch is fetched, not after it
-    drain = _Drain(folders, report, last_uid)
     with _batches(source, uids, folders) as batches:
-        stopped = _drain(batches, source, store, ctx, drain)
+        # fetched over a second connection: this one only moves, and may do so meanwhile
+        apart = isinstance(batches, ReadAhead)
+        with Mover(source, store, ctx.clock, report.count_moved, background=apart) as mover:
+            stopped = _drain(batches, source, store, ctx, _Drain(folders, report, last_uid, mover))
+            if not stopped and not ctx.decide_every_cycle and ctx.settle is not None:
+                ctx.settle()  # the decide stage owed, while the last batch is moved
     report.stopped = stopped
     store.set_checkpoint(_finished(store, source, ctx), ctx.clock())
     if ctx.decide_every_cycle and ctx.after_batch is not None and not stopped:

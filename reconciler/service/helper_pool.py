@@ -21,6 +21,12 @@ setting the slots through their descriptors.  That is what its `__getstate__` an
 `__setstate__` do, without looking the fields up again for every record (the stdlib's
 `dataclasses.fields` per object: some 60 % of packing and unpacking a batch of ledger entries
 with their events; issue 16).  Any other object pickles as it always does.
+
+With `share=N`, a batch goes to the helpers in chunks of N items, and the calling process,
+once it asks for the results, takes the chunks no helper has started yet (from the end of the
+batch) and analyses them itself: where the poller would only wait, it works, and a drain uses
+every core it has (the helper analyses batch N+1 while the poller records batch N and then
+helps with what is left of N+1).  The results are the same and in the same order.
 """
 
 from __future__ import annotations
@@ -167,15 +173,18 @@ class HelperPool(Generic[Item, Result]):
         context: Any,
         *,
         min_batch: int = 32,
+        share: int | None = None,
     ) -> None:
         self.processes = processes
         self._work = work
         self._context = context
         self._min_batch = min_batch
+        self._share = share  # chunk size when this process takes its share (None: it waits)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()  # the daemon's mailbox jobs (threads) share one pool
         self._breaks = 0
         self.batches: Counter[str] = Counter()  # batches analysed by "helpers" and "here"
+        self.chunks: Counter[str] = Counter()  # with `share`: chunks done by "helpers", "here"
 
     def _pool(self) -> ProcessPoolExecutor | None:
         with self._lock:
@@ -222,23 +231,52 @@ class HelperPool(Generic[Item, Result]):
         pool = self._pool() if self.wanted(len(items)) else None
         if pool is None:
             return lambda: self._here(items, args)
-        size = -(-len(items) // self.processes)
+        size = self._share or -(-len(items) // self.processes)
         chunks = [items[start : start + size] for start in range(0, len(items), size)]
         try:
             futures = [pool.submit(_run, list(chunk), *args) for chunk in chunks]
         except Exception as err:  # a broken pool, or a helper that cannot start
             return self._broken(err, items, args)
-        return lambda: self._collect(futures, items, args)
+        return lambda: self._collect(futures, chunks, items, args)
 
     def _collect(
-        self, futures: list[Future[bytes]], items: Sequence[Item], args: tuple[Any, ...]
+        self,
+        futures: list[Future[bytes]],
+        chunks: list[Sequence[Item]],
+        items: Sequence[Item],
+        args: tuple[Any, ...],
     ) -> list[Result]:
+        done: dict[int, list[Result]] = self._take_share(futures, chunks, args)
         try:
-            results = [result for future in futures for result in _loads(future.result())]
+            results = [
+                result
+                for index, future in enumerate(futures)
+                for result in (done[index] if index in done else _loads(future.result()))
+            ]
         except Exception as err:  # a helper died (BrokenProcessPool) or could not unpickle
             return self._broken(err, items, args)()
-        self.batches["helpers"] += 1
+        with self._lock:
+            self.batches["helpers"] += 1
+            if self._share is not None:
+                self.chunks.update(here=len(done), helpers=len(futures) - len(done))
         return results
+
+    def _take_share(
+        self,
+        futures: list[Future[bytes]],
+        chunks: list[Sequence[Item]],
+        args: tuple[Any, ...],
+    ) -> dict[int, list[Result]]:
+        """With `share`: do here, last first, each chunk that no helper has started yet (its
+        future is cancelled, so no helper ever does it); one at a time, while they go on."""
+        done: dict[int, list[Result]] = {}
+        if self._share is None:
+            return done
+        for index in reversed(range(len(futures))):
+            if not futures[index].cancel():
+                break  # a helper has it, and those before it: wait for them
+            done[index] = self._work(self._context, chunks[index], *args)
+        return done
 
     def _broken(
         self, err: Exception, items: Sequence[Item], args: tuple[Any, ...]

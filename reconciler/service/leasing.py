@@ -207,6 +207,12 @@ class Tenure:
             self.store.release_lease(self.mailbox, self.terms.worker, now)
             self._end(Ended.HANDED_OVER, "more than a fair share held: lease handed over")
 
+    def settle(self) -> None:
+        """Run now the decide stage the committed batches owe (what leaving would run): the
+        cycle calls it at the end of a drain while its last move is under way."""
+        if self._owed is not None:
+            self._decide_now(self._owed, wait=True)
+
     def _end(self, why: Ended, detail: str) -> None:
         log.warning("mailbox=%s %s; stopping after this batch", self.mailbox, detail)
         self.ended = why

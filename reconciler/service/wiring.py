@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from reconciler.actions import Action, AddressBook, RealmGate, build_actions
 from reconciler.analysis import Analysed, Stages, analyse_batch
 from reconciler.classify.match import Classifier
-from reconciler.classify.rules import load_rules
+from reconciler.classify.rulecache import load_rules_cached
 from reconciler.records import RawMessage
 from reconciler.service.cycle import CycleContext
 from reconciler.service.decisions import DecideContext, run_decisions
@@ -27,6 +28,10 @@ from reconciler.settings import Settings
 from reconciler.store import Store, open_database
 
 __all__ = ["Service", "new_run_id", "open_service"]
+
+# messages per chunk of a batch sent to the helpers: the poller analyses the chunks no helper
+# has started by the time it has recorded the batch before (see helper_pool)
+SHARE_CHUNK = 50
 
 
 def new_run_id(now: datetime) -> str:
@@ -87,11 +92,13 @@ def open_service(
     clock: Callable[[], datetime] = _utcnow,
     serve_metrics: bool = False,
     create: bool = True,
+    rules_cache: Path | None = None,
 ) -> Iterator[Service]:
     """Open and migrate the store, build classifier, actions and stages; close at the end.
 
     `serve_metrics` (the daemon) starts the configured Prometheus endpoint.  `create=False`
-    (the read-only commands) refuses a database that does not exist yet.
+    (the read-only commands) refuses a database that does not exist yet.  `rules_cache`: the
+    user's cache of loaded rules (classify/rulecache.py; None: read from their files).
     """
     now = clock()
     helpers: HelperPool[RawMessage, Analysed] | None = None
@@ -116,12 +123,16 @@ def open_service(
             probes=_probes(settings),
         )
         run_id = new_run_id(now)
-        ruleset = load_rules(settings.rules.dir, use_shipped=settings.rules.use_shipped)
+        ruleset = load_rules_cached(
+            settings.rules.dir, use_shipped=settings.rules.use_shipped, directory=rules_cache
+        )
         classifier = Classifier(ruleset.rules)
         processes = settings.daemon.analysis_processes
         if processes:
             stages = Stages(classifier, settings.verp)
-            helpers = HelperPool[RawMessage, Analysed](processes, analyse_batch, stages)
+            helpers = HelperPool[RawMessage, Analysed](
+                processes, analyse_batch, stages, share=SHARE_CHUNK
+            )
         cycle = CycleContext(
             classifier=classifier,
             verp=settings.verp,

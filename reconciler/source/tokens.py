@@ -23,6 +23,7 @@ ever logged or put in a message.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -104,9 +105,13 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(
-    _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
-)
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """The opener of token requests, made at the first one: its TLS context loads the system's
+    certificates (some 20 ms), which a process that logs in with a password never needs."""
+    return urllib.request.build_opener(
+        _NoRedirects(), urllib.request.HTTPSHandler(context=ssl.create_default_context())
+    )
 
 
 class EndpointTokens:
@@ -177,7 +182,7 @@ def _post(url: str, form: dict[str, str], timeout: float, failed: str) -> tuple[
     deadline = time.monotonic() + timeout
     where = f"{failed}: {urlsplit(url).netloc}"
     try:
-        with _OPENER.open(request, timeout=timeout) as answer:
+        with _opener().open(request, timeout=timeout) as answer:
             return int(answer.status), _read(answer, deadline, where)
     except urllib.error.HTTPError as err:  # 3xx (not followed), 4xx, 5xx: the body may say why
         with err:

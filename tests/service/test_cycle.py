@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -689,6 +690,34 @@ def test_helpers_drain_exactly_as_the_polling_process_does(
 
 
 @live
+def test_sharing_the_analysis_with_a_helper_drains_exactly_the_same(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    classifier: Classifier,
+) -> None:
+    # as `poll` has it by default on two cores: chunks of a batch to the helper, the rest here
+    settings = replace(mailbox_settings, batch_size=4)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    pool = HelperPool[RawMessage, entries.Analysed](
+        1, entries.analyse_batch, entries.Stages(classifier, VERP), min_batch=1, share=1
+    )
+    try:
+        report = run(settings, sqlite_store, replace(ctx, helpers=pool))
+    finally:
+        pool.close()
+
+    assert sum(pool.chunks.values()) == len(SEEDS)  # one message a chunk, each done once
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS) and not report.stopped
+    assert report.outcomes == Counter(seed.outcome for seed in SEEDS)
+    assert report.events == total_events(SEEDS) == count("bounce_event")
+    assert events_by_sha() == expected_events(SEEDS)
+
+
+@live
 def test_helpers_are_not_started_for_an_empty_mailbox(
     mailbox_settings: MailboxSettings,
     sqlite_store: Store,
@@ -783,6 +812,10 @@ def fetch_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "fetch-ahead"]
 
 
+def move_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "move"]
+
+
 @live
 def test_a_backlog_is_fetched_ahead_over_a_read_only_second_connection(
     dovecot: Dovecot,
@@ -804,6 +837,75 @@ def test_a_backlog_is_fetched_ahead_over_a_read_only_second_connection(
     assert fetch_threads() == []
     with pytest.raises(SourceError, match="not open"):  # closed with the cycle
         readers[0].fetch([1])
+
+
+@live
+def test_a_backlog_fetched_ahead_is_moved_in_the_background_after_its_commit(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    real_move = ImapSource.move
+    moves: list[tuple[str, list[int], set[int]]] = []  # thread, UIDs, UIDs committed then
+
+    def move(self: ImapSource, uids: Sequence[int], destination: str) -> int:
+        with sqlite3.connect(tmp_path / "store.db") as seen:  # what is committed now
+            committed = {uid for (uid,) in seen.execute("SELECT uid FROM message_ledger")}
+        moves.append((threading.current_thread().name, sorted(uids), committed))
+        return real_move(self, uids, destination)
+
+    monkeypatch.setattr(ImapSource, "move", move)
+    report = run(settings, sqlite_store, ctx)
+
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert report.seen == report.moved == len(SEEDS)
+    assert {thread for thread, _, _ in moves} == {"move"} and move_threads() == []
+    assert sorted(uid for _, uids, _ in moves for uid in uids) == list(range(1, len(SEEDS) + 1))
+    assert all(set(uids) <= committed for _, uids, committed in moves)
+    assert count("message_ledger WHERE moved = 1") == len(SEEDS)  # each marked moved
+
+
+@live
+def test_the_decide_stage_owed_at_the_end_runs_while_the_last_batch_is_moved(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    real_move = ImapSource.move
+    decided = threading.Event()
+    said: list[tuple[str, object]] = []
+
+    def move(self: ImapSource, uids: Sequence[int], destination: str) -> int:
+        if len(SEEDS) in uids:  # the last batch: its move waits (10 s at most) for the decide
+            said.append(("the last move saw the decide stage run", decided.wait(timeout=10)))
+        return real_move(self, uids, destination)
+
+    def decide(at: datetime) -> None:
+        said.append(("decide stage read", count("message_ledger")))
+        decided.set()
+
+    monkeypatch.setattr(ImapSource, "move", move)
+    result = cycle.run_once([settings], sqlite_store, replace(ctx, after_batch=decide), "log-only")
+
+    assert result.ok and result.reports[0].moved == len(SEEDS)
+    assert placement(dovecot, imap_account) == expected_placement(SEEDS)
+    assert ("the last move saw the decide stage run", True) in said
+    assert said[-2:] == [  # the stage ran once more at the end, after every commit
+        ("decide stage read", len(SEEDS)),
+        ("the last move saw the decide stage run", True),
+    ]
+    assert count("message_ledger WHERE moved = 1") == len(SEEDS)
 
 
 @live
@@ -861,15 +963,18 @@ def test_a_crash_before_the_move_with_a_batch_fetched_ahead_loses_nothing(
         raise Crash("killed after the commit, before the MOVE")
 
     monkeypatch.setattr(ImapSource, "move", crash)
-    with pytest.raises(Crash):  # batch 1 committed, batch 2 fetched ahead (or under way)
+    # batch 1 committed, its move started in the background (the batches come over the
+    # second connection); batch 2 committed meanwhile, and the cycle learns of the crash
+    # when it would move that one; batch 3 fetched ahead (or under way)
+    with pytest.raises(Crash):
         run(settings, sqlite_store, ctx)
-    assert fetch_threads() == []  # the thread ended with the cycle
+    assert fetch_threads() == [] and move_threads() == []  # they ended with the cycle
     assert len(folder_contents(dovecot, imap_account, "INBOX")) == len(SEEDS)
-    assert count("message_ledger") == 3  # only what was committed
+    assert count("message_ledger") == 6  # only what was committed
 
     monkeypatch.setattr(ImapSource, "move", real_move)
     report = run(settings, sqlite_store, ctx)
     assert placement(dovecot, imap_account) == expected_placement(SEEDS)
-    assert report.moved == len(SEEDS) and report.seen == len(SEEDS) - 3
+    assert report.moved == len(SEEDS) and report.seen == len(SEEDS) - 6
     assert events_by_sha() == expected_events(SEEDS)  # nothing counted twice
     assert count("message_ledger") == len(SEEDS)

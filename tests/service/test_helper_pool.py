@@ -14,10 +14,12 @@ import pickle
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import FrozenInstanceError, dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from support import CORPUS
@@ -35,6 +37,19 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 def tagged(_context: str, items: Sequence[int], offset: int) -> list[tuple[int, int]]:
     """A work function: each item plus the offset, with the pid of the process that did it."""
     return [(item + offset, os.getpid()) for item in items]
+
+
+def gated(context: tuple[int, str], items: Sequence[int]) -> list[tuple[int, int]]:
+    """A work function whose helpers wait until the calling process has done a chunk."""
+    parent, gate = context
+    if os.getpid() == parent:
+        Path(gate).touch()
+    else:
+        for _ in range(6000):  # at most a minute: a test that fails must not hang
+            if Path(gate).exists():
+                break
+            time.sleep(0.01)
+    return [(item, os.getpid()) for item in items]
 
 
 def failing(_context: str, items: Sequence[int]) -> list[int]:
@@ -62,6 +77,23 @@ def test_results_come_back_in_order_across_chunks_and_processes() -> None:
     finally:
         pool.close()
     assert pool.pids() == []
+
+
+def test_with_share_this_process_does_the_chunks_no_helper_has_started(tmp_path: Path) -> None:
+    # the helper does nothing before this process has done a chunk: it must take some
+    context = (os.getpid(), str(tmp_path / "gate"))
+    pool = HelperPool[int, tuple[int, int]](1, gated, context, min_batch=1, share=5)
+    try:
+        results = pool.submit(list(range(50)))()
+        assert [value for value, _ in results] == list(range(50))  # in order all the same
+        here = [value for value, pid in results if pid == os.getpid()]
+        assert here and here[-1] == 49  # taken from the end of the batch
+        assert {pid for _, pid in results} - {os.getpid()} <= set(pool.pids())
+        assert pool.chunks["here"] == len(here) // 5 >= 1
+        assert pool.chunks["here"] + pool.chunks["helpers"] == 10
+        assert pool.batches == Counter(helpers=1)
+    finally:
+        pool.close()
 
 
 def test_started_helpers_are_running_before_the_first_batch_and_do_it() -> None:

@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dovecot import make_certificate  # tests/dovecot.py (tests/ is on sys.path)
+from support import ROOT
 from tokenservice import TokenService
 
 from reconciler.config import Auth, OAuthGrant, OAuthSettings
@@ -423,3 +426,20 @@ def test_the_command_does_not_see_our_secrets(
 def test_token_errors_are_source_errors() -> None:
     assert issubclass(TokenRefreshFailed, SourceError)
     assert issubclass(TokenUnavailable, SourceUnavailable)  # connect_with_retry backs off
+
+
+def test_importing_the_imap_source_loads_no_certificates() -> None:
+    """The token endpoint's TLS context is made at the first token request: a mailbox that
+    logs in with a password never loads the system's certificates (issue 16, the start)."""
+    probe = (
+        "import ssl\n"
+        "made = []\n"
+        "real = ssl.create_default_context\n"
+        "ssl.create_default_context = lambda *a, **k: made.append(1) or real(*a, **k)\n"
+        "import reconciler.source.imap, reconciler.source.tokens\n"
+        "print(len(made))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert ran.stdout.strip() == "0"
