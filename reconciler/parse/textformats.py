@@ -37,9 +37,11 @@ _MARK_KEYS = (
 # The marker for lower-cased text (IGNORECASE makes every literal slower).
 _ORIGINAL_MARK_LOW_RE = Lazy(_ORIGINAL_MARK_RE.pattern)
 # Lines where a marker can start (a superset): the first word of each alternative, or a run
-# of punctuation.  Starts with a line feed, which the engine finds fast.
+# of punctuation.  Starts with a line feed, which the engine finds fast.  (The space after
+# "a" is looked at, not taken: a line "a" would take the line feed that starts the next line,
+# and the search would never try that line.)
 _MARK_LINE = (
-    r"[ \t]*(?:[-=_*#|>]{2}|this|a\s|copy|below|original|unsent|returned|rejected|message"
+    r"[ \t]*(?:[-=_*#|>]{2}|this|a(?=\s)|copy|below|original|unsent|returned|rejected|message"
     r"|headers|the|undelivered|content|元のメッセージ|原文|以下)"
 )
 _MARK_LINE_RES = {

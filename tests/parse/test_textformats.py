@@ -115,3 +115,16 @@ def test_final_sigma_at_the_cut_is_lowered_by_the_notice() -> None:
     notice, _, low = textformats.notice_parts(text)
     assert notice == "ΟΔΟΣ\n"
     assert low is None  # not cut from the text's: the notice holds a capital sigma
+
+
+def test_a_line_of_a_alone_leaves_the_next_line_a_marker() -> None:
+    # "a" is the first word of "a copy of the message": a line holding only "a" once took
+    # the line feed of the next line with it, and the next line was never tried
+    for text in (
+        "Delivery failed.\na\nOriginal message:\nSubject: hi\n",
+        "Delivery failed.\na\ncopy of the original message\nSubject: hi\n",
+        "Delivery failed.\nx\n  a\nOriginal message:\nSubject: hi\n",
+    ):
+        notice, original = textformats.split_notice(text)
+        assert original == "Subject: hi\n", text
+        assert notice == text[: text.index("a\n") + 2], text
