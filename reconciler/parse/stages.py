@@ -111,22 +111,23 @@ def _stage_of(found: re.Match[str]) -> Stage:
 
 def _transcript(low: str) -> Stage | None:
     """The stage of the first refusal in a session transcript (PIPELINING: see above)."""
-    if ">>>" not in low and _GREETING_RE.search(low):
+    sent, received = ">>>" in low, "<<<" in low
+    if not sent and received and _GREETING_RE.search(low):  # (the greeting holds "<<<")
         return Stage.CONNECT
-    if ">>>" not in low or "<<<" not in low:
+    if not sent or not received:
         lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None
-    sent = list(_SENT_RE.finditer(low))
+    commands = list(_SENT_RE.finditer(low))
     replies = list(_REPLY_RE.finditer(low))
     failed = next((r for r in replies if r.group(1) != "2"), None)
     if failed is None:
         return None
-    before = [s for s in sent if s.start() < failed.start()]
+    before = [s for s in commands if s.start() < failed.start()]
     if not before:
         return None
     command = before[-1]
     stage = _stage_of(command)
-    after = next((s.start() for s in sent if s.start() > failed.start()), len(low))
+    after = next((s.start() for s in commands if s.start() > failed.start()), len(low))
     later = [r for r in replies if failed.start() < r.start() < after]
     if stage is Stage.DATA and later:
         return Stage.RCPT  # a pipelined RCPT TO's refusal, before DATA's own reply
