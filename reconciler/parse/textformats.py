@@ -161,7 +161,11 @@ def notice_parts(text: str) -> tuple[str, str | None, str | None]:
     """`split_notice`, and the notice lower-cased when the split had it at hand (None when
     not: the notice's own lower() is then needed)."""
     notice, original, low = _split(text)
-    quoted = _QUOTED_RUN_RE.search(notice) if ">" in notice else None
+    # a run starts with the line feed before a line whose first mark is ">": not before the
+    # line of the first ">"
+    first = notice.find(">")
+    start = max(notice.rfind("\n", 0, first), 0)
+    quoted = _QUOTED_RUN_RE.search(notice, start) if first >= 0 else None
     if quoted is not None:
         notice = notice[: quoted.start() + 1]
     # The notice is a prefix of the text, and lower() maps it character for character (it

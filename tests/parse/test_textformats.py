@@ -168,3 +168,25 @@ def test_a_line_of_a_alone_leaves_the_next_line_a_marker() -> None:
         notice, original = textformats.split_notice(text)
         assert original == "Subject: hi\n", text
         assert notice == text[: text.index("a\n") + 2], text
+
+
+_QUOTE_PIECES = [">", " > ", "\t>", ">>>", ">> ", "\n", "\n", "x", "a@b", "<a@b>", " "]
+
+
+def _cut_as_searched(text: str) -> None:
+    notice = textformats._split(text)[0]
+    quoted = textformats._QUOTED_RUN_RE.search(notice) if ">" in notice else None
+    expected = notice if quoted is None else notice[: quoted.start() + 1]
+    assert textformats.split_notice(text)[0] == expected, text
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_QUOTE_PIECES), max_size=24))
+def test_quoted_copy_is_cut_where_a_search_from_the_start_finds_it(pieces: list[str]) -> None:
+    _cut_as_searched("".join(pieces))
+
+
+def test_quoted_copy_from_the_first_mark_is_cut() -> None:
+    for text in ("x\n>\n>\n>\n", "x <a@b>\n > 1\n\t> 2\n> 3\ny", ">\n>\n>\n>\n", "\n>\n>\n>\n"):
+        _cut_as_searched(text)
+    assert textformats.split_notice("Sorry.\n> a\n> b\n> c\n")[0] == "Sorry.\n"
