@@ -26,24 +26,28 @@ _LABEL = (
 _LINE_START_RE = re.compile(
     rf"^\s*(?:[-*•]\s*)?(?:\"[^\"@]*\"\s*)?[\"<]?{_ADDR}[\">]?(?=$|[\s:;,.\[(<>])"
 )
-# (needle, other needle, regex): a regex runs only on lines holding one of its needles.  Lines
-# are lower-cased first (faster than re.IGNORECASE; addresses are lower-cased anyway).
-_HIT_RES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+# (needle, other needle, words, regex): a regex runs only on lines holding one of its needles
+# and, when it has words, one of them too (words every match of it contains: a substring test
+# is much cheaper than a failed search).  Lines are lower-cased first (faster than
+# re.IGNORECASE; addresses are lower-cased anyway).
+_HIT_RES: tuple[tuple[str, str, tuple[str, ...], re.Pattern[str]], ...] = (
     # "Final-Recipient: rfc822; a@b", "Recipient address: a@b", "target mail address: a@b"
     (
         ":",
         "=",
+        (),
         re.compile(
             rf"^\s*(?:[-*>•]+\s*)?(?:[\w-]+\s+){{0,5}}?{_LABEL}\s*[:=]\s*(?:rfc822\s*;\s*)?"
             rf"<?{_ADDR}>?"
         ),
     ),
     # transcripts and diagnostics: ">>> RCPT To:<a@b>", "after RCPT TO:<a@b>:"
-    ("rcpt", "", re.compile(rf"rcpt\s+to\s*:\s*<?\s*{_ADDR}")),
+    ("rcpt", "", (), re.compile(rf"rcpt\s+to\s*:\s*<?\s*{_ADDR}")),
     # "<<< 550 5.1.1 <a@b>... User unknown", "550 <a@b>... User unknown"
     (
         "<",
         "",
+        (),
         re.compile(rf"^\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d{{1,3}}\.\d{{1,3}}\s+)?<{_ADDR}>"),
     ),
     # "could not be delivered to <a@b>", "error delivering your mail to a@b", "undeliverable
@@ -52,6 +56,7 @@ _HIT_RES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
         "to",
         "",
+        ("deliver", "sen", "relay", "addressed"),
         re.compile(
             rf"(?:deliver(?:ed|ing|y|able)?|sen[dt]|send(?:ing)?|relay(?:ed|ing)?|addressed)\b"
             rf"[^@\n]{{0,40}}?\bto:?\s+[<'\"]?{_ADDR}"
@@ -62,15 +67,16 @@ _HIT_RES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
         "<",
         "",
+        ("recipient", "rcpt", "address", "user", "mailbox"),
         re.compile(
             rf"(?:r(?<!\wr)ecipient|r(?<!\wr)cpt|a(?<!\wa)ddress|u(?<!\wu)ser|m(?<!\wm)ailbox)"
             rf"\s*[:=]?\s*<{_ADDR}>"
         ),
     ),
     # a display name or bad address before the real one: "x@y <a@b>: malformed address"
-    ("<", "", re.compile(rf"^\s*[^<>\n:]{{1,80}}?\s<{_ADDR}>\s*:")),
+    ("<", "", (":",), re.compile(rf"^\s*[^<>\n:]{{1,80}}?\s<{_ADDR}>\s*:")),
     # an address that starts the line: "<a@b>:", "a@b", "a@b on <date>", "a@b [reason]"
-    ("", "", _LINE_START_RE),
+    ("", "", (), _LINE_START_RE),
 )
 # The announcement of an explicit list of failed addresses, and how far the list may go.
 _FAILED_LIST_RE = Lazy(
@@ -97,8 +103,10 @@ def _hit(line: str, exclude: frozenset[str], listed: bool) -> str | None:
     if "@" not in line:
         return None
     low = line[:1000].lower()  # recipient lines are short; bound the regex work
-    for needle, other, regex in _HIT_RES:
+    for needle, other, words, regex in _HIT_RES:
         if needle not in low and (not other or other not in low):
+            continue
+        if words and not any(word in low for word in words):
             continue
         found = regex.search(low)
         if found is None:
@@ -130,14 +138,16 @@ def mailto_targets(notice: str, low: str | None = None) -> dict[str, str]:
     return targets
 
 
-def _listed(notice: str, low: str) -> range:
-    """Line numbers of an explicit list of failed addresses (Exim, Sendmail), if any (`low`:
-    the notice lower-cased)."""
-    found = _FAILED_LIST_RE.search(low) if len(low) == len(notice) else None
+def _listed(notice: str, low: str) -> tuple[int, int]:
+    """Line numbers (first, end) of an explicit list of failed addresses (Exim, Sendmail), or
+    (0, 0) (`low`: the notice lower-cased)."""
+    # each announcement starts with "following": the search starts at its first one
+    at = low.find("following") if len(low) == len(notice) else -1
+    found = _FAILED_LIST_RE.search(low, at) if at >= 0 else None
     if found is None:
-        return range(0)
+        return 0, 0
     first = notice.count("\n", 0, found.end()) + 1
-    return range(first, first + _LISTED_LINES)
+    return first, first + _LISTED_LINES
 
 
 def _owned(line: str) -> bool:
@@ -182,11 +192,11 @@ def scan(
     if low is None:
         low = notice.lower()
     lines = notice.split("\n")
-    listed = _listed(notice, low)
+    first_listed, end_listed = _listed(notice, low)
     targets = mailto_targets(notice, low)
     starts: list[tuple[int, str]] = []
     for index, line in enumerate(lines):
-        address = _hit(line, exclude, index in listed)
+        address = _hit(line, exclude, first_listed <= index < end_listed)
         if address is not None:
             starts.append((index, targets.get(address, address)))
             if len(starts) >= limit:

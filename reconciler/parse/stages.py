@@ -74,6 +74,12 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
 )
+# Each phrase with any whitespace between its words: the phrase of the text collapsed.
+# (Its last word first: a substring test, cheaper than a search that fails.)
+_PHRASE_RES: tuple[tuple[str, Lazy, Stage], ...] = tuple(
+    (phrase.rpartition(" ")[2], Lazy(re.escape(phrase).replace("\\ ", r"\s+")), stage)
+    for phrase, stage in _PHRASES
+)
 # A word of every _NAMED_KEYS key and every _PHRASES phrase: collapsing whitespace keeps each
 # word, so a text holding none of them names no stage collapsed either (and is not joined).
 _FOLD_WORDS = (
@@ -111,22 +117,23 @@ def _stage_of(found: re.Match[str]) -> Stage:
 
 def _transcript(low: str) -> Stage | None:
     """The stage of the first refusal in a session transcript (PIPELINING: see above)."""
-    if ">>>" not in low and _GREETING_RE.search(low):
+    sent, received = ">>>" in low, "<<<" in low
+    if not sent and received and _GREETING_RE.search(low):  # (the greeting holds "<<<")
         return Stage.CONNECT
-    if ">>>" not in low or "<<<" not in low:
+    if not sent or not received:
         lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None
-    sent = list(_SENT_RE.finditer(low))
+    commands = list(_SENT_RE.finditer(low))
     replies = list(_REPLY_RE.finditer(low))
     failed = next((r for r in replies if r.group(1) != "2"), None)
     if failed is None:
         return None
-    before = [s for s in sent if s.start() < failed.start()]
+    before = [s for s in commands if s.start() < failed.start()]
     if not before:
         return None
     command = before[-1]
     stage = _stage_of(command)
-    after = next((s.start() for s in sent if s.start() > failed.start()), len(low))
+    after = next((s.start() for s in commands if s.start() > failed.start()), len(low))
     later = [r for r in replies if failed.start() < r.start() < after]
     if stage is Stage.DATA and later:
         return Stage.RCPT  # a pipelined RCPT TO's refusal, before DATA's own reply
@@ -206,9 +213,10 @@ def _named_search(low: str) -> re.Match[str] | None:
     return None
 
 
-def _named(low: str) -> Stage | None:
-    """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me")."""
-    found = _named_search(low) if any(k in low for k in _NAMED_KEYS) else None
+def _named(low: str, keyed: bool) -> Stage | None:
+    """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
+    `keyed`: the text holds a _NAMED_KEYS key."""
+    found = _named_search(low) if keyed else None
     if found is not None:
         return _stage_of(found)
     for phrase, stage in _PHRASES:
@@ -217,15 +225,32 @@ def _named(low: str) -> Stage | None:
     return None
 
 
+def _collapsed(low: str, searched: bool) -> Stage | None:
+    """`_named` of the text with its whitespace collapsed (`" ".join(low.split())`), read from
+    the text as it is.  _NAMED_RE has only runs of whitespace between its words, so its
+    first match in the text is the collapsed text's; every match holds a _NAMED_KEYS key
+    once collapsed, so the key test is left out (and the search too when `_named` made it:
+    `searched`).  A phrase is the collapsed text's when its words stand in the text with
+    whitespace between them."""
+    found = None if searched else _named_search(low)
+    if found is not None:
+        return _stage_of(found)
+    for last, phrase, stage in _PHRASE_RES:
+        if last in low and phrase.search(low) is not None:
+            return stage
+    return None
+
+
 def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none (`low`:
     the text's first 3,000 characters lower-cased, when the caller has them)."""
     low = text[:3000].lower() if low is None else low
-    stage = _named(low)
+    keyed = any(key in low for key in _NAMED_KEYS)
+    stage = _named(low, keyed)
     if stage is None:
         stage = _transcript(low)
     if stage is None and "\n" in low and any(word in low for word in _FOLD_WORDS):
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
-        # wraps its notice); only then is the text's whitespace collapsed
-        stage = _named(" ".join(low.split()))
+        # wraps its notice)
+        stage = _collapsed(low, keyed)
     return stage

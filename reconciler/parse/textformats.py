@@ -37,9 +37,11 @@ _MARK_KEYS = (
 # The marker for lower-cased text (IGNORECASE makes every literal slower).
 _ORIGINAL_MARK_LOW_RE = Lazy(_ORIGINAL_MARK_RE.pattern)
 # Lines where a marker can start (a superset): the first word of each alternative, or a run
-# of punctuation.  Starts with a line feed, which the engine finds fast.
+# of punctuation.  Starts with a line feed, which the engine finds fast.  (The space after
+# "a" is looked at, not taken: a line "a" would take the line feed that starts the next line,
+# and the search would never try that line.)
 _MARK_LINE = (
-    r"[ \t]*(?:[-=_*#|>]{2}|this|a\s|copy|below|original|unsent|returned|rejected|message"
+    r"[ \t]*(?:[-=_*#|>]{2}|this|a(?=\s)|copy|below|original|unsent|returned|rejected|message"
     r"|headers|the|undelivered|content|元のメッセージ|原文|以下)"
 )
 _MARK_LINE_RES = {
@@ -98,15 +100,31 @@ def _marker(text: str) -> tuple[re.Match[str] | None, str | None]:
     if as_is:
         # lower() changed offsets (rare scripts): search the text as it is
         low, mark_re = text, _ORIGINAL_MARK_RE
-    lowered = None if as_is else low
-    found = _mark_at(low, mark_re, 0)
-    if found is not None:
-        return found, lowered
-    for line_start in _MARK_LINE_RES[as_is].finditer(low):  # lazily: most stop early
-        found = _mark_at(low, mark_re, line_start.start() + 1)
-        if found is not None:
-            return found, lowered
-    return None, lowered
+    return _first_mark(low, mark_re, _MARK_LINE_RES[as_is]), None if as_is else low
+
+
+def _first_mark(low: str, mark_re: Lazy, line_re: re.Pattern[str]) -> re.Match[str] | None:
+    """The marker on the first line that names a key and starts like a marker (`line_re`,
+    but for the first line) where `_mark_at` finds one.  The lines are reached by walking the
+    keys' occurrences (one str.find per key and line tried), not by testing every line."""
+    ahead = [low.find(key) for key in _MARK_KEYS]  # each key's next occurrence, or -1
+    while True:
+        first = -1
+        for at in ahead:
+            if at >= 0 and (first < 0 or at < first):
+                first = at
+        if first < 0:
+            return None
+        line = low.rfind("\n", 0, first) + 1
+        end = low.find("\n", first)
+        end = len(low) if end < 0 else end
+        if line == 0 or line_re.match(low, line - 1) is not None:
+            found = _mark_at(low, mark_re, line)
+            if found is not None:
+                return found
+        for index, at in enumerate(ahead):  # past this line (no key holds a line feed)
+            if 0 <= at < end:
+                ahead[index] = low.find(_MARK_KEYS[index], end)
 
 
 def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
@@ -143,7 +161,11 @@ def notice_parts(text: str) -> tuple[str, str | None, str | None]:
     """`split_notice`, and the notice lower-cased when the split had it at hand (None when
     not: the notice's own lower() is then needed)."""
     notice, original, low = _split(text)
-    quoted = _QUOTED_RUN_RE.search(notice) if ">" in notice else None
+    # a run starts with the line feed before a line whose first mark is ">": not before the
+    # line of the first ">"
+    first = notice.find(">")
+    start = max(notice.rfind("\n", 0, first), 0)
+    quoted = _QUOTED_RUN_RE.search(notice, start) if first >= 0 else None
     if quoted is not None:
         notice = notice[: quoted.start() + 1]
     # The notice is a prefix of the text, and lower() maps it character for character (it

@@ -37,12 +37,37 @@ def _same_on_every_line(text: str) -> int:
     return marks
 
 
+def _old_marker(text: str) -> re.Match[str] | None:
+    """The marker search before the keys' occurrences were walked: every line that starts
+    like a marker (a regex search for the line starts) is tried."""
+    low, mark_re = text.lower(), textformats._ORIGINAL_MARK_LOW_RE
+    as_is = len(low) != len(text)
+    if as_is:
+        low, mark_re = text, textformats._ORIGINAL_MARK_RE
+    found = textformats._mark_at(low, mark_re, 0)
+    for start in textformats._MARK_LINE_RES[as_is].finditer(low):
+        if found is not None:
+            break
+        found = textformats._mark_at(low, mark_re, start.start() + 1)
+    return found
+
+
+def _same_marker(text: str) -> bool:
+    old, new = _old_marker(text), textformats._marker(text)[0]
+    assert (old and old.span()) == (new and new.span()), text
+    return old is not None
+
+
 def test_corpus_notices_are_cut_at_the_same_line() -> None:
     marks = 0
+    found = 0
     for path in sorted((TESTS / "corpus" / "sisimai" / "emails").glob("*.eml")):
         root = load(path.read_bytes(), Limits())[0]
-        marks += _same_on_every_line(_notice_text(walk(root), Limits()))
+        text = _notice_text(walk(root), Limits())
+        marks += _same_on_every_line(text)
+        found += _same_marker(text)
     assert marks > 100
+    assert found > 90
 
 
 _WORDS = ["original message", "copy of the message", "returned", "follow", "以下 原文", "was:"]
@@ -52,6 +77,21 @@ _WORDS = ["original message", "copy of the message", "returned", "follow", "以�
 @given(st.lists(st.sampled_from([*_WORDS, "-- ", "\n", " ", "x", "this is a "]), max_size=30))
 def test_generated_lines_are_cut_alike(pieces: list[str]) -> None:
     _same_on_every_line("".join(pieces))
+
+
+# Lines that start like a marker and lines that hold its keys, in any order and case, with
+# text whose lower case is longer (the search then reads the text as it is).
+_LINE_PIECES = [
+    *_WORDS, "\n", " ", "\t", "a", "A", "x", "-----", "== ", "this is a ", "Original Message",
+    "Copy of", "the message follows", "unsent message", "İ", "message headers follow",
+    "The message follows",
+]  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_LINE_PIECES), max_size=24))
+def test_generated_texts_find_the_marker_of_a_line_by_line_search(pieces: list[str]) -> None:
+    _same_marker("".join(pieces))
 
 
 # Lines around the "follow"-only shortcut: "follow" with and without "message" before it,
@@ -115,3 +155,38 @@ def test_final_sigma_at_the_cut_is_lowered_by_the_notice() -> None:
     notice, _, low = textformats.notice_parts(text)
     assert notice == "ΟΔΟΣ\n"
     assert low is None  # not cut from the text's: the notice holds a capital sigma
+
+
+def test_a_line_of_a_alone_leaves_the_next_line_a_marker() -> None:
+    # "a" is the first word of "a copy of the message": a line holding only "a" once took
+    # the line feed of the next line with it, and the next line was never tried
+    for text in (
+        "Delivery failed.\na\nOriginal message:\nSubject: hi\n",
+        "Delivery failed.\na\ncopy of the original message\nSubject: hi\n",
+        "Delivery failed.\nx\n  a\nOriginal message:\nSubject: hi\n",
+    ):
+        notice, original = textformats.split_notice(text)
+        assert original == "Subject: hi\n", text
+        assert notice == text[: text.index("a\n") + 2], text
+
+
+_QUOTE_PIECES = [">", " > ", "\t>", ">>>", ">> ", "\n", "\n", "x", "a@b", "<a@b>", " "]
+
+
+def _cut_as_searched(text: str) -> None:
+    notice = textformats._split(text)[0]
+    quoted = textformats._QUOTED_RUN_RE.search(notice) if ">" in notice else None
+    expected = notice if quoted is None else notice[: quoted.start() + 1]
+    assert textformats.split_notice(text)[0] == expected, text
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_QUOTE_PIECES), max_size=24))
+def test_quoted_copy_is_cut_where_a_search_from_the_start_finds_it(pieces: list[str]) -> None:
+    _cut_as_searched("".join(pieces))
+
+
+def test_quoted_copy_from_the_first_mark_is_cut() -> None:
+    for text in ("x\n>\n>\n>\n", "x <a@b>\n > 1\n\t> 2\n> 3\ny", ">\n>\n>\n>\n", "\n>\n>\n>\n"):
+        _cut_as_searched(text)
+    assert textformats.split_notice("Sorry.\n> a\n> b\n> c\n")[0] == "Sorry.\n"
