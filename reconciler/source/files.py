@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from reconciler.frozenrecord import frozen_record
 
-__all__ = ["MailFile", "discover", "plain_name", "read_messages"]
+__all__ = ["MailFile", "Share", "discover", "plain_name", "read_messages", "read_share", "shares"]
 
 _SKIP_NAMES = ("dovecot", ".")  # dovecot index files, dot files
 _MBOX_MAGIC = b"From "
@@ -138,17 +138,24 @@ def _mbox_spans(buf: mmap.mmap | bytes) -> list[tuple[int, int]]:
     by line in Python: some 100 ms of 1,260 messages): a message starts at each line that
     begins with "From "; it stops before the empty line that precedes the next one (or the
     end of the file), else right there."""
-    starts = [0] if buf[:5] == _MBOX_MAGIC else []
+    if buf[:5] == _MBOX_MAGIC:
+        return _spans_between(buf, 0, len(buf))
     at = buf.find(b"\nFrom ")
-    while at >= 0:
+    return [] if at < 0 else _spans_between(buf, at + 1, len(buf))
+
+
+def _spans_between(buf: mmap.mmap | bytes, start: int, stop: int) -> list[tuple[int, int]]:
+    """`_mbox_spans` of the messages that begin at `start` (a message's first byte) and
+    before `stop` (the first byte of the next one, or the end of the file)."""
+    starts = [start]
+    at = buf.find(b"\nFrom ", start)
+    while at >= 0 and at + 1 < stop:
         starts.append(at + 1)
         at = buf.find(b"\nFrom ", at + 1)
-    if not starts:
-        return []
-    ends = [*starts[1:], len(buf)]
+    ends = [*starts[1:], stop]
     return [
-        (start, end - 1 if _after_empty_line(buf, end) else end)
-        for start, end in zip(starts, ends, strict=True)
+        (begin, end - 1 if _after_empty_line(buf, end) else end)
+        for begin, end in zip(starts, ends, strict=True)
     ]
 
 
@@ -174,3 +181,101 @@ def _read_mbox_by_mailbox(path: str) -> Iterator[MailFile]:
             yield MailFile(label, box.get_bytes(key))
     finally:
         box.close()
+
+
+# -- a batch in shares, for worker processes -------------------------------------------------
+
+
+@frozen_record
+class Share:
+    """A part of a batch of files (`shares`), read by `read_share`: the files `start` to
+    `stop` of the list, each read as `read_messages` reads it; or, when `mbox` names one, the
+    messages of that mbox that begin between the byte offsets `start` and `stop`, numbered
+    from `first` (`whole`: the mbox holds this one message, named as the file).  `count`:
+    the messages in it (a file counts as one)."""
+
+    start: int
+    stop: int
+    count: int
+    mbox: str | None = None
+    first: int = 1
+    whole: bool = False
+
+
+def shares(files: Sequence[str], size: int) -> Iterator[Share]:
+    """`files` in shares of at most `size` messages, in order: runs of message files, and
+    each mbox on its own in shares of its messages (one big mbox is shared out as a
+    directory is).  A `.eml` file is never an mbox (`read_messages`); any other file is
+    looked at (its first five bytes) to tell."""
+    run = 0  # where the current run of message files began
+    for index, path in enumerate(files):
+        if _suffix(path).lower() == ".eml" or not _starts_as_mbox(path):
+            if index + 1 - run == size:
+                yield Share(run, index + 1, size)
+                run = index + 1
+            continue
+        if index > run:
+            yield Share(run, index, index - run)
+        run = index + 1
+        yield from _mbox_shares(path, index, size)
+    if run < len(files):
+        yield Share(run, len(files), len(files) - run)
+
+
+def _starts_as_mbox(path: str) -> bool:
+    """Whether the file begins with a From_ line (not readable: no, `read_share` says why)."""
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            return handle.read(len(_MBOX_MAGIC)) == _MBOX_MAGIC
+    except OSError:
+        return False
+
+
+def _mbox_shares(path: str, index: int, size: int) -> Iterator[Share]:
+    """The shares of one mbox, `size` messages each (the file alone when it cannot be read
+    now: `read_share` then reads it whole, or says why it cannot)."""
+    try:
+        with _mapped(path) as buf:
+            starts = _message_starts(buf)
+            begin, count, number = 0, 0, 1
+            for at in starts:
+                if count == size:
+                    yield Share(begin, at, count, path, number)
+                    begin, count, number = at, 0, number + count
+                count += 1
+            whole = number == 1 and count == 1
+            yield Share(begin, len(buf), count, path, number, whole)
+    except (OSError, ValueError):  # gone, or emptied (mmap refuses an empty file)
+        yield Share(index, index + 1, 1)
+
+
+def _mapped(path: str) -> mmap.mmap:
+    """The file mapped to read (closed with the map: the map keeps its own handle)."""
+    with open(path, "rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _message_starts(buf: mmap.mmap) -> Iterator[int]:
+    """The first byte of each message of an mbox that begins with a From_ line."""
+    yield 0
+    at = buf.find(b"\nFrom ")
+    while at >= 0:
+        yield at + 1
+        at = buf.find(b"\nFrom ", at + 1)
+
+
+def read_share(files: Sequence[str], share: Share) -> Iterator[MailFile]:
+    """The messages of `share`, a share of `files` (`shares`), as `read_messages` names and
+    reads them."""
+    if share.mbox is None:
+        yield from read_messages(files[share.start : share.stop])
+        return
+    path = share.mbox
+    try:
+        with _mapped(path) as buf:
+            for number, (start, stop) in enumerate(_spans_between(buf, share.start, share.stop)):
+                label = path if share.whole else f"{path}#{share.first + number}"
+                yield MailFile(label, buf[_body_start(buf, start) : stop])
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        yield MailFile(path, b"", error=f"cannot read: {reason}")
