@@ -169,3 +169,32 @@ def test_a_share_of_an_mbox_that_went_away_says_so(tmp_path: Path) -> None:
     (item,) = read_share([str(box)], second)
     assert item.label == str(box)
     assert item.error == "cannot read: No such file or directory"
+
+
+def test_big_files_pipes_and_directories_read_as_ever(tmp_path: Path) -> None:
+    """A message file past the size read in one call, a big mbox, a pipe (no size to go by)
+    and a directory named as a file."""
+    import os
+    import threading
+
+    big = _touch(tmp_path / "big.eml", MESSAGE + b"x" * (3 << 20))
+    box = _touch(tmp_path / "box", (LINES[0] + MESSAGE + b"y" * (1 << 20) + b"\n") * 2)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    sent = MESSAGE * 20_000
+
+    def write() -> None:
+        with pipe.open("wb") as handle:
+            handle.write(sent)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    items = list(read_messages([big, box, pipe, tmp_path]))
+    writer.join()
+    assert [i.data for i in items[:4]] == [
+        big.read_bytes(),
+        *_by_mailbox(box),
+        sent,
+    ]
+    assert [i.label for i in items[1:3]] == [f"{box}#1", f"{box}#2"]
+    assert items[4].error == "cannot read: Is a directory"
