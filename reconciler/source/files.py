@@ -153,32 +153,29 @@ def _is_mbox(data: bytes, path: str) -> bool:
 
 
 def _read_mbox(path: str) -> Iterator[MailFile]:
-    """A saved message with a leading From_ line is a one-message mbox: keep its plain name."""
+    """A saved message with a leading From_ line is a one-message mbox: keep its plain name.
+
+    Mapped, and read a share of messages at a time: the pages read are let go share by
+    share, and no table of every message is held (the memory used stays flat however many
+    messages the mbox holds)."""
     if os.linesep != "\n":  # mailbox converts line endings there: leave it to mailbox
         yield from _read_mbox_by_mailbox(path)
         return
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        spans = _mbox_spans(buf)
-        for index, (start, stop) in enumerate(spans):
-            label = path if len(spans) == 1 else f"{path}#{index + 1}"
-            yield MailFile(label, buf[_body_start(buf, start) : stop])
+    with _mapped(path) as buf:
+        for share in _shares_of(buf, path, _MBOX_SHARE):
+            yield from _read_mapped(buf, path, share)
 
 
-def _mbox_spans(buf: mmap.mmap | bytes) -> list[tuple[int, int]]:
-    """(start, stop) of each message of an mbox, From_ line included, exactly as the standard
-    library's `mailbox.mbox` finds them (its table of contents, without reading the file line
-    by line in Python: some 100 ms of 1,260 messages): a message starts at each line that
-    begins with "From "; it stops before the empty line that precedes the next one (or the
-    end of the file), else right there."""
-    if buf[:5] == _MBOX_MAGIC:
-        return _spans_between(buf, 0, len(buf))
-    at = buf.find(b"\nFrom ")
-    return [] if at < 0 else _spans_between(buf, at + 1, len(buf))
+_MBOX_SHARE = 256  # messages of an mbox read a share at a time
 
 
 def _spans_between(buf: mmap.mmap | bytes, start: int, stop: int) -> list[tuple[int, int]]:
-    """`_mbox_spans` of the messages that begin at `start` (a message's first byte) and
-    before `stop` (the first byte of the next one, or the end of the file)."""
+    """(start, stop) of each message of an mbox that begins at `start` (a message's first
+    byte) or after it and before `stop` (the next one's first byte, or the end of the file),
+    From_ line included, exactly as the standard library's `mailbox.mbox` finds them (its
+    table of contents, without reading the file line by line in Python: some 100 ms of 1,260
+    messages): a message starts at each line that begins with "From "; it stops before the
+    empty line that precedes the next one (or the end of the file), else right there."""
     starts = [start]
     at = buf.find(b"\nFrom ", start)
     while at >= 0 and at + 1 < stop:
@@ -249,7 +246,13 @@ def shares(files: Sequence[str], size: int) -> Iterator[Share]:
         if index > run:
             yield Share(run, index, index - run)
         run = index + 1
-        yield from _mbox_shares(path, index, size)
+        try:
+            buf = _mapped(path)
+        except (OSError, ValueError):  # gone, or emptied (mmap refuses an empty file):
+            yield Share(index, index + 1, 1)  # `read_share` reads it whole, or says why not
+            continue
+        with buf:
+            yield from _shares_of(buf, path, size)
     if run < len(files):
         yield Share(run, len(files), len(files) - run)
 
@@ -263,22 +266,32 @@ def _starts_as_mbox(path: str) -> bool:
         return False
 
 
-def _mbox_shares(path: str, index: int, size: int) -> Iterator[Share]:
-    """The shares of one mbox, `size` messages each (the file alone when it cannot be read
-    now: `read_share` then reads it whole, or says why it cannot)."""
-    try:
-        with _mapped(path) as buf:
-            starts = _message_starts(buf)
-            begin, count, number = 0, 0, 1
-            for at in starts:
-                if count == size:
-                    yield Share(begin, at, count, path, number)
-                    begin, count, number = at, 0, number + count
-                count += 1
-            whole = number == 1 and count == 1
-            yield Share(begin, len(buf), count, path, number, whole)
-    except (OSError, ValueError):  # gone, or emptied (mmap refuses an empty file)
-        yield Share(index, index + 1, 1)
+def _shares_of(buf: mmap.mmap, path: str, size: int) -> Iterator[Share]:
+    """The shares of the mbox `path` mapped as `buf`, `size` messages each.  The pages of
+    the map before each share are let go (`madvise`) as it is given: read once, they would
+    stay in the process's resident memory to the end of the file."""
+    begin, count, number = 0, 0, 1
+    kept = 0  # where the pages still held begin
+    for at in _message_starts(buf):
+        if count == size:
+            kept = _let_go(buf, kept, begin)
+            yield Share(begin, at, count, path, number)
+            begin, count, number = at, 0, number + count
+        count += 1
+    _let_go(buf, kept, begin)
+    yield Share(begin, len(buf), count, path, number, number == 1 and count == 1)
+
+
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # not on every system
+
+
+def _let_go(buf: mmap.mmap, start: int, stop: int) -> int:
+    """Let the whole pages of `buf` between `start` and `stop` go; where the next begin."""
+    stop -= stop % mmap.PAGESIZE
+    if _DONTNEED is not None and stop > start:
+        buf.madvise(_DONTNEED, start, stop - start)
+        return stop
+    return start
 
 
 def _mapped(path: str) -> mmap.mmap:
@@ -305,9 +318,14 @@ def read_share(files: Sequence[str], share: Share) -> Iterator[MailFile]:
     path = share.mbox
     try:
         with _mapped(path) as buf:
-            for number, (start, stop) in enumerate(_spans_between(buf, share.start, share.stop)):
-                label = path if share.whole else f"{path}#{share.first + number}"
-                yield MailFile(label, buf[_body_start(buf, start) : stop])
+            yield from _read_mapped(buf, path, share)
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         yield MailFile(path, b"", error=f"cannot read: {reason}")
+
+
+def _read_mapped(buf: mmap.mmap, path: str, share: Share) -> Iterator[MailFile]:
+    """The messages of `share`, a share of the mbox `path` mapped as `buf`."""
+    for number, (start, stop) in enumerate(_spans_between(buf, share.start, share.stop)):
+        label = path if share.whole else f"{path}#{share.first + number}"
+        yield MailFile(label, buf[_body_start(buf, start) : stop])

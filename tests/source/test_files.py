@@ -198,3 +198,35 @@ def test_big_files_pipes_and_directories_read_as_ever(tmp_path: Path) -> None:
     ]
     assert [i.label for i in items[1:3]] == [f"{box}#1", f"{box}#2"]
     assert items[4].error == "cannot read: Is a directory"
+
+
+def _resident_file_kb() -> int:
+    """The file pages this process holds (RssFile of /proc/self/status), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile line")
+
+
+def test_a_big_mbox_is_read_and_shared_out_in_flat_memory(tmp_path: Path) -> None:
+    """100,000 messages (some 44 MiB): reading them, or cutting them in shares, holds a few
+    pages of the file at a time, not all that was read (issue 16)."""
+    import pytest
+
+    from reconciler.source.files import shares
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("no /proc to read the resident memory from")
+    box = tmp_path / "big"
+    box.write_bytes((LINES[0] + b"Subject: s\n\n" + b"b" * 400 + b"\n\n") * 100_000)
+    size_kb = box.stat().st_size // 1024
+    start = _resident_file_kb()
+    most = 0
+    for number, _item in enumerate(read_messages([box])):
+        if number % 5_000 == 0:
+            most = max(most, _resident_file_kb() - start)
+    assert number == 99_999
+    for number, _share in enumerate(shares([str(box)], 16)):
+        if number % 500 == 0:
+            most = max(most, _resident_file_kb() - start)
+    assert most < size_kb // 4, (most, size_kb)
