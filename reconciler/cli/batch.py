@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from itertools import chain
-from typing import IO
+from typing import IO, TextIO
 
 from reconciler.analysis import analyse
 from reconciler.controls import dumps
@@ -62,6 +62,8 @@ class Batch:
         self._json = as_json
         self.rows: list[ResultRow] = []
         self.unread: list[str] = []
+        # stdout as it is now: a progress bar on the terminal puts a proxy of its own there
+        self._out = sys.stdout
 
     def run(self, jobs: int | None, progress: Progress) -> None:
         """Classify every message, with `jobs` processes at most (1: this one alone; None:
@@ -99,7 +101,7 @@ class Batch:
             return
         with Workers(count, self._share) as workers, progress() as advance:
             advance(done)
-            write = _bytes_writer()
+            write = _bytes_writer(self._out)
             for messages, unread, text, rows in workers.map(rest):
                 write(text)
                 self.rows.extend(rows)
@@ -108,7 +110,7 @@ class Batch:
 
     def _here(self, items: Iterable[MailFile], advance: Advance) -> None:
         """Classify `items` in this process, the output of each written at once."""
-        write = sys.stdout.write
+        write = self._out.write
         for item in items:
             self._message(item, write, self.rows, self.unread)
             advance(1)
@@ -148,11 +150,10 @@ def _no(count: int) -> None:
     """No progress shown."""
 
 
-def _bytes_writer() -> Callable[[bytes], object]:
+def _bytes_writer(out: TextIO) -> Callable[[bytes], object]:
     """How a worker's output (UTF-8) is written to stdout: to its bytes as they are when it
     writes UTF-8 (flushed at each write where it is line-buffered, as on a terminal), else
     decoded and written as text."""
-    out = sys.stdout
     out.flush()
     raw: IO[bytes] | None = getattr(out, "buffer", None)
     if raw is None or codecs.lookup(getattr(out, "encoding", None) or "ascii").name != "utf-8":

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,41 @@ def test_a_small_batch_is_classified_without_workers() -> None:
     run = _classify("--json", "--jobs", "2", *map(str, emails))
     assert run.code == 0
     assert run.workers == []
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_output_goes_to_stdout_beside_a_progress_bar(jobs: str) -> None:
+    """With stderr on a terminal a progress bar is shown, which puts a proxy of its own in
+    `sys.stdout` while it runs: the output still goes to stdout, as without a terminal."""
+    screen, terminal = os.openpty()
+    shown = bytearray()
+
+    def watch() -> None:
+        while True:
+            try:
+                data = os.read(screen, 1 << 16)
+            except OSError:  # the terminal closed
+                return
+            if not data:
+                return
+            shown.extend(data)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "classify", "--json", "--jobs", jobs,
+             "--now", "1800000000", str(CORPUS)],
+            cwd=ROOT, env=_ENV | {"TERM": "xterm"}, stdout=subprocess.PIPE, stderr=terminal,
+            check=False, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+    watcher.join(timeout=30)
+    os.close(screen)
+    assert done.returncode == 0
+    assert done.stdout == _classify("--json", "--jobs", "1", str(CORPUS)).out
+    assert b"classifying" in shown  # the bar was there
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
