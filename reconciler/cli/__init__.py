@@ -104,9 +104,13 @@ def _add_classify(sub: _Commands, help: str) -> None:
 
 def _jobs(text: str) -> int:
     """The value of `classify --jobs`: a whole number of processes, 1 or more."""
-    if not text.strip().isdigit() or int(text) < 1:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
-    return int(text)
+    return count
 
 
 def _add_explain(sub: _Commands, help: str) -> None:

@@ -183,7 +183,7 @@ def test_the_output_goes_to_stdout_beside_a_progress_bar(jobs: str) -> None:
     assert b"classifying" in shown  # the bar was there
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "", "²"])
 def test_jobs_must_be_a_whole_number_of_one_or_more(
     value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
