@@ -32,10 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AT_LEAST", "SHARE", "WARM_UP", "Batch"]
 
-# Measured over the corpus (bench/classify.py; CPU time and each process's share of it, on
-# 2 cores): over 1,260 messages, a warm-up of 128 rather than 32 messages cuts the workers'
-# extra CPU time from some 16 % to 5 % of the time alone, for the same time on the clock;
-# from some 250 messages on, the batch takes less time on the clock with workers.
+# Measured on 2 cores over the corpus (CPU time of every process, and the longest path: the
+# command's time to the fork plus the busiest worker's): over 1,260 messages, a warm-up of
+# 128 rather than 32 messages cuts the workers' extra CPU time from some 16 % of the time
+# alone to 5-12 %, for the same path (0.26 s against 0.36-0.38 s alone); from some 250
+# messages on, the path is shorter with workers, below that it is not.
 SHARE = 16  # messages in a share given to a worker
 WARM_UP = 128  # messages classified here before any worker starts
 AT_LEAST = 128  # messages left after the warm-up for workers to start
