@@ -10,15 +10,15 @@ Then the whole-process comparison, as a user runs it: `reconciler classify --jso
 `Sisimai->dump` (both print JSON) over the corpus taken --copies times (4 x 315 = 1,260
 messages), three ways: every file named on the command line, the directory, and one mbox of
 them.  The reconciler runs as a user runs it (its worker processes, one per usable core:
-how many were started is counted in a run before the timed ones) and with `--jobs 1` (its
-own process alone, the same output byte for byte: checked).  For each, the median, min and
-max wall-clock seconds of --whole-runs runs (alternating), messages per second, and the
-median CPU seconds (user + system, the workers' included); the ratios to Sisimai of the
-wall-clock rate (which the workers raise by using more than one core) and of the CPU
-seconds (which they do not: each worker loads what its messages need).  On a busy machine
-the wall-clock figures say little; CPU time is swayed less.  The reconciler timed is the
-console script beside this Python (the virtual environment's), or --reconciler PATH (the
-installed wheel).
+how many were started is counted in a run of this Python's package before the timed ones)
+and with `--jobs 1` (its own process alone; the same output byte for byte: checked).  For
+each, the median, min and max wall-clock seconds of --whole-runs runs (alternating),
+messages per second, and the median CPU seconds (user + system, the workers' included);
+the ratios to Sisimai of the wall-clock rate (which the workers raise by using more than
+one core) and of the CPU seconds (which they do not: each worker loads what its messages
+need).  On a busy machine the wall-clock figures say little; CPU time is swayed less.  The
+reconciler timed is the console script beside this Python (the virtual environment's), or
+--reconciler PATH (the installed wheel).
 
 The classify path runs compiled when scripts/native.py has built it (scripts/bootstrap does);
 RECONCILER_PURE=1 times the pure-Python modules.  Prints figures; it is not a timed test.
