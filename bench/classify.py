@@ -9,10 +9,16 @@ in the timed pass (Sisimai->make takes a path), and the passes alternate.
 Then the whole-process comparison, as a user runs it: `reconciler classify --json` against
 `Sisimai->dump` (both print JSON) over the corpus taken --copies times (4 x 315 = 1,260
 messages), three ways: every file named on the command line, the directory, and one mbox of
-them; median, min and max of --whole-runs runs each (alternating), messages per second and
-the ratio of the medians; and the ratio of the medians of CPU time (user + system), which a
-busy machine sways less.  The reconciler timed is the console script beside this Python (the
-virtual environment's), or --reconciler PATH (the installed wheel).
+them.  The reconciler runs as a user runs it (its worker processes, one per usable core:
+how many were started is counted in a run of this Python's package before the timed ones)
+and with `--jobs 1` (its own process alone; the same output byte for byte: checked).  For
+each, the median, min and max wall-clock seconds of --whole-runs runs (alternating),
+messages per second, and the median CPU seconds (user + system, the workers' included);
+the ratios to Sisimai of the wall-clock rate (which the workers raise by using more than
+one core) and of the CPU seconds (which they do not: each worker loads what its messages
+need).  On a busy machine the wall-clock figures say little; CPU time is swayed less.  The
+reconciler timed is the console script beside this Python (the virtual environment's), or
+--reconciler PATH (the installed wheel).
 
 The classify path runs compiled when scripts/native.py has built it (scripts/bootstrap does);
 RECONCILER_PURE=1 times the pure-Python modules.  Prints figures; it is not a timed test.
@@ -31,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from reconciler import _native
 from reconciler.analysis import analyse
@@ -118,43 +125,81 @@ def _run(argv: list[str]) -> tuple[float, float, bytes]:
     return wall, cpu, done.stdout
 
 
+# counts the worker processes a run starts (reconciler.cli.workers), then runs the command
+_COUNTING = """
+import sys
+from reconciler.cli import console, workers
+enter = workers.Workers.__enter__
+def counted(self):
+    print(f"workers: {self._count}", file=sys.stderr)
+    return enter(self)
+workers.Workers.__enter__ = counted
+sys.argv[0] = "reconciler"
+sys.exit(console())
+"""
+
+
+def _workers(argv: list[str]) -> int:
+    """The worker processes that `reconciler ARGV` starts (0: it works alone)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNTING, *argv[1:]], capture_output=True, check=True, env=_ENV
+    )
+    said = [line for line in done.stderr.decode().splitlines() if line.startswith("workers: ")]
+    return sum(int(line.split()[1]) for line in said)
+
+
+class _Whole(NamedTuple):
+    command: str  # the console script timed
+    runs: int
+    perl: bool  # Sisimai is there
+    count: int  # messages
+
+
 def _whole_process(files: list[Path], args: argparse.Namespace, perl: bool) -> None:
     command = args.reconciler or str(Path(sys.executable).parent / "reconciler")
     with tempfile.TemporaryDirectory(prefix="reconciler-classify-") as tmp:
         names, directory, mbox = _corpus(files, args.copies, Path(tmp))
         ways = {"files": names, "directory": [str(directory)], "mbox": [str(mbox)]}
-        print(f"whole process: {len(names)} messages ({args.copies} x {len(files)}); "
-              f"{command}; {args.whole_runs} runs each, seconds: median (min-max)")  # fmt: skip
+        print(f"whole process: {len(names):,} messages ({args.copies} x {len(files)}); "
+              f"{args.whole_runs} runs each;\n  {command}")  # fmt: skip
+        print("  wall-clock seconds: median (min-max); CPU seconds (user + system): median")
         for way, paths in ways.items():
-            sides = {"reconciler": [command, "classify", "--json", *paths]}
-            if perl:
-                script = _PERL_FILES if way == "files" else _PERL_ONE
-                sides["sisimai"] = ["perl", "-e", script, *paths]
-            times: dict[str, list[float]] = {side: [] for side in sides}
-            cpus: dict[str, list[float]] = {side: [] for side in sides}
-            sizes: dict[str, int] = {}
-            for argv in sides.values():  # one warm-up each: the page cache, the bytecode
-                _run(argv)
-            for _ in range(args.whole_runs):
-                for side, argv in sides.items():
-                    seconds, cpu, out = _run(argv)
-                    times[side].append(seconds)
-                    cpus[side].append(cpu)
-                    sizes[side] = len(out)
-            rates = {}
-            for side, seconds in times.items():
-                median = statistics.median(seconds)
-                rates[side] = len(names) / median
-                print(f"  {way:9} {side:10} {median:.3f} ({min(seconds):.3f}-{max(seconds):.3f})"
-                      f" -> {rates[side]:,.0f} msg/s, {sizes[side]:,} bytes of JSON")  # fmt: skip
-            if perl:
-                ratio = rates["reconciler"] / rates["sisimai"]
-                print(f"  {way:9} ratio reconciler/sisimai: {ratio:.2f}x the rate (medians)")
-                # CPU time is less swayed than wall-clock time by the other work of a busy
-                # machine (a process waiting for a core waits on the clock, not the CPU)
-                ours, theirs = (statistics.median(cpus[side]) for side in sides)
-                print(f"  {way:9} CPU seconds (medians): reconciler {ours:.3f}, sisimai "
-                      f"{theirs:.3f}: {theirs / ours:.2f}x")  # fmt: skip
+            _whole_way(way, paths, _Whole(command, args.whole_runs, perl, len(names)))
+
+
+def _whole_way(way: str, paths: list[str], args: _Whole) -> None:
+    command, runs, perl, count = args
+    ours = [command, "classify", "--json", *paths]
+    workers = _workers(ours)
+    sides = {f"{workers} workers" if workers else "alone": ours}
+    sides["--jobs 1"] = [command, "classify", "--json", "--jobs", "1", *paths]
+    if perl:
+        script = _PERL_FILES if way == "files" else _PERL_ONE
+        sides["sisimai"] = ["perl", "-e", script, *paths]
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    cpus: dict[str, list[float]] = {side: [] for side in sides}
+    outputs: dict[str, bytes] = {}
+    for argv in sides.values():  # one warm-up each: the page cache, the bytecode
+        _run(argv)
+    for _ in range(runs):
+        for side, argv in sides.items():
+            seconds, cpu, out = _run(argv)
+            times[side].append(seconds)
+            cpus[side].append(cpu)
+            outputs[side] = out
+    shared, alone = (outputs[side] for side in list(sides)[:2])
+    same = "the same" if shared == alone else "NOT THE SAME"
+    print(f"  {way}: {len(alone):,} bytes of JSON, {same} with workers and without")
+    medians = {side: statistics.median(seconds) for side, seconds in times.items()}
+    cpu = {side: statistics.median(seconds) for side, seconds in cpus.items()}
+    for side, seconds in times.items():
+        rate = count / medians[side]
+        print(f"  {way:9} {side:10} {medians[side]:.3f} ({min(seconds):.3f}-{max(seconds):.3f})"
+              f" cpu {cpu[side]:.3f} -> {rate:,.0f} msg/s")  # fmt: skip
+    if perl:
+        for side in list(sides)[:2]:
+            print(f"  {way:9} {side:10} / sisimai: {medians['sisimai'] / medians[side]:.2f}x "
+                  f"the rate, {cpu['sisimai'] / cpu[side]:.2f}x in CPU seconds")  # fmt: skip
 
 
 def main() -> int:

@@ -97,6 +97,20 @@ def _add_classify(sub: _Commands, help: str) -> None:
     _json_option(p, "JSON Lines, one object per recipient (docs/cli.md)")
     p.add_argument("--rules", type=Path, help="operator rules directory (before shipped rules)")
     p.add_argument("--now", type=int, help="unix time for VERP checks (default: now)")
+    p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                   help="processes that classify a large batch (default: one per usable "
+                   "core; 1: this process alone)")  # fmt: skip
+
+
+def _jobs(text: str) -> int:
+    """The value of `classify --jobs`: a whole number of processes, 1 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
+    return count
 
 
 def _add_explain(sub: _Commands, help: str) -> None:

@@ -11,19 +11,18 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from reconciler.analysis import analyse
 from reconciler.classify.match import Classifier
 from reconciler.classify.rulecache import cache_dir, load_rules_cached
 from reconciler.classify.rules import RuleSet, load_rule_files
+from reconciler.cli.batch import Batch
 from reconciler.cli.exits import EXIT_FAIL, EXIT_OK, print_notice
 from reconciler.controls import dumps
 from reconciler.errors import RuleError
-from reconciler.records import MessageKind
-from reconciler.report.results import ResultRow, result_json, result_rows, row_json
 from reconciler.senders import CONFIG_ENV, DEFAULT_CONFIG_NAME
 from reconciler.source.files import discover, plain_name, read_messages
 
@@ -68,40 +67,40 @@ def classify(args: argparse.Namespace) -> int:
     now = args.now if args.now is not None else int(time.time())
     found = [(path, discover([path])) for path in args.paths]  # one walk of each path
     files = [file for _, files_of in found for file in files_of]
-    rows: list[ResultRow] = []
-    unread: list[str] = []
-    out = sys.stdout
-    with _progress(len(files)) as advance:
-        for item in read_messages(files):
-            if item.error is not None:
-                unread.append(f"{item.label}: {item.error}")
-                error = ResultRow(item.label, MessageKind.ERROR, recipient=None, error=item.error)
-                if args.json:
-                    out.write(dumps(row_json(error)) + "\n")
-                else:
-                    rows.append(error)
-            elif args.json:  # straight from the analysis to JSON, without the rows
-                analysis = analyse(item.data, classifier, verp, now)
-                out.writelines(dumps(j) + "\n" for j in result_json(item.label, analysis))
-            else:
-                rows.extend(result_rows(item.label, analyse(item.data, classifier, verp, now)))
-            advance()
+    batch = Batch(files, classifier, verp, now, as_json=args.json)
+    batch.run(args.jobs, lambda: _progress(len(files)))
     if not args.json:
         from reconciler.report.classify import print_classify
         from reconciler.report.console import make_console
 
-        print_classify(make_console(), rows)
+        print_classify(make_console(), batch.rows)
     empty = [path for path, files_of in found if not files_of and os.path.isdir(path)]
-    return _verdict(unread, [f"{plain_name(p)}: no message in it" for p in empty])
+    return _verdict(batch.unread, [f"{plain_name(p)}: no message in it" for p in empty])
 
 
-def _progress(total: int) -> AbstractContextManager[Callable[[], None]]:
-    """The progress bar on a terminal's stderr (rich's); nothing to import otherwise."""
+def _progress(total: int) -> AbstractContextManager[Callable[[int], None]]:
+    """The progress bar on a terminal's stderr (rich's), advanced by a count of messages;
+    nothing to import otherwise."""
     if not sys.stderr.isatty():
-        return nullcontext(lambda: None)
+        return nullcontext(_not_shown)
+    return _counted(total)
+
+
+@contextmanager
+def _counted(total: int) -> Iterator[Callable[[int], None]]:
     from reconciler.report.console import make_console, progress
 
-    return progress(make_console(stderr=True), total, "classifying")
+    with progress(make_console(stderr=True), total, "classifying") as advance:
+
+        def advance_by(count: int) -> None:
+            for _ in range(count):
+                advance()
+
+        yield advance_by
+
+
+def _not_shown(count: int) -> None:
+    """No progress bar: nothing to count."""
 
 
 def _verdict(unread: list[str], empty: list[str]) -> int:
