@@ -49,10 +49,10 @@ class Context:
     """One message, parsed once, as the detectors see it (detectors only read it)."""
 
     __slots__ = (
+        "_addressee",
         "_bounce_like",
         "_exclude",
         "_low_notice",
-        "addressee",
         "data",
         "headers",
         "limits",
@@ -79,7 +79,6 @@ class Context:
         sender: str | None,
         notice: str,
         original: OriginalMessage | None,
-        addressee: frozenset[str],
         strong_signal: bool,
         notes: list[str],
         size: int,
@@ -94,15 +93,22 @@ class Context:
         self.sender: Final = sender  # the From header of the bounce itself
         self.notice: Final = notice  # the human-readable text, without the copy of the original
         self.original: Final = original
-        self.addressee: Final = addressee  # the bounce's To: ours, unless it is the only one
         # headers say bounce: daemon sender, subject, X-Failed-Recipients
         self.strong_signal: Final = strong_signal
         self.notes: Final = notes
         self.size: Final = size  # bytes of the message as parsed (after the size limit)
         # computed when a detector first asks (most messages are answered without them)
+        self._addressee: frozenset[str] | None = None
         self._exclude: frozenset[str] | None = None
         self._bounce_like: bool | None = None
         self._low_notice = low_notice  # the notice lower-cased, when the split had it
+
+    @property
+    def addressee(self) -> frozenset[str]:
+        """The addresses of the bounce's To: ours, unless it is the only one."""
+        if self._addressee is None:
+            self._addressee = frozenset(_addresses([self.headers.get("to", "")]))
+        return self._addressee
 
     @property
     def exclude(self) -> frozenset[str]:
@@ -206,7 +212,6 @@ def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -
     heads = headers(root)
     subject, sender = decoded(heads.get("subject")), decoded(heads.get("from"))
     strong = _strong_signal(heads, subject, sender)
-    addressee = frozenset(_addresses([heads.get("to", "")]))
     return Context(
         root=root,
         data=data,
@@ -217,7 +222,6 @@ def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -
         notice=notice,
         original=original,
         headers=heads,
-        addressee=addressee,
         strong_signal=strong,
         notes=notes,
         size=len(data),

@@ -177,8 +177,14 @@ def part_text(entity: Entity, limits: Limits) -> str:
 
 
 def headers(entity: Entity) -> dict[str, str]:
-    """The first value of every header, by lower-case name (one pass instead of many gets)."""
-    return {name: value[:MAX_VALUE] for name, value in entity.first.items()}
+    """The first value of every header, by lower-case name, cut at MAX_VALUE characters
+    (one pass instead of many gets): the entity's own dict when no value is that long, which
+    is most messages (the callers only read it)."""
+    first = entity.first
+    for value in first.values():
+        if len(value) > MAX_VALUE:
+            return {name: text[:MAX_VALUE] for name, text in first.items()}
+    return first
 
 
 def decoded(value: str | None) -> str | None:
