@@ -15,11 +15,11 @@ from reconciler.records import OriginalMessage
 
 __all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
 
-ADDRESSING_HEADERS = frozenset(
+ADDRESSING_HEADERS: Final = frozenset(
     {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
 )
-_TAG_RE = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
-_BOUNCE_SUBJECT_RE = Lazy(
+_TAG_RE: Final = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+_BOUNCE_SUBJECT_RE: Final = Lazy(
     r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
     r"|failure\s+notice|mail\s+delivery|could\s+not\s+be\s+delivered|not\s+(?:be\s+)?delivered"
     r"|nondeliverable|non\s*remis|unzustellbar|mail\s+(?:system\s+)?error|delivery\s+failure"
@@ -27,7 +27,7 @@ _BOUNCE_SUBJECT_RE = Lazy(
     re.IGNORECASE,
 )
 # A mailing-list manager's error notice to the poster (fml's X-MLServer; Sisimai's Lhost::FML).
-_LIST_ERROR_SUBJECT_RE = Lazy(
+_LIST_ERROR_SUBJECT_RE: Final = Lazy(
     r"loop\s+(?:alert|back\s+warning)|not\s+member|security\s+alert|system\s+error"
     r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
     re.IGNORECASE,
@@ -35,10 +35,10 @@ _LIST_ERROR_SUBJECT_RE = Lazy(
 # A delivery status report by its container (RFC 6522 multipart/report with report-type
 # delivery-status, RFC 3464; global-delivery-status, RFC 6533): a bounce even when its status
 # part names no recipient and the text must.
-_DSN_REPORT_RE = Lazy(
+_DSN_REPORT_RE: Final = Lazy(
     r"multipart/report\b.*\breport-type\s*=\s*\"?(?:global-)?delivery-status", re.DOTALL
 )
-_DAEMON_NAME_RE = Lazy(
+_DAEMON_NAME_RE: Final = Lazy(
     r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
 )
 

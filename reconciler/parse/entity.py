@@ -22,23 +22,23 @@ from typing import Final
 __all__ = ["Entity", "parse_entity"]
 
 # A field line, a continuation line or a unix "From " line (compat32's headerRE).
-_HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_HEADER_LINE_RE: Final = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 # The two Content-Type parameters that are read: name=value, value quoted or not (the quoted
 # string's loop unrolled: runs of plain characters, not one alternation per character).
-_PARAM_RES = {
+_PARAM_RES: Final = {
     name: re.compile(rf';\s*{name}\*?\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"?|[^;]*)', re.IGNORECASE)
     for name in ("boundary", "charset")
 }
-_ESCAPE_RE = re.compile(r"\\(.)")
-_NOT_BASE64_RE = re.compile(rb"[^A-Za-z0-9+/]")
-_ATTACHED = ("message/rfc822", "message/global")
+_ESCAPE_RE: Final = re.compile(r"\\(.)")
+_NOT_BASE64_RE: Final = re.compile(rb"[^A-Za-z0-9+/]")
+_ATTACHED: Final = ("message/rfc822", "message/global")
 # Lines that start like a delimiter looked at per multipart, and lines read of one header
 # block (bound the work on hostile input; the top-level header is cut earlier, see mime.load).
-_MAX_CANDIDATES = 10_000
-_MAX_FIELD_LINES = 5_000
+_MAX_CANDIDATES: Final = 10_000
+_MAX_FIELD_LINES: Final = 5_000
 # Field names already checked, and their lower-case form (see _field_name), at most this many.
-_NAMES: dict[str, str] = {}
-_MAX_NAMES = 4096
+_NAMES: Final[dict[str, str]] = {}
+_MAX_NAMES: Final = 4096
 
 
 class _Line:

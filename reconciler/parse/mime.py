@@ -25,12 +25,15 @@ __all__ = [
     "walk",
 ]
 
+# Module constants are Final here and in the other compiled parse modules: the compiled build
+# reads a Final name as a C static, any other as a lookup in the module's dict at each use.
 # Longest header line (top level) and header or field value the parsers look at.
-MAX_VALUE = 16384
-_CONTENT_TYPE_RE = re.compile(rb"(?im)^content-type:")
+MAX_VALUE: Final = 16384
+_CONTENT_TYPE_RE: Final = re.compile(rb"(?im)^content-type:")
 # The lone surrogates that surrogateescape makes of 8-bit bytes (chr: mypyc refuses them as
 # string literals).
-_ESCAPED_MIN, _ESCAPED_MAX = chr(0xDC80), chr(0xDCFF)
+_ESCAPED_MIN: Final = chr(0xDC80)
+_ESCAPED_MAX: Final = chr(0xDCFF)
 
 
 class Limits:
@@ -215,7 +218,7 @@ def _decode_words(text: str) -> str:
 
 # The RFC 2047 decoder, made by the first encoded word and kept (a function-level import runs
 # the import machinery at every call: some 1 % of a corpus pass).
-_WORDS: dict[str, Callable[[str], str]] = {}
+_WORDS: Final[dict[str, Callable[[str], str]]] = {}
 
 
 def _word_decoder() -> Callable[[str], str]:

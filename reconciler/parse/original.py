@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from reconciler.parse.entity import Entity
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, part_text
 from reconciler.records import OriginalMessage
 
 __all__ = ["from_headers", "from_parts", "from_text"]
 
-_NAMES = ("message-id", "return-path", "sender", "from", "to", "subject", "date")
-_LONGEST = max(len(name) for name in _NAMES)
-_MAX_HEAD = 65536  # characters of a text read as a header block
-_ATTACHED = ("message/rfc822", "message/global")
-_HEADERS_ONLY = ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header")
+_NAMES: Final = ("message-id", "return-path", "sender", "from", "to", "subject", "date")
+_LONGEST: Final = max(len(name) for name in _NAMES)
+_MAX_HEAD: Final = 65536  # characters of a text read as a header block
+_ATTACHED: Final = ("message/rfc822", "message/global")
+_HEADERS_ONLY: Final = ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header")
 
 
 def _record(fields: dict[str, str]) -> OriginalMessage | None:
