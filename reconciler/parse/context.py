@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from reconciler.parse.entity import Entity
+from reconciler.parse.entity import Entity, field_key
 from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
 from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
@@ -156,11 +156,12 @@ def _notice_text(parts: list[Part], limits: Limits) -> str:
 
 def addressing(root: Entity) -> tuple[tuple[str, str], ...]:
     """The bounce's own addressing headers, lower-case names, in message order."""
-    return tuple(
-        (name.lower(), decoded(value[:MAX_VALUE]) or "")
-        for name, value in root.items
-        if name.lower() in ADDRESSING_HEADERS
-    )
+    found: list[tuple[str, str]] = []
+    for name, value in root.items:
+        key = field_key(name)
+        if key in ADDRESSING_HEADERS:
+            found.append((key, decoded(value[:MAX_VALUE]) or ""))
+    return tuple(found)
 
 
 def _addresses(values: list[str]) -> set[str]:

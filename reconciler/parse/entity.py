@@ -19,7 +19,7 @@ import binascii
 import re
 from typing import Final
 
-__all__ = ["Entity", "parse_entity"]
+__all__ = ["Entity", "field_key", "parse_entity"]
 
 # A field line, a continuation line or a unix "From " line (compat32's headerRE).
 _HEADER_LINE_RE: Final = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
@@ -158,6 +158,12 @@ def _field_name(name: str) -> str:
     return known
 
 
+def field_key(name: str) -> str:
+    """A field name lower-cased: the key of `Entity.first` (from the names the header reader
+    has checked, whose hash is already computed, when it is one of them)."""
+    return _NAMES.get(name) or name.lower()
+
+
 def _first(items: list[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in reversed(items)}
 
@@ -193,16 +199,14 @@ def _block(lines: list[str], first: dict[str, str]) -> list[tuple[str, str]] | N
                 value = "\n".join(more)
                 more = []
             items.append((name, value))
-            if key not in first:
-                first[key] = value
+            first.setdefault(key, value)
         name, key = line[:colon], low
         value = line[colon + 1 :].lstrip(" \t")
     if name:
         if more:
             value = "\n".join(more)
         items.append((name, value))
-        if key not in first:
-            first[key] = value
+        first.setdefault(key, value)
     return items
 
 

@@ -114,3 +114,12 @@ def test_quoted_parameters_with_escapes() -> None:
     parsed = entity.Entity([], "multipart/report", {"content-type": value})
     assert parsed.param("boundary") == 'a"b\\c'
     assert parsed.param("charset") == "x"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aZ-:\t İKſ\udcff"), max_size=12))
+def test_field_key_is_the_name_lower_cased(name: str) -> None:
+    """Whether or not the header reader has seen the name (and found it valid) before."""
+    assert entity.field_key(name) == name.lower()
+    entity._field_name(name)
+    assert entity.field_key(name) == name.lower()
