@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from reconciler.parse.entity import Entity
+from reconciler.parse.entity import Entity, field_key
 from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address, is_system_address
 from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
@@ -15,11 +15,11 @@ from reconciler.records import OriginalMessage
 
 __all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
 
-ADDRESSING_HEADERS = frozenset(
+ADDRESSING_HEADERS: Final = frozenset(
     {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
 )
-_TAG_RE = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
-_BOUNCE_SUBJECT_RE = Lazy(
+_TAG_RE: Final = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+_BOUNCE_SUBJECT_RE: Final = Lazy(
     r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
     r"|failure\s+notice|mail\s+delivery|could\s+not\s+be\s+delivered|not\s+(?:be\s+)?delivered"
     r"|nondeliverable|non\s*remis|unzustellbar|mail\s+(?:system\s+)?error|delivery\s+failure"
@@ -27,7 +27,7 @@ _BOUNCE_SUBJECT_RE = Lazy(
     re.IGNORECASE,
 )
 # A mailing-list manager's error notice to the poster (fml's X-MLServer; Sisimai's Lhost::FML).
-_LIST_ERROR_SUBJECT_RE = Lazy(
+_LIST_ERROR_SUBJECT_RE: Final = Lazy(
     r"loop\s+(?:alert|back\s+warning)|not\s+member|security\s+alert|system\s+error"
     r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
     re.IGNORECASE,
@@ -35,10 +35,10 @@ _LIST_ERROR_SUBJECT_RE = Lazy(
 # A delivery status report by its container (RFC 6522 multipart/report with report-type
 # delivery-status, RFC 3464; global-delivery-status, RFC 6533): a bounce even when its status
 # part names no recipient and the text must.
-_DSN_REPORT_RE = Lazy(
+_DSN_REPORT_RE: Final = Lazy(
     r"multipart/report\b.*\breport-type\s*=\s*\"?(?:global-)?delivery-status", re.DOTALL
 )
-_DAEMON_NAME_RE = Lazy(
+_DAEMON_NAME_RE: Final = Lazy(
     r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
 )
 
@@ -49,10 +49,10 @@ class Context:
     """One message, parsed once, as the detectors see it (detectors only read it)."""
 
     __slots__ = (
+        "_addressee",
         "_bounce_like",
         "_exclude",
         "_low_notice",
-        "addressee",
         "data",
         "headers",
         "limits",
@@ -79,7 +79,6 @@ class Context:
         sender: str | None,
         notice: str,
         original: OriginalMessage | None,
-        addressee: frozenset[str],
         strong_signal: bool,
         notes: list[str],
         size: int,
@@ -94,15 +93,22 @@ class Context:
         self.sender: Final = sender  # the From header of the bounce itself
         self.notice: Final = notice  # the human-readable text, without the copy of the original
         self.original: Final = original
-        self.addressee: Final = addressee  # the bounce's To: ours, unless it is the only one
         # headers say bounce: daemon sender, subject, X-Failed-Recipients
         self.strong_signal: Final = strong_signal
         self.notes: Final = notes
         self.size: Final = size  # bytes of the message as parsed (after the size limit)
         # computed when a detector first asks (most messages are answered without them)
+        self._addressee: frozenset[str] | None = None
         self._exclude: frozenset[str] | None = None
         self._bounce_like: bool | None = None
         self._low_notice = low_notice  # the notice lower-cased, when the split had it
+
+    @property
+    def addressee(self) -> frozenset[str]:
+        """The addresses of the bounce's To: ours, unless it is the only one."""
+        if self._addressee is None:
+            self._addressee = frozenset(_addresses([self.headers.get("to", "")]))
+        return self._addressee
 
     @property
     def exclude(self) -> frozenset[str]:
@@ -150,11 +156,12 @@ def _notice_text(parts: list[Part], limits: Limits) -> str:
 
 def addressing(root: Entity) -> tuple[tuple[str, str], ...]:
     """The bounce's own addressing headers, lower-case names, in message order."""
-    return tuple(
-        (name.lower(), decoded(value[:MAX_VALUE]) or "")
-        for name, value in root.items
-        if name.lower() in ADDRESSING_HEADERS
-    )
+    found: list[tuple[str, str]] = []
+    for name, value in root.items:
+        key = field_key(name)
+        if key in ADDRESSING_HEADERS:
+            found.append((key, decoded(value[:MAX_VALUE]) or ""))
+    return tuple(found)
 
 
 def _addresses(values: list[str]) -> set[str]:
@@ -206,7 +213,6 @@ def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -
     heads = headers(root)
     subject, sender = decoded(heads.get("subject")), decoded(heads.get("from"))
     strong = _strong_signal(heads, subject, sender)
-    addressee = frozenset(_addresses([heads.get("to", "")]))
     return Context(
         root=root,
         data=data,
@@ -217,7 +223,6 @@ def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -
         notice=notice,
         original=original,
         headers=heads,
-        addressee=addressee,
         strong_signal=strong,
         notes=notes,
         size=len(data),

@@ -19,26 +19,26 @@ import binascii
 import re
 from typing import Final
 
-__all__ = ["Entity", "parse_entity"]
+__all__ = ["Entity", "field_key", "parse_entity"]
 
 # A field line, a continuation line or a unix "From " line (compat32's headerRE).
-_HEADER_LINE_RE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+_HEADER_LINE_RE: Final = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 # The two Content-Type parameters that are read: name=value, value quoted or not (the quoted
 # string's loop unrolled: runs of plain characters, not one alternation per character).
-_PARAM_RES = {
+_PARAM_RES: Final = {
     name: re.compile(rf';\s*{name}\*?\s*=\s*("[^"\\]*(?:\\.[^"\\]*)*"?|[^;]*)', re.IGNORECASE)
     for name in ("boundary", "charset")
 }
-_ESCAPE_RE = re.compile(r"\\(.)")
-_NOT_BASE64_RE = re.compile(rb"[^A-Za-z0-9+/]")
-_ATTACHED = ("message/rfc822", "message/global")
+_ESCAPE_RE: Final = re.compile(r"\\(.)")
+_NOT_BASE64_RE: Final = re.compile(rb"[^A-Za-z0-9+/]")
+_ATTACHED: Final = ("message/rfc822", "message/global")
 # Lines that start like a delimiter looked at per multipart, and lines read of one header
 # block (bound the work on hostile input; the top-level header is cut earlier, see mime.load).
-_MAX_CANDIDATES = 10_000
-_MAX_FIELD_LINES = 5_000
-# Field names already checked (see _field_name), at most this many.
-_NAMES: dict[str, bool] = {}
-_MAX_NAMES = 4096
+_MAX_CANDIDATES: Final = 10_000
+_MAX_FIELD_LINES: Final = 5_000
+# Field names already checked, and their lower-case form (see _field_name), at most this many.
+_NAMES: Final[dict[str, str]] = {}
+_MAX_NAMES: Final = 4096
 
 
 class _Line:
@@ -147,50 +147,75 @@ def _field(lines: list[str]) -> tuple[str, str]:
     return name, "\n".join([value, *lines[1:]]) if len(lines) > 1 else value
 
 
-def _field_name(name: str) -> bool:
-    """A field name: printable ASCII but space and colon (the names seen are remembered)."""
+def _field_name(name: str) -> str:
+    """`name` lower-cased when it is a field name (printable ASCII but space and colon), else
+    "" (the names seen are remembered: one lookup gives both the check and the key)."""
     known = _NAMES.get(name)
     if known is None:
-        known = " " not in name and name.isascii() and name.isprintable()
+        known = name.lower() if " " not in name and name.isascii() and name.isprintable() else ""
         if len(_NAMES) < _MAX_NAMES:  # bounded: hostile input has endless distinct names
             _NAMES[name] = known
     return known
 
 
-def _block(lines: list[str]) -> list[tuple[str, str]] | None:
+def field_key(name: str) -> str:
+    """A field name lower-cased: the key of `Entity.first` (from the names the header reader
+    has checked, whose hash is already computed, when it is one of them)."""
+    return _NAMES.get(name) or name.lower()
+
+
+def _first(items: list[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value for name, value in reversed(items)}
+
+
+def _block(lines: list[str], first: dict[str, str]) -> list[tuple[str, str]] | None:
     """The fields of a well-formed header block (its lines without their line feeds), or
-    None when a line is neither a field nor the continuation of one.
+    None when a line is neither a field nor the continuation of one.  The first value of
+    each name goes into `first` in the same pass (keyed by the name lower-cased).
 
     What the regex `([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n` finds in a block
     it covers line for line (a name of printable ASCII but space and colon), read with
     string methods: some four times fewer instructions than the regex engine.
     """
     items: list[tuple[str, str]] = []
-    name = ""
-    current: list[str] = []  # the field's value on its first line, then its continuation lines
+    name = key = value = ""
+    more: list[str] = []  # the field's value on its first line, then its continuation lines
     for line in lines:
         if not line:
             return None
         if line[0] in " \t":
-            if not current:
+            if not name:
                 return None
-            current.append(line)
+            if not more:
+                more.append(value)
+            more.append(line)
             continue
         colon = line.find(":")
-        key = line[:colon]
-        if colon < 1 or not _field_name(key):
+        low = _field_name(line[:colon]) if colon > 0 else ""
+        if not low:
             return None
-        if current:
-            items.append((name, current[0] if len(current) == 1 else "\n".join(current)))
-        name = key
-        current = [line[colon + 1 :].lstrip(" \t")]
-    if current:
-        items.append((name, current[0] if len(current) == 1 else "\n".join(current)))
+        if name:
+            if more:
+                value = "\n".join(more)
+                more = []
+            items.append((name, value))
+            first.setdefault(key, value)
+        name, key = line[:colon], low
+        value = line[colon + 1 :].lstrip(" \t")
+    if name:
+        if more:
+            value = "\n".join(more)
+        items.append((name, value))
+        first.setdefault(key, value)
     return items
 
 
-def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tuple[str, str]], int]:
-    """The header fields at the start of data[span], and where the body begins.
+_Head = tuple[list[tuple[str, str]], dict[str, str], int]
+
+
+def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> _Head:
+    """The header fields at the start of data[span], their first values by lower-case name,
+    and where the body begins.
 
     At most _MAX_FIELD_LINES lines of one header block are read; the rest is skipped.
     """
@@ -198,7 +223,7 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tup
     stop = data.find(b"\n\n", start, end)
     block_end = end if stop < 0 else stop + 1
     if data.startswith(b"\n", start, end):
-        return [], start + 1
+        return [], {}, start + 1
     read_end = block_end
     # (a block shorter than the limit in bytes cannot have more lines: no count)
     if (
@@ -214,15 +239,17 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> tuple[list[tup
     if lines and lines[-1] == "":
         lines.pop()
         # well-formed fields up to the blank line: the common case, read in one pass
-        fields = _block(lines)
+        first: dict[str, str] = {}
+        fields = _block(lines, first)
         if fields is not None:
-            return fields, min(block_end + 1, end) if stop >= 0 else end
+            return fields, first, min(block_end + 1, end) if stop >= 0 else end
     for index, line in enumerate(lines):
         if not _HEADER_LINE_RE.match(line):
             # the first line that is not a header starts the body (one character per byte)
-            head = lines[:index]
-            return _fields(head), start + sum(len(h) + 1 for h in head)
-    return _fields(lines), min(block_end + 1, end) if stop >= 0 else end
+            head = _fields(lines[:index])
+            return head, _first(head), start + sum(len(h) + 1 for h in lines[:index])
+    head = _fields(lines)
+    return head, _first(head), min(block_end + 1, end) if stop >= 0 else end
 
 
 def _delimiters(data: bytes, boundary: bytes, span: tuple[int, int], limit: int) -> list[_Line]:
@@ -307,8 +334,7 @@ def _entity(
     data: bytes, span: tuple[int, int], default: str, depth: int, budget: _Budget
 ) -> Entity:
     budget.parts_left -= 1
-    items, body_start = _head(data, span, budget)
-    first = {name.lower(): value for name, value in reversed(items)}
+    items, first, body_start = _head(data, span, budget)
     ctype = _content_type(first.get("content-type"), default)
     entity = Entity(items, ctype, first)
     _split(entity, data, (body_start, span[1]), depth, budget)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Final
 
 __all__ = [
     "ADDRESS_RE",
@@ -20,36 +21,38 @@ __all__ = [
 ]
 
 # A pragmatic address: no spaces, one @, a dotted domain (or an address literal).
-ADDRESS_RE = re.compile(
+ADDRESS_RE: Final = re.compile(
     r"(?<![\w.+=/-])([\w.!#$%&'*+/=?^`{|}~-]{1,64}@(?:[\w-]{1,63}(?:\.[\w-]{1,63})+|\[[\d.:a-fA-F]+\]))"
 )
-_LOOSE_ADDRESS_RE = re.compile(
+_LOOSE_ADDRESS_RE: Final = re.compile(
     r"(\"[^\"\n]{1,64}\"@[\w.-]{1,253}|[^\s<>;,:\"'()\[\]]{1,64}@[\w.-]{1,253})"
 )
 # Each pattern starts with a character class, not a look-behind, so that the regex engine can
 # skip ahead quickly; the look-behinds that follow check the character before the match.
-_ENHANCED_RE = re.compile(r"([245])(?<![\d./][245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
-_REPLY_RE = re.compile(
+_ENHANCED_RE: Final = re.compile(r"([245])(?<![\d./][245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
+_REPLY_RE: Final = re.compile(
     r"([245](?<![\d.#/=-][245])(?<!\d:[245])[0-5]\d)"
     r"(?=[ \-:,;]|$|\.\s)(?![ -]?\d{2,}[:.]\d)(?!:\d)"
 )
 # An enhanced code sent together with an SMTP reply: "550 5.2.2", "550-'5.2.2", "550-5.1.1".
-_REPLIED_STATUS_RE = re.compile(
+_REPLIED_STATUS_RE: Final = re.compile(
     r"[245](?<![\d.][245])[0-5]\d[ -]['\"]?([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)"
 )
 # Searched in lower-cased text: "host mx.example.jp [192.0.2.1]", "remote host 192.0.2.1 said",
 # "SMTP Server <mx.example.jp>"; not "the mail system at host ..." (that is the reporter).
 # (Each keyword starts with its letter, the word-boundary and "at " checks come after it.)
-_REMOTE_RE = re.compile(
+_REMOTE_RE: Final = re.compile(
     r"(?:h(?<!\wh)(?<!at h)ost|s(?<!\ws)(?<!at s)erver|m(?<!\wm)(?<!at m)x)"
     r"\s*:?\s+[<\[(]?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)"
 )
 
 # Local parts that name a bounce-sending mail system, never an address that failed.
-SYSTEM_LOCALPARTS = frozenset({"mailer-daemon", "mailer_daemon", "mail-daemon", "maildaemon"})
+SYSTEM_LOCALPARTS: Final = frozenset(
+    {"mailer-daemon", "mailer_daemon", "mail-daemon", "maildaemon"}
+)
 # Role addresses that are ours when they sit in one of our own domains (postmaster@ our domain
 # is not a failed recipient; postmaster@ a remote domain can be one).
-ROLE_LOCALPARTS = ("postmaster", "root", "abuse", "noreply", "no-reply")
+ROLE_LOCALPARTS: Final = ("postmaster", "root", "abuse", "noreply", "no-reply")
 
 
 def fold(text: str, limit: int = 2000) -> str:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from reconciler.parse.entity import Entity
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, part_text
 from reconciler.records import OriginalMessage
 
 __all__ = ["from_headers", "from_parts", "from_text"]
 
-_NAMES = ("message-id", "return-path", "sender", "from", "to", "subject", "date")
-_ATTACHED = ("message/rfc822", "message/global")
-_HEADERS_ONLY = ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header")
+_NAMES: Final = ("message-id", "return-path", "sender", "from", "to", "subject", "date")
+_LONGEST: Final = max(len(name) for name in _NAMES)
+_MAX_HEAD: Final = 65536  # characters of a text read as a header block
+_ATTACHED: Final = ("message/rfc822", "message/global")
+_HEADERS_ONLY: Final = ("text/rfc822-headers", "message/rfc822-headers", "text/rfc822-header")
 
 
 def _record(fields: dict[str, str]) -> OriginalMessage | None:
@@ -33,17 +37,28 @@ def from_text(text: str) -> OriginalMessage | None:
     A field is a line that starts with neither white space nor a colon and holds a colon,
     with the indented lines after it; other lines are skipped (read with string methods: what
     the regex `^([^:\n \t][^:\n]*):(.*(?:\n[ \t].*)*)` finds, at a fraction of the cost).
+    The block is cut from the text without copying the rest of it, and a name longer than
+    any wanted one (with no white space around it to strip) is skipped before it is copied.
     """
-    head = text.lstrip("\n")[:65536].split("\n\n", 1)[0]
+    start = 0
+    while text.startswith("\n", start):
+        start += 1
+    stop = text.find("\n\n", start, start + _MAX_HEAD)
+    head = text[start : stop if stop >= 0 else start + _MAX_HEAD]
     fields: dict[str, str] = {}
     lines = head.split("\n")
     for index, line in enumerate(lines):
         if not line or line[0] in " \t:":
             continue
-        name, colon, value = line.partition(":")
-        name = name.strip().lower()
-        if not colon or name not in _NAMES or name in fields:
+        colon = line.find(":")
+        if colon < 0:
+            continue
+        if colon > _LONGEST and not (line[0].isspace() or line[colon - 1].isspace()):
+            continue  # (lower-casing never makes a name shorter)
+        name = line[:colon].strip().lower()
+        if name not in _NAMES or name in fields:
             continue  # a repeated header: the first counts
+        value = line[colon + 1 :]
         more = []
         for continued in lines[index + 1 :]:
             if not continued or continued[0] not in " \t":

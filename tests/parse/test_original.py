@@ -47,8 +47,23 @@ def test_corpus_originals_read_as_before() -> None:
 _LINES = ["From: a@b.example", "to : c@d.example", " folded", "\tmore", "Subject:", ":x", "no"]
 
 
+# names longer than any wanted one, with and without white space to strip around them
+_LONG = ["Return-Path   : <r@e", "\x0bsubject: vt", "X-Long-Name-Here: no", "sender\xa0: s"]
+
+
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from([*_LINES, "", " ", "Date: x: y", "SUBJECT: again"])))
+@given(st.lists(st.sampled_from([*_LINES, *_LONG, "", " ", "Date: x: y", "SUBJECT: again"])))
 def test_generated_headers_read_as_before(lines: list[str]) -> None:
     text = "\n".join(lines)
     assert original.from_text(text) == _old_from_text(text)
+
+
+def test_long_texts_read_as_before() -> None:
+    """Only the first 64 KiB after the leading blank lines are read as the header block."""
+    for filler in (65_500, 65_536, 70_000):
+        for tail in ("\n\nFrom: late@b.example", "\nFrom: late@b.example", ""):
+            text = "\n\n\nSubject: s\nX: " + "y" * filler + tail
+            assert original.from_text(text) == _old_from_text(text)
+    assert original.from_text("\n" * 70_000 + "To: t@b.example") == _old_from_text(
+        "\n" * 70_000 + "To: t@b.example"
+    )
