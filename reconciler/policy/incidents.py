@@ -68,11 +68,12 @@ def _spans(events: Sequence[EvidenceEvent], rules: IncidentSettings) -> list[tup
     """Index ranges of windows with enough distinct users; overlapping windows are merged."""
     users: Counter[_Who] = Counter()
     spans: list[tuple[int, int]] = []
+    whos = [_who(event) for event in events]  # once each: an event enters and leaves
     left = 0
     for right, event in enumerate(events):
-        users[_who(event)] += 1
+        users[whos[right]] += 1
         while event.at - events[left].at >= rules.window_seconds:
-            gone = _who(events[left])
+            gone = whos[left]
             users[gone] -= 1
             if not users[gone]:
                 del users[gone]

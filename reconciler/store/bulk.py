@@ -25,7 +25,7 @@ import peewee as pw
 
 from reconciler.validtext import is_valid_text, valid_text
 
-__all__ = ["insert_rows", "update_rows"]
+__all__ = ["insert_row", "insert_rows", "update_rows"]
 
 # turns driver exceptions into peewee's, as `execute_sql` does (the store's error handling
 # knows peewee's)
@@ -127,6 +127,33 @@ def insert_rows(
         part = values[start : start + per_statement]
         sql = _statement(model, names, ignore, len(part), backend)
         database.execute_sql(sql, [value for row in part for value in row])
+
+
+@lru_cache(maxsize=16)
+def _returns_key(model: type[pw.Model], backend: str) -> bool:
+    """Whether peewee's INSERT of `model` on `backend` ends with RETURNING the primary key
+    (PostgreSQL's way to give the new id; elsewhere the cursor's last row id gives it)."""
+    query = model.insert_many([()], fields=[])
+    return bool(getattr(query, "_returning", None))  # peewee's, untyped: set at construction
+
+
+def insert_row(model: type[pw.Model], row: Mapping[str, Any]) -> int:
+    """INSERT one row (a dict giving every column but the auto primary key) and return its
+    id, as `model.create(**row)` stores it: each value converted by its field's `db_value`
+    only (not cut, unlike `insert_rows`), the statement written by peewee once per shape.
+    Runs in the caller's transaction."""
+    names = tuple(row)
+    database = model._meta.database
+    bound = database.obj if isinstance(database, pw.DatabaseProxy) else database
+    backend = type(bound).__name__
+    sql = _statement(model, names, False, 1, backend)
+    if sql is None:
+        raise ValueError(f"insert_row: a row of {model.__name__} must give every column")
+    fields = model._meta.fields
+    cursor = database.execute_sql(sql, [fields[name].db_value(row[name]) for name in names])
+    if _returns_key(model, backend):
+        return int(cursor.fetchone()[0])
+    return int(cursor.lastrowid)
 
 
 def update_rows(model: type[pw.Model], rows: Sequence[Mapping[str, Any]], key: str = "id") -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from reconciler.records import Incident
-from reconciler.store.bulk import update_rows
+from reconciler.store.bulk import insert_rows, update_rows
 from reconciler.store.connection import rerun_aborted, to_db
 from reconciler.store.models import IncidentRow
 from reconciler.store.rows import from_unix, key_digest, to_incident, unix
@@ -59,12 +59,10 @@ INCIDENT_EVIDENCE = 100
 _MAX_IDS = INCIDENT_EVIDENCE
 
 
-def _merge(
-    row: IncidentRow, incident: Incident, changed: dict[int, IncidentRow], again: bool
-) -> None:
-    """Extend the stored incident `row` by `incident` (in memory; `changed` collects the rows
-    to write: one UPDATE statement for them all, however many merges).  `again`: this run
-    merged or created the row already; it stays active when any of its parts is."""
+def _merge(row: IncidentRow, incident: Incident, again: bool) -> None:
+    """Extend the incident `row` (stored, or new in this run) by `incident`, in memory.
+    `again`: this run merged or created the row already; it stays active when any of its
+    parts is."""
     stored: list[int] = json.loads(row.event_ids)
     ids = stored if len(stored) >= _MAX_IDS else sorted({*stored, *incident.event_ids})
     row.users = max(int(row.users), incident.users)
@@ -72,7 +70,18 @@ def _merge(
     row.end_at = from_unix(max(unix(row.end_at), incident.end))
     row.active = incident.active or (again and bool(row.active))
     row.event_ids = json.dumps(ids[:_MAX_IDS])
-    changed[int(row.id)] = row
+
+
+def _new_row(incident: Incident, digest: str, now: datetime) -> IncidentRow:
+    """A new incident's row, not written yet (`_record` inserts the new ones together)."""
+    return IncidentRow(
+        scope=incident.scope.value, incident_key=digest, key_text=incident.key,
+        reason=incident.reason.value, users=incident.users,
+        start_at=from_unix(incident.start), end_at=from_unix(incident.end),
+        active=incident.active,
+        event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
+        first_seen=to_db(now), last_seen=to_db(now),
+    )  # fmt: skip
 
 
 def _write(changed: dict[int, IncidentRow], now: datetime) -> None:
@@ -105,36 +114,41 @@ def record_incidents(incidents: Iterable[Incident], now: datetime) -> int:
     return rerun_aborted(functools.partial(_record, detected, now))
 
 
+_NEW_COLUMNS = (
+    "scope", "incident_key", "key_text", "reason", "users", "start_at", "end_at", "active",
+    "event_ids", "first_seen", "last_seen",
+)  # fmt: skip
+
+
 def _record(detected: list[Incident], now: datetime) -> int:
-    new = 0
-    touched: list[int] = []
+    """Merge `detected` into the stored incidents: the stored ones extended are written with
+    one UPDATE statement, those not reported marked cleared, and the new ones (merged among
+    themselves in memory first) inserted together in the order found, as a row each written
+    when found would be: peewee renders no statement per incident."""
+    touched: set[int] = set()  # the stored incidents this run extended
     changed: dict[int, IncidentRow] = {}
+    new: list[IncidentRow] = []
     stored = _stored(detected)
     for incident in detected:
         group = (incident.scope.value, key_digest(incident.key), incident.reason.value)
         rows = stored.setdefault(group, [])
         row = _overlapping(rows, incident)
-        if row is not None:
-            _merge(row, incident, changed, int(row.id) in touched)
-            touched.append(int(row.id))
-            continue
-        created = IncidentRow.create(
-            scope=incident.scope.value, incident_key=group[1],
-            key_text=incident.key,
-            reason=incident.reason.value, users=incident.users,
-            start_at=from_unix(incident.start), end_at=from_unix(incident.end),
-            active=incident.active,
-            event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
-            first_seen=to_db(now), last_seen=to_db(now),
-        )  # fmt: skip
-        rows.append(created)  # a later incident of this run may meet it
-        touched.append(int(created.id))
-        new += 1
+        if row is None:
+            row = _new_row(incident, group[1], now)
+            rows.append(row)  # a later incident of this run may meet it
+            new.append(row)
+        elif row.id is None:  # new in this run: created, so merged "again"
+            _merge(row, incident, True)
+        else:
+            _merge(row, incident, int(row.id) in touched)
+            touched.add(int(row.id))
+            changed[int(row.id)] = row
     _write(changed, now)
     IncidentRow.update(active=False).where(
-        (IncidentRow.active == True) & IncidentRow.id.not_in(touched)  # noqa: E712
+        (IncidentRow.active == True) & IncidentRow.id.not_in(sorted(touched))  # noqa: E712
     ).execute()
-    return new
+    insert_rows(IncidentRow, [{name: getattr(row, name) for name in _NEW_COLUMNS} for row in new])
+    return len(new)
 
 
 def list_incidents(

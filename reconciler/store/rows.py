@@ -248,6 +248,16 @@ _SEVERITIES = {member.value: member for member in Severity}
 _FAULTS = {member.value: member for member in Fault}
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _unix_seconds(value: Any) -> int:
+    """`int(from_db(value).timestamp())` without making an aware datetime first (the same
+    sum: `timestamp` subtracts the epoch as well; a drain converts tens of thousands)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return int((moment.replace(tzinfo=None) - _EPOCH).total_seconds())
+
+
 def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
     """An EvidenceEvent from the values of EVIDENCE_FIELDS, in that order."""
     (event_id, realm, user_id, recipient, remote_mta, kind, reason, severity, fault, verp_valid,
@@ -264,7 +274,7 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         severity=_SEVERITIES.get(severity) or Severity(severity),
         fault=_FAULTS.get(fault) or Fault(fault),
         verp_valid=bool(verp_valid),
-        at=int(from_db(event_time).timestamp()),
+        at=_unix_seconds(event_time),
         message_id=message_id,
         send_ref=send_ref,
         bound=bool(bound),

@@ -8,7 +8,7 @@ from typing import Any
 from support import NOW
 
 from reconciler.store import Store
-from reconciler.store.bulk import TEXT_LIMIT, insert_rows, update_rows
+from reconciler.store.bulk import TEXT_LIMIT, insert_row, insert_rows, update_rows
 from reconciler.store.connection import to_db
 from reconciler.store.models import Attempt, database
 from reconciler.validtext import REPLACEMENT
@@ -85,3 +85,16 @@ def test_update_rows_writes_each_row_by_its_key(store: Store) -> None:
     assert rows[6].error == "x" * TEXT_LIMIT
     assert rows[7].error == "lone " + REPLACEMENT and rows[3].error == "three"
     assert rows[2].last_at == rows[3].last_at != rows[1].last_at
+
+
+def test_insert_row_returns_the_new_rows_id_as_create_does(store: Store) -> None:
+    """The id given back is the stored row's (the backend's RETURNING or its last row id),
+    also after a row made by peewee's `create`, and the values are those `create` stores."""
+    with database.atomic():
+        first = insert_row(Attempt, attempt(1))
+        made = Attempt.create(**attempt(2))
+        third = insert_row(Attempt, attempt(3, error="third"))
+    assert first < int(made.id) < third
+    by_id = {int(row.id): row for row in Attempt.select()}
+    assert by_id[first].uid == 1 and by_id[third].uid == 3 and by_id[third].error == "third"
+    assert by_id[third].first_at == by_id[int(made.id)].first_at
