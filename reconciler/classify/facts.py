@@ -33,10 +33,30 @@ _HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
 _SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
 
 
-def _cut(name: str, text: str | None) -> str:
-    cut = (text or "")[: FACT_LIMITS[name]]
+# FACT_LIMITS in the order of `_facts`'s values (read once: a dict lookup by name per field
+# and result cost more than the cut)
+_FIELDS = (
+    "status",
+    "reply_code",
+    "diagnostic",
+    "remote_mta",
+    "domain",
+    "action",
+    "diagnostic_type",
+    "reporting_mta",
+    "sender_domain",
+)
+_LIMITS: tuple[int, ...] = tuple(FACT_LIMITS[name] for name in _FIELDS)
+
+
+def _cut(text: str | None, limit: int) -> str:
+    cut = (text or "")[:limit]
     # ASCII without NUL is valid text as it is (the common case: no call into validtext)
     return cut if cut.isascii() and "\x00" not in cut else valid_text(cut)
+
+
+def _lower(text: str | None) -> str:
+    return text.lower() if text else ""
 
 
 def _domain(address: str) -> str:
@@ -44,19 +64,22 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def _facts(kind: MessageKind, stage: Stage, fields: dict[str, str | None]) -> RuleFacts:
+def _facts(kind: MessageKind, stage: Stage, values: tuple[str | None, ...]) -> RuleFacts:
+    """The facts of the `_FIELDS` `values` (domain, action, diagnostic type and sender domain
+    lower-cased here), built positionally (in RuleFacts' field order: the cheaper call)."""
+    limits = _LIMITS
     return RuleFacts(
-        kind=kind,
-        status=_cut("status", fields["status"]),
-        reply_code=_cut("reply_code", fields["reply_code"]),
-        diagnostic=_cut("diagnostic", fields["diagnostic"]),
-        remote_mta=_cut("remote_mta", fields["remote_mta"]),
-        domain=_cut("domain", (fields["domain"] or "").lower()),
-        stage=stage,
-        action=_cut("action", (fields["action"] or "").lower()),
-        diagnostic_type=_cut("diagnostic_type", (fields["diagnostic_type"] or "").lower()),
-        reporting_mta=_cut("reporting_mta", fields["reporting_mta"]),
-        sender_domain=_cut("sender_domain", (fields["sender_domain"] or "").lower()),
+        kind,
+        _cut(values[0], limits[0]),
+        _cut(values[1], limits[1]),
+        _cut(values[2], limits[2]),
+        _cut(values[3], limits[3]),
+        _cut(_lower(values[4]), limits[4]),
+        stage,
+        _cut(_lower(values[5]), limits[5]),
+        _cut(_lower(values[6]), limits[6]),
+        _cut(values[7], limits[7]),
+        _cut(_lower(values[8]), limits[8]),
     )
 
 
@@ -67,17 +90,17 @@ def rule_facts(bounce: ParsedBounce, report: ParsedMessage | None = None) -> Rul
     return _facts(
         bounce.kind,
         bounce.stage,
-        {
-            "status": bounce.status,
-            "reply_code": bounce.reply_code,
-            "diagnostic": bounce.diagnostic,
-            "remote_mta": bounce.remote_mta,
-            "domain": _domain(bounce.recipient or ""),
-            "action": bounce.action,
-            "diagnostic_type": bounce.diagnostic_type,
-            "reporting_mta": report.reporting_mta if report else None,
-            "sender_domain": sender[0] if sender else None,
-        },
+        (
+            bounce.status,
+            bounce.reply_code,
+            bounce.diagnostic,
+            bounce.remote_mta,
+            _domain(bounce.recipient or ""),
+            bounce.action,
+            bounce.diagnostic_type,
+            report.reporting_mta if report else None,
+            sender[0] if sender else None,
+        ),
     )
 
 
@@ -91,17 +114,17 @@ def stored_facts(event: BounceEvent) -> RuleFacts:
     return _facts(
         event.kind,
         event.stage,
-        {
-            "status": event.status,
-            "reply_code": event.reply_code,
-            "diagnostic": event.diagnostic,
-            "remote_mta": event.remote_mta,
-            "domain": domain,
-            "action": event.action,
-            "diagnostic_type": event.diagnostic_type,
-            "reporting_mta": event.reporting_mta,
-            "sender_domain": event.sender_domain,
-        },
+        (
+            event.status,
+            event.reply_code,
+            event.diagnostic,
+            event.remote_mta,
+            domain,
+            event.action,
+            event.diagnostic_type,
+            event.reporting_mta,
+            event.sender_domain,
+        ),
     )
 
 

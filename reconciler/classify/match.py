@@ -183,6 +183,107 @@ class _TextHits:
         self.remote_mta: Final = remote_mta  # rule -> its first remote_mta pattern that matches
 
 
+class _Plan:
+    """The conditions of one rule that are cheap to test, read once from the rule when the
+    classifier is built (native attributes in the compiled build): `_fits` rejects most
+    candidates with them before `_match` words what a rule matched on."""
+
+    __slots__ = (
+        "actions",
+        "address_bound",
+        "diagnostic",
+        "diagnostic_types",
+        "domains",
+        "kinds",
+        "no_code",
+        "not_statuses",
+        "remote_mta",
+        "reply_codes",
+        "stages",
+        "statuses",
+    )
+
+    def __init__(self, rule: Rule) -> None:
+        m = rule.match
+        # a reason about the address itself, with no stage condition: RCPT or unknown only
+        self.address_bound: Final = rule.reason in ADDRESS_REASONS and m.stages is None
+        self.kinds: Final = m.kinds
+        self.no_code: Final = m.no_code
+        self.stages: Final = m.stages
+        self.statuses: Final = m.statuses
+        self.reply_codes: Final = m.reply_codes
+        self.not_statuses: Final = m.not_statuses
+        self.actions: Final = m.actions
+        self.diagnostic_types: Final = m.diagnostic_types
+        self.domains: Final = m.domains
+        self.remote_mta: Final = m.remote_mta is not None
+        self.diagnostic: Final = m.diagnostic is not None
+
+
+class _Seen:
+    """The facts `_fits` reads, read once per result (native attributes in the compiled
+    build, where the record's are looked up by name on every read)."""
+
+    __slots__ = (
+        "action",
+        "coded",
+        "diagnostic_type",
+        "domain",
+        "kind",
+        "reply_code",
+        "stage",
+        "status",
+    )
+
+    def __init__(self, f: RuleFacts) -> None:
+        self.kind: Final = f.kind
+        self.stage: Final = f.stage
+        self.status: Final = f.status
+        self.reply_code: Final = f.reply_code
+        self.action: Final = f.action
+        self.diagnostic_type: Final = f.diagnostic_type
+        self.domain: Final = f.domain
+        self.coded: Final = has_code(f)
+
+
+def _fits(p: _Plan, s: _Seen, texts: _TextHits, index: int) -> bool:
+    """False when the rule cannot match (every condition but the provider's, which `_match`
+    tests): what `_match` would find, without wording it."""
+    return _fits_facts(p, s) and _fits_codes(p, s) and _fits_texts(p, texts, index)
+
+
+def _fits_facts(p: _Plan, s: _Seen) -> bool:
+    if p.address_bound and s.stage not in ADDRESS_STAGES:
+        return False  # the address itself is refused at RCPT (or a stage not stated)
+    if p.kinds is not None and s.kind not in p.kinds:
+        return False
+    if p.no_code is not None and p.no_code == s.coded:
+        return False
+    if p.stages is not None and s.stage not in p.stages:
+        return False
+    return (p.actions is None or s.action in p.actions) and (
+        p.diagnostic_types is None or s.diagnostic_type in p.diagnostic_types
+    )
+
+
+def _fits_codes(p: _Plan, s: _Seen) -> bool:
+    if p.statuses is not None and (not s.status or not p.statuses.match(s.status)):
+        return False
+    if p.reply_codes is not None and (not s.reply_code or not p.reply_codes.match(s.reply_code)):
+        return False
+    if p.not_statuses is not None and s.status and p.not_statuses.match(s.status):
+        return False
+    return p.domains is None or p.domains.match(s.domain) is not None
+
+
+def _fits_texts(p: _Plan, texts: _TextHits, index: int) -> bool:
+    if p.remote_mta and index not in texts.remote_mta:
+        return False
+    if p.diagnostic and index not in texts.diagnostic:
+        return False
+    return index not in texts.not_diagnostic
+
+
 class Classifier:
     """A rule list compiled for matching.
 
@@ -200,6 +301,7 @@ class Classifier:
         "_diag_owner",
         "_mta",
         "_mta_owner",
+        "_plans",
         "_table",
         "_untexted",
         "rules",
@@ -207,6 +309,7 @@ class Classifier:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
+        self._plans = tuple(_Plan(rule) for rule in self.rules)
         diag: list[tuple[str, int, bool]] = []
         mta: list[tuple[str, int, bool]] = []
         for index, rule in enumerate(self.rules):
@@ -240,7 +343,11 @@ class Classifier:
     def classify_facts(self, facts: RuleFacts) -> Classification:
         """Classify what the rules read of a result (of a message, or of a stored event)."""
         texts = self._texts(facts)
+        seen = _Seen(facts)
+        plans = self._plans
         for index in self._candidates(texts, facts):
+            if not _fits(plans[index], seen, texts, index):
+                continue  # (`_match` would give None: its words are made for a fit only)
             hits = self._match(index, facts, texts)
             if hits is not None:
                 return self._decide(index, facts, hits)

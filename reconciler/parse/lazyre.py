@@ -10,7 +10,6 @@ compiled by its first call and kept.  Compiled with the parser (reconciler/_nati
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Iterator
 
 __all__ = ["Lazy"]
@@ -32,11 +31,24 @@ class Lazy:
             found = self._compiled = re.compile(self.pattern, self._flags)
         return found
 
-    def search(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
-        return self.compiled().search(text, pos, endpos)
+    # `endpos` None: the end of the text.  Only the arguments given are passed on: a default
+    # of sys.maxsize would be boxed into a Python int on every call (it exceeds the compiled
+    # build's short integers) and parsed again by the pattern's method.
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
+        found = self._compiled
+        if found is None:
+            found = self.compiled()
+        if endpos is not None:
+            return found.search(text, pos, endpos)
+        return found.search(text, pos) if pos else found.search(text)
 
-    def match(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
-        return self.compiled().match(text, pos, endpos)
+    def match(self, text: str, pos: int = 0, endpos: int | None = None) -> re.Match[str] | None:
+        found = self._compiled
+        if found is None:
+            found = self.compiled()
+        if endpos is not None:
+            return found.match(text, pos, endpos)
+        return found.match(text, pos) if pos else found.match(text)
 
     def finditer(self, text: str) -> Iterator[re.Match[str]]:
         return self.compiled().finditer(text)

@@ -562,3 +562,30 @@ def test_enrichment_rebuilds_every_field_of_a_result() -> None:
     cleared = _rebuilt(bounce, status=None, reply_code=None, diagnostic="", remote_mta=None)
     assert cleared == replace(bounce, status=None, reply_code=None, diagnostic="", remote_mta=None)
     assert _rebuilt(bounce) == bounce  # nothing named: every field kept
+
+
+def test_a_draft_builds_its_result_once_or_not_at_all() -> None:
+    """detectors._Draft: the enrichment changes a draft and builds the result at the end; an
+    unchanged draft gives the reported result itself, a changed one every change."""
+    from dataclasses import replace
+
+    from reconciler.parse.detectors import _Draft
+
+    bounce = ParsedBounce(
+        kind=MessageKind.BOUNCE, recipient="a@example.org", detector="rfc3464", status="5.0.0"
+    )
+    assert _Draft(bounce).built() is bounce
+    draft = _Draft(bounce)
+    draft.recipient, draft.status, draft.reply_code = "b@example.org", "5.1.1", "550"
+    draft.diagnostic, draft.stage, draft.remote_mta = "no such user", Stage.RCPT, "mx.example"
+    draft.extensions = (("status-field", "5.1.1"),)
+    assert draft.built() == replace(
+        bounce,
+        recipient="b@example.org",
+        status="5.1.1",
+        reply_code="550",
+        diagnostic="no such user",
+        stage=Stage.RCPT,
+        remote_mta="mx.example",
+        extensions=(("status-field", "5.1.1"),),
+    )
