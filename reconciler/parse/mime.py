@@ -6,7 +6,6 @@ nested or broken message still gives a (partial) result in bounded time.
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable
 from typing import Final
@@ -206,116 +205,15 @@ def header_text(entity: Entity, name: str) -> str | None:
     return None if value is None else decoded(value[:MAX_VALUE])
 
 
-def _decode_words_input(text: str) -> str:
-    """Stray 8-bit bytes (surrogate-escaped) read as UTF-8."""
-    if any(_ESCAPED_MIN <= ch <= _ESCAPED_MAX for ch in text):
-        return text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
-    return text
-
-
 def _decode_words(text: str) -> str:
-    text = _decode_words_input(text)
+    if any(_ESCAPED_MIN <= ch <= _ESCAPED_MAX for ch in text):
+        text = text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
     if "=?" not in text:
         return text
-    try:
-        simple = _simple_words(text)
-    except (ValueError, UnicodeError):  # where email.header raises (see _simple_words)
-        return text
-    if simple is not None:
-        return simple
     words = _WORDS.get("decode")
     if words is None:
         words = _WORDS["decode"] = _word_decoder()
     return words(text)
-
-
-# RFC 2047 encoded words as email.header finds them, and the charsets whose words are decoded
-# here without it: their codec is their own name both ways in email.charset (no alias, no
-# conversion), so its Charset objects do nothing that _simple_words leaves out.
-_ENCODED_WORD_RE: Final = re.compile(r"=\?([^?]*?)\?([qQbB])\?(.*?)\?=", re.MULTILINE)
-_Q_ESCAPE_RE: Final = re.compile(r"=[a-fA-F0-9]{2}", re.ASCII)
-_SIMPLE_CHARSETS: Final = frozenset({"utf-8", "iso-2022-jp", "iso-8859-1", "iso-8859-15"})
-
-
-def _simple_words(text: str) -> str | None:
-    """What `str(make_header(decode_header(text)))` gives for ASCII text whose encoded words
-    are all in _SIMPLE_CHARSETS, computed as email.header computes it (its steps in order,
-    without its Header and Charset objects: some 10 times fewer instructions); None for other
-    text.  Raises ValueError or UnicodeError where email.header raises (a word that does not
-    decode: binascii.Error for HeaderParseError, the codec's own error)."""
-    if not text.isascii() or _ENCODED_WORD_RE.search(text) is None:
-        return None if not text.isascii() else text
-    words: list[tuple[str, str, str]] = []  # (text, encoding, charset); "" for plain text
-    for line in text.splitlines():
-        parts = _ENCODED_WORD_RE.split(line)  # plain, then (charset, encoding, word, plain)...
-        if parts[0].lstrip():
-            words.append((parts[0].lstrip(), "", ""))
-        for at in range(1, len(parts), 4):
-            charset = parts[at].lower()
-            if charset not in _SIMPLE_CHARSETS:
-                return None
-            words.append((parts[at + 2], parts[at + 1].lower(), charset))
-            if parts[at + 3]:
-                words.append((parts[at + 3], "", ""))
-    if not words:
-        return None
-    # white space alone between two encoded words is dropped (decode_header's droplist)
-    drop = [
-        n - 1
-        for n in range(2, len(words))
-        if words[n][1] and words[n - 2][1] and words[n - 1][0].isspace()
-    ]
-    for n in reversed(drop):
-        del words[n]
-    return _joined(_collapsed(words))
-
-
-def _unquote(found: re.Match[str]) -> str:
-    return chr(int(found.group(0)[1:], 16))
-
-
-def _collapsed(words: list[tuple[str, str, str]]) -> list[tuple[bytes, str]]:
-    """decode_header's result: each word's bytes, runs of one charset joined (plain text with
-    a space between, encoded words without)."""
-    out: list[tuple[bytes, str]] = []
-    for word, encoding, charset in words:
-        if encoding == "q":
-            data = _Q_ESCAPE_RE.sub(_unquote, word.replace("_", " ")).encode("latin-1")
-        elif encoding == "b":
-            padded = word + "==="[: 4 - len(word) % 4] if len(word) % 4 else word
-            data = binascii.a2b_base64(padded.encode("ascii"))
-        else:
-            data = word.encode("ascii")
-        if not out or out[-1][1] != charset:
-            out.append((data, charset))
-        else:
-            out[-1] = (out[-1][0] + (data if charset else b" " + data), charset)
-    return out
-
-
-def _joined(collapsed: list[tuple[bytes, str]]) -> str:
-    """make_header and Header.__str__: each run decoded (strictly, and checked to encode back
-    as Header.append checks it), a space added where plain text and an encoded word meet
-    without white space or a parenthesis between them."""
-    chunks: list[str] = []
-    last_encoded = last_space = False
-    for data, charset in collapsed:
-        text = data.decode(charset or "ascii")
-        if charset:
-            text.encode(charset)
-        if chunks and (
-            (last_encoded and not charset and not (text and _nonctext(text[0])))
-            or (not last_encoded and charset and not last_space)
-        ):
-            chunks.append(" ")
-        last_space = bool(text) and _nonctext(text[-1])
-        last_encoded = bool(charset)
-        chunks.append(text)
-    return "".join(chunks)
-
-
-def _nonctext(char: str) -> bool:
-    return char.isspace() or char in ("(", ")", "\\")
 
 
 # The RFC 2047 decoder, made by the first encoded word and kept (a function-level import runs
