@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.frozenrecord import _HOT, field, frozen_record
+from reconciler.frozenrecord import _HOT, _SWAP, field, frozen_record
 from reconciler.settings import (
     DatabaseSettings,
     DayThreshold,
@@ -118,6 +118,36 @@ def test_a_class_used_often_gets_compiled_methods_that_behave_the_same() -> None
         assert _error(_Busy, args, kwargs).startswith("Record.__init__()")
     with pytest.raises(dataclasses.FrozenInstanceError):
         later.size = 5  # type: ignore[misc]
+
+
+def test_a_compiled_init_of_many_fields_fills_the_record_as_the_generic_one() -> None:
+    @frozen_record
+    class _Wide:
+        a: int
+        b: str
+        c: bytes
+        d: tuple[int, ...]
+        e: object = None
+        f: list[int] = field(default_factory=list)
+
+    class _Sub(_Wide):  # a plain subclass: filled slot by slot
+        __slots__ = ()
+
+    assert len(dataclasses.fields(_Wide)) >= _SWAP  # the twin-class path below
+    early = _Wide(1, "b", b"c", (4,))
+    for number in range(_HOT):
+        _Wide(number, "x", b"", ())
+    assert "_Wide" in _Wide.__init__.__qualname__  # compiled now
+    later = _Wide(1, "b", b"c", (4,))
+    assert type(later) is _Wide and later == early and later != _Wide(1, "b", b"c", (5,))
+    assert (later.a, later.b, later.c, later.d, later.e, later.f) == (1, "b", b"c", (4,), None, [])
+    assert later.f is not _Wide(1, "b", b"c", (4,)).f
+    assert repr(later) == repr(early) and copy.deepcopy(later) == later
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        later.a = 2  # type: ignore[misc]
+    sub = _Sub(2, "s", b"", (), e="e")
+    assert type(sub) is _Sub and (sub.a, sub.b, sub.e, sub.f) == (2, "s", "e", [])
+    assert _error(_Wide, (1,), {}).startswith("Record.__init__()")
 
 
 def test_frozen_slotted_and_compared_by_value() -> None:

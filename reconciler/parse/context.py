@@ -10,7 +10,7 @@ from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address
 from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
 from reconciler.parse.original import from_parts, from_text
-from reconciler.parse.textformats import BOUNCE_PHRASE_RE, notice_parts
+from reconciler.parse.textformats import has_bounce_phrase, notice_parts
 from reconciler.records import OriginalMessage
 
 __all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
@@ -200,7 +200,7 @@ def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | Non
 def _weak_signal(heads: dict[str, str], notice: str) -> bool:
     """Bounce phrasing in the text of an automatic message (null sender or Auto-Submitted)."""
     automatic = heads.get("return-path", "").strip() == "<>" or "auto-submitted" in heads
-    return automatic and bool(BOUNCE_PHRASE_RE.search(notice[:20000].lower()))
+    return automatic and has_bounce_phrase(notice[:20000].lower())
 
 
 def build_context(root: Entity, data: bytes, limits: Limits, notes: list[str]) -> Context:

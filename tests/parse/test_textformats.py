@@ -190,3 +190,68 @@ def test_quoted_copy_from_the_first_mark_is_cut() -> None:
     for text in ("x\n>\n>\n>\n", "x <a@b>\n > 1\n\t> 2\n> 3\ny", ">\n>\n>\n>\n", "\n>\n>\n>\n"):
         _cut_as_searched(text)
     assert textformats.split_notice("Sorry.\n> a\n> b\n> c\n")[0] == "Sorry.\n"
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a `(?:a|b|...)` pattern."""
+    assert pattern.startswith("(?:") and pattern.endswith(")")
+    found, depth, start, body = [], 0, 0, pattern[3:-1]
+    for index, char in enumerate(body):
+        depth += {"(": 1, ")": -1}.get(char, 0) if body[index - 1 : index] != "\\" else 0
+        if char == "|" and depth == 0:
+            found.append(body[start:index])
+            start = index + 1
+    return [*found, body[start:]]
+
+
+def _literal_start(alternative: str) -> str:
+    """The characters an alternative always starts with (before its first operator)."""
+    end = next((i for i, c in enumerate(alternative) if c in "\\()[].|?*+{"), len(alternative))
+    optional = alternative[end : end + 1] in ("?", "*", "{")
+    return alternative[: end - 1] if optional else alternative[:end]
+
+
+def test_every_bounce_phrase_starts_with_a_listed_start() -> None:
+    alternatives = _alternatives(textformats.BOUNCE_PHRASE_RE.pattern)
+    assert len(alternatives) > 20
+    for alternative in alternatives:
+        literal = _literal_start(alternative)
+        assert literal, alternative
+        assert any(literal.startswith(s) for s in textformats._PHRASE_STARTS), alternative
+
+
+def _same_phrase_answer(low: str) -> bool:
+    found = textformats.BOUNCE_PHRASE_RE.search(low) is not None
+    assert textformats.has_bounce_phrase(low) is found, low
+    return found
+
+
+def test_corpus_texts_hold_a_bounce_phrase_as_the_search_finds() -> None:
+    answers = []
+    folders = [TESTS / "corpus" / "sisimai" / "emails", TESTS / "corpus" / "others" / "emails"]
+    paths = [p for f in folders for p in sorted(f.glob("*.eml"))]
+    paths += sorted((TESTS / "samples").rglob("*.eml"))
+    for path in paths:
+        data = path.read_bytes()
+        text = _notice_text(walk(load(data, Limits())[0]), Limits())
+        answers.append(_same_phrase_answer(text[:20000].lower()))
+        _same_phrase_answer(data.decode("utf-8", "replace").lower())
+    assert len(answers) > 400
+    assert answers.count(True) > 200 and answers.count(False) > 10
+
+
+_PHRASE_PIECES = [
+    "could", "not", "be", "delivered", "undeliver", "un", "deliver", "delivery", "to the",
+    "following", "failed", "permanently", "permanent", "ly", "error", "fatal", "wasn't",
+    "able", "unable", "address", "recipient", "transcript", "of session", "mail", "box",
+    "full", "returned", "message", "user", "unknown", "no", "such", "remote", "host", "said",
+    "rejected", "occurred", "配信", "送信できません", "届きません", "宛先不明", "не",
+    "доставлено", "non", "remis", "consegnat", "unzustellbar", " ", "  ", "\n", "\t", "x",
+    "\u00a0", "İ",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PHRASE_PIECES), max_size=12))
+def test_generated_texts_hold_a_bounce_phrase_as_the_search_finds(pieces: list[str]) -> None:
+    _same_phrase_answer("".join(pieces).lower())
