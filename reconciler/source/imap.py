@@ -23,7 +23,8 @@ import re
 import ssl
 from array import array
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from types import TracebackType
 from typing import Any
 
@@ -553,11 +554,51 @@ def _values(items: bytes) -> dict[bytes, Any]:
         if name != b"INTERNALDATE":
             values[name] = int(value)
             continue
-        try:
-            values[name] = parse_to_datetime(value[1:-1], normalise=False)
-        except ValueError:  # as imapclient: an unreadable date is None
-            values[name] = None
+        values[name] = _internaldate(value[1:-1])
     return values
+
+
+# RFC 3501's date-time (section 9): date-day-fixed "-" date-month "-" date-year SP time SP
+# zone, as servers send INTERNALDATE
+_DATE_TIME = re.compile(
+    rb"([ \d]\d)-([A-Z][a-z][a-z])-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)", re.ASCII
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)
+}
+
+
+@lru_cache(maxsize=64)
+def _zone(minutes: int) -> timezone:
+    return timezone(timedelta(minutes=minutes))
+
+
+def _internaldate(value: bytes) -> datetime | None:
+    """An INTERNALDATE as an aware datetime (None: unreadable, as imapclient gives it).
+
+    The RFC 3501 form is read here (imapclient's `parse_to_datetime` goes through
+    `email.utils.parsedate_tz`: about 10 microseconds a message); any other form, and a
+    date or zone out of range, and "-0000" (no zone: a naive datetime), is left to imapclient.
+    The same instant either way.
+    """
+    match = _DATE_TIME.fullmatch(value)
+    month = _MONTHS.get(match[2]) if match is not None else None
+    if match is not None and month is not None and match[7] + match[8] + match[9] != b"-0000":
+        day, _, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+        offset = int(zone_hours) * 60 + int(zone_minutes)
+        try:
+            return datetime(
+                int(year), month, int(day), int(hour), int(minute), int(second),
+                tzinfo=_zone(-offset if sign == b"-" else offset),
+            )  # fmt: skip
+        except ValueError:
+            pass
+    try:
+        parsed: datetime = parse_to_datetime(value, normalise=False)
+    except ValueError:
+        return None
+    return parsed
 
 
 def _parsed_fetch(data: list[Any]) -> dict[int, dict[bytes, Any]]:

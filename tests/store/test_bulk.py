@@ -98,3 +98,22 @@ def test_insert_row_returns_the_new_rows_id_as_create_does(store: Store) -> None
     by_id = {int(row.id): row for row in Attempt.select()}
     assert by_id[first].uid == 1 and by_id[third].uid == 3 and by_id[third].error == "third"
     assert by_id[third].first_at == by_id[int(made.id)].first_at
+
+
+def test_times_are_stored_as_create_stores_them(store: Store) -> None:
+    """A column of datetimes goes in as it is (SQLite: as the text its default adapter
+    makes), and a column with one time given as text is converted value by value: the
+    stored values are those of peewee's `create`, with microseconds and without."""
+    moments = [to_db(NOW), to_db(NOW).replace(microsecond=123456), to_db(NOW).replace(second=7)]
+    with database.atomic():
+        insert_rows(Attempt, [attempt(i + 1, first_at=m) for i, m in enumerate(moments)])
+        insert_rows(Attempt, [attempt(4, last_at="2026-01-02 03:04:05"), attempt(5)])
+        for i, moment in enumerate(moments):
+            Attempt.create(**attempt(11 + i, first_at=moment))
+        Attempt.create(**attempt(14, last_at="2026-01-02 03:04:05"))
+    table = Attempt._meta.table_name
+    raw = dict(database.execute_sql(f"SELECT uid, first_at FROM {table}").fetchall())
+    last = dict(database.execute_sql(f"SELECT uid, last_at FROM {table}").fetchall())
+    assert [raw[uid] for uid in (1, 2, 3)] == [raw[uid] for uid in (11, 12, 13)]
+    assert raw[1] != raw[3]  # (MariaDB keeps no microseconds: 1 and 2 may be equal)
+    assert last[4] == last[14] and last[4] != last[5]
