@@ -77,7 +77,7 @@ class Batch:
         parts = shares(self.files, SHARE)
         done = 0
         for share in parts:  # the warm-up, in this process
-            self._here(read_share(self.files, share), _no)
+            self._here(read_share(self.files, share), no_progress)
             done += share.count
             if done >= WARM_UP:
                 break
@@ -89,7 +89,7 @@ class Batch:
                 break
         rest = chain(ahead, parts)
         if left < AT_LEAST:  # too few left to pay for a worker
-            self._here(chain.from_iterable(read_share(self.files, s) for s in ahead), _no)
+            self._here(chain.from_iterable(read_share(self.files, s) for s in ahead), no_progress)
             return
         # the workers' code is imported only now: a run of a few files never needs it
         from reconciler.cli.workers import Workers, can_fork, usable_cores
@@ -147,8 +147,8 @@ class Batch:
             rows.extend(result_rows(item.label, analysis))
 
 
-def _no(count: int) -> None:
-    """No progress shown."""
+def no_progress(count: int) -> None:
+    """No progress shown (no progress bar: nothing to count)."""
 
 
 def _bytes_writer(out: TextIO) -> Callable[[bytes], object]:

@@ -19,7 +19,7 @@ from reconciler.analysis import analyse
 from reconciler.classify.match import Classifier
 from reconciler.classify.rulecache import cache_dir, load_rules_cached
 from reconciler.classify.rules import RuleSet, load_rule_files
-from reconciler.cli.batch import Batch
+from reconciler.cli.batch import Batch, no_progress
 from reconciler.cli.exits import EXIT_FAIL, EXIT_OK, print_notice
 from reconciler.controls import dumps
 from reconciler.errors import RuleError
@@ -82,7 +82,7 @@ def _progress(total: int) -> AbstractContextManager[Callable[[int], None]]:
     """The progress bar on a terminal's stderr (rich's), advanced by a count of messages;
     nothing to import otherwise."""
     if not sys.stderr.isatty():
-        return nullcontext(_not_shown)
+        return nullcontext(no_progress)
     return _counted(total)
 
 
@@ -97,10 +97,6 @@ def _counted(total: int) -> Iterator[Callable[[int], None]]:
                 advance()
 
         yield advance_by
-
-
-def _not_shown(count: int) -> None:
-    """No progress bar: nothing to count."""
 
 
 def _verdict(unread: list[str], empty: list[str]) -> int:
