@@ -54,6 +54,7 @@ from reconciler.records import (
     UndoFilter,
 )
 from reconciler.store import Store, open_database
+from tests.mediawiki_schema import as_bytes, insert_user, user_table
 
 T = int(NOW.timestamp())
 SECRET = b"webhook-secret-0123456789abcdef"
@@ -369,10 +370,8 @@ class Wiki:
     def add(self, user_id: int, email: str, confirmed: bytes | None) -> None:
         with self.conn.cursor() as cur:
             cur.execute(
-                f"INSERT INTO `{self.table}` (user_id, user_name, user_password, "
-                "user_newpassword, user_email, user_touched, user_email_authenticated) "
-                "VALUES (%s, %s, '', '', %s, %s, %s)",
-                (user_id, f"User{user_id}".encode(), email.encode(), b"20240101000000", confirmed),
+                insert_user(f"`{self.table}`"),
+                (user_id, f"User{user_id}".encode(), email.encode(), confirmed),
             )
 
     def row(self, user_id: int) -> tuple[bytes, bytes | None]:
@@ -385,36 +384,7 @@ class Wiki:
                 (user_id,),
             )
             email, confirmed = cur.fetchone()
-        return (email.encode() if isinstance(email, str) else email), confirmed
-
-
-# MediaWiki 1.39's `user` table, as maintenance/tables-generated.sql of the release writes it
-# (Debian's mediawiki 1:1.39.17; MediaWiki is GPL-2.0-or-later), with both table options an
-# installer writes: MediaWiki's default `DEFAULT CHARSET=binary` (user_email a byte string)
-# and a character set (user_email TINYTEXT read as text).
-_MEDIAWIKI_USER = (
-    "CREATE TABLE `{table}` ("
-    "user_id INT UNSIGNED AUTO_INCREMENT NOT NULL, "
-    "user_name VARBINARY(255) DEFAULT '' NOT NULL, "
-    "user_real_name VARBINARY(255) DEFAULT '' NOT NULL, "
-    "user_password TINYBLOB NOT NULL, "
-    "user_newpassword TINYBLOB NOT NULL, "
-    "user_newpass_time BINARY(14) DEFAULT NULL, "
-    "user_email TINYTEXT NOT NULL, "
-    "user_touched BINARY(14) NOT NULL, "
-    "user_token BINARY(32) DEFAULT '' NOT NULL, "
-    "user_email_authenticated BINARY(14) DEFAULT NULL, "
-    "user_email_token BINARY(32) DEFAULT NULL, "
-    "user_email_token_expires BINARY(14) DEFAULT NULL, "
-    "user_registration BINARY(14) DEFAULT NULL, "
-    "user_editcount INT UNSIGNED DEFAULT NULL, "
-    "user_password_expires VARBINARY(14) DEFAULT NULL, "
-    "UNIQUE INDEX user_name (user_name), "
-    "INDEX user_email_token (user_email_token), "
-    "INDEX user_email (user_email(50)), "
-    "PRIMARY KEY(user_id)"
-    ") ENGINE=InnoDB, DEFAULT CHARSET={charset}"
-)
+        return as_bytes(email), confirmed
 
 
 @pytest.fixture(params=["binary", "utf8mb4"])
@@ -432,7 +402,7 @@ def wiki(request: pytest.FixtureRequest) -> Iterator[Wiki]:
     prefix = f"t{secrets.token_hex(4)}_"
     table = f"{prefix}user"
     with conn.cursor() as cur:
-        cur.execute(_MEDIAWIKI_USER.format(table=table, charset=request.param))
+        cur.execute(user_table(f"`{table}`", request.param))
     url = f"mysql://root@{host}:{port}/test"
     yield Wiki(MediaWikiSettings(url=url, table_prefix=prefix), conn, table)
     with conn.cursor() as cur:

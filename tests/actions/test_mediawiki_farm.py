@@ -33,18 +33,15 @@ from reconciler.records import (
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.settings import MediaWikiSettings, PolicySettings
 from reconciler.store import Store
+from tests.mediawiki_schema import insert_user, user_table
 
 pytestmark = pytest.mark.mariadb
 WHO = ("operator:test", "testing")
 OLD = b"20240102030405"  # a MediaWiki timestamp, binary(14)
 NEWER = b"20261201000000"
 
-_USER = (
-    "CREATE TABLE user (user_id INT UNSIGNED AUTO_INCREMENT NOT NULL PRIMARY KEY, "
-    "user_name VARBINARY(255) DEFAULT '' NOT NULL, user_email TINYBLOB NOT NULL, "
-    "user_email_authenticated BINARY(14) DEFAULT NULL, UNIQUE INDEX user_name (user_name), "
-    "INDEX user_email (user_email(50)))"
-)
+_USER = user_table("user")  # MediaWiki's own, in its default binary table options
+
 _GLOBALUSER = (
     "CREATE TABLE globaluser (gu_id INT UNSIGNED AUTO_INCREMENT NOT NULL PRIMARY KEY, "
     "gu_name VARBINARY(255) DEFAULT NULL, gu_email VARBINARY(255) DEFAULT NULL, "
@@ -73,8 +70,7 @@ class Farm:
             return cur.fetchone()
 
     def user(self, wiki: str, user_id: int, name: str, email: str, confirmed: bytes | None) -> None:
-        self.sql(f"INSERT INTO `{wiki}`.user VALUES (%s, %s, %s, %s)",
-                 user_id, name.encode(), email.encode(), confirmed)  # fmt: skip
+        self.sql(insert_user(f"`{wiki}`.user"), user_id, name.encode(), email.encode(), confirmed)
 
     def global_user(self, name: str, email: str, confirmed: bytes | None, *wikis: str) -> None:
         self.sql(f"INSERT INTO `{self.central}`.globaluser (gu_name, gu_email, "

@@ -22,6 +22,7 @@ from reconciler.config import load_settings
 from reconciler.records import DecisionKind, Reason, Severity, Trigger
 from reconciler.service.decisions import DecideContext, run_decisions
 from reconciler.store import open_database
+from tests.mediawiki_schema import insert_user, user_table
 
 pytestmark = pytest.mark.mariadb
 
@@ -32,12 +33,9 @@ _BOUNCE_RECORDS = (
     "br_reason VARCHAR(255) NOT NULL, INDEX br_mail_timestamp (br_user_email(50), br_timestamp), "
     "INDEX br_timestamp (br_timestamp), PRIMARY KEY(br_id))"
 )
-_USER = (
-    "CREATE TABLE user (user_id INT UNSIGNED AUTO_INCREMENT NOT NULL PRIMARY KEY, "
-    "user_name VARBINARY(255) DEFAULT '' NOT NULL, user_email TINYBLOB NOT NULL, "
-    "user_email_authenticated BINARY(14) DEFAULT NULL, UNIQUE INDEX user_name (user_name), "
-    "INDEX user_email (user_email(50)))"
-)
+
+
+_USER = user_table("user")  # MediaWiki's own (tests/mediawiki_schema.py)
 
 
 @dataclass
@@ -88,8 +86,7 @@ def farm(shared: Shared, tmp_path: Path) -> Path:
         (shared.two, 7, "Kim", "kim@example.org"),
         (shared.two, 9, "Ann", "Ann@Example.org"),
     ):
-        shared.sql(f"INSERT INTO `{wiki}`.user VALUES (%s, %s, %s, NULL)",
-                   user_id, name.encode(), email.encode())  # fmt: skip
+        shared.sql(insert_user(f"`{wiki}`.user"), user_id, name.encode(), email.encode(), None)
     now = datetime.now(UTC)
     rows = [("Ann@Example.org", now - timedelta(days=day, hours=1)) for day in range(10)]
     rows += [("kim@example.org", now - timedelta(days=2)), ("nobody@example.org", now)]
