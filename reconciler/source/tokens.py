@@ -9,8 +9,13 @@ asks once more.
 * `EndpointTokens` asks the token endpoint (RFC 6749: the refresh-token grant, or the
   client-credentials grant) over HTTPS with urllib: certificates verified, no redirect
   followed (the request carries the secrets), the answer bounded in size and time.  The
-  token is kept in memory until shortly before it expires; a refresh token the endpoint
-  replaces is replaced in memory too (the configured one is used again after a restart).
+  token is kept in memory until shortly before it expires.  A refresh token the endpoint
+  replaces (RFC 6749 section 6; Microsoft's identity platform does at every use, providers
+  with rotation retire the old one) is used from then on, and written back to
+  `refresh_token_file` (atomically, owner-only) so that the next start has it; a process
+  reads that file again before each refresh, so that processes sharing it follow each
+  other's replacements.  One given by `refresh_token_env` cannot be written back: a warning
+  says so.
 * `CommandTokens` runs `token_command` (no shell, a small environment, stdin closed, a
   timeout) for every login and reads the token from its first line of output.
 
@@ -23,17 +28,21 @@ ever logged or put in a message.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import ssl
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -147,6 +156,7 @@ class EndpointTokens:
             if grant.refresh_token and grant.refresh_token != self._refresh_token:
                 self._refresh_token = grant.refresh_token  # RFC 6749 section 6: use the new one
                 log.debug("mailbox=%s the token endpoint replaced the refresh token", self._name)
+                self._keep(grant.refresh_token)
             log.debug(
                 "mailbox=%s new access token, renewed after %.0f s",
                 self._name,
@@ -159,16 +169,72 @@ class EndpointTokens:
             if self._cached is not None and self._cached.value == token.value:
                 self._cached = None
 
+    def _keep(self, refresh: str) -> None:
+        """Write a replaced refresh token where the configured one came from, if a file."""
+        path = self._settings.refresh_token_file
+        if path is None:
+            log.warning(
+                "mailbox=%s the token endpoint issued a new refresh token; $%s still holds "
+                "the old one, which the endpoint may no longer accept after a restart: use "
+                "refresh_token_file, which is kept up to date",
+                self._name,
+                self._settings.refresh_token_env,
+            )
+            return
+        try:
+            replace_file(path, refresh + "\n")
+        except OSError as err:
+            log.warning(
+                "mailbox=%s cannot write the new refresh token to %s: %s; it is used from "
+                "memory until the process ends",
+                self._name,
+                path,
+                err.strerror or err,
+            )
+
+    def _current_refresh(self) -> str:
+        """The refresh token to send: the file's, when another process replaced it there."""
+        path = self._settings.refresh_token_file
+        if path is not None:
+            try:
+                stored = path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):  # gone or broken: the one in memory
+                stored = ""
+            if stored:
+                self._refresh_token = stored
+        return self._refresh_token
+
     def _ask(self) -> TokenGrant:
         url = self._settings.token_url
         failed = f"{self._name}: token refresh failed"
-        form = _form(self._settings, self._refresh_token)
+        form = _form(self._settings, self._current_refresh())
         status, body = _post(url, form, self._timeout, failed)
         answer = read_token_answer(status, body)
         if isinstance(answer, TokenRefusal):
             text = f"{failed}: {answer} (from {urlsplit(url).netloc})"
             raise TokenUnavailable(text) if answer.retry else TokenRefreshFailed(text)
         return answer
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Replace the file's content atomically: a temporary file beside it, with the old file's
+    permission bits (owner-only when there was none), flushed to disk, renamed over it."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _post(url: str, form: dict[str, str], timeout: float, failed: str) -> tuple[int, bytes]:

@@ -279,6 +279,62 @@ def test_a_replaced_refresh_token_is_used_from_then_on(
     assert "replaced the refresh token" in caplog.text
 
 
+def test_a_replaced_refresh_token_is_written_back_to_its_file(
+    service: TokenService, tmp_path: Path
+) -> None:
+    """A provider that rotates refresh tokens retires the old one: the new one must survive a
+    restart, and a second process sharing the file must follow it."""
+    service.rotate = True
+    configured = service.add_refresh_token("u1")
+    secret = tmp_path / "refresh-token"
+    secret.write_text(configured + "\n")
+    secret.chmod(0o640)
+    settings = _endpoint(service, configured, refresh_token_file=secret)
+    clock = Clock()
+    first = EndpointTokens("box", settings, 5.0, clock)
+    first.get()
+    kept = secret.read_text()
+    assert kept.endswith("\n") and kept.strip() not in ("", configured)
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o640  # the operator's permissions stay
+    assert not [p for p in tmp_path.iterdir() if p.name != "refresh-token"]  # no temporary left
+    # A restart (or another process) configured with the token it read at its start:
+    other = EndpointTokens("box", settings, 5.0, Clock())
+    assert other.get().fresh
+    clock.now += 7200
+    first.get()  # after the other process replaced it again: the file's token is sent
+    assert [g.status for g in service.grants] == [200, 200, 200]
+    assert secret.read_text().strip() in service.refresh_tokens
+
+
+def test_a_replaced_refresh_token_from_the_environment_is_a_warning(
+    service: TokenService, caplog: pytest.LogCaptureFixture
+) -> None:
+    service.rotate = True
+    settings = _endpoint(
+        service, service.add_refresh_token("u1"), refresh_token_env="MAIL_REFRESH_TOKEN"
+    )
+    EndpointTokens("box", settings, 5.0, Clock()).get()
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    text = warning.getMessage()
+    assert "$MAIL_REFRESH_TOKEN still holds the old one" in text and "refresh_token_file" in text
+    assert all(token not in text for token in service.refresh_tokens)
+
+
+def test_a_refresh_token_file_that_cannot_be_written_keeps_the_token_in_memory(
+    service: TokenService, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service.rotate = True
+    gone = tmp_path / "no-such-directory" / "refresh-token"
+    settings = _endpoint(service, service.add_refresh_token("u1"), refresh_token_file=gone)
+    clock = Clock()
+    tokens = EndpointTokens("box", settings, 5.0, clock)
+    tokens.get()
+    assert f"cannot write the new refresh token to {gone}" in caplog.text
+    clock.now += 7200
+    assert tokens.get().fresh  # the replacement, from memory
+    assert [g.status for g in service.grants] == [200, 200]
+
+
 def test_a_revoked_refresh_token_is_one_clear_error(service: TokenService) -> None:
     refresh = service.add_refresh_token("u1")
     service.revoke(refresh)
