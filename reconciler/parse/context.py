@@ -19,7 +19,9 @@ ADDRESSING_HEADERS: Final = frozenset(
     {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
 )
 _ADDRESSING_LENGTHS: Final = frozenset(len(name) for name in ADDRESSING_HEADERS)
-_TAG_RE: Final = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+# Every tag of an HTML notice becomes a line break.  (Line-breaking tags need no alternative
+# of their own: `<br[^>]*>` spans what `<[^>]*>` spans from the same "<", in any case.)
+_TAG_RE: Final = Lazy(r"<[^>]*>")
 # Case-insensitive patterns, written in lower case: each is searched as `_folded` says.
 _BOUNCE_SUBJECT = (
     r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from reconciler.parse import context
 from reconciler.parse.entity import field_key
-from reconciler.parse.mime import MAX_VALUE, Limits, decoded, load
+from reconciler.parse.mime import MAX_VALUE, Limits, decoded, load, walk
 
 _SUBJECT_WORDS = [
     "Undeliverable",
@@ -107,3 +107,23 @@ def test_addressing_reads_every_addressing_field_in_order() -> None:
         "x-original-to",
         "envelope-to",
     ]
+
+
+_HTML_WORDS = ["<", ">", "<br>", "<BR/>", "</p>", "</DIV >", "</tr>", "</li>", "<b>", "x", "\n"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_joined(_HTML_WORDS))
+def test_tags_become_line_breaks_as_with_the_line_breaking_alternatives(html: str) -> None:
+    old = re.compile(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+    assert context._TAG_RE.sub("\n", html) == old.sub("\n", html)
+
+
+def test_html_notice_is_read_when_no_plain_text_says_anything() -> None:
+    data = (
+        b"From: MAILER-DAEMON@example.org\nContent-Type: multipart/alternative; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\n \n--b\nContent-Type: text/html\n\n"
+        b"<p>Delivery failed:<br>user@example.net&nbsp;unknown</p>\n--b--\n"
+    )
+    parts = walk(load(data, Limits())[0])
+    assert context._notice_text(parts, Limits()) == "\nDelivery failed:\nuser@example.net unknown\n"
