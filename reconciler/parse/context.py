@@ -115,7 +115,7 @@ class Context:
     def addressee(self) -> frozenset[str]:
         """The addresses of the bounce's To: ours, unless it is the only one."""
         if self._addressee is None:
-            self._addressee = frozenset(_addresses([self.headers.get("to", "")]))
+            self._addressee = frozenset(all_addresses(self.headers.get("to")))
         return self._addressee
 
     @property
@@ -174,10 +174,6 @@ def addressing(root: Entity) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _addresses(values: list[str]) -> set[str]:
-    return set(all_addresses(*values))
-
-
 def _own_addresses(
     heads: dict[str, str], original: OriginalMessage | None, addressee: frozenset[str]
 ) -> frozenset[str]:
@@ -188,10 +184,11 @@ def _own_addresses(
     senders = [heads.get("from", "")]
     if original is not None:
         senders += [original.from_ or "", original.return_path or "", original.sender or ""]
-    own = _addresses(senders)
-    ours = own | addressee
-    domains = {address.partition("@")[2] for address in ours}
-    return frozenset(own | {f"{role}@{d}" for d in domains for role in ROLE_LOCALPARTS})
+    own = all_addresses(*senders)
+    domains = {address.partition("@")[2] for address in own}
+    domains.update([address.partition("@")[2] for address in addressee])
+    own += [f"{role}@{domain}" for domain in domains for role in ROLE_LOCALPARTS]
+    return frozenset(own)
 
 
 def _folded(regexes: tuple[Lazy, Lazy], text: str | None) -> bool:
