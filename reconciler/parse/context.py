@@ -18,29 +18,37 @@ __all__ = ["ADDRESSING_HEADERS", "Context", "build_context"]
 ADDRESSING_HEADERS: Final = frozenset(
     {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
 )
-_TAG_RE: Final = Lazy(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
-_BOUNCE_SUBJECT_RE: Final = Lazy(
+_ADDRESSING_LENGTHS: Final = frozenset(len(name) for name in ADDRESSING_HEADERS)
+# Every tag of an HTML notice becomes a line break.  (Line-breaking tags need no alternative
+# of their own: `<br[^>]*>` spans what `<[^>]*>` spans from the same "<", in any case.)
+_TAG_RE: Final = Lazy(r"<[^>]*>")
+# Case-insensitive patterns, written in lower case: each is searched as `_folded` says.
+_BOUNCE_SUBJECT = (
     r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
     r"|failure\s+notice|mail\s+delivery|could\s+not\s+be\s+delivered|not\s+(?:be\s+)?delivered"
     r"|nondeliverable|non\s*remis|unzustellbar|mail\s+(?:system\s+)?error|delivery\s+failure"
-    r"|failed\s+delivery|delivery\s+has\s+failed|returned\s+to\s+sender|配信|不達|エラー",
-    re.IGNORECASE,
+    r"|failed\s+delivery|delivery\s+has\s+failed|returned\s+to\s+sender|配信|不達|エラー"
 )
 # A mailing-list manager's error notice to the poster (fml's X-MLServer; Sisimai's Lhost::FML).
-_LIST_ERROR_SUBJECT_RE: Final = Lazy(
+_LIST_ERROR_SUBJECT = (
     r"loop\s+(?:alert|back\s+warning)|not\s+member|security\s+alert|system\s+error"
-    r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop",
-    re.IGNORECASE,
+    r"|reject(?:ed)?\s+(?:mail|article)|unix\s+from\s+loop"
 )
+_DAEMON_NAME = r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub"
+# (pattern as is: for lower-cased ASCII text, pattern with re.IGNORECASE: for any other)
+_BOUNCE_SUBJECT_RES: Final = (Lazy(_BOUNCE_SUBJECT), Lazy(_BOUNCE_SUBJECT, re.IGNORECASE))
+_LIST_ERROR_SUBJECT_RES: Final = (
+    Lazy(_LIST_ERROR_SUBJECT),
+    Lazy(_LIST_ERROR_SUBJECT, re.IGNORECASE),
+)
+_DAEMON_NAME_RES: Final = (Lazy(_DAEMON_NAME), Lazy(_DAEMON_NAME, re.IGNORECASE))
 # A delivery status report by its container (RFC 6522 multipart/report with report-type
 # delivery-status, RFC 3464; global-delivery-status, RFC 6533): a bounce even when its status
 # part names no recipient and the text must.
-_DSN_REPORT_RE: Final = Lazy(
-    r"multipart/report\b.*\breport-type\s*=\s*\"?(?:global-)?delivery-status", re.DOTALL
-)
-_DAEMON_NAME_RE: Final = Lazy(
-    r"mailer[-_ ]?daemon|post_?master|mail\s+delivery|delivery\s+sub", re.IGNORECASE
-)
+# (Two searches: one regex `multipart/report\b.*\breport-type...` backtracks its `.*` from
+# the end of the value.)  Searched in lower-cased text.
+_MULTIPART_REPORT_RE: Final = Lazy(r"multipart/report\b")
+_DELIVERY_REPORT_TYPE_RE: Final = Lazy(r"\breport-type\s*=\s*\"?(?:global-)?delivery-status")
 
 
 # A plain class with read-only (Final) fields, not a dataclass: the compiled build constructs
@@ -107,7 +115,7 @@ class Context:
     def addressee(self) -> frozenset[str]:
         """The addresses of the bounce's To: ours, unless it is the only one."""
         if self._addressee is None:
-            self._addressee = frozenset(_addresses([self.headers.get("to", "")]))
+            self._addressee = frozenset(all_addresses(self.headers.get("to")))
         return self._addressee
 
     @property
@@ -158,14 +166,12 @@ def addressing(root: Entity) -> tuple[tuple[str, str], ...]:
     """The bounce's own addressing headers, lower-case names, in message order."""
     found: list[tuple[str, str]] = []
     for name, value in root.items:
+        if len(name) not in _ADDRESSING_LENGTHS:
+            continue  # (most fields, Received first of all: without lower-casing the name)
         key = field_key(name)
         if key in ADDRESSING_HEADERS:
             found.append((key, decoded(value[:MAX_VALUE]) or ""))
     return tuple(found)
-
-
-def _addresses(values: list[str]) -> set[str]:
-    return set(all_addresses(*values))
 
 
 def _own_addresses(
@@ -178,23 +184,47 @@ def _own_addresses(
     senders = [heads.get("from", "")]
     if original is not None:
         senders += [original.from_ or "", original.return_path or "", original.sender or ""]
-    own = _addresses(senders)
-    ours = own | addressee
-    domains = {address.partition("@")[2] for address in ours}
-    return frozenset(own | {f"{role}@{d}" for d in domains for role in ROLE_LOCALPARTS})
+    own = all_addresses(*senders)
+    domains = {address.partition("@")[2] for address in own}
+    domains.update([address.partition("@")[2] for address in addressee])
+    own += [f"{role}@{domain}" for domain in domains for role in ROLE_LOCALPARTS]
+    return frozenset(own)
+
+
+def _folded(regexes: tuple[Lazy, Lazy], text: str | None) -> bool:
+    """The case-insensitive pattern of `regexes` occurs in `text`.
+
+    An ASCII text is lower-cased and searched without re.IGNORECASE (an alternation of
+    literals is some ten times slower with the flag): for ASCII text the same answer.  Any
+    other text keeps the flag, whose case folding also matches the Kelvin sign or the long s
+    to ASCII letters, which lower() does not."""
+    if not text:
+        return False
+    if text.isascii():
+        return regexes[0].search(text.lower()) is not None
+    return regexes[1].search(text) is not None
+
+
+def _dsn_report(content_type: str) -> bool:
+    """A delivery status report's container, by its lower-cased Content-Type."""
+    found = _MULTIPART_REPORT_RE.search(content_type)
+    # (the search from the end of "multipart/report" still sees the character before it)
+    return (
+        found is not None and _DELIVERY_REPORT_TYPE_RE.search(content_type, found.end()) is not None
+    )
 
 
 def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | None) -> bool:
     if "x-failed-recipients" in heads:
         return True
-    if _DSN_REPORT_RE.search(heads.get("content-type", "")[:MAX_VALUE].lower()):
+    if _dsn_report(heads.get("content-type", "")[:MAX_VALUE].lower()):
         return True
-    if "x-mlserver" in heads and subject and _LIST_ERROR_SUBJECT_RE.search(subject):
+    if "x-mlserver" in heads and _folded(_LIST_ERROR_SUBJECT_RES, subject):
         return True
     address = bare_address(sender) or ""
-    if (address and is_system_address(address)) or _DAEMON_NAME_RE.search(sender or ""):
+    if (address and is_system_address(address)) or _folded(_DAEMON_NAME_RES, sender):
         return True
-    return bool(subject and _BOUNCE_SUBJECT_RE.search(subject))
+    return _folded(_BOUNCE_SUBJECT_RES, subject)
 
 
 def _weak_signal(heads: dict[str, str], notice: str) -> bool:

@@ -46,26 +46,36 @@ def from_text(text: str) -> OriginalMessage | None:
     stop = text.find("\n\n", start, start + _MAX_HEAD)
     head = text[start : stop if stop >= 0 else start + _MAX_HEAD]
     fields: dict[str, str] = {}
-    lines = head.split("\n")
-    for index, line in enumerate(lines):
-        if not line or line[0] in " \t:":
+    name = ""  # the wanted field being read ("" when none), its value and continuations
+    value: list[str] = []
+    for line in head.split("\n"):
+        if line and line[0] in " \t":
+            if name:
+                value.append(line.strip())
             continue
-        colon = line.find(":")
-        if colon < 0:
-            continue
-        if colon > _LONGEST and not (line[0].isspace() or line[colon - 1].isspace()):
-            continue  # (lower-casing never makes a name shorter)
-        name = line[:colon].strip().lower()
-        if name not in _NAMES or name in fields:
-            continue  # a repeated header: the first counts
-        value = line[colon + 1 :]
-        more = []
-        for continued in lines[index + 1 :]:
-            if not continued or continued[0] not in " \t":
-                break
-            more.append(continued.strip())
-        fields[name] = " ".join([value.strip(), *more]) if more else value.strip()
+        if name:  # the field ends at a line that does not continue it
+            fields[name] = " ".join(value) if len(value) > 1 else value[0]
+            name = ""
+        name = _wanted(line, fields)
+        if name:
+            value = [line[line.find(":") + 1 :].strip()]
+    if name:
+        fields[name] = " ".join(value) if len(value) > 1 else value[0]
     return _record(fields)
+
+
+def _wanted(line: str, fields: dict[str, str]) -> str:
+    """The lower-cased name of the field `line` starts, if it is one of `_NAMES` not read yet
+    (a repeated header: the first counts), else ""."""
+    if not line or line[0] == ":":
+        return ""
+    colon = line.find(":")
+    if colon < 0:
+        return ""
+    if colon > _LONGEST and not (line[0].isspace() or line[colon - 1].isspace()):
+        return ""  # (lower-casing never makes a name shorter)
+    name = line[:colon].strip().lower()
+    return name if name in _NAMES and name not in fields else ""
 
 
 def from_parts(parts: list[Part], limits: Limits) -> OriginalMessage | None:

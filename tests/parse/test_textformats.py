@@ -94,6 +94,35 @@ def test_generated_texts_find_the_marker_of_a_line_by_line_search(pieces: list[s
     _same_marker("".join(pieces))
 
 
+def _same_marker_within(text: str, horizon: int) -> bool:
+    """`_same_marker` with the keys first looked for up to `horizon` characters."""
+    low, mark_re = text.lower(), textformats._ORIGINAL_MARK_LOW_RE
+    as_is = len(low) != len(text)
+    if as_is:
+        low, mark_re = text, textformats._ORIGINAL_MARK_RE
+    line_re = textformats._MARK_LINE_RES[as_is]
+    old, new = _old_marker(text), textformats._first_mark(low, mark_re, line_re, horizon)
+    assert (old and old.span()) == (new and new.span()), (text, horizon)
+    return old is not None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_LINE_PIECES), max_size=30), st.sampled_from([1, 2, 3, 7, 20]))
+def test_generated_texts_find_the_marker_with_any_first_horizon(
+    pieces: list[str], horizon: int
+) -> None:
+    _same_marker_within("".join(pieces), horizon)
+
+
+def test_corpus_notices_find_the_marker_with_small_first_horizons() -> None:
+    found = 0
+    for path in sorted((TESTS / "corpus" / "sisimai" / "emails").glob("*.eml")):
+        text = _notice_text(walk(load(path.read_bytes(), Limits())[0]), Limits())
+        for horizon in (1, 64, 1000):
+            found += _same_marker_within(text, horizon)
+    assert found > 3 * 90
+
+
 # Lines around the "follow"-only shortcut: "follow" with and without "message" before it,
 # the "message ... follow(s)" phrasings, punctuation runs and words that carry other keys.
 _FOLLOW_PIECES = [

@@ -1,0 +1,129 @@
+"""The notice context's header tests: each cheaper form gives the answer of the simple one."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reconciler.parse import context
+from reconciler.parse.entity import field_key
+from reconciler.parse.mime import MAX_VALUE, Limits, decoded, load, walk
+
+_SUBJECT_WORDS = [
+    "Undeliverable",
+    "Mail Delivery",
+    "DELIVERY  STATUS",
+    "Returned\tmail",
+    "not member",
+    "MAILER-DAEMON",
+    "Post_Master",
+    "\u212a",  # Kelvin sign: re.IGNORECASE matches it to "k", lower() does not make it ASCII
+    "\u017f",  # long s: re.IGNORECASE matches it to "s"
+    "\u0130",  # capital I with dot: lower() makes two characters of it
+    "配信",
+    "Unzustellbar",
+    "mail",
+    "er",
+    " ",
+    "-",
+]
+_CONTENT_TYPE_WORDS = [
+    "multipart/report",
+    "Multipart/Report",
+    "multipart/reports",
+    "report-type",
+    "xreport-type",
+    " = ",
+    "=",
+    '"',
+    "delivery-status",
+    "global-",
+    "; ",
+    ";\n\t",
+    "a",
+]
+
+
+def _joined(words: list[str]) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(words), max_size=10).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_joined(_SUBJECT_WORDS))
+def test_folded_search_is_the_ignorecase_search(text: str) -> None:
+    for regexes in (
+        context._BOUNCE_SUBJECT_RES,
+        context._LIST_ERROR_SUBJECT_RES,
+        context._DAEMON_NAME_RES,
+    ):
+        simple = re.compile(regexes[0].pattern, re.IGNORECASE).search(text) is not None
+        assert context._folded(regexes, text) is simple, text
+
+
+def test_folded_search_keeps_the_case_folding_of_non_ascii_text() -> None:
+    assert context._folded(context._DAEMON_NAME_RES, "Mailer-Daemon")
+    # "po\u017ftmaster": re.IGNORECASE reads the long s as an "s"
+    assert context._folded(context._DAEMON_NAME_RES, "po\u017ftmaster")
+    assert not context._folded(context._DAEMON_NAME_RES, "po\u017f master")
+    assert not context._folded(context._BOUNCE_SUBJECT_RES, None)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_joined(_CONTENT_TYPE_WORDS))
+def test_dsn_report_is_the_one_regex_search(content_type: str) -> None:
+    one = re.compile(
+        r"multipart/report\b.*\breport-type\s*=\s*\"?(?:global-)?delivery-status", re.DOTALL
+    )
+    low = content_type.lower()
+    assert context._dsn_report(low) is (one.search(low) is not None), low
+
+
+def _simple_addressing(data: bytes) -> tuple[tuple[str, str], ...]:
+    root = load(data, Limits())[0]
+    return tuple(
+        (field_key(name), decoded(value[:MAX_VALUE]) or "")
+        for name, value in root.items
+        if field_key(name) in context.ADDRESSING_HEADERS
+    )
+
+
+def test_addressing_reads_every_addressing_field_in_order() -> None:
+    data = (
+        b"Received: from a\nDelivered-To: one@example.org\nTO: two@example.org\n"
+        b"Return-Path: <>\nX-Envelope-To: three@example.org\nCc: four@example.org\n"
+        b"Content-Type: text/plain\nDelivered-To: five@example.org\nX-Original-To: six@x.org\n"
+        b"ENVELOPE-TO: seven@example.org\nSubject: to\n\nbody\n"
+    )
+    found = context.addressing(load(data, Limits())[0])
+    assert found == _simple_addressing(data)
+    assert [key for key, _ in found] == [
+        "delivered-to",
+        "to",
+        "x-envelope-to",
+        "cc",
+        "delivered-to",
+        "x-original-to",
+        "envelope-to",
+    ]
+
+
+_HTML_WORDS = ["<", ">", "<br>", "<BR/>", "</p>", "</DIV >", "</tr>", "</li>", "<b>", "x", "\n"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_joined(_HTML_WORDS))
+def test_tags_become_line_breaks_as_with_the_line_breaking_alternatives(html: str) -> None:
+    old = re.compile(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+    assert context._TAG_RE.sub("\n", html) == old.sub("\n", html)
+
+
+def test_html_notice_is_read_when_no_plain_text_says_anything() -> None:
+    data = (
+        b"From: MAILER-DAEMON@example.org\nContent-Type: multipart/alternative; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\n \n--b\nContent-Type: text/html\n\n"
+        b"<p>Delivery failed:<br>user@example.net&nbsp;unknown</p>\n--b--\n"
+    )
+    parts = walk(load(data, Limits())[0])
+    assert context._notice_text(parts, Limits()) == "\nDelivery failed:\nuser@example.net unknown\n"
