@@ -74,17 +74,25 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
 )
-# Each phrase with any whitespace between its words: the phrase of the text collapsed.
-# (Its last word first: a substring test, cheaper than a search that fails.)
-_PHRASE_RES: tuple[tuple[str, Lazy, Stage], ...] = tuple(
-    (phrase.rpartition(" ")[2], Lazy(re.escape(phrase).replace("\\ ", r"\s+")), stage)
-    for phrase, stage in _PHRASES
-)
 # A word of every _NAMED_KEYS key and every _PHRASES phrase: collapsing whitespace keeps each
 # word, so a text holding none of them names no stage collapsed either (and is not joined).
 _FOLD_WORDS = (
     "after", "reply", "response", "failed", "like", "while", "progress", "rejected", "refused",
 )  # fmt: skip
+# Each _NAMED_KEYS key and each _PHRASES phrase with its _FOLD_WORDS word.
+_NAMED_KEY_WORDS = tuple(
+    (key, next(word for word in _FOLD_WORDS if word in key)) for key in _NAMED_KEYS
+)
+_PHRASE_WORDS = tuple(
+    (phrase, next(word for word in _FOLD_WORDS if word in phrase), stage)
+    for phrase, stage in _PHRASES
+)
+# Each phrase with any whitespace between its words: the phrase of the text collapsed.
+# (Its word, then its last word first: substring tests, cheaper than a search that fails.)
+_PHRASE_RES: tuple[tuple[str, str, Lazy, Stage], ...] = tuple(
+    (word, phrase.rpartition(" ")[2], Lazy(re.escape(phrase).replace("\\ ", r"\s+")), stage)
+    for phrase, word, stage in _PHRASE_WORDS
+)
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
@@ -213,30 +221,30 @@ def _named_search(low: str) -> re.Match[str] | None:
     return None
 
 
-def _named(low: str, keyed: bool) -> Stage | None:
+def _named(low: str, keyed: bool, words: frozenset[str]) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
-    `keyed`: the text holds a _NAMED_KEYS key."""
+    `keyed`: the text holds a _NAMED_KEYS key; `words`: the _FOLD_WORDS it holds."""
     found = _named_search(low) if keyed else None
     if found is not None:
         return _stage_of(found)
-    for phrase, stage in _PHRASES:
-        if phrase in low:
+    for phrase, word, stage in _PHRASE_WORDS:
+        if word in words and phrase in low:
             return stage
     return None
 
 
-def _collapsed(low: str, searched: bool) -> Stage | None:
+def _collapsed(low: str, searched: bool, words: frozenset[str]) -> Stage | None:
     """`_named` of the text with its whitespace collapsed (`" ".join(low.split())`), read from
     the text as it is.  _NAMED_RE has only runs of whitespace between its words, so its
     first match in the text is the collapsed text's; every match holds a _NAMED_KEYS key
     once collapsed, so the key test is left out (and the search too when `_named` made it:
     `searched`).  A phrase is the collapsed text's when its words stand in the text with
-    whitespace between them."""
+    whitespace between them (its _FOLD_WORDS word among them: `words`)."""
     found = None if searched else _named_search(low)
     if found is not None:
         return _stage_of(found)
-    for last, phrase, stage in _PHRASE_RES:
-        if last in low and phrase.search(low) is not None:
+    for word, last, phrase, stage in _PHRASE_RES:
+        if word in words and last in low and phrase.search(low) is not None:
             return stage
     return None
 
@@ -245,12 +253,15 @@ def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none (`low`:
     the text's first 3,000 characters lower-cased, when the caller has them)."""
     low = text[:3000].lower() if low is None else low
-    keyed = any(key in low for key in _NAMED_KEYS)
-    stage = _named(low, keyed)
+    # each key and phrase holds one of these words: one scan of the text per word, and a key
+    # or phrase is looked for only where its word stands (a text holds few of them)
+    words = frozenset([word for word in _FOLD_WORDS if word in low])
+    keyed = any(word in words and key in low for key, word in _NAMED_KEY_WORDS)
+    stage = _named(low, keyed, words) if words else None
     if stage is None:
         stage = _transcript(low)
-    if stage is None and "\n" in low and any(word in low for word in _FOLD_WORDS):
+    if stage is None and words and "\n" in low:
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
         # wraps its notice)
-        stage = _collapsed(low, keyed)
+        stage = _collapsed(low, keyed, words)
     return stage
