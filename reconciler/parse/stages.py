@@ -54,8 +54,12 @@ _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
 _NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
-# The first word of each _NAMED_RE alternative but "in", "reply" and "response".
-_NAMED_FIRST = ("after", "failed", "did", "while", "most")
+# The first word of each _NAMED_RE alternative but "in", "reply" and "response", with the
+# word of _FOLD_WORDS every match of that alternative holds.
+_NAMED_FIRST = (
+    ("after", "after"), ("failed", "failed"), ("did", "like"), ("while", "while"),
+    ("most", "progress"),
+)  # fmt: skip
 _NAMED_RE = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
@@ -188,17 +192,23 @@ def _after_data(low: str, at: int) -> Stage | None:
     return Stage.END_OF_DATA
 
 
-def _named_starts(low: str) -> list[int]:
+def _named_starts(low: str, words: frozenset[str] | None) -> list[int]:
     """Every offset where a match of _NAMED_RE can start, in order: where one of its first
     words stands, and "in" with whitespace before "reply"/"response".  Its search tries a
-    match at every offset of the text; matching at these few finds the same first match."""
+    match at every offset of the text; matching at these few finds the same first match.
+    `words`: the _FOLD_WORDS the text holds, when known (a first word whose alternative
+    needs an absent one is not looked for)."""
     starts: list[int] = []
-    for word in _NAMED_FIRST:
+    for word, needed in _NAMED_FIRST:
+        if words is not None and needed not in words:
+            continue
         at = low.find(word)
         while at >= 0:
             starts.append(at)
             at = low.find(word, at + 1)
     for word in ("reply", "response"):
+        if words is not None and word not in words:
+            continue
         at = low.find(word)
         while at >= 0:
             starts.append(at)
@@ -212,9 +222,10 @@ def _named_starts(low: str) -> list[int]:
     return starts
 
 
-def _named_search(low: str) -> re.Match[str] | None:
-    """`_NAMED_RE.search(low)`, matched at the offsets where a match can start only."""
-    for start in _named_starts(low):
+def _named_search(low: str, words: frozenset[str] | None = None) -> re.Match[str] | None:
+    """`_NAMED_RE.search(low)`, matched at the offsets where a match can start only
+    (`words`: the _FOLD_WORDS the text holds, when known)."""
+    for start in _named_starts(low, words):
         found = _NAMED_RE.match(low, start)
         if found is not None:
             return found
@@ -224,7 +235,7 @@ def _named_search(low: str) -> re.Match[str] | None:
 def _named(low: str, keyed: bool, words: frozenset[str]) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
     `keyed`: the text holds a _NAMED_KEYS key; `words`: the _FOLD_WORDS it holds."""
-    found = _named_search(low) if keyed else None
+    found = _named_search(low, words) if keyed else None
     if found is not None:
         return _stage_of(found)
     for phrase, word, stage in _PHRASE_WORDS:
@@ -240,7 +251,7 @@ def _collapsed(low: str, searched: bool, words: frozenset[str]) -> Stage | None:
     once collapsed, so the key test is left out (and the search too when `_named` made it:
     `searched`).  A phrase is the collapsed text's when its words stand in the text with
     whitespace between them (its _FOLD_WORDS word among them: `words`)."""
-    found = None if searched else _named_search(low)
+    found = None if searched else _named_search(low, words)
     if found is not None:
         return _stage_of(found)
     for word, last, phrase, stage in _PHRASE_RES:
