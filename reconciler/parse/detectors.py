@@ -57,6 +57,10 @@ _DELAY_RE = Lazy(
     r"|delivery\s+attempts\s+will\s+continue|will\s+be\s+retried\s+(?:for|until)"
     r"|warning\s+(?:message\s+)?only|(?:do\s+not|don't)\s+need\s+to\s+resend"
 )
+# A word of each _DELAY_RE alternative (its rarest): a text holding none of them holds no
+# delay phrase, and most notices hold none (a substring test is much cheaper than the
+# search that fails: it tries the alternatives at each character).
+_DELAY_WORDS = ("(delay)", "delayed", "yet", "trying", "attempts", "retried", "warning", "resend")
 
 
 _FLUFL_MAX_BYTES = 512 * 1024
@@ -329,6 +333,11 @@ def _dsn_text(ctx: Context) -> Found | None:
     return _enriched(ctx, read_report(fields_from_text(head), detector="rfc3464-text"))
 
 
+def _delay_phrase(low: str) -> bool:
+    """`_DELAY_RE.search(low) is not None`, searched only where one of its words stands."""
+    return any(word in low for word in _DELAY_WORDS) and _DELAY_RE.search(low) is not None
+
+
 def _low_head(ctx: Context, size: int) -> str:
     """The notice's first `size` characters lower-cased (the lower-cased notice cut, when
     lower() kept its length: the same text but for a final sigma at the cut)."""
@@ -371,7 +380,7 @@ def _text(ctx: Context) -> Found | None:
     if len(hits) == 1 and not reply_code(hits[0][1]) and not enhanced_status(hits[0][1]):
         hits = [(hits[0][0], fold(f"{hits[0][1]} {ctx.notice}"))]
     head = f"{(ctx.subject or '').lower()}\n{_low_head(ctx, 3000)}"
-    delayed = bool(_DELAY_START_RE.match(head) or _DELAY_RE.search(head))
+    delayed = _DELAY_START_RE.match(head) is not None or _delay_phrase(head)
     kind = MessageKind.DELAY if delayed else MessageKind.BOUNCE
     detector = family(ctx.notice, ctx.low_notice)
     return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))
