@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import Final
 
 from reconciler.errors import ParseError
@@ -29,7 +28,13 @@ from reconciler.parse.nonbounce import (
 from reconciler.parse.providers import ses_notification
 from reconciler.parse.recipients import mailto_targets, scan
 from reconciler.parse.replies import whole_reply
-from reconciler.parse.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
+from reconciler.parse.rfc3464 import (
+    Draft,
+    StatusReport,
+    fields_from_part,
+    fields_from_text,
+    read_report,
+)
 from reconciler.parse.stages import reply_stage, smtp_stage
 from reconciler.parse.textformats import family
 from reconciler.records import MessageKind, ParsedBounce, Stage
@@ -120,7 +125,7 @@ def _stage(known: Stage, *texts: str) -> Stage:
     return Stage.UNKNOWN
 
 
-def _enrich(draft: _Draft, text: str, fallback: str) -> None:
+def _enrich(draft: Draft, text: str, fallback: str) -> None:
     """Fill what a status block left out from the notice text about the same recipient
     (`fallback` is the whole notice when the report has a single recipient)."""
     if not text and not fallback:
@@ -138,98 +143,6 @@ def _enrich(draft: _Draft, text: str, fallback: str) -> None:
     draft.remote_mta = draft.remote_mta or remote_host(text)
 
 
-class _Draft:
-    """The fields of a reported bounce that the enrichment changes, changed in place: the
-    bounce is built once at the end (`built`), not once per step (a ParsedBounce costs some
-    15,000 instructions to build)."""
-
-    __slots__ = (
-        "base",
-        "diagnostic",
-        "extensions",
-        "recipient",
-        "remote_mta",
-        "reply_code",
-        "stage",
-        "status",
-    )
-
-    def __init__(self, base: ParsedBounce) -> None:
-        self.base: Final = base
-        self.recipient = base.recipient
-        self.status = base.status
-        self.reply_code = base.reply_code
-        self.diagnostic = base.diagnostic
-        self.stage = base.stage
-        self.remote_mta = base.remote_mta
-        self.extensions = base.extensions
-
-    def built(self) -> ParsedBounce:
-        """The bounce with the changes (the reported one itself when nothing changed)."""
-        b = self.base
-        if (
-            self.recipient is b.recipient
-            and self.status is b.status
-            and self.reply_code is b.reply_code
-            and self.diagnostic is b.diagnostic
-            and self.stage is b.stage
-            and self.remote_mta is b.remote_mta
-            and self.extensions is b.extensions
-        ):
-            return b
-        return _rebuilt(
-            b,
-            recipient=self.recipient,
-            status=self.status,
-            reply_code=self.reply_code,
-            diagnostic=self.diagnostic,
-            stage=self.stage,
-            remote_mta=self.remote_mta,
-            extensions=self.extensions,
-        )
-
-
-class _Keep(Enum):
-    """The default of `_rebuilt`'s changes: the field stays the bounce's own."""
-
-    KEEP = 0
-
-
-_KEEP: Final = _Keep.KEEP
-
-
-def _rebuilt(
-    b: ParsedBounce,
-    *,
-    recipient: str | _Keep | None = _KEEP,
-    status: str | _Keep | None = _KEEP,
-    reply_code: str | _Keep | None = _KEEP,
-    diagnostic: str | _Keep = _KEEP,
-    stage: Stage | _Keep = _KEEP,
-    remote_mta: str | _Keep | None = _KEEP,
-    extensions: tuple[tuple[str, str], ...] | _Keep = _KEEP,
-) -> ParsedBounce:
-    """`b` with the fields the enrichment sets changed, the others kept (what
-    `dataclasses.replace` does, built directly: replace reads every field through the
-    dataclass machinery, in Python, some twice the instructions of the construction)."""
-    return ParsedBounce(
-        kind=b.kind,
-        recipient=b.recipient if recipient is _KEEP else recipient,
-        detector=b.detector,
-        original_recipient=b.original_recipient,
-        action=b.action,
-        status=b.status if status is _KEEP else status,
-        reply_code=b.reply_code if reply_code is _KEEP else reply_code,
-        diagnostic=b.diagnostic if diagnostic is _KEEP else diagnostic,
-        diagnostic_type=b.diagnostic_type,
-        remote_mta=b.remote_mta if remote_mta is _KEEP else remote_mta,
-        stage=b.stage if stage is _KEEP else stage,
-        last_attempt=b.last_attempt,
-        feedback_type=b.feedback_type,
-        extensions=b.extensions if extensions is _KEEP else extensions,
-    )
-
-
 def _dsn(ctx: Context) -> Found | None:
     parts = [part for part in ctx.parts if part.content_type in _STATUS_TYPES]
     # a forwarded bounce carries its report inside the attached message: use it if alone
@@ -240,12 +153,12 @@ def _dsn(ctx: Context) -> Found | None:
     return _enriched(ctx, read_report(blocks))
 
 
-def _complete(draft: _Draft) -> bool:
+def _complete(draft: Draft) -> bool:
     status = draft.status or ".0.0"
     return bool(draft.diagnostic and draft.reply_code) and not status.endswith(".0.0")
 
 
-def _canonical(ctx: Context, drafts: list[_Draft]) -> None:
+def _canonical(ctx: Context, drafts: list[Draft]) -> None:
     """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
     is the address the report is about; the status block's value is kept as an extension."""
     targets = mailto_targets(ctx.notice, ctx.low_notice)
@@ -258,7 +171,7 @@ def _canonical(ctx: Context, drafts: list[_Draft]) -> None:
             draft.extensions = (*draft.extensions, ("final-recipient-field", named))
 
 
-def _whole(draft: _Draft, notice: str) -> None:
+def _whole(draft: Draft, notice: str) -> None:
     """The diagnostic's multi-line reply made whole (Sendmail keeps the first line only:
     parse/replies.py)."""
     diagnostic = draft.diagnostic
@@ -269,7 +182,7 @@ def _whole(draft: _Draft, notice: str) -> None:
         draft.diagnostic = whole
 
 
-def _transcribed(draft: _Draft, low: str) -> None:
+def _transcribed(draft: Draft, low: str) -> None:
     """The stage of the bounce's own reply in the notice's session transcript (Sendmail,
     Courier: parse/stages.py `reply_stage`), when its report gave a reply and no stage."""
     if draft.stage is not Stage.UNKNOWN or not draft.diagnostic:
@@ -280,9 +193,9 @@ def _transcribed(draft: _Draft, low: str) -> None:
 
 
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
-    if not report.bounces:
+    if not report.drafts:
         return None
-    drafts = [_Draft(b) for b in report.bounces]
+    drafts = list(report.drafts)
     _canonical(ctx, drafts)
     for draft in drafts:
         _whole(draft, ctx.notice)
