@@ -228,6 +228,8 @@ _REJECTED_RE = Lazy(r"\s*automatic-action\s*/\s*mdn-sent-automatically\s*;\s*del
 
 def _sieve_reject(ctx: Context) -> Found | None:
     parts = [p for p in ctx.parts if p.content_type == "message/disposition-notification"]
+    if not parts:
+        return None
     fields = [f for p in parts if not p.in_original for b in fields_from_part(p.entity) for f in b]
     values = dict(reversed(fields))  # the first value of each field
     if not _REJECTED_RE.match(values.get("disposition", "").lower()):
@@ -259,6 +261,8 @@ def _low_head(ctx: Context, size: int) -> str:
 
 
 def _failed_recipients(ctx: Context) -> list[str]:
+    if "x-failed-recipients" not in ctx.headers:  # (every name, lower-cased: no lower() each)
+        return []
     values = [v[:MAX_VALUE] for n, v in ctx.root.items if n.lower() == "x-failed-recipients"]
     return all_addresses(*values)
 
