@@ -167,12 +167,29 @@ def _field(line: str) -> Field | None:
     colon = line.find(":")
     if colon < 2:
         return None
-    name = line[:colon].rstrip(" \t")
+    written = line[:colon]
+    name = _NAMES.get(written)
+    if name is None:
+        name = _name(written)
+        if len(_NAMES) < _MAX_NAMES:  # bounded: hostile input has endless distinct names
+            _NAMES[written] = name
+    return (name, line[colon + 1 :].strip()) if name else None
+
+
+# The text before the colon of the lines seen → the field name it makes, lower-cased, or ""
+# (a report repeats a few names: one lookup instead of the checks and lower() each line).
+_NAMES: dict[str, str] = {}
+_MAX_NAMES = 1000
+
+
+def _name(written: str) -> str:
+    """The field name of the text before a colon, lower-cased, or "" when it is none."""
+    name = written.rstrip(" \t")
     if not 2 <= len(name) <= 41 or not name.isascii() or not name[0].isalpha():
-        return None
+        return ""
     if not name.replace("-", "").isalnum():
-        return None
-    return name.lower(), line[colon + 1 :].strip()
+        return ""
+    return name.lower()
 
 
 def _records(blocks: list[list[Field]]) -> tuple[dict[str, str], list[list[Field]]]:
