@@ -565,3 +565,29 @@ def test_a_draft_builds_every_field_of_its_result() -> None:
         remote_mta="mx.example",
         extensions=(("status-field", "5.1.1"),),
     )
+
+
+def test_an_ses_notification_inside_an_sns_envelope_is_read() -> None:
+    """SNS carries the SES message as an escaped JSON string ({\\"notificationType\\": ...}):
+    its field name stands in the text all the same."""
+    import json
+
+    from reconciler.parse.providers import ses_notification
+
+    message = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bouncedRecipients": [
+                {"emailAddress": "ann@example.com", "status": "5.1.1", "action": "failed"}
+            ],
+        },
+    }
+    envelope = json.dumps({"Type": "Notification", "Message": json.dumps(message)})
+    assert '\\"notificationType' in envelope
+    (bounce,) = ses_notification(envelope)
+    assert (bounce.recipient, bounce.status, bounce.kind) == (
+        "ann@example.com",
+        "5.1.1",
+        MessageKind.BOUNCE,
+    )
