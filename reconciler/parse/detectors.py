@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import Enum
 from typing import Final
 
 from reconciler.errors import ParseError
@@ -29,7 +28,13 @@ from reconciler.parse.nonbounce import (
 from reconciler.parse.providers import ses_notification
 from reconciler.parse.recipients import mailto_targets, scan
 from reconciler.parse.replies import whole_reply
-from reconciler.parse.rfc3464 import StatusReport, fields_from_part, fields_from_text, read_report
+from reconciler.parse.rfc3464 import (
+    Draft,
+    StatusReport,
+    fields_from_part,
+    fields_from_text,
+    read_report,
+)
 from reconciler.parse.stages import reply_stage, smtp_stage
 from reconciler.parse.textformats import family
 from reconciler.records import MessageKind, ParsedBounce, Stage
@@ -57,6 +62,10 @@ _DELAY_RE = Lazy(
     r"|delivery\s+attempts\s+will\s+continue|will\s+be\s+retried\s+(?:for|until)"
     r"|warning\s+(?:message\s+)?only|(?:do\s+not|don't)\s+need\s+to\s+resend"
 )
+# A word of each _DELAY_RE alternative (its rarest): a text holding none of them holds no
+# delay phrase, and most notices hold none (a substring test is much cheaper than the
+# search that fails: it tries the alternatives at each character).
+_DELAY_WORDS = ("(delay)", "delayed", "yet", "trying", "attempts", "retried", "warning", "resend")
 
 
 _FLUFL_MAX_BYTES = 512 * 1024
@@ -116,7 +125,7 @@ def _stage(known: Stage, *texts: str) -> Stage:
     return Stage.UNKNOWN
 
 
-def _enrich(draft: _Draft, text: str, fallback: str) -> None:
+def _enrich(draft: Draft, text: str, fallback: str) -> None:
     """Fill what a status block left out from the notice text about the same recipient
     (`fallback` is the whole notice when the report has a single recipient)."""
     if not text and not fallback:
@@ -134,98 +143,6 @@ def _enrich(draft: _Draft, text: str, fallback: str) -> None:
     draft.remote_mta = draft.remote_mta or remote_host(text)
 
 
-class _Draft:
-    """The fields of a reported bounce that the enrichment changes, changed in place: the
-    bounce is built once at the end (`built`), not once per step (a ParsedBounce costs some
-    15,000 instructions to build)."""
-
-    __slots__ = (
-        "base",
-        "diagnostic",
-        "extensions",
-        "recipient",
-        "remote_mta",
-        "reply_code",
-        "stage",
-        "status",
-    )
-
-    def __init__(self, base: ParsedBounce) -> None:
-        self.base: Final = base
-        self.recipient = base.recipient
-        self.status = base.status
-        self.reply_code = base.reply_code
-        self.diagnostic = base.diagnostic
-        self.stage = base.stage
-        self.remote_mta = base.remote_mta
-        self.extensions = base.extensions
-
-    def built(self) -> ParsedBounce:
-        """The bounce with the changes (the reported one itself when nothing changed)."""
-        b = self.base
-        if (
-            self.recipient is b.recipient
-            and self.status is b.status
-            and self.reply_code is b.reply_code
-            and self.diagnostic is b.diagnostic
-            and self.stage is b.stage
-            and self.remote_mta is b.remote_mta
-            and self.extensions is b.extensions
-        ):
-            return b
-        return _rebuilt(
-            b,
-            recipient=self.recipient,
-            status=self.status,
-            reply_code=self.reply_code,
-            diagnostic=self.diagnostic,
-            stage=self.stage,
-            remote_mta=self.remote_mta,
-            extensions=self.extensions,
-        )
-
-
-class _Keep(Enum):
-    """The default of `_rebuilt`'s changes: the field stays the bounce's own."""
-
-    KEEP = 0
-
-
-_KEEP: Final = _Keep.KEEP
-
-
-def _rebuilt(
-    b: ParsedBounce,
-    *,
-    recipient: str | _Keep | None = _KEEP,
-    status: str | _Keep | None = _KEEP,
-    reply_code: str | _Keep | None = _KEEP,
-    diagnostic: str | _Keep = _KEEP,
-    stage: Stage | _Keep = _KEEP,
-    remote_mta: str | _Keep | None = _KEEP,
-    extensions: tuple[tuple[str, str], ...] | _Keep = _KEEP,
-) -> ParsedBounce:
-    """`b` with the fields the enrichment sets changed, the others kept (what
-    `dataclasses.replace` does, built directly: replace reads every field through the
-    dataclass machinery, in Python, some twice the instructions of the construction)."""
-    return ParsedBounce(
-        kind=b.kind,
-        recipient=b.recipient if recipient is _KEEP else recipient,
-        detector=b.detector,
-        original_recipient=b.original_recipient,
-        action=b.action,
-        status=b.status if status is _KEEP else status,
-        reply_code=b.reply_code if reply_code is _KEEP else reply_code,
-        diagnostic=b.diagnostic if diagnostic is _KEEP else diagnostic,
-        diagnostic_type=b.diagnostic_type,
-        remote_mta=b.remote_mta if remote_mta is _KEEP else remote_mta,
-        stage=b.stage if stage is _KEEP else stage,
-        last_attempt=b.last_attempt,
-        feedback_type=b.feedback_type,
-        extensions=b.extensions if extensions is _KEEP else extensions,
-    )
-
-
 def _dsn(ctx: Context) -> Found | None:
     parts = [part for part in ctx.parts if part.content_type in _STATUS_TYPES]
     # a forwarded bounce carries its report inside the attached message: use it if alone
@@ -236,12 +153,12 @@ def _dsn(ctx: Context) -> Found | None:
     return _enriched(ctx, read_report(blocks))
 
 
-def _complete(draft: _Draft) -> bool:
+def _complete(draft: Draft) -> bool:
     status = draft.status or ".0.0"
     return bool(draft.diagnostic and draft.reply_code) and not status.endswith(".0.0")
 
 
-def _canonical(ctx: Context, drafts: list[_Draft]) -> None:
+def _canonical(ctx: Context, drafts: list[Draft]) -> None:
     """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
     is the address the report is about; the status block's value is kept as an extension."""
     targets = mailto_targets(ctx.notice, ctx.low_notice)
@@ -254,7 +171,7 @@ def _canonical(ctx: Context, drafts: list[_Draft]) -> None:
             draft.extensions = (*draft.extensions, ("final-recipient-field", named))
 
 
-def _whole(draft: _Draft, notice: str) -> None:
+def _whole(draft: Draft, notice: str) -> None:
     """The diagnostic's multi-line reply made whole (Sendmail keeps the first line only:
     parse/replies.py)."""
     diagnostic = draft.diagnostic
@@ -265,7 +182,7 @@ def _whole(draft: _Draft, notice: str) -> None:
         draft.diagnostic = whole
 
 
-def _transcribed(draft: _Draft, low: str) -> None:
+def _transcribed(draft: Draft, low: str) -> None:
     """The stage of the bounce's own reply in the notice's session transcript (Sendmail,
     Courier: parse/stages.py `reply_stage`), when its report gave a reply and no stage."""
     if draft.stage is not Stage.UNKNOWN or not draft.diagnostic:
@@ -276,9 +193,9 @@ def _transcribed(draft: _Draft, low: str) -> None:
 
 
 def _enriched(ctx: Context, report: StatusReport) -> Found | None:
-    if not report.bounces:
+    if not report.drafts:
         return None
-    drafts = [_Draft(b) for b in report.bounces]
+    drafts = list(report.drafts)
     _canonical(ctx, drafts)
     for draft in drafts:
         _whole(draft, ctx.notice)
@@ -311,6 +228,8 @@ _REJECTED_RE = Lazy(r"\s*automatic-action\s*/\s*mdn-sent-automatically\s*;\s*del
 
 def _sieve_reject(ctx: Context) -> Found | None:
     parts = [p for p in ctx.parts if p.content_type == "message/disposition-notification"]
+    if not parts:
+        return None
     fields = [f for p in parts if not p.in_original for b in fields_from_part(p.entity) for f in b]
     values = dict(reversed(fields))  # the first value of each field
     if not _REJECTED_RE.match(values.get("disposition", "").lower()):
@@ -329,6 +248,11 @@ def _dsn_text(ctx: Context) -> Found | None:
     return _enriched(ctx, read_report(fields_from_text(head), detector="rfc3464-text"))
 
 
+def _delay_phrase(low: str) -> bool:
+    """`_DELAY_RE.search(low) is not None`, searched only where one of its words stands."""
+    return any(word in low for word in _DELAY_WORDS) and _DELAY_RE.search(low) is not None
+
+
 def _low_head(ctx: Context, size: int) -> str:
     """The notice's first `size` characters lower-cased (the lower-cased notice cut, when
     lower() kept its length: the same text but for a final sigma at the cut)."""
@@ -337,6 +261,8 @@ def _low_head(ctx: Context, size: int) -> str:
 
 
 def _failed_recipients(ctx: Context) -> list[str]:
+    if "x-failed-recipients" not in ctx.headers:  # (every name, lower-cased: no lower() each)
+        return []
     values = [v[:MAX_VALUE] for n, v in ctx.root.items if n.lower() == "x-failed-recipients"]
     return all_addresses(*values)
 
@@ -371,7 +297,7 @@ def _text(ctx: Context) -> Found | None:
     if len(hits) == 1 and not reply_code(hits[0][1]) and not enhanced_status(hits[0][1]):
         hits = [(hits[0][0], fold(f"{hits[0][1]} {ctx.notice}"))]
     head = f"{(ctx.subject or '').lower()}\n{_low_head(ctx, 3000)}"
-    delayed = bool(_DELAY_START_RE.match(head) or _DELAY_RE.search(head))
+    delayed = _DELAY_START_RE.match(head) is not None or _delay_phrase(head)
     kind = MessageKind.DELAY if delayed else MessageKind.BOUNCE
     detector = family(ctx.notice, ctx.low_notice)
     return Found(tuple(_text_bounce(a, t, kind, detector) for a, t in hits))

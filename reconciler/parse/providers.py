@@ -68,7 +68,7 @@ def _bounce(row: dict[str, Any], kind: MessageKind, feedback: str | None) -> Par
 
 def ses_notification(text: str) -> list[ParsedBounce]:
     """One result per recipient of an SES Bounce/Complaint/Delivery notification, else []."""
-    if "notificationType" not in text and '\\"notificationType' not in text:
+    if "notificationType" not in text:  # (the SNS envelope's escaped form holds it too)
         return []
     data = _load(text)
     if data is None:

@@ -54,8 +54,12 @@ _COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
 _NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
-# The first word of each _NAMED_RE alternative but "in", "reply" and "response".
-_NAMED_FIRST = ("after", "failed", "did", "while", "most")
+# The first word of each _NAMED_RE alternative but "in", "reply" and "response", with the
+# word of _FOLD_WORDS every match of that alternative holds.
+_NAMED_FIRST = (
+    ("after", "after"), ("failed", "failed"), ("did", "like"), ("while", "while"),
+    ("most", "progress"),
+)  # fmt: skip
 _NAMED_RE = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
@@ -74,17 +78,25 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
 )
-# Each phrase with any whitespace between its words: the phrase of the text collapsed.
-# (Its last word first: a substring test, cheaper than a search that fails.)
-_PHRASE_RES: tuple[tuple[str, Lazy, Stage], ...] = tuple(
-    (phrase.rpartition(" ")[2], Lazy(re.escape(phrase).replace("\\ ", r"\s+")), stage)
-    for phrase, stage in _PHRASES
-)
 # A word of every _NAMED_KEYS key and every _PHRASES phrase: collapsing whitespace keeps each
 # word, so a text holding none of them names no stage collapsed either (and is not joined).
 _FOLD_WORDS = (
     "after", "reply", "response", "failed", "like", "while", "progress", "rejected", "refused",
 )  # fmt: skip
+# Each _NAMED_KEYS key and each _PHRASES phrase with its _FOLD_WORDS word.
+_NAMED_KEY_WORDS = tuple(
+    (key, next(word for word in _FOLD_WORDS if word in key)) for key in _NAMED_KEYS
+)
+_PHRASE_WORDS = tuple(
+    (phrase, next(word for word in _FOLD_WORDS if word in phrase), stage)
+    for phrase, stage in _PHRASES
+)
+# Each phrase with any whitespace between its words: the phrase of the text collapsed.
+# (Its word, then its last word first: substring tests, cheaper than a search that fails.)
+_PHRASE_RES: tuple[tuple[str, str, Lazy, Stage], ...] = tuple(
+    (word, phrase.rpartition(" ")[2], Lazy(re.escape(phrase).replace("\\ ", r"\s+")), stage)
+    for phrase, word, stage in _PHRASE_WORDS
+)
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
 _SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
@@ -180,17 +192,23 @@ def _after_data(low: str, at: int) -> Stage | None:
     return Stage.END_OF_DATA
 
 
-def _named_starts(low: str) -> list[int]:
+def _named_starts(low: str, words: frozenset[str] | None) -> list[int]:
     """Every offset where a match of _NAMED_RE can start, in order: where one of its first
     words stands, and "in" with whitespace before "reply"/"response".  Its search tries a
-    match at every offset of the text; matching at these few finds the same first match."""
+    match at every offset of the text; matching at these few finds the same first match.
+    `words`: the _FOLD_WORDS the text holds, when known (a first word whose alternative
+    needs an absent one is not looked for)."""
     starts: list[int] = []
-    for word in _NAMED_FIRST:
+    for word, needed in _NAMED_FIRST:
+        if words is not None and needed not in words:
+            continue
         at = low.find(word)
         while at >= 0:
             starts.append(at)
             at = low.find(word, at + 1)
     for word in ("reply", "response"):
+        if words is not None and word not in words:
+            continue
         at = low.find(word)
         while at >= 0:
             starts.append(at)
@@ -204,39 +222,40 @@ def _named_starts(low: str) -> list[int]:
     return starts
 
 
-def _named_search(low: str) -> re.Match[str] | None:
-    """`_NAMED_RE.search(low)`, matched at the offsets where a match can start only."""
-    for start in _named_starts(low):
+def _named_search(low: str, words: frozenset[str] | None = None) -> re.Match[str] | None:
+    """`_NAMED_RE.search(low)`, matched at the offsets where a match can start only
+    (`words`: the _FOLD_WORDS the text holds, when known)."""
+    for start in _named_starts(low, words):
         found = _NAMED_RE.match(low, start)
         if found is not None:
             return found
     return None
 
 
-def _named(low: str, keyed: bool) -> Stage | None:
+def _named(low: str, keyed: bool, words: frozenset[str]) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
-    `keyed`: the text holds a _NAMED_KEYS key."""
-    found = _named_search(low) if keyed else None
+    `keyed`: the text holds a _NAMED_KEYS key; `words`: the _FOLD_WORDS it holds."""
+    found = _named_search(low, words) if keyed else None
     if found is not None:
         return _stage_of(found)
-    for phrase, stage in _PHRASES:
-        if phrase in low:
+    for phrase, word, stage in _PHRASE_WORDS:
+        if word in words and phrase in low:
             return stage
     return None
 
 
-def _collapsed(low: str, searched: bool) -> Stage | None:
+def _collapsed(low: str, searched: bool, words: frozenset[str]) -> Stage | None:
     """`_named` of the text with its whitespace collapsed (`" ".join(low.split())`), read from
     the text as it is.  _NAMED_RE has only runs of whitespace between its words, so its
     first match in the text is the collapsed text's; every match holds a _NAMED_KEYS key
     once collapsed, so the key test is left out (and the search too when `_named` made it:
     `searched`).  A phrase is the collapsed text's when its words stand in the text with
-    whitespace between them."""
-    found = None if searched else _named_search(low)
+    whitespace between them (its _FOLD_WORDS word among them: `words`)."""
+    found = None if searched else _named_search(low, words)
     if found is not None:
         return _stage_of(found)
-    for last, phrase, stage in _PHRASE_RES:
-        if last in low and phrase.search(low) is not None:
+    for word, last, phrase, stage in _PHRASE_RES:
+        if word in words and last in low and phrase.search(low) is not None:
             return stage
     return None
 
@@ -245,12 +264,15 @@ def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none (`low`:
     the text's first 3,000 characters lower-cased, when the caller has them)."""
     low = text[:3000].lower() if low is None else low
-    keyed = any(key in low for key in _NAMED_KEYS)
-    stage = _named(low, keyed)
+    # each key and phrase holds one of these words: one scan of the text per word, and a key
+    # or phrase is looked for only where its word stands (a text holds few of them)
+    words = frozenset([word for word in _FOLD_WORDS if word in low])
+    keyed = any(word in words and key in low for key, word in _NAMED_KEY_WORDS)
+    stage = _named(low, keyed, words) if words else None
     if stage is None:
         stage = _transcript(low)
-    if stage is None and "\n" in low and any(word in low for word in _FOLD_WORDS):
+    if stage is None and words and "\n" in low:
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
         # wraps its notice)
-        stage = _collapsed(low, keyed)
+        stage = _collapsed(low, keyed, words)
     return stage

@@ -7,9 +7,12 @@ failure, which must stay a bounce.
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import pytest
 
-from reconciler.parse import parse
+from reconciler.parse import detectors, parse
 from reconciler.records import MessageKind
 
 _HEAD = "From: {sender}\nTo: list-bounces@example.org\nSubject: {subject}\n\n"
@@ -80,3 +83,27 @@ def test_a_notice_that_says_delivery_goes_on_is_a_delay(
     result = parse((_HEAD.format(sender=sender, subject=subject) + notice).encode())
     assert result.kind is kind
     assert [(b.recipient, b.kind) for b in result.bounces] == [("ann@example.com", kind)]
+
+
+_DELAY_PIECES = [
+    "(delay)", "message", "delayed", "has", "not", "yet", "been", "delivered", "will", "keep",
+    "trying", "delivery", "attempts", "continue", "be", "retried", "for", "until", "warning",
+    "only", "do", "don't", "need", "to", "resend", "x", " ", "  ", "\n", "\t", "\u00a0",
+]  # fmt: skip
+
+
+def test_the_delay_phrase_gate_finds_what_the_search_finds() -> None:
+    rng = random.Random(1616)
+    texts = [
+        "".join(rng.choice(_DELAY_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(6000)
+    ]
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "sisimai" / "emails"
+    texts += [
+        f.read_bytes().decode("utf-8", "replace").lower() for f in sorted(corpus.glob("*.eml"))
+    ]
+    found = 0
+    for text in texts:
+        expected = detectors._DELAY_RE.search(text) is not None
+        assert detectors._delay_phrase(text) is expected, text
+        found += expected
+    assert found > 100  # the generated texts do hold delay phrases

@@ -521,71 +521,73 @@ def test_only_the_failure_report_is_evidence(name: str) -> None:
     assert (verdict.reason, verdict.severity) == (Reason.USERUNKNOWN, Severity.HARD)
 
 
-def test_enrichment_rebuilds_every_field_of_a_result() -> None:
-    """detectors._rebuilt builds a ParsedBounce field by field (not dataclasses.replace): a
-    field it does not copy would be lost; every field here differs from its default."""
+def test_a_draft_builds_every_field_of_its_result() -> None:
+    """rfc3464.Draft: a status block's result, filled in place from the notice and built once
+    at the end, positionally: a field it dropped or misplaced would be lost; every field here
+    differs from its default (but feedback_type, which a status block never gives)."""
     from dataclasses import fields, replace
 
-    from reconciler.parse.detectors import _rebuilt
+    from reconciler.parse.rfc3464 import Draft
 
-    bounce = ParsedBounce(
-        kind=MessageKind.DELAY,
-        recipient="a@example.org",
-        detector="rfc3464",
-        original_recipient="rfc822; b@example.org",
-        action="delayed",
-        status="4.2.2",
-        reply_code="452",
-        diagnostic="mailbox full",
-        diagnostic_type="smtp",
-        remote_mta="mx.example.org",
-        stage=Stage.RCPT,
-        last_attempt="Mon, 1 Jan 2024 00:00:00 +0000",
-        feedback_type="abuse",
-        extensions=(("x-a", "b"),),
-    )
+    values = {
+        "kind": MessageKind.DELAY,
+        "recipient": "a@example.org",
+        "detector": "rfc3464",
+        "original_recipient": "b@example.org",
+        "action": "delayed",
+        "status": "4.2.2",
+        "reply_code": "452",
+        "diagnostic": "mailbox full",
+        "diagnostic_type": "smtp",
+        "remote_mta": "mx.example.org",
+        "stage": Stage.RCPT,
+        "last_attempt": "Mon, 1 Jan 2024 00:00:00 +0000",
+        "extensions": (("x-a", "b"),),
+    }
+    bounce = ParsedBounce(**values)
     defaults = ParsedBounce(kind=MessageKind.BOUNCE, recipient=None, detector="")
-    assert all(getattr(bounce, f.name) != getattr(defaults, f.name) for f in fields(bounce))
-    same = {"status": "4.2.2", "reply_code": "452", "diagnostic": "mailbox full"}
-    assert (
-        _rebuilt(
-            bounce,
-            **same,
-            stage=Stage.RCPT,
-            remote_mta="mx.example.org",
-            extensions=(("x-a", "b"),),
-        )
-        == bounce
-    )
-    changed = _rebuilt(bounce, recipient="c@example.org", stage=Stage.DATA, extensions=())
-    assert changed == replace(bounce, recipient="c@example.org", stage=Stage.DATA, extensions=())
-    cleared = _rebuilt(bounce, status=None, reply_code=None, diagnostic="", remote_mta=None)
-    assert cleared == replace(bounce, status=None, reply_code=None, diagnostic="", remote_mta=None)
-    assert _rebuilt(bounce) == bounce  # nothing named: every field kept
-
-
-def test_a_draft_builds_its_result_once_or_not_at_all() -> None:
-    """detectors._Draft: the enrichment changes a draft and builds the result at the end; an
-    unchanged draft gives the reported result itself, a changed one every change."""
-    from dataclasses import replace
-
-    from reconciler.parse.detectors import _Draft
-
-    bounce = ParsedBounce(
-        kind=MessageKind.BOUNCE, recipient="a@example.org", detector="rfc3464", status="5.0.0"
-    )
-    assert _Draft(bounce).built() is bounce
-    draft = _Draft(bounce)
-    draft.recipient, draft.status, draft.reply_code = "b@example.org", "5.1.1", "550"
-    draft.diagnostic, draft.stage, draft.remote_mta = "no such user", Stage.RCPT, "mx.example"
+    changed = [
+        f.name for f in fields(bounce) if getattr(bounce, f.name) != getattr(defaults, f.name)
+    ]
+    assert changed == [f.name for f in fields(bounce) if f.name != "feedback_type"]
+    assert Draft(**values).built() == bounce
+    draft = Draft(**values)
+    draft.recipient, draft.status, draft.reply_code = "c@example.org", "5.1.1", "550"
+    draft.diagnostic, draft.stage, draft.remote_mta = "no such user", Stage.DATA, "mx.example"
     draft.extensions = (("status-field", "5.1.1"),)
     assert draft.built() == replace(
         bounce,
-        recipient="b@example.org",
+        recipient="c@example.org",
         status="5.1.1",
         reply_code="550",
         diagnostic="no such user",
-        stage=Stage.RCPT,
+        stage=Stage.DATA,
         remote_mta="mx.example",
         extensions=(("status-field", "5.1.1"),),
+    )
+
+
+def test_an_ses_notification_inside_an_sns_envelope_is_read() -> None:
+    """SNS carries the SES message as an escaped JSON string ({\\"notificationType\\": ...}):
+    its field name stands in the text all the same."""
+    import json
+
+    from reconciler.parse.providers import ses_notification
+
+    message = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bouncedRecipients": [
+                {"emailAddress": "ann@example.com", "status": "5.1.1", "action": "failed"}
+            ],
+        },
+    }
+    envelope = json.dumps({"Type": "Notification", "Message": json.dumps(message)})
+    assert '\\"notificationType' in envelope
+    (bounce,) = ses_notification(envelope)
+    assert (bounce.recipient, bounce.status, bounce.kind) == (
+        "ann@example.com",
+        "5.1.1",
+        MessageKind.BOUNCE,
     )

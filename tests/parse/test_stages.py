@@ -166,6 +166,10 @@ def _same_named_search(low: str) -> bool:
     named = stages._NAMED_RE
     old, new = named.search(low), stages._named_search(low)
     assert (old and old.span()) == (new and new.span()), low
+    # the starts looked for only where the words their matches need stand: the same match
+    words = frozenset(word for word in stages._FOLD_WORDS if word in low)
+    gated = stages._named_search(low, words)
+    assert (old and old.span()) == (gated and gated.span()), low
     return old is not None
 
 

@@ -59,3 +59,21 @@ def test_another_report_type_is_no_bounce_signal() -> None:
     result = parse(_REPORT.format(report="disposition-notification").encode())
     assert result.kind is MessageKind.OTHER
     assert result.bounces == ()
+
+
+def test_x_failed_recipients_in_any_case_and_every_header_decide() -> None:
+    """Exim's X-Failed-Recipients is authoritative when the notice names one of them: the
+    header's name in any case, every one of the headers read."""
+    head = (
+        "From: Mail Delivery System <Mailer-Daemon@mx.example.net>\n"
+        "To: list-bounces@example.org\nSubject: Mail delivery failed\n"
+        "x-FAILED-recipients: ann@example.com\nX-Failed-Recipients: bob@example.com\n\n"
+    )
+    notice = (
+        "The following address(es) failed:\n\n  ann@example.com\n    unknown user\n\n"
+        "  carl@example.com\n    unknown user\n"
+    )
+    result = parse((head + notice).encode())
+    assert [b.recipient for b in result.bounces] == ["ann@example.com", "bob@example.com"]
+    plain = parse((head.replace("x-FAILED-recipients: ann@example.com\n", "") + notice).encode())
+    assert "bob@example.com" not in [b.recipient for b in plain.bounces]  # the notice's own
