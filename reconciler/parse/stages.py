@@ -69,7 +69,7 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     ("but sender was rejected", Stage.MAIL),
     ("but my name was rejected", Stage.HELO),
     ("but greeting failed", Stage.CONNECT),
-    ("refused to talk to me", Stage.CONNECT),
+    ("refused to talk to me", Stage.CONNECT),  # or HELO: see _helo_refused
     # the TCP connection itself failed (Postfix "connect to mx[192.0.2.1]:25: Connection
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
@@ -241,6 +241,23 @@ def _collapsed(low: str, searched: bool) -> Stage | None:
     return None
 
 
+# Postfix's smtp(8) says "refused to talk to me" of a refused greeting and of a refused
+# EHLO/HELO alike (smtp_proto.c); a reply that names the command it refuses ("Helo command
+# rejected", "Invalid HELO name") tells the second.  Searched in the reply that follows, up
+# to the blank line that ends the recipient's paragraph.
+_TALK = "refused to talk to me"
+_HELO_WORD_RE = Lazy(r"\b(?:helo|ehlo)\b")
+
+
+def _helo_refused(low: str) -> bool:
+    """Whether the reply after Postfix's "refused to talk to me" names EHLO or HELO."""
+    at = low.find(_TALK)
+    if at < 0:
+        return False
+    end = low.find("\n\n", at)
+    return _HELO_WORD_RE.search(low, at, len(low) if end < 0 else end) is not None
+
+
 def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none (`low`:
     the text's first 3,000 characters lower-cased, when the caller has them)."""
@@ -253,4 +270,6 @@ def smtp_stage(text: str, low: str | None = None) -> Stage | None:
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
         # wraps its notice)
         stage = _collapsed(low, keyed)
+    if stage is Stage.CONNECT and _helo_refused(low):
+        stage = Stage.HELO
     return stage
