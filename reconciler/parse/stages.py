@@ -213,34 +213,6 @@ def _named_search(low: str) -> re.Match[str] | None:
     return None
 
 
-def _named(low: str, keyed: bool) -> Stage | None:
-    """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
-    `keyed`: the text holds a _NAMED_KEYS key."""
-    found = _named_search(low) if keyed else None
-    if found is not None:
-        return _stage_of(found)
-    for phrase, stage in _PHRASES:
-        if phrase in low:
-            return stage
-    return None
-
-
-def _collapsed(low: str, searched: bool) -> Stage | None:
-    """`_named` of the text with its whitespace collapsed (`" ".join(low.split())`), read from
-    the text as it is.  _NAMED_RE has only runs of whitespace between its words, so its
-    first match in the text is the collapsed text's; every match holds a _NAMED_KEYS key
-    once collapsed, so the key test is left out (and the search too when `_named` made it:
-    `searched`).  A phrase is the collapsed text's when its words stand in the text with
-    whitespace between them."""
-    found = None if searched else _named_search(low)
-    if found is not None:
-        return _stage_of(found)
-    for last, phrase, stage in _PHRASE_RES:
-        if last in low and phrase.search(low) is not None:
-            return stage
-    return None
-
-
 # Postfix's smtp(8) says "refused to talk to me" of a refused greeting and of a refused
 # EHLO/HELO alike (smtp_proto.c); a reply that names the command it refuses ("Helo command
 # rejected", "Invalid HELO name") tells the second.  Searched in the reply that follows, up
@@ -258,6 +230,34 @@ def _helo_refused(low: str) -> bool:
     return _HELO_WORD_RE.search(low, at, len(low) if end < 0 else end) is not None
 
 
+def _named(low: str, keyed: bool) -> Stage | None:
+    """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
+    `keyed`: the text holds a _NAMED_KEYS key."""
+    found = _named_search(low) if keyed else None
+    if found is not None:
+        return _stage_of(found)
+    for phrase, stage in _PHRASES:
+        if phrase in low:
+            return Stage.HELO if phrase == _TALK and _helo_refused(low) else stage
+    return None
+
+
+def _collapsed(low: str, searched: bool) -> Stage | None:
+    """`_named` of the text with its whitespace collapsed (`" ".join(low.split())`), read from
+    the text as it is.  _NAMED_RE has only runs of whitespace between its words, so its
+    first match in the text is the collapsed text's; every match holds a _NAMED_KEYS key
+    once collapsed, so the key test is left out (and the search too when `_named` made it:
+    `searched`).  A phrase is the collapsed text's when its words stand in the text with
+    whitespace between them."""
+    found = None if searched else _named_search(low)
+    if found is not None:
+        return _stage_of(found)
+    for last, phrase, stage in _PHRASE_RES:
+        if last in low and phrase.search(low) is not None:
+            return Stage.HELO if stage is Stage.CONNECT and _helo_refused(low) else stage
+    return None
+
+
 def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     """The stage a report's text names for the failure, or None when it names none (`low`:
     the text's first 3,000 characters lower-cased, when the caller has them)."""
@@ -270,6 +270,4 @@ def smtp_stage(text: str, low: str | None = None) -> Stage | None:
         # a phrase folded over two lines ("(in reply\n    to MAIL FROM command)": Postfix
         # wraps its notice)
         stage = _collapsed(low, keyed)
-    if stage is Stage.CONNECT and _helo_refused(low):
-        stage = Stage.HELO
     return stage
