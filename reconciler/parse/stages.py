@@ -73,7 +73,7 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
     ("but sender was rejected", Stage.MAIL),
     ("but my name was rejected", Stage.HELO),
     ("but greeting failed", Stage.CONNECT),
-    ("refused to talk to me", Stage.CONNECT),
+    ("refused to talk to me", Stage.CONNECT),  # or HELO: see _helo_refused
     # the TCP connection itself failed (Postfix "connect to mx[192.0.2.1]:25: Connection
     # refused", Sendmail/Exim alike): nothing of SMTP was said yet
     (": connection refused", Stage.CONNECT),
@@ -232,6 +232,23 @@ def _named_search(low: str, words: frozenset[str] | None = None) -> re.Match[str
     return None
 
 
+# Postfix's smtp(8) says "refused to talk to me" of a refused greeting and of a refused
+# EHLO/HELO alike (smtp_proto.c); a reply that names the command it refuses ("Helo command
+# rejected", "Invalid HELO name") tells the second.  Searched in the reply that follows, up
+# to the blank line that ends the recipient's paragraph.
+_TALK = "refused to talk to me"
+_HELO_WORD_RE = Lazy(r"\b(?:helo|ehlo)\b")
+
+
+def _helo_refused(low: str) -> bool:
+    """Whether the reply after Postfix's "refused to talk to me" names EHLO or HELO."""
+    at = low.find(_TALK)
+    if at < 0:
+        return False
+    end = low.find("\n\n", at)
+    return _HELO_WORD_RE.search(low, at, len(low) if end < 0 else end) is not None
+
+
 def _named(low: str, keyed: bool, words: frozenset[str]) -> Stage | None:
     """The stage named by a phrase ("in reply to RCPT TO command", "refused to talk to me");
     `keyed`: the text holds a _NAMED_KEYS key; `words`: the _FOLD_WORDS it holds."""
@@ -240,7 +257,7 @@ def _named(low: str, keyed: bool, words: frozenset[str]) -> Stage | None:
         return _stage_of(found)
     for phrase, word, stage in _PHRASE_WORDS:
         if word in words and phrase in low:
-            return stage
+            return Stage.HELO if phrase == _TALK and _helo_refused(low) else stage
     return None
 
 
@@ -256,7 +273,7 @@ def _collapsed(low: str, searched: bool, words: frozenset[str]) -> Stage | None:
         return _stage_of(found)
     for word, last, phrase, stage in _PHRASE_RES:
         if word in words and last in low and phrase.search(low) is not None:
-            return stage
+            return Stage.HELO if stage is Stage.CONNECT and _helo_refused(low) else stage
     return None
 
 

@@ -225,7 +225,6 @@ def test_reason_and_severity(bounce: ParsedBounce, reason: Reason, severity: Sev
         ("client was not authenticated to send anonymous mail", Reason.SECURITYERROR),
         ("starttls-not-supported: destination mail server must support tls", Reason.SECURITYERROR),
         ("sender not in allowed-senders list", Reason.REJECTED),
-        ("destination mailbox address ambiguous", Reason.SYSTEMERROR),
         ("invalid message content", Reason.CONTENTERROR),
         ("mailbox cannot be accessed", Reason.SUSPEND),
     ],
@@ -442,3 +441,27 @@ def test_results_alike_share_a_classification_and_only_those() -> None:
     at_mail = classify(_bounce(text, None, "550", Stage.MAIL), classifier)
     assert (at_mail.severity, at_mail.fault) != (permanent.severity, permanent.fault)
     assert classify(_bounce(text, None, "550"), classifier) == permanent
+
+
+@pytest.mark.parametrize(
+    ("bounce", "severity"),
+    [
+        (_bounce("550 5.1.4 Destination mailbox address ambiguous", "5.1.4", "550", Stage.RCPT),
+         Severity.HARD),
+        (_bounce("550 Destination mailbox address ambiguous", None, "550"), Severity.HARD),
+        (_bounce("450 4.1.4 Destination mailbox address ambiguous", "4.1.4", "450", Stage.RCPT),
+         Severity.SOFT),
+    ],
+)  # fmt: skip
+def test_an_ambiguous_address_is_an_address_failure(
+    bounce: ParsedBounce, severity: Severity
+) -> None:
+    """RFC 3463 X.1.4: the address as written names no single mailbox (an addressing status,
+    like X.1.1): userunknown, hard under 5.x.x, soft under 4.x.x."""
+    result = classify(bounce, RULES)
+    assert (result.reason, result.severity) == (Reason.USERUNKNOWN, severity)
+
+
+def test_an_ambiguous_address_refused_at_mail_from_is_not_the_address() -> None:
+    bounce = _bounce("550 5.1.4 Destination mailbox address ambiguous", "5.1.4", "550", Stage.MAIL)
+    assert classify(bounce, RULES).severity is not Severity.HARD

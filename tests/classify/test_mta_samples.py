@@ -84,7 +84,7 @@ EXPECTED: dict[str, list[tuple[str, str, str, str]]] = {
     "postfix-pipe73-failed": [("someone@exit73.test", BOUNCE, "mailboxfull", "soft")],
     "postfix-pipe75-delayed": [("someone@exit75.test", DELAY, "mailererror", "soft")],
     "postfix-pipe75-failed": [("someone@exit75.test", BOUNCE, "mailererror", "soft")],
-    "exim-pipe67-failed": [("someone@exit67.test", BOUNCE, "filtered", "soft")],
+    "exim-pipe67-failed": [("someone@exit67.test", BOUNCE, "userunknown", "hard")],
     # Exim says only "local delivery failed" when the program printed nothing: its exit code
     # is in Exim's log, not in the notice, so nothing says the address is unknown
     "exim-pipe67-nooutput-failed": [("someone@exit67.test", BOUNCE, "mailererror", "soft")],

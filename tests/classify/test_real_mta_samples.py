@@ -286,7 +286,7 @@ WORK: dict[str, list[tuple[str, str, str]]] = {
     "postfix-pp-relay-failed": [("pp-relay@pp-customer.example", "soft", "norelaying")],
     "postfix-refused-delayed": [("someone@refused.test", "none", "networkerror")],
     "postfix-refused-failed": [("someone@refused.test", "soft", "expired")],
-    "postfix-rfc-ambig-failed": [("rfc-ambig@remote.test", "soft", "systemerror")],
+    "postfix-rfc-ambig-failed": [("rfc-ambig@remote.test", "hard", "userunknown")],
     "postfix-rfc-baddest-failed": [("rfc-baddest@remote.test", "hard", "userunknown")],
     "postfix-rfc-busy-failed": [("rfc-busy@remote.test", "soft", "expired")],
     "postfix-rfc-data-tmp-delayed": [("rfc-data-tmp@remote.test", "none", "systemerror")],
@@ -325,7 +325,7 @@ WORK: dict[str, list[tuple[str, str, str]]] = {
     "postfix-tm-helo-delayed": [("tm-helo@remote.test", "none", "expired")],
     "postfix-tm-helo-failed": [("tm-helo@remote.test", "soft", "blocked")],
     "postfix-tm-mail-failed": [("tm-mail@remote.test", "soft", "systemfull")],
-    "postfix-tm-rcpt421-failed": [("tm-rcpt421@remote.test", "soft", "securityerror")],
+    "postfix-tm-rcpt421-failed": [("tm-rcpt421@remote.test", "soft", "expired")],
     "postfix-yh-bl21-delayed": [("yh-bl21@yahoo.com", "none", "blocked")],
     "postfix-yh-deferred-delayed": [("yh-deferred@yahoo.com", "none", "rejected")],
     "postfix-yh-deferred-failed": [("yh-deferred@yahoo.com", "soft", "rejected")],
@@ -441,7 +441,7 @@ WORK: dict[str, list[tuple[str, str, str]]] = {
     "sendmail-pp-grey-delayed": [("pp-grey@pp-customer.example", "none", "expired")],
     "sendmail-pp-grey-failed": [("pp-grey@pp-customer.example", "soft", "blocked")],
     "sendmail-refused-delayed": [("someone@refused.test", "none", "networkerror")],
-    "sendmail-rfc-ambig-failed": [("rfc-ambig@remote.test", "soft", "systemerror")],
+    "sendmail-rfc-ambig-failed": [("rfc-ambig@remote.test", "hard", "userunknown")],
     "sendmail-rfc-baddest-failed": [("rfc-baddest@remote.test", "hard", "userunknown")],
     "sendmail-rfc-busy-delayed": [("rfc-busy@remote.test", "none", "expired")],
     "sendmail-rfc-busy-failed": [("rfc-busy@remote.test", "soft", "expired")],
@@ -507,10 +507,6 @@ DISAGREEMENTS = {
     # delivery failed": the code is in Exim's log, not in the bounce; nothing in it says the
     # address is unknown
     ("exim-pipe67-failed.eml", "pipe67@pipe.test"),
-    # RFC 3463 X.1.4 "destination mailbox address ambiguous": the address matched several
-    # mailboxes; the classifier calls it the receiving system's (systemerror), the truth hard
-    ("postfix-rfc-ambig-failed.eml", "rfc-ambig@remote.test"),
-    ("sendmail-rfc-ambig-failed.eml", "rfc-ambig@remote.test"),
     # the grid's sender refusal names <bounces+x@example.org>, not the envelope sender of the
     # message (a real server names the MAIL FROM it was given, which is the bounce's own
     # address and never read as a recipient): the transcript line naming it starts a

@@ -23,6 +23,24 @@ from reconciler.records import Stage
         ("said: 553 5.1.8 sender domain (in reply to MAIL FROM command)", Stage.MAIL),
         ("said: 550 go away (in reply to EHLO command)", Stage.HELO),
         ("host mx[192.0.2.1] refused to talk to me: 554 5.7.1 blocked", Stage.CONNECT),
+        # Postfix says "refused to talk to me" of a refused EHLO/HELO too: the reply names it
+        # (tests/samples/mta/real/postfix-nc-helo-failed.eml, postfix-tm-helo-failed.eml)
+        (
+            "<a@b>: host mx[192.0.2.1] refused to talk to me:\n    550 Access denied - Invalid"
+            " HELO name (See RFC2821 4.1.1.1)",
+            Stage.HELO,
+        ),
+        (
+            "host mx[192.0.2.1] refused to talk to me: 450 4.7.1 <mx.example.org>: Helo"
+            " command rejected: Host not found",
+            Stage.HELO,
+        ),
+        # a later recipient's paragraph that names HELO is not this refusal's
+        (
+            "<a@b>: host mx[192.0.2.1] refused to talk to me: 554 busy\n\n<c@d>: host mx2"
+            " said: 550 bad HELO name",
+            Stage.CONNECT,
+        ),
         ("connect to mx[192.0.2.1]:25: Connection refused", Stage.CONNECT),
         # a line folded inside the phrase (Postfix's notice wraps at 80 columns)
         ("said: 550 5.7.25 no PTR (in reply\n    to MAIL FROM command)", Stage.MAIL),
