@@ -95,9 +95,14 @@ class Mover:
         return done
 
     def _mark(self, done: Moved) -> None:
+        """Mark every destination's UIDs in one transaction: the ledger rows of a batch's
+        destinations share pages, each written once instead of once per destination."""
+        if not done:
+            return
         source = self._source
+        every = [uid for uids, _ in done.values() for uid in uids]
+        self._store.mark_moved(source.mailbox, source.uidvalidity, every, self._clock())
         for uids, unexpunged in done.values():
-            self._store.mark_moved(source.mailbox, source.uidvalidity, uids, self._clock())
             self._moved(len(uids), unexpunged)
 
     def __enter__(self) -> Mover:

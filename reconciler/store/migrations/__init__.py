@@ -11,7 +11,10 @@ live models: when a later migration adds a column to a live model, a fresh datab
 do so from their own frozen copies.  To add migration 10: change the live model in
 `models.py`, write `v10.py` with `apply(db)` using
 `playhouse.migrate.SchemaMigrator.from_database(db)` (add_column, add_index, …), and append
-`Migration(10, "…", v10.apply)` to `MIGRATIONS`.
+`Migration(10, "…", _in_module(10))` to `MIGRATIONS`.
+
+A migration's module is imported only when it is applied: a store opened on an up-to-date
+schema (every command after the first) never loads the frozen models or playhouse.migrate.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import import_module
 
 import peewee as pw
 
-from reconciler.store.migrations import v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12
 from reconciler.store.models import SchemaVersion, database
 
 __all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
@@ -35,25 +38,36 @@ class Migration:
     apply: Callable[[pw.Database], None]
 
 
+def _in_module(number: int) -> Callable[[pw.Database], None]:
+    """The `apply(db)` of module `v<number>`, imported when it runs."""
+
+    def apply(db: pw.Database) -> None:
+        import_module(f"{__name__}.v{number}").apply(db)
+
+    return apply
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "message ledger, bounce events, checkpoints, attempts", v1.apply),
+    Migration(1, "message ledger, bounce events, checkpoints, attempts", _in_module(1)),
     Migration(
-        2, "mode, audit log, decisions, suppressions, action log, outbox, incidents", v2.apply
+        2, "mode, audit log, decisions, suppressions, action log, outbox, incidents", _in_module(2)
     ),
-    Migration(3, "watermarks (how far the decide stage has read the events)", v3.apply),
-    Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", v4.apply),
-    Migration(5, "recipient domain of each event; index on event time (incidents)", v5.apply),
+    Migration(3, "watermarks (how far the decide stage has read the events)", _in_module(3)),
+    Migration(4, "leases: one worker drains a mailbox at a time (scale-out)", _in_module(4)),
+    Migration(5, "recipient domain of each event; index on event time (incidents)", _in_module(5)),
     Migration(
-        6, "incidents keyed by the digest of their key (any length), text beside it", v6.apply
+        6, "incidents keyed by the digest of their key (any length), text beside it", _in_module(6)
     ),
-    Migration(7, "whether the VERP token binds each event's recipient", v7.apply),
-    Migration(8, "acting: one acting decision per user and address at a time", v8.apply),
-    Migration(9, "original recipient and SMTP stage of each event", v9.apply),
-    Migration(10, "why a decision is withheld other than by the mode", v10.apply),
+    Migration(7, "whether the VERP token binds each event's recipient", _in_module(7)),
+    Migration(8, "acting: one acting decision per user and address at a time", _in_module(8)),
+    Migration(9, "original recipient and SMTP stage of each event", _in_module(9)),
+    Migration(10, "why a decision is withheld other than by the mode", _in_module(10)),
     Migration(
-        11, "what the rules read with each event; quarantine errors; reclassification", v11.apply
+        11,
+        "what the rules read with each event; quarantine errors; reclassification",
+        _in_module(11),
     ),
-    Migration(12, "requeued messages, probes before acting", v12.apply),
+    Migration(12, "requeued messages, probes before acting", _in_module(12)),
 )
 
 
