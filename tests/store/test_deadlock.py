@@ -71,10 +71,13 @@ def test_a_deadlocked_transaction_runs_again(server_store: Store) -> None:
     for thread in threads:
         thread.join(60)
     assert failed_one == failed_two == []
-    # the database aborted exactly one of them, which then ran again after the other committed
-    assert sorted([len(tries_one), len(tries_two)]) == [1, 2]
-    again = 1 if len(tries_one) == 2 else 2
-    assert store.watermark("left") == store.watermark("right") == again
+    # The database aborted one of them (at times, under load, both: PostgreSQL's deadlock
+    # checks of the two sessions can both fire, and the retries can meet again), and each
+    # aborted one ran again until it committed.
+    assert max(len(tries_one), len(tries_two)) >= 2
+    # Each transaction set both rows to its own value: whole, so both rows hold the value of
+    # the one that committed last.
+    assert store.watermark("left") == store.watermark("right") in (1, 2)
 
 
 def test_other_errors_are_not_run_again(store: Store) -> None:
