@@ -208,10 +208,10 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> _Head:
     At most _MAX_FIELD_LINES lines of one header block are read; the rest is skipped.
     """
     start, end = span
+    if start < end and data[start] == 10:  # a blank line first: no fields
+        return [], {}, start + 1
     stop = data.find(b"\n\n", start, end)
     block_end = end if stop < 0 else stop + 1
-    if data.startswith(b"\n", start, end):
-        return [], {}, start + 1
     read_end = block_end
     # (a block shorter than the limit in bytes cannot have more lines: no count)
     if (
