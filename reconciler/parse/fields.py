@@ -62,6 +62,7 @@ ROLE_LOCALPARTS: Final = ("postmaster", "root", "abuse", "noreply", "no-reply")
 _STATUS_SEEN: Final[dict[str, str]] = {}
 _REPLY_SEEN: Final[dict[str, str]] = {}
 _ADDRESS_SEEN: Final[dict[str, str]] = {}
+_ADDRESSES_SEEN: Final[dict[tuple[str | None, ...], tuple[str, ...]]] = {}
 _MAX_SEEN: Final = 128
 
 
@@ -98,9 +99,17 @@ def _bare_address(value: str) -> str | None:
 
 def all_addresses(*values: str | None) -> list[str]:
     """Every address in the header values, lower-cased, in order, without repeats."""
-    # findall: the group's text without a match object each; no "@", no address
-    found = [a.strip(".").lower() for v in values if v and "@" in v for a in ADDRESS_RE.findall(v)]
-    return list(dict.fromkeys(found))
+    known = _ADDRESSES_SEEN.get(values)
+    if known is None:
+        # findall: the group's text without a match object each; no "@", no address
+        found = [
+            a.strip(".").lower() for v in values if v and "@" in v for a in ADDRESS_RE.findall(v)
+        ]
+        known = tuple(dict.fromkeys(found))
+        if len(_ADDRESSES_SEEN) >= _MAX_SEEN:
+            _ADDRESSES_SEEN.clear()
+        _ADDRESSES_SEEN[values] = known
+    return list(known)  # (a list of its own for each caller)
 
 
 def is_system_address(address: str) -> bool:

@@ -48,6 +48,17 @@ def test_remembered_answers_are_the_scans_answers(texts: list[str]) -> None:
             seen.clear()
         for _ in range(2):
             assert [scan(text) for text in texts] == fresh
+    pairs = list(zip(texts, [None, *texts], strict=False))
+    fields._ADDRESSES_SEEN.clear()
+    lists = []
+    for pair in pairs:
+        lists.append(fields.all_addresses(*pair))
+        fields._ADDRESSES_SEEN.clear()
+    for _ in range(2):
+        got = [fields.all_addresses(*pair) for pair in pairs]
+        assert got == lists
+        for found in got:
+            found.append("changed@example.org")  # each caller's list is its own
 
 
 def test_the_memory_of_answers_is_bounded() -> None:
@@ -56,3 +67,6 @@ def test_the_memory_of_answers_is_bounded() -> None:
             scan(f"550 5.1.{number} u{number}@example.org")
         assert 0 < len(seen) <= fields._MAX_SEEN
         assert scan("550 5.1.7 u7@example.org") in {"5.1.7", "550", "u7@example.org"}
+    for number in range(3 * fields._MAX_SEEN):
+        fields.all_addresses(f"u{number}@example.org", None)
+    assert 0 < len(fields._ADDRESSES_SEEN) <= fields._MAX_SEEN
