@@ -168,45 +168,33 @@ def _first(items: list[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in reversed(items)}
 
 
-def _block(lines: list[str], first: dict[str, str]) -> list[tuple[str, str]] | None:
-    """The fields of a well-formed header block (its lines without their line feeds), or
+def _block(text: str, first: dict[str, str]) -> list[tuple[str, str]] | None:
+    """The fields of a well-formed header block (`text`, each line ended by a line feed), or
     None when a line is neither a field nor the continuation of one.  The first value of
     each name goes into `first` in the same pass (keyed by the name lower-cased).
 
     What the regex `([\041-\071\073-\176]+):[ \t]*(.*(?:\n[ \t].*)*)\n` finds in a block
-    it covers line for line (a name of printable ASCII but space and colon), read with
-    string methods: some four times fewer instructions than the regex engine.
+    it covers field for field (a name of printable ASCII but space and colon), read with
+    string methods: some four times fewer instructions than the regex engine.  A value is
+    sliced from the block whole, continuation lines and all: the lines are not split apart
+    and joined again.
     """
     items: list[tuple[str, str]] = []
-    name = key = value = ""
-    more: list[str] = []  # the field's value on its first line, then its continuation lines
-    for line in lines:
-        if not line:
-            return None
-        if line[0] in " \t":
-            if not name:
-                return None
-            if not more:
-                more.append(value)
-            more.append(line)
-            continue
-        colon = line.find(":")
-        low = _field_name(line[:colon]) if colon > 0 else ""
-        if not low:
-            return None
-        if name:
-            if more:
-                value = "\n".join(more)
-                more = []
-            items.append((name, value))
-            first.setdefault(key, value)
-        name, key = line[:colon], low
-        value = line[colon + 1 :].lstrip(" \t")
-    if name:
-        if more:
-            value = "\n".join(more)
+    size = len(text)
+    pos = 0
+    while pos < size:
+        end = text.find("\n", pos)  # (found: the block ends with a line feed)
+        colon = text.find(":", pos, end)
+        name = text[pos:colon] if colon > pos else ""
+        key = _field_name(name) if name else ""
+        if not key:
+            return None  # no name: an empty line, a stray continuation, a line without colon
+        while end + 1 < size and text[end + 1] in " \t":  # continuation lines
+            end = text.find("\n", end + 1)
+        value = text[colon + 1 : end].lstrip(" \t")
         items.append((name, value))
         first.setdefault(key, value)
+        pos = end + 1
     return items
 
 
@@ -220,10 +208,10 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> _Head:
     At most _MAX_FIELD_LINES lines of one header block are read; the rest is skipped.
     """
     start, end = span
+    if start < end and data[start] == 10:  # a blank line first: no fields
+        return [], {}, start + 1
     stop = data.find(b"\n\n", start, end)
     block_end = end if stop < 0 else stop + 1
-    if data.startswith(b"\n", start, end):
-        return [], {}, start + 1
     read_end = block_end
     # (a block shorter than the limit in bytes cannot have more lines: no count)
     if (
@@ -235,14 +223,15 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> _Head:
         for _ in range(_MAX_FIELD_LINES):
             read_end = data.find(b"\n", read_end, block_end) + 1
     text = data[start:read_end].decode("ascii", "surrogateescape")
+    if not text or text.endswith("\n"):
+        # well-formed fields up to the blank line: the common case, read in one pass
+        first: dict[str, str] = {}
+        fields = _block(text, first)
+        if fields is not None:
+            return fields, first, min(block_end + 1, end) if stop >= 0 else end
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-        # well-formed fields up to the blank line: the common case, read in one pass
-        first: dict[str, str] = {}
-        fields = _block(lines, first)
-        if fields is not None:
-            return fields, first, min(block_end + 1, end) if stop >= 0 else end
     for index, line in enumerate(lines):
         if not _HEADER_LINE_RE.match(line):
             # the first line that is not a header starts the body (one character per byte)

@@ -55,6 +55,25 @@ SYSTEM_LOCALPARTS: Final = frozenset(
 ROLE_LOCALPARTS: Final = ("postmaster", "root", "abuse", "noreply", "no-reply")
 
 
+# The answers of the scans below for the texts scanned last, one dict per scan: several
+# readers of one message ask the same question of the same header value or diagnostic, and
+# a dict lookup costs a fraction of a regex scan.  Each is emptied when full, so that it only
+# holds texts of the message being read and the few before it.
+_STATUS_SEEN: Final[dict[str, str]] = {}
+_REPLY_SEEN: Final[dict[str, str]] = {}
+_ADDRESS_SEEN: Final[dict[str, str]] = {}
+_ADDRESSES_SEEN: Final[dict[tuple[str | None, ...], tuple[str, ...]]] = {}
+_MAX_SEEN: Final = 128
+
+
+def _remember(seen: dict[str, str], text: str, found: str | None) -> str | None:
+    """Keep `found` as the answer for `text` ("" for None: no scan answers "")."""
+    if len(seen) >= _MAX_SEEN:
+        seen.clear()
+    seen[text] = found or ""
+    return found
+
+
 def fold(text: str, limit: int = 2000) -> str:
     """Collapse all whitespace (line breaks included) to single spaces, capped at `limit`."""
     return " ".join(text[: limit * 2].split())[:limit]  # str.split: the same whitespace as \s
@@ -64,6 +83,13 @@ def bare_address(value: str | None) -> str | None:
     """The first address in `value`, lower-cased, without name, brackets or `rfc822;` type."""
     if not value or "@" not in value:  # (both patterns need one)
         return None
+    known = _ADDRESS_SEEN.get(value)
+    if known is not None:
+        return known or None
+    return _remember(_ADDRESS_SEEN, value, _bare_address(value))
+
+
+def _bare_address(value: str) -> str | None:
     _, _, rest = value.rpartition(";") if ";" in value[:16] else ("", "", value)
     found = ADDRESS_RE.search(rest) or _LOOSE_ADDRESS_RE.search(rest)
     if found is None:
@@ -73,9 +99,17 @@ def bare_address(value: str | None) -> str | None:
 
 def all_addresses(*values: str | None) -> list[str]:
     """Every address in the header values, lower-cased, in order, without repeats."""
-    # findall: the group's text without a match object each; no "@", no address
-    found = [a.strip(".").lower() for v in values if v and "@" in v for a in ADDRESS_RE.findall(v)]
-    return list(dict.fromkeys(found))
+    known = _ADDRESSES_SEEN.get(values)
+    if known is None:
+        # findall: the group's text without a match object each; no "@", no address
+        found = [
+            a.strip(".").lower() for v in values if v and "@" in v for a in ADDRESS_RE.findall(v)
+        ]
+        known = tuple(dict.fromkeys(found))
+        if len(_ADDRESSES_SEEN) >= _MAX_SEEN:
+            _ADDRESSES_SEEN.clear()
+        _ADDRESSES_SEEN[values] = known
+    return list(known)  # (a list of its own for each caller)
 
 
 def is_system_address(address: str) -> bool:
@@ -97,14 +131,24 @@ def enhanced_status(text: str | None) -> str | None:
     """The first enhanced status code (RFC 3463, e.g. "5.1.1") in `text`."""
     if not text:
         return None
+    known = _STATUS_SEEN.get(text)
+    if known is not None:
+        return known or None
     found = _ENHANCED_RE.search(text)
-    return ".".join(found.groups()) if found else None
+    return _remember(_STATUS_SEEN, text, ".".join(found.groups()) if found else None)
 
 
 def reply_code(text: str | None) -> str | None:
     """The first SMTP reply code (e.g. "550") in `text`."""
     if not text:
         return None
+    known = _REPLY_SEEN.get(text)
+    if known is not None:
+        return known or None
+    return _remember(_REPLY_SEEN, text, _reply_code(text))
+
+
+def _reply_code(text: str) -> str | None:
     # a greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure:
     # the first code that is not 2xx, else the first code (the scan stops at the answer)
     first: str | None = None

@@ -87,8 +87,11 @@ def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
     """At most max_headers header lines of at most MAX_VALUE bytes each (top level)."""
     end = data.find(b"\n\n")
     head_end = end if end >= 0 else len(data)
-    # (a header shorter than the limit in bytes cannot have that many lines: no count)
-    many = head_end >= limits.max_headers and data.count(b"\n", 0, head_end) >= limits.max_headers
+    # (no count for a header too short to hold that many line feeds: two line feeds in a row
+    # end it, so each one but the first comes after a byte of text)
+    many = (
+        head_end >= 2 * limits.max_headers and data.count(b"\n", 0, head_end) >= limits.max_headers
+    )
     if not many and head_end <= MAX_VALUE:
         return data
     lines = data[:head_end].split(b"\n")

@@ -123,3 +123,27 @@ def test_field_key_is_the_name_lower_cased(name: str) -> None:
     assert entity.field_key(name) == name.lower()
     entity._field_name(name)
     assert entity.field_key(name) == name.lower()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from(["", "x", "ab: c", " d", "\r"]), max_size=14),
+    st.booleans(),
+)
+def test_header_line_cap_as_a_plain_count(lines: list[str], body: bool) -> None:
+    """The top-level header is cut when it has max_headers line feeds or more, whether or not
+    the length check that spares most headers the count lets it through."""
+    data = "\n".join(lines).encode() + (b"\n\nbody\n" if body else b"")
+    limits = Limits(max_headers=4)
+    normal = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    end = normal.find(b"\n\n")
+    expected = normal.count(b"\n", 0, end if end >= 0 else len(normal)) >= 4
+    notes = load(data, limits)[1]
+    assert any("header lines, kept the first 4" in note for note in notes) == expected
+
+
+def test_header_line_cap_at_the_shortest_header() -> None:
+    """One-byte lines: the fewest bytes that hold max_headers line feeds."""
+    for data, cut in [(b"x\n" * 4 + b"\nbody", False), (b"\n" + b"x\n" * 4 + b"\nbody", True)]:
+        notes = load(data, Limits(max_headers=4))[1]
+        assert any("kept the first 4" in note for note in notes) == cut, data
