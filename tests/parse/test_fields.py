@@ -22,3 +22,12 @@ from reconciler.parse.fields import reply_code
 )
 def test_reply_code_is_the_first_that_is_not_2xx(text: str | None, code: str | None) -> None:
     assert reply_code(text) == code
+
+
+def test_remote_host_reads_the_lower_cased_start_it_is_given() -> None:
+    from reconciler.parse.fields import remote_host
+
+    text = "550 5.1.1 unknown (Host: MX.Example.ORG)"
+    assert remote_host(text) == "mx.example.org"
+    assert remote_host(text, text[:3000].lower()) == "mx.example.org"
+    assert remote_host(text, "") is None  # the given text is the one searched
