@@ -10,6 +10,7 @@ from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses, bare_address
 from reconciler.parse.lazyre import Lazy
 from reconciler.parse.mime import MAX_VALUE, Limits, Part, decoded, headers, part_text, walk
 from reconciler.parse.original import from_parts, from_text
+from reconciler.parse.recipients import mailto_targets
 from reconciler.parse.textformats import has_bounce_phrase, notice_parts
 from reconciler.records import OriginalMessage
 
@@ -61,6 +62,7 @@ class Context:
         "_bounce_like",
         "_exclude",
         "_low_notice",
+        "_mailto_targets",
         "data",
         "headers",
         "limits",
@@ -110,6 +112,7 @@ class Context:
         self._exclude: frozenset[str] | None = None
         self._bounce_like: bool | None = None
         self._low_notice = low_notice  # the notice lower-cased, when the split had it
+        self._mailto_targets: dict[str, str] | None = None
 
     @property
     def addressee(self) -> frozenset[str]:
@@ -131,6 +134,14 @@ class Context:
         if self._low_notice is None:
             self._low_notice = self.notice.lower()
         return self._low_notice
+
+    @property
+    def mailto_targets(self) -> dict[str, str]:
+        """The notice's Microsoft NDR targets (`recipients.mailto_targets`), read once: the
+        DSN path and the recipient scan both ask; callers must not change the dict."""
+        if self._mailto_targets is None:
+            self._mailto_targets = mailto_targets(self.notice, self.low_notice)
+        return self._mailto_targets
 
     @property
     def bounce_like(self) -> bool:

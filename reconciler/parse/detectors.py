@@ -26,7 +26,7 @@ from reconciler.parse.nonbounce import (
     unsubscribe_request,
 )
 from reconciler.parse.providers import ses_notification
-from reconciler.parse.recipients import mailto_targets, scan
+from reconciler.parse.recipients import scan
 from reconciler.parse.replies import whole_reply
 from reconciler.parse.rfc3464 import (
     Draft,
@@ -106,7 +106,7 @@ class Detector:
 
 def _hits(ctx: Context) -> list[tuple[str, str]]:
     """Recipients the notice names; the bounce's own To only when nobody else is named."""
-    hits = scan(ctx.notice, ctx.exclude, _MAX_RECIPIENTS, ctx.low_notice)
+    hits = scan(ctx.notice, ctx.exclude, _MAX_RECIPIENTS, ctx.low_notice, ctx.mailto_targets)
     return [hit for hit in hits if hit[0] not in ctx.addressee] or hits
 
 
@@ -114,12 +114,19 @@ def _segments(ctx: Context) -> dict[str, str]:
     return dict(_hits(ctx))
 
 
-def _stage(known: Stage, *texts: str) -> Stage:
-    """The stage already known, else the first one a text names."""
+def _low3000(text: str) -> str:
+    """The start of `text` that `smtp_stage` and `remote_host` read, lower-cased (once for
+    both)."""
+    return text[:3000].lower()
+
+
+def _stage(known: Stage, *texts: tuple[str, str | None]) -> Stage:
+    """The stage already known, else the first one a text names (each text with its
+    `_low3000`, or None)."""
     if known is not Stage.UNKNOWN:
         return known
-    for text in texts:
-        found = smtp_stage(text) if text else None
+    for text, low in texts:
+        found = smtp_stage(text, low) if text else None
         if found is not None:
             return found
     return Stage.UNKNOWN
@@ -139,8 +146,10 @@ def _enrich(draft: Draft, text: str, fallback: str) -> None:
     draft.status = status
     draft.reply_code = draft.reply_code or reply_code(text) or reply_code(fallback)
     draft.diagnostic = draft.diagnostic or text or fold(fallback, 1000)
-    draft.stage = _stage(draft.stage, text, fallback)
-    draft.remote_mta = draft.remote_mta or remote_host(text)
+    wanted = draft.stage is Stage.UNKNOWN or not draft.remote_mta
+    head = _low3000(text) if text and wanted else ""  # (read only when wanted)
+    draft.stage = _stage(draft.stage, (text, head), (fallback, None))
+    draft.remote_mta = draft.remote_mta or remote_host(text, head)
 
 
 def _dsn(ctx: Context) -> Found | None:
@@ -161,7 +170,7 @@ def _complete(draft: Draft) -> bool:
 def _canonical(ctx: Context, drafts: list[Draft]) -> None:
     """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
     is the address the report is about; the status block's value is kept as an extension."""
-    targets = mailto_targets(ctx.notice, ctx.low_notice)
+    targets = ctx.mailto_targets
     if not targets:
         return
     for draft in drafts:
@@ -268,6 +277,7 @@ def _failed_recipients(ctx: Context) -> list[str]:
 
 
 def _text_bounce(address: str, text: str, kind: MessageKind, detector: str) -> ParsedBounce:
+    low = _low3000(text)
     return ParsedBounce(
         kind=kind,
         recipient=address,
@@ -276,8 +286,8 @@ def _text_bounce(address: str, text: str, kind: MessageKind, detector: str) -> P
         status=enhanced_status(text),
         reply_code=reply_code(text),
         diagnostic=text,
-        stage=smtp_stage(text) or Stage.UNKNOWN,
-        remote_mta=remote_host(text),
+        stage=smtp_stage(text, low) or Stage.UNKNOWN,
+        remote_mta=remote_host(text, low),
     )
 
 

@@ -181,7 +181,8 @@ def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | N
     return raw, None
 
 
-def remote_host(text: str) -> str | None:
-    """The remote MTA a diagnostic names (host name or IP address), if it names one."""
-    found = _REMOTE_RE.search(text[:3000].lower())
+def remote_host(text: str, low: str | None = None) -> str | None:
+    """The remote MTA a diagnostic names (host name or IP address), if it names one (`low`:
+    the text's first 3,000 characters lower-cased, when the caller has them)."""
+    found = _REMOTE_RE.search(text[:3000].lower() if low is None else low)
     return found.group(1).strip(".-") if found else None

@@ -184,16 +184,22 @@ def _spans(lines: list[str], starts: list[tuple[int, str]]) -> list[tuple[int, i
 
 
 def scan(
-    notice: str, exclude: frozenset[str], limit: int = 200, low: str | None = None
+    notice: str,
+    exclude: frozenset[str],
+    limit: int = 200,
+    low: str | None = None,
+    targets: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """(recipient, diagnostic text) in notice order; a recipient seen twice gets both texts.
 
-    `low` is the notice lower-cased, when the caller has it."""
+    `low` is the notice lower-cased and `targets` its `mailto_targets`, when the caller has
+    them."""
     if low is None:
         low = notice.lower()
     lines = notice.split("\n")
     first_listed, end_listed = _listed(notice, low)
-    targets = mailto_targets(notice, low)
+    if targets is None:
+        targets = mailto_targets(notice, low)
     starts: list[tuple[int, str]] = []
     for index, line in enumerate(lines):
         address = _hit(line, exclude, first_listed <= index < end_listed)

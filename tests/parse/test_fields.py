@@ -70,3 +70,12 @@ def test_the_memory_of_answers_is_bounded() -> None:
     for number in range(3 * fields._MAX_SEEN):
         fields.all_addresses(f"u{number}@example.org", None)
     assert 0 < len(fields._ADDRESSES_SEEN) <= fields._MAX_SEEN
+
+
+def test_remote_host_reads_the_lower_cased_start_it_is_given() -> None:
+    from reconciler.parse.fields import remote_host
+
+    text = "550 5.1.1 unknown (Host: MX.Example.ORG)"
+    assert remote_host(text) == "mx.example.org"
+    assert remote_host(text, text[:3000].lower()) == "mx.example.org"
+    assert remote_host(text, "") is None  # the given text is the one searched

@@ -101,3 +101,18 @@ def test_the_failed_list_is_found_as_by_a_search() -> None:
             first = notice.count("\n", 0, found.end()) + 1
             expected = (first, first + recipients._LISTED_LINES)
         assert recipients._listed(notice, low) == expected, notice
+
+
+def test_scan_uses_the_targets_it_is_given() -> None:
+    # the caller's mailto_targets (read once per notice) stand for the scan's own reading
+    notice = "Delivery has failed to:\nivan.display@example.jp (ivan.display@example.jp)"
+    notice += "<mailto:ivan@example.jp>\n550 5.1.1 user unknown\n"
+    own = recipients.mailto_targets(notice)
+    assert own == {"ivan.display@example.jp": "ivan@example.jp"}
+    scanned = recipients.scan(notice, frozenset())
+    assert recipients.scan(notice, frozenset(), targets=own) == scanned
+    assert [hit[0] for hit in scanned] == ["ivan@example.jp"]
+    given_targets = {"ivan.display@example.jp": "other@example.jp"}
+    assert [hit[0] for hit in recipients.scan(notice, frozenset(), targets=given_targets)] == [
+        "other@example.jp"
+    ]
