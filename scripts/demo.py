@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         messages = _messages(now)
         dovecot.append(account, "INBOX", messages, create=False)
         valid = sum(1 for s in SAMPLES if s[2] and not s[3])
-        print(f"dovecot on 127.0.0.1:{dovecot.imap_port}: seeded {len(messages)} messages "
-              f"({valid} with valid VERP tokens, 1 forged, 2 without, 1 not mail)")  # fmt: skip
+        print(f"dovecot on 127.0.0.1:{dovecot.imap_port}: seeded {len(messages)} messages\n"
+              f"  ({valid} with valid VERP tokens, 1 forged, 2 without, 1 not mail)")  # fmt: skip
         config = _config(dovecot, account)
         codes = [_run(config, "check-config"), _run(config, "dry-run")]
         codes.append(_run(config, "poll", "--once"))

@@ -24,7 +24,13 @@ import os
 import sys
 
 from reconciler import __version__
-from reconciler.cli.exits import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_USAGE, print_notice
+from reconciler.cli.exits import (
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    print_notice,
+    terminal_columns,
+)
 from reconciler.errors import ConfigError, ReconcilerError, RuleError, VerpError
 
 __all__ = ["console", "main"]
@@ -51,21 +57,10 @@ _INTERRUPTED = {  # what an interrupted command leaves behind, said in its one l
 
 
 def _formatter(*, prog: str) -> argparse.HelpFormatter:
-    """argparse's help formatter, as wide as `shutil.get_terminal_size` says (argparse's own
-    way) but without importing shutil, and with it bz2 and lzma: argparse makes a formatter
-    for every argument added, to check it, though this run prints no help (issue 16)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    out = sys.__stdout__
-    if columns <= 0 and out is not None:
-        try:
-            columns = os.get_terminal_size(out.fileno()).columns
-        except (AttributeError, ValueError, OSError):  # closed, detached, not a terminal
-            columns = 0
-    columns = columns if columns > 0 else 80
-    return argparse.HelpFormatter(prog, width=columns - 2)
+    """argparse's help formatter, as wide as the terminal (`terminal_columns`): argparse makes
+    a formatter for every argument added, to check it, though this run prints no help, and
+    its own way imports shutil, and with it bz2 and lzma (issue 16)."""
+    return argparse.HelpFormatter(prog, width=terminal_columns() - 2)
 
 
 def _command(sub: _Commands, name: str, handler: str, *, help: str) -> argparse.ArgumentParser:

@@ -1,14 +1,19 @@
 """`check-config`: validate the configuration, every mistake at once; a summary, or every key.
 
 Every problem found is one line on stderr (exit 2).  A valid file gives a short summary of
-what will run (`--all`: every effective key, secrets hidden; `--json`: the same as an object).
+what will run (`--all`: every effective key, secrets hidden; `--json`: the same as an object),
+each line fitted to the terminal's width: a long one goes on, indented, on the next line,
+broken between words only (a path or an address is never split); the last line, `ok: FILE`,
+stays one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from reconciler.cli.common import EXIT_OK, settings
+from reconciler.cli.exits import terminal_columns
 from reconciler.config import describe_settings, summarise_settings
 from reconciler.controls import dumps
 
@@ -30,10 +35,26 @@ def check_config(args: argparse.Namespace) -> int:
         print(dumps(shape, indent=2))
         return EXIT_OK
     if args.all:
-        for key, value in describe_settings(loaded):
-            print(f"{key} = {value}")
+        lines = [f"{key} = {value}" for key, value in describe_settings(loaded)]
     else:
-        for line in summarise_settings(loaded):
-            print(line)
-    print(f"ok: {loaded.source_path}")
+        lines = summarise_settings(loaded)
+    width = terminal_columns()
+    for line in lines:
+        print(_fitted(line, width))
+    print(f"ok: {loaded.source_path}")  # one line, whatever its length: what scripts look for
     return EXIT_OK
+
+
+def _fitted(line: str, width: int) -> str:
+    """The line in lines of at most `width` columns, the rest indented, broken between words;
+    as it is when it fits, or when one of its words could not fit even on a line of its own
+    (breaking it would only make a second long line)."""
+    if len(line) <= width or max(map(len, line.split())) > width - len(_INDENT):
+        return line
+    parts = textwrap.wrap(
+        line, width, subsequent_indent=_INDENT, break_long_words=False, break_on_hyphens=False
+    )
+    return "\n".join(parts)
+
+
+_INDENT = "    "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -221,3 +222,36 @@ def test_docs_configuration_lists_the_extras() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text("utf-8")
     for extra in ("postgres", "mysql", "metrics"):
         assert f"pip install 'reconciler[{extra}]'" in text
+
+
+# -- the summary fits the terminal -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_check_config_lines_fit_the_terminal_and_keep_paths_whole(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], width: int
+) -> None:
+    """A password file in a directory tree makes the mailbox line long: it goes on, indented,
+    on the next line, and the path is never cut; a path longer than the terminal stays whole
+    on its line."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as short:
+        secret = Path(short) / "imap" / "bounces-password"
+        secret.parent.mkdir()
+        secret.write_text("hunter2\n", "utf-8")
+        config = CONFIG.replace(
+            'password_env = "FIRST_HOUR_IMAP_PASSWORD"', f'password_file = "{secret}"'
+        )
+        (home / "reconciler.toml").write_text(config, "utf-8")
+        monkeypatch.setenv("COLUMNS", str(width))
+        for extra in ([], ["--all"]):
+            assert main(["check-config", *extra]) == 0
+            out = capsys.readouterr().out
+            lines = out.splitlines()
+            assert str(secret) in out  # whole: never broken across lines
+            assert lines[-1] == f"ok: {home / 'reconciler.toml'}"  # one line for scripts
+            # longer only when one of its words could not fit on a line of its own
+            assert all(
+                len(line) <= width or max(map(len, line.split())) > width - 4 for line in lines[:-1]
+            ), lines
+            assert any(line.startswith("    ") for line in lines)  # a long line went on
+            assert "hunter2" not in out
