@@ -443,7 +443,8 @@ def test_no_token_or_secret_in_any_log_line_or_output(
             code, out, err = _run(capsys, "--config", config, *argv)
             assert code == 0, err
             seen += [out, err]
-        assert "(hidden; from environment variable TEST_CLIENT_SECRET)" in seen[0]
+        shown = " ".join(seen[0].split())  # check-config fits its lines to the terminal
+        assert "(hidden; from environment variable TEST_CLIENT_SECRET)" in shown
         # the IMAP library's own dialogue too (the logging set-up keeps it at INFO), with a
         # refused cached token on the way
         configure_logging(LoggingSettings(level="debug", format="json"))
