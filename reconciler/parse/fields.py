@@ -58,19 +58,22 @@ ROLE_LOCALPARTS: Final = ("postmaster", "root", "abuse", "noreply", "no-reply")
 # The answers of the scans below for the texts scanned last, one dict per scan: several
 # readers of one message ask the same question of the same header value or diagnostic, and
 # a dict lookup costs a fraction of a regex scan.  Each is emptied when full, so that it only
-# holds texts of the message being read and the few before it.
+# holds texts of the message being read and the few before it; a text longer than
+# _MAX_KEPT characters (a whole notice, a hostile header) is scanned each time, never kept.
 _STATUS_SEEN: Final[dict[str, str]] = {}
 _REPLY_SEEN: Final[dict[str, str]] = {}
 _ADDRESS_SEEN: Final[dict[str, str]] = {}
 _ADDRESSES_SEEN: Final[dict[tuple[str | None, ...], tuple[str, ...]]] = {}
 _MAX_SEEN: Final = 128
+_MAX_KEPT: Final = 4096
 
 
 def _remember(seen: dict[str, str], text: str, found: str | None) -> str | None:
     """Keep `found` as the answer for `text` ("" for None: no scan answers "")."""
-    if len(seen) >= _MAX_SEEN:
-        seen.clear()
-    seen[text] = found or ""
+    if len(text) <= _MAX_KEPT:
+        if len(seen) >= _MAX_SEEN:
+            seen.clear()
+        seen[text] = found or ""
     return found
 
 
@@ -106,9 +109,10 @@ def all_addresses(*values: str | None) -> list[str]:
             a.strip(".").lower() for v in values if v and "@" in v for a in ADDRESS_RE.findall(v)
         ]
         known = tuple(dict.fromkeys(found))
-        if len(_ADDRESSES_SEEN) >= _MAX_SEEN:
-            _ADDRESSES_SEEN.clear()
-        _ADDRESSES_SEEN[values] = known
+        if sum(len(v) for v in values if v) <= _MAX_KEPT:
+            if len(_ADDRESSES_SEEN) >= _MAX_SEEN:
+                _ADDRESSES_SEEN.clear()
+            _ADDRESSES_SEEN[values] = known
     return list(known)  # (a list of its own for each caller)
 
 

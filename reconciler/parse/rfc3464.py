@@ -171,7 +171,8 @@ def _field(line: str) -> Field | None:
     name = _NAMES.get(written)
     if name is None:
         name = _name(written)
-        if len(_NAMES) < _MAX_NAMES:  # bounded: hostile input has endless distinct names
+        # bounded: hostile input has endless distinct names (a field name is at most 41)
+        if len(_NAMES) < _MAX_NAMES and len(written) <= 64:
             _NAMES[written] = name
     return (name, line[colon + 1 :].strip()) if name else None
 

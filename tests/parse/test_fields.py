@@ -72,6 +72,19 @@ def test_the_memory_of_answers_is_bounded() -> None:
     assert 0 < len(fields._ADDRESSES_SEEN) <= fields._MAX_SEEN
 
 
+def test_a_long_text_is_answered_but_never_kept() -> None:
+    """A whole notice or a hostile header value is scanned each time: 128 of them kept
+    would hold megabytes in a long-running daemon."""
+    long = "550 5.1.1 <u@example.org> " + "x" * fields._MAX_KEPT
+    for scan, seen in _SCANS:
+        seen.clear()
+        assert scan(long) in {"5.1.1", "550", "u@example.org"}
+        assert long not in seen
+    fields._ADDRESSES_SEEN.clear()
+    assert fields.all_addresses(long, None) == ["u@example.org"]
+    assert not fields._ADDRESSES_SEEN
+
+
 def test_remote_host_reads_the_lower_cased_start_it_is_given() -> None:
     from reconciler.parse.fields import remote_host
 
