@@ -17,7 +17,8 @@ signed VERP token for its own user or, for one in five, by no token), by MULTIAP
 
 Prints both rates, their ratio (target of issue 16: (b) >= 80% of (a) at 4,000 and 20,000
 messages; 100% is the aim) and the peak RSS of (b) (target: <= 100 MB at 20,000, and flat when
-N grows: try --n 100000), and the sampled peak of its whole process tree (helpers included).
+N grows: try --n 100000), and the sampled peak of its whole process tree (helpers included;
+proportional set sizes, so that pages a forked helper shares with the poll count once).
 The rate of (b) is given with and without the process start (interpreter, imports, rules,
 schema), measured by polling an empty mailbox.  (b) runs with a bytecode cache of its own,
 written by a first, untimed poll, as an installed package has one (pip compiles the modules it
@@ -187,7 +188,9 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def _tree(root: int) -> tuple[int, dict[int, tuple[str, float]]]:
     """Resident KB of `root` and all its descendants now (from /proc; 0 when gone), and the
     CPU seconds (user + system) each of them has used so far, with its role: "poll" (the
-    reconciler process itself), "helper" (a spawned analysis helper) or "other"."""
+    reconciler process itself), "helper" (an analysis helper: spawned, or forked by the poll,
+    whose command line it then has) or "other".  The resident size of each process is its
+    proportional share (Pss): pages a forked helper still shares with the poll count once."""
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
@@ -206,17 +209,33 @@ def _tree(root: int) -> tuple[int, dict[int, tuple[str, float]]]:
         tree |= more
         grew = bool(more)
     total = 0
-    used: dict[int, tuple[str, float]] = {}
+    commands: dict[int, list[bytes]] = {}
     for pid in tree:
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            commands[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            total += _resident_kb(pid)
         except OSError:
             continue
-        total += next((int(line.split()[1]) for line in status.splitlines()
-                       if line.startswith("VmRSS:")), 0)  # fmt: skip
-        used[pid] = (_role(command), cpu.get(pid, 0.0))
+    used: dict[int, tuple[str, float]] = {}
+    for pid, command in commands.items():
+        role = _role(command)
+        if role == "poll" and commands.get(parents.get(pid, 0)) == command:
+            role = "helper"  # forked by the poll
+        used[pid] = (role, cpu.get(pid, 0.0))
     return total, used
+
+
+def _resident_kb(pid: int) -> int:
+    """The process's proportional resident size (Pss), else its VmRSS, in KB."""
+    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            text = Path(f"/proc/{pid}/{name}").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    return 0
 
 
 def _role(command: list[bytes]) -> str:
@@ -382,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak RSS of (b): {run.max_rss_mb:.1f} MB (empty-mailbox run: "
               f"{idle.max_rss_mb:.1f} MB); target <= 100 MB")  # fmt: skip
         helpers = "default" if args.processes is None else args.processes
-        print(f"peak RSS of (b)'s process tree, helpers ({helpers}) included: "
+        print(f"peak Pss of (b)'s process tree, helpers ({helpers}) included: "
               f"{run.tree_rss_mb:.1f} MB\n    (sampled every 50 ms)")  # fmt: skip
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(this driver process, incl. reference (a): {own:.1f} MB)")

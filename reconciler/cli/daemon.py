@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = settings(args, warn=False)
     needs_mailboxes(loaded, "run")
     setup_logging(loaded)
-    with open_service(loaded, serve_metrics=True) as service:
+    with open_service(loaded, serve_metrics=True, polls=True) as service:
         store = service.store
         plan = DaemonPlan(
             mailboxes=loaded.mailboxes,

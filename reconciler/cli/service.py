@@ -54,7 +54,7 @@ def poll(args: argparse.Namespace) -> int:
     needs_mailboxes(loaded, "poll")
     setup_logging(loaded)
     # the rules from the user's cache, as classify reads them: some 55 ms of every poll's start
-    with open_service(loaded, rules_cache=cache_dir(os.environ)) as service:
+    with open_service(loaded, rules_cache=cache_dir(os.environ), polls=True) as service:
         mode = service.store.get_mode().mode
         lease = lease_terms(loaded.daemon)  # the configured worker id and lease time
         result = run_once(loaded.mailboxes, service.store, service.cycle, mode=mode, lease=lease)

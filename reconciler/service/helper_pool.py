@@ -6,10 +6,17 @@ and moves the batch before it and fetches the next one.  Results come back in ba
 the cycle keeps its order (analyse, commit, then move) and nothing about a batch is recorded
 before all of it is analysed.
 
-The helpers are *spawned* (a fresh interpreter), not forked: the daemon holds sockets, a
-database connection and scheduler threads that a forked child must not inherit.  Each helper
-gets the work function and its context (the compiled rules, the VERP keys) once, when it
-starts; they ignore SIGINT and SIGTERM, so that a stop request reaches the polling process
+A process that is about to poll starts its helpers early, with `fork`, before it opens
+a socket, a database or a thread (the composition root calls it right after compiling the
+rules): a forked helper has every imported module and the compiled rules already, so it
+analyses at once, where a spawned one first starts an interpreter, imports the parser and
+loads the rules (about 0.2 s of a core, and the first batch waits for it; issue 16).  Forking
+is only done on Linux and only while this is the process's one thread; any other pool (the
+first one when `fork` was not called or not safe, a replacement after a helper died) is
+*spawned*, a fresh interpreter: by then the daemon holds sockets, a database connection and
+scheduler threads that a forked child must not inherit.  Each helper gets the work function
+and its context (the compiled rules, the VERP keys) once, when it starts; they ignore SIGINT
+and SIGTERM, so that a stop request reaches the polling process
 only, which finishes its batch and then shuts them down (a helper whose polling process was
 killed exits on its own within a second).  A helper that dies (killed, out of
 memory) costs nothing but time: the batch is analysed in the polling process instead, and a
@@ -39,6 +46,7 @@ import operator
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -208,6 +216,29 @@ class HelperPool(Generic[Item, Result]):
         executor = self._executor
         processes = getattr(executor, "_processes", None) or {}
         return sorted(int(pid) for pid in processes)
+
+    def fork(self) -> bool:
+        """Start the helpers now as forks of this process, when that is safe: on Linux, while
+        no other thread runs, before any pool; True when they were started so.  Call it before
+        the process opens sockets or a database: the helpers inherit what is open (they never
+        use it) and a fork in the middle of another thread's work could copy a held lock."""
+        if not sys.platform.startswith("linux") or threading.active_count() > 1:
+            return False
+        with self._lock:
+            if self._executor is not None or self._breaks >= _MAX_BREAKS:
+                return False
+            executor = self._executor = ProcessPoolExecutor(
+                max_workers=self.processes,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start,
+                initargs=(self._work, self._context, os.getpid()),
+            )
+        try:
+            executor.submit(_ready)  # a fork pool starts all its processes at the first submit
+        except Exception as err:  # the pool is broken: the first batch is analysed here
+            self._broken(err, (), ())
+            return False
+        return True
 
     def wanted(self, items: int) -> bool:
         """Whether a batch of `items` would go to the helpers (else it is done here)."""

@@ -163,7 +163,9 @@ class Tenure:
         self._keep = keep
         self._decide = hooks.after_batch
         self._owed: datetime | None = None  # a batch's decide stage still to run
-        self._decided_at = -DECIDE_EVERY  # monotonic time of the last decide run
+        # monotonic time of the last decide run; a cycle counts from its start, so a drain's
+        # first run is DECIDE_EVERY seconds in (or its end), not after its first batch
+        self._decided_at = time.monotonic()
         self._clock = hooks.clock
         self.stop: threading.Event = _CycleStop(hooks.stop)  # the cycle's stop flag
 
@@ -197,7 +199,7 @@ class Tenure:
             self._owed = at
             # During a long drain the stage runs at most every DECIDE_EVERY seconds (it reads
             # every user and incident window of the new evidence); the end of the cycle runs
-            # what is owed, so nothing waits longer than one cycle.
+            # what is owed, so nothing waits longer than DECIDE_EVERY or the cycle.
             if time.monotonic() - self._decided_at >= DECIDE_EVERY:
                 self._decide_now(at, wait=False)
         now = self._clock()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,22 +93,38 @@ def open_service(
     serve_metrics: bool = False,
     create: bool = True,
     rules_cache: Path | None = None,
+    polls: bool = False,
 ) -> Iterator[Service]:
     """Open and migrate the store, build classifier, actions and stages; close at the end.
 
     `serve_metrics` (the daemon) starts the configured Prometheus endpoint.  `create=False`
     (the read-only commands) refuses a database that does not exist yet.  `rules_cache`: the
     user's cache of loaded rules (classify/rulecache.py; None: read from their files).
+    `polls` (poll, run): the analysis helpers are started at once, forked before the store,
+    the metrics endpoint or any mailbox is opened (see helper_pool); else when a backlog
+    first needs them.
     """
     now = clock()
-    helpers: HelperPool[RawMessage, Analysed] | None = None
-    store = open_database(settings.database.url, create=create)
-    try:
+    ruleset = load_rules_cached(
+        settings.rules.dir, use_shipped=settings.rules.use_shipped, directory=rules_cache
+    )
+    classifier = Classifier(ruleset.rules)
+    with ExitStack() as opened:  # closed in reverse: metrics, store, helpers
+        helpers: HelperPool[RawMessage, Analysed] | None = None
+        if settings.daemon.analysis_processes:
+            helpers = HelperPool[RawMessage, Analysed](
+                settings.daemon.analysis_processes,
+                analyse_batch,
+                Stages(classifier, settings.verp),
+                share=SHARE_CHUNK,
+            )
+            opened.callback(helpers.close)
+            if polls:  # now: nothing is open yet that a fork would copy
+                helpers.fork()
+        store = open_database(settings.database.url, create=create)
+        opened.callback(store.close)
         metrics = start_metrics(settings.metrics) if serve_metrics else NoMetrics()
-    except BaseException:
-        store.close()
-        raise
-    try:
+        opened.callback(metrics.close)
         store.migrate(now)
         actions = tuple(
             build_actions(settings.actions, store, show_address=settings.logging.log_addresses)
@@ -123,16 +139,6 @@ def open_service(
             probes=_probes(settings),
         )
         run_id = new_run_id(now)
-        ruleset = load_rules_cached(
-            settings.rules.dir, use_shipped=settings.rules.use_shipped, directory=rules_cache
-        )
-        classifier = Classifier(ruleset.rules)
-        processes = settings.daemon.analysis_processes
-        if processes:
-            stages = Stages(classifier, settings.verp)
-            helpers = HelperPool[RawMessage, Analysed](
-                processes, analyse_batch, stages, share=SHARE_CHUNK
-            )
         cycle = CycleContext(
             classifier=classifier,
             verp=settings.verp,
@@ -145,8 +151,3 @@ def open_service(
             decide_every_cycle=decide.probes is not None,  # probes are judged in time
         )
         yield Service(settings, store, actions, decide, cycle, run_id, metrics)
-    finally:
-        if helpers is not None:
-            helpers.close()
-        store.close()
-        metrics.close()

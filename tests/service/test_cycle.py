@@ -33,7 +33,7 @@ from reconciler.classify.rules import load_rules
 from reconciler.config import MailboxSettings, VerpKey, VerpSettings
 from reconciler.errors import SourceError
 from reconciler.records import Checkpoint, MessageOutcome, RawMessage
-from reconciler.service import cycle
+from reconciler.service import cycle, leasing
 from reconciler.service.cycle import CycleContext, CycleReport, open_source, poll_mailbox
 from reconciler.service.helper_pool import HelperPool
 from reconciler.source.imap import ImapSource
@@ -906,6 +906,34 @@ def test_the_decide_stage_owed_at_the_end_runs_while_the_last_batch_is_moved(
         ("the last move saw the decide stage run", True),
     ]
     assert count("message_ledger WHERE moved = 1") == len(SEEDS)
+
+
+@live
+@pytest.mark.parametrize("every", [leasing.DECIDE_EVERY, 0.0])
+def test_a_drain_runs_the_decide_stage_every_so_often_not_after_its_first_batch(
+    dovecot: Dovecot,
+    imap_account: Account,
+    mailbox_settings: MailboxSettings,
+    sqlite_store: Store,
+    ctx: CycleContext,
+    monkeypatch: pytest.MonkeyPatch,
+    every: float,
+) -> None:
+    # a drain quicker than DECIDE_EVERY runs the stage once, at its end, over every batch;
+    # with no wait between runs, after each batch (the first one included)
+    monkeypatch.setattr(leasing, "DECIDE_EVERY", every)
+    settings = replace(mailbox_settings, batch_size=3)
+    seed_inbox(dovecot, imap_account, SEEDS)
+    read: list[int] = []
+    result = cycle.run_once(
+        [settings],
+        sqlite_store,
+        replace(ctx, after_batch=lambda at: read.append(count("message_ledger"))),
+        "log-only",
+    )
+    assert result.ok and result.reports[0].seen == len(SEEDS)
+    batches = [*range(3, len(SEEDS), 3), len(SEEDS)]
+    assert read == ([len(SEEDS)] if every else batches)
 
 
 @live

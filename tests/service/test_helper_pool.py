@@ -264,3 +264,64 @@ def test_only_records_whose_state_is_their_fields_go_as_values() -> None:
         _rebuild(_Pair, (1, 2, 3))
     with pytest.raises(pickle.UnpicklingError):
         _rebuild(_Own, (1, 2))
+
+
+# -- helpers forked before the poll opens anything (HelperPool.fork) ---------------------------
+
+_FORKED = """
+import os, signal, sys, threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from reconciler.analysis import Destinations, Stages, analyse_batch
+from reconciler.classify import Classifier
+from reconciler.classify.rules import load_rules
+from reconciler.records import RawMessage
+from reconciler.service.helper_pool import HelperPool
+
+zone = timezone(timedelta(hours=9))
+raws = [RawMessage("box", 7, uid, path.read_bytes(), None, datetime(2026, 3, 1, tzinfo=zone))
+        for uid, path in enumerate(sorted(Path(sys.argv[1]).glob("*.eml"))[:60], start=1)]
+folders = Destinations("processed", "unmatched", "quarantine")
+now = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+stages = Stages(Classifier(load_rules().rules), None)
+if sys.argv[2] == "thread":  # another thread runs: no fork
+    gate = threading.Event()
+    threading.Thread(target=gate.wait, daemon=True).start()
+pool = HelperPool(1, analyse_batch, stages, min_batch=4)
+print("forked", pool.fork())
+pool.start()
+mine = Path("/proc/self/cmdline").read_bytes()
+(helper,) = pool.pids()
+print("same-command", Path(f"/proc/{helper}/cmdline").read_bytes() == mine)
+here = analyse_batch(stages, raws, folders, now)
+print("equal", pool.submit(raws, folders, now)() == here, pool.batches["helpers"])
+os.kill(helper, signal.SIGKILL)
+print("after-kill", pool.submit(raws, folders, now)() == here, pool.batches["here"])
+print("equal-again", pool.submit(raws, folders, now)() == here)
+print("new-same-command", Path(f"/proc/{pool.pids()[0]}/cmdline").read_bytes() == mine)
+pool.close()
+print("closed", pool.pids())
+"""
+
+
+def _forked(mode: str) -> list[str]:
+    run = [sys.executable, "-c", _FORKED, str(CORPUS), mode]
+    done = subprocess.run(run, check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split("\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="helpers fork on Linux only")
+def test_forked_helpers_analyse_at_once_and_a_replacement_is_spawned() -> None:
+    # in a process of its own: this one runs pytest's threads, and fork refuses to run beside
+    # another thread.  The helper is this very program (its command line), not a new
+    # interpreter; it returns what this process would; killed, its batch is done here and the
+    # next pool is spawned (by then the poll holds sockets and threads).
+    lines = _forked("alone")
+    assert lines[:4] == ["forked True", "same-command True", "equal True 1", "after-kill True 1"]
+    assert lines[4:7] == ["equal-again True", "new-same-command False", "closed []"]
+
+
+def test_no_fork_beside_another_thread_the_helpers_are_spawned() -> None:
+    lines = _forked("thread")
+    assert lines[:3] == ["forked False", "same-command False", "equal True 1"]
