@@ -8,7 +8,6 @@ family whose phrasing the notice uses (a label only).
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from reconciler.parse.lazyre import Lazy
@@ -51,13 +50,10 @@ _MARK_LINE_RES = {
     False: re.compile(r"\n" + _MARK_LINE),
     True: re.compile(r"\n" + _MARK_LINE, re.IGNORECASE),
 }
-# A blank line followed by a typical first header line of an inline original.
-# (Starts with the line feed that ends the line before, which the engine finds fast.)
-_HEADER_START = (
-    r"[^\S\n]*\n(?=(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:)"
-)
-_HEADER_START_RE = Lazy(r"\n" + _HEADER_START)
-_FIRST_HEADER_START_RE = Lazy(_HEADER_START)
+# A typical first header line of an inline original: the header-line starts are found with
+# str.find (a line feed and one of these names), the rest of the line is matched there.
+_HEADER_NAMES = ("Return-Path", "Received", "Message-I", "From", "Date", "To", "Subject")
+_HEADER_LINE_RE = Lazy(r"(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:")
 _FIELD_LINE_RE = Lazy(r"(?:[\w-]{1,40}:|[ \t]+\S)")
 # A quoted copy: three lines in a row quoted with ">" (not a ">>>" line of a session
 # transcript).  Its words are the original's, never the report's.
@@ -223,9 +219,7 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
         return text[: mark.start()], text[after + 1 :] if after >= 0 else "", low
     # no marker: an inline original starts at a header line after a blank line, followed by
     # two more header (or continuation) lines
-    first = _FIRST_HEADER_START_RE.match(text)
-    for found in itertools.chain((first,) if first else (), _HEADER_START_RE.finditer(text)):
-        start = found.end()
+    for start in _header_starts(text):
         second = text.find("\n", start) + 1
         third = text.find("\n", second) + 1 if second else 0
         if not third:
@@ -233,3 +227,23 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
         if _FIELD_LINE_RE.match(text, second) and _FIELD_LINE_RE.match(text, third):
             return text[: start - 1], text[start:], low
     return text, None, low
+
+
+def _header_starts(text: str) -> list[int]:
+    """In order, the starts of the lines that open like a header (`_HEADER_LINE_RE`) after a
+    blank line (white space but line feeds, or nothing): where the matches of a regex search
+    for such a blank line (from the text's start or a line feed) end.  That search tries its
+    pattern at every line feed; here `str.find` walks to the names, and only their lines are
+    tried."""
+    starts: list[int] = []
+    for name in _HEADER_NAMES:
+        needle = "\n" + name
+        at = text.find(needle)
+        while at >= 0:
+            start = at + 1
+            before = text.rfind("\n", 0, at) + 1  # the line before (at: its line feed)
+            if (before == at or text[before:at].isspace()) and _HEADER_LINE_RE.match(text, start):
+                starts.append(start)
+            at = text.find(needle, start)
+    starts.sort()
+    return starts
