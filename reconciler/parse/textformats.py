@@ -154,12 +154,26 @@ def _first_mark(
         end = low.find("\n", first)
         done = len(low) if end < 0 else end
         if line == 0 or line_re.match(low, line - 1) is not None:
-            found = _mark_at(low, mark_re, line)
+            if done <= horizon:
+                # the first key on the line is at `first` (none stands between the line
+                # start and it)
+                found = _keyed_mark(low, mark_re, line, first, _follow_only(ahead, done))
+            else:  # (the line runs past the horizon: keys past it were not looked for)
+                found = _mark_at(low, mark_re, line)
             if found is not None:
                 return found
         for index, at in enumerate(ahead):  # past this line (no key holds a line feed)
             if 0 <= at < done:
                 ahead[index] = low.find(_MARK_KEYS[index], done, horizon)
+
+
+def _follow_only(ahead: list[int], done: int) -> bool:
+    """Whether "follow" is the only key on the line that ends at `done`, the line of the
+    nearest occurrence in `ahead`: the keys on it are those whose next occurrence is on it."""
+    for index, at in enumerate(ahead):
+        if 0 <= at < done and _MARK_KEYS[index] != "follow":
+            return False
+    return True
 
 
 def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
@@ -176,6 +190,14 @@ def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
                 key = at
     if key < 0:
         return None  # the marker names one of the keys on its first line
+    return _keyed_mark(low, mark_re, line, key, follow_only)
+
+
+def _keyed_mark(
+    low: str, mark_re: Lazy, line: int, key: int, follow_only: bool
+) -> re.Match[str] | None:
+    """`_mark_at` of a line whose first key starts at `key` (`follow_only`: "follow" is the
+    only key on the line)."""
     if follow_only and mark_re is _ORIGINAL_MARK_LOW_RE and low.find("message", line, key) < 0:
         # ("----- The following addresses had permanent fatal errors -----"): a match that
         # runs past the "follow" is one of the "message ... follow(s)" alternatives, from the
