@@ -58,34 +58,62 @@ _FIELD_LINE_RE = Lazy(r"(?:[\w-]{1,40}:|[ \t]+\S)")
 # A quoted copy: three lines in a row quoted with ">" (not a ">>>" line of a session
 # transcript).  Its words are the original's, never the report's.
 _QUOTED_RUN_RE = Lazy(r"\n(?:[ \t]*>(?!>>)[^\n]*\n){3}")
-# Searched in lower-cased text (much faster than re.IGNORECASE), so every literal is lower-case.
-BOUNCE_PHRASE_RE = Lazy(
-    r"(?:could\s+not\s+be\s+delivered|undeliver|delivery\s+(?:to\s+the\s+following|has\s+failed"
-    r"|failed|failure|status\s+notification|incomplete|problem)|failed\s+(?:permanently|recipient)"
-    r"|permanent(?:ly)?\s+(?:error|fatal|failure)|wasn't\s+able\s+to\s+deliver|unable\s+to\s+deliver"
-    r"|following\s+(?:address|recipient)|transcript\s+of\s+session|mail\s+delivery"
-    r"|returned\s+mail|message\s+not\s+delivered|not\s+(?:be\s+)?delivered|delivery\s+error"
-    r"|user\s+unknown|unknown\s+user|no\s+such\s+user|mailbox\s+(?:unavailable|full)"
-    r"|remote\s+host\s+said|rejected|error\s+occurred|配信|送信できません|届きません|宛先不明"
-    r"|unzustellbar|non\s+remis|non\s+consegnat|не\s+доставлено)",
+# The bounce phrases, each with the word it starts with (a test checks it against the
+# phrase): searched in lower-cased text (much faster than re.IGNORECASE), so every literal
+# is lower-case.
+_PHRASES: tuple[tuple[str, str], ...] = (
+    ("could", r"could\s+not\s+be\s+delivered"),
+    ("un", r"undeliver"),
+    (
+        "delivery",
+        r"delivery\s+(?:to\s+the\s+following|has\s+failed|failed|failure"
+        r"|status\s+notification|incomplete|problem)",
+    ),
+    ("failed", r"failed\s+(?:permanently|recipient)"),
+    ("permanent", r"permanent(?:ly)?\s+(?:error|fatal|failure)"),
+    ("wasn't", r"wasn't\s+able\s+to\s+deliver"),
+    ("un", r"unable\s+to\s+deliver"),
+    ("following", r"following\s+(?:address|recipient)"),
+    ("transcript", r"transcript\s+of\s+session"),
+    ("mail", r"mail\s+delivery"),
+    ("returned", r"returned\s+mail"),
+    ("message", r"message\s+not\s+delivered"),
+    ("no", r"not\s+(?:be\s+)?delivered"),
+    ("delivery", r"delivery\s+error"),
+    ("user", r"user\s+unknown"),
+    ("un", r"unknown\s+user"),
+    ("no", r"no\s+such\s+user"),
+    ("mail", r"mailbox\s+(?:unavailable|full)"),
+    ("remote", r"remote\s+host\s+said"),
+    ("rejected", r"rejected"),
+    ("error", r"error\s+occurred"),
+    ("配信", r"配信"),
+    ("送信できません", r"送信できません"),
+    ("届きません", r"届きません"),
+    ("宛先不明", r"宛先不明"),
+    ("un", r"unzustellbar"),
+    ("no", r"non\s+remis"),
+    ("no", r"non\s+consegnat"),
+    ("не", r"не\s+доставлено"),
 )
-# What every alternative of BOUNCE_PHRASE_RE starts with (a test checks it against the
-# pattern): a match can begin only where one of these stands.
-_PHRASE_STARTS = (
-    "could", "un", "delivery", "failed", "permanent", "wasn't", "following", "transcript",
-    "mail", "returned", "message", "no", "user", "remote", "rejected", "error", "配信",
-    "送信できません", "届きません", "宛先不明", "не",
-)  # fmt: skip
+BOUNCE_PHRASE_RE = Lazy("(?:" + "|".join(phrase for _, phrase in _PHRASES) + ")")
+# The words the phrases start with, and the phrases of each word: a match can begin only
+# where one of these words stands, and only a phrase of that word can match there.
+_PHRASE_STARTS = tuple(dict.fromkeys(start for start, _ in _PHRASES))
+_PHRASE_GROUPS = tuple(
+    (start, Lazy("|".join(phrase for word, phrase in _PHRASES if word == start)))
+    for start in _PHRASE_STARTS
+)
 
 
 def has_bounce_phrase(low: str) -> bool:
-    """`BOUNCE_PHRASE_RE.search(low) is not None`, tried only where an alternative can start.
+    """`BOUNCE_PHRASE_RE.search(low) is not None`, tried only where a phrase can start.
 
-    The search tries every alternative at every position: some 145 instructions a character
-    of a text that holds none.  Here `str.find` walks to each occurrence of the words the
-    alternatives start with, and the pattern is matched there alone: the same answer."""
-    match = BOUNCE_PHRASE_RE.match
-    for start in _PHRASE_STARTS:
+    The search tries every phrase at every position: some 145 instructions a character of a
+    text that holds none.  Here `str.find` walks to each occurrence of the words the phrases
+    start with, and the phrases of that word alone are matched there: the same answer."""
+    for start, group in _PHRASE_GROUPS:
+        match = group.match
         at = low.find(start)
         while at >= 0:
             if match(low, at) is not None:

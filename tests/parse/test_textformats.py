@@ -247,6 +247,13 @@ def test_every_bounce_phrase_starts_with_a_listed_start() -> None:
         literal = _literal_start(alternative)
         assert literal, alternative
         assert any(literal.startswith(s) for s in textformats._PHRASE_STARTS), alternative
+    # each phrase is matched where its own word stands: it starts with that word
+    for word, phrase in textformats._PHRASES:
+        assert _literal_start(phrase).startswith(word), (word, phrase)
+    grouped = [
+        p for _, group in textformats._PHRASE_GROUPS for p in _alternatives(f"(?:{group.pattern})")
+    ]
+    assert sorted(grouped) == sorted(alternatives)
 
 
 def _same_phrase_answer(low: str) -> bool:
