@@ -53,6 +53,7 @@ _MARK_LINE_RES = {
 # A typical first header line of an inline original: the header-line starts are found with
 # str.find (a line feed and one of these names), the rest of the line is matched there.
 _HEADER_NAMES = ("Return-Path", "Received", "Message-I", "From", "Date", "To", "Subject")
+_HEADER_NEEDLES = tuple("\n" + name for name in _HEADER_NAMES)
 _HEADER_LINE_RE = Lazy(r"(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:")
 _FIELD_LINE_RE = Lazy(r"(?:[\w-]{1,40}:|[ \t]+\S)")
 # A quoted copy: three lines in a row quoted with ">" (not a ">>>" line of a session
@@ -286,8 +287,7 @@ def _header_starts(text: str) -> list[int]:
     pattern at every line feed; here `str.find` walks to the names, and only their lines are
     tried."""
     starts: list[int] = []
-    for name in _HEADER_NAMES:
-        needle = "\n" + name
+    for needle in _HEADER_NEEDLES:
         at = text.find(needle)
         while at >= 0:
             start = at + 1
