@@ -37,44 +37,50 @@ def from_text(text: str) -> OriginalMessage | None:
     A field is a line that starts with neither white space nor a colon and holds a colon,
     with the indented lines after it; other lines are skipped (read with string methods: what
     the regex `^([^:\n \t][^:\n]*):(.*(?:\n[ \t].*)*)` finds, at a fraction of the cost).
-    The block is cut from the text without copying the rest of it, and a name longer than
-    any wanted one (with no white space around it to strip) is skipped before it is copied.
+    The lines are read in place (offsets into the text: only the lines of a wanted field are
+    copied), and a name longer than any wanted one (with no white space around it to strip)
+    is skipped before it is copied.
     """
     start = 0
     while text.startswith("\n", start):
         start += 1
     stop = text.find("\n\n", start, start + _MAX_HEAD)
-    head = text[start : stop if stop >= 0 else start + _MAX_HEAD]
+    end = stop if stop >= 0 else min(len(text), start + _MAX_HEAD)
     fields: dict[str, str] = {}
     name = ""  # the wanted field being read ("" when none), its value and continuations
     value: list[str] = []
-    for line in head.split("\n"):
-        if line and line[0] in " \t":
+    while True:  # each line of the block: [start, eol)
+        eol = text.find("\n", start, end)
+        if eol < 0:
+            eol = end
+        if start < eol and text[start] in " \t":
             if name:
-                value.append(line.strip())
-            continue
-        if name:  # the field ends at a line that does not continue it
-            fields[name] = " ".join(value) if len(value) > 1 else value[0]
-            name = ""
-        name = _wanted(line, fields)
-        if name:
-            value = [line[line.find(":") + 1 :].strip()]
+                value.append(text[start:eol].strip())
+        else:
+            if name:  # the field ends at a line that does not continue it
+                fields[name] = " ".join(value) if len(value) > 1 else value[0]
+            name = _wanted(text, start, eol, fields)
+            if name:
+                value = [text[text.find(":", start, eol) + 1 : eol].strip()]
+        if eol >= end:
+            break
+        start = eol + 1
     if name:
         fields[name] = " ".join(value) if len(value) > 1 else value[0]
     return _record(fields)
 
 
-def _wanted(line: str, fields: dict[str, str]) -> str:
-    """The lower-cased name of the field `line` starts, if it is one of `_NAMES` not read yet
-    (a repeated header: the first counts), else ""."""
-    if not line or line[0] == ":":
+def _wanted(text: str, start: int, end: int, fields: dict[str, str]) -> str:
+    """The lower-cased name of the field the line `text[start:end]` starts, if it is one of
+    `_NAMES` not read yet (a repeated header: the first counts), else ""."""
+    if start >= end or text[start] == ":":
         return ""
-    colon = line.find(":")
+    colon = text.find(":", start, end)
     if colon < 0:
         return ""
-    if colon > _LONGEST and not (line[0].isspace() or line[colon - 1].isspace()):
+    if colon - start > _LONGEST and not (text[start].isspace() or text[colon - 1].isspace()):
         return ""  # (lower-casing never makes a name shorter)
-    name = line[:colon].strip().lower()
+    name = text[start:colon].strip().lower()
     return name if name in _NAMES and name not in fields else ""
 
 

@@ -10,6 +10,7 @@ one MTA's wording.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from reconciler.parse.fields import ADDRESS_RE, fold, is_system_address
 from reconciler.parse.lazyre import Lazy
@@ -26,28 +27,51 @@ _LABEL = (
 _LINE_START_RE = re.compile(
     rf"^\s*(?:[-*•]\s*)?(?:\"[^\"@]*\"\s*)?[\"<]?{_ADDR}[\">]?(?=$|[\s:;,.\[(<>])"
 )
-# (needle, other needle, words, regex): a regex runs only on lines holding one of its needles
-# and, when it has words, one of them too (words every match of it contains: a substring test
-# is much cheaper than a failed search).  Lines are lower-cased first (faster than
-# re.IGNORECASE; addresses are lower-cased anyway).
-_HIT_RES: tuple[tuple[str, str, tuple[str, ...], re.Pattern[str]], ...] = (
+
+
+def _opens_with_reply(low: str) -> bool:
+    r"""Whether the line can open with a reply code, as `^\s*(?:<<<\s*)?[245]` needs (str's
+    white space is the regex's)."""
+    rest = low.lstrip()
+    return rest[:1] in ("2", "4", "5") or rest.startswith("<<<")
+
+
+def _named_before_bracket(low: str) -> bool:
+    r"""Whether the line can start `^\s*[^<>\n:]{1,80}?\s<`: the bracket is the first "<"
+    of the line, after white space and at least one other character, with neither ":" nor
+    ">" before it."""
+    at = low.find("<")
+    return at >= 2 and low[at - 1].isspace() and ":" not in low[:at] and ">" not in low[:at]
+
+
+# (needle, other needle, words, gate, regex): a regex runs only on lines holding one of its
+# needles and, when it has words, one of them too (words every match of it contains: a
+# substring test is much cheaper than a failed search), and only when its gate (a test every
+# line it matches passes) passes.  Lines are lower-cased first (faster than re.IGNORECASE;
+# addresses are lower-cased anyway).
+_HIT_RES: tuple[
+    tuple[str, str, tuple[str, ...], Callable[[str], bool] | None, re.Pattern[str]], ...
+] = (
     # "Final-Recipient: rfc822; a@b", "Recipient address: a@b", "target mail address: a@b"
+    # (every label holds one of the words)
     (
         ":",
         "=",
-        (),
+        ("recipient", "rcpt", "address", "user", "mailbox", "destinataire", "empfänger"),
+        None,
         re.compile(
             rf"^\s*(?:[-*>•]+\s*)?(?:[\w-]+\s+){{0,5}}?{_LABEL}\s*[:=]\s*(?:rfc822\s*;\s*)?"
             rf"<?{_ADDR}>?"
         ),
     ),
     # transcripts and diagnostics: ">>> RCPT To:<a@b>", "after RCPT TO:<a@b>:"
-    ("rcpt", "", (), re.compile(rf"rcpt\s+to\s*:\s*<?\s*{_ADDR}")),
+    ("rcpt", "", (), None, re.compile(rf"rcpt\s+to\s*:\s*<?\s*{_ADDR}")),
     # "<<< 550 5.1.1 <a@b>... User unknown", "550 <a@b>... User unknown"
     (
         "<",
         "",
         (),
+        _opens_with_reply,
         re.compile(rf"^\s*(?:<<<\s*)?[245]\d\d[ -](?:[245]\.\d{{1,3}}\.\d{{1,3}}\s+)?<{_ADDR}>"),
     ),
     # "could not be delivered to <a@b>", "error delivering your mail to a@b", "undeliverable
@@ -57,6 +81,7 @@ _HIT_RES: tuple[tuple[str, str, tuple[str, ...], re.Pattern[str]], ...] = (
         "to",
         "",
         ("deliver", "sen", "relay", "addressed"),
+        None,
         re.compile(
             rf"(?:deliver(?:ed|ing|y|able)?|sen[dt]|send(?:ing)?|relay(?:ed|ing)?|addressed)\b"
             rf"[^@\n]{{0,40}}?\bto:?\s+[<'\"]?{_ADDR}"
@@ -68,15 +93,16 @@ _HIT_RES: tuple[tuple[str, str, tuple[str, ...], re.Pattern[str]], ...] = (
         "<",
         "",
         ("recipient", "rcpt", "address", "user", "mailbox"),
+        None,
         re.compile(
             rf"(?:r(?<!\wr)ecipient|r(?<!\wr)cpt|a(?<!\wa)ddress|u(?<!\wu)ser|m(?<!\wm)ailbox)"
             rf"\s*[:=]?\s*<{_ADDR}>"
         ),
     ),
     # a display name or bad address before the real one: "x@y <a@b>: malformed address"
-    ("<", "", (":",), re.compile(rf"^\s*[^<>\n:]{{1,80}}?\s<{_ADDR}>\s*:")),
+    ("<", "", (":",), _named_before_bracket, re.compile(rf"^\s*[^<>\n:]{{1,80}}?\s<{_ADDR}>\s*:")),
     # an address that starts the line: "<a@b>:", "a@b", "a@b on <date>", "a@b [reason]"
-    ("", "", (), _LINE_START_RE),
+    ("", "", (), None, _LINE_START_RE),
 )
 # The announcement of an explicit list of failed addresses, and how far the list may go.
 _FAILED_LIST_RE = Lazy(
@@ -103,10 +129,12 @@ def _hit(line: str, exclude: frozenset[str], listed: bool) -> str | None:
     if "@" not in line:
         return None
     low = line[:1000].lower()  # recipient lines are short; bound the regex work
-    for needle, other, words, regex in _HIT_RES:
+    for needle, other, words, gate, regex in _HIT_RES:
         if needle not in low and (not other or other not in low):
             continue
         if words and not any(word in low for word in words):
+            continue
+        if gate is not None and not gate(low):
             continue
         found = regex.search(low)
         if found is None:

@@ -8,7 +8,6 @@ family whose phrasing the notice uses (a label only).
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from reconciler.parse.lazyre import Lazy
@@ -51,45 +50,71 @@ _MARK_LINE_RES = {
     False: re.compile(r"\n" + _MARK_LINE),
     True: re.compile(r"\n" + _MARK_LINE, re.IGNORECASE),
 }
-# A blank line followed by a typical first header line of an inline original.
-# (Starts with the line feed that ends the line before, which the engine finds fast.)
-_HEADER_START = (
-    r"[^\S\n]*\n(?=(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:)"
-)
-_HEADER_START_RE = Lazy(r"\n" + _HEADER_START)
-_FIRST_HEADER_START_RE = Lazy(_HEADER_START)
+# A typical first header line of an inline original: the header-line starts are found with
+# str.find (a line feed and one of these names), the rest of the line is matched there.
+_HEADER_NAMES = ("Return-Path", "Received", "Message-I", "From", "Date", "To", "Subject")
+_HEADER_NEEDLES = tuple("\n" + name for name in _HEADER_NAMES)
+_HEADER_LINE_RE = Lazy(r"(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:")
 _FIELD_LINE_RE = Lazy(r"(?:[\w-]{1,40}:|[ \t]+\S)")
 # A quoted copy: three lines in a row quoted with ">" (not a ">>>" line of a session
 # transcript).  Its words are the original's, never the report's.
 _QUOTED_RUN_RE = Lazy(r"\n(?:[ \t]*>(?!>>)[^\n]*\n){3}")
-# Searched in lower-cased text (much faster than re.IGNORECASE), so every literal is lower-case.
-BOUNCE_PHRASE_RE = Lazy(
-    r"(?:could\s+not\s+be\s+delivered|undeliver|delivery\s+(?:to\s+the\s+following|has\s+failed"
-    r"|failed|failure|status\s+notification|incomplete|problem)|failed\s+(?:permanently|recipient)"
-    r"|permanent(?:ly)?\s+(?:error|fatal|failure)|wasn't\s+able\s+to\s+deliver|unable\s+to\s+deliver"
-    r"|following\s+(?:address|recipient)|transcript\s+of\s+session|mail\s+delivery"
-    r"|returned\s+mail|message\s+not\s+delivered|not\s+(?:be\s+)?delivered|delivery\s+error"
-    r"|user\s+unknown|unknown\s+user|no\s+such\s+user|mailbox\s+(?:unavailable|full)"
-    r"|remote\s+host\s+said|rejected|error\s+occurred|配信|送信できません|届きません|宛先不明"
-    r"|unzustellbar|non\s+remis|non\s+consegnat|не\s+доставлено)",
+# The bounce phrases, each with the word it starts with (a test checks it against the
+# phrase): searched in lower-cased text (much faster than re.IGNORECASE), so every literal
+# is lower-case.
+_PHRASES: tuple[tuple[str, str], ...] = (
+    ("could", r"could\s+not\s+be\s+delivered"),
+    ("un", r"undeliver"),
+    (
+        "delivery",
+        r"delivery\s+(?:to\s+the\s+following|has\s+failed|failed|failure"
+        r"|status\s+notification|incomplete|problem)",
+    ),
+    ("failed", r"failed\s+(?:permanently|recipient)"),
+    ("permanent", r"permanent(?:ly)?\s+(?:error|fatal|failure)"),
+    ("wasn't", r"wasn't\s+able\s+to\s+deliver"),
+    ("un", r"unable\s+to\s+deliver"),
+    ("following", r"following\s+(?:address|recipient)"),
+    ("transcript", r"transcript\s+of\s+session"),
+    ("mail", r"mail\s+delivery"),
+    ("returned", r"returned\s+mail"),
+    ("message", r"message\s+not\s+delivered"),
+    ("no", r"not\s+(?:be\s+)?delivered"),
+    ("delivery", r"delivery\s+error"),
+    ("user", r"user\s+unknown"),
+    ("un", r"unknown\s+user"),
+    ("no", r"no\s+such\s+user"),
+    ("mail", r"mailbox\s+(?:unavailable|full)"),
+    ("remote", r"remote\s+host\s+said"),
+    ("rejected", r"rejected"),
+    ("error", r"error\s+occurred"),
+    ("配信", r"配信"),
+    ("送信できません", r"送信できません"),
+    ("届きません", r"届きません"),
+    ("宛先不明", r"宛先不明"),
+    ("un", r"unzustellbar"),
+    ("no", r"non\s+remis"),
+    ("no", r"non\s+consegnat"),
+    ("не", r"не\s+доставлено"),
 )
-# What every alternative of BOUNCE_PHRASE_RE starts with (a test checks it against the
-# pattern): a match can begin only where one of these stands.
-_PHRASE_STARTS = (
-    "could", "un", "delivery", "failed", "permanent", "wasn't", "following", "transcript",
-    "mail", "returned", "message", "no", "user", "remote", "rejected", "error", "配信",
-    "送信できません", "届きません", "宛先不明", "не",
-)  # fmt: skip
+BOUNCE_PHRASE_RE = Lazy("(?:" + "|".join(phrase for _, phrase in _PHRASES) + ")")
+# The words the phrases start with, and the phrases of each word: a match can begin only
+# where one of these words stands, and only a phrase of that word can match there.
+_PHRASE_STARTS = tuple(dict.fromkeys(start for start, _ in _PHRASES))
+_PHRASE_GROUPS = tuple(
+    (start, Lazy("|".join(phrase for word, phrase in _PHRASES if word == start)))
+    for start in _PHRASE_STARTS
+)
 
 
 def has_bounce_phrase(low: str) -> bool:
-    """`BOUNCE_PHRASE_RE.search(low) is not None`, tried only where an alternative can start.
+    """`BOUNCE_PHRASE_RE.search(low) is not None`, tried only where a phrase can start.
 
-    The search tries every alternative at every position: some 145 instructions a character
-    of a text that holds none.  Here `str.find` walks to each occurrence of the words the
-    alternatives start with, and the pattern is matched there alone: the same answer."""
-    match = BOUNCE_PHRASE_RE.match
-    for start in _PHRASE_STARTS:
+    The search tries every phrase at every position: some 145 instructions a character of a
+    text that holds none.  Here `str.find` walks to each occurrence of the words the phrases
+    start with, and the phrases of that word alone are matched there: the same answer."""
+    for start, group in _PHRASE_GROUPS:
+        match = group.match
         at = low.find(start)
         while at >= 0:
             if match(low, at) is not None:
@@ -158,12 +183,26 @@ def _first_mark(
         end = low.find("\n", first)
         done = len(low) if end < 0 else end
         if line == 0 or line_re.match(low, line - 1) is not None:
-            found = _mark_at(low, mark_re, line)
+            if done <= horizon:
+                # the first key on the line is at `first` (none stands between the line
+                # start and it)
+                found = _keyed_mark(low, mark_re, line, first, _follow_only(ahead, done))
+            else:  # (the line runs past the horizon: keys past it were not looked for)
+                found = _mark_at(low, mark_re, line)
             if found is not None:
                 return found
         for index, at in enumerate(ahead):  # past this line (no key holds a line feed)
             if 0 <= at < done:
                 ahead[index] = low.find(_MARK_KEYS[index], done, horizon)
+
+
+def _follow_only(ahead: list[int], done: int) -> bool:
+    """Whether "follow" is the only key on the line that ends at `done`, the line of the
+    nearest occurrence in `ahead`: the keys on it are those whose next occurrence is on it."""
+    for index, at in enumerate(ahead):
+        if 0 <= at < done and _MARK_KEYS[index] != "follow":
+            return False
+    return True
 
 
 def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
@@ -180,6 +219,14 @@ def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
                 key = at
     if key < 0:
         return None  # the marker names one of the keys on its first line
+    return _keyed_mark(low, mark_re, line, key, follow_only)
+
+
+def _keyed_mark(
+    low: str, mark_re: Lazy, line: int, key: int, follow_only: bool
+) -> re.Match[str] | None:
+    """`_mark_at` of a line whose first key starts at `key` (`follow_only`: "follow" is the
+    only key on the line)."""
     if follow_only and mark_re is _ORIGINAL_MARK_LOW_RE and low.find("message", line, key) < 0:
         # ("----- The following addresses had permanent fatal errors -----"): a match that
         # runs past the "follow" is one of the "message ... follow(s)" alternatives, from the
@@ -223,9 +270,7 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
         return text[: mark.start()], text[after + 1 :] if after >= 0 else "", low
     # no marker: an inline original starts at a header line after a blank line, followed by
     # two more header (or continuation) lines
-    first = _FIRST_HEADER_START_RE.match(text)
-    for found in itertools.chain((first,) if first else (), _HEADER_START_RE.finditer(text)):
-        start = found.end()
+    for start in _header_starts(text):
         second = text.find("\n", start) + 1
         third = text.find("\n", second) + 1 if second else 0
         if not third:
@@ -233,3 +278,22 @@ def _split(text: str) -> tuple[str, str | None, str | None]:
         if _FIELD_LINE_RE.match(text, second) and _FIELD_LINE_RE.match(text, third):
             return text[: start - 1], text[start:], low
     return text, None, low
+
+
+def _header_starts(text: str) -> list[int]:
+    """In order, the starts of the lines that open like a header (`_HEADER_LINE_RE`) after a
+    blank line (white space but line feeds, or nothing): where the matches of a regex search
+    for such a blank line (from the text's start or a line feed) end.  That search tries its
+    pattern at every line feed; here `str.find` walks to the names, and only their lines are
+    tried."""
+    starts: list[int] = []
+    for needle in _HEADER_NEEDLES:
+        at = text.find(needle)
+        while at >= 0:
+            start = at + 1
+            before = text.rfind("\n", 0, at) + 1  # the line before (at: its line feed)
+            if (before == at or text[before:at].isspace()) and _HEADER_LINE_RE.match(text, start):
+                starts.append(start)
+            at = text.find(needle, start)
+    starts.sort()
+    return starts

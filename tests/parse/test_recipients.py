@@ -1,5 +1,5 @@
-"""The recipient scan's shortcuts: a regex skipped by its words could not have matched, and
-the list of failed addresses is found from its first "following"."""
+"""The recipient scan's shortcuts: a regex skipped by its words or its gate could not have
+matched, and the list of failed addresses is found from its first "following"."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from reconciler.parse.mime import Limits, load, walk
 
 
 def _every_regex_hit(line: str, exclude: frozenset[str], listed: bool) -> str | None:
-    """`_hit` trying every regex whose needle is on the line, whatever its words."""
+    """`_hit` trying every regex whose needle is on the line, whatever its words and gate."""
     if "@" not in line:
         return None
     low = line[:1000].lower()
-    for needle, other, _, regex in recipients._HIT_RES:
+    for needle, other, _, _, regex in recipients._HIT_RES:
         if needle not in low and (not other or other not in low):
             continue
         found = regex.search(low)
@@ -74,6 +74,7 @@ _PIECES = [
     "\t", ":", "=", "to", "to:", "deliver", "delivered", "undeliverable", "sent", "send",
     "sending", "relayed", "addressed", "recipient", "rcpt", "address", "user", "mailbox",
     "550", "5.1.1", "<<<", "...", "x", "ser", "ddress", "-", ">", "unknown", "\u2022",
+    "final-recipient", "rfc822;", "empfänger", "destinataire", "\u00a0", "452-", "<<< 250",
 ]  # fmt: skip
 
 
@@ -116,3 +117,39 @@ def test_scan_uses_the_targets_it_is_given() -> None:
     assert [hit[0] for hit in recipients.scan(notice, frozenset(), targets=given_targets)] == [
         "other@example.jp"
     ]
+
+
+def _gated_regexes_miss(low: str) -> int:
+    """A regex whose gate turns a line away finds nothing on it; the gates that pass."""
+    passed = 0
+    for _, _, _, gate, regex in recipients._HIT_RES:
+        if gate is None:
+            continue
+        if gate(low):
+            passed += 1
+        else:
+            assert regex.search(low) is None, (low, regex.pattern)
+    return passed
+
+
+def test_corpus_lines_a_gate_turns_away_hold_no_match() -> None:
+    passed = 0
+    for notice in _notices():
+        for line in notice.lower().split("\n"):
+            passed += _gated_regexes_miss(line)
+    assert passed > 100
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_generated_lines_a_gate_turns_away_hold_no_match(pieces: list[str]) -> None:
+    _gated_regexes_miss("".join(pieces).lower())
+
+
+def test_gates_let_their_lines_through() -> None:
+    assert recipients._opens_with_reply(" \t<<< 550 5.1.1 <a@b>... user unknown")
+    assert recipients._opens_with_reply("452 <a@b>")
+    assert not recipients._opens_with_reply("<a@b>: host said 550")
+    assert recipients._named_before_bracket("x@y <a@b>: malformed address")
+    assert not recipients._named_before_bracket("to: x <a@b>:")
+    assert not recipients._named_before_bracket("x<a@b>:")

@@ -247,6 +247,13 @@ def test_every_bounce_phrase_starts_with_a_listed_start() -> None:
         literal = _literal_start(alternative)
         assert literal, alternative
         assert any(literal.startswith(s) for s in textformats._PHRASE_STARTS), alternative
+    # each phrase is matched where its own word stands: it starts with that word
+    for word, phrase in textformats._PHRASES:
+        assert _literal_start(phrase).startswith(word), (word, phrase)
+    grouped = [
+        p for _, group in textformats._PHRASE_GROUPS for p in _alternatives(f"(?:{group.pattern})")
+    ]
+    assert sorted(grouped) == sorted(alternatives)
 
 
 def _same_phrase_answer(low: str) -> bool:
@@ -284,3 +291,54 @@ _PHRASE_PIECES = [
 @given(st.lists(st.sampled_from(_PHRASE_PIECES), max_size=12))
 def test_generated_texts_hold_a_bounce_phrase_as_the_search_finds(pieces: list[str]) -> None:
     _same_phrase_answer("".join(pieces).lower())
+
+
+# The search for an inline original's first header line that `_header_starts` replaced.
+_HEADER_START = (
+    r"[^\S\n]*\n(?=(?:Return-Path|Received|Message-I[Dd]|From|Date|To|Subject)[^\S\n]*:)"
+)
+_OLD_HEADER_START_RES = (re.compile(_HEADER_START), re.compile(r"\n" + _HEADER_START))
+
+
+def _same_header_starts(text: str) -> int:
+    first = _OLD_HEADER_START_RES[0].match(text)
+    old = [first.end()] if first else []
+    old += [found.end() for found in _OLD_HEADER_START_RES[1].finditer(text)]
+    assert textformats._header_starts(text) == old, text
+    return len(old)
+
+
+def test_corpus_header_starts_are_the_search_s() -> None:
+    starts = 0
+    folders = [TESTS / "corpus" / "sisimai" / "emails", TESTS / "corpus" / "others" / "emails"]
+    for path in [p for f in folders for p in sorted(f.glob("*.eml"))]:
+        data = path.read_bytes()
+        starts += _same_header_starts(_notice_text(walk(load(data, Limits())[0]), Limits()))
+        starts += _same_header_starts(data.decode("utf-8", "replace"))
+    assert starts > 250
+
+
+# Header names (and near misses), blank lines of every kind of white space, other lines.
+_HEADER_PIECES = [
+    "\n", "\n", "\n", " ", "\t", "\r", "\x1c", "\u00a0", "From:", "From :", "From", "To:",
+    "Toto:", "Date\t:", "Message-Id:", "Message-ID:", "Message-Ix:", "Received: x",
+    "Return-Path:", "Subject", ":", "x", "X-From: y",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_HEADER_PIECES), max_size=16))
+def test_generated_header_starts_are_the_search_s(pieces: list[str]) -> None:
+    _same_header_starts("".join(pieces))
+
+
+def test_header_starts_after_blank_lines_only() -> None:
+    assert textformats._header_starts("\nFrom: a\n\nTo: b\n \t\nDate: c\nx\nSubject: d") == [
+        1,
+        10,
+        19,
+    ]
+    assert textformats.split_notice("Sorry.\n\nFrom: a\nTo: b\nSubject: c\n") == (
+        "Sorry.\n",
+        "From: a\nTo: b\nSubject: c\n",
+    )
