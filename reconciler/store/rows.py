@@ -77,6 +77,7 @@ __all__ = [
     "to_stored_event",
     "to_suppression",
     "unix",
+    "unix_seconds",
 ]
 
 
@@ -253,7 +254,7 @@ _FAULTS = {member.value: member for member in Fault}
 _EPOCH = datetime(1970, 1, 1)
 
 
-def _unix_seconds(value: Any) -> int:
+def unix_seconds(value: Any) -> int:
     """`int(from_db(value).timestamp())` without making an aware datetime first (the same
     sum: `timestamp` subtracts the epoch as well; a drain converts tens of thousands)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -276,7 +277,7 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         severity=_SEVERITIES.get(severity) or Severity(severity),
         fault=_FAULTS.get(fault) or Fault(fault),
         verp_valid=bool(verp_valid),
-        at=_unix_seconds(event_time),
+        at=unix_seconds(event_time),
         message_id=message_id,
         send_ref=send_ref,
         bound=bool(bound),
