@@ -56,12 +56,14 @@ from reconciler.store.models import (
 
 __all__ = [
     "EVIDENCE_FIELDS",
+    "INCIDENT_FIELDS",
     "STORED_EVENT_FIELDS",
     "decision_row",
     "domain_of",
     "event_row",
     "evidence",
     "from_unix",
+    "incident_of",
     "key_digest",
     "maybe",
     "normalise",
@@ -422,6 +424,36 @@ def to_outbox(row: OutboxRow) -> OutboxItem:
 def key_digest(key: str) -> str:
     """What `incident_key` holds: the SHA-256 (hex) of the key's UTF-8."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# The columns `incident_of` reads: a decide run lists the stored incidents twice, and a drained
+# backlog stores hundreds (model instances cost several times more per row)
+INCIDENT_FIELDS = (
+    IncidentRow.scope,
+    IncidentRow.key_text,
+    IncidentRow.incident_key,
+    IncidentRow.reason,
+    IncidentRow.users,
+    IncidentRow.start_at,
+    IncidentRow.end_at,
+    IncidentRow.active,
+    IncidentRow.event_ids,
+)
+
+
+def incident_of(values: tuple[Any, ...], with_events: bool = True) -> Incident:
+    """`to_incident` of the driver's values of INCIDENT_FIELDS, in that order."""
+    scope, text, digest, reason, users, start, end, active, event_ids = values
+    return Incident(
+        scope=IncidentScope(scope),
+        key=text if text is not None else digest,
+        reason=Reason(reason),
+        users=int(users),
+        start=unix(start),
+        end=unix(end),
+        active=bool(active),
+        event_ids=tuple(int(i) for i in json.loads(event_ids)) if with_events else (),
+    )
 
 
 def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:

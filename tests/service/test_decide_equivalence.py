@@ -2,10 +2,12 @@
 form it replaced did, over generated drains.
 
 The rewrite: incident detection reads its groups' bounces as sightings (a few columns each,
-not whole EvidenceEvents), and the users a run `cannot_act` on are told from the kinds and
-times of their events (`user_activity`), their histories not read.  The form it replaced is
-kept below as it was (`_old_*`: the store's group read, the policy's window core, the
-histories read for every user), and each generated drain runs twice on a fresh SQLite file:
+not whole EvidenceEvents), the users a run `cannot_act` on are told from the kinds and
+times of their events (`user_activity`), their histories not read, and incidents are
+listed and recorded without a model instance per row.  The form it replaced is kept below
+as it was (`_old_*`: the store's group read, the policy's window core, the histories read
+for every user, the incidents recorded and listed through models), and each generated
+drain runs twice on a fresh SQLite file:
 as shipped, and with the old form patched in.  Compared after every run: every row of every
 table the stage writes (decisions, incidents, audit, suppressions, actions, outbox,
 watermarks), the run's report and every log line.
@@ -14,6 +16,7 @@ watermarks), the run's report and every log line.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 from collections import Counter
@@ -54,12 +57,20 @@ from reconciler.settings import (
     IncidentSettings,
     PolicySettings,
 )
-from reconciler.store import INCIDENT_EVIDENCE, GroupFilter, Store, open_database
+from reconciler.store import INCIDENT_EVIDENCE, GroupFilter, Store, open_database, policyapi
 from reconciler.store import evidence as store_evidence
+from reconciler.store import incidents as store_incidents
+from reconciler.store.bulk import insert_rows
 from reconciler.store.connection import to_db
 from reconciler.store.inlist import execute_in
-from reconciler.store.models import Event
-from reconciler.store.rows import EVIDENCE_FIELDS, evidence
+from reconciler.store.models import Event, IncidentRow
+from reconciler.store.rows import (
+    EVIDENCE_FIELDS,
+    evidence,
+    from_unix,
+    key_digest,
+    to_incident,
+)
 
 DOMAINS = ("a.example", "B.example", "c.example")
 MTAS = ("mx1.example.net", " MX1.example.net", "mx2.example.net", "")
@@ -276,6 +287,57 @@ def _old_decide_all(
     assert probes is None  # (the drains below configure no probes)
 
 
+def _old_new_row(incident: Incident, digest: str, now: datetime) -> IncidentRow:
+    return IncidentRow(
+        scope=incident.scope.value, incident_key=digest, key_text=incident.key,
+        reason=incident.reason.value, users=incident.users,
+        start_at=from_unix(incident.start), end_at=from_unix(incident.end),
+        active=incident.active,
+        event_ids=json.dumps(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]),
+        first_seen=to_db(now), last_seen=to_db(now),
+    )  # fmt: skip
+
+
+def _old_record(detected: list[Incident], now: datetime) -> int:
+    touched: set[int] = set()
+    changed: dict[int, IncidentRow] = {}
+    new: list[IncidentRow] = []
+    stored: Any = store_incidents._stored(detected)
+    for incident in detected:
+        group = (incident.scope.value, key_digest(incident.key), incident.reason.value)
+        rows = stored.setdefault(group, [])
+        row = store_incidents._overlapping(rows, incident)
+        if row is None:
+            row = _old_new_row(incident, group[1], now)
+            rows.append(row)
+            new.append(row)
+        elif row.id is None:
+            store_incidents._merge(row, incident, True)
+        else:
+            store_incidents._merge(row, incident, int(row.id) in touched)
+            touched.add(int(row.id))
+            changed[int(row.id)] = row
+    store_incidents._write(changed, now)
+    IncidentRow.update(active=False).where(
+        (IncidentRow.active == True) & IncidentRow.id.not_in(sorted(touched))  # noqa: E712
+    ).execute()
+    columns = store_incidents._NEW_COLUMNS
+    insert_rows(IncidentRow, [{name: getattr(row, name) for name in columns} for row in new])
+    return len(new)
+
+
+def _old_list_incidents(
+    since: datetime, active_only: bool = False, with_events: bool = True
+) -> list[Incident]:
+    query = IncidentRow.select().where(
+        (IncidentRow.end_at >= to_db(since)) | (IncidentRow.active == True)  # noqa: E712
+    )
+    if active_only:
+        query = query.where(IncidentRow.active == True)  # noqa: E712
+    ordered = query.order_by(IncidentRow.start_at, IncidentRow.id)
+    return [to_incident(row, with_events) for row in ordered]
+
+
 # -- generated drains -----------------------------------------------------------------------
 
 
@@ -405,6 +467,8 @@ def test_the_decide_stage_does_what_the_form_it_replaced_did(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(decisions, "_detect", _old_detect)
         patch.setattr(decisions, "_decide_all", _old_decide_all)
+        patch.setattr(store_incidents, "_record", _old_record)
+        patch.setattr(policyapi, "list_incidents", _old_list_incidents)
         replaced = _drain(tmp_path / f"old-{runs}.db", drain, policy, mode)
     assert shipped == replaced
 
