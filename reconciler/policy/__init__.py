@@ -7,15 +7,27 @@ other directly, never this package.
 from __future__ import annotations
 
 from reconciler.policy.breaker import check_breaker, tally_events
-from reconciler.policy.decide import DAY, cannot_act, decide, describe, disposition, rule_label
+from reconciler.policy.decide import (
+    DAY,
+    cannot_act,
+    cannot_act_on,
+    decide,
+    describe,
+    disposition,
+    rule_label,
+)
 from reconciler.policy.incidents import (
     IncidentIndex,
+    Sighting,
+    bursts_of_sightings,
     covers,
     describe_burst,
     describe_incident,
     detect_incidents,
     event_order,
     incidents_of_group,
+    incidents_of_sightings,
+    sighting,
     unverified_bursts,
 )
 from reconciler.policy.probes import confirms, judge_probe, needs_probe
@@ -23,7 +35,10 @@ from reconciler.policy.probes import confirms, judge_probe, needs_probe
 __all__ = [
     "DAY",
     "IncidentIndex",
+    "Sighting",
+    "bursts_of_sightings",
     "cannot_act",
+    "cannot_act_on",
     "check_breaker",
     "confirms",
     "covers",
@@ -35,9 +50,11 @@ __all__ = [
     "disposition",
     "event_order",
     "incidents_of_group",
+    "incidents_of_sightings",
     "judge_probe",
     "needs_probe",
     "rule_label",
+    "sighting",
     "tally_events",
     "unverified_bursts",
 ]

@@ -54,7 +54,7 @@ from reconciler.records import (
 )
 from reconciler.settings import PolicySettings
 
-__all__ = ["DAY", "cannot_act", "decide", "describe", "disposition", "rule_label"]
+__all__ = ["DAY", "cannot_act", "cannot_act_on", "decide", "describe", "disposition", "rule_label"]
 
 DAY = 86_400
 
@@ -249,10 +249,18 @@ def cannot_act(history: UserHistory, settings: PolicySettings) -> bool:
     complaint (which acts at once) and its events fall on fewer UTC days than either
     threshold asks (the days a rule counts are days of some of these events).  A run that
     decides thousands of users, most with a bounce or two, decides only the others."""
-    if any(e.kind is MessageKind.FEEDBACK for e in history.events):
-        return False
-    fewest = min(settings.hard.days, settings.soft.days)
-    return _days(history.events) < fewest
+    return cannot_act_on([(e.kind, e.at) for e in history.events], settings)
+
+
+def cannot_act_on(activity: Iterable[tuple[MessageKind, int]], settings: PolicySettings) -> bool:
+    """`cannot_act` told from the kind and the time (`at`) of each event of the history
+    alone: what a store reads for thousands of users without reading their events whole."""
+    days: set[int] = set()
+    for kind, at in activity:
+        if kind is MessageKind.FEEDBACK:
+            return False
+        days.add(at // DAY)
+    return len(days) < min(settings.hard.days, settings.soft.days)
 
 
 def decide(

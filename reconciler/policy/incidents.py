@@ -17,8 +17,8 @@ The circuit breaker is in `breaker`.  Public names are re-exported by the `polic
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 from reconciler.records import (
     EvidenceEvent,
@@ -31,17 +31,30 @@ from reconciler.settings import IncidentSettings, PolicySettings
 
 __all__ = [
     "IncidentIndex",
+    "Sighting",
+    "bursts_of_sightings",
     "covers",
     "describe_burst",
     "describe_incident",
     "detect_incidents",
     "event_order",
     "incidents_of_group",
+    "incidents_of_sightings",
+    "sighting",
     "unverified_bursts",
 ]
 
 _Key = tuple[IncidentScope, str, Reason]
 _Who = tuple[str, str]
+
+# One bounce of a group as incident detection reads it: (at, event_id, realm, user_id,
+# address, verp_valid), the fields of `EvidenceEvent` of these names.  A store hands out a
+# drained backlog's tens of thousands as tuples: making an EvidenceEvent of each was most of
+# the decide stage's time, and detection reads only these.
+Sighting = tuple[int, int, str | None, int | None, str, bool]
+# (at, event_id, who): the bounces a group's windows slide over, in time order (ties by id)
+_Seen = tuple[int, int, _Who]
+_ORDER = itemgetter(0, 1)  # `event_order` of a sighting
 
 
 def event_order(event: EvidenceEvent) -> tuple[int, int]:
@@ -57,28 +70,44 @@ def _scopes(event: EvidenceEvent) -> list[tuple[IncidentScope, str]]:
     return [(scope, key) for scope, key in keys if key]
 
 
-def _who(event: EvidenceEvent) -> _Who:
-    """The user a bounce is about: the verified VERP user, else the address itself."""
-    if event.verified:
-        return (event.realm or "", str(event.user_id))
-    return ("", event.address.strip().casefold())
+def sighting(event: EvidenceEvent) -> Sighting:
+    """The fields of `event` incident detection reads."""
+    return (event.at, event.event_id, event.realm, event.user_id, event.address, event.verp_valid)
 
 
-def _spans(events: Sequence[EvidenceEvent], rules: IncidentSettings) -> list[tuple[int, int]]:
+def _seen(sightings: Iterable[Sighting], now: int, verified: bool) -> list[_Seen]:
+    """The sightings up to `now`, verified (as `EvidenceEvent.verified` says) or not, with
+    the user each is about (the verified VERP user, else the address itself), in time order
+    (ties by id, else as given)."""
+    seen = []
+    for at, event_id, realm, user_id, address, valid in sightings:
+        if at > now:
+            continue
+        if valid and realm is not None and user_id is not None:
+            if verified:
+                seen.append((at, event_id, (realm, str(user_id))))
+        elif not verified:
+            seen.append((at, event_id, ("", address.strip().casefold())))
+    seen.sort(key=_ORDER)
+    return seen
+
+
+def _spans(events: Sequence[_Seen], rules: IncidentSettings) -> list[tuple[int, int]]:
     """Index ranges of windows with enough distinct users; overlapping windows are merged."""
-    users: Counter[_Who] = Counter()
+    users: dict[_Who, int] = {}  # the events of each user in the window
     spans: list[tuple[int, int]] = []
-    whos = [_who(event) for event in events]  # once each: an event enters and leaves
+    window, enough = rules.window_seconds, rules.min_users
     left = 0
-    for right, event in enumerate(events):
-        users[whos[right]] += 1
-        while event.at - events[left].at >= rules.window_seconds:
-            gone = whos[left]
-            users[gone] -= 1
-            if not users[gone]:
+    for right, (at, _, who) in enumerate(events):
+        users[who] = users.get(who, 0) + 1
+        while at - events[left][0] >= window:
+            gone = events[left][2]
+            if users[gone] == 1:
                 del users[gone]
+            else:
+                users[gone] -= 1
             left += 1
-        if len(users) >= rules.min_users:
+        if len(users) >= enough:
             if spans and left <= spans[-1][1]:
                 spans[-1] = (spans[-1][0], right)
             else:
@@ -86,13 +115,13 @@ def _spans(events: Sequence[EvidenceEvent], rules: IncidentSettings) -> list[tup
     return spans
 
 
-def _active(events: Sequence[EvidenceEvent], rules: IncidentSettings, now: int) -> bool:
-    recent = {_who(e) for e in events if e.at > now - rules.window_seconds}
+def _active(events: Sequence[_Seen], rules: IncidentSettings, now: int) -> bool:
+    recent = {who for at, _, who in events if at > now - rules.window_seconds}
     return len(recent) >= rules.min_users
 
 
 def _incidents(
-    key: _Key, events: Sequence[EvidenceEvent], rules: IncidentSettings, now: int
+    key: _Key, events: Sequence[_Seen], rules: IncidentSettings, now: int
 ) -> list[Incident]:
     spans = _spans(events, rules)
     found = []
@@ -103,11 +132,11 @@ def _incidents(
                 scope=key[0],
                 key=key[1],
                 reason=key[2],
-                users=len({_who(e) for e in covered}),
-                start=covered[0].at,
-                end=covered[-1].at,
+                users=len({who for _, _, who in covered}),
+                start=covered[0][0],
+                end=covered[-1][0],
                 active=number == len(spans) - 1 and _active(events, rules, now),
-                event_ids=tuple(e.event_id for e in covered),
+                event_ids=tuple(event_id for _, event_id, _ in covered),
             )
         )
     return found
@@ -141,7 +170,7 @@ def incidents_of_group(
 ) -> list[Incident]:
     """`detect_incidents` for the bounces of one (scope, key, reason) group, such as a store
     hands out one group at a time; the same incidents, in time order."""
-    return _incidents(group, _bounces(group, events, now, True), settings.incident, now)
+    return incidents_of_sightings(group, _sightings(group, events), settings, now)
 
 
 def unverified_bursts(
@@ -152,25 +181,35 @@ def unverified_bursts(
 ) -> list[Incident]:
     """The spikes the group's bounces WITHOUT a valid token would make (distinct addresses for
     users): a burst to report (`describe_burst`); it covers nothing and never acts."""
-    return _incidents(group, _bounces(group, events, now, False), settings.incident, now)
+    return bursts_of_sightings(group, _sightings(group, events), settings, now)
 
 
-def _bounces(
-    group: tuple[IncidentScope, str, Reason], events: Iterable[EvidenceEvent], now: int,
-    verified: bool,
-) -> list[EvidenceEvent]:  # fmt: skip
-    """The group's bounces up to `now`, verified or not, in time order."""
-    return sorted(
-        (
-            e
-            for e in events
-            if e.kind is MessageKind.BOUNCE
-            and e.at <= now
-            and e.reason is group[2]
-            and e.verified is verified
-        ),
-        key=event_order,
-    )
+def incidents_of_sightings(
+    group: tuple[IncidentScope, str, Reason],
+    sightings: Iterable[Sighting],
+    settings: PolicySettings,
+    now: int,
+) -> list[Incident]:
+    """`incidents_of_group` of the group's bounces as sightings (every one a bounce of the
+    group's reason: what a store reads for the group)."""
+    return _incidents(group, _seen(sightings, now, True), settings.incident, now)
+
+
+def bursts_of_sightings(
+    group: tuple[IncidentScope, str, Reason],
+    sightings: Iterable[Sighting],
+    settings: PolicySettings,
+    now: int,
+) -> list[Incident]:
+    """`unverified_bursts` of the group's bounces as sightings (as `incidents_of_sightings`)."""
+    return _incidents(group, _seen(sightings, now, False), settings.incident, now)
+
+
+def _sightings(
+    group: tuple[IncidentScope, str, Reason], events: Iterable[EvidenceEvent]
+) -> list[Sighting]:
+    """The group's bounces (of its reason) among `events`, as sightings."""
+    return [sighting(e) for e in events if e.kind is MessageKind.BOUNCE and e.reason is group[2]]
 
 
 def covers(incident: Incident, event: EvidenceEvent) -> bool:

@@ -20,14 +20,15 @@ from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.errors import StoreError
 from reconciler.policy import (
     IncidentIndex,
+    bursts_of_sightings,
     cannot_act,
+    cannot_act_on,
     check_breaker,
     decide,
     describe,
     describe_burst,
     describe_incident,
-    incidents_of_group,
-    unverified_bursts,
+    incidents_of_sightings,
 )
 from reconciler.records import (
     Decision,
@@ -124,15 +125,15 @@ def _detect(
     bursts: list[Incident] = []  # of unverified bounces: reported, never stored or counted
     at = int(now.timestamp())
     for scope in IncidentScope:
-        for key, reason, events in store.bounce_groups(
+        for key, reason, sightings in store.bounce_groups(
             *span, scope, dctx.policy.incident.min_users, changed(scope)
         ):
             group = (scope, key, reason)
             found += [
                 replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
-                for incident in incidents_of_group(group, events, dctx.policy, at)
+                for incident in incidents_of_sightings(group, sightings, dctx.policy, at)
             ]
-            bursts += unverified_bursts(group, events, dctx.policy, at)
+            bursts += bursts_of_sightings(group, sightings, dctx.policy, at)
     return found, bursts
 
 
@@ -335,6 +336,8 @@ def _decide_all(
     probes = run.probes
     for start in range(0, len(users), _USERS_AT_ONCE):
         chunk = users[start : start + _USERS_AT_ONCE]
+        if probes is None:  # a user `cannot_act` on is skipped: read the others' histories
+            chunk = _may_act(store, dctx, chunk, since)
         histories = store.user_histories(chunk, since)
         run.decided = store.decided_users(chunk, *_recorded_span(dctx, run.now))
         if probes is not None:
@@ -349,6 +352,18 @@ def _decide_all(
         before = probes.applied
         probes.sweep(run.mode)
         _after_applying(store, dctx, run, _confirmed(probes, before))
+
+
+def _may_act(
+    store: Store, dctx: DecideContext, users: Sequence[tuple[str, int]], since: datetime
+) -> Sequence[tuple[str, int]]:
+    """The users `_decide_user` may decide for (in order): the others, most of a drain's,
+    `cannot_act` (told from their events' kinds and times alone), and without probes it
+    neither records nor logs anything for them, nor does the breaker look."""
+    if not users:
+        return users
+    activity = store.user_activity(users, since)
+    return [user for user in users if not cannot_act_on(activity[user], dctx.policy)]
 
 
 def decide_users(

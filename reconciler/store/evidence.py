@@ -37,10 +37,12 @@ from reconciler.store.rows import (
     key_digest,
     to_event,
     to_evidence,
+    unix_seconds,
 )
 
 __all__ = [
     "GroupFilter",
+    "Sighting",
     "bounce_groups",
     "count_events",
     "earliest_event_after",
@@ -49,11 +51,17 @@ __all__ = [
     "recorded_events",
     "recorded_tally",
     "unmatched_events",
+    "user_activity",
     "user_events",
     "user_histories",
     "user_history",
     "verified_users_after",
 ]
+
+
+# A bounce as incident detection reads it (`reconciler.policy.Sighting`): (at, event_id,
+# realm, user_id, address, verp_valid), as `evidence` makes these fields of an EvidenceEvent.
+Sighting = tuple[int, int, str | None, int | None, str, bool]
 
 
 def _pairs(query: pw.ModelSelect[Any]) -> list[tuple[str, int]]:
@@ -144,17 +152,18 @@ def _realm_is(realm: str) -> pw.Expression:
     return Event.realm.is_null() | (Event.realm == "")
 
 
-def user_histories(
-    users: Sequence[tuple[str, int]], since: datetime
-) -> dict[tuple[str, int], UserHistory]:
-    """`user_history` for many users with one query per few hundred users of a realm.
+def _history_rows(
+    users: Sequence[tuple[str, int]], since: datetime, fields: Sequence[Any]
+) -> Iterator[tuple[tuple[str, int], tuple[Any, ...]]]:
+    """The `fields` (the first two: realm and user id) of the events `user_history` reads
+    for any of `users`, with the user each is of, by user and event time: one query per
+    few hundred users of a realm.
 
     The realm is part of each query's condition, so the (realm, user_id, event_time) index
     finds the users' events: without it, the database would read every event of the window
     once per query (a drain decides thousands of users, a few hundred per query).
     """
     wanted = set(users)
-    found: dict[tuple[str, int], list[EvidenceEvent]] = {user: [] for user in wanted}
     realms: dict[str, set[int]] = {}
     for realm, user_id in wanted:
         realms.setdefault(realm, set()).add(user_id)
@@ -163,7 +172,7 @@ def user_histories(
 
         def query(values: list[Any], realm: str = realm) -> Any:
             return (
-                Event.select(*EVIDENCE_FIELDS)
+                Event.select(*fields)
                 .where(
                     _realm_is(realm)
                     & (Event.verp_valid == True)  # noqa: E712 (peewee builds SQL from ==)
@@ -175,14 +184,46 @@ def user_histories(
 
         for start in range(0, len(ids), 500):
             for row in execute_in(query, Event.user_id, ids[start : start + 500]):
-                event = evidence(row)
-                key = (event.realm or "", int(cast(int, event.user_id)))
-                if key in found:
-                    found[key].append(event)
+                key = (row[0] or "", int(row[1]))
+                if key in wanted:
+                    yield key, row
+
+
+def user_histories(
+    users: Sequence[tuple[str, int]], since: datetime
+) -> dict[tuple[str, int], UserHistory]:
+    """`user_history` for many users with one query per few hundred users of a realm."""
+    found: dict[tuple[str, int], list[EvidenceEvent]] = {user: [] for user in users}
+    for key, row in _history_rows(users, since, _HISTORY_FIELDS):
+        found[key].append(evidence(row[2:]))
     return {
         key: UserHistory(realm=key[0], user_id=key[1], events=tuple(events))
         for key, events in found.items()
     }
+
+
+# EVIDENCE_FIELDS with the realm and the user id first, as `_history_rows` reads them
+_HISTORY_FIELDS = (Event.realm, Event.user_id, *EVIDENCE_FIELDS)
+
+
+def user_activity(
+    users: Sequence[tuple[str, int]], since: datetime
+) -> dict[tuple[str, int], list[tuple[MessageKind, int]]]:
+    """The kind and time (unix seconds) of each event of `user_histories` (the same events,
+    in the same order), by user: all a decide run needs to tell the many users with too
+    little evidence to act on (`policy.cannot_act_on`) without reading their events whole."""
+    found: dict[tuple[str, int], list[tuple[MessageKind, int]]] = {user: [] for user in users}
+    seconds: dict[Any, int] = {}
+    for key, (_, _, kind, when) in _history_rows(users, since, _ACTIVITY_FIELDS):
+        at = seconds.get(when)
+        if at is None:
+            at = seconds[when] = unix_seconds(when)
+        found[key].append((_KINDS.get(kind) or MessageKind(kind), at))
+    return found
+
+
+_ACTIVITY_FIELDS = (Event.realm, Event.user_id, Event.kind, Event.event_time)
+_KINDS = {member.value: member for member in MessageKind}
 
 
 def event_span_after(event_id: int) -> tuple[datetime, datetime] | None:
@@ -222,11 +263,12 @@ def bounce_groups(
     scope: IncidentScope,
     min_events: int,
     changed: GroupFilter | None = None,
-) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
-    """The bounces with event time in [since, until], one (key, reason) group at a time:
-    key is the recipient domain or the remote MTA (lower case) by `scope`; groups with fewer
-    than `min_events` events are skipped, and so, with `changed`, are the groups it leaves
-    out (no event newer than its watermark, no group it names).
+) -> Iterator[tuple[str, Reason, list[Sighting]]]:
+    """The bounces with event time in [since, until], one (key, reason) group at a time, as
+    sightings (the fields incident detection reads, in the order read): key is the recipient
+    domain or the remote MTA (lower case) by `scope`; groups with fewer than `min_events`
+    events are skipped, and so, with `changed`, are the groups it leaves out (no event newer
+    than its watermark, no group it names).
 
     The database counts the groups first and only the groups big enough are read, a run of
     groups of about `GROUP_ROWS` events per query (a larger group alone): memory holds one
@@ -261,17 +303,42 @@ def bounce_groups(
         keys = sorted({group_key for group_key, _ in run})
         reasons = sorted({reason for _, reason in run})
         rows = (
-            Event.select(key, Event.reason, *EVIDENCE_FIELDS)
+            Event.select(key, Event.reason, *_SIGHTING_FIELDS)
             .where(window & key.in_(keys) & Event.reason.in_(reasons))
             .order_by(Event.event_time, Event.id)
         )
-        found: dict[tuple[str, str], list[EvidenceEvent]] = {group: [] for group in run}
-        for row in _driver_rows(rows):
-            events = found.get((str(row[0]), str(row[1])))
-            if events is not None:  # else a small group of a key or reason of this run
-                events.append(evidence(row[2:]))
-        for (group_key, reason), events in found.items():
-            yield group_key, Reason(reason), events
+        yield from _grouped(run, _driver_rows(rows))
+
+
+# The columns of a sighting, `event_time` for `at`
+_SIGHTING_FIELDS = (
+    Event.id,
+    Event.realm,
+    Event.user_id,
+    Event.recipient,
+    Event.verp_valid,
+    Event.event_time,
+)
+
+
+def _grouped(
+    run: list[tuple[str, str]], rows: Iterable[tuple[Any, ...]]
+) -> Iterator[tuple[str, Reason, list[Sighting]]]:
+    """The sightings of the rows (key, reason, *_SIGHTING_FIELDS) of the groups of `run`, by
+    group; rows of other groups (a small group of a key or reason of the run) are left out.
+    `at` is converted once per distinct event time (a drain's come in whole seconds)."""
+    found: dict[tuple[str, str], list[Sighting]] = {group: [] for group in run}
+    seconds: dict[Any, int] = {}
+    for group_key, reason, event_id, realm, user_id, recipient, valid, when in rows:
+        events = found.get((str(group_key), str(reason)))
+        if events is None:
+            continue
+        at = seconds.get(when)
+        if at is None:
+            at = seconds[when] = unix_seconds(when)
+        events.append((at, int(event_id), realm, user_id, recipient, bool(valid)))
+    for (group_key, reason), events in found.items():
+        yield group_key, Reason(reason), events
 
 
 class GroupFilter:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from reconciler.records import Incident
 from reconciler.store.bulk import insert_rows, update_rows
 from reconciler.store.connection import rerun_aborted, to_db
 from reconciler.store.models import IncidentRow
-from reconciler.store.rows import from_unix, key_digest, to_incident, unix
+from reconciler.store.rows import INCIDENT_FIELDS, from_unix, incident_of, key_digest, unix
 
 __all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incidents"]
 
@@ -23,7 +24,40 @@ __all__ = ["INCIDENT_EVIDENCE", "key_digest", "list_incidents", "record_incident
 _KEYS_AT_ONCE = 400  # key digests per query (bound parameters)
 
 
-def _stored(incidents: Sequence[Incident]) -> dict[tuple[str, str, str], list[IncidentRow]]:
+@dataclass(slots=True)
+class _NewRow:
+    """A new incident's row, not written yet (`_record` inserts the new ones together): the
+    columns of an IncidentRow, without a model instance's cost (a drain finds hundreds)."""
+
+    scope: str
+    incident_key: str
+    key_text: str
+    reason: str
+    users: int
+    start_at: datetime
+    end_at: datetime
+    active: bool
+    event_ids: str
+    first_seen: datetime
+    last_seen: datetime
+    id: None = None  # (as an IncidentRow not inserted yet)
+
+
+def _new_row(incident: Incident, digest: str, now: datetime) -> _NewRow:
+    return _NewRow(
+        scope=incident.scope.value, incident_key=digest, key_text=incident.key,
+        reason=incident.reason.value, users=incident.users,
+        start_at=from_unix(incident.start), end_at=from_unix(incident.end),
+        active=incident.active,
+        event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
+        first_seen=to_db(now), last_seen=to_db(now),
+    )  # fmt: skip
+
+
+_Row = IncidentRow | _NewRow  # stored, or new in this run
+
+
+def _stored(incidents: Sequence[Incident]) -> dict[tuple[str, str, str], list[_Row]]:
     """The stored incidents that may meet any of `incidents` (a key of theirs, a span that
     meets the span of them all), by (scope, key digest, reason), oldest first: a query per
     `_KEYS_AT_ONCE` keys, not one per incident (a drained backlog brings hundreds)."""
@@ -32,7 +66,7 @@ def _stored(incidents: Sequence[Incident]) -> dict[tuple[str, str, str], list[In
     low = from_unix(min(incident.start for incident in incidents))
     high = from_unix(max(incident.end for incident in incidents))
     digests = sorted({key_digest(incident.key) for incident in incidents})
-    found: dict[tuple[str, str, str], list[IncidentRow]] = {}
+    found: dict[tuple[str, str, str], list[_Row]] = {}
     for first in range(0, len(digests), _KEYS_AT_ONCE):
         query = IncidentRow.select().where(
             IncidentRow.incident_key.in_(digests[first : first + _KEYS_AT_ONCE])
@@ -46,7 +80,7 @@ def _stored(incidents: Sequence[Incident]) -> dict[tuple[str, str, str], list[In
     return found
 
 
-def _overlapping(rows: list[IncidentRow], incident: Incident) -> IncidentRow | None:
+def _overlapping(rows: list[_Row], incident: Incident) -> _Row | None:
     """The first stored incident of `rows` (same scope, key and reason) that meets this one."""
     return next(
         (r for r in rows if unix(r.start_at) <= incident.end and unix(r.end_at) >= incident.start),
@@ -59,7 +93,7 @@ INCIDENT_EVIDENCE = 100
 _MAX_IDS = INCIDENT_EVIDENCE
 
 
-def _merge(row: IncidentRow, incident: Incident, again: bool) -> None:
+def _merge(row: _Row, incident: Incident, again: bool) -> None:
     """Extend the incident `row` (stored, or new in this run) by `incident`, in memory.
     `again`: this run merged or created the row already; it stays active when any of its
     parts is."""
@@ -70,18 +104,6 @@ def _merge(row: IncidentRow, incident: Incident, again: bool) -> None:
     row.end_at = from_unix(max(unix(row.end_at), incident.end))
     row.active = incident.active or (again and bool(row.active))
     row.event_ids = json.dumps(ids[:_MAX_IDS])
-
-
-def _new_row(incident: Incident, digest: str, now: datetime) -> IncidentRow:
-    """A new incident's row, not written yet (`_record` inserts the new ones together)."""
-    return IncidentRow(
-        scope=incident.scope.value, incident_key=digest, key_text=incident.key,
-        reason=incident.reason.value, users=incident.users,
-        start_at=from_unix(incident.start), end_at=from_unix(incident.end),
-        active=incident.active,
-        event_ids=json.dumps(sorted(incident.event_ids)[:_MAX_IDS]),
-        first_seen=to_db(now), last_seen=to_db(now),
-    )  # fmt: skip
 
 
 def _write(changed: dict[int, IncidentRow], now: datetime) -> None:
@@ -127,17 +149,17 @@ def _record(detected: list[Incident], now: datetime) -> int:
     when found would be: peewee renders no statement per incident."""
     touched: set[int] = set()  # the stored incidents this run extended
     changed: dict[int, IncidentRow] = {}
-    new: list[IncidentRow] = []
+    new: list[_NewRow] = []
     stored = _stored(detected)
     for incident in detected:
         group = (incident.scope.value, key_digest(incident.key), incident.reason.value)
         rows = stored.setdefault(group, [])
         row = _overlapping(rows, incident)
         if row is None:
-            row = _new_row(incident, group[1], now)
-            rows.append(row)  # a later incident of this run may meet it
-            new.append(row)
-        elif row.id is None:  # new in this run: created, so merged "again"
+            fresh = _new_row(incident, group[1], now)
+            rows.append(fresh)  # a later incident of this run may meet it
+            new.append(fresh)
+        elif isinstance(row, _NewRow):  # new in this run: created, so merged "again"
             _merge(row, incident, True)
         else:
             _merge(row, incident, int(row.id) in touched)
@@ -156,10 +178,12 @@ def list_incidents(
 ) -> list[Incident]:
     """Incidents whose span ends at or after `since` (all active ones too), by start;
     without their event ids unless `with_events`."""
-    query = IncidentRow.select().where(
+    query = IncidentRow.select(*INCIDENT_FIELDS).where(
         (IncidentRow.end_at >= to_db(since)) | (IncidentRow.active == True)  # noqa: E712
     )
     if active_only:
         query = query.where(IncidentRow.active == True)  # noqa: E712
     ordered = query.order_by(IncidentRow.start_at, IncidentRow.id)
-    return [to_incident(row, with_events) for row in ordered]
+    # the driver's values (`incident_of` converts them): no model instance per row
+    rows = IncidentRow._meta.database.execute_sql(*ordered.sql())
+    return [incident_of(row, with_events) for row in rows]

@@ -27,6 +27,7 @@ from reconciler.records import (
     EvidenceEvent,
     Incident,
     IncidentScope,
+    MessageKind,
     Mode,
     ModeState,
     OutboxItem,
@@ -70,12 +71,14 @@ from reconciler.store.decisions import (
 )
 from reconciler.store.evidence import (
     GroupFilter,
+    Sighting,
     bounce_groups,
     earliest_event_after,
     recent_events,
     recorded_events,
     recorded_tally,
     unmatched_events,
+    user_activity,
 )
 from reconciler.store.incidents import list_incidents, record_incidents
 from reconciler.store.models import database
@@ -227,14 +230,22 @@ class PolicyStore:
         scope: IncidentScope,
         min_events: int,
         changed: GroupFilter | None = None,
-    ) -> Iterator[tuple[str, Reason, list[EvidenceEvent]]]:
+    ) -> Iterator[tuple[str, Reason, list[Sighting]]]:
         """Bounces in [since, until] by (domain or remote MTA, reason), one group at a time,
-        groups of fewer than `min_events` skipped, and those `changed` leaves out (no new
-        event, no group it names): for `incidents_of_group`."""
+        as sightings, groups of fewer than `min_events` skipped, and those `changed` leaves
+        out (no new event, no group it names): for `policy.incidents_of_sightings`."""
         try:
             yield from bounce_groups(since, until, scope, min_events, changed)
         except pw.PeeweeException as err:
             raise StoreError(f"reading bounces by {scope} failed: {err}{hint(err)}") from err
+
+    @wrap_errors("reading users' activity")
+    def user_activity(
+        self, users: Sequence[tuple[str, int]], since: datetime
+    ) -> dict[tuple[str, int], list[tuple[MessageKind, int]]]:
+        """The kind and time (unix seconds) of each event `user_histories` would read, by
+        user (`policy.cannot_act_on` tells from them whom a decide run must decide)."""
+        return user_activity(users, since)
 
     @wrap_errors("counting recorded events")
     def recorded_tally(

@@ -56,12 +56,14 @@ from reconciler.store.models import (
 
 __all__ = [
     "EVIDENCE_FIELDS",
+    "INCIDENT_FIELDS",
     "STORED_EVENT_FIELDS",
     "decision_row",
     "domain_of",
     "event_row",
     "evidence",
     "from_unix",
+    "incident_of",
     "key_digest",
     "maybe",
     "normalise",
@@ -77,6 +79,7 @@ __all__ = [
     "to_stored_event",
     "to_suppression",
     "unix",
+    "unix_seconds",
 ]
 
 
@@ -253,7 +256,7 @@ _FAULTS = {member.value: member for member in Fault}
 _EPOCH = datetime(1970, 1, 1)
 
 
-def _unix_seconds(value: Any) -> int:
+def unix_seconds(value: Any) -> int:
     """`int(from_db(value).timestamp())` without making an aware datetime first (the same
     sum: `timestamp` subtracts the epoch as well; a drain converts tens of thousands)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -276,7 +279,7 @@ def evidence(values: tuple[Any, ...]) -> EvidenceEvent:
         severity=_SEVERITIES.get(severity) or Severity(severity),
         fault=_FAULTS.get(fault) or Fault(fault),
         verp_valid=bool(verp_valid),
-        at=_unix_seconds(event_time),
+        at=unix_seconds(event_time),
         message_id=message_id,
         send_ref=send_ref,
         bound=bool(bound),
@@ -421,6 +424,36 @@ def to_outbox(row: OutboxRow) -> OutboxItem:
 def key_digest(key: str) -> str:
     """What `incident_key` holds: the SHA-256 (hex) of the key's UTF-8."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# The columns `incident_of` reads: a decide run lists the stored incidents twice, and a drained
+# backlog stores hundreds (model instances cost several times more per row)
+INCIDENT_FIELDS = (
+    IncidentRow.scope,
+    IncidentRow.key_text,
+    IncidentRow.incident_key,
+    IncidentRow.reason,
+    IncidentRow.users,
+    IncidentRow.start_at,
+    IncidentRow.end_at,
+    IncidentRow.active,
+    IncidentRow.event_ids,
+)
+
+
+def incident_of(values: tuple[Any, ...], with_events: bool = True) -> Incident:
+    """`to_incident` of the driver's values of INCIDENT_FIELDS, in that order."""
+    scope, text, digest, reason, users, start, end, active, event_ids = values
+    return Incident(
+        scope=IncidentScope(scope),
+        key=text if text is not None else digest,
+        reason=Reason(reason),
+        users=int(users),
+        start=unix(start),
+        end=unix(end),
+        active=bool(active),
+        event_ids=tuple(int(i) for i in json.loads(event_ids)) if with_events else (),
+    )
 
 
 def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:

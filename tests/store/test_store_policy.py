@@ -12,7 +12,7 @@ import pytest
 from support import NOW
 
 from reconciler.errors import StoreError
-from reconciler.policy import detect_incidents, incidents_of_group, tally_events
+from reconciler.policy import detect_incidents, incidents_of_sightings, tally_events
 from reconciler.records import (
     ActionOutcome,
     ActionStatus,
@@ -454,7 +454,7 @@ def test_incidents_read_group_by_group_are_those_of_the_whole_window(
         incident
         for scope in IncidentScope
         for key, reason, events in store.bounce_groups(since, until, scope, 1)
-        for incident in incidents_of_group((scope, key, reason), events, settings, T)
+        for incident in incidents_of_sightings((scope, key, reason), events, settings, T)
     ]
 
     assert whole  # the window holds spikes at both scopes
@@ -467,7 +467,7 @@ def test_incidents_read_group_by_group_are_those_of_the_whole_window(
         for key, reason, events in store.bounce_groups(
             since, until, scope, settings.incident.min_users
         )
-        for incident in incidents_of_group((scope, key, reason), events, settings, T)
+        for incident in incidents_of_sightings((scope, key, reason), events, settings, T)
     ]
     assert sorted(pruned, key=_order) == sorted(whole, key=_order)
     sizes = [
