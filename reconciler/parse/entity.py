@@ -80,10 +80,16 @@ class Entity:
     def param(self, name: str) -> str | None:
         """The "boundary" or "charset" parameter of the Content-Type header, or None."""
         value = self.first.get("content-type")
-        found = _PARAM_RES[name].search(value) if value else None
+        if not value:
+            return None
+        if value.isascii():
+            found = _param_text(value, name)
+        else:  # (lower() may change the length of other text: the regex, case-insensitive)
+            match = _PARAM_RES[name].search(value)
+            found = None if match is None else match.group(1)
         if found is None:
             return None
-        text = found.group(1).strip()
+        text = found.strip()
         if text.startswith('"'):
             text = text[1:-1] if len(text) > 1 and text.endswith('"') else text[1:]
             text = _ESCAPE_RE.sub(r"\1", text) if "\\" in text else text
@@ -99,6 +105,57 @@ class Entity:
         if cte == "quoted-printable":
             return binascii.a2b_qp(self.body)
         return self.body
+
+
+def _param_text(value: str, name: str) -> str | None:
+    """What _PARAM_RES[name] finds in an ASCII `value` (its group), read with string methods
+    in the lower-cased text (same length, same places): the regex engine tries the pattern
+    at every character, some ten times the instructions."""
+    low = value.lower()
+    size = len(low)
+    at = low.find(";")
+    while at >= 0:
+        pos = _after_space(low, at + 1)
+        if low.find(name, pos, pos + len(name)) == pos:  # (a method call with a start)
+            pos += len(name)
+            pos = _after_space(low, pos + 1 if pos < size and low[pos] == "*" else pos)
+            if pos < size and low[pos] == "=":
+                pos = _after_space(low, pos + 1)
+                return value[pos : _value_end(value, pos)]
+        at = low.find(";", at + 1)
+    return None
+
+
+def _after_space(text: str, pos: int) -> int:
+    """The first position from `pos` on that is not white space (as the regex's \\s)."""
+    size = len(text)
+    while pos < size and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _value_end(text: str, pos: int) -> int:
+    """The end of a parameter value at `pos`: a quoted string (its backslash escapes, the
+    closing quote if there is one; an escape of a line feed ends it) or up to a semicolon."""
+    size = len(text)
+    if pos >= size or text[pos] != '"':
+        end = text.find(";", pos)
+        return size if end < 0 else end
+    close = text.find('"', pos + 1)
+    pos = text.find("\\", pos + 1, size if close < 0 else close)
+    if pos < 0:  # no escape: up to the closing quote (the whole text when none)
+        return size if close < 0 else close + 1
+    while pos < size:
+        char = text[pos]
+        if char == '"':
+            return pos + 1
+        if char == "\\":
+            if pos + 1 >= size or text[pos + 1] == "\n":
+                return pos
+            pos += 2
+        else:
+            pos += 1
+    return size
 
 
 def _base64(raw: bytes) -> bytes:

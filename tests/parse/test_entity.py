@@ -109,6 +109,28 @@ def test_content_type_parameters_read_as_before(tail: str) -> None:
         assert (parsed.param(name) is None) == (expected is None)
 
 
+def _regex_param(value: str, name: str) -> str | None:
+    """The parameter as param() read it before the string-method reader: the regex's group."""
+    found = entity._PARAM_RES[name].search(value)
+    return None if found is None else found.group(1)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["; boundary=", ";\n\tBOUNDARY*= ", "; Charset =\x1c", ";charset", "boundary",
+             "*", "=", ";", " ", "\t", "\n", "\x0b", '"', "\\", "\\\n", '\\"', "a", "x;y"]
+        ),
+        max_size=14,
+    ).map("".join)
+)  # fmt: skip
+def test_ascii_parameters_read_as_the_regex_reads_them(tail: str) -> None:
+    value = f"multipart/mixed{tail}"
+    for name in ("boundary", "charset"):
+        assert entity._param_text(value, name) == _regex_param(value, name), value
+
+
 def test_quoted_parameters_with_escapes() -> None:
     value = 'multipart/report; boundary="a\\"b\\\\c"; charset="x'
     parsed = entity.Entity([], "multipart/report", {"content-type": value})
