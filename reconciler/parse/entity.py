@@ -39,6 +39,7 @@ _MAX_FIELD_LINES: Final = 5_000
 # Field names already checked, and their lower-case form (see _field_name), at most this many.
 _NAMES: Final[dict[str, str]] = {}
 _MAX_NAMES: Final = 4096
+_UNSEEN: Final = -2  # a position not looked for
 
 
 class _Line:
@@ -265,9 +266,12 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> _Head:
     At most _MAX_FIELD_LINES lines of one header block are read; the rest is skipped.
     """
     start, end = span
+    stop = budget.blank  # (the top-level header's, when the caller looked: once only)
+    budget.blank = _UNSEEN
     if start < end and data[start] == 10:  # a blank line first: no fields
         return [], {}, start + 1
-    stop = data.find(b"\n\n", start, end)
+    if stop < -1:
+        stop = data.find(b"\n\n", start, end)
     block_end = end if stop < 0 else stop + 1
     read_end = block_end
     # (a block shorter than the limit in bytes cannot have more lines: no count)
@@ -331,12 +335,14 @@ def _line_start(data: bytes, needle: bytes, pos: int, end: int) -> int:
 
 
 class _Budget:
-    __slots__ = ("max_depth", "notes", "parts_left")
+    __slots__ = ("blank", "max_depth", "notes", "parts_left")
 
-    def __init__(self, max_depth: int, parts_left: int, notes: list[str]) -> None:
+    def __init__(self, max_depth: int, parts_left: int, notes: list[str], blank: int) -> None:
         self.max_depth: Final = max_depth
         self.parts_left = parts_left  # entities that may still be created (without a type too)
         self.notes: Final = notes
+        # where the next header block to read ends (its b"\n\n", -1: none), when known
+        self.blank = blank
 
 
 def _split(entity: Entity, data: bytes, span: tuple[int, int], depth: int, budget: _Budget) -> None:
@@ -387,7 +393,13 @@ def _entity(
     return entity
 
 
-def parse_entity(data: bytes, max_depth: int, max_parts: int, notes: list[str]) -> Entity:
+def parse_entity(
+    data: bytes, max_depth: int, max_parts: int, notes: list[str], blank: int = _UNSEEN
+) -> Entity:
     """The MIME tree of `data` (LF line endings): at most `max_depth` containers deep and
-    `max_parts` entities; a limit that is hit leaves the rest unsplit and adds a note."""
-    return _entity(data, (0, len(data)), "text/plain", 0, _Budget(max_depth, max_parts, notes))
+    `max_parts` entities; a limit that is hit leaves the rest unsplit and adds a note.
+
+    `blank`: data.find(b"\n\n") when the caller has looked for it (the end of the top-level
+    header block: not looked for twice)."""
+    budget = _Budget(max_depth, max_parts, notes, blank)
+    return _entity(data, (0, len(data)), "text/plain", 0, budget)

@@ -84,8 +84,9 @@ class Part:
         self.returned: Final = returned
 
 
-def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
-    """At most max_headers header lines of at most MAX_VALUE bytes each (top level)."""
+def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> tuple[bytes, int]:
+    """At most max_headers header lines of at most MAX_VALUE bytes each (top level); and
+    where the header block ends (data.find(b"\n\n") of the bytes returned)."""
     end = data.find(b"\n\n")
     head_end = end if end >= 0 else len(data)
     # (no count for a header too short to hold that many line feeds: two line feeds in a row
@@ -94,7 +95,7 @@ def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
         head_end >= 2 * limits.max_headers and data.count(b"\n", 0, head_end) >= limits.max_headers
     )
     if not many and head_end <= MAX_VALUE:
-        return data
+        return data, end
     lines = data[:head_end].split(b"\n")
     if many:
         notes.append(f"limit: {len(lines)} header lines, kept the first {limits.max_headers}")
@@ -102,7 +103,8 @@ def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> bytes:
     if any(len(line) > MAX_VALUE for line in lines):
         notes.append(f"limit: header lines longer than {MAX_VALUE} bytes cut")
         lines = [line[:MAX_VALUE] for line in lines]
-    return b"\n".join(lines) + data[head_end:]
+    data = b"\n".join(lines) + data[head_end:]
+    return data, data.find(b"\n\n")
 
 
 def cap_parts(data: bytes, limits: Limits, notes: list[str]) -> bytes:
@@ -128,8 +130,8 @@ def load(data: bytes, limits: Limits) -> tuple[Entity, list[str], bytes]:
         data = data[: limits.max_bytes]
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    data = _cap_headers(data, limits, notes)
-    return parse_entity(data, limits.max_depth, limits.max_parts, notes), notes, data
+    data, blank = _cap_headers(data, limits, notes)
+    return parse_entity(data, limits.max_depth, limits.max_parts, notes, blank), notes, data
 
 
 def walk(root: Entity) -> list[Part]:
