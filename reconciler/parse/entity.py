@@ -249,7 +249,10 @@ def _block(text: str, first: dict[str, str]) -> list[tuple[str, str]] | None:
             return None  # no name: an empty line, a stray continuation, a line without colon
         while end + 1 < size and text[end + 1] in " \t":  # continuation lines
             end = text.find("\n", end + 1)
-        value = text[colon + 1 : end].lstrip(" \t")
+        start = colon + 1  # the value without the blanks before it (one slice, no lstrip)
+        while start < end and text[start] in " \t":
+            start += 1
+        value = text[start:end]
         items.append((name, value))
         first.setdefault(key, value)
         pos = end + 1
