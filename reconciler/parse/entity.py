@@ -321,14 +321,35 @@ def _delimiters(data: bytes, boundary: bytes, span: tuple[int, int], limit: int)
             break
         line_end = data.find(b"\n", at, end)
         line_end = end if line_end < 0 else line_end
-        rest = data[at + len(marker) : line_end]
-        close = rest.startswith(b"--")
-        if not rest[2 if close else 0 :].strip(b" \t"):
+        kind = _delimiter_kind(data, at + len(marker), line_end)
+        if kind != _NOT_DELIMITER:
+            close = kind == _CLOSE
             out.append(_Line(at, line_end, close))
             if close or len(out) >= limit:
                 break  # after the close delimiter comes the epilogue
         at = _line_start(data, needle, at, end)
     return out
+
+
+_NOT_DELIMITER: Final = 0
+_DELIMITER: Final = 1
+_CLOSE: Final = 2
+
+
+def _delimiter_kind(data: bytes, after: int, line_end: int) -> int:
+    """What a line that starts with the marker is, by data[after:line_end] (what follows the
+    marker): a delimiter (blanks only), the close delimiter ("--" and blanks) or neither.
+    The two usual lines, nothing or "--" alone, are told without a slice."""
+    size = line_end - after
+    if size == 0:
+        return _DELIMITER
+    if size == 2 and data[after] == 45 and data[after + 1] == 45:  # b"--"
+        return _CLOSE
+    rest = data[after:line_end]
+    close = rest.startswith(b"--")
+    if rest[2 if close else 0 :].strip(b" \t"):
+        return _NOT_DELIMITER
+    return _CLOSE if close else _DELIMITER
 
 
 def _line_start(data: bytes, needle: bytes, pos: int, end: int) -> int:

@@ -199,3 +199,19 @@ def test_corpus_trees_with_the_blank_line_given() -> None:
         data = load(path.read_bytes(), Limits())[2]
         looked = entity.parse_entity(data, 24, 256, [])
         assert _tree(load(path.read_bytes(), Limits())[0]) == _tree(looked), path
+
+
+def _old_kind(rest: bytes) -> int:
+    """What the splitter made of the text after a delimiter's marker before the fast paths."""
+    close = rest.startswith(b"--")
+    if rest[2 if close else 0 :].strip(b" \t"):
+        return entity._NOT_DELIMITER
+    return entity._CLOSE if close else entity._DELIMITER
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"-", b"--", b" ", b"\t", b"x", b"\r"]), max_size=6))
+def test_delimiter_lines_told_as_before(pieces: list[bytes]) -> None:
+    rest = b"".join(pieces)
+    data = b"--b" + rest + b"\nafter"
+    assert entity._delimiter_kind(data, 3, 3 + len(rest)) == _old_kind(rest)
