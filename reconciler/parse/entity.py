@@ -243,10 +243,14 @@ def _block(text: str, first: dict[str, str]) -> list[tuple[str, str]] | None:
     while pos < size:
         end = text.find("\n", pos)  # (found: the block ends with a line feed)
         colon = text.find(":", pos, end)
-        name = text[pos:colon] if colon > pos else ""
-        key = _field_name(name) if name else ""
-        if not key:
+        if colon <= pos:
             return None  # no name: an empty line, a stray continuation, a line without colon
+        name = text[pos:colon]
+        key = _NAMES.get(name)
+        if key is None:
+            key = _field_name(name)
+        if not key:
+            return None  # not a field name
         while end + 1 < size and text[end + 1] in " \t":  # continuation lines
             end = text.find("\n", end + 1)
         start = colon + 1  # the value without the blanks before it (one slice, no lstrip)
