@@ -35,6 +35,8 @@ _CONTENT_TYPE_RE: Final = re.compile(rb"(?im)^content-type:")
 # string literals).
 _ESCAPED_MIN: Final = chr(0xDC80)
 _ESCAPED_MAX: Final = chr(0xDCFF)
+# One of them (a regex: a character loop in compiled code compares each as a Python object)
+_ESCAPED_RE: Final = re.compile(f"[{_ESCAPED_MIN}-{_ESCAPED_MAX}]")
 
 
 class Limits:
@@ -212,7 +214,7 @@ def header_text(entity: Entity, name: str) -> str | None:
 
 
 def _decode_words(text: str) -> str:
-    if any(_ESCAPED_MIN <= ch <= _ESCAPED_MAX for ch in text):
+    if _ESCAPED_RE.search(text) is not None:
         text = text.encode("ascii", "surrogateescape").decode("utf-8", errors="replace")
     if "=?" not in text:
         return text
@@ -297,12 +299,18 @@ def _word_bytes(encoded: str, encoding: str | None) -> bytes:
     if encoding == "b":
         missing = len(encoded) % 4
         padded = encoded + "==="[: 4 - missing] if missing else encoded
-        return binascii.a2b_base64(padded.encode("raw-unicode-escape"))
+        return binascii.a2b_base64(_raw_bytes(padded))
     if encoding == "q":
         encoded = encoded.replace("_", " ")
         if "=" in encoded:
             encoded = _QUOTED_RE.sub(_unquote, encoded)
-    return encoded.encode("raw-unicode-escape")
+    return _raw_bytes(encoded)
+
+
+def _raw_bytes(text: str) -> bytes:
+    """text.encode("raw-unicode-escape"), as the library makes bytes of a word; for ASCII
+    text the same bytes as the ASCII codec gives, which the compiled build calls directly."""
+    return text.encode("ascii") if text.isascii() else text.encode("raw-unicode-escape")
 
 
 def _unquote(found: re.Match[str]) -> str:

@@ -96,3 +96,18 @@ def test_bad_base64_leaves_the_text() -> None:
     with pytest.raises(binascii.Error):
         binascii.a2b_base64(b"A===")
     assert _reader(text) == text == _library(text)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="a\udc7f\udc80\udcc0\udcff\udd00é", max_size=8))
+def test_escaped_bytes_found_as_by_the_character_loop(text: str) -> None:
+    loop = any("\udc80" <= char <= "\udcff" for char in text)
+    assert (mime._ESCAPED_RE.search(text) is not None) == loop
+
+
+def test_stray_8bit_bytes_read_as_utf8() -> None:
+    raw = "caf\u00e9  au lait".encode()
+    assert decoded(raw.decode("ascii", "surrogateescape")) == "café au lait"
+    # beside an encoded word: the library's answer (which leaves such a text as it is)
+    raw = "caf\u00e9 =?utf-8?q?ol=C3=A9?=".encode()
+    assert decoded(raw.decode("ascii", "surrogateescape")) == _library(raw.decode())
