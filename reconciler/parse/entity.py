@@ -175,7 +175,8 @@ def _base64(raw: bytes) -> bytes:
 def _content_type(value: str | None, default: str) -> str:
     if value is None:
         return default
-    ctype = value.partition(";")[0].strip().lower()
+    semi = value.find(";")  # (not partition: no tuple and no rest)
+    ctype = (value if semi < 0 else value[:semi]).strip().lower()
     return ctype if ctype.count("/") == 1 else "text/plain"
 
 
