@@ -39,6 +39,7 @@ _MAX_FIELD_LINES: Final = 5_000
 # Field names already checked, and their lower-case form (see _field_name), at most this many.
 _NAMES: Final[dict[str, str]] = {}
 _MAX_NAMES: Final = 4096
+_UNSEEN: Final = -2  # a position not looked for
 
 
 class _Line:
@@ -80,10 +81,16 @@ class Entity:
     def param(self, name: str) -> str | None:
         """The "boundary" or "charset" parameter of the Content-Type header, or None."""
         value = self.first.get("content-type")
-        found = _PARAM_RES[name].search(value) if value else None
+        if not value:
+            return None
+        if value.isascii():
+            found = _param_text(value, name)
+        else:  # (lower() may change the length of other text: the regex, case-insensitive)
+            match = _PARAM_RES[name].search(value)
+            found = None if match is None else match.group(1)
         if found is None:
             return None
-        text = found.group(1).strip()
+        text = found.strip()
         if text.startswith('"'):
             text = text[1:-1] if len(text) > 1 and text.endswith('"') else text[1:]
             text = _ESCAPE_RE.sub(r"\1", text) if "\\" in text else text
@@ -99,6 +106,57 @@ class Entity:
         if cte == "quoted-printable":
             return binascii.a2b_qp(self.body)
         return self.body
+
+
+def _param_text(value: str, name: str) -> str | None:
+    """What _PARAM_RES[name] finds in an ASCII `value` (its group), read with string methods
+    in the lower-cased text (same length, same places): the regex engine tries the pattern
+    at every character, some ten times the instructions."""
+    low = value.lower()
+    size = len(low)
+    at = low.find(";")
+    while at >= 0:
+        pos = _after_space(low, at + 1)
+        if low.find(name, pos, pos + len(name)) == pos:  # (a method call with a start)
+            pos += len(name)
+            pos = _after_space(low, pos + 1 if pos < size and low[pos] == "*" else pos)
+            if pos < size and low[pos] == "=":
+                pos = _after_space(low, pos + 1)
+                return value[pos : _value_end(value, pos)]
+        at = low.find(";", at + 1)
+    return None
+
+
+def _after_space(text: str, pos: int) -> int:
+    """The first position from `pos` on that is not white space (as the regex's \\s)."""
+    size = len(text)
+    while pos < size and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _value_end(text: str, pos: int) -> int:
+    """The end of a parameter value at `pos`: a quoted string (its backslash escapes, the
+    closing quote if there is one; an escape of a line feed ends it) or up to a semicolon."""
+    size = len(text)
+    if pos >= size or text[pos] != '"':
+        end = text.find(";", pos)
+        return size if end < 0 else end
+    close = text.find('"', pos + 1)
+    pos = text.find("\\", pos + 1, size if close < 0 else close)
+    if pos < 0:  # no escape: up to the closing quote (the whole text when none)
+        return size if close < 0 else close + 1
+    while pos < size:
+        char = text[pos]
+        if char == '"':
+            return pos + 1
+        if char == "\\":
+            if pos + 1 >= size or text[pos + 1] == "\n":
+                return pos
+            pos += 2
+        else:
+            pos += 1
+    return size
 
 
 def _base64(raw: bytes) -> bytes:
@@ -117,7 +175,8 @@ def _base64(raw: bytes) -> bytes:
 def _content_type(value: str | None, default: str) -> str:
     if value is None:
         return default
-    ctype = value.partition(";")[0].strip().lower()
+    semi = value.find(";")  # (not partition: no tuple and no rest)
+    ctype = (value if semi < 0 else value[:semi]).strip().lower()
     return ctype if ctype.count("/") == 1 else "text/plain"
 
 
@@ -185,13 +244,20 @@ def _block(text: str, first: dict[str, str]) -> list[tuple[str, str]] | None:
     while pos < size:
         end = text.find("\n", pos)  # (found: the block ends with a line feed)
         colon = text.find(":", pos, end)
-        name = text[pos:colon] if colon > pos else ""
-        key = _field_name(name) if name else ""
-        if not key:
+        if colon <= pos:
             return None  # no name: an empty line, a stray continuation, a line without colon
+        name = text[pos:colon]
+        key = _NAMES.get(name)
+        if key is None:
+            key = _field_name(name)
+        if not key:
+            return None  # not a field name
         while end + 1 < size and text[end + 1] in " \t":  # continuation lines
             end = text.find("\n", end + 1)
-        value = text[colon + 1 : end].lstrip(" \t")
+        start = colon + 1  # the value without the blanks before it (one slice, no lstrip)
+        while start < end and text[start] in " \t":
+            start += 1
+        value = text[start:end]
         items.append((name, value))
         first.setdefault(key, value)
         pos = end + 1
@@ -208,9 +274,12 @@ def _head(data: bytes, span: tuple[int, int], budget: _Budget) -> _Head:
     At most _MAX_FIELD_LINES lines of one header block are read; the rest is skipped.
     """
     start, end = span
+    stop = budget.blank  # (the top-level header's, when the caller looked: once only)
+    budget.blank = _UNSEEN
     if start < end and data[start] == 10:  # a blank line first: no fields
         return [], {}, start + 1
-    stop = data.find(b"\n\n", start, end)
+    if stop < -1:
+        stop = data.find(b"\n\n", start, end)
     block_end = end if stop < 0 else stop + 1
     read_end = block_end
     # (a block shorter than the limit in bytes cannot have more lines: no count)
@@ -257,14 +326,35 @@ def _delimiters(data: bytes, boundary: bytes, span: tuple[int, int], limit: int)
             break
         line_end = data.find(b"\n", at, end)
         line_end = end if line_end < 0 else line_end
-        rest = data[at + len(marker) : line_end]
-        close = rest.startswith(b"--")
-        if not rest[2 if close else 0 :].strip(b" \t"):
+        kind = _delimiter_kind(data, at + len(marker), line_end)
+        if kind != _NOT_DELIMITER:
+            close = kind == _CLOSE
             out.append(_Line(at, line_end, close))
             if close or len(out) >= limit:
                 break  # after the close delimiter comes the epilogue
         at = _line_start(data, needle, at, end)
     return out
+
+
+_NOT_DELIMITER: Final = 0
+_DELIMITER: Final = 1
+_CLOSE: Final = 2
+
+
+def _delimiter_kind(data: bytes, after: int, line_end: int) -> int:
+    """What a line that starts with the marker is, by data[after:line_end] (what follows the
+    marker): a delimiter (blanks only), the close delimiter ("--" and blanks) or neither.
+    The two usual lines, nothing or "--" alone, are told without a slice."""
+    size = line_end - after
+    if size == 0:
+        return _DELIMITER
+    if size == 2 and data[after] == 45 and data[after + 1] == 45:  # b"--"
+        return _CLOSE
+    rest = data[after:line_end]
+    close = rest.startswith(b"--")
+    if rest[2 if close else 0 :].strip(b" \t"):
+        return _NOT_DELIMITER
+    return _CLOSE if close else _DELIMITER
 
 
 def _line_start(data: bytes, needle: bytes, pos: int, end: int) -> int:
@@ -274,12 +364,14 @@ def _line_start(data: bytes, needle: bytes, pos: int, end: int) -> int:
 
 
 class _Budget:
-    __slots__ = ("max_depth", "notes", "parts_left")
+    __slots__ = ("blank", "max_depth", "notes", "parts_left")
 
-    def __init__(self, max_depth: int, parts_left: int, notes: list[str]) -> None:
+    def __init__(self, max_depth: int, parts_left: int, notes: list[str], blank: int) -> None:
         self.max_depth: Final = max_depth
         self.parts_left = parts_left  # entities that may still be created (without a type too)
         self.notes: Final = notes
+        # where the next header block to read ends (its b"\n\n", -1: none), when known
+        self.blank = blank
 
 
 def _split(entity: Entity, data: bytes, span: tuple[int, int], depth: int, budget: _Budget) -> None:
@@ -330,7 +422,13 @@ def _entity(
     return entity
 
 
-def parse_entity(data: bytes, max_depth: int, max_parts: int, notes: list[str]) -> Entity:
+def parse_entity(
+    data: bytes, max_depth: int, max_parts: int, notes: list[str], blank: int = _UNSEEN
+) -> Entity:
     """The MIME tree of `data` (LF line endings): at most `max_depth` containers deep and
-    `max_parts` entities; a limit that is hit leaves the rest unsplit and adds a note."""
-    return _entity(data, (0, len(data)), "text/plain", 0, _Budget(max_depth, max_parts, notes))
+    `max_parts` entities; a limit that is hit leaves the rest unsplit and adds a note.
+
+    `blank`: data.find(b"\n\n") when the caller has looked for it (the end of the top-level
+    header block: not looked for twice)."""
+    budget = _Budget(max_depth, max_parts, notes, blank)
+    return _entity(data, (0, len(data)), "text/plain", 0, budget)

@@ -37,7 +37,7 @@ def _old_head(text: str) -> tuple[list[tuple[str, str]], int, bool]:
 
 def _head(text: str) -> tuple[list[tuple[str, str]], dict[str, str], int]:
     data = text.encode("ascii", "surrogateescape") + b"\nbody\n"
-    budget = entity._Budget(max_depth=8, parts_left=8, notes=[])
+    budget = entity._Budget(max_depth=8, parts_left=8, notes=[], blank=entity._UNSEEN)
     return entity._head(data, (0, len(data)), budget)
 
 
@@ -109,6 +109,28 @@ def test_content_type_parameters_read_as_before(tail: str) -> None:
         assert (parsed.param(name) is None) == (expected is None)
 
 
+def _regex_param(value: str, name: str) -> str | None:
+    """The parameter as param() read it before the string-method reader: the regex's group."""
+    found = entity._PARAM_RES[name].search(value)
+    return None if found is None else found.group(1)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["; boundary=", ";\n\tBOUNDARY*= ", "; Charset =\x1c", ";charset", "boundary",
+             "*", "=", ";", " ", "\t", "\n", "\x0b", '"', "\\", "\\\n", '\\"', "a", "x;y"]
+        ),
+        max_size=14,
+    ).map("".join)
+)  # fmt: skip
+def test_ascii_parameters_read_as_the_regex_reads_them(tail: str) -> None:
+    value = f"multipart/mixed{tail}"
+    for name in ("boundary", "charset"):
+        assert entity._param_text(value, name) == _regex_param(value, name), value
+
+
 def test_quoted_parameters_with_escapes() -> None:
     value = 'multipart/report; boundary="a\\"b\\\\c"; charset="x'
     parsed = entity.Entity([], "multipart/report", {"content-type": value})
@@ -147,3 +169,49 @@ def test_header_line_cap_at_the_shortest_header() -> None:
     for data, cut in [(b"x\n" * 4 + b"\nbody", False), (b"\n" + b"x\n" * 4 + b"\nbody", True)]:
         notes = load(data, Limits(max_headers=4))[1]
         assert any("kept the first 4" in note for note in notes) == cut, data
+
+
+def _tree(node: entity.Entity) -> tuple[object, ...]:
+    """An entity and its sub-entities as plain values (to compare two trees)."""
+    own = (node.items, node.first, node.content_type, node.body, node.multipart)
+    return own, [_tree(child) for child in node.parts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["\n", "\n\n", "A: b\n", " c\n", "Content-Type: multipart/mixed; boundary=x\n",
+             "--x\n", "--x--\n", "Content-Type: message/rfc822\n", "body\n", "From x\n"]
+        ),
+        max_size=16,
+    ).map("".join)
+)  # fmt: skip
+def test_the_top_level_blank_line_given_or_looked_for(text: str) -> None:
+    data = text.encode()
+    looked = entity.parse_entity(data, 8, 20, [])
+    given_blank = entity.parse_entity(data, 8, 20, [], data.find(b"\n\n"))
+    assert _tree(given_blank) == _tree(looked)
+
+
+def test_corpus_trees_with_the_blank_line_given() -> None:
+    for path in sorted(_CORPORA[0].glob("*.eml"))[:120]:
+        data = load(path.read_bytes(), Limits())[2]
+        looked = entity.parse_entity(data, 24, 256, [])
+        assert _tree(load(path.read_bytes(), Limits())[0]) == _tree(looked), path
+
+
+def _old_kind(rest: bytes) -> int:
+    """What the splitter made of the text after a delimiter's marker before the fast paths."""
+    close = rest.startswith(b"--")
+    if rest[2 if close else 0 :].strip(b" \t"):
+        return entity._NOT_DELIMITER
+    return entity._CLOSE if close else entity._DELIMITER
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"-", b"--", b" ", b"\t", b"x", b"\r"]), max_size=6))
+def test_delimiter_lines_told_as_before(pieces: list[bytes]) -> None:
+    rest = b"".join(pieces)
+    data = b"--b" + rest + b"\nafter"
+    assert entity._delimiter_kind(data, 3, 3 + len(rest)) == _old_kind(rest)
