@@ -50,6 +50,7 @@ COMPILED = (
     "reconciler.classify.patterns",
     "reconciler.parse.context",
     "reconciler.parse.detectors",
+    "reconciler.parse.encodedwords",
     "reconciler.parse.entity",
     "reconciler.parse.fields",
     "reconciler.parse.lazyre",

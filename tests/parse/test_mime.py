@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.parse import mime
+from reconciler.parse import encodedwords
 from reconciler.parse.mime import decoded
 
 
@@ -25,7 +25,7 @@ def _library(text: str) -> str:
 
 
 def _reader(text: str) -> str:
-    return mime._word_decoder()(text)
+    return encodedwords._word_decoder()(text)
 
 
 _CHARSETS = [
@@ -102,7 +102,7 @@ def test_bad_base64_leaves_the_text() -> None:
 @given(st.text(alphabet="a\udc7f\udc80\udcc0\udcff\udd00é", max_size=8))
 def test_escaped_bytes_found_as_by_the_character_loop(text: str) -> None:
     loop = any("\udc80" <= char <= "\udcff" for char in text)
-    assert (mime._ESCAPED_RE.search(text) is not None) == loop
+    assert (encodedwords._ESCAPED_RE.search(text) is not None) == loop
 
 
 def test_stray_8bit_bytes_read_as_utf8() -> None:
