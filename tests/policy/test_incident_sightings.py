@@ -10,9 +10,9 @@ same bounces as sightings) and the old core; `cannot_act_on` against `cannot_act
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
+import replaced_incidents as replaced
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,7 +29,6 @@ from reconciler.policy import (
 from reconciler.records import (
     EvidenceEvent,
     Fault,
-    Incident,
     IncidentScope,
     MessageKind,
     Reason,
@@ -42,59 +41,6 @@ NOW = 100 * DAY
 GROUP = (IncidentScope.DOMAIN, "example.net", Reason.USERUNKNOWN)
 
 # -- the form it replaced, as it was ------------------------------------------------------
-
-
-def _old_who(event: EvidenceEvent) -> tuple[str, str]:
-    if event.verified:
-        return (event.realm or "", str(event.user_id))
-    return ("", event.address.strip().casefold())
-
-
-def _old_spans(events: Sequence[EvidenceEvent], rules: IncidentSettings) -> list[tuple[int, int]]:
-    users: Counter[tuple[str, str]] = Counter()
-    spans: list[tuple[int, int]] = []
-    whos = [_old_who(event) for event in events]
-    left = 0
-    for right, event in enumerate(events):
-        users[whos[right]] += 1
-        while event.at - events[left].at >= rules.window_seconds:
-            gone = whos[left]
-            users[gone] -= 1
-            if not users[gone]:
-                del users[gone]
-            left += 1
-        if len(users) >= rules.min_users:
-            if spans and left <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], right)
-            else:
-                spans.append((left, right))
-    return spans
-
-
-def _old_incidents(
-    key: tuple[IncidentScope, str, Reason],
-    events: Sequence[EvidenceEvent],
-    rules: IncidentSettings,
-    now: int,
-) -> list[Incident]:
-    spans = _old_spans(events, rules)
-    found = []
-    for number, (first, last) in enumerate(spans):
-        covered = events[first : last + 1]
-        recent = {_old_who(e) for e in events if e.at > now - rules.window_seconds}
-        found.append(
-            Incident(
-                scope=key[0],
-                key=key[1],
-                reason=key[2],
-                users=len({_old_who(e) for e in covered}),
-                start=covered[0].at,
-                end=covered[-1].at,
-                active=number == len(spans) - 1 and len(recent) >= rules.min_users,
-                event_ids=tuple(e.event_id for e in covered),
-            )
-        )
-    return found
 
 
 def _old_bounces(events: Iterable[EvidenceEvent], now: int, verified: bool) -> list[EvidenceEvent]:
@@ -153,8 +99,8 @@ def test_sightings_find_the_incidents_and_bursts_the_events_did(
     events: list[EvidenceEvent], policy: PolicySettings
 ) -> None:
     rules = policy.incident
-    old_incidents = _old_incidents(GROUP, _old_bounces(events, NOW, True), rules, NOW)
-    old_bursts = _old_incidents(GROUP, _old_bounces(events, NOW, False), rules, NOW)
+    old_incidents = replaced.old_incidents(GROUP, _old_bounces(events, NOW, True), rules, NOW)
+    old_bursts = replaced.old_incidents(GROUP, _old_bounces(events, NOW, False), rules, NOW)
     assert incidents_of_group(GROUP, events, policy, NOW) == old_incidents
     assert unverified_bursts(GROUP, events, policy, NOW) == old_bursts
     # a store's sightings: the group's bounces (of its reason) only, in any order
@@ -166,7 +112,7 @@ def test_sightings_find_the_incidents_and_bursts_the_events_did(
     if len({(e.at, e.event_id) for e in events}) == len(events):  # no ties: any order
         assert incidents_of_sightings(GROUP, seen, policy, NOW) == old_incidents
         assert bursts_of_sightings(GROUP, seen, policy, NOW) == old_bursts
-    assert incidents_of_group(GROUP, ordered, policy, NOW) == _old_incidents(
+    assert incidents_of_group(GROUP, ordered, policy, NOW) == replaced.old_incidents(
         GROUP, _old_bounces(ordered, NOW, True), rules, NOW
     )
 

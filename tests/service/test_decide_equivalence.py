@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Any
 
 import peewee as pw
 import pytest
+import replaced_incidents as replaced
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import NOW
@@ -136,59 +136,6 @@ def _old_bounce_groups(
             yield group_key, Reason(reason), events
 
 
-def _old_who(event: EvidenceEvent) -> tuple[str, str]:
-    if event.verified:
-        return (event.realm or "", str(event.user_id))
-    return ("", event.address.strip().casefold())
-
-
-def _old_spans(events: Sequence[EvidenceEvent], rules: IncidentSettings) -> list[tuple[int, int]]:
-    users: Counter[tuple[str, str]] = Counter()
-    spans: list[tuple[int, int]] = []
-    whos = [_old_who(event) for event in events]
-    left = 0
-    for right, event in enumerate(events):
-        users[whos[right]] += 1
-        while event.at - events[left].at >= rules.window_seconds:
-            gone = whos[left]
-            users[gone] -= 1
-            if not users[gone]:
-                del users[gone]
-            left += 1
-        if len(users) >= rules.min_users:
-            if spans and left <= spans[-1][1]:
-                spans[-1] = (spans[-1][0], right)
-            else:
-                spans.append((left, right))
-    return spans
-
-
-def _old_incidents(
-    key: tuple[IncidentScope, str, Reason],
-    events: Sequence[EvidenceEvent],
-    rules: IncidentSettings,
-    now: int,
-) -> list[Incident]:
-    spans = _old_spans(events, rules)
-    found = []
-    for number, (first, last) in enumerate(spans):
-        covered = events[first : last + 1]
-        recent = {_old_who(e) for e in events if e.at > now - rules.window_seconds}
-        found.append(
-            Incident(
-                scope=key[0],
-                key=key[1],
-                reason=key[2],
-                users=len({_old_who(e) for e in covered}),
-                start=covered[0].at,
-                end=covered[-1].at,
-                active=number == len(spans) - 1 and len(recent) >= rules.min_users,
-                event_ids=tuple(e.event_id for e in covered),
-            )
-        )
-    return found
-
-
 def _old_bounces(
     group: tuple[IncidentScope, str, Reason],
     events: Iterable[EvidenceEvent],
@@ -224,12 +171,13 @@ def _old_detect(
             *span, scope, rules.min_users, changed(scope)
         ):
             group = (scope, key, reason)
+            verified = _old_bounces(group, events, at, True)
             found += [
                 replace(incident, event_ids=tuple(sorted(incident.event_ids)[:INCIDENT_EVIDENCE]))
-                for incident in _old_incidents(group, _old_bounces(group, events, at, True),
-                                               rules, at)
-            ]  # fmt: skip
-            bursts += _old_incidents(group, _old_bounces(group, events, at, False), rules, at)
+                for incident in replaced.old_incidents(group, verified, rules, at)
+            ]
+            forged = _old_bounces(group, events, at, False)
+            bursts += replaced.old_incidents(group, forged, rules, at)
     return found, bursts
 
 
