@@ -197,6 +197,7 @@ class _Plan:
         "kinds",
         "no_code",
         "not_statuses",
+        "providers",
         "remote_mta",
         "reply_codes",
         "stages",
@@ -216,6 +217,7 @@ class _Plan:
         self.actions: Final = m.actions
         self.diagnostic_types: Final = m.diagnostic_types
         self.domains: Final = m.domains
+        self.providers: Final = m.providers
         self.remote_mta: Final = m.remote_mta is not None
         self.diagnostic: Final = m.diagnostic is not None
 
@@ -284,6 +286,41 @@ def _fits_texts(p: _Plan, texts: _TextHits, index: int) -> bool:
     return index not in texts.not_diagnostic
 
 
+def _worded(
+    p: _Plan, s: _Seen, f: RuleFacts, texts: _TextHits, index: int
+) -> tuple[str, ...] | None:
+    """`_match` of a rule that `_fits`: its words without testing again what `_fits` tested
+    (the provider condition, which `_fits` leaves out, is tested here)."""
+    hits = []
+    if p.kinds is not None:
+        hits.append(f"kind {s.kind}")
+    if p.no_code is not None:
+        hits.append("no status or reply code" if p.no_code else "has a status or reply code")
+    if p.stages is not None:
+        hits.append(f"stage {s.stage}")
+    if p.statuses is not None:
+        hits.append(f"status {s.status}")
+    if p.reply_codes is not None:
+        hits.append(f"reply code {s.reply_code}")
+    if p.actions is not None:
+        hits.append(f"action {s.action}")
+    if p.diagnostic_types is not None:
+        hits.append(f"diagnostic type {s.diagnostic_type}")
+    if p.domains is not None:
+        hits.append(f"domain {s.domain}")
+    if p.providers is not None:
+        providers = p.providers
+        host = next((h for h in provider_hosts(f) if providers.match(h)), None)
+        if host is None:
+            return None
+        hits.append(f"provider {host}")
+    if p.remote_mta:
+        hits.append(f"remote MTA ~ /{texts.remote_mta[index]}/")
+    if p.diagnostic:
+        hits.append(f"diagnostic ~ /{texts.diagnostic[index]}/")
+    return tuple(hits)
+
+
 class Classifier:
     """A rule list compiled for matching.
 
@@ -346,9 +383,10 @@ class Classifier:
         seen = _Seen(facts)
         plans = self._plans
         for index in self._candidates(texts, facts):
-            if not _fits(plans[index], seen, texts, index):
+            plan = plans[index]
+            if not _fits(plan, seen, texts, index):
                 continue  # (`_match` would give None: its words are made for a fit only)
-            hits = self._match(index, facts, texts)
+            hits = _worded(plan, seen, facts, texts, index)
             if hits is not None:
                 return self._decide(index, facts, hits)
         return _fallback(facts)
