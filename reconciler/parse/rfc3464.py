@@ -145,20 +145,24 @@ def fields_from_part(part: Entity) -> list[list[Field]]:
 
 def fields_from_text(text: str) -> list[list[Field]]:
     """Split DSN-style text into blocks of fields; continuation lines are folded in."""
-    blocks: list[list[Field]] = [[]]
+    blocks: list[list[Field]] = []
+    block: list[Field] = []  # the block being read (appended once it has a field)
     for line in text.splitlines():
-        if not line.strip():
-            if blocks[-1]:
-                blocks.append([])
+        if not line or line.isspace():  # (a blank line: no strip() copy to test it)
+            if block:
+                blocks.append(block)
+                block = []
             continue
-        if line[0] in " \t" and blocks[-1]:
-            name, value = blocks[-1][-1]
-            blocks[-1][-1] = (name, f"{value} {line.strip()}"[:MAX_VALUE])
+        if line[0] in " \t" and block:
+            name, value = block[-1]
+            block[-1] = (name, f"{value} {line.strip()}"[:MAX_VALUE])
             continue
-        field = _field(line[:MAX_VALUE])
+        field = _field(line if len(line) <= MAX_VALUE else line[:MAX_VALUE])
         if field is not None:
-            blocks[-1].append(field)
-    return [block for block in blocks if block]
+            block.append(field)
+    if block:
+        blocks.append(block)
+    return blocks
 
 
 def _field(line: str) -> Field | None:
@@ -216,6 +220,13 @@ def _records(blocks: list[list[Field]]) -> tuple[dict[str, str], list[list[Field
     return per_message, records
 
 
+def _source_routed(value: str) -> bool:
+    """`_SOURCE_ROUTE_RE.search(value)`, searched only where an "@" has a ":" after it (every
+    match has: most values have none)."""
+    at = value.find("@")
+    return at >= 0 and value.find(":", at) >= 0 and _SOURCE_ROUTE_RE.search(value) is not None
+
+
 def _routable(field: str, address: str | None) -> bool:
     """An Internet address (type rfc822, or untyped) in a domain other systems can route to."""
     kind, sep, _ = field.partition(";")
@@ -241,7 +252,7 @@ def _bounce(record: list[Field], detector: str) -> Draft | None:
         values.setdefault(name, value)
     final = bare_address(values.get("final-recipient"))
     original = bare_address(values.get("original-recipient"))
-    if original and _SOURCE_ROUTE_RE.search(values.get("final-recipient", "")):
+    if original and _source_routed(values.get("final-recipient", "")):
         final = original  # "@relay:user@host": the original address is the real one
     if final is None and original is None:
         return None
