@@ -194,17 +194,20 @@ class HelperPool(Generic[Item, Result]):
         self.batches: Counter[str] = Counter()  # batches analysed by "helpers" and "here"
         self.chunks: Counter[str] = Counter()  # with `share`: chunks done by "helpers", "here"
 
+    def _new_executor(self, start_method: str) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context(start_method),
+            initializer=_start,
+            initargs=(self._work, self._context, os.getpid()),
+        )
+
     def _pool(self) -> ProcessPoolExecutor | None:
         with self._lock:
             if self._breaks >= _MAX_BREAKS:
                 return None
             if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.processes,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start,
-                    initargs=(self._work, self._context, os.getpid()),
-                )
+                self._executor = self._new_executor("spawn")
             return self._executor
 
     def _here(self, items: Sequence[Item], args: tuple[Any, ...]) -> list[Result]:
@@ -227,12 +230,7 @@ class HelperPool(Generic[Item, Result]):
         with self._lock:
             if self._executor is not None or self._breaks >= _MAX_BREAKS:
                 return False
-            executor = self._executor = ProcessPoolExecutor(
-                max_workers=self.processes,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_start,
-                initargs=(self._work, self._context, os.getpid()),
-            )
+            executor = self._executor = self._new_executor("fork")
         try:
             executor.submit(_ready)  # a fork pool starts all its processes at the first submit
         except Exception as err:  # the pool is broken: the first batch is analysed here

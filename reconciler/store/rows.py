@@ -73,7 +73,6 @@ __all__ = [
     "to_entry",
     "to_event",
     "to_evidence",
-    "to_incident",
     "to_outbox",
     "to_stored",
     "to_stored_event",
@@ -442,7 +441,7 @@ INCIDENT_FIELDS = (
 
 
 def incident_of(values: tuple[Any, ...], with_events: bool = True) -> Incident:
-    """`to_incident` of the driver's values of INCIDENT_FIELDS, in that order."""
+    """An Incident from the driver's values of INCIDENT_FIELDS, in that order."""
     scope, text, digest, reason, users, start, end, active, event_ids = values
     return Incident(
         scope=IncidentScope(scope),
@@ -453,17 +452,4 @@ def incident_of(values: tuple[Any, ...], with_events: bool = True) -> Incident:
         end=unix(end),
         active=bool(active),
         event_ids=tuple(int(i) for i in json.loads(event_ids)) if with_events else (),
-    )
-
-
-def to_incident(row: IncidentRow, with_events: bool = True) -> Incident:
-    return Incident(
-        scope=IncidentScope(row.scope),
-        key=row.key_text if row.key_text is not None else row.incident_key,
-        reason=Reason(row.reason),
-        users=int(row.users),
-        start=unix(row.start_at),
-        end=unix(row.end_at),
-        active=bool(row.active),
-        event_ids=tuple(int(i) for i in json.loads(row.event_ids)) if with_events else (),
     )

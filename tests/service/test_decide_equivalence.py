@@ -69,7 +69,7 @@ from reconciler.store.rows import (
     evidence,
     from_unix,
     key_digest,
-    to_incident,
+    unix,
 )
 
 DOMAINS = ("a.example", "B.example", "c.example")
@@ -283,7 +283,20 @@ def _old_list_incidents(
     if active_only:
         query = query.where(IncidentRow.active == True)  # noqa: E712
     ordered = query.order_by(IncidentRow.start_at, IncidentRow.id)
-    return [to_incident(row, with_events) for row in ordered]
+    return [_old_to_incident(row, with_events) for row in ordered]
+
+
+def _old_to_incident(row: IncidentRow, with_events: bool = True) -> Incident:
+    return Incident(
+        scope=IncidentScope(row.scope),
+        key=row.key_text if row.key_text is not None else row.incident_key,
+        reason=Reason(row.reason),
+        users=int(row.users),
+        start=unix(row.start_at),
+        end=unix(row.end_at),
+        active=bool(row.active),
+        event_ids=tuple(int(i) for i in json.loads(row.event_ids)) if with_events else (),
+    )
 
 
 # -- generated drains -----------------------------------------------------------------------
