@@ -17,6 +17,7 @@ hostile bounce is recorded rather than refused with its whole batch.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -109,12 +110,39 @@ def _column(field: pw.Field, values: list[Any]) -> list[Any]:
 
 def _sqlite_times(column: list[Any]) -> list[Any]:
     """A column of datetimes as the text sqlite3's default adapter makes of each
-    (`isoformat(" ")`), made here in one pass instead of one Python call per value."""
+    (`isoformat(" ")`), made here in one pass instead of one Python call per value, and
+    once per distinct value: a batch's rows share their times of recording (`isoformat`
+    costs some twenty times a look-up)."""
     kinds = set(map(type, column))
     kinds.discard(type(None))
     if kinds != {datetime}:
         return column
-    return [None if value is None else value.isoformat(" ") for value in column]
+    if any(value is not None and value.tzinfo is not None for value in column):
+        # equal instants in different zones have different texts: one by one
+        return [None if value is None else value.isoformat(" ") for value in column]
+    texts: dict[Any, Any] = {None: None}
+    for value in column:
+        if value not in texts:
+            texts[value] = value.isoformat(" ")
+    return [*map(texts.__getitem__, column)]
+
+
+# None → None: a C call of one argument, as `sqlite3` calls an adapter
+_NULL: Callable[[object], None] = dict[object, None]().get
+
+
+@lru_cache(maxsize=1)
+def _plain_binding() -> None:
+    """Let `sqlite3` bind None and bools as they are, without looking for an adapter.
+
+    The module binds an exact str, int or float directly; any other value (None, True) it
+    first adapts: a look-up of `__adapt__` on its protocol class that fails with a formatted
+    AttributeError, some 2,000 instructions a value, a dozen times a ledger row and its
+    event.  Registered adapters are found first: None stays None (bound as NULL) and a bool
+    becomes the int it is (bound as 1 or 0), what the module binds them as all the same.
+    Registered once per process (the first time rows are bound to SQLite here)."""
+    sqlite3.register_adapter(type(None), _NULL)
+    sqlite3.register_adapter(bool, int)
 
 
 def insert_rows(
@@ -137,6 +165,7 @@ def insert_rows(
     fields = model._meta.fields
     columns = [_column(fields[name], [row[name] for row in rows]) for name in names]
     if sqlite:
+        _plain_binding()
         columns = [_sqlite_times(column) for column in columns]
         values = list(zip(*columns, strict=True))
         sql = _statement(model, names, ignore, 1, backend)
@@ -205,6 +234,7 @@ def update_rows(model: type[pw.Model], rows: Sequence[Mapping[str, Any]], key: s
     bound = database.obj if isinstance(database, pw.DatabaseProxy) else database
     sqlite = isinstance(bound, pw.SqliteDatabase)
     if sqlite:
+        _plain_binding()
         with _AS_PEEWEE_ERRORS:
             bound.cursor().executemany(sql, values)
         return

