@@ -190,12 +190,13 @@ def test_the_last_resort_handler_is_guarded_when_logging_is_imported_later() -> 
         assert done.stdout.strip() == "TextFormatter", first
 
 
-# What `poll --once` on an SQLite store never needs, its output going to a pipe: rich's
-# progress display (a bar is drawn on a terminal only), the URL parser of other databases,
-# the migrations (a new database is made in one step, an up-to-date one needs none), the dry
-# run's preview and the JSON shapes.  (psycopg2 and PyMySQL are still imported: by peewee
-# itself, whatever the database.)
+# What `poll --once` on an SQLite store never needs, its output going to a pipe: the drivers
+# of database servers, rich's progress display (a bar is drawn on a terminal only), the URL
+# parser of other databases, the migrations (a new database is made in one step, an
+# up-to-date one needs none), the dry run's preview and the JSON shapes.
 _NOT_FOR_POLL = [
+    "psycopg2",
+    "pymysql",
     "rich.progress",
     "rich.live",
     "playhouse.db_url",
