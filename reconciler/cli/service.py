@@ -6,21 +6,17 @@ import argparse
 import logging
 import os
 
-from reconciler.classify.match import Classifier
 from reconciler.classify.rulecache import cache_dir
-from reconciler.classify.rules import load_rules
 from reconciler.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Secrets, print_notice, settings
-from reconciler.controls import dumps
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.logs import configure_logging
-from reconciler.report.console import make_console, progress
-from reconciler.report.ops import print_previews, print_run
-from reconciler.report.opshapes import previews_json, run_json
 from reconciler.service.cycle import CycleContext, open_source, run_once
-from reconciler.service.dryrun import preview_mailbox
 from reconciler.service.leasing import lease_terms
 from reconciler.service.wiring import open_service
 from reconciler.settings import Settings
+
+# What one command alone uses is imported when it runs (issue 16): the preview of dry-run,
+# the JSON shapes of --json, the tables of a poll when it prints them.
 
 __all__ = ["dry_run", "needs_mailboxes", "poll", "setup_logging"]
 
@@ -33,6 +29,9 @@ def setup_logging(loaded: Settings) -> None:
 
 def _cycle_context(loaded: Settings) -> CycleContext:
     """For the read-only dry run: the same analysis as a cycle, no store, no decisions."""
+    from reconciler.classify.match import Classifier
+    from reconciler.classify.rules import load_rules
+
     ruleset = load_rules(loaded.rules.dir, use_shipped=loaded.rules.use_shipped)
     return CycleContext(classifier=Classifier(ruleset.rules), verp=loaded.verp)
 
@@ -59,13 +58,25 @@ def poll(args: argparse.Namespace) -> int:
         lease = lease_terms(loaded.daemon)  # the configured worker id and lease time
         result = run_once(loaded.mailboxes, service.store, service.cycle, mode=mode, lease=lease)
     if args.json:
+        from reconciler.controls import dumps
+        from reconciler.report.opshapes import run_json
+
         print(dumps(run_json(result), indent=2))
     else:
+        from reconciler.report.console import make_console
+        from reconciler.report.ops import print_run
+
         print_run(make_console(), result)
     return EXIT_OK if result.ok else EXIT_FAIL
 
 
 def dry_run(args: argparse.Namespace) -> int:
+    from reconciler.controls import dumps
+    from reconciler.report.console import make_console, progress
+    from reconciler.report.ops import print_previews
+    from reconciler.report.opshapes import previews_json
+    from reconciler.service.dryrun import preview_mailbox
+
     loaded = settings(args, warn=False, secrets={Secrets.MAILBOX, Secrets.VERP})
     needs_mailboxes(loaded, "dry-run")
     setup_logging(loaded)

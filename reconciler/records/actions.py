@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records.mail import Reason
 from reconciler.records.policy import Decision, Mode
 
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ModeState:
     """The mode in force: since when, set by whom, and why (the latest audited change)."""
 
@@ -32,7 +32,7 @@ class ModeState:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class AuditEntry:
     """One audited change: a mode change, a breaker trip, a reinstatement, an undo, ..."""
 
@@ -46,7 +46,7 @@ class AuditEntry:
     decision_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class StoredDecision:
     """A decision as recorded, with its id, the run that made it and what became of it."""
 
@@ -58,7 +58,7 @@ class StoredDecision:
     undone_at: datetime | None = None  # when its actions were undone
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Suppression:
     """An address we no longer send to, with the user and the decision that put it there."""
 
@@ -80,7 +80,7 @@ class ActionStatus(StrEnum):
     PENDING = "pending"  # logged before an outside action runs: a crash leaves it for retry
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ActionOutcome:
     """The result of `apply` or `undo` of one action.  `undo_data` is JSON text."""
 
@@ -90,7 +90,7 @@ class ActionOutcome:
     undo_data: str | None = None  # what `undo` needs (e.g. the previous value), JSON text
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ActionRecord:
     """One row of the action log: what an action did for a decision, and how to undo it."""
 
@@ -107,7 +107,7 @@ class ActionRecord:
     undone_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class OutboxItem:
     """One event waiting in (or delivered from) the webhook outbox."""
 
@@ -124,7 +124,7 @@ class OutboxItem:
     last_error: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class UndoFilter:
     """Which applied decisions an undo covers; every given condition must hold."""
 

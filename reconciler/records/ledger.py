@@ -4,10 +4,10 @@ and the messages a stage failed on (STYLE 2.6, 2.11).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records.mail import Fault, MessageKind, Reason, Severity, Stage, VerpFailure
 
 __all__ = [
@@ -35,7 +35,7 @@ class MessageOutcome(StrEnum):
     REQUEUED = "requeued"  # moved back to be analysed again: a later row holds its verdict
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BounceEvent:
     """One recipient result of one message, as recorded in the store (STYLE 2.6).
 
@@ -84,7 +84,7 @@ class BounceEvent:
         return wanted in (self.recipient.casefold(), (self.original_recipient or "").casefold())
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class LedgerEntry:
     """One message of the ledger: where it was, its fingerprint, and what became of it.
 
@@ -108,7 +108,7 @@ class LedgerEntry:
     error: str | None = None  # why it was quarantined (not understood, failed, refused)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BatchResult:
     """What `record_batch` did, by UID (all UIDs of the batch appear exactly once)."""
 
@@ -118,7 +118,7 @@ class BatchResult:
     requeued: tuple[int, ...] = ()  # of `recorded`: known bytes let through once (`requeue`)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class HeldMessage:
     """A message in a quarantine or unmatched folder, as `requeue` finds and previews it."""
 
@@ -139,7 +139,7 @@ class HeldMessage:
         return self.recorded_at or self.received_at
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Checkpoint:
     """How far a mailbox has been read: the highest UID handled under one UIDVALIDITY."""
 
@@ -149,7 +149,7 @@ class Checkpoint:
     last_success: datetime | None = None  # end of the last cycle that completed
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Unprocessed:
     """A message some stage failed on; it stays in place and is retried, then quarantined."""
 
@@ -168,7 +168,7 @@ class LeaseScope(StrEnum):
     WORKER = "worker"  # a worker's own presence, renewed while it runs
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class LeaseTerms:
     """Who this worker is and how long a lease lasts without renewal."""
 
@@ -176,7 +176,7 @@ class LeaseTerms:
     ttl: timedelta
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BounceRecord:
     """One row of MediaWiki BounceHandler's `bounce_records` table (the import, issue 15)."""
 

@@ -5,10 +5,10 @@ the replay of a rule set over the stored evidence (what `rules replay`, `rules s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records.actions import StoredDecision
 from reconciler.records.mail import Fault, Reason, Severity
 from reconciler.records.policy import DecisionKind, Trigger
@@ -35,7 +35,7 @@ class ReviewKind(StrEnum):
     QUARANTINED = "quarantined"  # not understood, or its analysis failed: no events at all
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ReviewExample:
     """One item of a review group: an event, or (quarantined) a ledger entry alone."""
 
@@ -52,7 +52,7 @@ class ReviewExample:
     domain: str = ""  # the recipient's domain
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ReviewGroup:
     """Items of one kind whose text has one shape (numbers, addresses, ids and hosts masked)."""
 
@@ -66,7 +66,7 @@ class ReviewGroup:
     example: ReviewExample  # the latest item
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Review:
     """The review queue of a period: the groups, largest first, and the counts by kind."""
 
@@ -77,7 +77,7 @@ class Review:
     totals: tuple[tuple[ReviewKind, int], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Verdict:
     """What the rules concluded about one event."""
 
@@ -95,7 +95,7 @@ class Verdict:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class VerdictChange:
     """One stored event that the rules replayed decide otherwise."""
 
@@ -106,7 +106,7 @@ class VerdictChange:
     new: Verdict
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Reclassified:
     """An audit row of `reclassify --apply`: one event's verdict before and after."""
 
@@ -117,7 +117,7 @@ class Reclassified:
     new: Verdict
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class UserShift:
     """A verified user whose decision today changes with the replayed verdicts."""
 
@@ -142,7 +142,7 @@ class UserShift:
         return self.old_kind is not DecisionKind.NONE and self.new_kind is DecisionKind.NONE
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DecisionShift:
     """A recorded decision whose evidence the replayed verdicts decide otherwise."""
 
@@ -152,7 +152,7 @@ class DecisionShift:
     undo: str | None  # an applied decision no longer supported: the command that undoes it
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Replay:
     """The stored evidence of a window classified again with a rule set: nothing written."""
 

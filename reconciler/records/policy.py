@@ -4,9 +4,9 @@ histories, incidents, decisions and the breaker's trips.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records.mail import Fault, MessageKind, Reason, Severity
 
 __all__ = [
@@ -84,7 +84,7 @@ class BreakerCause(StrEnum):
     SENDER_SHARE = "sender_share"  # too large a share of sender-side bounces
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class EvidenceEvent:
     """One stored bounce event as the policy sees it."""
 
@@ -111,7 +111,7 @@ class EvidenceEvent:
         return self.verp_valid and self.realm is not None and self.user_id is not None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class UserHistory:
     """The stored events of one user (realm + user id), as read for one decision."""
 
@@ -127,7 +127,7 @@ class UserHistory:
     cleared: tuple[tuple[str, int], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Incident:
     """A spike of one reason at one domain or remote MTA: its events count against no user."""
 
@@ -141,7 +141,7 @@ class Incident:
     event_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Decision:
     """What the policy decided for one user, with everything needed to explain it."""
 
@@ -163,7 +163,7 @@ class Decision:
     withheld: str = ""  # why the action is withheld other than by the mode ("" : not so)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class EventTally:
     """What the circuit breaker counts of the events in its window (see `check_breaker`)."""
 
@@ -172,7 +172,7 @@ class EventTally:
     sender_bounces: int  # ... of which the fault is the sender's
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class BreakerTrip:
     """Why the circuit breaker stops enforcement."""
 

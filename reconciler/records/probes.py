@@ -7,10 +7,10 @@ a verified bounce of that very mail confirms the decision (see `reconciler.polic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records.policy import Trigger
 
 __all__ = ["OPEN_PROBE_STATES", "Probe", "ProbeState", "ProbeVerdict"]
@@ -38,7 +38,7 @@ class ProbeVerdict(StrEnum):
     SILENT = "silent"  # its time is up without a bounce: the decision is cleared
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Probe:
     """One probe as recorded."""
 

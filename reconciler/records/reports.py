@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.records.actions import (
     ActionRecord,
     ActionStatus,
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DayCount:
     """Bounce events of one UTC day, by severity."""
 
@@ -49,7 +49,7 @@ class DayCount:
         return self.hard + self.soft + self.none
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class EventSummary:
     """Bounce events with event time in a period, counted by field.
 
@@ -67,7 +67,7 @@ class EventSummary:
     days: tuple[DayCount, ...]  # ascending, only days with events
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ActionCount:
     """How often one action ended with one status (action log rows of a period)."""
 
@@ -76,7 +76,7 @@ class ActionCount:
     count: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DecisionSummary:
     """Decisions made in a period: by disposition and trigger (every member), and their fate."""
 
@@ -88,7 +88,7 @@ class DecisionSummary:
     actions: tuple[ActionCount, ...]  # action log rows written in the period
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class StoredEvent:
     """A recorded bounce event with its id and where its message was read."""
 
@@ -100,7 +100,7 @@ class StoredEvent:
     event: BounceEvent
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class UserSelector:
     """Whose evidence trail: a user (realm None: any realm) or an address (normalised)."""
 
@@ -109,7 +109,7 @@ class UserSelector:
     address: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MailboxState:
     """What the store knows of one mailbox: its checkpoint and the work left in the ledger."""
 
@@ -119,7 +119,7 @@ class MailboxState:
     retrying: int  # messages with failed attempts, waiting to be retried or quarantined
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Standing:
     """A verified user's counted bounce days as the policy sees them now, vs the thresholds."""
 
@@ -132,7 +132,7 @@ class Standing:
     trigger: Trigger | None  # the rule that fires now (None: below every threshold)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Overview:
     """Everything `reconciler report` shows for one period (and optionally one mailbox)."""
 
@@ -152,7 +152,7 @@ class Overview:
     probe_counts: tuple[tuple[ProbeState, int], ...] = ()  # probes recorded in the period
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Trail:
     """The whole evidence trail of one user or address, each item with the mode in force."""
 
@@ -165,7 +165,7 @@ class Trail:
     probes: tuple[tuple[Probe, Mode], ...] = ()  # probes to the user or address (any state)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class MailboxHealth:
     """One configured mailbox as `status` judges it."""
 
@@ -179,7 +179,7 @@ class MailboxHealth:
     imap_error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Health:
     """`reconciler status`: fine when no mailbox is stale."""
 

@@ -26,7 +26,6 @@ from rich.console import (
     OverflowMethod,
     RenderableType,
 )
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -98,10 +97,19 @@ def lines(*texts: str) -> Text:
 
 @contextmanager
 def progress(console: Console, total: int, what: str) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr for long runs; a no-op for short ones or non-terminals."""
+    """A progress bar on stderr for long runs; a no-op for short ones or non-terminals (which
+    then never import rich's progress module, its live display and spinners: issue 16)."""
     if total < _PROGRESS_MIN or not console.is_terminal:
         yield lambda: None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from reconciler.records import AuditEntry, MessageOutcome, ModeState, StoredDecision, Suppression
+from reconciler.records import MessageOutcome
 from reconciler.report.console import count_items, styled
 from reconciler.report.layout import Cell, Column, print_counts, print_fitted
-from reconciler.service.cycle import CycleReport, RunResult
-from reconciler.service.dryrun import Preview
+
+if TYPE_CHECKING:  # names in annotations only: not imported to print a poll's table
+    from collections.abc import Sequence
+
+    from rich.console import Console
+
+    from reconciler.records import AuditEntry, ModeState, StoredDecision, Suppression
+    from reconciler.service.cycle import CycleReport, RunResult
+    from reconciler.service.dryrun import Preview
 
 __all__ = [
     "print_decisions",

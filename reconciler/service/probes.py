@@ -34,6 +34,7 @@ from email.utils import make_msgid
 from reconciler.actions import Action, apply_pending, apply_recorded
 from reconciler.actions.probe import send_probe
 from reconciler.actions.smtp import Handover, Submission
+from reconciler.frozenrecord import frozen_record
 from reconciler.logs import mask_address
 from reconciler.policy import IncidentIndex, judge_probe, needs_probe
 from reconciler.records import (
@@ -62,7 +63,7 @@ _LOOK_BACK = timedelta(days=1)  # a probe's bounce is read from a day before its
 _RETRY = timedelta(minutes=5)  # an UNSENT probe is handed to SMTP again this long after
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class ProbeContext:
     """What probes need, built once at start (`wiring`)."""
 

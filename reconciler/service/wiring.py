@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from reconciler.actions import Action, AddressBook, RealmGate, build_actions
 from reconciler.analysis import Analysed, Stages, analyse_batch
 from reconciler.classify.match import Classifier
 from reconciler.classify.rulecache import load_rules_cached
+from reconciler.frozenrecord import frozen_record
 from reconciler.records import RawMessage
 from reconciler.service.cycle import CycleContext
 from reconciler.service.decisions import DecideContext, run_decisions
@@ -39,7 +39,7 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{os.getpid()}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Service:
     """An opened store with everything built around it."""
 

@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+import reconciler.store.drivers  # noqa: F401 - first: peewee without the servers' drivers
 from reconciler.errors import StoreError
 from reconciler.records import (
     BatchResult,

@@ -11,6 +11,7 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 import peewee as pw
 
 from reconciler.errors import StoreError
+from reconciler.store.drivers import load_driver
 from reconciler.store.models import database
 
 __all__ = [
@@ -126,6 +127,7 @@ def bind(url: str) -> tuple[pw.Database, str]:
     if database.obj is not None:
         raise StoreError("a store is already open in this process; close it first")
     try:
+        load_driver(backend)  # peewee was imported without it (store/drivers.py)
         db = _make_database(url, backend)
         database.initialize(db)
         db.connect(reuse_if_open=True)

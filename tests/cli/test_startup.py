@@ -10,6 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.dovecot import Account, Dovecot
 from tests.support import ROOT
 
 # Never needed by --version or --help: the stages, the records, the configuration, and every
@@ -185,3 +188,49 @@ def test_the_last_resort_handler_is_guarded_when_logging_is_imported_later() -> 
             [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
         )
         assert done.stdout.strip() == "TextFormatter", first
+
+
+# What `poll --once` on an SQLite store never needs, its output going to a pipe: the drivers
+# of database servers, rich's progress display (a bar is drawn on a terminal only), the URL
+# parser of other databases, the migrations (a new database is made in one step, an
+# up-to-date one needs none), the dry run's preview and the JSON shapes.
+_NOT_FOR_POLL = [
+    "psycopg2",
+    "pymysql",
+    "rich.progress",
+    "rich.live",
+    "playhouse.db_url",
+    "playhouse.migrate",
+    "reconciler.store.migrations.v1",
+    "reconciler.store.migrations.v12",
+    "reconciler.service.dryrun",
+    "reconciler.report.opshapes",
+]
+
+
+@pytest.mark.live
+def test_poll_on_sqlite_imports_no_progress_display_migration_or_preview(
+    tmp_path: Path, dovecot: Dovecot, imap_account: Account
+) -> None:
+    """An idle `poll --once` (an empty mailbox) on a new SQLite database, then on the same
+    database again: each imports what it polls with and prints its table with, nothing more."""
+    (tmp_path / "pw").write_text(imap_account.password)
+    config = tmp_path / "reconciler.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "poll.db"}"\n\n[[mailbox]]\nname = "box"\n'
+        f'host = "{dovecot.host}"\nport = {dovecot.imap_port}\nsecurity = "none"\n'
+        f'username = "{imap_account.name}"\npassword_file = "{tmp_path / "pw"}"\n',
+        "utf-8",
+    )
+    cache = str(tmp_path / "cache")
+    for run in ("new database", "up-to-date database"):
+        code, modules = _imported(
+            "--config", str(config), "poll", "--once", RECONCILER_CACHE_DIR=cache
+        )
+        assert code == 0, run
+        assert _loaded(modules, _NOT_FOR_POLL) == [], run
+        assert _loaded(modules, ["imapclient", "reconciler.store", "rich.table"]) == [
+            "imapclient",
+            "reconciler.store",
+            "rich.table",
+        ], run
