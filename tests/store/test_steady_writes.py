@@ -147,13 +147,14 @@ def _record(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_a_batch_leaves_the_rows_the_replaced_forms_left(
-    store: Store, default_binding: None, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: Store, default_binding: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same batches recorded with the replaced forms (old `to_db`, one text per value,
-    sqlite3's own adapting) and with the new ones: the same rows in every table.  On SQLite,
-    whose path the texts and the binding are; `to_db` is held to the old form above."""
-    if not isinstance(database.obj, pw.SqliteDatabase):
-        pytest.skip("the SQLite path; the other backends' SQL and values are unchanged")
+    sqlite3's own adapting) and with the new ones: the same rows in every table.  On SQLite
+    only, whose path the texts and the binding are (the servers' SQL and values are unchanged;
+    `to_db` is held to the old form above)."""
+    store = sqlite_store
+    assert isinstance(database.obj, pw.SqliteDatabase)
     with monkeypatch.context() as old:
         for module in (ledger, rows):
             old.setattr(module, "to_db", old_to_db)
