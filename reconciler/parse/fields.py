@@ -194,17 +194,43 @@ def reply_code(text: str | None) -> str | None:
     return _remember(_REPLY_SEEN, text, _reply_code(text))
 
 
+_CLASS_DIGITS: Final = ("2", "4", "5")
+
+
 def _reply_code(text: str) -> str | None:
-    # a greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure:
-    # the first code that is not 2xx, else the first code (the scan stops at the answer)
+    """The first code of `_REPLY_RE.finditer(text[:4000])` that is not 2xx, else the first.
+
+    A greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure.
+    The matches are read only where one can start: at a class digit (2, 4 or 5) with a
+    digit 0-5 after it.  Each class digit's next place is kept (str.find) and the nearest is
+    tried; a place inside the last match is skipped, as the search that resumes after a
+    match skips it (a match is the three digits: the look-arounds take none).  The search
+    tests its first character's class at every character, some 60 instructions each."""
+    text = text[:4000]
+    size = len(text)
+    ahead = [text.find(digit) for digit in _CLASS_DIGITS]
     first: str | None = None
-    for found in _REPLY_RE.finditer(text[:4000]):
+    after = 0  # where the last match ended
+    while True:
+        at = -1
+        index = -1
+        for i, place in enumerate(ahead):
+            if place >= 0 and (at < 0 or place < at):
+                at, index = place, i
+        if at < 0:
+            return first
+        ahead[index] = text.find(_CLASS_DIGITS[index], at + 1)
+        if at < after or at + 1 >= size or not 48 <= ord(text[at + 1]) <= 53:
+            continue  # (inside the last match, or no digit 0-5 after the class digit)
+        found = _REPLY_RE.match(text, at)
+        if found is None:
+            continue
+        after = found.end()
         code = found.group(1)
         if code[0] != "2":
             return code
         if first is None:
             first = code
-    return first
 
 
 def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | None]:

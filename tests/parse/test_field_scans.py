@@ -89,3 +89,52 @@ def test_corpus_texts_scan_as_the_search() -> None:
             _same(variant)
         found += fields._replied_status(text[:2000]) is not None
     assert found > 50  # the corpus exercises the matches, not only their absence
+
+
+def _old_reply_code(text: str) -> str | None:
+    """The replaced reader: every match of one regex search over the text, in order."""
+    first: str | None = None
+    for found in fields._REPLY_RE.finditer(text[:4000]):
+        code = found.group(1)
+        if code[0] != "2":
+            return code
+        if first is None:
+            first = code
+    return first
+
+
+_CODE_PIECES = [
+    "2", "4", "5", "0", "3", "6", "9", "22", "250", "421", "550", "555", "5.", ".", ". ", ":",
+    "-", " ", ",", ";", "#", "/", "=", "\n", "x", "\u0663", "12:30", "192.0.2.1", "#550",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_CODE_PIECES), max_size=30).map("".join))
+def test_generated_reply_codes_as_the_search(text: str) -> None:
+    assert fields._reply_code(text) == _old_reply_code(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "250 ok 550 no",
+        "2555 550",  # the class digit inside a longer number, then a code
+        "220-mx 421 4.7.0",
+        "a 5555 b 255 c",
+        "x" * 3998 + " 550",  # cut at 4,000 characters
+        "550\u0663 451",  # a digit of another script after the code
+        "",
+    ],
+)
+def test_chosen_reply_codes_as_the_search(text: str) -> None:
+    assert fields._reply_code(text) == _old_reply_code(text)
+
+
+def test_corpus_reply_codes_as_the_search() -> None:
+    codes = 0
+    for text in _notices():
+        for variant in (text, text[:2000], text[-3000:]):
+            assert fields._reply_code(variant) == _old_reply_code(variant)
+        codes += _old_reply_code(text) is not None
+    assert codes > 300
