@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +128,51 @@ def test_html_notice_is_read_when_no_plain_text_says_anything() -> None:
     )
     parts = walk(load(data, Limits())[0])
     assert context._notice_text(parts, Limits()) == "\nDelivery failed:\nuser@example.net unknown\n"
+
+
+_OLD_MULTIPART_REPORT_RE = re.compile(r"multipart/report\b")
+_OLD_DELIVERY_REPORT_TYPE_RE = re.compile(r"\breport-type\s*=\s*\"?(?:global-)?delivery-status")
+
+
+def _old_dsn_report(content_type: str) -> bool:
+    """The replaced test: two regex searches."""
+    found = _OLD_MULTIPART_REPORT_RE.search(content_type)
+    return (
+        found is not None
+        and _OLD_DELIVERY_REPORT_TYPE_RE.search(content_type, found.end()) is not None
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "multipart/report", "multipart/reports", "report-type", "report", "-type", "=",
+                " ", "\t", '"', "global-", "delivery-status", ";", "x", "-", "a", "/",
+            ]
+        ),
+        max_size=12,
+    ).map("".join)
+)  # fmt: skip
+def test_delivery_report_container_as_the_searches(content_type: str) -> None:
+    assert context._dsn_report(content_type) == _old_dsn_report(content_type), content_type
+
+
+@pytest.mark.parametrize(
+    ("content_type", "report"),
+    [
+        ("multipart/report; report-type=delivery-status", True),
+        ('multipart/report; report-type="global-delivery-status"', True),
+        ("multipart/reports; report-type=delivery-status", False),  # not the type's name
+        ("multipart/reports; multipart/report; report-type=delivery-status", True),
+        ("multipart/report; xreport-type=delivery-status", False),  # not the parameter
+        ("multipart/report; xreport-type=x; report-type=delivery-status", True),
+        ("multipart/report; report-type=x; report-type = delivery-status", True),
+        ("report-type=delivery-status; multipart/report", False),  # the parameter before
+        ("text/plain", False),
+    ],
+)
+def test_delivery_report_container_chosen(content_type: str, report: bool) -> None:
+    assert context._dsn_report(content_type) is report
+    assert _old_dsn_report(content_type) is report
