@@ -198,8 +198,27 @@ def _own_addresses(
     own = all_addresses(*senders)
     domains = {address.partition("@")[2] for address in own}
     domains.update([address.partition("@")[2] for address in addressee])
-    own += [f"{role}@{domain}" for domain in domains for role in ROLE_LOCALPARTS]
+    for domain in domains:
+        own += _role_addresses(domain)
     return frozenset(own)
+
+
+# The role addresses of the domains seen last (most bounces come from a few domains):
+# emptied when full, as the scans' answers in parse/fields.py.
+_ROLES_SEEN: Final[dict[str, list[str]]] = {}
+_MAX_ROLES_SEEN: Final = 128
+
+
+def _role_addresses(domain: str) -> list[str]:
+    """The role addresses (`ROLE_LOCALPARTS`) of `domain`, in that order (callers only read
+    the list)."""
+    found = _ROLES_SEEN.get(domain)
+    if found is None:
+        found = [f"{role}@{domain}" for role in ROLE_LOCALPARTS]
+        if len(_ROLES_SEEN) >= _MAX_ROLES_SEEN:
+            _ROLES_SEEN.clear()
+        _ROLES_SEEN[domain] = found
+    return found
 
 
 def _folded(regexes: tuple[Lazy, Lazy], text: str | None) -> bool:
