@@ -198,8 +198,27 @@ def _own_addresses(
     own = all_addresses(*senders)
     domains = {address.partition("@")[2] for address in own}
     domains.update([address.partition("@")[2] for address in addressee])
-    own += [f"{role}@{domain}" for domain in domains for role in ROLE_LOCALPARTS]
+    for domain in domains:
+        own += _role_addresses(domain)
     return frozenset(own)
+
+
+# The role addresses of the domains seen last (most bounces come from a few domains):
+# emptied when full, as the scans' answers in parse/fields.py.
+_ROLES_SEEN: Final[dict[str, list[str]]] = {}
+_MAX_ROLES_SEEN: Final = 128
+
+
+def _role_addresses(domain: str) -> list[str]:
+    """The role addresses (`ROLE_LOCALPARTS`) of `domain`, in that order (callers only read
+    the list)."""
+    found = _ROLES_SEEN.get(domain)
+    if found is None:
+        found = [f"{role}@{domain}" for role in ROLE_LOCALPARTS]
+        if len(_ROLES_SEEN) >= _MAX_ROLES_SEEN:
+            _ROLES_SEEN.clear()
+        _ROLES_SEEN[domain] = found
+    return found
 
 
 def _folded(regexes: tuple[Lazy, Lazy], text: str | None) -> bool:
@@ -217,12 +236,24 @@ def _folded(regexes: tuple[Lazy, Lazy], text: str | None) -> bool:
 
 
 def _dsn_report(content_type: str) -> bool:
-    """A delivery status report's container, by its lower-cased Content-Type."""
-    found = _MULTIPART_REPORT_RE.search(content_type)
-    # (the search from the end of "multipart/report" still sees the character before it)
-    return (
-        found is not None and _DELIVERY_REPORT_TYPE_RE.search(content_type, found.end()) is not None
-    )
+    """A delivery status report's container, by its lower-cased Content-Type.
+
+    The two searches (`_MULTIPART_REPORT_RE`, then `_DELIVERY_REPORT_TYPE_RE` after its
+    match) are matched only where a match starts: at "multipart/report" and at
+    "report-type" (str.find; a regex search costs a call into the engine per start tried)."""
+    at = content_type.find("multipart/report")
+    while at >= 0 and _MULTIPART_REPORT_RE.match(content_type, at) is None:
+        at = content_type.find("multipart/report", at + 1)
+    if at < 0:
+        return False
+    # (from the end of "multipart/report": the \b before "report-type" sees the character
+    # before it, as the search from there does)
+    at = content_type.find("report-type", at + 16)
+    while at >= 0:
+        if _DELIVERY_REPORT_TYPE_RE.match(content_type, at) is not None:
+            return True
+        at = content_type.find("report-type", at + 1)
+    return False
 
 
 def _strong_signal(heads: dict[str, str], subject: str | None, sender: str | None) -> bool:

@@ -252,16 +252,23 @@ def _block(text: str, first: dict[str, str]) -> list[tuple[str, str]] | None:
             key = _field_name(name)
         if not key:
             return None  # not a field name
-        while end + 1 < size and text[end + 1] in " \t":  # continuation lines
+        # (ord of one character: read in place by the compiled build; `text[i] in " \t"`
+        # makes a one-character string and a substring test of it)
+        while end + 1 < size and _blank(ord(text[end + 1])):  # continuation lines
             end = text.find("\n", end + 1)
         start = colon + 1  # the value without the blanks before it (one slice, no lstrip)
-        while start < end and text[start] in " \t":
+        while start < end and _blank(ord(text[start])):
             start += 1
         value = text[start:end]
         items.append((name, value))
         first.setdefault(key, value)
         pos = end + 1
     return items
+
+
+def _blank(char: int) -> bool:
+    """A space or a tab (by code point)."""
+    return char == 32 or char == 9  # noqa: PLR1714 (compiled: two integer compares)
 
 
 _Head = tuple[list[tuple[str, str]], dict[str, str], int]

@@ -138,8 +138,50 @@ def enhanced_status(text: str | None) -> str | None:
     known = _STATUS_SEEN.get(text)
     if known is not None:
         return known or None
-    found = _ENHANCED_RE.search(text)
+    found = _enhanced(text)
     return _remember(_STATUS_SEEN, text, ".".join(found.groups()) if found else None)
+
+
+def _enhanced(text: str) -> re.Match[str] | None:
+    """`_ENHANCED_RE.search(text)`, tried only where a match can start.
+
+    A match starts with its class digit, the character before a "." ("5.1.1"): walking the
+    dots with str.find and matching at a 2, 4 or 5 before one finds the same first match
+    (the dots in order give the starts in order; the look-behind sees the text before the
+    start).  The search tests its first character's class at every character of the text,
+    some 60 instructions a character."""
+    at = text.find(".", 1)
+    while at >= 0:
+        if _class_digit(ord(text[at - 1])):
+            found = _ENHANCED_RE.match(text, at - 1)
+            if found is not None:
+                return found
+        at = text.find(".", at + 1)
+    return None
+
+
+def _class_digit(char: int) -> bool:
+    """A 2, 4 or 5 (by code point): the class digit of a status or a reply code."""
+    return char == 50 or char == 52 or char == 53  # noqa: PLR1714 (compiled: integer compares)
+
+
+def _replied_status(text: str) -> re.Match[str] | None:
+    """`_REPLIED_STATUS_RE.search(text)`, tried only where a match can start.
+
+    Its enhanced code's first "." is 5 characters after the start ("550 5.1.1") or 6 (a
+    quote before the code: "550-'5.1.1"): for the dots in order, the starts 6 and 5
+    characters before each are in order too (a later dot's first start is no earlier than
+    an earlier dot's second), so the first that matches is the search's first match."""
+    at = text.find(".", 5)
+    while at >= 0:
+        if _class_digit(ord(text[at - 1])):  # (the enhanced code's class digit)
+            for start in (at - 6, at - 5):
+                if start >= 0 and _class_digit(ord(text[start])):
+                    found = _REPLIED_STATUS_RE.match(text, start)
+                    if found is not None:
+                        return found
+        at = text.find(".", at + 1)
+    return None
 
 
 def reply_code(text: str | None) -> str | None:
@@ -152,17 +194,43 @@ def reply_code(text: str | None) -> str | None:
     return _remember(_REPLY_SEEN, text, _reply_code(text))
 
 
+_CLASS_DIGITS: Final = ("2", "4", "5")
+
+
 def _reply_code(text: str) -> str | None:
-    # a greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure:
-    # the first code that is not 2xx, else the first code (the scan stops at the answer)
+    """The first code of `_REPLY_RE.finditer(text[:4000])` that is not 2xx, else the first.
+
+    A greeting or an intermediate 2xx ("220-mx 421 ...") is not the answer of a failure.
+    The matches are read only where one can start: at a class digit (2, 4 or 5) with a
+    digit 0-5 after it.  Each class digit's next place is kept (str.find) and the nearest is
+    tried; a place inside the last match is skipped, as the search that resumes after a
+    match skips it (a match is the three digits: the look-arounds take none).  The search
+    tests its first character's class at every character, some 60 instructions each."""
+    text = text[:4000]
+    size = len(text)
+    ahead = [text.find(digit) for digit in _CLASS_DIGITS]
     first: str | None = None
-    for found in _REPLY_RE.finditer(text[:4000]):
+    after = 0  # where the last match ended
+    while True:
+        at = -1
+        index = -1
+        for i, place in enumerate(ahead):
+            if place >= 0 and (at < 0 or place < at):
+                at, index = place, i
+        if at < 0:
+            return first
+        ahead[index] = text.find(_CLASS_DIGITS[index], at + 1)
+        if at < after or at + 1 >= size or not 48 <= ord(text[at + 1]) <= 53:
+            continue  # (inside the last match, or no digit 0-5 after the class digit)
+        found = _REPLY_RE.match(text, at)
+        if found is None:
+            continue
+        after = found.end()
         code = found.group(1)
         if code[0] != "2":
             return code
         if first is None:
             first = code
-    return first
 
 
 def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | None]:
@@ -174,7 +242,7 @@ def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | N
     ("550 5.7.1 ..." under `Status: 5.1.1`): the reporting MTA's mapping is the weaker fact.
     """
     raw = enhanced_status(field)
-    replied = _REPLIED_STATUS_RE.search(diagnostic[:2000])
+    replied = _replied_status(diagnostic[:2000])
     found = ".".join(replied.groups()) if replied else enhanced_status(diagnostic)
     if raw is None:
         return found, None
@@ -188,5 +256,28 @@ def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | N
 def remote_host(text: str, low: str | None = None) -> str | None:
     """The remote MTA a diagnostic names (host name or IP address), if it names one (`low`:
     the text's first 3,000 characters lower-cased, when the caller has them)."""
-    found = _REMOTE_RE.search(text[:3000].lower() if low is None else low)
+    found = _remote(text[:3000].lower() if low is None else low)
     return found.group(1).strip(".-") if found else None
+
+
+# Every _REMOTE_RE match starts with one of these words (its first letter and the rest).
+_REMOTE_WORDS: Final = ("host", "server", "mx")
+
+
+def _remote(low: str) -> re.Match[str] | None:
+    """`_REMOTE_RE.search(low)`, tried only where a match can start: at "host", "server" or
+    "mx" (walked with str.find, each word's next place kept; the nearest is tried, so the
+    places are tried in order).  The search tries the pattern at every character."""
+    ahead = [low.find(word) for word in _REMOTE_WORDS]
+    while True:
+        first = -1
+        index = -1
+        for i, at in enumerate(ahead):
+            if at >= 0 and (first < 0 or at < first):
+                first, index = at, i
+        if first < 0:
+            return None
+        found = _REMOTE_RE.match(low, first)
+        if found is not None:
+            return found
+        ahead[index] = low.find(_REMOTE_WORDS[index], first + 1)

@@ -250,8 +250,7 @@ def notice_parts(text: str) -> tuple[str, str | None, str | None]:
     # a run starts with the line feed before a line whose first mark is ">": not before the
     # line of the first ">"
     first = notice.find(">")
-    start = max(notice.rfind("\n", 0, first), 0)
-    quoted = _QUOTED_RUN_RE.search(notice, start) if first >= 0 else None
+    quoted = _quoted_run(notice, first) if first >= 0 else None
     if quoted is not None:
         notice = notice[: quoted.start() + 1]
     # The notice is a prefix of the text, and lower() maps it character for character (it
@@ -260,6 +259,35 @@ def notice_parts(text: str) -> tuple[str, str | None, str | None]:
     if low is None or "\u03a3" in notice:
         return notice, original, None
     return notice, original, low[: len(notice)]
+
+
+def _quoted_run(notice: str, first: int) -> re.Match[str] | None:
+    """`_QUOTED_RUN_RE.search(notice, start)` from the line feed before the line of the
+    first ">" (at `first`), tried only where a match can start.
+
+    A match starts at the line feed before a line whose first character but blanks is ">":
+    the first ">" of each line is walked to (str.find), and the line feed before it tried
+    when only blanks stand between them.  The search tries the pattern at every line feed."""
+    at = first
+    while at >= 0:
+        line = notice.rfind("\n", 0, at)
+        if line >= 0 and _blanks(notice, line + 1, at):
+            found = _QUOTED_RUN_RE.match(notice, line)
+            if found is not None:
+                return found
+        end = notice.find("\n", at)
+        at = notice.find(">", end) if end >= 0 else -1
+    return None
+
+
+def _blanks(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] holds spaces and tabs only (by code point: no slice)."""
+    while start < end:
+        char = ord(text[start])
+        if char != 32 and char != 9:  # noqa: PLR1714 (compiled: two integer compares)
+            return False
+        start += 1
+    return True
 
 
 def _split(text: str) -> tuple[str, str | None, str | None]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.parse import context
 from reconciler.parse.entity import field_key
+from reconciler.parse.fields import ROLE_LOCALPARTS, all_addresses
 from reconciler.parse.mime import MAX_VALUE, Limits, decoded, load, walk
+from reconciler.records import OriginalMessage
 
 _SUBJECT_WORDS = [
     "Undeliverable",
@@ -127,3 +130,92 @@ def test_html_notice_is_read_when_no_plain_text_says_anything() -> None:
     )
     parts = walk(load(data, Limits())[0])
     assert context._notice_text(parts, Limits()) == "\nDelivery failed:\nuser@example.net unknown\n"
+
+
+_OLD_MULTIPART_REPORT_RE = re.compile(r"multipart/report\b")
+_OLD_DELIVERY_REPORT_TYPE_RE = re.compile(r"\breport-type\s*=\s*\"?(?:global-)?delivery-status")
+
+
+def _old_dsn_report(content_type: str) -> bool:
+    """The replaced test: two regex searches."""
+    found = _OLD_MULTIPART_REPORT_RE.search(content_type)
+    return (
+        found is not None
+        and _OLD_DELIVERY_REPORT_TYPE_RE.search(content_type, found.end()) is not None
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "multipart/report", "multipart/reports", "report-type", "report", "-type", "=",
+                " ", "\t", '"', "global-", "delivery-status", ";", "x", "-", "a", "/",
+            ]
+        ),
+        max_size=12,
+    ).map("".join)
+)  # fmt: skip
+def test_delivery_report_container_as_the_searches(content_type: str) -> None:
+    assert context._dsn_report(content_type) == _old_dsn_report(content_type), content_type
+
+
+@pytest.mark.parametrize(
+    ("content_type", "report"),
+    [
+        ("multipart/report; report-type=delivery-status", True),
+        ('multipart/report; report-type="global-delivery-status"', True),
+        ("multipart/reports; report-type=delivery-status", False),  # not the type's name
+        ("multipart/reports; multipart/report; report-type=delivery-status", True),
+        ("multipart/report; xreport-type=delivery-status", False),  # not the parameter
+        ("multipart/report; xreport-type=x; report-type=delivery-status", True),
+        ("multipart/report; report-type=x; report-type = delivery-status", True),
+        ("report-type=delivery-status; multipart/report", False),  # the parameter before
+        ("text/plain", False),
+    ],
+)
+def test_delivery_report_container_chosen(content_type: str, report: bool) -> None:
+    assert context._dsn_report(content_type) is report
+    assert _old_dsn_report(content_type) is report
+
+
+def _old_own_addresses(
+    heads: dict[str, str], original: OriginalMessage | None, addressee: frozenset[str]
+) -> frozenset[str]:
+    """The replaced form: every role address built for every domain, each time."""
+    senders = [heads.get("from", "")]
+    if original is not None:
+        senders += [original.from_ or "", original.return_path or "", original.sender or ""]
+    own = all_addresses(*senders)
+    domains = {address.partition("@")[2] for address in own}
+    domains.update([address.partition("@")[2] for address in addressee])
+    own += [f"{role}@{domain}" for domain in domains for role in ROLE_LOCALPARTS]
+    return frozenset(own)
+
+
+_SENDERS = ["", "a@x.example", "B <b@y.example>", "c@x.example, d@z.example", "no address"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(_SENDERS),
+    st.none() | st.tuples(*[st.sampled_from(_SENDERS)] * 3),
+    st.frozensets(st.sampled_from(["t@x.example", "u@w.example", "v@y.example"])),
+)
+def test_own_addresses_as_the_replaced_form(
+    sender: str, original: tuple[str, str, str] | None, addressee: frozenset[str]
+) -> None:
+    heads = {"from": sender}
+    message = None
+    if original is not None:
+        message = OriginalMessage(return_path=original[0], sender=original[1], from_=original[2])
+    for _ in range(2):  # asked again: the role addresses remembered
+        got = context._own_addresses(heads, message, addressee)
+        assert got == _old_own_addresses(heads, message, addressee)
+
+
+def test_remembered_role_addresses_are_bounded() -> None:
+    for number in range(3 * context._MAX_ROLES_SEEN):
+        assert context._role_addresses(f"d{number}.example")[0] == f"postmaster@d{number}.example"
+    assert 0 < len(context._ROLES_SEEN) <= context._MAX_ROLES_SEEN

@@ -215,3 +215,31 @@ def test_delimiter_lines_told_as_before(pieces: list[bytes]) -> None:
     rest = b"".join(pieces)
     data = b"--b" + rest + b"\nafter"
     assert entity._delimiter_kind(data, 3, 3 + len(rest)) == _old_kind(rest)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "X-Y", "Received", "h"]),
+            st.sampled_from(["", " ", "\t", " \t", "\t "]),
+            st.sampled_from(["", "v", "v w", "v\t"]),
+            st.lists(st.sampled_from([" c", "\td", " \te", "\t"]), max_size=2),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_well_formed_blocks_read_in_one_pass(
+    fields: list[tuple[str, str, str, list[str]]],
+) -> None:
+    """A block of fields (blanks before the values, continuation lines begun with a space
+    or a tab) is read by the one-pass reader, not given up to the line-by-line one, and
+    reads as the old field regex reads it."""
+    text = "".join(
+        f"{name}:{blank}{value}\n" + "".join(f"{line}\n" for line in more)
+        for name, blank, value, more in fields
+    )
+    first: dict[str, str] = {}
+    assert entity._block(text, first) == _OLD_FIELD_RE.findall(text), text
+    assert first == {name.lower(): value for name, value in reversed(_OLD_FIELD_RE.findall(text))}

@@ -342,3 +342,46 @@ def test_header_starts_after_blank_lines_only() -> None:
         "Sorry.\n",
         "From: a\nTo: b\nSubject: c\n",
     )
+
+
+def _old_quoted_run(notice: str) -> re.Match[str] | None:
+    """The replaced form: one search from the line feed before the first ">"'s line."""
+    first = notice.find(">")
+    if first < 0:
+        return None
+    return textformats._QUOTED_RUN_RE.search(notice, max(notice.rfind("\n", 0, first), 0))
+
+
+def _same_quoted_run(notice: str) -> bool:
+    first = notice.find(">")
+    new = textformats._quoted_run(notice, first) if first >= 0 else None
+    old = _old_quoted_run(notice)
+    assert (new and new.span()) == (old and old.span()), notice
+    return old is not None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from([*_QUOTE_PIECES, "\t", " >>", "x>", "\n\n"]), max_size=24))
+def test_quoted_run_is_the_search_from_the_first_mark(pieces: list[str]) -> None:
+    _same_quoted_run("".join(pieces))
+
+
+def test_corpus_quoted_runs_are_the_search_from_the_first_mark() -> None:
+    marked = 0  # notices with a ">" (the corpora hold no quoted run of three lines)
+    for corpus in ("sisimai", "others"):
+        for path in sorted((TESTS / "corpus" / corpus / "emails").glob("*.eml")):
+            text = _notice_text(walk(load(path.read_bytes(), Limits())[0]), Limits())
+            for notice in (text, textformats._split(text)[0], text.replace("\n", "\n> ")):
+                _same_quoted_run(notice)
+                marked += ">" in notice
+    assert marked > 300
+
+
+def test_quoted_runs_indented_with_blanks() -> None:
+    for notice in (
+        "x <a@b>\n\t> 1\n\t> 2\n\t> 3\n",
+        "x\n \t> 1\n  > 2\n\t > 3\ny",
+        "a > b\n> 1\n>> 2\n> 3\n> 4\n",  # (a ">>" line is quoted too; ">>>" is not)
+        "a\n>>> x\n> 1\n> 2\n> 3\n",
+    ):
+        assert _same_quoted_run(notice), notice
