@@ -319,19 +319,39 @@ class ImapSource:
             found = self._imap.search(["UID", f"{last_uid + 1}:*"])
         return array("L", sorted(int(uid) for uid in found if int(uid) > last_uid))
 
-    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        """UID FETCH RFC822.SIZE: the bytes `fetch` will bring of each (at most the cap)."""
+    def sizes(self, uids: Sequence[int], small: int = 0) -> dict[int, int]:
+        """UID FETCH RFC822.SIZE: the bytes `fetch` will bring of each (at most the cap).
+
+        With `small` > 0: a UID SEARCH UID <uids> LARGER <small> (RFC 3501: RFC822.SIZE
+        above it) first, one line naming the larger ones, whose sizes are then fetched; the
+        others are given as `small`.  A batch of bounces is mostly small: one response
+        instead of one per message (each written by the server, read and parsed here).
+        With `small` at or above the cap, every one is given as the cap, unasked.
+        """
         if not uids:
             return {}
         cap = self._settings.max_message_bytes
-        with self._errors(f"reading the sizes of {len(uids)} messages from UID {min(uids)}"):
-            response = self._fetch_data(uids, ["RFC822.SIZE"])
+        if small >= cap:
+            return dict.fromkeys(uids, cap)  # none brings more than the cap
         wanted = set(uids)
-        return {
-            int(uid): min(int(data.get(b"RFC822.SIZE", cap)), cap)
+        asked: Sequence[int] = uids
+        sizes: dict[int, int] = {}
+        if small > 0:
+            with self._errors(f"searching {len(uids)} messages larger than {small} bytes"):
+                found = self._imap.search(["UID", uid_set(uids), "LARGER", small])
+            larger = {int(uid) for uid in found} & wanted
+            sizes = {uid: small for uid in uids if uid not in larger}
+            if not larger:
+                return sizes
+            asked = sorted(larger)
+        with self._errors(f"reading the sizes of {len(asked)} messages from UID {min(asked)}"):
+            response = self._fetch_data(asked, ["RFC822.SIZE"])
+        sizes.update(
+            (int(uid), min(int(data.get(b"RFC822.SIZE", cap)), cap))
             for uid, data in response.items()
             if int(uid) in wanted
-        }
+        )
+        return sizes
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE INTERNALDATE) for all `uids` in one command.
