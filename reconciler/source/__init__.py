@@ -47,8 +47,14 @@ class MailSource(Protocol):
         """UIDs greater than `last_uid`, ascending."""
         ...
 
-    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        """The bytes `fetch` would bring of each of these UIDs (vanished ones left out)."""
+    def sizes(self, uids: Sequence[int], small: int = 0) -> dict[int, int]:
+        """The bytes `fetch` would bring of each of these UIDs (vanished ones left out).
+
+        With `small` > 0, a message of at most `small` bytes may be given as `small`, a
+        bound instead of its size (and one that vanished as well): what the caller needs
+        to keep within a budget, which lets a source find the few larger ones at once
+        instead of asking each message's size.
+        """
         ...
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
@@ -70,6 +76,10 @@ def fetch_batches(
     `max_bytes` is given, at most `max_bytes` of message data (by the sizes the server
     reports; a larger message comes alone): one round trip per batch, plus one per
     `batch_size` UIDs to ask their sizes.  A batch is what the cycle holds in memory.
+
+    Sizes are asked with `small` = `max_bytes` / the UIDs asked: a message that small is
+    counted as that many bytes (so a chunk of them alone fits the budget, and the source
+    need not say each one's size), a larger one by its size.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
@@ -80,7 +90,8 @@ def fetch_batches(
         if max_bytes is None:
             yield source.fetch(chunk)
             continue
-        for part in _within(chunk, source.sizes(chunk), max_bytes):
+        small = max_bytes // len(chunk)
+        for part in _within(chunk, source.sizes(chunk, small), max_bytes):
             yield source.fetch(part)
 
 

@@ -39,7 +39,7 @@ from reconciler.settings import Auth, MailboxSettings, is_loopback
 from reconciler.source.oauth import SaslExchange
 from reconciler.source.tokens import AccessTokens, tokens_for
 
-__all__ = ["ImapSource", "SourceUnavailable", "check_security", "find_message"]
+__all__ = ["ImapSource", "SourceUnavailable", "check_security", "find_message", "uid_set"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,23 @@ def _connect_once(settings: MailboxSettings, tokens: AccessTokens | None) -> IMA
     return client
 
 
+def _enable_qresync(client: IMAPClient) -> bool:
+    """ENABLE QRESYNC (RFC 7162) when the server offers it (and ENABLE, RFC 5161): whether
+    it is on.  Must come before SELECT.
+
+    What it changes for us: the server reports expunged messages as one `* VANISHED uid-set`
+    per command instead of one `* N EXPUNGE` per message (a UID MOVE of 500 messages: one
+    line, not 500, each read and matched by imaplib, here and on the reader connection,
+    which hears of the moves too).  CONDSTORE comes with it; our FETCH commands ask for no
+    FLAGS nor MODSEQ, so their responses carry no MODSEQ item; SELECT and EXAMINE without
+    QRESYNC parameters answer as before (plus HIGHESTMODSEQ).
+    """
+    if not (client.has_capability("QRESYNC") and client.has_capability("ENABLE")):
+        return False
+    enabled = client.enable("QRESYNC")
+    return b"QRESYNC" in (cap.upper() for cap in enabled)
+
+
 def _quiet_trace(client: IMAPClient) -> None:
     """No protocol trace unless its logger takes DEBUG records (never, as `logs` sets it).
 
@@ -201,6 +218,7 @@ class ImapSource:
         self._uidvalidity = 0
         self._delimiter = "."
         self._known_folders: set[str] = set()
+        self._qresync = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -212,6 +230,7 @@ class ImapSource:
         try:
             with self._errors(f"opening folder {self._settings.folder}"):
                 self._delimiter = self._read_delimiter(client)
+                self._qresync = _enable_qresync(client)
                 folder = self.server_folder(self._settings.folder)  # as the moves name it
                 info = client.select_folder(folder, readonly=self._read_only)
                 self._uidvalidity = int(info[b"UIDVALIDITY"])
@@ -269,6 +288,11 @@ class ImapSource:
         return self._delimiter
 
     @property
+    def qresync(self) -> bool:
+        """Whether QRESYNC is enabled on this connection: expunges come as VANISHED."""
+        return self._qresync
+
+    @property
     def capabilities(self) -> frozenset[str]:
         with self._errors("reading capabilities"):
             return frozenset(cap.decode().upper() for cap in self._imap.capabilities())
@@ -295,19 +319,39 @@ class ImapSource:
             found = self._imap.search(["UID", f"{last_uid + 1}:*"])
         return array("L", sorted(int(uid) for uid in found if int(uid) > last_uid))
 
-    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        """UID FETCH RFC822.SIZE: the bytes `fetch` will bring of each (at most the cap)."""
+    def sizes(self, uids: Sequence[int], small: int = 0) -> dict[int, int]:
+        """UID FETCH RFC822.SIZE: the bytes `fetch` will bring of each (at most the cap).
+
+        With `small` > 0: a UID SEARCH UID <uids> LARGER <small> (RFC 3501: RFC822.SIZE
+        above it) first, one line naming the larger ones, whose sizes are then fetched; the
+        others are given as `small`.  A batch of bounces is mostly small: one response
+        instead of one per message (each written by the server, read and parsed here).
+        With `small` at or above the cap, every one is given as the cap, unasked.
+        """
         if not uids:
             return {}
         cap = self._settings.max_message_bytes
-        with self._errors(f"reading the sizes of {len(uids)} messages from UID {min(uids)}"):
-            response = self._fetch_data(uids, ["RFC822.SIZE"])
+        if small >= cap:
+            return dict.fromkeys(uids, cap)  # none brings more than the cap
         wanted = set(uids)
-        return {
-            int(uid): min(int(data.get(b"RFC822.SIZE", cap)), cap)
+        asked: Sequence[int] = uids
+        sizes: dict[int, int] = {}
+        if small > 0:
+            with self._errors(f"searching {len(uids)} messages larger than {small} bytes"):
+                found = self._imap.search(["UID", uid_set(uids), "LARGER", small])
+            larger = {int(uid) for uid in found} & wanted
+            sizes = {uid: small for uid in uids if uid not in larger}
+            if not larger:
+                return sizes
+            asked = sorted(larger)
+        with self._errors(f"reading the sizes of {len(asked)} messages from UID {min(asked)}"):
+            response = self._fetch_data(asked, ["RFC822.SIZE"])
+        sizes.update(
+            (int(uid), min(int(data.get(b"RFC822.SIZE", cap)), cap))
             for uid, data in response.items()
             if int(uid) in wanted
-        }
+        )
+        return sizes
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         """UID FETCH (BODY.PEEK[]<0.cap> RFC822.SIZE INTERNALDATE) for all `uids` in one command.
@@ -332,9 +376,7 @@ class ImapSource:
         bodies included; `_lean_fetch` takes the common shape apart with two regular
         expressions instead, and anything else is left to imapclient's parser.
         """
-        typ, data = self._imap._imap.uid(
-            "FETCH", ",".join(str(uid) for uid in uids), "(" + " ".join(items) + ")"
-        )
+        typ, data = self._imap._imap.uid("FETCH", uid_set(uids), "(" + " ".join(items) + ")")
         self._forget_untagged()
         if typ != "OK":
             raise imaplib.IMAP4.error(f"UID FETCH answered {typ}: {server_text(Exception(*data))}")
@@ -407,16 +449,16 @@ class ImapSource:
             chunk = ordered[start : start + _MOVE_CHUNK]
             with self._errors(f"moving {len(chunk)} messages to {folder}"):
                 if with_move:
-                    self._imap.move(chunk, folder)
+                    self._imap.move(uid_set(chunk), folder)
                 else:
-                    self._copy_and_flag(chunk, folder, expunge)
+                    self._copy_and_flag(uid_set(chunk), folder, expunge)
         self._forget_untagged()
         left = 0 if with_move or expunge else len(ordered)
         if left:
             log.debug("%s: no MOVE or UIDPLUS: %d left flagged \\Deleted", self.mailbox, left)
         return left
 
-    def _copy_and_flag(self, uids: list[int], folder: str, expunge: bool) -> None:
+    def _copy_and_flag(self, uids: str, folder: str, expunge: bool) -> None:
         """COPY, flag \\Deleted and, with UIDPLUS, UID EXPUNGE exactly these UIDs; never a plain
         EXPUNGE, which would also remove what others flagged \\Deleted."""
         imap = self._imap
@@ -619,6 +661,26 @@ def find_message(
             if found is not None:
                 return found
     return None
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """The IMAP sequence-set of exactly these UIDs: each run of strictly consecutive UIDs as
+    `first:last`, any other UID alone ("3:5,7,9:10").  A range names every UID between its
+    ends, so only a run with none missing becomes one: a UID left out (held back for a
+    retry) is never named.  Repeated UIDs stay as given (named twice: harmless).
+    """
+    parts: list[str] = []
+    first = last = -2
+    for uid in uids:
+        if uid == last + 1:
+            last = uid
+            continue
+        if first >= 0:
+            parts.append(str(first) if first == last else f"{first}:{last}")
+        first = last = uid
+    if first >= 0:
+        parts.append(str(first) if first == last else f"{first}:{last}")
+    return ",".join(parts)
 
 
 def _announces_mail(responses: list[Any]) -> bool:

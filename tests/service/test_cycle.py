@@ -275,8 +275,8 @@ class Wrapped:
     def uids_after(self, last_uid: int) -> Sequence[int]:
         return self.inner.uids_after(last_uid)
 
-    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
-        return self.inner.sizes(uids)
+    def sizes(self, uids: Sequence[int], small: int = 0) -> dict[int, int]:
+        return self.inner.sizes(uids, small)
 
     def fetch(self, uids: Sequence[int]) -> list[RawMessage]:
         self.calls["fetch"] += 1

@@ -183,6 +183,15 @@ def test_examine_mode_changes_nothing(
     assert dovecot.flags(imap_account) == dict.fromkeys([1, 2, 3], (b"\\Recent",))
 
 
+def _named(sequence_set: str) -> list[int]:
+    """The UIDs an IMAP sequence-set ("1:3,5") names."""
+    named: list[int] = []
+    for part in sequence_set.split(","):
+        first, _, last = part.partition(":")
+        named.extend(range(int(first), int(last or first) + 1))
+    return named
+
+
 def spy_commands(
     monkeypatch: pytest.MonkeyPatch, source: ImapSource
 ) -> list[tuple[str, list[int]]]:
@@ -192,8 +201,10 @@ def spy_commands(
     for name in ("move", "copy", "uid_expunge"):
         real = getattr(client, name)
 
-        def spy(uids: list[int], *rest: object, _name: str = name, _real: object = real) -> object:
-            calls.append((_name, list(uids)))
+        def spy(
+            uids: str | list[int], *rest: object, _name: str = name, _real: object = real
+        ) -> object:
+            calls.append((_name, _named(uids) if isinstance(uids, str) else list(uids)))
             return _real(uids, *rest)  # type: ignore[operator]
 
         monkeypatch.setattr(client, name, spy)
