@@ -148,7 +148,13 @@ def _enable_qresync(client: IMAPClient) -> bool:
     """
     if not (client.has_capability("QRESYNC") and client.has_capability("ENABLE")):
         return False
-    enabled = client.enable("QRESYNC")
+    try:
+        enabled = client.enable("QRESYNC")
+    except imaplib.IMAP4.abort:
+        raise  # the connection is gone: as any other command's
+    except imaplib.IMAP4.error as err:  # refused (NO, BAD): the mailbox is read as without it
+        log.info("QRESYNC offered but not enabled (%s): expunges come one by one", err)
+        return False
     return b"QRESYNC" in (cap.upper() for cap in enabled)
 
 

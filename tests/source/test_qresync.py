@@ -23,6 +23,7 @@ import pytest
 from dovecot import Account, Dovecot, DovecotError
 from hypothesis import given
 from hypothesis import strategies as st
+from imapclient import IMAPClient
 from support import NOW, unavailable
 
 from reconciler.classify import Classifier
@@ -255,3 +256,26 @@ def test_a_drain_records_and_moves_the_same_with_and_without_qresync(
     assert with_it["folders"].get("INBOX", []) == []
     digests = [hashlib.sha256(raw).hexdigest() for raw in corpus]
     assert [sha for sha, _, _ in with_it["entries"].values()] == digests
+
+
+@live
+def test_a_refused_enable_reads_the_mailbox_as_without_qresync(
+    dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that offers QRESYNC but answers ENABLE with NO (as a proxy in front of
+    another server may): the folder is opened all the same, and moves are heard one by one."""
+    account = dovecot.add_user()
+    dovecot.append(account, "INBOX", [_message(n) for n in range(3)])
+
+    def refused(self: IMAPClient, *capabilities: str) -> list[bytes]:
+        raise IMAPClient.Error(f"ENABLE command error: NO [{' '.join(capabilities)}]")
+
+    monkeypatch.setattr(IMAPClient, "enable", refused)
+    with ImapSource(_settings(dovecot, account)) as source:
+        assert not source.qresync
+        heard = _heard(source)
+        uids = source.uids_after(0)
+        assert len(uids) == 3
+        source.move(uids, "processed")
+    assert sum(bool(EXPUNGE.match(line)) for line in heard) == 3
+    assert _uids(dovecot, account, "processed") == [0, 1, 2]
