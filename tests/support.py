@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from dovecot import Dovecot
 
 __all__ = [
     "CORPUS",
@@ -53,6 +58,22 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"required service unavailable under CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def private_dovecot(capabilities: str) -> Dovecot:
+    """A dovecot of its own that offers only `capabilities` (its `imap_capability`), started;
+    the caller stops it (`cleanup`).  Skips, or fails under CI=true, when it cannot start."""
+    from dovecot import Dovecot, DovecotError
+
+    root = Path(tempfile.mkdtemp(prefix="reconciler-dovecot-caps-"))
+    try:
+        server = Dovecot(root, extra=f"imap_capability = {capabilities}")
+        server.start()
+    except (DovecotError, OSError) as err:
+        shutil.rmtree(root, ignore_errors=True)
+        unavailable(f"cannot start a private dovecot: {err}")
+        raise
+    return server
 
 
 def host_port(env: str, default: str) -> tuple[str, int]:

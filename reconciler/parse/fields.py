@@ -212,11 +212,7 @@ def _reply_code(text: str) -> str | None:
     first: str | None = None
     after = 0  # where the last match ended
     while True:
-        at = -1
-        index = -1
-        for i, place in enumerate(ahead):
-            if place >= 0 and (at < 0 or place < at):
-                at, index = place, i
+        at, index = _nearest(ahead)
         if at < 0:
             return first
         ahead[index] = text.find(_CLASS_DIGITS[index], at + 1)
@@ -231,6 +227,17 @@ def _reply_code(text: str) -> str | None:
             return code
         if first is None:
             first = code
+
+
+def _nearest(ahead: list[int]) -> tuple[int, int]:
+    """The nearest of the places in `ahead` (-1: that needle does not occur again) and its
+    index; (-1, -1) when none is left: the walks of `reply_code` and `_remote`."""
+    at = -1
+    index = -1
+    for i, place in enumerate(ahead):
+        if place >= 0 and (at < 0 or place < at):
+            at, index = place, i
+    return at, index
 
 
 def pick_status(field: str | None, diagnostic: str) -> tuple[str | None, str | None]:
@@ -270,11 +277,7 @@ def _remote(low: str) -> re.Match[str] | None:
     places are tried in order).  The search tries the pattern at every character."""
     ahead = [low.find(word) for word in _REMOTE_WORDS]
     while True:
-        first = -1
-        index = -1
-        for i, at in enumerate(ahead):
-            if at >= 0 and (first < 0 or at < first):
-                first, index = at, i
+        first, index = _nearest(ahead)
         if first < 0:
             return None
         found = _REMOTE_RE.match(low, first)

@@ -13,18 +13,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dovecot import Account, Dovecot, DovecotError
+from dovecot import Account, Dovecot
 from hypothesis import given
 from hypothesis import strategies as st
 from imapclient import IMAPClient
-from support import NOW, unavailable
+from support import NOW, private_dovecot
 
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
@@ -86,14 +84,7 @@ def test_uid_set_of_an_ascending_set_is_as_short_as_its_runs(uids: set[int]) -> 
 
 @pytest.fixture(scope="module")
 def without_qresync() -> Iterator[Dovecot]:
-    root = Path(tempfile.mkdtemp(prefix="reconciler-dovecot-noqresync-"))
-    try:
-        server = Dovecot(root, extra=f"imap_capability = {NO_QRESYNC}")
-        server.start()
-    except (DovecotError, OSError) as err:
-        shutil.rmtree(root, ignore_errors=True)
-        unavailable(f"cannot start a private dovecot: {err}")
-        raise
+    server = private_dovecot(NO_QRESYNC)
     yield server
     server.cleanup()
 

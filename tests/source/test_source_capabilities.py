@@ -11,14 +11,12 @@ UIDPLUS it expunges exactly the UIDs it copied.  Each test runs its own dovecot 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dovecot import Account, Dovecot, DovecotError
-from support import NOW, unavailable
+from dovecot import Account, Dovecot
+from support import NOW, private_dovecot
 
 from reconciler.classify import Classifier
 from reconciler.classify.rules import load_rules
@@ -35,22 +33,10 @@ NO_MOVE_NO_UIDPLUS = _BASE
 DELETED = b"\\Deleted"
 
 
-def _start(capabilities: str) -> Dovecot:
-    root = Path(tempfile.mkdtemp(prefix="reconciler-dovecot-caps-"))
-    try:
-        server = Dovecot(root, extra=f"imap_capability = {capabilities}")
-        server.start()
-    except (DovecotError, OSError) as err:
-        shutil.rmtree(root, ignore_errors=True)
-        unavailable(f"cannot start a private dovecot: {err}")
-        raise
-    return server
-
-
 @pytest.fixture(params=[NO_MOVE, NO_MOVE_NO_UIDPLUS], ids=["uidplus", "no-uidplus"])
 def limited(request: pytest.FixtureRequest) -> Iterator[Dovecot]:
     """A dovecot that advertises neither MOVE nor, in one variant, UIDPLUS."""
-    server = _start(str(request.param))
+    server = private_dovecot(str(request.param))
     yield server
     server.cleanup()
 
@@ -108,7 +94,7 @@ def test_without_move_the_copies_are_expunged_only_with_uidplus(limited: Dovecot
 def test_the_cycle_says_what_it_left_flagged_and_does_not_copy_it_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = _start(NO_MOVE_NO_UIDPLUS)
+    server = private_dovecot(NO_MOVE_NO_UIDPLUS)
     try:
         account = server.add_user()
         theirs = _seed_with_anothers_deleted(server, account)
