@@ -1,9 +1,9 @@
 """The records of the ledger, actions, loop, probes, policy and reports modules, and the frozen
 records of the modules `poll` imports (analysis, the decide stage, leasing, the table layout),
 are made with `@frozen_record` (issue 16: defining ~45 stdlib dataclasses was some 235M
-instructions of every store command's start).  Each must be the record the stdlib decorator made of the same
-class body: the module's source run again with `@dataclass(frozen=True, slots=True)` in its
-place is the reference, class by class."""
+instructions of every store command's start).  Each must be the record the stdlib decorator
+made of the same class body: the module's source run again with
+`@dataclass(frozen=True, slots=True)` in its place is the reference, class by class."""
 
 from __future__ import annotations
 
