@@ -10,6 +10,7 @@ module and what it needs only, not the store, IMAP or the command line.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from reconciler.classify.facts import rule_facts
@@ -29,7 +30,7 @@ from reconciler.records import (
 # settings are given, is imported by the functions that use it (issue 16: some 20 ms of a
 # one-file `classify --json`, the settings and email.utils among them).
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from reconciler.records import (
@@ -91,11 +92,7 @@ def analyse_parsed(
     for bounce in message.bounces:
         facts = rule_facts(bounce, message)
         verdicts.append(RecipientVerdict(bounce, classifier.classify_facts(facts), facts))
-    match = None
-    if verp is not None:
-        from reconciler.verp import find_token
-
-        match = find_token(message, verp, now)
+    match = None if verp is None else _find_token()(message, verp, now)
     return Analysis(message=message, verdicts=tuple(verdicts), verp=match)
 
 
@@ -159,13 +156,55 @@ class _Inputs(Protocol):
     def verp(self) -> VerpSettings | None: ...
 
 
+class _Late:
+    """What only the ledger entry of a fetched message needs (see the imports above): imported
+    at the first entry a process makes, then read as attributes (``import`` statements in the
+    functions ran for every message: some 5 µs of each; issue 16)."""
+
+    __slots__ = (
+        "binds",
+        "bounce_event",
+        "diagnostic_limit",
+        "ledger_entry",
+        "outcomes",
+        "sha256",
+        "utc",
+        "verp_failure",
+    )
+
+    def __init__(self) -> None:
+        from datetime import UTC
+        from hashlib import sha256
+
+        from reconciler.records.ledger import BounceEvent, LedgerEntry, MessageOutcome
+        from reconciler.records.mail import FACT_LIMITS, VerpFailure
+        from reconciler.verp import binds
+
+        self.utc, self.sha256, self.binds = UTC, sha256, binds
+        self.bounce_event, self.ledger_entry, self.outcomes = (
+            BounceEvent,
+            LedgerEntry,
+            MessageOutcome,
+        )
+        self.diagnostic_limit, self.verp_failure = FACT_LIMITS["diagnostic"], VerpFailure
+
+
+_late = functools.cache(_Late)
+
+
+@functools.cache
+def _find_token() -> Callable[[ParsedMessage, VerpSettings, int], VerpMatch]:
+    """The VERP search, imported when first given VERP settings (see the imports above)."""
+    from reconciler.verp import find_token
+
+    return find_token
+
+
 def _event_time(raw: RawMessage, now: datetime) -> datetime:
     """The server's INTERNALDATE (not forgeable by the bounce's author), never in the future."""
-    from datetime import UTC
-
     if raw.received_at is None:
         return now
-    return min(raw.received_at.astimezone(UTC), now)
+    return min(raw.received_at.astimezone(_late().utc), now)
 
 
 def _recipient(
@@ -180,8 +219,7 @@ def _recipient(
     final = (bounce.recipient or "").lower()
     if verp is None or match is None or not match.valid:
         return final, None
-    from reconciler.verp import binds
-
+    binds = _late().binds
     named = (final, (bounce.original_recipient or "").strip().strip("<>").lower())
     verdicts = [(address, binds(verp, match, address)) for address in named if address]
     for address, bound in verdicts:
@@ -195,45 +233,51 @@ def _recipient(
 def _events(
     analysis: Analysis, verp: VerpSettings | None, when: datetime
 ) -> tuple[BounceEvent, ...]:
-    from reconciler.records.ledger import BounceEvent
-    from reconciler.records.mail import FACT_LIMITS, VerpFailure
-
+    late = _late()
+    event, limit = late.bounce_event, late.diagnostic_limit
+    mismatch = late.verp_failure.ADDRESS_MISMATCH
     match = analysis.verp
+    # what the token says is the same for every result of the message
     valid = match is not None and match.valid
+    realm = user_id = send = None
+    if valid and match:
+        realm, user_id, send = match.realm or "", match.user_id, match.send_ref
+    failure = _failure(match)
     original = analysis.message.original
+    message_id = original.message_id if original else None
     events = []
     for v in analysis.verdicts:
         recipient, bound = _recipient(verp, match, v.bounce)
-        verified = valid and bound is not False  # a mismatch is never verified evidence
+        bounce, classification, facts = v.bounce, v.classification, v.facts
         events.append(
-            BounceEvent(
+            event(
                 recipient=recipient,
-                kind=v.bounce.kind,
-                reason=v.classification.reason,
-                severity=v.classification.severity,
-                fault=v.classification.fault,
-                rule_id=v.classification.rule_id,
+                kind=bounce.kind,
+                reason=classification.reason,
+                severity=classification.severity,
+                fault=classification.fault,
+                rule_id=classification.rule_id,
                 event_time=when,
-                status=v.bounce.status,
-                reply_code=v.bounce.reply_code,
+                status=bounce.status,
+                reply_code=bounce.reply_code,
                 # as much as the rules read; the store makes it valid text, as the rules did
-                diagnostic=v.bounce.diagnostic[: FACT_LIMITS["diagnostic"]],
-                remote_mta=v.bounce.remote_mta,
-                original_message_id=original.message_id if original else None,
-                realm=(match.realm or "") if valid and match else None,
-                user_id=match.user_id if valid and match else None,
-                verp_valid=verified,
-                verp_failure=VerpFailure.ADDRESS_MISMATCH if bound is False else _failure(match),
-                send_ref=match.send_ref if valid and match else None,
+                diagnostic=bounce.diagnostic[:limit],
+                remote_mta=bounce.remote_mta,
+                original_message_id=message_id,
+                realm=realm,
+                user_id=user_id,
+                verp_valid=valid and bound is not False,  # a mismatch is never verified evidence
+                verp_failure=mismatch if bound is False else failure,
+                send_ref=send,
                 address_bound=bound is True,
-                original_recipient=(v.bounce.original_recipient or "").lower() or None,
-                stage=v.bounce.stage,
-                action=v.facts.action,
-                diagnostic_type=v.facts.diagnostic_type,
-                reporting_mta=v.facts.reporting_mta,
-                sender_domain=v.facts.sender_domain,
-                final_domain=v.facts.domain,
-                detector=v.bounce.detector,
+                original_recipient=(bounce.original_recipient or "").lower() or None,
+                stage=bounce.stage,
+                action=facts.action,
+                diagnostic_type=facts.diagnostic_type,
+                reporting_mta=facts.reporting_mta,
+                sender_domain=facts.sender_domain,
+                final_domain=facts.domain,
+                detector=bounce.detector,
             )
         )
     return tuple(events)
@@ -248,39 +292,36 @@ def _outcome(
 ) -> tuple[MessageOutcome, str]:
     """Where a message goes: quarantine if not understood, processed if its token verified
     (for at least one of its results: every one an address mismatch is unmatched)."""
-    from reconciler.records.ledger import MessageOutcome
-
+    outcomes = _late().outcomes
     if analysis.kind is MessageKind.ERROR:
-        return MessageOutcome.QUARANTINED, folders.quarantine_folder
+        return outcomes.QUARANTINED, folders.quarantine_folder
     valid = analysis.verp is not None and analysis.verp.valid
     if events:
         valid = any(e.verp_valid for e in events)
     folder = folders.processed_folder if valid else folders.unmatched_folder
     if not analysis.verdicts:
-        return MessageOutcome.SKIPPED, folder
-    return (MessageOutcome.PROCESSED if valid else MessageOutcome.UNMATCHED), folder
+        return outcomes.SKIPPED, folder
+    return (outcomes.PROCESSED if valid else outcomes.UNMATCHED), folder
 
 
 def ledger_entry(
     raw: RawMessage, ctx: _Inputs, folders: Folders, now: datetime
 ) -> tuple[LedgerEntry, Analysis]:
     """Analyse one fetched message into the ledger entry (with events) to record."""
-    import hashlib
-
-    from reconciler.records.ledger import LedgerEntry
-
+    late = _late()
     analysis = analyse(raw.data, ctx.classifier, ctx.verp, int(now.timestamp()))
     understood = analysis.kind is not MessageKind.ERROR
-    events = _events(analysis, ctx.verp, _event_time(raw, now)) if understood else ()
+    received = _event_time(raw, now)
+    events = _events(analysis, ctx.verp, received) if understood else ()
     outcome, destination = _outcome(analysis, events, folders)
-    entry = LedgerEntry(
+    entry = late.ledger_entry(
         mailbox=raw.mailbox,
         uidvalidity=raw.uidvalidity,
         uid=raw.uid,
-        sha256=hashlib.sha256(raw.data).hexdigest(),
+        sha256=late.sha256(raw.data).hexdigest(),
         size=raw.size or len(raw.data),
         outcome=outcome,
-        received_at=_event_time(raw, now),
+        received_at=received,
         processed_at=now,
         message_id=analysis.message.message_id,
         destination=destination,
@@ -295,17 +336,14 @@ def quarantined(
 ) -> LedgerEntry:
     """The entry of a message given up on: recorded without events, moved to quarantine,
     with the `error` its analysis last failed with."""
-    import hashlib
-
-    from reconciler.records.ledger import LedgerEntry, MessageOutcome
-
-    return LedgerEntry(
+    late = _late()
+    return late.ledger_entry(
         mailbox=raw.mailbox,
         uidvalidity=raw.uidvalidity,
         uid=raw.uid,
-        sha256=hashlib.sha256(raw.data).hexdigest(),
+        sha256=late.sha256(raw.data).hexdigest(),
         size=raw.size or len(raw.data),
-        outcome=MessageOutcome.QUARANTINED,
+        outcome=late.outcomes.QUARANTINED,
         received_at=_event_time(raw, now),
         processed_at=now,
         destination=folders.quarantine_folder,

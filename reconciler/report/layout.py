@@ -12,13 +12,13 @@ wide as its header.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from reconciler.frozenrecord import frozen_record
 from reconciler.report.console import lines
 
 __all__ = ["Cell", "Column", "fitted_table", "packed", "print_counts", "print_fitted"]
@@ -31,7 +31,7 @@ _PER_COLUMN = 3
 _EDGES = 1
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class Column:
     """One column: its header, how important it is, and whether its text may wrap."""
 
@@ -43,7 +43,7 @@ class Column:
     want: int = 0  # a wrapping column's width worth leaving out columns of lower priority for
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class _Plan:
     shown: list[int]  # the columns shown, in order
     widths: dict[int, int]  # the width each one gets at least

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from reconciler.actions import Action, carry_out, deliver_due, retry_failed
 from reconciler.errors import StoreError
+from reconciler.frozenrecord import frozen_record
 from reconciler.policy import (
     IncidentIndex,
     bursts_of_sightings,
@@ -51,7 +52,7 @@ SETTLE = timedelta(minutes=2)  # events older than this are surely committed (se
 _USERS_AT_ONCE = 2000  # users whose histories are read and decided together
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record
 class DecideContext:
     """What the decide stage needs, built once at start."""
 

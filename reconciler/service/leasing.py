@@ -18,7 +18,6 @@ batches when a worker joins, and wakes the mailboxes it was refused once they co
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -32,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
+from reconciler.frozenrecord import frozen_record
 from reconciler.records import LeaseScope, LeaseTerms
 from reconciler.service.leasekeeper import LeaseKeeper
 
@@ -60,7 +60,7 @@ _DECIDE_LOCK = threading.Lock()  # one decide run at a time in this process, too
 _WAIT_STEP = 0.05  # seconds between two tries for the decide stage's lease
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@frozen_record
 class CycleHooks:
     """What a tenure takes from the cycle it holds the lease for."""
 

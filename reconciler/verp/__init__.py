@@ -136,6 +136,23 @@ def max_realm_length(settings: VerpSettings) -> int:
     return max(0, min(REALM_MAX, room - _UID_MAX_CHARS - 1))
 
 
+_keyed: dict[bytes, hmac.HMAC] = {}  # a key's HMAC state before any message (see `_hmac`)
+
+
+def _hmac(secret: bytes, text: str) -> bytes:
+    """HMAC-SHA256 of `text` under `secret`, as ``hmac.digest(secret, text.encode(), "sha256")``
+    returns it, continued from the key's state made once per key (its two padded blocks are
+    not hashed again for every token: some 7,000 of the 24,000 instructions of a MAC)."""
+    keyed = _keyed.get(secret)
+    if keyed is None:
+        if len(_keyed) >= 8:  # a few keys in any deployment; a test that makes many is bounded
+            _keyed.clear()
+        keyed = _keyed[secret] = hmac.new(secret, digestmod="sha256")
+    mac = keyed.copy()
+    mac.update(text.encode())
+    return mac.digest()
+
+
 def _native_mac(
     key: VerpKey, realm: str, user_id: int, issued: int, ref: str, *, to: str = ""
 ) -> str:
@@ -144,7 +161,7 @@ def _native_mac(
     text = f"reconciler-verp-1\n{key.id}\n{realm}\n{user_id}\n{issued}\n{ref}"
     if to:
         text = f"reconciler-verp-2{text.removeprefix('reconciler-verp-1')}\n{to}"
-    digest = hmac.digest(key.secret, text.encode(), "sha256")  # one call into OpenSSL
+    digest = _hmac(key.secret, text)
     return _b32(digest[:_MAC_BYTES], _MAC_CHARS)
 
 
@@ -161,7 +178,7 @@ def _recipient_digest(key: VerpKey, address: str) -> str:
     """The 6-character digest of a recipient that a token binds: keyed, so that nobody
     without the key can tell which addresses share a digest."""
     text = f"reconciler-verp-recipient-1\n{_normal_address(address)}"
-    digest = hmac.digest(key.secret, text.encode(), "sha256")
+    digest = _hmac(key.secret, text)
     return _b32(digest[:4], _TO_CHARS)
 
 

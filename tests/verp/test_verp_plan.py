@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from reconciler import verp
@@ -94,3 +94,24 @@ def test_a_failure_names_its_header_and_a_later_token_wins() -> None:
     assert (match.valid, match.found_in, match.tried) == (True, "cc", ((bad, "malformed"),))
     match = find_token(_message(("to", bad)), SETTINGS, NOW)
     assert (match.failure, match.found_in) == (VerpFailure.MALFORMED, "to")
+
+
+@given(st.binary(max_size=200), st.text(max_size=300))
+@example(b"", "")
+@example(bytes(range(100)), "reconciler-verp-1\na\n\n7\n1800000000\n")  # > a block: hashed
+def test_the_kept_key_state_makes_the_one_shot_hmac(secret: bytes, text: str) -> None:
+    """`_hmac` continues from a key's kept state: the MAC `hmac.digest` makes in one call, for
+    any key (empty, longer than SHA-256's block, which HMAC hashes first) and any text, every
+    time (a kept state is copied, never used up)."""
+    import hmac
+
+    expected = hmac.digest(secret, text.encode(), "sha256")
+    assert verp._hmac(secret, text) == expected
+    assert verp._hmac(secret, text) == expected
+    assert verp._hmac(secret, text + "x") == hmac.digest(secret, (text + "x").encode(), "sha256")
+
+
+def test_the_kept_key_states_are_bounded() -> None:
+    for n in range(40):
+        verp._hmac(b"key %d" % n, "text")
+    assert 0 < len(verp._keyed) <= 8
