@@ -44,10 +44,7 @@ def needs_mailboxes(loaded: Settings, command: str) -> None:
 
 def poll(args: argparse.Namespace) -> int:
     if not args.once:
-        print_notice(
-            "poll: add --once to run exactly one cycle and exit (for cron); "
-            "`reconciler run` is the daemon that polls every interval"
-        )
+        print_notice("poll: add --once to run one cycle; the daemon is `reconciler run`")
         return EXIT_USAGE
     loaded = settings(args, warn=False)
     needs_mailboxes(loaded, "poll")

@@ -54,6 +54,16 @@ def test_classify_of_a_missing_path_or_an_empty_folder_fails_after_the_rest(
     assert main(["classify", good]) == 0
 
 
+def test_poll_without_once_is_a_usage_error_on_one_line_that_fits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["poll"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and len(err.rstrip("\n")) <= 80
+    assert "--once" in err and "reconciler run" in err
+
+
 def test_a_missing_configuration_is_a_usage_error_with_what_to_do(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
