@@ -31,12 +31,24 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
-    except FileNotFoundError as err:
+    except FileNotFoundError as err:  # a newcomer's first error: short enough for 80 columns
         raise ConfigError(
-            f"{path}: cannot read the configuration: no such file (copy config.example.toml "
-            f"there, or name one with --config PATH or ${CONFIG_ENV})"
+            f"{_shown(path)}: not found (copy config.example.toml, or --config)"
         ) from err
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the configuration: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    """`path` as a person would type it: relative to the working folder when it lies in it
+    (the default ./reconciler.toml is looked up by its absolute path)."""
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return text
+    try:
+        relative = os.path.relpath(text)
+    except ValueError:  # (another drive)
+        return text
+    return text if relative.startswith(os.pardir) else relative

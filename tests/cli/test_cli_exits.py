@@ -71,8 +71,11 @@ def test_a_missing_configuration_is_a_usage_error_with_what_to_do(
     monkeypatch.delenv("RECONCILER_CONFIG", raising=False)
     assert main(["report"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert "reconciler.toml: cannot read the configuration: no such file" in line
-    assert "config.example.toml" in line and "--config" in line
+    assert line == "reconciler: reconciler.toml: not found (copy config.example.toml, or --config)"
+    assert len(line) <= 80
+    assert main(["--config", str(tmp_path / "elsewhere.toml"), "report"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("reconciler: elsewhere.toml: not found (copy config.example.toml")
 
 
 # -- Ctrl-C ------------------------------------------------------------------------------------
