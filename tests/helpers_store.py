@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
 
 from support import NOW
 
@@ -17,7 +19,7 @@ from reconciler.records import (
     Severity,
 )
 
-__all__ = ["BOX", "entry", "event", "refusing"]
+__all__ = ["BOX", "entry", "event", "recorded_batches", "refusing"]
 
 BOX = "bounces@mail.example/INBOX"
 
@@ -80,3 +82,26 @@ def refusing(backend: str, table: str, condition: str) -> list[str]:
     signal = "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by a test'"
     return [f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
             f"BEGIN IF {condition} THEN {signal}; END IF; END"]  # fmt: skip
+
+
+def recorded_batches(
+    store: Any, batches: Iterable[Any], event_of: Callable[[Any, datetime], BounceEvent]
+) -> Iterator[tuple[int, datetime]]:
+    """Record generated batches in turn, as a drain does: each `batch.later` minutes after the
+    one before (from NOW), one ledger entry per item of `batch.bounces` with the event
+    `event_of(item, now)` (processed when its token verified, else unmatched); yields each
+    batch's number and time once it is recorded (the caller runs its decide stage there)."""
+    now, uid = NOW, 0
+    for number, batch in enumerate(batches):
+        now += timedelta(minutes=batch.later)
+        entries = []
+        for item in batch.bounces:
+            uid += 1
+            made = event_of(item, now)
+            outcome = MessageOutcome.PROCESSED if made.verp_valid else MessageOutcome.UNMATCHED
+            digest = hashlib.sha256(b"%d" % uid).hexdigest()
+            entries.append(
+                LedgerEntry("bounces", 1, uid, digest, 100, outcome, now, now, events=(made,))
+            )
+        store.record_batch(entries, now)
+        yield number, now

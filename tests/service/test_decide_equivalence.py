@@ -15,7 +15,6 @@ watermarks), the run's report and every log line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
@@ -28,6 +27,7 @@ from typing import Any
 import peewee as pw
 import pytest
 import replaced_incidents as replaced
+from helpers_store import recorded_batches
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import NOW
@@ -41,9 +41,7 @@ from reconciler.records import (
     Fault,
     Incident,
     IncidentScope,
-    LedgerEntry,
     MessageKind,
-    MessageOutcome,
     Mode,
     Reason,
     Severity,
@@ -390,19 +388,8 @@ def _drain(path: Path, batches: list[_Batch], policy: PolicySettings, mode: Mode
             policy=policy,
             actions=tuple(build_actions(ActionsSettings(enabled=("suppress",)), store)),
         )
-        now, uid, seen = NOW, 0, []
-        for number, batch in enumerate(batches):
-            now += timedelta(minutes=batch.later)
-            entries = []
-            for bounce in batch.bounces:
-                uid += 1
-                event = _event(bounce, now)
-                outcome = MessageOutcome.PROCESSED if event.verp_valid else MessageOutcome.UNMATCHED
-                digest = hashlib.sha256(b"%d" % uid).hexdigest()
-                entries.append(
-                    LedgerEntry("bounces", 1, uid, digest, 100, outcome, now, now, events=(event,))
-                )
-            store.record_batch(entries, now)
+        seen = []
+        for number, now in recorded_batches(store, batches, _event):
             report = run_decisions(store, dctx, f"run-{number}", now)
             seen.append((report, list(lines.lines), _tables(path)))
             lines.lines.clear()

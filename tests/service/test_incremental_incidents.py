@@ -10,7 +10,6 @@ every recorded event whether a stored incident covers it (what `decide` counts o
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from helpers_store import recorded_batches
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import NOW
@@ -30,9 +30,7 @@ from reconciler.records import (
     BounceEvent,
     EvidenceEvent,
     Fault,
-    LedgerEntry,
     MessageKind,
-    MessageOutcome,
     Reason,
     Severity,
 )
@@ -132,19 +130,8 @@ def _drain(path: Path, batches: list[_Batch]) -> list[tuple[Any, ...]]:
             policy=POLICY,
             actions=tuple(build_actions(ActionsSettings(enabled=("suppress",)), store)),
         )
-        now, uid, seen = NOW, 0, []
-        for number, batch in enumerate(batches):
-            now += timedelta(minutes=batch.later)
-            entries = []
-            for bounce in batch.bounces:
-                uid += 1
-                event = _event(bounce, now)
-                outcome = MessageOutcome.PROCESSED if event.verp_valid else MessageOutcome.UNMATCHED
-                digest = hashlib.sha256(b"%d" % uid).hexdigest()
-                entries.append(
-                    LedgerEntry("bounces", 1, uid, digest, 100, outcome, now, now, events=(event,))
-                )
-            store.record_batch(entries, now)
+        seen = []
+        for number, now in recorded_batches(store, batches, _event):
             run_decisions(store, dctx, f"run-{number}", now)
             stored, truth = _active(store, now)
             assert stored == truth, f"run {number}: active incidents"
