@@ -43,10 +43,10 @@ if TYPE_CHECKING:
     from importlib.abc import Loader
     from importlib.machinery import ModuleSpec
     from types import ModuleType
-    from typing import TypeAlias
+    from typing import NoReturn, TypeAlias
 
     Handler: TypeAlias = Callable[[argparse.Namespace], int]
-    _Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    _Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
     _Builder: TypeAlias = Callable[[_Commands, str], None]
 _CONFIG_HELP = "configuration file (default: $RECONCILER_CONFIG, else ./reconciler.toml)"
 _JSON_HELP = "one JSON object instead of tables (docs/cli.md lists its keys)"
@@ -56,6 +56,25 @@ _INTERRUPTED = {  # what an interrupted command leaves behind, said in its one l
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser (every command's: subparsers are made of the parent's class) whose
+    usage errors are one line that fits 80 columns (`usage.usage_line`), not the usage and
+    argparse's message; exit code 2 as ever."""
+
+    # the command whose arguments the top-level parser found unrecognised (they are told
+    # there, not by the command's own parser): named in the line instead of "reconciler"
+    command_prog: str | None = None
+
+    def error(self, message: str) -> NoReturn:
+        from reconciler.cli.usage import usage_line
+
+        prog = self.prog
+        if self.command_prog and message.startswith("unrecognized arguments"):
+            prog = self.command_prog
+        print_notice(usage_line(prog, message))
+        self.exit(EXIT_USAGE)
+
+
 def _formatter(*, prog: str) -> argparse.HelpFormatter:
     """argparse's help formatter, as wide as the terminal (`terminal_columns`): argparse makes
     a formatter for every argument added, to check it, though this run prints no help, and
@@ -63,7 +82,7 @@ def _formatter(*, prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=terminal_columns() - 2)
 
 
-def _command(sub: _Commands, name: str, handler: str, *, help: str) -> argparse.ArgumentParser:
+def _command(sub: _Commands, name: str, handler: str, *, help: str) -> _Parser:
     """A subcommand run by `handler` ("module:function" of reconciler.cli); its --help shows
     `help` as its description, and it takes --config too (after the command name)."""
     parser = sub.add_parser(name, help=help, description=help, formatter_class=_formatter)
@@ -367,7 +386,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     `only` (the others are left out: the words name that command), or for "" every command
     taking no arguments (enough for --help, --version and the error of an unknown command).
     (Each command's parser costs some 0.4 ms to build, most of it argparse's gettext lookups.)"""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reconciler",
         formatter_class=_formatter,
         description=(
@@ -383,6 +402,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
             build(sub, text)
         elif not only:
             sub.add_parser(name, help=text, description=text, formatter_class=_formatter)
+    if only:
+        parser.command_prog = f"reconciler {only}"
     return parser
 
 

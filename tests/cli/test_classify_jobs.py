@@ -190,8 +190,9 @@ def test_jobs_must_be_a_whole_number_of_one_or_more(
     with pytest.raises(SystemExit) as done:
         main(["classify", "--jobs", value, str(CORPUS / "lhost-postfix-01.eml")])
     assert done.value.code == 2
-    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
-    assert "--jobs" in line and "a whole number of 1 or more" in line
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("reconciler: classify: --jobs: ")
+    assert "a whole number of 1 or more" in line
 
 
 # -- stopping ----------------------------------------------------------------------------------
