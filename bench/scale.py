@@ -44,7 +44,7 @@ from reconciler.classify.rules import load_rules  # noqa: E402
 from reconciler.config import VerpKey, VerpSettings  # noqa: E402
 from reconciler.store import open_database  # noqa: E402
 from reconciler.verp import make_address  # noqa: E402
-from tests.dovecot import Account, Dovecot  # noqa: E402
+from tests.dovecot import Account, Dovecot, instance_name  # noqa: E402
 
 VERP_SECRET = "bench-scale-verp-key-0123456789"
 VERP = VerpSettings(domain="bounces.example.org", keys=(VerpKey("a", VERP_SECRET.encode()),))
@@ -105,7 +105,7 @@ def _processes() -> Iterator[tuple[int, str, str]]:
 def _groups(server: Dovecot, workers: list[int]) -> dict[str, list[int]]:
     """The workers; this dovecot (master, by its config path, and its session processes, by
     their titles); every PostgreSQL process of the machine's cluster."""
-    title, config = f"dovecot-reconciler-test-{server.root.name}/", str(server.config_file)
+    title, config = f"dovecot-{instance_name(server.root)}/", str(server.config_file)
     groups: dict[str, list[int]] = {"workers": workers, "dovecot": [], "postgres": []}
     for pid, comm, cmdline in _processes():
         if cmdline.startswith(title) or (comm == "dovecot" and config in cmdline):

@@ -17,6 +17,7 @@ user.  `start()` raises `DovecotError` with the tail of the log when the server 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import secrets
@@ -72,6 +73,15 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def instance_name(root: Path) -> str:
+    """The dovecot instance name of a private dovecot under `root`: its processes' titles
+    start with "dovecot-" and this.  The directory's name and a digest of its whole path:
+    two dovecots whose directories have the same name (the demo's of two checkouts, one
+    left running by `scripts/demo --keep` in a checkout since deleted) are told apart."""
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+    return f"reconciler-test-{root.name}-{digest}"
+
+
 def _identity() -> dict[str, str]:
     """Users and ids the processes run as: nobody when root, ourselves otherwise."""
     if os.geteuid() == 0:
@@ -81,7 +91,7 @@ def _identity() -> dict[str, str]:
 
 
 _TEMPLATE = """\
-instance_name = reconciler-test-{name}
+instance_name = {instance}
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/log/dovecot.log
@@ -167,7 +177,8 @@ def _config(
     imaps = f"address = {HOST}\n    port = {ports['imaps']}" if cert else "port = 0"
     ssl = f"ssl = yes\nssl_cert = <{cert[0]}\nssl_key = <{cert[1]}\n" if cert else "ssl = no\n"
     return _TEMPLATE.format(
-        name=root.name, root=root, host=HOST, imap_port=ports["imap"], imaps=imaps, ssl=ssl,
+        instance=instance_name(root), root=root, host=HOST, imap_port=ports["imap"],
+        imaps=imaps, ssl=ssl,
         login=ids["login"], internal=ids["internal"], uid=ids["uid"], gid=ids["gid"],
         not_root="" if os.geteuid() == 0 else _NOT_ROOT.format(gid=ids["gid"]),
         mail="sdbox:~/sdbox" if fmt == "sdbox" else "maildir:~/Maildir",
@@ -274,7 +285,7 @@ class Dovecot:
 
     def _instance_pids(self) -> list[int]:
         """Processes of this instance (their titles start with dovecot-<instance_name>/)."""
-        title = f"dovecot-reconciler-test-{self.root.name}/".encode()
+        title = f"dovecot-{instance_name(self.root)}/".encode()
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
