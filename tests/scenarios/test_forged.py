@@ -51,6 +51,10 @@ from reconciler.store import open_database
 from reconciler.verp import make_address
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+# tokens are issued before the service's clock (NOW, taken when the module is collected),
+# not before the real time: a long run between collection and the test would make them
+# tokens from the future
+ISSUED = NOW - timedelta(minutes=10)
 assert HARD  # the sample every bounce here is built from (helpers_mail)
 
 
@@ -129,7 +133,9 @@ def test_unknown_key_realm_change_and_future_token_lead_to_no_action(
 def test_a_valid_token_in_a_non_bounce_is_never_counted_as_hard(
     service: Service, dovecot: Dovecot, imap_account: Account
 ) -> None:
-    token = token_for(700, address=None)  # binds nothing: read as user 700's whatever they name
+    token = token_for(
+        700, address=None, at=ISSUED
+    )  # binds nothing: read as user 700's whatever they name
     mail = []
     for day in (6, 5, 4, 3, 2, 1):
         mail.append((plain_mail(token, f"plain-{day}"), NOW - timedelta(days=day)))
@@ -152,7 +158,9 @@ def test_delayed_dsns_with_a_valid_token_are_never_counted_as_hard(
 ) -> None:
     """Delay notices (4.x.x, Action: delayed) on six days, one of them about a recipient
     named "this-local-part-does-not-exist...": soft or not a bounce, never hard."""
-    token = token_for(800, address=None)  # binds nothing: the samples name various recipients
+    token = token_for(
+        800, address=None, at=ISSUED
+    )  # binds nothing: the samples name various recipients
     samples = ("lhost-sendmail-29.eml", "lhost-opensmtpd-06.eml", "rfc3464-07.eml")
     mail = [
         (corpus_mail(samples[day % 3], token, f"delay-{day}"), NOW - timedelta(days=day))
@@ -181,7 +189,7 @@ def test_the_same_bounce_replayed_100_times_across_uidvalidity_is_counted_once(
         verp=VERP,
         policy=PolicySettings(),
     )
-    token = token_for(900, address="r900@r900.example")
+    token = token_for(900, address="r900@r900.example", at=ISSUED)
     original = hard_bounce(token, "r900@r900.example", "replayed", own_mx=True)
     copies = [{"msg": original, "date": NOW - timedelta(days=2)}] * 100
     with open_service(settings, clock=lambda: NOW) as service:
@@ -220,7 +228,7 @@ def test_a_users_own_token_cannot_suppress_another_address(
     both complaints acted at once and put the victims on the suppression list.  Now they are
     recorded as address mismatches, under the token's user, and nothing acts; the user's own
     complaint (From: their address) still acts on their address."""
-    token = token_for(1000, address="ann@own.example")
+    token = token_for(1000, address="ann@own.example", at=ISSUED)
     forged = [
         (apple_unsubscribe(token, "victim@target.example", "apple"), NOW - timedelta(hours=2)),
         (arf_complaint(token, "other@target.example", "arf"), NOW - timedelta(hours=1)),
@@ -251,7 +259,7 @@ def test_a_token_that_binds_nothing_acts_on_the_user_never_on_a_named_address(
     """A token made before binding (or with --unbound): the same forgery counts against the
     token's user alone.  The decision acts on the user, with no address (the sending side
     resolves the user's current one): the victim is never put on the suppression list."""
-    token = token_for(1001, address=None)
+    token = token_for(1001, address=None, at=ISSUED)
     deliver(dovecot, imap_account, [(apple_unsubscribe(token, "victim@target.example", "u"), NOW)])
     poll(service)
     assert service.store.suppressions() == []

@@ -55,6 +55,10 @@ from reconciler.verp import binds, check_address, send_ref
 
 pytestmark = pytest.mark.live
 NOW = datetime.now(UTC).replace(microsecond=0)
+# tokens are issued before the service's clock (NOW, taken when the module is collected),
+# not before the real time: a long run between collection and the test would make them
+# tokens from the future
+ISSUED = NOW - timedelta(minutes=10)
 SUBJECT = "Is this address still yours?"
 _TAGS = itertools.count()
 
@@ -133,7 +137,7 @@ class World:
 
     def hard_days(self, user: int, address: str, days: Sequence[float]) -> None:
         """Hard bounces of `user`'s mail to `address` on these days before now (own MX)."""
-        token = token_for(user, address=address)
+        token = token_for(user, address=address, at=ISSUED)
         self.deliver([(hard_bounce(token, address, f"t{next(_TAGS)}", own_mx=True),
                        NOW - timedelta(days=d)) for d in days])  # fmt: skip
 
@@ -247,7 +251,9 @@ def test_forged_probe_bounces_never_confirm(world: World) -> None:
     at = NOW + timedelta(hours=1)
     local, _, domain = probe.return_path.partition("@")
     tampered = f"{local[:-8]}{'a' * 8 if not local.endswith('a' * 8) else 'b' * 8}@{domain}"
-    other_ref = token_for(1, address="ann@one.example")  # the user's token of another mail
+    other_ref = token_for(
+        1, address="ann@one.example", at=ISSUED
+    )  # the user's token of another mail
     world.bounce_of(tampered, "ann@one.example", at)  # a bad signature
     world.bounce_of("bounces@bounces.example.org", "ann@one.example", at)  # no token
     world.bounce_of(other_ref, "ann@one.example", at)  # verified, but not the probe's
