@@ -246,7 +246,9 @@ def _kind(action: str | None, status: str | None) -> MessageKind:
     return _STATUS_KINDS.get((status or "5")[0], MessageKind.BOUNCE)
 
 
-def _bounce(record: list[Field], detector: str) -> Draft | None:
+def _bounce(record: list[Field], detector: str, stages: dict[str, Stage]) -> Draft | None:
+    """The Draft of one recipient record (`stages`: the SMTP stage of each diagnostic read
+    so far in the report; recipients of one report often share their diagnostic)."""
     values: dict[str, str] = {}
     for name, value in record:
         values.setdefault(name, value)
@@ -278,16 +280,28 @@ def _bounce(record: list[Field], detector: str) -> Draft | None:
         diagnostic=diagnostic,
         diagnostic_type=diag_type,
         remote_mta=split_typed(values.get("remote-mta"))[1] or None,
-        stage=(smtp_stage(diagnostic) if diagnostic else None) or Stage.UNKNOWN,
+        stage=_stage(diagnostic, stages),
         last_attempt=values.get("last-attempt-date"),
         extensions=tuple(extensions),
     )
 
 
+def _stage(diagnostic: str, stages: dict[str, Stage]) -> Stage:
+    """`smtp_stage(diagnostic) or Stage.UNKNOWN` ("" names none), read once per text of
+    `stages` (a pure function of the text)."""
+    if not diagnostic:
+        return Stage.UNKNOWN
+    stage = stages.get(diagnostic)
+    if stage is None:
+        stage = stages[diagnostic] = smtp_stage(diagnostic) or Stage.UNKNOWN
+    return stage
+
+
 def read_report(blocks: list[list[Field]], detector: str = "rfc3464") -> StatusReport:
     """One result (a Draft) per recipient record of the status blocks."""
     per_message, records = _records(blocks)
-    drafts = [_bounce(record, detector) for record in records]
+    stages: dict[str, Stage] = {}
+    drafts = [_bounce(record, detector, stages) for record in records]
     return StatusReport(
         reporting_mta=split_typed(per_message.get("reporting-mta"))[1] or None,
         arrival_date=per_message.get("arrival-date"),

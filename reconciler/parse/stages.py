@@ -83,9 +83,11 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
 _FOLD_WORDS = (
     "after", "reply", "response", "failed", "like", "while", "progress", "rejected", "refused",
 )  # fmt: skip
-# Each _NAMED_KEYS key and each _PHRASES phrase with its _FOLD_WORDS word.
-_NAMED_KEY_WORDS = tuple(
-    (key, next(word for word in _FOLD_WORDS if word in key)) for key in _NAMED_KEYS
+# Each _NAMED_KEYS key and each _PHRASES phrase with its _FOLD_WORDS word; a key that is its
+# word ("after", "progress") is None: the word found, the key is (no second scan of the text).
+_NAMED_KEY_WORDS: tuple[tuple[str | None, str], ...] = tuple(
+    (None if key == word else key, word)
+    for key, word in ((key, next(w for w in _FOLD_WORDS if w in key)) for key in _NAMED_KEYS)
 )
 _PHRASE_WORDS = tuple(
     (phrase, next(word for word in _FOLD_WORDS if word in phrase), stage)
@@ -111,6 +113,10 @@ _NOUSER_RE = Lazy(r"\s*(?:5\d\d\s+5\.\d{1,3}\.\d{1,3}\s+)?\S+\.\.\.\s*user unkno
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
 _START_RE = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
+# The first letter of every _COMMAND alternative (tests/parse/test_stages_fast.py derives them
+# from the pattern): a text whose first character after white space is none of these starts
+# with no command, and _START_RE is not tried (most texts start with a reply code or a word).
+_COMMAND_FIRST = frozenset("abcdefghilmprs")
 _BRACKETED_RE = Lazy(r"\[(?:" + _COMMAND + r")\]")
 
 
@@ -133,7 +139,9 @@ def _transcript(low: str) -> Stage | None:
     if not sent and received and _GREETING_RE.search(low):  # (the greeting holds "<<<")
         return Stage.CONNECT
     if not sent or not received:
-        lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
+        # (lstrip: the white space of \s; a copy only of a text that starts with some)
+        start = _START_RE.match(low) if low.lstrip()[:1] in _COMMAND_FIRST else None
+        lone = start or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None
     commands = list(_SENT_RE.finditer(low))
     replies = list(_REPLY_RE.finditer(low))
@@ -284,7 +292,7 @@ def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     # each key and phrase holds one of these words: one scan of the text per word, and a key
     # or phrase is looked for only where its word stands (a text holds few of them)
     words = frozenset([word for word in _FOLD_WORDS if word in low])
-    keyed = any(word in words and key in low for key, word in _NAMED_KEY_WORDS)
+    keyed = any(word in words and (key is None or key in low) for key, word in _NAMED_KEY_WORDS)
     stage = _named(low, keyed, words) if words else None
     if stage is None:
         stage = _transcript(low)
