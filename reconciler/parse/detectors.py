@@ -41,7 +41,7 @@ from reconciler.records import MessageKind, ParsedBounce, Stage
 
 __all__ = ["DETECTORS", "Detector", "Found"]
 
-_STATUS_TYPES = (
+_STATUS_TYPES: Final = (
     "message/delivery-status",
     "message/global-delivery-status",
     "text/delivery-status",
@@ -187,7 +187,7 @@ def _canonical(ctx: Context, drafts: list[Draft]) -> None:
 
 # Up to this many recipients, each one's NDR line is read alone (`_mailto_target`); a report
 # of more has the whole notice read once (`ctx.mailto_targets`), which is linear in the text.
-_LINE_READS = 8
+_LINE_READS: Final = 8
 
 
 def _mailto_target(low: str, address: str) -> str | None:

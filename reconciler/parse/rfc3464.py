@@ -24,16 +24,16 @@ from reconciler.records import MessageKind, ParsedBounce, Stage
 __all__ = ["Draft", "StatusReport", "fields_from_part", "fields_from_text", "read_report"]
 
 Field = tuple[str, str]
-_SOURCE_ROUTE_RE = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
+_SOURCE_ROUTE_RE: Final = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
 # Domains no other system can route to: a name that is not fully qualified (RFC 5321 2.3.5;
 # Sun Messaging Server's "user@sims-ms-daemon") or a special-use one (RFC 6761, 6762, 8375,
 # ICANN's .internal) is an MTA's internal rewrite of the address we sent to.
-_UNROUTABLE_RE = re.compile(r"^[^.]+$|\.(?:local|localhost|invalid|internal|home\.arpa)$")
-_RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
-_PER_MESSAGE_FIELDS = frozenset(
+_UNROUTABLE_RE: Final = re.compile(r"^[^.]+$|\.(?:local|localhost|invalid|internal|home\.arpa)$")
+_RECIPIENT_FIELDS: Final = ("final-recipient", "original-recipient")
+_PER_MESSAGE_FIELDS: Final = frozenset(
     {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id", "dsn-gateway"}
 )
-_ACTION_KINDS = {
+_ACTION_KINDS: Final = {
     "failed": MessageKind.BOUNCE,
     "failure": MessageKind.BOUNCE,
     "delayed": MessageKind.DELAY,
@@ -41,7 +41,11 @@ _ACTION_KINDS = {
     "relayed": MessageKind.DELIVERED,
     "expanded": MessageKind.DELIVERED,
 }
-_STATUS_KINDS = {"5": MessageKind.BOUNCE, "4": MessageKind.BOUNCE, "2": MessageKind.DELIVERED}
+_STATUS_KINDS: Final = {
+    "5": MessageKind.BOUNCE,
+    "4": MessageKind.BOUNCE,
+    "2": MessageKind.DELIVERED,
+}
 
 
 class Draft:
@@ -183,8 +187,8 @@ def _field(line: str) -> Field | None:
 
 # The text before the colon of the lines seen → the field name it makes, lower-cased, or ""
 # (a report repeats a few names: one lookup instead of the checks and lower() each line).
-_NAMES: dict[str, str] = {}
-_MAX_NAMES = 1000
+_NAMES: Final[dict[str, str]] = {}
+_MAX_NAMES: Final = 1000
 
 
 def _name(written: str) -> str:
