@@ -26,7 +26,7 @@ from reconciler.parse.nonbounce import (
     unsubscribe_request,
 )
 from reconciler.parse.providers import ses_notification
-from reconciler.parse.recipients import scan
+from reconciler.parse.recipients import mailto_targets, scan
 from reconciler.parse.replies import whole_reply
 from reconciler.parse.rfc3464 import (
     Draft,
@@ -41,7 +41,7 @@ from reconciler.records import MessageKind, ParsedBounce, Stage
 
 __all__ = ["DETECTORS", "Detector", "Found"]
 
-_STATUS_TYPES = (
+_STATUS_TYPES: Final = (
     "message/delivery-status",
     "message/global-delivery-status",
     "text/delivery-status",
@@ -132,9 +132,10 @@ def _stage(known: Stage, *texts: tuple[str, str | None]) -> Stage:
     return Stage.UNKNOWN
 
 
-def _enrich(draft: Draft, text: str, fallback: str) -> None:
+def _enrich(draft: Draft, text: str, fallback: str, fallback_low: str | None = None) -> None:
     """Fill what a status block left out from the notice text about the same recipient
-    (`fallback` is the whole notice when the report has a single recipient)."""
+    (`fallback` is the whole notice when the report has a single recipient; `fallback_low`
+    its `_low3000`, or a text `smtp_stage` reads alike: see `_enriched`)."""
     if not text and not fallback:
         return
     # a single recipient's report: its notice is about it, even where no line names it
@@ -148,7 +149,7 @@ def _enrich(draft: Draft, text: str, fallback: str) -> None:
     draft.diagnostic = draft.diagnostic or text or fold(fallback, 1000)
     wanted = draft.stage is Stage.UNKNOWN or not draft.remote_mta
     head = _low3000(text) if text and wanted else ""  # (read only when wanted)
-    draft.stage = _stage(draft.stage, (text, head), (fallback, None))
+    draft.stage = _stage(draft.stage, (text, head), (fallback, fallback_low))
     draft.remote_mta = draft.remote_mta or remote_host(text, head)
 
 
@@ -170,14 +171,45 @@ def _complete(draft: Draft) -> bool:
 def _canonical(ctx: Context, drafts: list[Draft]) -> None:
     """Microsoft's NDR names a recipient "display (address)<mailto:target>": the mailto target
     is the address the report is about; the status block's value is kept as an extension."""
-    targets = ctx.mailto_targets
-    if not targets:
-        return
+    low = ctx.low_notice
+    if "<mailto:" not in low:
+        return  # (no NDR line: `mailto_targets` is empty)
+    many = len(drafts) > _LINE_READS
     for draft in drafts:
-        if draft.recipient in targets:
-            named = draft.recipient
-            draft.recipient = targets[named]
+        named = draft.recipient
+        if not named:
+            continue
+        target = ctx.mailto_targets.get(named) if many else _mailto_target(low, named)
+        if target is not None:
+            draft.recipient = target
             draft.extensions = (*draft.extensions, ("final-recipient-field", named))
+
+
+# Up to this many recipients, each one's NDR line is read alone (`_mailto_target`); a report
+# of more has the whole notice read once (`ctx.mailto_targets`), which is linear in the text.
+_LINE_READS: Final = 8
+
+
+def _mailto_target(low: str, address: str) -> str | None:
+    """`mailto_targets(notice, low).get(address)`, read from the lines where `address` stands
+    before a "<mailto:" only (`low`: the notice lower-cased).
+
+    Its regex matches at a line's start and within the line, so each line gives at most one
+    display → target pair, from that line alone; the first pair for an address is kept, so
+    the lines that can give one (the address before a "<mailto:") are read in order.  The
+    whole notice's search tries the regex at every character (most NDRs name one recipient
+    in a notice of a few thousand characters)."""
+    at = low.find(address)
+    while at >= 0:
+        end = low.find("\n", at)
+        end = len(low) if end < 0 else end
+        if low.find("<mailto:", at + len(address), end) >= 0:
+            line = low[low.rfind("\n", 0, at) + 1 : end]
+            target = mailto_targets(line, line).get(address)
+            if target is not None:
+                return target
+        at = low.find(address, max(end, at + 1))  # (the next line: or on, for a break in it)
+    return None
 
 
 def _whole(draft: Draft, notice: str) -> None:
@@ -223,8 +255,12 @@ def _enriched(ctx: Context, report: StatusReport) -> Found | None:
     named = any(d.recipient and d.recipient in low for d in drafts)
     segments = _segments(ctx) if named else {}
     only = ctx.notice[:4000] if len(drafts) == 1 else ""
+    # its first 3,000 characters lower-cased, cut from the lower-cased notice (not lowered
+    # again): `_low_head` differs from `_low3000(only)` at most in a small sigma's form at the
+    # cut (U+03C3 or final U+03C2), which `smtp_stage` reads alike (letters: \w, not \s, \d)
+    only_low = _low_head(ctx, 3000) if only else None
     for draft in drafts:
-        _enrich(draft, segments.get(draft.recipient or "", ""), only)
+        _enrich(draft, segments.get(draft.recipient or "", ""), only, only_low)
     return Found(tuple(d.built() for d in drafts), report.reporting_mta, report.arrival_date)
 
 

@@ -24,16 +24,16 @@ from reconciler.records import MessageKind, ParsedBounce, Stage
 __all__ = ["Draft", "StatusReport", "fields_from_part", "fields_from_text", "read_report"]
 
 Field = tuple[str, str]
-_SOURCE_ROUTE_RE = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
+_SOURCE_ROUTE_RE: Final = re.compile(r"@[\w.-]+(?:,@[\w.-]+)*:")
 # Domains no other system can route to: a name that is not fully qualified (RFC 5321 2.3.5;
 # Sun Messaging Server's "user@sims-ms-daemon") or a special-use one (RFC 6761, 6762, 8375,
 # ICANN's .internal) is an MTA's internal rewrite of the address we sent to.
-_UNROUTABLE_RE = re.compile(r"^[^.]+$|\.(?:local|localhost|invalid|internal|home\.arpa)$")
-_RECIPIENT_FIELDS = ("final-recipient", "original-recipient")
-_PER_MESSAGE_FIELDS = frozenset(
+_UNROUTABLE_RE: Final = re.compile(r"^[^.]+$|\.(?:local|localhost|invalid|internal|home\.arpa)$")
+_RECIPIENT_FIELDS: Final = ("final-recipient", "original-recipient")
+_PER_MESSAGE_FIELDS: Final = frozenset(
     {"reporting-mta", "arrival-date", "received-from-mta", "original-envelope-id", "dsn-gateway"}
 )
-_ACTION_KINDS = {
+_ACTION_KINDS: Final = {
     "failed": MessageKind.BOUNCE,
     "failure": MessageKind.BOUNCE,
     "delayed": MessageKind.DELAY,
@@ -41,7 +41,11 @@ _ACTION_KINDS = {
     "relayed": MessageKind.DELIVERED,
     "expanded": MessageKind.DELIVERED,
 }
-_STATUS_KINDS = {"5": MessageKind.BOUNCE, "4": MessageKind.BOUNCE, "2": MessageKind.DELIVERED}
+_STATUS_KINDS: Final = {
+    "5": MessageKind.BOUNCE,
+    "4": MessageKind.BOUNCE,
+    "2": MessageKind.DELIVERED,
+}
 
 
 class Draft:
@@ -183,8 +187,8 @@ def _field(line: str) -> Field | None:
 
 # The text before the colon of the lines seen → the field name it makes, lower-cased, or ""
 # (a report repeats a few names: one lookup instead of the checks and lower() each line).
-_NAMES: dict[str, str] = {}
-_MAX_NAMES = 1000
+_NAMES: Final[dict[str, str]] = {}
+_MAX_NAMES: Final = 1000
 
 
 def _name(written: str) -> str:
@@ -246,7 +250,9 @@ def _kind(action: str | None, status: str | None) -> MessageKind:
     return _STATUS_KINDS.get((status or "5")[0], MessageKind.BOUNCE)
 
 
-def _bounce(record: list[Field], detector: str) -> Draft | None:
+def _bounce(record: list[Field], detector: str, stages: dict[str, Stage]) -> Draft | None:
+    """The Draft of one recipient record (`stages`: the SMTP stage of each diagnostic read
+    so far in the report; recipients of one report often share their diagnostic)."""
     values: dict[str, str] = {}
     for name, value in record:
         values.setdefault(name, value)
@@ -278,16 +284,28 @@ def _bounce(record: list[Field], detector: str) -> Draft | None:
         diagnostic=diagnostic,
         diagnostic_type=diag_type,
         remote_mta=split_typed(values.get("remote-mta"))[1] or None,
-        stage=(smtp_stage(diagnostic) if diagnostic else None) or Stage.UNKNOWN,
+        stage=_stage(diagnostic, stages),
         last_attempt=values.get("last-attempt-date"),
         extensions=tuple(extensions),
     )
 
 
+def _stage(diagnostic: str, stages: dict[str, Stage]) -> Stage:
+    """`smtp_stage(diagnostic) or Stage.UNKNOWN` ("" names none), read once per text of
+    `stages` (a pure function of the text)."""
+    if not diagnostic:
+        return Stage.UNKNOWN
+    stage = stages.get(diagnostic)
+    if stage is None:
+        stage = stages[diagnostic] = smtp_stage(diagnostic) or Stage.UNKNOWN
+    return stage
+
+
 def read_report(blocks: list[list[Field]], detector: str = "rfc3464") -> StatusReport:
     """One result (a Draft) per recipient record of the status blocks."""
     per_message, records = _records(blocks)
-    drafts = [_bounce(record, detector) for record in records]
+    stages: dict[str, Stage] = {}
+    drafts = [_bounce(record, detector, stages) for record in records]
     return StatusReport(
         reporting_mta=split_typed(per_message.get("reporting-mta"))[1] or None,
         arrival_date=per_message.get("arrival-date"),

@@ -26,6 +26,7 @@ recipient without one (every Sendmail 8.17 bounce of tests/samples/mta/real/).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from reconciler.parse.lazyre import Lazy
 from reconciler.records import Stage
@@ -33,7 +34,7 @@ from reconciler.records import Stage
 __all__ = ["reply_stage", "smtp_stage"]
 
 # The command words, most specific first, each with the stage it names (lower-cased text).
-_COMMANDS: tuple[tuple[str, Stage], ...] = (
+_COMMANDS: Final[tuple[tuple[str, Stage], ...]] = (
     (
         r"end\s+of\s+data|final\s+dot|message\s+(?:body|data|content|text)|data\s+block",
         Stage.END_OF_DATA,
@@ -49,25 +50,33 @@ _COMMANDS: tuple[tuple[str, Stage], ...] = (
         Stage.CONNECT,
     ),
 )  # fmt: skip
-_STAGE_OF = {index: stage for index, (_, stage) in enumerate(_COMMANDS, 1)}
-_COMMAND = "|".join(f"({words})" for words, _ in _COMMANDS)
+_STAGE_OF: Final = {index: stage for index, (_, stage) in enumerate(_COMMANDS, 1)}
+_COMMAND: Final = "|".join(f"({words})" for words, _ in _COMMANDS)
 # "after RCPT TO", "in reply to end of DATA command", "while sending MAIL FROM", ...; only
 # searched in a text holding one of _NAMED_KEYS (a substring test is much cheaper).
-_NAMED_KEYS = ("after", "reply to", "response to", "failed at", "like our", "while ", "progress")
+_NAMED_KEYS: Final = (
+    "after",
+    "reply to",
+    "response to",
+    "failed at",
+    "like our",
+    "while ",
+    "progress",
+)
 # The first word of each _NAMED_RE alternative but "in", "reply" and "response", with the
 # word of _FOLD_WORDS every match of that alternative holds.
-_NAMED_FIRST = (
+_NAMED_FIRST: Final = (
     ("after", "after"), ("failed", "failed"), ("did", "like"), ("while", "while"),
     ("most", "progress"),
 )  # fmt: skip
-_NAMED_RE = Lazy(
+_NAMED_RE: Final = Lazy(
     r"(?:after|in\s+reply\s+to|in\s+response\s+to|response\s+to|reply\s+to|failed\s+at"
     r"|did\s+not\s+like\s+our|didn't\s+like\s+our|while\s+(?:sending|receiving)"
     r"|most\s+progress\s+was)\s+"
     r"(?:the\s+)?(?:smtp\s+)?(?:pipelined\s+)?(?:sending\s+)?(?:" + _COMMAND + r")\b"
 )
 # Phrasings that name a stage without naming the command (qmail-remote, Postfix).
-_PHRASES: tuple[tuple[str, Stage], ...] = (
+_PHRASES: Final[tuple[tuple[str, Stage], ...]] = (
     ("does not like recipient", Stage.RCPT),
     ("failed after i sent the message", Stage.END_OF_DATA),
     ("but sender was rejected", Stage.MAIL),
@@ -80,38 +89,44 @@ _PHRASES: tuple[tuple[str, Stage], ...] = (
 )
 # A word of every _NAMED_KEYS key and every _PHRASES phrase: collapsing whitespace keeps each
 # word, so a text holding none of them names no stage collapsed either (and is not joined).
-_FOLD_WORDS = (
+_FOLD_WORDS: Final = (
     "after", "reply", "response", "failed", "like", "while", "progress", "rejected", "refused",
 )  # fmt: skip
-# Each _NAMED_KEYS key and each _PHRASES phrase with its _FOLD_WORDS word.
-_NAMED_KEY_WORDS = tuple(
-    (key, next(word for word in _FOLD_WORDS if word in key)) for key in _NAMED_KEYS
+# Each _NAMED_KEYS key and each _PHRASES phrase with its _FOLD_WORDS word; a key that is its
+# word ("after", "progress") is None: the word found, the key is (no second scan of the text).
+_NAMED_KEY_WORDS: Final[tuple[tuple[str | None, str], ...]] = tuple(
+    (None if key == word else key, word)
+    for key, word in ((key, next(w for w in _FOLD_WORDS if w in key)) for key in _NAMED_KEYS)
 )
-_PHRASE_WORDS = tuple(
+_PHRASE_WORDS: Final = tuple(
     (phrase, next(word for word in _FOLD_WORDS if word in phrase), stage)
     for phrase, stage in _PHRASES
 )
 # Each phrase with any whitespace between its words: the phrase of the text collapsed.
 # (Its word, then its last word first: substring tests, cheaper than a search that fails.)
-_PHRASE_RES: tuple[tuple[str, str, Lazy, Stage], ...] = tuple(
+_PHRASE_RES: Final[tuple[tuple[str, str, Lazy, Stage], ...]] = tuple(
     (word, phrase.rpartition(" ")[2], Lazy(re.escape(phrase).replace("\\ ", r"\s+")), stage)
     for phrase, word, stage in _PHRASE_WORDS
 )
 # A transcript line sent by the client: ">>> RCPT To:<a@b>", ">>> DATA", ">>> ." (end of data)
-_SENT_RE = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
+_SENT_RE: Final = Lazy(r">>>\s*(?:" + _COMMAND + r"|(\.))(?=\W|$)")
 # A reply's last line only: "<<< 550-5.7.26 ..." continues a multi-line reply (RFC 5321 4.2.1)
 # Sendmail's "... while talking to mx.example.net.:" followed at once by a refusal, no command
 # sent: the server's greeting (RFC 5321 3.1)
-_GREETING_RE = Lazy(r"while talking to \S+\s+<<<\s*[45]\d\d")
-_REPLY_RE = Lazy(r"<<<\s*([245])\d\d(?![-\d])")
+_GREETING_RE: Final = Lazy(r"while talking to \S+\s+<<<\s*[45]\d\d")
+_REPLY_RE: Final = Lazy(r"<<<\s*([245])\d\d(?![-\d])")
 # Sendmail's line after a refusal of RCPT TO: "550 5.1.1 <a@b>... User unknown" (sysexits
 # EX_NOUSER, which it gives a recipient refused with 550, 551 or 553 at RCPT TO; a refused
 # message is "554 5.0.0 Service unavailable" or "<a@b>... Deferred: ...")
-_NOUSER_RE = Lazy(r"\s*(?:5\d\d\s+5\.\d{1,3}\.\d{1,3}\s+)?\S+\.\.\.\s*user unknown")
+_NOUSER_RE: Final = Lazy(r"\s*(?:5\d\d\s+5\.\d{1,3}\.\d{1,3}\s+)?\S+\.\.\.\s*user unknown")
 # Without a transcript: a command that starts the text ("RCPT TO:<a@b>: 550 ...") or Yahoo's
 # bracketed one ("... [RCPT_TO]").
-_START_RE = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
-_BRACKETED_RE = Lazy(r"\[(?:" + _COMMAND + r")\]")
+_START_RE: Final = Lazy(r"\s*(?:" + _COMMAND + r")\s*:")
+# The first letter of every _COMMAND alternative (tests/parse/test_stages_fast.py derives them
+# from the pattern): a text whose first character after white space is none of these starts
+# with no command, and _START_RE is not tried (most texts start with a reply code or a word).
+_COMMAND_FIRST: Final = frozenset("abcdefghilmprs")
+_BRACKETED_RE: Final = Lazy(r"\[(?:" + _COMMAND + r")\]")
 
 
 def _stage_of(found: re.Match[str]) -> Stage:
@@ -133,7 +148,9 @@ def _transcript(low: str) -> Stage | None:
     if not sent and received and _GREETING_RE.search(low):  # (the greeting holds "<<<")
         return Stage.CONNECT
     if not sent or not received:
-        lone = _START_RE.match(low) or (_BRACKETED_RE.search(low) if "[" in low else None)
+        # (lstrip: the white space of \s; a copy only of a text that starts with some)
+        start = _START_RE.match(low) if low.lstrip()[:1] in _COMMAND_FIRST else None
+        lone = start or (_BRACKETED_RE.search(low) if "[" in low else None)
         return _stage_of(lone) if lone is not None else None
     commands = list(_SENT_RE.finditer(low))
     replies = list(_REPLY_RE.finditer(low))
@@ -236,8 +253,8 @@ def _named_search(low: str, words: frozenset[str] | None = None) -> re.Match[str
 # EHLO/HELO alike (smtp_proto.c); a reply that names the command it refuses ("Helo command
 # rejected", "Invalid HELO name") tells the second.  Searched in the reply that follows, up
 # to the blank line that ends the recipient's paragraph.
-_TALK = "refused to talk to me"
-_HELO_WORD_RE = Lazy(r"\b(?:helo|ehlo)\b")
+_TALK: Final = "refused to talk to me"
+_HELO_WORD_RE: Final = Lazy(r"\b(?:helo|ehlo)\b")
 
 
 def _helo_refused(low: str) -> bool:
@@ -284,7 +301,7 @@ def smtp_stage(text: str, low: str | None = None) -> Stage | None:
     # each key and phrase holds one of these words: one scan of the text per word, and a key
     # or phrase is looked for only where its word stands (a text holds few of them)
     words = frozenset([word for word in _FOLD_WORDS if word in low])
-    keyed = any(word in words and key in low for key, word in _NAMED_KEY_WORDS)
+    keyed = any(word in words and (key is None or key in low) for key, word in _NAMED_KEY_WORDS)
     stage = _named(low, keyed, words) if words else None
     if stage is None:
         stage = _transcript(low)
