@@ -85,9 +85,11 @@ def _cap_headers(data: bytes, limits: Limits, notes: list[str]) -> tuple[bytes, 
     end = data.find(b"\n\n")
     head_end = end if end >= 0 else len(data)
     # (no count for a header too short to hold that many line feeds: two line feeds in a row
-    # end it, so each one but the first comes after a byte of text)
+    # end it, so each one but the first comes after a byte of text; without a blank line the
+    # last byte may be one too: n of them in 2n - 1 bytes)
     many = (
-        head_end >= 2 * limits.max_headers and data.count(b"\n", 0, head_end) >= limits.max_headers
+        head_end >= 2 * limits.max_headers - 1
+        and data.count(b"\n", 0, head_end) >= limits.max_headers
     )
     if not many and head_end <= MAX_VALUE:
         return data, end
