@@ -21,7 +21,7 @@ from flufl.bounce._detectors import simplematch, simplewarning
 from flufl.bounce._scan import _DETECTORS
 
 from reconciler.errors import ParseError
-from reconciler.parse import fallback
+from reconciler.parse import fallback, fallback_scan
 from reconciler.parse.fallback import flufl_failures
 from reconciler.parse.fields import bare_address, is_system_address
 
@@ -31,7 +31,7 @@ FILES = sorted(
     key=str,
 )
 
-# The sources of the flufl.bounce code that fallback._scan and _simple_match mirror, as
+# The sources of the flufl.bounce code that fallback_scan._scan and _simple_match mirror, as
 # verified line by line for the releases in fallback._VERIFIED.
 VERIFIED_SOURCES = {
     "all_failures": "94acc2d7e7ea1d11",
@@ -75,7 +75,7 @@ def raw_outcome(run: object) -> object:
 def assert_same(data: bytes) -> None:
     assert outcome(flufl_failures, data) == outcome(replaced_flufl_failures, data)
     plain = raw_outcome(lambda: all_failures(email.message_from_bytes(data)))
-    assert raw_outcome(lambda: fallback._failures(data)) == plain
+    assert raw_outcome(lambda: fallback_scan.failures(fallback._flufl(), data)) == plain
 
 
 def test_the_verified_path_runs() -> None:

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import ParseError
-from reconciler.parse import fallback
-from reconciler.parse.fallback import parse_once, required_literal
+from reconciler.parse import fallback, fallback_scan
+from reconciler.parse.fallback_scan import parse_once, required_literal
 
 SAMPLES = sorted((Path(__file__).parent / "samples").rglob("*.eml"))[::7]
 NAMES = ["content-type", "From", "to", "x-mailer", "Content-Transfer-Encoding", "absent"]
@@ -105,17 +105,16 @@ def test_required_literals_of_known_shapes() -> None:
     assert required_literal(re.compile("(?x)a b")) == ("", False)
 
 
-def test_a_detector_that_mutates_gets_the_plain_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_detector_that_mutates_gets_the_plain_answer() -> None:
     class Mutating:
         def process(self, msg: Message) -> tuple[frozenset[bytes], frozenset[bytes]]:
             msg["X-Seen"] = "yes"
             return frozenset(), frozenset({b"wrong@example.com"})
 
-    flufl = fallback._Flufl(all_failures, (Mutating,), {})
-    monkeypatch.setattr(fallback, "_flufl", lambda: flufl)
+    flufl = fallback_scan.Flufl(all_failures, (Mutating,), {})
     data = (Path(__file__).parent / "samples" / "bounces" / "exim-01.eml").read_bytes()
-    assert fallback._failures(data) == all_failures(email.message_from_bytes(data))
-    assert fallback._failures(data)[1] != {b"wrong@example.com"}
+    assert fallback_scan.failures(flufl, data) == all_failures(email.message_from_bytes(data))
+    assert fallback_scan.failures(flufl, data)[1] != {b"wrong@example.com"}
 
 
 def test_an_unverified_release_gets_the_plain_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,9 +124,11 @@ def test_an_unverified_release_gets_the_plain_call(monkeypatch: pytest.MonkeyPat
         calls.append(msg)
         return all_failures(msg)
 
-    monkeypatch.setattr(fallback, "_flufl", lambda: fallback._Flufl(plain))
+    monkeypatch.setattr(fallback, "_flufl", lambda: fallback_scan.Flufl(plain))
     data = (Path(__file__).parent / "samples" / "bounces" / "sendmail-01.eml").read_bytes()
-    assert fallback._failures(data) == all_failures(email.message_from_bytes(data))
+    assert fallback_scan.failures(fallback._flufl(), data) == all_failures(
+        email.message_from_bytes(data)
+    )
     assert len(calls) == 1 and type(calls[0]) is Message
 
 
