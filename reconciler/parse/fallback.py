@@ -2,35 +2,63 @@
 
 This is the only module that imports flufl.bounce.  It answers with addresses only; the
 diagnostic, status and reply code stay empty unless the caller finds them elsewhere.
+flufl's answers come from parse/fallback_scan.py, which gives them for about a third of
+flufl's own work on a release verified against it (`_VERIFIED`), by the plain call on any
+other.
 """
 
 from __future__ import annotations
 
-import email
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ParseError
 from reconciler.parse.fields import bare_address, is_system_address
 
+if TYPE_CHECKING:
+    from reconciler.parse.fallback_scan import Flufl, Patterns
+
 __all__ = ["flufl_failures"]
+
+# The flufl.bounce releases whose detector list, SimpleMatch and SimpleWarning
+# parse/fallback_scan.py mirrors (checked by tests/test_fallback_equivalence.py); any other
+# runs the plain call.
+_VERIFIED = frozenset({"6.0.0"})
 
 
 @functools.cache
-def _all_failures() -> Any:
-    """flufl.bounce's `all_failures`, imported the first time a message needs it: its
-    detectors compile some 150 regexes, and a run whose messages our own parser answers never
-    needs them (bench/startup.py); nor the logging package, imported here to quiet it."""
+def _flufl() -> Flufl:
+    """flufl.bounce, imported the first time a message needs it: its detectors compile some
+    150 regexes, and a run whose messages our own parser answers never needs them
+    (bench/startup.py); nor the logging package, imported here to quiet it."""
     import logging
 
     # flufl.bounce logs a traceback for every detector that fails on a message (hostile input
     # makes several fail); a failure here only means "no answer from the fallback", so its
     # log stays quiet whatever command runs (not only where reconciler.logs configures
-    # logging): set before flufl.bounce runs for the first time.
+    # logging): set before flufl.bounce runs for the first time.  (fallback_scan's own loop over
+    # the detectors does not log.)
     logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+    import flufl.bounce
     from flufl.bounce import all_failures
 
-    return all_failures
+    from reconciler.parse.fallback_scan import Flufl
+
+    if getattr(flufl.bounce, "__version__", None) not in _VERIFIED:
+        return Flufl(all_failures)
+    try:
+        from flufl.bounce._detectors import simplematch, simplewarning
+        from flufl.bounce._scan import _DETECTORS
+    except ImportError:  # a verified release rebuilt otherwise: correct, if slower
+        return Flufl(all_failures)
+
+    simple: dict[type[Any], tuple[Patterns, bool]] = {
+        simplematch.SimpleMatch: (simplematch.SimpleMatch.PATTERNS, False),
+        simplewarning.SimpleWarning: (simplewarning.SimpleWarning.PATTERNS, True),
+    }
+    return Flufl(
+        all_failures, tuple(_DETECTORS), simple, simplematch.VALID, simplematch._quopri_decode
+    )
 
 
 def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool]]:
@@ -39,12 +67,13 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
     Raises ParseError when a flufl detector fails (several call str methods on header values,
     which compat32 returns as Header objects for 8-bit headers, or index an empty From).
     """
-    all_failures = _all_failures()
+    from reconciler.parse.fallback_scan import failures
+
+    flufl = _flufl()
     try:
-        # parsed here, and only here: the stdlib parser reads every body line (slow)
         # (compat32, the parser's default: flufl's detectors expect it; email.policy, whose
         # import builds the header registry, is not imported for it)
-        temporary, permanent = all_failures(email.message_from_bytes(data))
+        temporary, permanent = failures(flufl, data)
     # flufl's detectors are third-party code run on hostile input: any of their failures
     # means "no answer from the fallback", never a failed parse.
     except Exception as err:
