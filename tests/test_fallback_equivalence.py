@@ -12,13 +12,12 @@ import email
 import hashlib
 import inspect
 import random
+import warnings
 from pathlib import Path
 
+import flufl.bounce
 import pytest
-from flufl.bounce import __version__ as flufl_version
 from flufl.bounce import all_failures
-from flufl.bounce._detectors import simplematch, simplewarning
-from flufl.bounce._scan import _DETECTORS
 
 from reconciler.errors import ParseError
 from reconciler.parse import fallback, fallback_scan
@@ -78,16 +77,33 @@ def assert_same(data: bytes) -> None:
     assert raw_outcome(lambda: fallback_scan.failures(fallback._flufl(), data)) == plain
 
 
+# A release of flufl.bounce that nobody has checked against fallback_scan (the pin allows
+# any 6.x) runs the plain call: correct, slower.  The suite says so (a warning in its
+# summary) instead of failing a fresh install the day upstream publishes a release.
+VERSION = getattr(flufl.bounce, "__version__", None)
+VERIFIED = VERSION in fallback._VERIFIED
+try:  # flufl's pattern tables, from which test messages are made
+    from flufl.bounce._detectors import simplematch, simplewarning
+except ImportError:  # a release laid out otherwise (the plain call runs)
+    simplematch = simplewarning = None  # type: ignore[assignment]
+
+
 def test_the_verified_path_runs() -> None:
+    if not VERIFIED:
+        assert fallback._flufl().detectors is None  # the plain call, as before
+        warnings.warn(
+            f"flufl.bounce {VERSION} is not in fallback._VERIFIED: the fallback runs the plain "
+            "call (correct, slower); verify fallback_scan against it and add the release",
+            stacklevel=1,
+        )
+        return
+    from flufl.bounce._scan import _DETECTORS
+
     # the equivalence tests below are empty words if the fast path is not the one tested
-    assert fallback._flufl().detectors is not None, (
-        f"flufl.bounce {flufl_version} is not in fallback._VERIFIED: the fallback runs the "
-        "plain call (correct, slower); verify _scan and _simple_match against this release "
-        "and add it"
-    )
     assert fallback._flufl().detectors == tuple(_DETECTORS)
 
 
+@pytest.mark.skipif(not VERIFIED, reason="an unverified flufl.bounce: the plain call runs")
 def test_the_mirrored_flufl_code_is_the_verified_code() -> None:
     functions = {
         "all_failures": all_failures,
@@ -225,11 +241,16 @@ def generated(seed: int) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+NO_TABLES = pytest.mark.skipif(simplematch is None, reason="flufl.bounce has no pattern tables")
+
+
+@NO_TABLES
 @pytest.mark.parametrize("seed", range(400))
 def test_same_answers_on_generated_messages(seed: int) -> None:
     assert_same(generated(seed))
 
 
+@NO_TABLES
 def test_generated_messages_reach_the_simple_detectors() -> None:
     # the generated messages must exercise what _simple_match replaced: answers of both kinds
     answers = [outcome(flufl_failures, generated(seed)) for seed in range(400)]
