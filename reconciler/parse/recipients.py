@@ -44,6 +44,58 @@ def _named_before_bracket(low: str) -> bool:
     return at >= 2 and low[at - 1].isspace() and ":" not in low[:at] and ">" not in low[:at]
 
 
+def _space_before(low: str, end: int) -> int:
+    r"""Where the white space (str's, the regex's \s) that ends `low[:end]` starts."""
+    while end > 0 and low[end - 1].isspace():
+        end -= 1
+    return end
+
+
+# The last word of each `_LABEL` alternative ("final-recipient", "recipient(s)", "user id").
+_LABEL_ENDS = (
+    "recipient",
+    "recipients",
+    "(s)",
+    "address",
+    "(es)",
+    "rcpt-to",
+    "user",
+    "id",
+    "mailbox",
+    "destinataire",
+    "empfänger",
+)
+
+
+def _labelled(low: str) -> bool:
+    r"""Whether the line can be `label: address`: neither the words before a label nor the
+    label hold ":" or "=", so the first of them follows the label (and white space), and an
+    "@" comes after it.  Most lines with a colon and an address are not one."""
+    colon = low.find(":")
+    equals = low.find("=")
+    at = colon if equals < 0 or 0 <= colon < equals else equals
+    if at < 0 or low.find("@", at) < 0:
+        return False
+    return low.endswith(_LABEL_ENDS, 0, _space_before(low, at))
+
+
+_BRACKET_WORDS = ("recipient", "rcpt", "address", "user", "mailbox")
+
+
+def _keyed_bracket(low: str) -> bool:
+    r"""Whether a "<" of the line can follow `keyword\s*[:=]?\s*`, a keyword of
+    `_BRACKET_WORDS` (its "<" is the one of the address)."""
+    at = low.find("<")
+    while at >= 0:
+        end = _space_before(low, at)
+        if end > 0 and low[end - 1] in ":=":
+            end = _space_before(low, end - 1)
+        if low.endswith(_BRACKET_WORDS, 0, end):
+            return True
+        at = low.find("<", at + 1)
+    return False
+
+
 # (needle, other needle, words, gate, regex): a regex runs only on lines holding one of its
 # needles and, when it has words, one of them too (words every match of it contains: a
 # substring test is much cheaper than a failed search), and only when its gate (a test every
@@ -53,12 +105,11 @@ _HIT_RES: tuple[
     tuple[str, str, tuple[str, ...], Callable[[str], bool] | None, re.Pattern[str]], ...
 ] = (
     # "Final-Recipient: rfc822; a@b", "Recipient address: a@b", "target mail address: a@b"
-    # (every label holds one of the words)
     (
         ":",
         "=",
-        ("recipient", "rcpt", "address", "user", "mailbox", "destinataire", "empfänger"),
-        None,
+        (),
+        _labelled,
         re.compile(
             rf"^\s*(?:[-*>•]+\s*)?(?:[\w-]+\s+){{0,5}}?{_LABEL}\s*[:=]\s*(?:rfc822\s*;\s*)?"
             rf"<?{_ADDR}>?"
@@ -92,8 +143,8 @@ _HIT_RES: tuple[
     (
         "<",
         "",
-        ("recipient", "rcpt", "address", "user", "mailbox"),
-        None,
+        (),
+        _keyed_bracket,
         re.compile(
             rf"(?:r(?<!\wr)ecipient|r(?<!\wr)cpt|a(?<!\wa)ddress|u(?<!\wu)ser|m(?<!\wm)ailbox)"
             rf"\s*[:=]?\s*<{_ADDR}>"
@@ -193,7 +244,8 @@ def _spans(lines: list[str], starts: list[tuple[int, str]]) -> list[tuple[int, i
     spans: list[tuple[int, int]] = []
     floor = -1
     for index, _ in starts:
-        if _TRANSCRIPT_RE.match(lines[index]):
+        line = lines[index]
+        if ">..." in line and _TRANSCRIPT_RE.match(line):  # (every match ends with ">...")
             start = index
             while start - 1 > floor and _EXCHANGE_RE.match(lines[start - 1]):
                 start -= 1
