@@ -9,6 +9,7 @@ family whose phrasing the notice uses (a label only).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from reconciler.parse.lazyre import Lazy
 
@@ -33,23 +34,57 @@ _MARK_KEYS = (
     "headers of", "undelivered", "content of", "is attached", "was:", "元のメッセージ", "原文",
     "以下",
 )  # fmt: skip
-# How far the keys are first looked for (see `_first_mark`): about a screen of notice (of
-# 256, 1024 and 4096, 1024 took the fewest instructions over the Sisimai corpus).
-_HORIZON = 1024
 # The marker for lower-cased text (IGNORECASE makes every literal slower).
 _ORIGINAL_MARK_LOW_RE = Lazy(_ORIGINAL_MARK_RE.pattern)
 # Lines where a marker can start (a superset): the first word of each alternative, or a run
-# of punctuation.  Starts with a line feed, which the engine finds fast.  (The space after
-# "a" is looked at, not taken: a line "a" would take the line feed that starts the next line,
-# and the search would never try that line.)
+# of punctuation, after the line feed.  (The space after "a" is looked at, not taken: a line
+# "a" would take the line feed that starts the next line, and a search would never try that
+# line.)  Searched in text whose lower case has other offsets (lower-cased text: see
+# `_line_start`).
 _MARK_LINE = (
     r"[ \t]*(?:[-=_*#|>]{2}|this|a(?=\s)|copy|below|original|unsent|returned|rejected|message"
     r"|headers|the|undelivered|content|元のメッセージ|原文|以下)"
 )
-_MARK_LINE_RES = {
-    False: re.compile(r"\n" + _MARK_LINE),
-    True: re.compile(r"\n" + _MARK_LINE, re.IGNORECASE),
+_MARK_LINE_RE = Lazy(r"\n" + _MARK_LINE, re.IGNORECASE)
+# The words each alternative of the marker that starts with a word starts with, white space
+# between them (the pattern's `\s+`; the last word may go on: "header" of "headers?"): a
+# line whose first mark is a letter holds the marker only where one of these starts it (a
+# test checks it; the others start with punctuation).  Each first word is one of
+# `_MARK_LINE`'s.
+_MARK_PHRASES: Final[tuple[tuple[str, ...], ...]] = (
+    ("this", "is", "a", "copy", "of"),
+    ("a", "copy", "of"),
+    ("copy", "of"),
+    ("below", "this", "line", "is", "a", "copy"),
+    ("original", "message"),
+    ("original", "mail"),
+    ("original", "header"),
+    ("unsent", "message"),
+    ("returned", "message"),
+    ("rejected", "message"),
+    ("message", "header"),
+    ("headers", "of", "the"),
+    ("the", "original"),
+    ("the", "message"),
+    ("undelivered", "message"),
+    ("content", "of", "the"),
+    ("元のメッセージ",),
+    ("原文",),
+    ("以下",),
+)
+_MARK_PUNCTUATION: Final = "-=_*#|>"
+# The phrases by the code point of their first character (ASCII: a tuple, () for none; else
+# a dict), and whether a code point is one of the punctuation marks: read without making a
+# string of the character.
+_PHRASES_ASCII: Final = tuple(
+    tuple(p for p in _MARK_PHRASES if ord(p[0][0]) == code) for code in range(128)
+)
+_PHRASES_OTHER: Final = {
+    ord(p[0][0]): tuple(q for q in _MARK_PHRASES if q[0][0] == p[0][0])
+    for p in _MARK_PHRASES
+    if ord(p[0][0]) >= 128
 }
+_PUNCTUATION_CODES: Final = tuple(chr(code) in _MARK_PUNCTUATION for code in range(128))
 # A typical first header line of an inline original: the header-line starts are found with
 # str.find (a line feed and one of these names), the rest of the line is matched there.
 _HEADER_NAMES = ("Return-Path", "Received", "Message-I", "From", "Date", "To", "Subject")
@@ -146,87 +181,142 @@ def family(notice: str, low: str | None = None) -> str:
 
 
 def _marker(text: str) -> tuple[re.Match[str] | None, str | None]:
-    """The first line that announces the copy of the original (fast: keyword lines only),
-    and the text lower-cased (None when lower() changed its length)."""
-    low, mark_re = text.lower(), _ORIGINAL_MARK_LOW_RE
-    as_is = len(low) != len(text)
-    if as_is:
+    """The first line that announces the copy of the original, and the text lower-cased
+    (None when lower() changed its length)."""
+    low = text.lower()
+    if len(low) != len(text):
         # lower() changed offsets (rare scripts): search the text as it is
-        low, mark_re = text, _ORIGINAL_MARK_RE
-    return _first_mark(low, mark_re, _MARK_LINE_RES[as_is]), None if as_is else low
+        return _searched_mark(text), None
+    return _first_mark(low), low
 
 
-def _first_mark(
-    low: str, mark_re: Lazy, line_re: re.Pattern[str], horizon: int = _HORIZON
-) -> re.Match[str] | None:
-    """The marker on the first line that names a key and starts like a marker (`line_re`,
-    but for the first line) where `_mark_at` finds one.  The lines are reached by walking the
-    keys' occurrences (one str.find per key and line tried), not by testing every line.
+def _first_mark(low: str) -> re.Match[str] | None:
+    """The marker on the first line that starts like a marker (`_line_start`, the first line
+    too) where `_mark_at` finds one, in lower-cased text.
 
-    The keys are looked for up to a horizon that grows fourfold while no key is found
-    before it: the copy of the original after a marker is not searched for every key."""
-    ahead = [low.find(key, 0, horizon) for key in _MARK_KEYS]  # next occurrence, or -1
-    done = 0  # the lines before this offset are tried
+    The lines are walked with str.find and their first characters read in place: a regex
+    search for the line starts costs some thousand instructions a line, and a walk of the
+    keys' occurrences one str.find per key through the whole text when it holds no marker.
+    Only lines where a marker can start are tried (a test checks it), and each such line
+    starts like `_MARK_LINE` (the first line needs no such start, and gets none of its own).
+    """
+    line = 0
     while True:
-        first = -1
-        for at in ahead:
-            if at >= 0 and (first < 0 or at < first):
-                first = at
-        if first < 0:
-            if horizon >= len(low):
-                return None
-            # (an occurrence across the old horizon starts at most a key's length before it)
-            start, horizon = horizon, horizon * 4
-            ahead = [low.find(k, max(done, start - len(k) + 1), horizon) for k in _MARK_KEYS]
-            continue
-        line = low.rfind("\n", 0, first) + 1
-        end = low.find("\n", first)
-        done = len(low) if end < 0 else end
-        if line == 0 or line_re.match(low, line - 1) is not None:
-            if done <= horizon:
-                # the first key on the line is at `first` (none stands between the line
-                # start and it)
-                found = _keyed_mark(low, mark_re, line, first, _follow_only(ahead, done))
-            else:  # (the line runs past the horizon: keys past it were not looked for)
-                found = _mark_at(low, mark_re, line)
-            if found is not None:
-                return found
-        for index, at in enumerate(ahead):  # past this line (no key holds a line feed)
-            if 0 <= at < done:
-                ahead[index] = low.find(_MARK_KEYS[index], done, horizon)
+        end = low.find("\n", line)
+        start = _line_start(low, line)
+        if start != _NO_START:
+            stop = len(low) if end < 0 else end
+            if start == _WORD_START:
+                # the regex first: few lines that start with its words fail it, and the keys'
+                # finds on the line take more than the regex
+                found = _ORIGINAL_MARK_LOW_RE.match(low, line)
+                if found is not None and found.end() > _first_key(low, line, stop)[0] >= 0:
+                    return found
+            else:
+                # the keys first: the regex backtracks long on lines of punctuation
+                found = _line_mark(low, _ORIGINAL_MARK_LOW_RE, line, stop)
+                if found is not None:
+                    return found
+        if end < 0:
+            return None
+        line = end + 1
 
 
-def _follow_only(ahead: list[int], done: int) -> bool:
-    """Whether "follow" is the only key on the line that ends at `done`, the line of the
-    nearest occurrence in `ahead`: the keys on it are those whose next occurrence is on it."""
-    for index, at in enumerate(ahead):
-        if 0 <= at < done and _MARK_KEYS[index] != "follow":
+# What `_line_start` finds at the start of a line.
+_NO_START: Final = 0  # no marker starts there
+_WORD_START: Final = 1  # one of `_MARK_PHRASES`
+_PUNCTUATION_START: Final = 2  # two punctuation marks (`_MARK_LINE`'s)
+
+
+def _line_start(low: str, at: int) -> int:
+    """How the line that starts at `at` of lower-cased text can start a marker: after blanks,
+    with one of `_MARK_PHRASES` or two punctuation marks of `_MARK_LINE` (either implies a
+    start of `_MARK_LINE`).  Read by code point: the compiled build reads `ord(low[i])` in
+    place, where `low[i]` makes a string."""
+    end, code = len(low), 32
+    while at < end:
+        code = ord(low[at])
+        if code != 32 and code != 9:  # noqa: PLR1714 (compiled: two integer compares)
+            break
+        at += 1
+    if at >= end:
+        return _NO_START
+    if _punctuation(code):
+        if at + 1 < end and _punctuation(ord(low[at + 1])):
+            return _PUNCTUATION_START
+        return _NO_START
+    phrases = _PHRASES_ASCII[code] if code < 128 else _PHRASES_OTHER.get(code, ())
+    return _WORD_START if any(_phrase_at(low, at, p) for p in phrases) else _NO_START
+
+
+def _phrase_at(low: str, at: int, phrase: tuple[str, ...]) -> bool:
+    """Whether the words of `phrase` stand at `at`, white space between them (at least one
+    character: the pattern's runs of white space, all taken before the next word)."""
+    end = len(low)
+    for index, word in enumerate(phrase):
+        if index:
+            start = at
+            while at < end and low[at].isspace():
+                at += 1
+            if at == start:
+                return False
+        if not _word_at(low, at, word):
             return False
+        at += len(word)
     return True
+
+
+def _word_at(text: str, at: int, word: str) -> bool:
+    """`text.startswith(word, at)`, compared by code point (a method call costs more than
+    the few characters it compares)."""
+    if at + len(word) > len(text):
+        return False
+    return all(ord(text[at + index]) == ord(word[index]) for index in range(len(word)))
+
+
+def _punctuation(code: int) -> bool:
+    """One of `_MARK_PUNCTUATION`, by code point."""
+    return code < 128 and _PUNCTUATION_CODES[code]
+
+
+def _searched_mark(text: str) -> re.Match[str] | None:
+    """`_first_mark` of text searched as it is (case-insensitive regexes)."""
+    found = _mark_at(text, _ORIGINAL_MARK_RE, 0)
+    at = 0
+    while found is None:
+        start = _MARK_LINE_RE.search(text, at)
+        if start is None:
+            return None
+        at = start.start() + 1
+        found = _mark_at(text, _ORIGINAL_MARK_RE, at)
+    return found
 
 
 def _mark_at(low: str, mark_re: Lazy, line: int) -> re.Match[str] | None:
     """The marker on the line starting at `line`, if that line names one of the keys."""
     end = low.find("\n", line)
-    end = len(low) if end < 0 else end
-    key = -1  # where the first key on the line starts (str.find: a third of a regex search)
-    follow_only = True  # no key on the line but "follow"
+    return _line_mark(low, mark_re, line, len(low) if end < 0 else end)
+
+
+def _first_key(low: str, line: int, end: int) -> tuple[int, bool]:
+    """Where the first key on the line [line, end) starts (-1: none), and whether "follow"
+    is the only key on it (str.find: a third of a regex search)."""
+    key = -1
+    follow_only = True
     for name in _MARK_KEYS:
         at = low.find(name, line, end)
         if at >= 0:
             follow_only = follow_only and name == "follow"
             if key < 0 or at < key:
                 key = at
+    return key, follow_only
+
+
+def _line_mark(low: str, mark_re: Lazy, line: int, end: int) -> re.Match[str] | None:
+    """`_mark_at` of the line [line, end): the match must run past the first key on it."""
+    key, follow_only = _first_key(low, line, end)
     if key < 0:
         return None  # the marker names one of the keys on its first line
-    return _keyed_mark(low, mark_re, line, key, follow_only)
-
-
-def _keyed_mark(
-    low: str, mark_re: Lazy, line: int, key: int, follow_only: bool
-) -> re.Match[str] | None:
-    """`_mark_at` of a line whose first key starts at `key` (`follow_only`: "follow" is the
-    only key on the line)."""
     if follow_only and mark_re is _ORIGINAL_MARK_LOW_RE and low.find("message", line, key) < 0:
         # ("----- The following addresses had permanent fatal errors -----"): a match that
         # runs past the "follow" is one of the "message ... follow(s)" alternatives, from the
