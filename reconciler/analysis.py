@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from reconciler.classify.facts import rule_facts
+from reconciler.classify.facts import message_facts
 from reconciler.classify.match import Classifier
 from reconciler.frozenrecord import frozen_record
 from reconciler.parse import parse
@@ -88,12 +88,15 @@ def analyse_parsed(
     now: int,
 ) -> Analysis:
     """Classify every recipient result of a parsed message and look for its VERP token."""
-    verdicts: list[RecipientVerdict] = []
-    for bounce in message.bounces:
-        facts = rule_facts(bounce, message)
-        verdicts.append(RecipientVerdict(bounce, classifier.classify_facts(facts), facts))
+    classify = classifier.classify_facts
+    verdicts = tuple(
+        [
+            RecipientVerdict(bounce, classify(facts), facts)
+            for bounce, facts in zip(message.bounces, message_facts(message), strict=True)
+        ]
+    )
     match = None if verp is None else _find_token()(message, verp, now)
-    return Analysis(message=message, verdicts=tuple(verdicts), verp=match)
+    return Analysis(message, verdicts, match)
 
 
 def analyse(data: bytes, classifier: Classifier, verp: VerpSettings | None, now: int) -> Analysis:
