@@ -33,7 +33,6 @@ __all__ = ["has_code", "message_facts", "provider_hosts", "rule_facts", "stored_
 _NOT_SPECIFIC = frozenset(["", *(f"{c}.0.0{end}" for c in "245" for end in ("", "\n"))])
 _HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
 _SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
-_DOMAIN_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")  # its group, at a start
 
 
 # FACT_LIMITS in the order of `_facts`'s values (read once: a dict lookup by name per field
@@ -104,20 +103,9 @@ def message_facts(report: ParsedMessage) -> tuple[RuleFacts, ...]:
 
 
 def _sender_domain(sender: str | None) -> str | None:
-    """The domain of the last address in a notice's From (None when there is none): the
-    last match of `_SENDER_DOMAIN_RE` in the lowered text, found from the right.
-
-    A match starts at an "@" and holds no other, so the last match starts at the last "@"
-    that a domain follows: no list of every match, and the text lowered only from there."""
-    if not sender:
-        return None
-    end = len(sender)
-    while (at := sender.rfind("@", 0, end)) >= 0:
-        found = _DOMAIN_RE.match(sender[at + 1 :].lower())
-        if found is not None:
-            return found.group(0)
-        end = at
-    return None
+    """The domain of the last address in a notice's From (None when there is none)."""
+    found = _SENDER_DOMAIN_RE.findall(sender.lower()) if sender else []
+    return found[-1] if found else None
 
 
 def _bounce_facts(
