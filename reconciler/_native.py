@@ -57,6 +57,7 @@ COMPILED = (
     "reconciler.parse.mime",
     "reconciler.parse.nonbounce",
     "reconciler.parse.original",
+    "reconciler.parse.pipeline",
     "reconciler.parse.providers",
     "reconciler.parse.recipients",
     "reconciler.parse.rfc3464",

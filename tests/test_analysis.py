@@ -14,11 +14,22 @@ from helpers_mail import VERP, token_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.analysis import analyse
+from reconciler.analysis import analyse, analyse_parsed
 from reconciler.classify import Classifier
+from reconciler.classify.facts import rule_facts
 from reconciler.classify.rules import load_rules
-from reconciler.records import MessageKind, Reason, Severity
+from reconciler.parse import parse
+from reconciler.records import (
+    Classification,
+    MessageKind,
+    ParsedBounce,
+    ParsedMessage,
+    Reason,
+    RuleFacts,
+    Severity,
+)
 from reconciler.verp.addresses import getaddresses, without_comments
+from tests.support import CORPUS, SAMPLES
 
 NOW = 1_795_500_000
 USER = 77
@@ -145,3 +156,29 @@ def test_a_message_not_understood_is_quarantined_with_why(classifier: Classifier
     )
     fine = RawMessage("box", 1, 2, b"Subject: hi\r\n\r\nhello\r\n")
     assert ledger_entry(fine, Stages(classifier, None), folders, now)[0].error is None
+
+
+def _replaced_verdicts(
+    message: ParsedMessage, classifier: Classifier
+) -> tuple[tuple[ParsedBounce, Classification, RuleFacts], ...]:
+    """What `analyse_parsed` gave before it read the facts of a message at once: the facts
+    of each result by `rule_facts`, one by one."""
+    out = []
+    for bounce in message.bounces:
+        facts = rule_facts(bounce, message)
+        out.append((bounce, classifier.classify_facts(facts), facts))
+    return tuple(out)
+
+
+def test_verdicts_are_those_of_each_result_on_its_own(classifier: Classifier) -> None:
+    """The verdicts of every message of the corpora and samples are the replaced form's."""
+    files = sorted([*CORPUS.glob("*.eml"), *SAMPLES.rglob("*.eml")])
+    results = 0
+    for path in files:
+        message = parse(path.read_bytes())
+        analysis = analyse_parsed(message, classifier, None, 0)
+        found = tuple((v.bounce, v.classification, v.facts) for v in analysis.verdicts)
+        assert found == _replaced_verdicts(message, classifier), path.name
+        assert analysis.message is message and analysis.verp is None
+        results += len(found)
+    assert results > 400

@@ -26,9 +26,11 @@ from reconciler.validtext import valid_text
 if TYPE_CHECKING:  # the ledger records are not imported by a run that only classifies
     from reconciler.records import BounceEvent
 
-__all__ = ["has_code", "provider_hosts", "rule_facts", "stored_facts"]
+__all__ = ["has_code", "message_facts", "provider_hosts", "rule_facts", "stored_facts"]
 
-_GENERIC_STATUS = re.compile(r"^[245]\.0\.0$")
+# The statuses that say no more than the class (what r"^[245]\.0\.0$" matches: "$" also
+# before a final newline), and no status: not a specific code.
+_NOT_SPECIFIC = frozenset(["", *(f"{c}.0.0{end}" for c in "245" for end in ("", "\n"))])
 _HOST_RE = re.compile(r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+")
 _SENDER_DOMAIN_RE = re.compile(r"@([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+)")
 
@@ -50,7 +52,9 @@ _LIMITS: tuple[int, ...] = tuple(FACT_LIMITS[name] for name in _FIELDS)
 
 
 def _cut(text: str | None, limit: int) -> str:
-    cut = (text or "")[:limit]
+    if not text:  # most fields of most results are absent: no slice, no tests
+        return ""
+    cut = text[:limit] if len(text) > limit else text
     # ASCII without NUL is valid text as it is (the common case: no call into validtext)
     return cut if cut.isascii() and "\x00" not in cut else valid_text(cut)
 
@@ -86,7 +90,28 @@ def _facts(kind: MessageKind, stage: Stage, values: tuple[str | None, ...]) -> R
 def rule_facts(bounce: ParsedBounce, report: ParsedMessage | None = None) -> RuleFacts:
     """The facts of one recipient result (`report`, the parsed message it came from, gives
     the provider evidence: the reporting MTA and the domain the notice came from)."""
-    sender = _SENDER_DOMAIN_RE.findall((report.from_ or "").lower())[-1:] if report else []
+    if report is None:
+        return _bounce_facts(bounce, None, None)
+    return _bounce_facts(bounce, report.reporting_mta, _sender_domain(report.from_))
+
+
+def message_facts(report: ParsedMessage) -> tuple[RuleFacts, ...]:
+    """`rule_facts` of each recipient result of a parsed message, in order: the provider
+    evidence, the same for all, read once."""
+    reporting, sender = report.reporting_mta, _sender_domain(report.from_)
+    return tuple([_bounce_facts(bounce, reporting, sender) for bounce in report.bounces])
+
+
+def _sender_domain(sender: str | None) -> str | None:
+    """The domain of the last address in a notice's From (None when there is none)."""
+    found = _SENDER_DOMAIN_RE.findall(sender.lower()) if sender else []
+    return found[-1] if found else None
+
+
+def _bounce_facts(
+    bounce: ParsedBounce, reporting_mta: str | None, sender_domain: str | None
+) -> RuleFacts:
+    """The facts of a result, given its message's provider evidence."""
     return _facts(
         bounce.kind,
         bounce.stage,
@@ -98,8 +123,8 @@ def rule_facts(bounce: ParsedBounce, report: ParsedMessage | None = None) -> Rul
             _domain(bounce.recipient or ""),
             bounce.action,
             bounce.diagnostic_type,
-            report.reporting_mta if report else None,
-            sender[0] if sender else None,
+            reporting_mta,
+            sender_domain,
         ),
     )
 
@@ -138,5 +163,4 @@ def provider_hosts(facts: RuleFacts) -> list[str]:
 
 def has_code(facts: RuleFacts) -> bool:
     """A specific status (not X.0.0) or a reply code is known."""
-    specific = bool(facts.status) and not _GENERIC_STATUS.match(facts.status)
-    return specific or bool(facts.reply_code)
+    return facts.status not in _NOT_SPECIFIC or bool(facts.reply_code)

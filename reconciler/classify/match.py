@@ -338,9 +338,11 @@ class Classifier:
         "_diag_owner",
         "_mta",
         "_mta_owner",
+        "_orders",
         "_plans",
         "_table",
         "_untexted",
+        "_untexted_order",
         "rules",
     )
 
@@ -363,10 +365,12 @@ class Classifier:
             for i, rule in enumerate(self.rules)
             if rule.match.diagnostic is None and not rule.table
         )
+        self._untexted_order = tuple(sorted(self._untexted))
         self._table = tuple(i for i, rule in enumerate(self.rules) if rule.table)
         self._by_status: dict[str, tuple[int, ...]] = {}
         self._by_reply: dict[str, tuple[int, ...]] = {}
         self._decided: dict[tuple[object, ...], Classification] = {}
+        self._orders: dict[tuple[tuple[int, ...], str, str], tuple[int, ...]] = {}
 
     def __reduce__(self) -> tuple[type[Classifier], tuple[tuple[Rule, ...]]]:
         """Pickled as its rules (compiled sets are not picklable): for helper processes."""
@@ -382,7 +386,7 @@ class Classifier:
         texts = self._texts(facts)
         seen = _Seen(facts)
         plans = self._plans
-        for index in self._candidates(texts, facts):
+        for index in self._ordered(texts, facts):
             plan = plans[index]
             if not _fits(plan, seen, texts, index):
                 continue  # (`_match` would give None: its words are made for a fit only)
@@ -413,6 +417,23 @@ class Classifier:
             self._by_reply, f.reply_code, False
         )
         return sorted(self._untexted.union(texts.diagnostic, rows))
+
+    def _ordered(self, texts: _TextHits, f: RuleFacts) -> tuple[int, ...]:
+        """`_candidates` without a set union and a sort, remembered: each part is already in
+        rule order (the rules without a text condition; the rules whose diagnostic matched,
+        as `_texts` finds them in pattern order, which is rule order; each code's table
+        rows), so the parts are merged, once for each alike result."""
+        key = (tuple(texts.diagnostic), f.status, f.reply_code)
+        found = self._orders.get(key)
+        if found is None:
+            rows = _union(
+                self._rows(self._by_status, f.status, True),
+                self._rows(self._by_reply, f.reply_code, False),
+            )
+            found = _union(_union(self._untexted_order, key[0]), rows)
+            if len(self._orders) < _MEMO_CODES:  # bounded, as the code rows
+                self._orders[key] = found
+        return found
 
     def _decide(self, index: int, f: RuleFacts, hits: tuple[str, ...]) -> Classification:
         """`_decide` of the rule, remembered: a classification (frozen) depends only on the
@@ -446,14 +467,14 @@ class Classifier:
     def _texts(self, f: RuleFacts) -> _TextHits:
         diagnostic: dict[int, str] = {}
         negative: set[int] = set()
-        for i in sorted(self._diag.match(f.diagnostic)):
+        for i in self._diag.ordered(f.diagnostic):
             pattern, index, is_negative = self._diag_owner[i]
             if is_negative:
                 negative.add(index)
             else:
                 diagnostic.setdefault(index, pattern)
         remote: dict[int, str] = {}
-        for i in sorted(self._mta.match(f.remote_mta)):
+        for i in self._mta.ordered(f.remote_mta):
             pattern, index, _ = self._mta_owner[i]
             remote.setdefault(index, pattern)
         return _TextHits(diagnostic, frozenset(negative), remote)
@@ -488,6 +509,32 @@ class Classifier:
         if index in texts.not_diagnostic:
             return None
         return tuple(hits)
+
+
+def _union(first: tuple[int, ...], second: tuple[int, ...]) -> tuple[int, ...]:
+    """The ascending union of two ascending tuples without repeats (a merge: no sort)."""
+    if not second:
+        return first
+    if not first:
+        return second
+    out: list[int] = []
+    i = j = 0
+    n, m = len(first), len(second)
+    while i < n and j < m:
+        a, b = first[i], second[j]
+        if a < b:
+            out.append(a)
+            i += 1
+        elif b < a:
+            out.append(b)
+            j += 1
+        else:
+            out.append(a)
+            i += 1
+            j += 1
+    out.extend(first[i:])
+    out.extend(second[j:])
+    return tuple(out)
 
 
 def _code_pattern(m: RuleMatch, status: bool) -> re.Pattern[str] | None:

@@ -12,8 +12,9 @@ All matching is case-insensitive.  google-re2 is imported here and nowhere else.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import re2
 
@@ -158,7 +159,7 @@ class PatternSet:
     RE2's case folding when it compiles the set and builds its automaton.
     """
 
-    __slots__ = ("_folding", "_lower", "_patterns", "_set", "size")
+    __slots__ = ("_folding", "_lower", "_match_bytes", "_patterns", "_set", "size")
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.size = len(patterns)
@@ -170,10 +171,16 @@ class PatternSet:
             self._set = _compiled_set(self._patterns, _OPTIONS)
         else:
             self._set = _compiled_set(written, _CASED)
+        self._match_bytes = _bytes_matcher(self._set)
 
     def match(self, text: str) -> frozenset[int]:
+        """The indices of the patterns that match `text`."""
+        return frozenset(self.ordered(text))
+
+    def ordered(self, text: str) -> list[int]:
+        """`match` as a list in ascending order (what the classifier walks: no set made)."""
         if not self.size or not text:
-            return frozenset()
+            return []
         if not self._lower:
             return _matched(self._set, text)
         if not text.isascii() and (_ASCII_FOLDED[0] in text or _ASCII_FOLDED[1] in text):
@@ -182,8 +189,12 @@ class PatternSet:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate (a UTF-7 body): RE2 matches UTF-8 only
             data = valid_text(text).encode("utf-8")
-        found = self._set.Match(data.lower())  # bytes.lower lowers ASCII letters only
-        return frozenset(found) if found else frozenset()
+        found = self._match_bytes(data.lower())  # bytes.lower lowers ASCII letters only
+        if not found:
+            return []
+        out = list(found)
+        out.sort()
+        return out
 
     def _folding_set(self) -> re2.Set:
         found = self._folding
@@ -192,12 +203,22 @@ class PatternSet:
         return found
 
 
-def _matched(found_in: re2.Set, text: str) -> frozenset[int]:
+def _bytes_matcher(found_in: re2.Set) -> Callable[[bytes], Any]:
+    """The set's `Match` for UTF-8 bytes: the extension's own when google-re2's Python wrapper
+    holds one where it has kept it so far (the wrapper adds an interpreted call to every
+    match, and only encodes a str, never given here), else the wrapper's.  Either gives the
+    indices that match (a list; the wrapper gives None for none)."""
+    inner = getattr(found_in, "_set", None)
+    match = getattr(inner, "Match", None)
+    return match if callable(match) else found_in.Match  # type: ignore[no-any-return]
+
+
+def _matched(found_in: re2.Set, text: str) -> list[int]:
     try:
         found = found_in.Match(text)
     except UnicodeEncodeError:  # a lone surrogate (a UTF-7 body): RE2 matches UTF-8 only
         found = found_in.Match(valid_text(text))
-    return frozenset(found) if found else frozenset()
+    return sorted(found) if found else []
 
 
 @lru_cache(maxsize=1024)
