@@ -12,9 +12,9 @@ import logging
 
 from reconciler.controls import neutralise
 
-__all__ = ["TextFormatter", "guard_last_resort"]
+__all__ = ["CONTINUED", "TextFormatter", "guard_last_resort"]
 
-_CONTINUED = "\n    "  # how the further lines of one record start
+CONTINUED = "\n    "  # how the further lines of one record start
 
 
 class TextFormatter(logging.Formatter):
@@ -22,7 +22,7 @@ class TextFormatter(logging.Formatter):
     so that a line of the log always starts a record of ours."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return neutralise(super().format(record), lines=True).replace("\n", _CONTINUED)
+        return neutralise(super().format(record), lines=True).replace("\n", CONTINUED)
 
 
 def guard_last_resort() -> None:
