@@ -72,13 +72,18 @@ class _TerminalFormatter(TextFormatter):
 
 
 def _terminal_width(stream: object) -> int | None:
-    """The width of the terminal `stream` writes to (None: not a terminal)."""
+    """The width of the terminal `stream` writes to (None: not a terminal): $COLUMNS, else
+    the terminal's, else 80 (a terminal that tells no size), as the commands' tables use."""
     try:
         if not stream.isatty():  # type: ignore[attr-defined]
             return None
-        return os.get_terminal_size(stream.fileno()).columns  # type: ignore[attr-defined]
+        columns = os.get_terminal_size(stream.fileno()).columns  # type: ignore[attr-defined]
     except (AttributeError, ValueError, OSError):
         return None
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit():
+        columns = int(given)
+    return columns if columns > 0 else 80
 
 
 class _JsonFormatter(logging.Formatter):

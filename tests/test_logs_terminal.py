@@ -58,17 +58,27 @@ def test_a_word_longer_than_the_terminal_stays_whole() -> None:
     assert any(line.strip() == word for line in lines)
 
 
-def _run(stderr: int) -> None:
+def _run(stderr: int, columns: str | None = None) -> None:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = columns
     subprocess.run([sys.executable, "-c", _SCRIPT], stderr=stderr, env=env, check=True,
                    timeout=60)  # fmt: skip
 
 
-def test_on_a_real_terminal_the_lines_fit_and_in_a_pipe_a_record_is_one_line() -> None:
+@pytest.mark.parametrize(
+    ("size", "columns", "width"),
+    [(80, None, 80), (0, None, 80), (200, "60", 60)],
+    ids=["80 columns", "no size told: 80", "COLUMNS=60"],
+)
+def test_on_a_real_terminal_the_lines_fit_and_in_a_pipe_a_record_is_one_line(
+    size: int, columns: str | None, width: int
+) -> None:
     leader, follower = os.openpty()
     try:
-        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-        _run(follower)
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, size, 0, 0))
+        _run(follower, columns)
         os.close(follower)
         follower = -1
         out = b""
@@ -86,7 +96,8 @@ def test_on_a_real_terminal_the_lines_fit_and_in_a_pipe_a_record_is_one_line() -
             os.close(follower)
     lines = out.decode().replace("\r\n", "\n").splitlines()
     assert len(lines) > 2
-    assert all(len(line) <= 80 for line in lines), lines
+    assert all(len(line) <= width for line in lines), lines
+    assert any(len(line) > width - 15 for line in lines)  # the width used, not a narrower
     assert any("\\x1b[2J" in line for line in lines)  # controls still shown, not obeyed
 
     piped = subprocess.run(
