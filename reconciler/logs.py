@@ -21,12 +21,12 @@ one line, as log readers expect.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
 from reconciler.controls import dumps
 from reconciler.lastresort import CONTINUED, TextFormatter, guard_last_resort
+from reconciler.terminal import terminal_columns
 
 TYPE_CHECKING = False  # (not typing's) the settings are only named here: `reconciler.cli`
 if TYPE_CHECKING:  # imports this module for every command, before it needs any settings
@@ -72,18 +72,14 @@ class _TerminalFormatter(TextFormatter):
 
 
 def _terminal_width(stream: object) -> int | None:
-    """The width of the terminal `stream` writes to (None: not a terminal): $COLUMNS, else
-    the terminal's, else 80 (a terminal that tells no size), as the commands' tables use."""
+    """The width of the terminal `stream` writes to (`terminal_columns`), None when it is
+    not a terminal."""
     try:
         if not stream.isatty():  # type: ignore[attr-defined]
             return None
-        columns = os.get_terminal_size(stream.fileno()).columns  # type: ignore[attr-defined]
     except (AttributeError, ValueError, OSError):
         return None
-    given = os.environ.get("COLUMNS", "")
-    if given.isdigit():
-        columns = int(given)
-    return columns if columns > 0 else 80
+    return terminal_columns(stream)
 
 
 class _JsonFormatter(logging.Formatter):

@@ -4,8 +4,9 @@ printed), and the width of the terminal that plain lines are fitted to."""
 
 from __future__ import annotations
 
-import os
 import sys
+
+from reconciler.terminal import terminal_columns
 
 __all__ = [
     "EXIT_FAIL",
@@ -27,19 +28,3 @@ def print_notice(line: str) -> None:
     from reconciler.controls import neutralise
 
     print(f"reconciler: {neutralise(line)}", file=sys.stderr)
-
-
-def terminal_columns() -> int:
-    """The width output is fitted to: $COLUMNS, else stdout's terminal, else 80 (piped), as
-    `shutil.get_terminal_size` decides, without importing shutil (and with it bz2 and lzma)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    out = sys.__stdout__
-    if columns <= 0 and out is not None:
-        try:
-            columns = os.get_terminal_size(out.fileno()).columns
-        except (AttributeError, ValueError, OSError):  # closed, detached, not a terminal
-            columns = 0
-    return columns if columns > 0 else 80
