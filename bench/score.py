@@ -4,6 +4,7 @@ the whole (the split: tests/corpus_split.py), with the project's scorers
 
     python bench/score.py                 # the figures
     python bench/score.py --misses        # and the misses of the WORK part only
+    python bench/score.py --rules DIR     # with an operator's rule files before the shipped ones
 
 For the other projects' corpus it also prints the recipient recall without the files that are
 delay warnings (their scorer counts a recipient only from a row of kind `bounce`), and the
@@ -138,8 +139,11 @@ def as_bounces(pred: Path, out: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="show the work part's misses")
+    parser.add_argument(
+        "--rules", type=Path, metavar="DIR", help="operator rule files, before the shipped ones"
+    )
     args = parser.parse_args()
-    rules = Classifier(load_rules().rules)
+    rules = Classifier(load_rules(args.rules).rules)
     with tempfile.TemporaryDirectory() as tmp:
         figures: dict[str, dict[str, dict[str, Any]]] = {"sisimai": {}, "others": {}}
         shown: list[str] = []

@@ -11,6 +11,7 @@ A rule file is a mapping::
         reason: userunknown
         examples: [../tests/samples/user-unknown-01.eml]
     disable: [some-shipped-rule-id]     # operator files only: switch shipped rules off
+    enable: [some-optional-rule-id]     # switch on a rule marked `optional: true`
     status_codes: [...]                 # code tables: see codetable.py
     reply_codes: [...]
 
@@ -18,6 +19,8 @@ Everything is checked when the file loads: unknown keys, unknown match condition
 unknown reasons/severities/faults, duplicate ids.  Each problem raises `RuleError` naming the
 file, the line and the problem.  Operator files come first (they take precedence: first match
 wins), then the shipped ones; the rows of the code tables of all files come after every rule.
+A rule marked `optional: true` stays in its place but is off until a file lists it under
+`enable:` (the shipped rules offer a site's choice so, where the evidence allows two readings).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ __all__ = [
     "shipped_rules_dir",
 ]
 
-_RULE_KEYS = {"id", "description", "match", "reason", "severity", "fault", "examples"}
+_RULE_KEYS = {"id", "description", "match", "reason", "severity", "fault", "examples", "optional"}
 _REQUIRED = ("id", "description", "match", "reason")
 _MATCH_KEYS = {
     "kind",
@@ -99,6 +102,24 @@ class RuleSet:
     rules: tuple[Rule, ...]
     files: tuple[str, ...]
     disabled: frozenset[str] = frozenset()
+    enabled: frozenset[str] = frozenset()  # optional rules switched on
+    optional: frozenset[str] = frozenset()  # every rule marked optional, on or off
+
+    @property
+    def optional_off(self) -> tuple[str, ...]:
+        """The optional rules not in force, sorted (`rules check` names them)."""
+        return tuple(sorted(self.optional - self.enabled))
+
+
+@frozen_record
+class _File:
+    """What one rule file holds."""
+
+    rules: list[Rule]
+    tables: dict[str, list[Rule]]
+    disable: list[str]
+    enable: list[str]
+    optional: frozenset[str]  # ids of its rules marked `optional: true`
 
 
 class _Located(dict[str, Any]):
@@ -188,18 +209,22 @@ def rule_files(operator_dir: Path | None = None, *, use_shipped: bool = True) ->
 
 def load_rule_files(paths: Iterable[Path]) -> RuleSet:
     """Load the given files in order; the code tables' rows after every rule (the status table
-    first); apply `disable:` lists; reject duplicate ids."""
+    first); apply `disable:` and `enable:` lists; reject duplicate ids."""
     rules: list[Rule] = []
     tables: dict[str, list[Rule]] = {key: [] for key in TABLE_KEYS}
     disabled: set[str] = set()
+    enabled: set[str] = set()
+    optional: set[str] = set()
     names: list[str] = []
     for path in paths:
         names.append(str(path))
-        file_rules, file_tables, file_disabled = _load_file(path)
-        disabled.update(file_disabled)
-        rules.extend(file_rules)
+        loaded = _load_file(path)
+        disabled.update(loaded.disable)
+        enabled.update(loaded.enable)
+        optional.update(loaded.optional)
+        rules.extend(loaded.rules)
         for key in TABLE_KEYS:
-            tables[key].extend(file_tables[key])
+            tables[key].extend(loaded.tables[key])
     where: dict[str, str] = {}
     for rule in [*rules, *(row for key in TABLE_KEYS for row in tables[key])]:
         if rule.id in where:
@@ -208,19 +233,33 @@ def load_rule_files(paths: Iterable[Path]) -> RuleSet:
                 f"(first defined at {where[rule.id]})"
             )
         where[rule.id] = f"{rule.file}:{rule.line}"
-    unknown = disabled - where.keys()
-    if unknown:
-        raise RuleError(f"disable: unknown rule id(s) {', '.join(sorted(unknown))}")
+    for key, ids in (("disable", disabled), ("enable", enabled)):
+        unknown = ids - where.keys()
+        if unknown:
+            raise RuleError(f"{key}: unknown rule id(s) {', '.join(sorted(unknown))}")
+    fixed = enabled - optional
+    if fixed:
+        raise RuleError(
+            f"enable: {', '.join(sorted(fixed))}: not optional (only a rule marked "
+            "'optional: true' can be enabled; every other rule is on unless disabled)"
+        )
     ordered = [*rules, *(row for key in TABLE_KEYS for row in tables[key])]
-    kept = tuple(r for r in ordered if r.id not in disabled)
-    return RuleSet(rules=kept, files=tuple(names), disabled=frozenset(disabled))
+    off = disabled | (optional - enabled)
+    kept = tuple(r for r in ordered if r.id not in off)
+    return RuleSet(
+        rules=kept,
+        files=tuple(names),
+        disabled=frozenset(disabled),
+        enabled=frozenset(enabled - disabled),
+        optional=frozenset(optional),
+    )
 
 
 def _yaml_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
-def _load_file(path: Path) -> tuple[list[Rule], dict[str, list[Rule]], list[str]]:
+def _load_file(path: Path) -> _File:
     import yaml
 
     try:
@@ -236,17 +275,24 @@ def _load_file(path: Path) -> tuple[list[Rule], dict[str, list[Rule]], list[str]
         raise RuleError(f"{path}:{line}: invalid YAML: {problem}") from err
     if not isinstance(doc, _Located):
         raise RuleError(f"{path}:1: expected a mapping with a 'rules' list")
-    extra = set(doc) - {"rules", "disable", *TABLE_KEYS}
+    extra = set(doc) - {"rules", "disable", "enable", *TABLE_KEYS}
     if extra:
         raise RuleError(f"{path}:{doc.line}: unknown top-level key(s): {', '.join(sorted(extra))}")
     raw_rules = doc.get("rules", [])
     if not isinstance(raw_rules, list):
         raise RuleError(f"{path}:{doc.line}: 'rules' must be a list")
-    disabled = doc.get("disable", [])
-    if not isinstance(disabled, list) or not all(isinstance(d, str) for d in disabled):
-        raise RuleError(f"{path}:{doc.line}: 'disable' must be a list of rule ids")
+    switches = {}
+    for key in ("disable", "enable"):
+        ids = doc.get(key, [])
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise RuleError(f"{path}:{doc.line}: '{key}' must be a list of rule ids")
+        switches[key] = ids
     tables = {key: _table(path, key, doc.get(key, []), doc.line) for key in TABLE_KEYS}
-    return [_build_rule(path, raw, doc.line) for raw in raw_rules], tables, disabled
+    rules = [_build_rule(path, raw, doc.line) for raw in raw_rules]
+    optional = frozenset(
+        rule.id for rule, raw in zip(rules, raw_rules, strict=True) if raw.get("optional")
+    )
+    return _File(rules, tables, switches["disable"], switches["enable"], optional)
 
 
 def _table(path: Path, key: str, rows: object, parent_line: int) -> list[Rule]:
@@ -282,6 +328,8 @@ def _build_rule(path: Path, raw: object, parent_line: int, *, table: bool = Fals
     where = f"{where}: rule {rule_id!r}"
     if not isinstance(raw["description"], str) or not raw["description"].strip():
         raise RuleError(f"{where}: description must be a non-empty string")
+    if not isinstance(raw.get("optional", False), bool):
+        raise RuleError(f"{where}: optional must be true or false")
     examples = raw.get("examples", [])
     if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
         raise RuleError(f"{where}: examples must be a list of file paths")

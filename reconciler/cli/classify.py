@@ -18,11 +18,17 @@ from pathlib import Path
 from reconciler.analysis import analyse
 from reconciler.classify.match import Classifier
 from reconciler.classify.rulecache import cache_dir, load_rules_cached
-from reconciler.classify.rules import RuleSet, load_rule_files
+from reconciler.classify.rules import (
+    RuleSet,
+    load_rules,
+    rule_files,
+    shipped_rules_dir,
+)
 from reconciler.cli.batch import Batch, no_progress
 from reconciler.cli.exits import EXIT_FAIL, EXIT_OK, print_notice
 from reconciler.controls import dumps
 from reconciler.errors import RuleError
+from reconciler.frozenrecord import replace
 from reconciler.senders import CONFIG_ENV, DEFAULT_CONFIG_NAME
 from reconciler.source.files import discover, plain_name, read_messages
 
@@ -140,12 +146,34 @@ def rules_check(args: argparse.Namespace) -> int:
     if args.dir is not None:
         if not args.dir.is_dir():
             raise RuleError(f"{args.dir}: not a directory")
-        ruleset = load_rule_files(sorted(args.dir.glob("*.y*ml")))
+        ruleset = _dir_rules(args.dir)
     else:
         ruleset = _rules_for(None, _optional_settings(args, verp=False), cache=False)
     if args.json:
-        print(dumps(rules_json(ruleset.rules, ruleset.files), indent=2))
+        shape = rules_json(ruleset.rules, ruleset.files, ruleset.optional_off)
+        print(dumps(shape, indent=2))
         return EXIT_OK
     print_rules(make_console(), ruleset.rules, ruleset.files)
+    for heading, ids in (
+        ("optional rules, on:", sorted(ruleset.enabled)),
+        ("optional rules, off (a rules file's `enable: [id]` turns one on):", ruleset.optional_off),
+    ):
+        if ids:
+            print(heading + "".join(f"\n  {rule_id}" for rule_id in ids))
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
     return EXIT_OK
+
+
+def _dir_rules(directory: Path) -> RuleSet:
+    """The rules of one directory's files, checked as the daemon loads them: before the
+    shipped ones, so that their `disable:` and `enable:` lists may name shipped rules and no id
+    repeats a shipped one (the shipped directory itself is checked alone)."""
+    if directory.resolve() == shipped_rules_dir().resolve():
+        return load_rules(None)
+    whole = load_rules(directory)
+    own = {str(path) for path in rule_files(directory, use_shipped=False)}
+    return replace(
+        whole,
+        rules=tuple(rule for rule in whole.rules if rule.file in own),
+        files=tuple(name for name in whole.files if name in own),
+    )

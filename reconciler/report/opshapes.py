@@ -141,9 +141,17 @@ def explain_json(
     }
 
 
-def rules_json(rules: Sequence[Rule], files: Sequence[str]) -> Json:
-    """`rules check --json`: the rules in the order they are tried, and their files."""
-    return {"version": JSON_VERSION, "rules": [rule_json(r) for r in rules], "files": list(files)}
+def rules_json(
+    rules: Sequence[Rule], files: Sequence[str], optional_off: Sequence[str] = ()
+) -> Json:
+    """`rules check --json`: the rules in the order they are tried, their files, and the ids of
+    the optional rules not switched on."""
+    return {
+        "version": JSON_VERSION,
+        "rules": [rule_json(r) for r in rules],
+        "files": list(files),
+        "optional_off": list(optional_off),
+    }
 
 
 def audit_json(entry: AuditEntry) -> Json:

@@ -69,7 +69,8 @@ _OTHERS_CONFLICTS = (
     "see recall_without_delays in bench/score.py); a routable forwarding target is reported "
     "as the recipient (issue 13), not the original address; an unknown user in a remote reply "
     "at a stage the report does not name is filtered, soft (Sisimai's convention, which the "
-    "other projects' labels call hard: leaning soft keeps good addresses)"
+    "other projects' labels call hard: leaning soft keeps good addresses; a site that reads it "
+    "as they do enables the optional rule text-user-unknown-unstated-stage-hard)"
 )
 
 

@@ -3,6 +3,7 @@ of mistake in an operator's rule file is an error naming file, line and problem.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,105 @@ def test_status_and_code_patterns_compile_as_documented(tmp_path: Path) -> None:
     assert match.statuses.match("5.1.10") and match.statuses.match("4.4.7")
     assert not match.statuses.match("5.2.1") and not match.statuses.match("4.4.70")
     assert match.reply_codes.match("554") and not match.reply_codes.match("450")
+
+
+# Optional rules: shipped in place but off until an operator file lists them under `enable:`.
+UNSTATED = "text-user-unknown-unstated-stage-hard"
+# a remote "550 unknown user <a>" at a stage the notice does not name, no status (flufl.bounce)
+UNSTATED_SAMPLE = ROOT / "tests/corpus/others/emails/flufl-bounce/simple_36.eml"
+
+
+def _decided(rules: Classifier, path: Path) -> list[tuple[str, str, str]]:
+    analysis = analyse(path.read_bytes(), rules, None, 0)
+    return [
+        (v.classification.rule_id, v.classification.reason.value, v.classification.severity.value)
+        for v in analysis.verdicts
+    ]
+
+
+def test_an_optional_rule_is_off_until_enabled(tmp_path: Path) -> None:
+    assert UNSTATED in SHIPPED.optional
+    assert UNSTATED not in {r.id for r in SHIPPED.rules}
+    assert SHIPPED.optional_off == (UNSTATED,)
+    assert _decided(CLASSIFIER, UNSTATED_SAMPLE) == [
+        ("text-user-unknown-filtered", "filtered", "soft")
+    ]
+    _write(tmp_path, f"enable: [{UNSTATED}]\n")
+    ruleset = load_rules(tmp_path)
+    ids = [r.id for r in ruleset.rules]
+    # in its shipped place: right before the rule that decides the class when it is off
+    assert ids.index(UNSTATED) + 1 == ids.index("text-user-unknown-filtered")
+    assert ruleset.enabled == {UNSTATED} and ruleset.optional_off == ()
+    assert len(ruleset.rules) == len(SHIPPED.rules) + 1
+    enabled = Classifier(ruleset.rules)
+    assert _decided(enabled, UNSTATED_SAMPLE) == [(UNSTATED, "userunknown", "hard")]
+    # every example of every optional rule is decided by it once it is on
+    for rule in ruleset.rules:
+        if rule.id in ruleset.optional:
+            for example in rule.examples:
+                decided = _decided(enabled, Path(rule.file).parent / example)
+                assert rule.id in [d[0] for d in decided], (rule.id, example, decided)
+
+
+@pytest.mark.parametrize(
+    ("stage_text", "report", "stage", "fires"),
+    [
+        ("", "550 unknown user <a@example.net>", "unknown", True),
+        # a stage the report names: after DATA a filter speaks (RCPT is hard without it)
+        (" SMTP error from remote mail server after end of data", "550 unknown user", "end-of-data",
+         False),
+        # a status of another subject: X.7 policy, X.2 mailbox
+        ("", "550 5.7.1 unknown user", "unknown", False),
+        ("", "550 5.2.1 unknown user", "unknown", False),
+    ],
+)  # fmt: skip
+def test_an_enabled_optional_rule_keeps_its_conditions(
+    tmp_path: Path, stage_text: str, report: str, stage: str, fires: bool
+) -> None:
+    """Enabled, the unstated-stage rule decides the class it names and leaves alone a stage the
+    report names and a status whose subject says something else (Exim's notice, written)."""
+    _write(tmp_path, f"enable: [{UNSTATED}]\n")
+    enabled = Classifier(load_rules(tmp_path).rules)
+    message = (
+        "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\n"
+        "To: bounces@example.org\nSubject: Mail delivery failed: returning message to sender\n"
+        "X-Failed-Recipients: a@example.net\n\n"
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n\n"
+        f"  a@example.net\n    host mx.example.net [192.0.2.1]{stage_text}:\n    {report}\n"
+    ).encode()
+    (verdict,) = analyse(message, enabled, None, 0).verdicts
+    assert verdict.bounce.stage.value == stage
+    assert (verdict.classification.rule_id == UNSTATED) is fires
+    assert (verdict.classification.severity is Severity.HARD) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("enable: [no-such-rule]\n", "enable: unknown rule id(s) no-such-rule"),
+        ("enable: [text-mailbox-full]\n", "not optional"),
+        ("enable: text-mailbox-full\n", "'enable' must be a list of rule ids"),
+        (GOOD.replace("reason: userunknown", "reason: userunknown\n    optional: yes please"),
+         "optional must be true or false"),
+    ],
+)  # fmt: skip
+def test_enable_names_optional_rules_only(tmp_path: Path, text: str, problem: str) -> None:
+    _write(tmp_path, text)
+    with pytest.raises(RuleError, match=re.escape(problem)):
+        load_rules(tmp_path)
+
+
+def test_an_operator_optional_rule_and_disable_over_enable(tmp_path: Path) -> None:
+    """An operator's own rule can be optional too; a rule both enabled and disabled is off."""
+    _write(
+        tmp_path,
+        GOOD.replace("    reason: userunknown", "    reason: userunknown\n    optional: true"),
+    )
+    assert "my-rule" not in {r.id for r in load_rules(tmp_path).rules}
+    _write(tmp_path, "enable: [my-rule]\n", "zz.yaml")
+    assert load_rules(tmp_path).rules[0].id == "my-rule"
+    _write(tmp_path, f"enable: [{UNSTATED}]\ndisable: [{UNSTATED}]\n", "zz.yaml")
+    ruleset = load_rules(tmp_path)
+    assert UNSTATED not in {r.id for r in ruleset.rules} and ruleset.enabled == frozenset()

@@ -247,6 +247,43 @@ def test_rules_check_on_a_bad_dir_names_the_line(
     assert f"{tmp_path / 'ops.yaml'}:2:" in err[0] and "missing required key" in err[0]
 
 
+def test_rules_check_dir_with_switches_of_shipped_rules(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An operator directory is checked as the daemon loads it, before the shipped rules: its
+    `disable:` and `enable:` may name shipped rules (they were "unknown rule id"), an id that
+    repeats a shipped one is refused, and only the directory's own rules are listed."""
+    (tmp_path / "site.yaml").write_text(
+        "disable: [text-mailbox-full]\nenable: [text-user-unknown-unstated-stage-hard]\n",
+        "utf-8",
+    )
+    assert main(["rules", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ok: 0 rules in 1 file(s)" in out
+    assert "optional rules, on:\n  text-user-unknown-unstated-stage-hard\n" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    (tmp_path / "own.yaml").write_text(
+        "rules:\n  - id: text-mailbox-full\n    description: d\n    match: {kind: bounce}\n"
+        "    reason: mailboxfull\n",
+        "utf-8",
+    )
+    assert main(["rules", "check", str(tmp_path)]) == 2
+    assert "duplicate rule id 'text-mailbox-full'" in capsys.readouterr().err
+
+
+def test_rules_check_names_the_optional_rules_left_off(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "optional rules, off" in out and "\n  text-user-unknown-unstated-stage-hard\n" in out
+    assert main(["rules", "check", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["optional_off"] == [
+        "text-user-unknown-unstated-stage-hard"
+    ]
+
+
 def test_rules_check_shipped(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
