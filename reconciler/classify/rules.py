@@ -104,6 +104,9 @@ class RuleSet:
     disabled: frozenset[str] = frozenset()
     enabled: frozenset[str] = frozenset()  # optional rules switched on
     optional: frozenset[str] = frozenset()  # every rule marked optional, on or off
+    # every rule not disabled, in order, the optional ones that are off included: what
+    # `explain` lists (marking those off), so that a site sees what enabling one would change
+    listed: tuple[Rule, ...] = ()
 
     @property
     def optional_off(self) -> tuple[str, ...]:
@@ -252,6 +255,7 @@ def load_rule_files(paths: Iterable[Path]) -> RuleSet:
         disabled=frozenset(disabled),
         enabled=frozenset(enabled - disabled),
         optional=frozenset(optional),
+        listed=tuple(r for r in ordered if r.id not in disabled),
     )
 
 

@@ -119,7 +119,11 @@ def explain(args: argparse.Namespace) -> int:
     from reconciler.report.opshapes import explain_json
 
     settings = _optional_settings(args, verp=True)
-    classifier = Classifier(_rules_for(args.rules, settings).rules)
+    ruleset = _rules_for(args.rules, settings)
+    classifier = Classifier(ruleset.rules)
+    # the rules that match are listed with the optional ones that are off, marked
+    off = frozenset(ruleset.optional_off)
+    lister = Classifier(ruleset.listed) if off else classifier
     verp = settings.verp if settings else None
     now = args.now if args.now is not None else int(time.time())
     console = make_console()
@@ -130,11 +134,11 @@ def explain(args: argparse.Namespace) -> int:
             unread.append(f"{item.label}: {item.error}")
             continue
         analysis = analyse(item.data, classifier, verp, now)
-        chains = [classifier.explain(v.bounce, analysis.message) for v in analysis.verdicts]
+        chains = [lister.explain(v.bounce, analysis.message) for v in analysis.verdicts]
         if args.json:
-            print(dumps(explain_json(item.label, analysis, chains)))
+            print(dumps(explain_json(item.label, analysis, chains, off)))
         else:
-            print_explain(console, item.label, analysis, chains)
+            print_explain(console, item.label, analysis, chains, off)
     return _verdict(unread, [] if found else [f"{args.file}: no message in it"])
 
 

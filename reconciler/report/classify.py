@@ -114,8 +114,10 @@ def print_explain(
     label: str,
     analysis: Analysis,
     chains: Sequence[Sequence[tuple[Rule, tuple[str, ...]]]],
+    off: frozenset[str] = frozenset(),
 ) -> None:
-    """Parsed fields of each recipient and the rules that matched it (the first decided)."""
+    """Parsed fields of each recipient and the rules that matched it (the first decided; the
+    ids in `off`, optional rules not switched on, are marked and decided nothing)."""
     msg = analysis.message
     console.print(styled(label, "bold"))
     console.print(f"  kind: {msg.kind.value}   subject: {msg.subject or '-'}")
@@ -127,7 +129,7 @@ def print_explain(
     if not analysis.verdicts:
         console.print("  no recipient result: nothing would be recorded for this message")
     for verdict, chain in zip(analysis.verdicts, chains, strict=True):
-        _print_recipient(console, verdict.bounce, verdict.classification, chain)
+        _print_recipient(console, verdict.bounce, verdict.classification, chain, off)
     for note in msg.notes:
         console.print(styled(f"  note: {note}", "dim"))
 
@@ -137,6 +139,7 @@ def _print_recipient(
     bounce: ParsedBounce,
     decision: Classification,
     chain: Sequence[tuple[Rule, tuple[str, ...]]],
+    off: frozenset[str],
 ) -> None:
     fields = Table(box=box.MINIMAL, show_header=False)
     fields.add_column("field", style="bold", no_wrap=True)
@@ -161,17 +164,30 @@ def _print_recipient(
     fields.add_row("fault", decision.fault.value)
     fields.add_row("rule", decision.rule_id)
     console.print(fields)
-    print_chain(console, chain)
+    print_chain(console, chain, off)
 
 
-def print_chain(console: Console, chain: Sequence[tuple[Rule, tuple[str, ...]]]) -> None:
-    """The rules that match a recipient result and what each matched on (the first decides)."""
+def print_chain(
+    console: Console,
+    chain: Sequence[tuple[Rule, tuple[str, ...]]],
+    off: frozenset[str] = frozenset(),
+) -> None:
+    """The rules that match a recipient result and what each matched on (the first decides;
+    an optional rule that is off, in `off`, is marked and decides nothing)."""
     if not chain:
         console.print("  no rule matched: the fallback decided")
         return
     columns = (Column("rule"), Column("file", 2), Column("matched on", wrap=True, min_width=20))
-    cells = [[rule.id, rule_place(rule), "; ".join(hits)] for rule, hits in chain]
-    print_fitted(console, columns, cells, title="Rules that match (the first decides)")
+    cells = [
+        [f"{rule.id} (off)" if rule.id in off else rule.id, rule_place(rule), "; ".join(hits)]
+        for rule, hits in chain
+    ]
+    if not any(rule.id in off for rule, _ in chain):
+        print_fitted(console, columns, cells, title="Rules that match (the first decides)")
+        return
+    print_fitted(console, columns, cells, title="Rules that match (the first not off decides)")
+    console.print("  (off): an optional rule, not in force; a rules file's")
+    console.print("  `enable: [id]` turns it on (docs/rules.md)")
 
 
 def print_rules(console: Console, rules: Sequence[Rule], files: Sequence[str]) -> None:

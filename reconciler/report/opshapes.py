@@ -118,15 +118,22 @@ def rule_json(rule: Rule) -> Json:
 
 
 def explain_json(
-    label: str, analysis: Analysis, chains: Sequence[Sequence[tuple[Rule, tuple[str, ...]]]]
+    label: str,
+    analysis: Analysis,
+    chains: Sequence[Sequence[tuple[Rule, tuple[str, ...]]]],
+    off: frozenset[str] = frozenset(),
 ) -> Json:
-    """`explain --json`: one object per message, its recipients each with the rules that match."""
+    """`explain --json`: one object per message, its recipients each with the rules that match
+    (`off`: the optional rules listed though not switched on)."""
     msg = analysis.message
     rows = result_rows(label, analysis) if analysis.verdicts else []
     recipients = []
     for row, chain in zip(rows, chains, strict=True):
         shape = {k: v for k, v in row_json(row).items() if k not in ("file", "verp")}
-        shape["rules"] = [rule_json(rule) | {"matched_on": list(hits)} for rule, hits in chain]
+        shape["rules"] = [
+            rule_json(rule) | {"matched_on": list(hits), "off": rule.id in off}
+            for rule, hits in chain
+        ]
         recipients.append(shape)
     return {
         "file": label,

@@ -232,6 +232,16 @@ def test_others_no_false_hard_and_no_non_bounce_reported(
         ("sisimai", "reason_acc"),
         ("sisimai", "recipient_recall"),
         ("others", "recipient_recall"),
+        pytest.param(
+            "others",
+            "hard_recall",
+            marks=_not_reached(
+                "16 work and 14 validation rows, one row 6.3 and 7.1 points: 13 of 16 against "
+                "11 of 14 (81.25 against 78.57); the work part's three misses are two of the "
+                "unknown-user conflict above and one site's own wording without a code (no rule "
+                "is written from one sample)"
+            ),
+        ),
     ],
 )
 def test_validation_part_within_two_points_of_the_work_part(

@@ -237,6 +237,35 @@ def test_explain_shows_fields_and_the_deciding_rule(
     assert "the first decides" in out and "userunknown" in out and "stage rcpt" in out
 
 
+def test_explain_lists_an_optional_rule_that_is_off_where_it_would_decide(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Off, the optional rule is listed (marked) before the rule that decides, and decides
+    nothing; enabled in a rules directory, it decides and is not marked."""
+    monkeypatch.chdir(tmp_path)
+    sample = CORPUS.parent.parent / "others/emails/flufl-bounce/simple_36.eml"
+    optional = "text-user-unknown-unstated-stage-hard"
+    assert main(["explain", "--json", str(sample)]) == 0
+    (recipient,) = json.loads(capsys.readouterr().out)["recipients"]
+    rules = [(r["id"], r["off"]) for r in recipient["rules"]]
+    assert rules[:2] == [(optional, True), ("text-user-unknown-filtered", False)]
+    assert not any(off for _, off in rules[1:])
+    assert (recipient["rule"], recipient["severity"]) == ("text-user-unknown-filtered", "soft")
+    assert main(["explain", str(sample)]) == 0
+    out = capsys.readouterr().out
+    assert f"{optional} (off)" in out and "the first not off decides" in out
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "site.yaml").write_text(f"enable: [{optional}]\n", "utf-8")
+    assert main(["explain", "--json", "--rules", "rules", str(sample)]) == 0
+    (recipient,) = json.loads(capsys.readouterr().out)["recipients"]
+    assert (recipient["rule"], recipient["severity"]) == (optional, "hard")
+    assert (recipient["rules"][0]["id"], recipient["rules"][0]["off"]) == (optional, False)
+    # a message no optional rule matches: nothing marked, the plain title
+    assert main(["explain", str(CORPUS / "lhost-exim-05.eml")]) == 0
+    out = capsys.readouterr().out
+    assert "(off)" not in out and "Rules that match (the first decides)" in out
+
+
 def test_rules_check_on_a_bad_dir_names_the_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -172,6 +172,14 @@ def test_explain(width: int, capsys: pytest.CaptureFixture[str]) -> None:
     assert "verp: not checked" in out  # no configuration here: no [verp] to check with
 
 
+def test_explain_marks_an_optional_rule_that_is_off(
+    width: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sample = ROOT / "tests/corpus/others/emails/flufl-bounce/simple_36.eml"
+    out = _run(capsys, "explain", str(sample))
+    assert_fits(out, width, ["text-user-unknown-unstated-stage-hard (off)", "`enable: [id]`"])
+
+
 def test_rules_check(width: int, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = _run(capsys, "rules", "check")
     assert_fits(out, width, ["text-user-unknown-at-rcpt", "userunknown"])
