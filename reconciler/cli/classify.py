@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -34,12 +34,13 @@ from reconciler.source.files import discover, plain_name, read_messages
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from reconciler.records import Rule
     from reconciler.settings import Settings
 
 # The tables (rich) are imported by the commands that print them, not by `classify --json`
 # (issue 16: a command imports what it uses).
 
-__all__ = ["classify", "explain", "rules_check"]
+__all__ = ["classify", "example_problems", "explain", "rules_check"]
 
 
 def _optional_settings(args: argparse.Namespace, *, verp: bool) -> Settings | None:
@@ -147,16 +148,27 @@ def rules_check(args: argparse.Namespace) -> int:
     from reconciler.report.console import make_console
     from reconciler.report.opshapes import rules_json
 
+    shipped = {str(path) for path in rule_files(None)}
     if args.dir is not None:
         if not args.dir.is_dir():
             raise RuleError(f"{args.dir}: not a directory")
-        ruleset = _dir_rules(args.dir)
+        # as the daemon loads it, before the shipped rules: its `disable:` and `enable:` may
+        # name shipped rules, and no id may repeat a shipped one; only its own rules are listed
+        alone = args.dir.resolve() == shipped_rules_dir().resolve()
+        whole = load_rules(None if alone else args.dir)
+        own = shipped if alone else {str(path) for path in rule_files(args.dir, use_shipped=False)}
+        ruleset = replace(
+            whole,
+            rules=tuple(rule for rule in whole.rules if rule.file in own),
+            files=tuple(name for name in whole.files if name in own),
+        )
     else:
-        ruleset = _rules_for(None, _optional_settings(args, verp=False), cache=False)
+        whole = ruleset = _rules_for(None, _optional_settings(args, verp=False), cache=False)
+    problems = example_problems(whole, [rule for rule in whole.rules if rule.file not in shipped])
     if args.json:
-        shape = rules_json(ruleset.rules, ruleset.files, ruleset.optional_off)
+        shape = rules_json(ruleset.rules, ruleset.files, ruleset.optional_off, problems)
         print(dumps(shape, indent=2))
-        return EXIT_OK
+        return EXIT_FAIL if problems else EXIT_OK
     print_rules(make_console(), ruleset.rules, ruleset.files)
     for heading, ids in (
         ("optional rules, on:", sorted(ruleset.enabled)),
@@ -164,20 +176,34 @@ def rules_check(args: argparse.Namespace) -> int:
     ):
         if ids:
             print(heading + "".join(f"\n  {rule_id}" for rule_id in ids))
+    for problem in problems:
+        print_notice(problem)
+    if problems:
+        return EXIT_FAIL
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
     return EXIT_OK
 
 
-def _dir_rules(directory: Path) -> RuleSet:
-    """The rules of one directory's files, checked as the daemon loads them: before the
-    shipped ones, so that their `disable:` and `enable:` lists may name shipped rules and no id
-    repeats a shipped one (the shipped directory itself is checked alone)."""
-    if directory.resolve() == shipped_rules_dir().resolve():
-        return load_rules(None)
-    whole = load_rules(directory)
-    own = {str(path) for path in rule_files(directory, use_shipped=False)}
-    return replace(
-        whole,
-        rules=tuple(rule for rule in whole.rules if rule.file in own),
-        files=tuple(name for name in whole.files if name in own),
-    )
+def example_problems(ruleset: RuleSet, rules: Sequence[Rule]) -> list[str]:
+    """One line for each example of `rules` (an operator's: the shipped rules' examples are
+    not installed with the package) that cannot be read or that the rules in force,
+    `ruleset`, do not decide by its own rule: `FILE:LINE: rule 'ID': example PATH ...`."""
+    classifier: Classifier | None = None
+    problems = []
+    for rule in rules:
+        for example in rule.examples:
+            where = f"{rule.file}:{rule.line}: rule {rule.id!r}: example {example}"
+            try:
+                data = (Path(rule.file).parent / example).read_bytes()
+            except OSError as err:
+                problems.append(f"{where}: cannot read: {err.strerror or err}")
+                continue
+            if classifier is None:
+                classifier = Classifier(ruleset.rules)
+            deciders = [
+                v.classification.rule_id for v in analyse(data, classifier, None, 0).verdicts
+            ]
+            if rule.id not in deciders:
+                decided = ", ".join(dict.fromkeys(deciders)) or "nothing (no recipient result)"
+                problems.append(f"{where}: decided by {decided}")
+    return problems

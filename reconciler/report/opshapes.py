@@ -149,15 +149,19 @@ def explain_json(
 
 
 def rules_json(
-    rules: Sequence[Rule], files: Sequence[str], optional_off: Sequence[str] = ()
+    rules: Sequence[Rule],
+    files: Sequence[str],
+    optional_off: Sequence[str] = (),
+    example_problems: Sequence[str] = (),
 ) -> Json:
-    """`rules check --json`: the rules in the order they are tried, their files, and the ids of
-    the optional rules not switched on."""
+    """`rules check --json`: the rules in the order they are tried, their files, the ids of
+    the optional rules not switched on, and the operator rules' examples that fail."""
     return {
         "version": JSON_VERSION,
         "rules": [rule_json(r) for r in rules],
         "files": list(files),
         "optional_off": list(optional_off),
+        "example_problems": list(example_problems),
     }
 
 

@@ -300,6 +300,40 @@ def test_rules_check_dir_with_switches_of_shipped_rules(
     assert "duplicate rule id 'text-mailbox-full'" in capsys.readouterr().err
 
 
+def test_rules_check_classifies_the_examples_of_operator_rules(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Each example of an operator rule must be decided by its rule with the rules in force:
+    one line for each that is not, or cannot be read, and exit 1."""
+    shutil.copy(CORPUS / "lhost-exim-05.eml", tmp_path / "uu.eml")
+    rules = """rules:
+  - id: site-unknown
+    description: d
+    match: {diagnostic: ['unknown or illegal user']}
+    reason: userunknown
+    examples: [uu.eml]
+"""
+    (tmp_path / "a.yaml").write_text(rules, "utf-8")
+    assert main(["rules", "check", str(tmp_path)]) == 0
+    assert "ok: 1 rules in 1 file(s)" in capsys.readouterr().out
+    # a rule tried first that takes the example, and an example that is not there
+    first = rules.replace("site-unknown", "site-first").replace(
+        "'unknown or illegal user'", "'unknown'"
+    )
+    (tmp_path / "0.yaml").write_text(first.replace("uu.eml", "gone.eml"), "utf-8")
+    assert main(["rules", "check", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "ok:" not in captured.out
+    assert captured.err.splitlines() == [
+        f"reconciler: {tmp_path / '0.yaml'}:2: rule 'site-first': example gone.eml: cannot "
+        "read: No such file or directory",
+        f"reconciler: {tmp_path / 'a.yaml'}:2: rule 'site-unknown': example uu.eml: decided by "
+        "site-first",
+    ]
+    assert main(["rules", "check", "--json", str(tmp_path)]) == 1
+    assert len(json.loads(capsys.readouterr().out)["example_problems"]) == 2
+
+
 def test_rules_check_names_the_optional_rules_left_off(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
