@@ -7,6 +7,7 @@ the message, or a release not verified, gets the plain call's answers.
 
 from __future__ import annotations
 
+import base64
 import email
 import random
 import re
@@ -148,3 +149,49 @@ def test_an_unreadable_body_fails_as_flufl_fails(where: str) -> None:
         all_failures(email.message_from_bytes(data))
     with pytest.raises(ParseError, match=re.escape(str(plain.value))):
         fallback.flufl_failures(data, frozenset())
+
+
+LLNL = Path(__file__).parent / "corpus/others/emails/flufl-bounce/llnl_01.eml"  # a plain notice
+
+
+def _base64_body(data: bytes, *, inside_returned_message: bool = False) -> bytes:
+    """The message with its text body sent in base64, as Exchange and many Japanese systems
+    send their notices; or that body as the text part of a returned message (message/rfc822)
+    inside a notice that says nothing."""
+    message = email.message_from_bytes(data)
+    body = message.get_payload(decode=True)
+    assert isinstance(body, bytes) and b"user1@example.gov" in body
+    part = Message()
+    part["Content-Type"] = "text/plain; charset=us-ascii"
+    part["Content-Transfer-Encoding"] = "base64"
+    part.set_payload(base64.encodebytes(body).decode("ascii"))
+    if inside_returned_message:
+        returned = Message()
+        returned["Content-Type"] = "message/rfc822"
+        returned.set_payload([part])
+        note = Message()
+        note["Content-Type"] = "text/plain"
+        note.set_payload("Your message could not be delivered.\n")
+        parts: list[Message] = [note, returned]
+        message.set_type("multipart/mixed")
+        message.set_payload(parts)
+        message.set_boundary("b0undary")
+        return message.as_bytes()
+    del message["Content-Transfer-Encoding"]
+    message["Content-Transfer-Encoding"] = "base64"
+    message.set_payload(part.get_payload())
+    return message.as_bytes()
+
+
+def test_a_notice_sent_in_base64_is_read_decoded() -> None:
+    """flufl's line detectors read a part's lines as encoded: the fallback reads a notice's
+    base64 text parts decoded (a notice re-encoded so, unchanged otherwise, lost its
+    recipient), and never a returned message's."""
+    plain = fallback.flufl_failures(LLNL.read_bytes(), frozenset())
+    assert plain == [("user1@example.gov", True)]
+    encoded = _base64_body(LLNL.read_bytes())
+    assert b"user1@example.gov" not in encoded
+    assert fallback_scan.failures(fallback._flufl(), encoded) == (set(), set())
+    assert fallback.flufl_failures(encoded, frozenset()) == plain
+    returned = _base64_body(LLNL.read_bytes(), inside_returned_message=True)
+    assert fallback.flufl_failures(returned, frozenset()) == []

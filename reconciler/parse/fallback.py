@@ -10,6 +10,7 @@ other.
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ParseError
@@ -74,6 +75,10 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
         # (compat32, the parser's default: flufl's detectors expect it; email.policy, whose
         # import builds the header registry, is not imported for it)
         temporary, permanent = failures(flufl, data)
+        if not temporary and not permanent:
+            decoded = _notice_decoded(data)
+            if decoded is not None:
+                temporary, permanent = failures(flufl, decoded)
     # flufl's detectors are third-party code run on hostile input: any of their failures
     # means "no answer from the fallback", never a failed parse.
     except Exception as err:
@@ -85,3 +90,45 @@ def flufl_failures(data: bytes, exclude: frozenset[str]) -> list[tuple[str, bool
         if address and address not in exclude and not is_system_address(address):
             out.append((address, is_permanent))
     return list(dict.fromkeys(out))
+
+
+_BASE64 = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*\"?base64")
+
+
+def _notice_decoded(data: bytes) -> bytes | None:
+    """The message with the notice's base64 text parts written out decoded (8bit), or None
+    when it has none.  flufl's line detectors read a part's lines as they are encoded
+    (`body_line_iterator` without decoding), so a notice an MTA sent in base64 (Exchange,
+    many Japanese systems) hid its addresses from them.  A part inside a returned message
+    (message/*) stays as it is: its words are the original's, not the report's."""
+    if _BASE64.search(data) is None:
+        return None
+    import email
+    from email.message import Message
+
+    try:
+        message = email.message_from_bytes(data)
+        touched = False
+        parts = [message]
+        while parts:
+            part = parts.pop()
+            if part.get_content_maintype() == "message":
+                continue
+            if part.is_multipart():
+                parts.extend(p for p in part.get_payload() if isinstance(p, Message))
+                continue
+            if part.get_content_maintype() != "text":
+                continue
+            if str(part.get("content-transfer-encoding", "")).strip().lower() != "base64":
+                continue
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                continue
+            del part["Content-Transfer-Encoding"]
+            part["Content-Transfer-Encoding"] = "8bit"
+            part.set_payload(payload.decode("ascii", "surrogateescape"))
+            touched = True
+        return message.as_bytes() if touched else None
+    # third-party parsing of hostile input: a message that cannot be rewritten is read as it is
+    except Exception:
+        return None
