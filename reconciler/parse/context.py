@@ -22,7 +22,7 @@ ADDRESSING_HEADERS: Final = frozenset(
 _ADDRESSING_LENGTHS: Final = frozenset(len(name) for name in ADDRESSING_HEADERS)
 # Every tag of an HTML notice becomes a line break.  (Line-breaking tags need no alternative
 # of their own: `<br[^>]*>` spans what `<[^>]*>` spans from the same "<", in any case.)
-_TAG_RE: Final = Lazy(r"<[^>]*>")
+_TAG_RE: Final = Lazy(r"<[^>]*>(?:\r?\n)?")
 # Case-insensitive patterns, written in lower case: each is searched as `_folded` says.
 _BOUNCE_SUBJECT = (
     r"undeliver|delivery\s+(?:status|fail|notif|report|problem|error|incomplete)|returned\s+mail"
@@ -169,8 +169,18 @@ def _notice_text(parts: list[Part], limits: Limits) -> str:
             for p in parts
             if p.content_type == "text/html" and not p.returned
         ]
-        texts = [_TAG_RE.sub("\n", h).replace("&nbsp;", " ") for h in html]
+        texts = [_html_text(h) for h in html]
     return "\n".join(texts)
+
+
+def _html_text(html: str) -> str:
+    """The text of an HTML notice: each tag a line break (a tag ending its source line makes
+    one break, not two: `<br>` then the newline), character references decoded
+    (`&lt;user@example.org&gt;` is the address in angle brackets that the readers of plain
+    notices know), a no-break space a space."""
+    from html import unescape
+
+    return unescape(_TAG_RE.sub("\n", html)).replace("\xa0", " ")
 
 
 def addressing(root: Entity) -> tuple[tuple[str, str], ...]:

@@ -118,8 +118,21 @@ _HTML_WORDS = ["<", ">", "<br>", "<BR/>", "</p>", "</DIV >", "</tr>", "</li>", "
 @settings(max_examples=2000, deadline=None)
 @given(_joined(_HTML_WORDS))
 def test_tags_become_line_breaks_as_with_the_line_breaking_alternatives(html: str) -> None:
-    old = re.compile(r"<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>", re.IGNORECASE)
+    """One tag one line break, the newline that ends its source line included (`<br>` then a
+    newline is one break, not a blank line)."""
+    old = re.compile(r"(?:<(?:br|/p|/div|/tr|/li)[^>]*>|<[^>]*>)(?:\r?\n)?", re.IGNORECASE)
     assert context._TAG_RE.sub("\n", html) == old.sub("\n", html)
+
+
+def test_an_html_notice_reads_as_the_plain_one() -> None:
+    """Character references decoded: the address in angle brackets that plain notices give,
+    written as HTML by a system that sends its notices so; a line per `<br>`."""
+    html = (
+        "<p>Hi.<br>\r\n&lt;user@example.net&gt;:<br>\nRemote host said: 550 No&nbsp;such user<br>\n"
+    )
+    assert context._html_text(html) == (
+        "\nHi.\n<user@example.net>:\nRemote host said: 550 No such user\n"
+    )
 
 
 def test_html_notice_is_read_when_no_plain_text_says_anything() -> None:
