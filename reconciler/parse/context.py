@@ -20,8 +20,9 @@ ADDRESSING_HEADERS: Final = frozenset(
     {"delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to", "cc"}
 )
 _ADDRESSING_LENGTHS: Final = frozenset(len(name) for name in ADDRESSING_HEADERS)
-# Every tag of an HTML notice becomes a line break.  (Line-breaking tags need no alternative
-# of their own: `<br[^>]*>` spans what `<[^>]*>` spans from the same "<", in any case.)
+# Every tag of an HTML notice becomes a line break, with the newline that may end its source
+# line (`<br>` then a newline is one break).  (Line-breaking tags need no alternative of their
+# own: `<br[^>]*>` spans what `<[^>]*>` spans from the same "<", in any case.)
 _TAG_RE: Final = Lazy(r"<[^>]*>(?:\r?\n)?")
 # Case-insensitive patterns, written in lower case: each is searched as `_folded` says.
 _BOUNCE_SUBJECT = (
