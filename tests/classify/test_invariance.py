@@ -3,9 +3,9 @@
 The labels of a corpus say what one project thinks of its samples; they cannot say whether a
 verdict hangs on something incidental (the line ends, how a field name is spelt, where a long
 field is folded, the order of the per-recipient fields, the transfer encoding of a text part,
-the recipient's local part).  Each transform here is one of those variations, applied to every
-message of both corpora and of tests/samples; every recipient row must keep its kind, reason,
-severity and stage.  A transform is a property of the mail, not a label, so the validation
+the recipient's local part, ...).  Each transform here is one of those variations, applied to
+every message of both corpora and of tests/samples; every recipient row must keep its kind,
+reason, severity and stage.  A transform is a property of the mail, not a label, so the validation
 part is held to it too (issue 13: decide from the structure of the failure); as in
 tests/classify/test_corpus.py, a failure shows the rows of the work part and tests/samples
 and only counts the validation part's.
@@ -146,6 +146,23 @@ def field_order(data: bytes, path: Path) -> bytes:
     return b"\n".join(out)
 
 
+_RECIPIENT_VALUE = re.compile(
+    rb"(?im)^((?:final|original)-recipient[ \t]*:[ \t]*rfc822[ \t]*;[ \t]*)([^\s<>]+@[^\s<>]+)"
+    rb"(?=[ \t]*\r?\n)"
+)
+_STATUS_VALUE = re.compile(rb"(?im)^(status[ \t]*:[ \t]*[245]\.\d{1,3}\.\d{1,3})(?=[ \t]*\r?\n)")
+
+
+def recipient_in_angles(data: bytes, path: Path) -> bytes:
+    """`Final-Recipient: rfc822; <user@example.org>`, as some systems write it."""
+    return _RECIPIENT_VALUE.sub(lambda m: m.group(1) + b"<" + m.group(2) + b">", data)
+
+
+def status_comment(data: bytes, path: Path) -> bytes:
+    """A comment after the status code (`Status: 5.1.1 (bad destination mailbox address)`)."""
+    return _STATUS_VALUE.sub(lambda m: m.group(1) + b" (delivery status)", data)
+
+
 def global_report(data: bytes, path: Path) -> bytes:
     """The delivery status as message/global-delivery-status (RFC 6533, what an SMTPUTF8
     system sends)."""
@@ -232,8 +249,10 @@ def _renamed(local: str) -> str:
     return "q" + hashlib.sha256(local.lower().encode()).hexdigest()[:9]
 
 
-TRANSFORMS = [crlf, field_case, fold_diagnostic, field_order, global_report, text_base64,
-              text_quoted_printable, notice_html, local_part]  # fmt: skip
+TRANSFORMS = [
+    crlf, field_case, fold_diagnostic, field_order, recipient_in_angles, status_comment,
+    global_report, text_base64, text_quoted_printable, notice_html, local_part,
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS, ids=lambda t: t.__name__)
