@@ -163,6 +163,42 @@ def status_comment(data: bytes, path: Path) -> bytes:
     return _STATUS_VALUE.sub(lambda m: m.group(1) + b" (delivery status)", data)
 
 
+def _header_block(data: bytes) -> tuple[bytes, bytes]:
+    end = re.search(rb"\r?\n\r?\n", data)
+    return (data[: end.start()], data[end.start() :]) if end else (data, b"")
+
+
+def subject_encoded(data: bytes, path: Path) -> bytes:
+    """The Subject as an RFC 2047 encoded word (UTF-8, base64)."""
+    head, body = _header_block(data)
+
+    def encoded(match: re.Match[bytes]) -> bytes:
+        value = re.sub(rb"\r?\n[ \t]+", b" ", match.group(2)).strip()
+        if not value or b"=?" in value:
+            return match.group(0)
+        return match.group(1) + b"=?UTF-8?B?" + base64.b64encode(value) + b"?="
+
+    subject = rb"(?im)^(subject:[ \t]*)([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)"
+    return re.sub(subject, encoded, head, count=1) + body
+
+
+def no_auto_submitted(data: bytes, path: Path) -> bytes:
+    """Without Auto-Submitted (RFC 3834), which older systems do not write."""
+    head, body = _header_block(data)
+    return re.sub(rb"(?im)^auto-submitted:[^\r\n]*\r?\n", b"", head) + body
+
+
+def bare_from(data: bytes, path: Path) -> bytes:
+    """From: the bare address, without a display name (`MAILER-DAEMON@example.org`)."""
+    head, body = _header_block(data)
+
+    def bare(match: re.Match[bytes]) -> bytes:
+        address = re.search(rb"<([^<>@\s]+@[^<>\s]+)>", match.group(2))
+        return match.group(1) + address.group(1) if address else match.group(0)
+
+    return re.sub(rb"(?im)^(from:[ \t]*)([^\r\n]*)", bare, head, count=1) + body
+
+
 def global_report(data: bytes, path: Path) -> bytes:
     """The delivery status as message/global-delivery-status (RFC 6533, what an SMTPUTF8
     system sends)."""
@@ -251,7 +287,8 @@ def _renamed(local: str) -> str:
 
 TRANSFORMS = [
     crlf, field_case, fold_diagnostic, field_order, recipient_in_angles, status_comment,
-    global_report, text_base64, text_quoted_printable, notice_html, local_part,
+    subject_encoded, no_auto_submitted, bare_from, global_report, text_base64,
+    text_quoted_printable, notice_html, local_part,
 ]  # fmt: skip
 
 
