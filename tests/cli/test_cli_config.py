@@ -77,6 +77,26 @@ def test_check_config_reports_every_mistake_in_one_run(
         assert line.startswith(f"reconciler: {where}: {wanted}"), (line, wanted)
 
 
+def test_check_config_loads_the_rules_the_daemon_would_load(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule file of `[rules] dir` that does not load is found by check-config (it said ok and
+    the daemon failed at its next start): one line naming the file and line, exit 2."""
+    monkeypatch.setenv("FIRST_HOUR_IMAP_PASSWORD", "pw")
+    rules = home / "rules"
+    rules.mkdir()
+    (rules / "site.yaml").write_text("enable: [text-user-unknown-unstated-stage-hard]\n", "utf-8")
+    (home / "reconciler.toml").write_text(CONFIG + '[rules]\ndir = "rules"\n', "utf-8")
+    assert main(["check-config"]) == 0
+    assert "ok:" in capsys.readouterr().out
+    (rules / "bad.yaml").write_text("rules:\n  - id: x\n    description: d\n", "utf-8")
+    assert main(["check-config"]) == 2
+    captured = capsys.readouterr()
+    assert "ok:" not in captured.out
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"reconciler: {rules / 'bad.yaml'}:2:") and "match" in line
+
+
 def test_a_table_of_the_wrong_type_is_one_problem_not_an_echo_of_its_keys(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
